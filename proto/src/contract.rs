@@ -1,0 +1,231 @@
+//! The generated face of the contract: JSON Schemas in `proto/schemas/` and the event catalog
+//! in `docs/events.md`.
+//!
+//! Both are generated from the Rust types by `cargo run -p tributary-proto --bin
+//! generate-contract`, and a test fails when the committed files differ from what the types
+//! say, so a Python or Go subscriber can trust them.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::Path;
+
+use schemars::{schema_for, JsonSchema};
+
+use crate::envelope::Envelope;
+use crate::events::{
+    EntityDeleted, EventKind, MessageDelivery, MessageReceived, PersonMerged, PluginLifecycle,
+    SyncLifecycle,
+};
+use crate::item::ConnectorItem;
+use crate::manifest::PluginManifest;
+use crate::model::{self, EntityType};
+use crate::streams::{ConsumerKey, DeliveryLimits, StreamKey};
+use crate::subjects::Subjects;
+
+/// The command that regenerates every generated file.
+pub const REGENERATE: &str = "cargo run -p tributary-proto --bin generate-contract";
+
+fn pretty<T: JsonSchema>() -> String {
+    let schema = schema_for!(T);
+    // A schema is plain JSON; serialising it cannot fail.
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+fn envelope_schema(kind: EventKind) -> String {
+    match kind.payload_name() {
+        "Person" => pretty::<Envelope<model::Person>>(),
+        "Organization" => pretty::<Envelope<model::Organization>>(),
+        "Conversation" => pretty::<Envelope<model::Conversation>>(),
+        "Message" => pretty::<Envelope<model::Message>>(),
+        "CalendarEvent" => pretty::<Envelope<model::CalendarEvent>>(),
+        "Document" => pretty::<Envelope<model::Document>>(),
+        "EntityDeleted" => pretty::<Envelope<EntityDeleted>>(),
+        "PersonMerged" => pretty::<Envelope<PersonMerged>>(),
+        "PluginLifecycle" => pretty::<Envelope<PluginLifecycle>>(),
+        "SyncLifecycle" => pretty::<Envelope<SyncLifecycle>>(),
+        "MessageReceived" => pretty::<Envelope<MessageReceived>>(),
+        _ => pretty::<Envelope<MessageDelivery>>(),
+    }
+}
+
+fn item_data_schema(entity: EntityType) -> String {
+    match entity {
+        EntityType::Person => pretty::<model::PersonFields>(),
+        EntityType::Organization => pretty::<model::OrganizationFields>(),
+        EntityType::Conversation => pretty::<model::ConversationFields>(),
+        EntityType::Message => pretty::<model::MessageFields>(),
+        EntityType::CalendarEvent => pretty::<model::CalendarEventFields>(),
+        EntityType::Document => pretty::<model::DocumentFields>(),
+    }
+}
+
+/// The schema file of an event's envelope, relative to `proto/schemas/`.
+pub fn event_schema_path(kind: EventKind) -> String {
+    format!("events/{}.json", kind.subject())
+}
+
+/// The schema file of a connector item's `data` for an entity type, relative to
+/// `proto/schemas/`.
+pub fn item_data_schema_path(entity: EntityType) -> String {
+    format!("item-data/{}.json", entity.as_str())
+}
+
+/// Every schema file, by its path relative to `proto/schemas/`.
+pub fn schema_files() -> BTreeMap<String, String> {
+    let mut files = BTreeMap::new();
+    for kind in EventKind::all() {
+        files.insert(event_schema_path(kind), envelope_schema(kind));
+    }
+    for entity in EntityType::ALL {
+        files.insert(item_data_schema_path(entity), item_data_schema(entity));
+    }
+    files.insert("connector-item.json".into(), pretty::<ConnectorItem>());
+    files.insert("plugin-manifest.json".into(), pretty::<PluginManifest>());
+    files
+}
+
+/// The event catalog, `docs/events.md`.
+pub fn event_catalog() -> String {
+    let subjects = Subjects::default();
+    let mut md = String::new();
+    md.push_str("<!-- Generated from proto/ by `");
+    md.push_str(REGENERATE);
+    md.push_str("`. Do not edit. -->\n");
+    md.push_str("# Event catalog\n\n");
+    md.push_str(
+        "Every event is a JSON envelope `{id, type, source, time, entity_id, data}`: `id` is a \
+         UUIDv7 and is also the `Nats-Msg-Id` header, `type` is the subject below, and the W3C \
+         `traceparent` header carries the trace. Subscribe to `data.*` for every change of the \
+         unified model. Each schema validates the whole envelope.\n\n",
+    );
+    let mut domain = "";
+    for kind in EventKind::all() {
+        if kind.domain() != domain {
+            domain = kind.domain();
+            md.push_str(&format!(
+                "\n## `{domain}.*`\n\n| subject | payload | stream | schema | when |\n|---|---|---|---|---|\n"
+            ));
+        }
+        md.push_str(&format!(
+            "| `{}` | `{}` | `{}` | [schema](../proto/schemas/{}) | {} |\n",
+            subjects.event(kind),
+            kind.payload_name(),
+            kind.stream().base_name(),
+            event_schema_path(kind),
+            kind.description()
+        ));
+    }
+
+    md.push_str("\n## Connector items\n\n");
+    md.push_str(
+        "A connector publishes each item on `connector.items.<instance>` as a \
+         [`ConnectorItem`](../proto/schemas/connector-item.json); its `data` is the entity's \
+         fields:\n\n| entity_type | data schema |\n|---|---|\n",
+    );
+    for entity in EntityType::ALL {
+        md.push_str(&format!(
+            "| `{}` | [{}](../proto/schemas/{}) |\n",
+            entity.as_str(),
+            entity.pascal(),
+            item_data_schema_path(entity)
+        ));
+    }
+
+    md.push_str("\n## Streams\n\n| stream | subjects | kept for | duplicate window | what |\n|---|---|---|---|---|\n");
+    for stream in StreamKey::ALL {
+        let config = stream.config(&subjects);
+        md.push_str(&format!(
+            "| `{}` | {} | {} days | {} | {} |\n",
+            config.name,
+            config
+                .subjects
+                .iter()
+                .map(|s| format!("`{s}`"))
+                .collect::<Vec<_>>()
+                .join(" "),
+            config.max_age.as_secs() / 86_400,
+            human_duration(config.duplicate_window.as_secs()),
+            stream.description()
+        ));
+    }
+
+    md.push_str("\n## Durable consumers\n\n| consumer | stream | default ack wait | default max deliveries |\n|---|---|---|---|\n");
+    let limits = DeliveryLimits::default();
+    for consumer in ConsumerKey::ALL {
+        md.push_str(&format!(
+            "| `{}` | `{}` | {} s | {} |\n",
+            consumer.durable_name(),
+            consumer.stream().base_name(),
+            limits.ack_wait.as_secs(),
+            limits.max_deliver
+        ));
+    }
+    md
+}
+
+fn human_duration(secs: u64) -> String {
+    if secs % 86_400 == 0 {
+        format!("{} h", secs / 3_600)
+    } else {
+        format!("{} min", secs / 60)
+    }
+}
+
+/// Every generated file by its path relative to the repository root.
+pub fn generated_files() -> BTreeMap<String, String> {
+    let mut files: BTreeMap<String, String> = schema_files()
+        .into_iter()
+        .map(|(path, text)| (format!("proto/schemas/{path}"), text))
+        .collect();
+    files.insert("docs/events.md".into(), event_catalog());
+    files
+}
+
+/// Writes every generated file under the repository root `root`, removing stale schemas.
+pub fn write_all(root: &Path) -> io::Result<()> {
+    let schemas = root.join("proto/schemas");
+    if schemas.exists() {
+        std::fs::remove_dir_all(&schemas)?;
+    }
+    for (path, text) in generated_files() {
+        let path = root.join(path);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, text)?;
+    }
+    Ok(())
+}
+
+/// The generated files under `root` that are missing, differ from what the types say, or
+/// should not exist. Empty when everything is fresh.
+pub fn stale_files(root: &Path) -> Vec<String> {
+    let expected = generated_files();
+    let mut stale: Vec<String> = expected
+        .iter()
+        .filter(|(path, text)| {
+            std::fs::read_to_string(root.join(path)).ok().as_ref() != Some(*text)
+        })
+        .map(|(path, _)| path.clone())
+        .collect();
+    for dir in [
+        "proto/schemas",
+        "proto/schemas/events",
+        "proto/schemas/item-data",
+    ] {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            if entry.path().is_file() {
+                let rel = format!("{dir}/{}", entry.file_name().to_string_lossy());
+                if !expected.contains_key(&rel) {
+                    stale.push(rel);
+                }
+            }
+        }
+    }
+    stale
+}

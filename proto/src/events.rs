@@ -1,0 +1,428 @@
+//! Every event type Tributary publishes, with its payload type and its stream.
+//!
+//! [`EventKind::all`] is the one list: subjects, JetStream stream subjects, the JSON Schemas
+//! and the event catalog (`docs/events.md`) are all derived from it.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::model::{EntityType, Person};
+use crate::streams::StreamKey;
+
+/// What happened to an entity of the unified model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum DataChange {
+    /// A new entity was stored.
+    Created,
+    /// A stored entity's content changed.
+    Updated,
+    /// An entity was deleted at its source (a tombstone; the row keeps `deleted_at`).
+    Deleted,
+}
+
+impl DataChange {
+    /// All three changes.
+    pub const ALL: [DataChange; 3] = [
+        DataChange::Created,
+        DataChange::Updated,
+        DataChange::Deleted,
+    ];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            DataChange::Created => "Created",
+            DataChange::Updated => "Updated",
+            DataChange::Deleted => "Deleted",
+        }
+    }
+}
+
+/// A plugin lifecycle event, emitted by the plugin manager.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PluginEvent {
+    /// An instance of a plugin was installed.
+    Installed,
+    /// An instance's configuration changed.
+    Configured,
+    /// An instance was enabled: its service starts it.
+    Enabled,
+    /// An instance was disabled: its service stops it.
+    Disabled,
+    /// An instance moved to a new plugin version.
+    Upgraded,
+    /// An instance was removed.
+    Uninstalled,
+    /// An instance failed (bad config, crash, health check).
+    Failed,
+}
+
+/// A connector sync event, emitted by the connector service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SyncEvent {
+    /// A sync began.
+    Started,
+    /// A running sync's heartbeat, with counts and rate.
+    Progress,
+    /// A sync finished successfully.
+    Completed,
+    /// A sync stopped with an error, or was cancelled.
+    Failed,
+}
+
+/// A messaging event, emitted by the channel service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CommunicationEvent {
+    /// A verified inbound message was processed by its channel plugin.
+    MessageReceived,
+    /// An outbound message was accepted by the provider.
+    MessageSent,
+    /// An outbound message could not be delivered.
+    DeliveryFailed,
+    /// A provider reported a new delivery status for a sent message.
+    DeliveryStatusChanged,
+}
+
+/// One event type. Its subject is `<domain>.<Name>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// `data.<Entity><Change>`, such as `data.PersonCreated`.
+    Data {
+        /// Which entity type changed.
+        entity: EntityType,
+        /// What happened to it.
+        change: DataChange,
+    },
+    /// `data.PersonMerged`: two people turned out to be one.
+    PersonMerged,
+    /// `plugins.Plugin<Event>`.
+    Plugin(PluginEvent),
+    /// `connector.Sync<Event>`.
+    Sync(SyncEvent),
+    /// `communication.<Event>`.
+    Communication(CommunicationEvent),
+}
+
+impl EventKind {
+    /// Every event type, in catalog order.
+    pub fn all() -> Vec<EventKind> {
+        let mut all = Vec::new();
+        for entity in EntityType::ALL {
+            for change in DataChange::ALL {
+                all.push(EventKind::Data { entity, change });
+            }
+        }
+        all.push(EventKind::PersonMerged);
+        for e in [
+            PluginEvent::Installed,
+            PluginEvent::Configured,
+            PluginEvent::Enabled,
+            PluginEvent::Disabled,
+            PluginEvent::Upgraded,
+            PluginEvent::Uninstalled,
+            PluginEvent::Failed,
+        ] {
+            all.push(EventKind::Plugin(e));
+        }
+        for e in [
+            SyncEvent::Started,
+            SyncEvent::Progress,
+            SyncEvent::Completed,
+            SyncEvent::Failed,
+        ] {
+            all.push(EventKind::Sync(e));
+        }
+        for e in [
+            CommunicationEvent::MessageReceived,
+            CommunicationEvent::MessageSent,
+            CommunicationEvent::DeliveryFailed,
+            CommunicationEvent::DeliveryStatusChanged,
+        ] {
+            all.push(EventKind::Communication(e));
+        }
+        all
+    }
+
+    /// The first subject token: `data`, `plugins`, `connector` or `communication`.
+    pub fn domain(self) -> &'static str {
+        match self {
+            EventKind::Data { .. } | EventKind::PersonMerged => "data",
+            EventKind::Plugin(_) => "plugins",
+            EventKind::Sync(_) => "connector",
+            EventKind::Communication(_) => "communication",
+        }
+    }
+
+    /// The PascalCase event name (`PersonCreated`).
+    pub fn name(self) -> String {
+        match self {
+            EventKind::Data { entity, change } => format!("{}{}", entity.pascal(), change.as_str()),
+            EventKind::PersonMerged => "PersonMerged".into(),
+            EventKind::Plugin(e) => format!("Plugin{e:?}"),
+            EventKind::Sync(e) => format!("Sync{e:?}"),
+            EventKind::Communication(e) => format!("{e:?}"),
+        }
+    }
+
+    /// The subject without any prefix, which is also the envelope's `type`: `data.PersonCreated`.
+    pub fn subject(self) -> String {
+        format!("{}.{}", self.domain(), self.name())
+    }
+
+    /// Finds the event type of an envelope `type` or an unprefixed subject.
+    pub fn parse(subject: &str) -> Option<EventKind> {
+        EventKind::all()
+            .into_iter()
+            .find(|k| k.subject() == subject)
+    }
+
+    /// The JetStream stream that keeps events of this type.
+    pub fn stream(self) -> StreamKey {
+        match self {
+            EventKind::Data { .. } | EventKind::PersonMerged => StreamKey::DataEvents,
+            EventKind::Plugin(_) => StreamKey::PluginEvents,
+            EventKind::Sync(_) => StreamKey::ConnectorEvents,
+            EventKind::Communication(_) => StreamKey::Communication,
+        }
+    }
+
+    /// The name of the payload type carried in the envelope's `data`.
+    pub fn payload_name(self) -> &'static str {
+        match self {
+            EventKind::Data {
+                change: DataChange::Deleted,
+                ..
+            } => "EntityDeleted",
+            EventKind::Data { entity, .. } => entity.pascal(),
+            EventKind::PersonMerged => "PersonMerged",
+            EventKind::Plugin(_) => "PluginLifecycle",
+            EventKind::Sync(_) => "SyncLifecycle",
+            EventKind::Communication(CommunicationEvent::MessageReceived) => "MessageReceived",
+            EventKind::Communication(_) => "MessageDelivery",
+        }
+    }
+
+    /// One sentence on when the event is published, for the catalog.
+    pub fn description(self) -> String {
+        match self {
+            EventKind::Data { entity, change } => match change {
+                DataChange::Created => format!(
+                    "A new {} was stored; `data` is the whole normalised entity.",
+                    entity.as_str().replace('_', " ")
+                ),
+                DataChange::Updated => format!(
+                    "A stored {}'s content changed; `data` is the whole entity after the change.",
+                    entity.as_str().replace('_', " ")
+                ),
+                DataChange::Deleted => format!(
+                    "The source of a {} deleted it; the row keeps `deleted_at`.",
+                    entity.as_str().replace('_', " ")
+                ),
+            },
+            EventKind::PersonMerged => {
+                "Two people from different sources share an e-mail address or phone number and are now one; `data` names both ids and carries the kept person.".into()
+            }
+            EventKind::Plugin(e) => format!("A plugin instance was {}.", format!("{e:?}").to_lowercase()),
+            EventKind::Sync(SyncEvent::Progress) => {
+                "Heartbeat of a running sync, with item counts and rate.".into()
+            }
+            EventKind::Sync(e) => format!("A connector sync {}.", format!("{e:?}").to_lowercase()),
+            EventKind::Communication(CommunicationEvent::MessageReceived) => {
+                "A verified inbound message was handled by its channel plugin.".into()
+            }
+            EventKind::Communication(CommunicationEvent::MessageSent) => {
+                "The provider accepted an outbound message.".into()
+            }
+            EventKind::Communication(CommunicationEvent::DeliveryFailed) => {
+                "An outbound message could not be delivered after its retries.".into()
+            }
+            EventKind::Communication(CommunicationEvent::DeliveryStatusChanged) => {
+                "A provider reported a new delivery status for a sent message.".into()
+            }
+        }
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.subject())
+    }
+}
+
+/// Payload of `data.<Entity>Deleted`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EntityDeleted {
+    /// The deleted entity's id.
+    pub id: Uuid,
+    /// Its type.
+    pub entity_type: EntityType,
+    /// When Tributary recorded the deletion.
+    pub deleted_at: DateTime<Utc>,
+}
+
+/// Payload of `data.PersonMerged`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PersonMerged {
+    /// The person that remains.
+    pub kept_id: Uuid,
+    /// The person folded into it; later items for it land on `kept_id`.
+    pub merged_id: Uuid,
+    /// The kept person after the merge.
+    pub person: Person,
+}
+
+/// State of a plugin instance, as the plugin manager records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InstanceState {
+    /// Installed, not yet enabled.
+    Installed,
+    /// Running.
+    Enabled,
+    /// Stopped by a person.
+    Disabled,
+    /// Stopped by an error.
+    Failed,
+    /// Removed.
+    Uninstalled,
+}
+
+/// Payload of every `plugins.*` event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PluginLifecycle {
+    /// The plugin's reverse-DNS id.
+    pub plugin_id: String,
+    /// The instance concerned.
+    pub instance_id: String,
+    /// The plugin's type (`connector`, `channel`, `operator`).
+    pub plugin_type: String,
+    /// The plugin version the instance runs after the change.
+    pub version: String,
+    /// The instance's state after the change.
+    pub state: InstanceState,
+    /// Who made the change (an admin token's name, `system`).
+    pub actor: String,
+    /// Why, for `PluginFailed`: the error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// How a sync was asked to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncMode {
+    /// From the stored cursor.
+    Incremental,
+    /// Everything, ignoring the cursor.
+    Full,
+    /// Everything since a date.
+    Backfill,
+}
+
+/// Payload of every `connector.Sync*` event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SyncLifecycle {
+    /// The connector instance.
+    pub instance_id: String,
+    /// This sync run.
+    pub sync_id: Uuid,
+    /// How it was asked to run.
+    pub mode: SyncMode,
+    /// Items published so far.
+    pub items: u64,
+    /// Items per second so far.
+    pub rate: f64,
+    /// Errors met so far.
+    pub errors: u64,
+    /// The error that ended a failed sync.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Payload of `communication.MessageReceived`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MessageReceived {
+    /// The channel plugin's short name (`twilio-sms`, `slack`).
+    pub channel: String,
+    /// The channel instance the webhook was addressed to.
+    pub instance_id: String,
+    /// The provider's own id for the message; duplicates share it.
+    pub provider_message_id: String,
+    /// The provider's id for the conversation or thread.
+    pub conversation_id: String,
+    /// Who sent it (phone number, user id, address).
+    pub from: String,
+    /// Who it was sent to.
+    pub to: Vec<String>,
+    /// The message text.
+    pub text: String,
+    /// When the provider received it.
+    pub received_at: DateTime<Utc>,
+}
+
+/// Payload of `communication.MessageSent`, `…DeliveryFailed` and `…DeliveryStatusChanged`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MessageDelivery {
+    /// The channel plugin's short name.
+    pub channel: String,
+    /// The channel instance that sent it.
+    pub instance_id: String,
+    /// Tributary's id for the outbound message.
+    pub message_id: Uuid,
+    /// The provider's id, once it has given one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_message_id: Option<String>,
+    /// The recipient.
+    pub to: String,
+    /// The provider's status word (`queued`, `sent`, `delivered`, `failed`).
+    pub status: String,
+    /// Why delivery failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_event_subject_is_unique_and_parses_back() {
+        let all = EventKind::all();
+        let mut subjects: Vec<String> = all.iter().map(|k| k.subject()).collect();
+        subjects.sort();
+        subjects.dedup();
+        assert_eq!(subjects.len(), all.len());
+        for kind in all {
+            assert_eq!(EventKind::parse(&kind.subject()), Some(kind));
+        }
+        assert_eq!(EventKind::parse("data.Nothing"), None);
+    }
+
+    #[test]
+    fn names_follow_domain_dot_pascal_case() {
+        assert_eq!(EventKind::PersonMerged.subject(), "data.PersonMerged");
+        assert_eq!(
+            EventKind::Data {
+                entity: EntityType::CalendarEvent,
+                change: DataChange::Deleted
+            }
+            .subject(),
+            "data.CalendarEventDeleted"
+        );
+        assert_eq!(
+            EventKind::Plugin(PluginEvent::Installed).subject(),
+            "plugins.PluginInstalled"
+        );
+        assert_eq!(
+            EventKind::Sync(SyncEvent::Started).subject(),
+            "connector.SyncStarted"
+        );
+        assert_eq!(
+            EventKind::Communication(CommunicationEvent::MessageReceived).subject(),
+            "communication.MessageReceived"
+        );
+    }
+}

@@ -1,0 +1,58 @@
+//! The connector item: one thing a connector found, on its way to the ETL.
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::model::EntityType;
+
+/// Whether the item carries content or says the thing is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemOperation {
+    /// Create or update the entity from `data`.
+    #[default]
+    Upsert,
+    /// The source deleted it: a tombstone. `data` is ignored.
+    Delete,
+}
+
+/// One item a connector yields, published on `connector.items.<instance>`.
+///
+/// `(instance_id, entity_type, external_id)` is the source key that makes every upsert
+/// idempotent; `source_modified_at` orders versions so a late older one never wins.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ConnectorItem {
+    /// The connector instance that produced it.
+    pub instance_id: String,
+    /// Which entity of the unified model it becomes.
+    pub entity_type: EntityType,
+    /// The source's own id for it.
+    pub external_id: String,
+    /// Upsert or tombstone.
+    #[serde(default)]
+    pub operation: ItemOperation,
+    /// The source's version: its modification time, or the time the connector saw it.
+    pub source_modified_at: DateTime<Utc>,
+    /// The entity's fields (`PersonFields`, `DocumentFields`, …) as the connector mapped them.
+    #[serde(default)]
+    pub data: serde_json::Value,
+    /// The payload exactly as the source returned it, kept for re-processing.
+    #[serde(default)]
+    pub raw: serde_json::Value,
+}
+
+impl ConnectorItem {
+    /// The value of the `Nats-Msg-Id` header for this item: the same version of the same
+    /// source thing published twice is dropped by JetStream's duplicate window.
+    pub fn message_id(&self) -> String {
+        format!(
+            "{}:{}:{}:{}:{:?}",
+            self.instance_id,
+            self.entity_type,
+            self.external_id,
+            self.source_modified_at.timestamp_micros(),
+            self.operation
+        )
+    }
+}

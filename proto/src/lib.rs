@@ -1,0 +1,25 @@
+//! The Tributary contract.
+//!
+//! Everything two services must agree on lives here and nowhere else: the NATS subjects
+//! ([`subjects`]), the event envelope ([`envelope`]) and every event type ([`events`]), the
+//! unified model ([`model`]) and the connector item ([`item`]), the plugin manifest
+//! ([`manifest`]), the JetStream streams and consumers ([`streams`]), and the trace context
+//! that crosses NATS in headers ([`trace_context`]). JSON Schemas for every payload are
+//! generated from these types into `proto/schemas/` ([`contract`]).
+
+pub mod contract;
+pub mod envelope;
+pub mod events;
+pub mod item;
+pub mod manifest;
+pub mod model;
+pub mod streams;
+pub mod subjects;
+pub mod trace_context;
+
+pub use envelope::{Envelope, EnvelopeError, EventSource};
+pub use events::EventKind;
+pub use item::{ConnectorItem, ItemOperation};
+pub use manifest::{ManifestErrors, Permission, PluginManifest, PluginType};
+pub use model::EntityType;
+pub use subjects::{ServiceName, Subjects};

@@ -1,0 +1,494 @@
+//! The plugin manifest (`plugin.json`) and its permissions.
+//!
+//! [`PluginManifest::parse`] reads a manifest and reports every problem at once, each naming
+//! the field it concerns, so a plugin author fixes them all in one pass.
+
+use std::fmt;
+use std::str::FromStr;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::model::EntityType;
+
+/// What a plugin is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PluginType {
+    /// Pulls data out of an external service.
+    Connector,
+    /// Carries messages in and out through webhooks and provider APIs.
+    Channel,
+    /// Reacts to events inside the mesh.
+    Operator,
+}
+
+impl PluginType {
+    /// The manifest spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PluginType::Connector => "connector",
+            PluginType::Channel => "channel",
+            PluginType::Operator => "operator",
+        }
+    }
+}
+
+/// A parsed `plugin.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PluginManifest {
+    /// Reverse-DNS id, unique across plugins: `com.microsoft.graph`.
+    pub id: String,
+    /// Human-readable name.
+    pub name: String,
+    /// Semantic version.
+    #[schemars(with = "String")]
+    pub version: semver::Version,
+    /// Connector, channel or operator.
+    #[serde(rename = "type")]
+    pub plugin_type: PluginType,
+    /// `builtin:<name>` for compiled-in plugins, `wasm:<relative path>.wasm` for components.
+    pub entrypoint: String,
+    /// What the plugin may do; anything else is refused.
+    #[serde(default)]
+    pub permissions: Vec<Permission>,
+    /// JSON Schema of an instance's configuration; `writeOnly` fields are secrets.
+    #[serde(default = "empty_object_schema")]
+    pub config_schema: Value,
+    /// One paragraph on what it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+fn empty_object_schema() -> Value {
+    serde_json::json!({ "type": "object" })
+}
+
+/// The fields a manifest may have; any other is a typo worth reporting.
+const KNOWN_FIELDS: [&str; 10] = [
+    "id",
+    "name",
+    "version",
+    "type",
+    "entrypoint",
+    "permissions",
+    "configSchema",
+    "description",
+    "author",
+    "homepage",
+];
+
+/// One problem in a manifest, with the field it concerns (`permissions[2]`, `version`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ManifestProblem {
+    /// The field, as a path into the manifest; empty for the document as a whole.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// Every problem found in a manifest.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ManifestErrors {
+    /// The problems, in the order the fields were checked.
+    pub problems: Vec<ManifestProblem>,
+}
+
+impl ManifestErrors {
+    /// Whether one of the problems concerns `field`.
+    pub fn names(&self, field: &str) -> bool {
+        self.problems.iter().any(|p| p.field == field)
+    }
+}
+
+impl fmt::Display for ManifestErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid plugin manifest:")?;
+        for p in &self.problems {
+            if p.field.is_empty() {
+                write!(f, "\n  - {}", p.message)?;
+            } else {
+                write!(f, "\n  - `{}`: {}", p.field, p.message)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Collects problems while the fields are checked one by one.
+#[derive(Default)]
+struct Problems(Vec<ManifestProblem>);
+
+impl Problems {
+    fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push(ManifestProblem {
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+
+    /// A required non-empty string field.
+    fn string(&mut self, obj: &Map<String, Value>, field: &str) -> Option<String> {
+        match obj.get(field) {
+            None | Some(Value::Null) => {
+                self.add(field, "is required");
+                None
+            }
+            Some(Value::String(s)) if s.trim().is_empty() => {
+                self.add(field, "must not be empty");
+                None
+            }
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(other) => {
+                self.add(field, format!("must be a string, found {}", kind_of(other)));
+                None
+            }
+        }
+    }
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Whether `id` is reverse-DNS: two or more dot-separated labels of lower-case letters, digits
+/// and hyphens, each starting with a letter.
+fn is_reverse_dns(id: &str) -> bool {
+    let labels: Vec<&str> = id.split('.').collect();
+    labels.len() >= 2
+        && labels.iter().all(|l| {
+            l.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+                && l.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        })
+}
+
+fn check_entrypoint(entrypoint: &str) -> Result<(), String> {
+    if let Some(name) = entrypoint.strip_prefix("builtin:") {
+        if name.is_empty() {
+            return Err("`builtin:` must be followed by the built-in plugin's name".into());
+        }
+        return Ok(());
+    }
+    if let Some(path) = entrypoint.strip_prefix("wasm:") {
+        if !path.ends_with(".wasm") || path.starts_with('/') || path.split('/').any(|p| p == "..") {
+            return Err("`wasm:` must be followed by a relative path to a .wasm file inside the plugin directory".into());
+        }
+        return Ok(());
+    }
+    Err(format!(
+        "`{entrypoint}` is neither `builtin:<name>` nor `wasm:<path>.wasm`"
+    ))
+}
+
+impl PluginManifest {
+    /// Parses and validates a manifest, reporting every problem at once.
+    pub fn parse(json: &str) -> Result<Self, ManifestErrors> {
+        let value: Value = serde_json::from_str(json).map_err(|e| ManifestErrors {
+            problems: vec![ManifestProblem {
+                field: String::new(),
+                message: format!("not valid JSON: {e}"),
+            }],
+        })?;
+        Self::from_value(&value)
+    }
+
+    /// Validates an already-parsed manifest document, reporting every problem at once.
+    pub fn from_value(value: &Value) -> Result<Self, ManifestErrors> {
+        let mut p = Problems::default();
+        let Some(obj) = value.as_object() else {
+            p.add(
+                "",
+                format!("a manifest must be a JSON object, found {}", kind_of(value)),
+            );
+            return Err(ManifestErrors { problems: p.0 });
+        };
+
+        for key in obj.keys() {
+            if !KNOWN_FIELDS.contains(&key.as_str()) {
+                p.add(
+                    key.clone(),
+                    format!("unknown field; expected one of {}", KNOWN_FIELDS.join(", ")),
+                );
+            }
+        }
+
+        let id = p.string(obj, "id");
+        if let Some(id) = &id {
+            if !is_reverse_dns(id) {
+                p.add(
+                    "id",
+                    format!("`{id}` is not a reverse-DNS id such as `com.example.contacts`"),
+                );
+            }
+        }
+        let name = p.string(obj, "name");
+        let version = p
+            .string(obj, "version")
+            .and_then(|v| match semver::Version::parse(&v) {
+                Ok(version) => Some(version),
+                Err(e) => {
+                    p.add("version", format!("`{v}` is not a semantic version: {e}"));
+                    None
+                }
+            });
+        let plugin_type = p.string(obj, "type").and_then(|t| match t.as_str() {
+            "connector" => Some(PluginType::Connector),
+            "channel" => Some(PluginType::Channel),
+            "operator" => Some(PluginType::Operator),
+            other => {
+                p.add(
+                    "type",
+                    format!("`{other}` is not one of connector, channel, operator"),
+                );
+                None
+            }
+        });
+        let entrypoint = p.string(obj, "entrypoint");
+        if let Some(e) = &entrypoint {
+            if let Err(message) = check_entrypoint(e) {
+                p.add("entrypoint", message);
+            }
+        }
+
+        let mut permissions = Vec::new();
+        match obj.get("permissions") {
+            None => {}
+            Some(Value::Array(items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    let field = format!("permissions[{i}]");
+                    match item.as_str().map(str::parse::<Permission>) {
+                        Some(Ok(perm)) => permissions.push(perm),
+                        Some(Err(e)) => p.add(field, e.to_string()),
+                        None => p.add(field, format!("must be a string, found {}", kind_of(item))),
+                    }
+                }
+            }
+            Some(other) => p.add(
+                "permissions",
+                format!("must be an array of strings, found {}", kind_of(other)),
+            ),
+        }
+
+        let config_schema = match obj.get("configSchema") {
+            None => empty_object_schema(),
+            Some(schema @ Value::Object(map)) => {
+                match map.get("type") {
+                    Some(Value::String(t)) if t == "object" => {}
+                    _ => p.add(
+                        "configSchema.type",
+                        "a config schema must describe an object: `\"type\": \"object\"`",
+                    ),
+                }
+                if let Some(props) = map.get("properties") {
+                    if !props.is_object() {
+                        p.add(
+                            "configSchema.properties",
+                            format!("must be an object, found {}", kind_of(props)),
+                        );
+                    }
+                }
+                schema.clone()
+            }
+            Some(other) => {
+                p.add(
+                    "configSchema",
+                    format!("must be a JSON Schema object, found {}", kind_of(other)),
+                );
+                Value::Null
+            }
+        };
+
+        let description = match obj.get("description") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(other) => {
+                p.add(
+                    "description",
+                    format!("must be a string, found {}", kind_of(other)),
+                );
+                None
+            }
+        };
+
+        match (id, name, version, plugin_type, entrypoint) {
+            (Some(id), Some(name), Some(version), Some(plugin_type), Some(entrypoint))
+                if p.0.is_empty() =>
+            {
+                Ok(PluginManifest {
+                    id,
+                    name,
+                    version,
+                    plugin_type,
+                    entrypoint,
+                    permissions,
+                    config_schema,
+                    description,
+                })
+            }
+            _ => Err(ManifestErrors { problems: p.0 }),
+        }
+    }
+}
+
+/// The capability a permission grants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Capability {
+    /// Network access.
+    Network,
+    /// NATS events.
+    Event,
+    /// The unified model.
+    Data,
+}
+
+/// The direction of a permission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Outbound network calls.
+    Outbound,
+    /// Inbound network traffic (webhooks).
+    Inbound,
+    /// Publishing events.
+    Publish,
+    /// Subscribing to events.
+    Subscribe,
+    /// Reading entities.
+    Read,
+    /// Writing entities.
+    Write,
+}
+
+/// One permission: `capability:direction:resource`, such as `network:outbound:*.example.com`,
+/// `event:publish:data.*`, `data:write:persons` or `network:inbound`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, JsonSchema)]
+#[schemars(with = "String")]
+pub struct Permission {
+    /// What it grants access to.
+    pub capability: Capability,
+    /// Which way.
+    pub direction: Direction,
+    /// A host pattern, subject pattern or entity plural; empty for `network:inbound`.
+    pub resource: String,
+}
+
+/// A permission string that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{permission}` is not a valid permission: {reason}")]
+pub struct InvalidPermission {
+    /// The string as given.
+    pub permission: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+fn valid_host_pattern(host: &str) -> bool {
+    let host = host.strip_prefix("*.").unwrap_or(host);
+    !host.is_empty()
+        && host
+            .split('.')
+            .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+}
+
+fn valid_subject_pattern(subject: &str) -> bool {
+    let tokens: Vec<&str> = subject.split('.').collect();
+    tokens.iter().enumerate().all(|(i, t)| {
+        !t.is_empty()
+            && !t.chars().any(char::is_whitespace)
+            && (*t == "*" || *t == ">" || !t.contains(['*', '>']))
+            && (*t != ">" || i == tokens.len() - 1)
+    })
+}
+
+impl FromStr for Permission {
+    type Err = InvalidPermission;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let fail = |reason: &str| InvalidPermission {
+            permission: s.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let mut parts = s.splitn(3, ':');
+        let capability = parts.next().unwrap_or_default();
+        let direction = parts.next();
+        let resource = parts.next();
+        let (capability, direction) = match (capability, direction) {
+            ("network", Some("outbound")) => (Capability::Network, Direction::Outbound),
+            ("network", Some("inbound")) => (Capability::Network, Direction::Inbound),
+            ("event", Some("publish")) => (Capability::Event, Direction::Publish),
+            ("event", Some("subscribe")) => (Capability::Event, Direction::Subscribe),
+            ("data", Some("read")) => (Capability::Data, Direction::Read),
+            ("data", Some("write")) => (Capability::Data, Direction::Write),
+            ("network" | "event" | "data", _) => {
+                return Err(fail("the direction must be outbound or inbound for network, publish or subscribe for event, read or write for data"))
+            }
+            _ => return Err(fail("the capability must be network, event or data")),
+        };
+        let resource = resource.unwrap_or_default();
+        match direction {
+            Direction::Inbound if !resource.is_empty() => {
+                return Err(fail("`network:inbound` takes no resource"))
+            }
+            Direction::Inbound => {}
+            Direction::Outbound if !valid_host_pattern(resource) => {
+                return Err(fail("the resource must be a host name or `*.domain`"))
+            }
+            Direction::Publish | Direction::Subscribe if !valid_subject_pattern(resource) => {
+                return Err(fail("the resource must be a NATS subject pattern such as `data.*`"))
+            }
+            Direction::Read | Direction::Write
+                if resource != "*" && resource.parse::<EntityType>().is_err() =>
+            {
+                return Err(fail("the resource must be an entity type (persons, organizations, conversations, messages, calendar_events, documents) or `*`"))
+            }
+            _ => {}
+        }
+        Ok(Permission {
+            capability,
+            direction,
+            resource: resource.to_owned(),
+        })
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (cap, dir) = match (self.capability, self.direction) {
+            (Capability::Network, Direction::Inbound) => return f.write_str("network:inbound"),
+            (Capability::Network, d) => ("network", d),
+            (Capability::Event, d) => ("event", d),
+            (Capability::Data, d) => ("data", d),
+        };
+        let dir = match dir {
+            Direction::Outbound => "outbound",
+            Direction::Inbound => "inbound",
+            Direction::Publish => "publish",
+            Direction::Subscribe => "subscribe",
+            Direction::Read => "read",
+            Direction::Write => "write",
+        };
+        write!(f, "{cap}:{dir}:{}", self.resource)
+    }
+}
+
+impl Serialize for Permission {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Permission {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
