@@ -1,1 +1,68 @@
-//! placeholder
+//! The Tributary plugin SDK.
+//!
+//! A plugin is a directory with a `plugin.json` manifest. This crate grows into the traits a
+//! connector or channel implements and the `PluginContext` it is handed; today it offers what
+//! a plugin author needs first: checking a manifest the way the plugin manager will.
+
+use std::path::Path;
+
+pub use tributary_proto::manifest::{
+    ManifestErrors, ManifestProblem, Permission, PluginManifest, PluginType,
+};
+
+/// A plugin directory could not be read as a plugin.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestFileError {
+    /// `plugin.json` could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// It was read, and it has problems.
+    #[error("{path}: {errors}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// Every problem, each naming its field.
+        errors: ManifestErrors,
+    },
+}
+
+/// Reads and validates `<dir>/plugin.json`, reporting every problem at once.
+pub fn validate_manifest(dir: &Path) -> Result<PluginManifest, ManifestFileError> {
+    let path = dir.join("plugin.json");
+    let text = std::fs::read_to_string(&path).map_err(|source| ManifestFileError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    PluginManifest::parse(&text).map_err(|errors| ManifestFileError::Invalid {
+        path: path.display().to_string(),
+        errors,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_manifest_file_names_the_file_and_the_field() {
+        let dir = std::env::temp_dir().join(format!("sdk-manifest-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("plugin.json"), r#"{"id": "x"}"#).unwrap();
+        let err = validate_manifest(&dir).unwrap_err().to_string();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(err.contains("plugin.json"), "{err}");
+        assert!(err.contains("`id`") && err.contains("`version`"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_manifest_is_a_read_error() {
+        let err = validate_manifest(Path::new("/nonexistent-plugin")).unwrap_err();
+        assert!(matches!(err, ManifestFileError::Read { .. }));
+    }
+}

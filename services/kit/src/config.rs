@@ -1,0 +1,325 @@
+//! Layered configuration: built-in defaults, then a TOML file, then `TRIBUTARY__…`
+//! environment variables, into typed structs that are validated before anything starts.
+//!
+//! An unknown key, a value of the wrong type or a value that makes no sense stops start-up
+//! with one message that names the key.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use tributary_proto::{ServiceName, Subjects};
+
+/// The built-in defaults, shipped inside every binary.
+pub const DEFAULTS: &str = include_str!("../config/default.toml");
+
+/// The prefix of environment variables that override configuration.
+pub const ENV_PREFIX: &str = "TRIBUTARY";
+
+/// The whole configuration of a Tributary process.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where Tributary keeps local state.
+    pub data_dir: PathBuf,
+    /// Seconds in-flight work is given to finish on shutdown.
+    pub shutdown_timeout_secs: u64,
+    /// The NATS connection.
+    pub nats: NatsConfig,
+    /// The PostgreSQL connection.
+    pub database: DatabaseConfig,
+    /// Logs and traces.
+    pub telemetry: TelemetryConfig,
+    /// The plugin manager service.
+    pub plugin_manager: ServiceHttpConfig,
+    /// The connector service.
+    pub connector: ServiceHttpConfig,
+    /// The ETL service.
+    pub etl: ServiceHttpConfig,
+    /// The channel service.
+    pub channel: ServiceHttpConfig,
+    /// The search service.
+    pub search: ServiceHttpConfig,
+}
+
+/// How to reach NATS.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsConfig {
+    /// `nats://host:port` (or `tls://`, `ws://`, `wss://`).
+    pub url: String,
+    /// Put in front of every subject and stream name; one NATS token, or empty.
+    pub subject_prefix: String,
+    /// Seconds to wait for the first connection before giving up with a clear message.
+    pub connect_timeout_secs: u64,
+}
+
+/// How to reach PostgreSQL. Built into connect options field by field, so the password never
+/// sits in a URL.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// Host name or address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// Role to connect as.
+    pub user: String,
+    /// Its password; empty for trust or peer authentication.
+    pub password: SecretString,
+    /// The database; created on first start if it does not exist.
+    pub name: String,
+    /// Connections in the pool.
+    pub max_connections: u32,
+    /// Seconds to wait for a pooled connection.
+    pub acquire_timeout_secs: u64,
+}
+
+/// How logs look and where traces go.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// A `tracing-subscriber` filter directive.
+    pub log_filter: String,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+    /// OTLP/HTTP endpoint; empty for no trace export.
+    pub otlp_endpoint: String,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A service's HTTP listener (health, metrics and its own routes).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceHttpConfig {
+    /// Address to bind; port 0 picks a free one.
+    pub http_addr: SocketAddr,
+}
+
+/// Configuration that cannot be used, with the key at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: `{key}`: {message}")]
+pub struct ConfigError {
+    /// The dotted key (`database.port`), or the file, when the fault is not one key's.
+    pub key: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Turns an error of the `config` crate into one that names the key.
+    fn from_source(err: config::ConfigError) -> Self {
+        let text = err.to_string();
+        // The config crate ends type errors with `for key `a.b``; unknown fields have the
+        // offending field in backticks after "unknown field".
+        if let Some(start) = text.find("for key `") {
+            let rest = &text[start + 9..];
+            let mut key = rest.split('`').next().unwrap_or_default().to_owned();
+            let message = text[..start].trim().to_owned();
+            if let Some(field) = message
+                .strip_prefix("unknown field `")
+                .and_then(|rest| rest.split('`').next())
+            {
+                key = format!("{key}.{field}");
+            }
+            return Self::new(key, message);
+        }
+        if let Some(start) = text.find("unknown field `") {
+            let rest = &text[start + 15..];
+            let field = rest.split('`').next().unwrap_or_default().to_owned();
+            return Self::new(field, text.clone());
+        }
+        if let Some(start) = text.find("missing field `") {
+            let rest = &text[start + 15..];
+            let field = rest.split('`').next().unwrap_or_default().to_owned();
+            return Self::new(field, text.clone());
+        }
+        Self::new("(configuration)", text)
+    }
+}
+
+/// Where configuration comes from, beyond the built-in defaults.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigSources {
+    /// A TOML file that overrides the defaults.
+    pub file: Option<PathBuf>,
+    /// The environment to read `TRIBUTARY__…` variables from; the process's own when `None`.
+    pub env: Option<HashMap<String, String>>,
+}
+
+impl ConfigSources {
+    /// Defaults, the given file, and the process environment.
+    pub fn from_process(file: Option<PathBuf>) -> Self {
+        Self { file, env: None }
+    }
+}
+
+impl Config {
+    /// Loads and validates configuration from the built-in defaults, then `sources.file`,
+    /// then `TRIBUTARY__SECTION__KEY` environment variables.
+    pub fn load(sources: &ConfigSources) -> Result<Self, ConfigError> {
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        if let Some(file) = &sources.file {
+            if !file.exists() {
+                return Err(ConfigError::new(
+                    file.display().to_string(),
+                    "the configuration file does not exist",
+                ));
+            }
+            builder = builder
+                .add_source(config::File::from(file.as_path()).format(config::FileFormat::Toml));
+        }
+        let env = config::Environment::with_prefix(ENV_PREFIX)
+            .prefix_separator("__")
+            .separator("__")
+            .try_parsing(true)
+            .source(sources.env.clone());
+        let config: Config = builder
+            .add_source(env)
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(ConfigError::from_source)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Loads configuration from the defaults only: what `tributary up` runs with on a fresh
+    /// machine.
+    pub fn defaults() -> Result<Self, ConfigError> {
+        Self::load(&ConfigSources {
+            file: None,
+            env: Some(HashMap::new()),
+        })
+    }
+
+    /// Checks what types alone cannot: URLs, names, ranges.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        match url::Url::parse(&self.nats.url) {
+            Ok(url) if ["nats", "tls", "ws", "wss"].contains(&url.scheme()) => {}
+            Ok(url) => {
+                return Err(ConfigError::new(
+                    "nats.url",
+                    format!("scheme `{}` is not one of nats, tls, ws, wss", url.scheme()),
+                ))
+            }
+            Err(e) => {
+                return Err(ConfigError::new(
+                    "nats.url",
+                    format!("`{}` is not a URL: {e}", self.nats.url),
+                ))
+            }
+        }
+        let prefix = &self.nats.subject_prefix;
+        if !prefix.is_empty()
+            && !prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(ConfigError::new(
+                "nats.subject_prefix",
+                format!("`{prefix}` must be one token of letters, digits, `_` or `-`"),
+            ));
+        }
+        if self.nats.connect_timeout_secs == 0 {
+            return Err(ConfigError::new(
+                "nats.connect_timeout_secs",
+                "must be at least 1",
+            ));
+        }
+        if self.database.host.trim().is_empty() {
+            return Err(ConfigError::new("database.host", "must not be empty"));
+        }
+        if self.database.port == 0 {
+            return Err(ConfigError::new(
+                "database.port",
+                "must be a TCP port from 1 to 65535",
+            ));
+        }
+        if self.database.name.trim().is_empty() {
+            return Err(ConfigError::new("database.name", "must not be empty"));
+        }
+        if self.database.max_connections == 0 {
+            return Err(ConfigError::new(
+                "database.max_connections",
+                "must be at least 1",
+            ));
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.telemetry.log_filter) {
+            return Err(ConfigError::new(
+                "telemetry.log_filter",
+                format!("`{}` is not a log filter: {e}", self.telemetry.log_filter),
+            ));
+        }
+        let endpoint = &self.telemetry.otlp_endpoint;
+        if !endpoint.is_empty() {
+            match url::Url::parse(endpoint) {
+                Ok(url) if url.scheme() == "http" || url.scheme() == "https" => {}
+                _ => {
+                    return Err(ConfigError::new(
+                        "telemetry.otlp_endpoint",
+                        format!("`{endpoint}` is not an http:// or https:// URL"),
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The subjects of this deployment (with its prefix).
+    pub fn subjects(&self) -> Subjects {
+        Subjects::new(self.nats.subject_prefix.clone())
+    }
+
+    /// The HTTP listener of one service.
+    pub fn http_of(&self, service: ServiceName) -> &ServiceHttpConfig {
+        match service {
+            ServiceName::PluginManager => &self.plugin_manager,
+            ServiceName::Connector => &self.connector,
+            ServiceName::Etl => &self.etl,
+            ServiceName::Channel => &self.channel,
+            ServiceName::Search => &self.search,
+        }
+    }
+
+    /// Every service's HTTP listener, mutably: tests move them all to port 0.
+    pub fn http_of_mut(&mut self, service: ServiceName) -> &mut ServiceHttpConfig {
+        match service {
+            ServiceName::PluginManager => &mut self.plugin_manager,
+            ServiceName::Connector => &mut self.connector,
+            ServiceName::Etl => &mut self.etl,
+            ServiceName::Channel => &mut self.channel,
+            ServiceName::Search => &mut self.search,
+        }
+    }
+
+    /// The shutdown grace period.
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout_secs)
+    }
+
+    /// Reads `TRIBUTARY_CONFIG` when no file was given on the command line.
+    pub fn file_from_env(cli: Option<&Path>) -> Option<PathBuf> {
+        cli.map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("TRIBUTARY_CONFIG").map(PathBuf::from))
+    }
+}

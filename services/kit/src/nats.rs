@@ -1,0 +1,115 @@
+//! NATS: connecting (with reconnects after the first connection) and provisioning the
+//! JetStream streams and durable consumers, idempotently.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer::pull};
+use async_nats::{Client, ConnectOptions};
+use tributary_proto::streams::{ConsumerKey, DeliveryLimits, StreamKey};
+use tributary_proto::Subjects;
+
+use crate::config::NatsConfig;
+
+/// A NATS or JetStream step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NatsError {
+    /// The first connection could not be made.
+    #[error("cannot reach NATS at {url}: {reason}. Start it with `nats-server -js` (or set `nats.url` / TRIBUTARY__NATS__URL)")]
+    Unreachable {
+        /// The configured URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// A stream could not be created or updated.
+    #[error("cannot provision JetStream stream {stream}: {reason}. Is JetStream enabled (`nats-server -js`)?")]
+    Stream {
+        /// The stream's name.
+        stream: String,
+        /// Why.
+        reason: String,
+    },
+    /// A durable consumer could not be created or updated.
+    #[error("cannot provision JetStream consumer {consumer} on {stream}: {reason}")]
+    Consumer {
+        /// The consumer's durable name.
+        consumer: String,
+        /// Its stream.
+        stream: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Connects to NATS. The first connection must succeed within `connect_timeout_secs`; after
+/// that the client reconnects on its own, forever, and buffers publishes meanwhile.
+pub async fn connect(config: &NatsConfig, client_name: &str) -> Result<Client, NatsError> {
+    let unreachable = |reason: String| NatsError::Unreachable {
+        url: config.url.clone(),
+        reason,
+    };
+    let options = ConnectOptions::new()
+        .name(client_name)
+        .connection_timeout(Duration::from_secs(config.connect_timeout_secs))
+        .max_reconnects(None)
+        .event_callback(|event| async move {
+            match event {
+                async_nats::Event::Disconnected => {
+                    tracing::warn!("Disconnected from NATS; reconnecting.")
+                }
+                async_nats::Event::Connected => tracing::info!("Connected to NATS."),
+                other => tracing::debug!(event = %other, "NATS connection event."),
+            }
+        });
+    let connecting = options.connect(config.url.as_str());
+    match tokio::time::timeout(Duration::from_secs(config.connect_timeout_secs), connecting).await {
+        Ok(Ok(client)) => Ok(client),
+        Ok(Err(e)) => Err(unreachable(e.to_string())),
+        Err(_) => Err(unreachable(format!(
+            "no answer within {} s",
+            config.connect_timeout_secs
+        ))),
+    }
+}
+
+/// Creates every stream, or updates it to the definition in proto when it exists. Running it
+/// twice changes nothing.
+pub async fn provision_streams(
+    js: &jetstream::Context,
+    subjects: &Subjects,
+) -> Result<(), NatsError> {
+    for key in StreamKey::ALL {
+        let config = key.config(subjects);
+        let name = config.name.clone();
+        js.create_or_update_stream(config)
+            .await
+            .map_err(|e| NatsError::Stream {
+                stream: name,
+                reason: e.to_string(),
+            })?;
+    }
+    Ok(())
+}
+
+/// Creates a durable pull consumer, or updates it to `limits` when it exists, and returns it.
+pub async fn provision_consumer(
+    js: &jetstream::Context,
+    subjects: &Subjects,
+    key: ConsumerKey,
+    limits: DeliveryLimits,
+) -> Result<jetstream::consumer::Consumer<pull::Config>, NatsError> {
+    let stream = key.stream().name(subjects);
+    let fail = |reason: String| NatsError::Consumer {
+        consumer: key.durable_name().to_owned(),
+        stream: stream.clone(),
+        reason,
+    };
+    let config = key.config(limits);
+    match js.update_consumer_on_stream(config.clone(), &stream).await {
+        Ok(consumer) => Ok(consumer),
+        Err(_) => js
+            .create_consumer_on_stream(config, &stream)
+            .await
+            .map_err(|e| fail(e.to_string())),
+    }
+}

@@ -1,0 +1,125 @@
+//! Logs and traces: `tracing` everywhere, exported through OpenTelemetry (OTLP/HTTP) when
+//! `telemetry.otlp_endpoint` is set.
+
+use std::sync::OnceLock;
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::Resource;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+use crate::config::{LogFormat, TelemetryConfig};
+
+/// Keeps the trace exporter alive; dropping it flushes the spans still buffered.
+#[derive(Debug)]
+pub struct TelemetryGuard {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take() {
+            if let Err(e) = provider.shutdown() {
+                eprintln!("Flushing traces on shutdown failed: {e}");
+            }
+        }
+    }
+}
+
+/// The telemetry pipeline could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    /// The OTLP exporter could not be built from `telemetry.otlp_endpoint`.
+    #[error("cannot export traces to `telemetry.otlp_endpoint` {endpoint}: {source}")]
+    Exporter {
+        /// The configured endpoint.
+        endpoint: String,
+        /// Why.
+        #[source]
+        source: opentelemetry_otlp::ExporterBuildError,
+    },
+    /// The log filter does not parse.
+    #[error("`telemetry.log_filter` is not a log filter: {0}")]
+    Filter(#[from] tracing_subscriber::filter::ParseError),
+}
+
+static INSTALLED: OnceLock<()> = OnceLock::new();
+
+/// Builds a tracer provider that exports to an OTLP/HTTP endpoint in batches.
+pub fn otlp_provider(
+    endpoint: &str,
+    service_name: &str,
+) -> Result<SdkTracerProvider, TelemetryError> {
+    let traces_url = if endpoint.ends_with("/v1/traces") {
+        endpoint.to_owned()
+    } else {
+        format!("{}/v1/traces", endpoint.trim_end_matches('/'))
+    };
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_endpoint(traces_url)
+        .build()
+        .map_err(|source| TelemetryError::Exporter {
+            endpoint: endpoint.to_owned(),
+            source,
+        })?;
+    Ok(SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(
+            Resource::builder()
+                .with_service_name(service_name.to_owned())
+                .build(),
+        )
+        .build())
+}
+
+/// Installs the process-wide subscriber: a filtered log layer and, when an endpoint is
+/// configured, an OpenTelemetry layer. Only the first call in a process installs anything;
+/// later calls (several services in one process, tests) return an empty guard.
+pub fn init(
+    config: &TelemetryConfig,
+    service_name: &str,
+) -> Result<TelemetryGuard, TelemetryError> {
+    if INSTALLED.get().is_some() {
+        return Ok(TelemetryGuard { provider: None });
+    }
+    let filter = EnvFilter::try_new(&config.log_filter)?;
+    let fmt_layer = match config.log_format {
+        LogFormat::Text => tracing_subscriber::fmt::layer().boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer().json().boxed(),
+    };
+    let provider = if config.otlp_endpoint.is_empty() {
+        None
+    } else {
+        Some(otlp_provider(&config.otlp_endpoint, service_name)?)
+    };
+    let otel_layer = provider
+        .as_ref()
+        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("tributary")));
+    let installed = tracing_subscriber::registry()
+        .with(otel_layer)
+        .with(fmt_layer.with_filter(filter))
+        .try_init()
+        .is_ok();
+    let _ = INSTALLED.set(());
+    if installed {
+        Ok(TelemetryGuard { provider })
+    } else {
+        Ok(TelemetryGuard { provider: None })
+    }
+}
+
+/// Installs a log subscriber for tests when `TEST_LOG` is set; silent otherwise.
+pub fn init_for_tests() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(EnvFilter::new(
+                std::env::var("TEST_LOG").unwrap_or_default(),
+            ))
+            .with_test_writer()
+            .try_init();
+    }
+}

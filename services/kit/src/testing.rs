@@ -1,0 +1,221 @@
+//! Helpers for integration tests against the real NATS and PostgreSQL: every test gets its
+//! own database, subject prefix and streams, and leaves nothing behind.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use sqlx::{Connection, PgConnection};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tributary_proto::{ServiceName, Subjects};
+
+use crate::config::{Config, ConfigSources};
+
+/// An isolated slice of the machine's NATS and PostgreSQL for one test: a fresh database and
+/// a unique subject prefix (so unique stream names). Dropping it deletes both.
+#[derive(Debug)]
+pub struct TestEnv {
+    /// The configuration a service under test should start with.
+    pub config: Config,
+    /// The unique prefix of this test's subjects and streams.
+    pub prefix: String,
+    /// The name of this test's database.
+    pub database: String,
+}
+
+impl TestEnv {
+    /// A new environment with its database created (empty; services migrate it).
+    pub async fn new() -> Self {
+        crate::telemetry::init_for_tests();
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let prefix = format!("t{}", &token[..12]);
+        let database = format!("test_{token}");
+        let mut env = HashMap::new();
+        env.insert("TRIBUTARY__NATS__SUBJECT_PREFIX".to_owned(), prefix.clone());
+        env.insert("TRIBUTARY__DATABASE__NAME".to_owned(), database.clone());
+        env.insert(
+            "TRIBUTARY__SHUTDOWN_TIMEOUT_SECS".to_owned(),
+            "5".to_owned(),
+        );
+        for service in ServiceName::ALL {
+            env.insert(
+                format!(
+                    "TRIBUTARY__{}__HTTP_ADDR",
+                    crate::service::config_section(service).to_uppercase()
+                ),
+                "127.0.0.1:0".to_owned(),
+            );
+        }
+        let config = Config::load(&ConfigSources {
+            file: None,
+            env: Some(env),
+        })
+        .unwrap_or_else(|e| panic!("test configuration: {e}"));
+        let mut conn =
+            PgConnection::connect_with(&crate::db::connect_options(&config.database, "postgres"))
+                .await
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "PostgreSQL must run on {}:{}: {e}",
+                        config.database.host, config.database.port
+                    )
+                });
+        sqlx::query(&format!("CREATE DATABASE \"{database}\""))
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("cannot create test database: {e}"));
+        let _ = conn.close().await;
+        Self {
+            config,
+            prefix,
+            database,
+        }
+    }
+
+    /// This test's subjects.
+    pub fn subjects(&self) -> Subjects {
+        Subjects::new(self.prefix.clone())
+    }
+
+    /// A fresh NATS client.
+    pub async fn nats(&self) -> async_nats::Client {
+        async_nats::connect(self.config.nats.url.as_str())
+            .await
+            .unwrap_or_else(|e| panic!("NATS must run at {}: {e}", self.config.nats.url))
+    }
+
+    /// A connection pool to this test's database.
+    pub async fn pool(&self) -> sqlx::PgPool {
+        sqlx::PgPool::connect_with(crate::db::connect_options(
+            &self.config.database,
+            &self.database,
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to the test database: {e}"))
+    }
+
+    async fn cleanup(config: Config, prefix: String, database: String) {
+        if let Ok(client) = async_nats::connect(config.nats.url.as_str()).await {
+            let js = async_nats::jetstream::new(client);
+            let mut names = js.stream_names();
+            let mut ours = Vec::new();
+            while let Some(Ok(name)) = names.next().await {
+                if name.starts_with(&format!("{prefix}_")) {
+                    ours.push(name);
+                }
+            }
+            for name in ours {
+                let _ = js.delete_stream(&name).await;
+            }
+        }
+        if let Ok(mut conn) =
+            PgConnection::connect_with(&crate::db::connect_options(&config.database, "postgres"))
+                .await
+        {
+            let _ = sqlx::query(&format!(
+                "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
+            ))
+            .execute(&mut conn)
+            .await;
+            let _ = conn.close().await;
+        }
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        // Runs on its own thread and runtime, so it works from inside a test's runtime and
+        // after a panic alike.
+        let (config, prefix, database) = (
+            self.config.clone(),
+            self.prefix.clone(),
+            self.database.clone(),
+        );
+        let cleaner = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                rt.block_on(Self::cleanup(config, prefix, database));
+            }
+        });
+        let _ = cleaner.join();
+    }
+}
+
+/// A TCP proxy in front of a real server that a test can cut and restore, to take a
+/// dependency away from a service and give it back without touching the shared server.
+#[derive(Debug)]
+pub struct TcpProxy {
+    addr: SocketAddr,
+    cut: Arc<AtomicBool>,
+    connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    accept: JoinHandle<()>,
+}
+
+impl TcpProxy {
+    /// Starts a proxy on a free local port that forwards to `upstream`.
+    pub async fn start(upstream: SocketAddr) -> std::io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let cut = Arc::new(AtomicBool::new(false));
+        let connections: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let accept = {
+            let cut = cut.clone();
+            let connections = connections.clone();
+            tokio::spawn(async move {
+                while let Ok((mut inbound, _)) = listener.accept().await {
+                    if cut.load(Ordering::SeqCst) {
+                        drop(inbound);
+                        continue;
+                    }
+                    let handle = tokio::spawn(async move {
+                        if let Ok(mut outbound) = TcpStream::connect(upstream).await {
+                            let _ =
+                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        }
+                    });
+                    if let Ok(mut list) = connections.lock() {
+                        list.push(handle);
+                    }
+                }
+            })
+        };
+        Ok(Self {
+            addr,
+            cut,
+            connections,
+            accept,
+        })
+    }
+
+    /// The address to give the service instead of the real server's.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Drops every open connection and refuses new ones, as if the server had gone away.
+    pub fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
+        if let Ok(mut list) = self.connections.lock() {
+            for handle in list.drain(..) {
+                handle.abort();
+            }
+        }
+    }
+
+    /// Lets connections through again.
+    pub fn restore(&self) {
+        self.cut.store(false, Ordering::SeqCst);
+    }
+}
+
+impl Drop for TcpProxy {
+    fn drop(&mut self) {
+        self.cut();
+        self.accept.abort();
+    }
+}

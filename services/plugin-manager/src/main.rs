@@ -1,0 +1,14 @@
+//! Runs the service on its own; `tributary up` runs it with the other four.
+
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tributary_kit::exit_code(
+        tributary_kit::run_service_main(
+            tributary_plugin_manager::SERVICE.name,
+            tributary_plugin_manager::build,
+        )
+        .await,
+    )
+}
