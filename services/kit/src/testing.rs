@@ -24,6 +24,9 @@ pub struct TestEnv {
     pub prefix: String,
     /// The name of this test's database.
     pub database: String,
+    /// The configuration as created, for clean-up: a test may point `config` elsewhere (at a
+    /// proxy it controls) and clean-up must still reach the real servers.
+    original: Config,
 }
 
 impl TestEnv {
@@ -69,6 +72,7 @@ impl TestEnv {
             .unwrap_or_else(|e| panic!("cannot create test database: {e}"));
         let _ = conn.close().await;
         Self {
+            original: config.clone(),
             config,
             prefix,
             database,
@@ -90,7 +94,7 @@ impl TestEnv {
     /// A connection pool to this test's database.
     pub async fn pool(&self) -> sqlx::PgPool {
         sqlx::PgPool::connect_with(crate::db::connect_options(
-            &self.config.database,
+            &self.original.database,
             &self.database,
         ))
         .await
@@ -130,7 +134,7 @@ impl Drop for TestEnv {
         // Runs on its own thread and runtime, so it works from inside a test's runtime and
         // after a panic alike.
         let (config, prefix, database) = (
-            self.config.clone(),
+            self.original.clone(),
             self.prefix.clone(),
             self.database.clone(),
         );
@@ -139,7 +143,11 @@ impl Drop for TestEnv {
                 .enable_all()
                 .build()
             {
-                rt.block_on(Self::cleanup(config, prefix, database));
+                rt.block_on(async {
+                    let cleaning = Self::cleanup(config, prefix, database);
+                    let _ =
+                        tokio::time::timeout(std::time::Duration::from_secs(30), cleaning).await;
+                });
             }
         });
         let _ = cleaner.join();

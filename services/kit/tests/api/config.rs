@@ -1,0 +1,139 @@
+use std::collections::HashMap;
+
+use tributary_kit::{Config, ConfigSources};
+
+fn env(pairs: &[(&str, &str)]) -> Option<HashMap<String, String>> {
+    Some(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    )
+}
+
+fn file_with(contents: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("tributary-config-{}.toml", uuid::Uuid::new_v4()));
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+#[test]
+fn defaults_then_file_then_environment_each_override_the_one_before() {
+    // The file overrides two defaults; the environment overrides one of those again.
+    let file = file_with("[nats]\nurl = \"nats://file-host:4222\"\n\n[database]\nname = \"from_file\"\nport = 6543\n");
+    let config = Config::load(&ConfigSources {
+        file: Some(file.clone()),
+        env: env(&[
+            ("TRIBUTARY__DATABASE__NAME", "from_env"),
+            ("TRIBUTARY__ETL__HTTP_ADDR", "0.0.0.0:9999"),
+        ]),
+    })
+    .unwrap();
+    std::fs::remove_file(file).unwrap();
+
+    assert_eq!(
+        config.nats.url, "nats://file-host:4222",
+        "file beats default"
+    );
+    assert_eq!(config.database.port, 6543, "file beats default");
+    assert_eq!(config.database.name, "from_env", "environment beats file");
+    assert_eq!(
+        config.etl.http_addr.port(),
+        9999,
+        "environment beats default"
+    );
+    assert_eq!(
+        config.database.host, "127.0.0.1",
+        "default stays where nothing overrides it"
+    );
+}
+
+#[test]
+fn the_built_in_defaults_are_valid_on_their_own() {
+    let config = Config::defaults().unwrap();
+    assert_eq!(config.nats.url, "nats://127.0.0.1:4222");
+    assert_eq!(config.database.port, 5432);
+    assert!(config.nats.subject_prefix.is_empty());
+}
+
+#[test]
+fn each_bad_value_stops_loading_with_its_key_named() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("TRIBUTARY__DATABASE__PORT", "not-a-port", "database.port"),
+        ("TRIBUTARY__DATABASE__PORT", "0", "database.port"),
+        ("TRIBUTARY__NATS__URL", "http://127.0.0.1:4222", "nats.url"),
+        ("TRIBUTARY__NATS__URL", "::nonsense", "nats.url"),
+        (
+            "TRIBUTARY__NATS__SUBJECT_PREFIX",
+            "a.b",
+            "nats.subject_prefix",
+        ),
+        (
+            "TRIBUTARY__TELEMETRY__LOG_FORMAT",
+            "xml",
+            "telemetry.log_format",
+        ),
+        (
+            "TRIBUTARY__TELEMETRY__OTLP_ENDPOINT",
+            "collector:4318",
+            "telemetry.otlp_endpoint",
+        ),
+        (
+            "TRIBUTARY__TELEMETRY__LOG_FILTER",
+            "[[[",
+            "telemetry.log_filter",
+        ),
+        ("TRIBUTARY__ETL__HTTP_ADDR", "localhost", "etl.http_addr"),
+        (
+            "TRIBUTARY__DATABASE__MAX_CONNECTIONS",
+            "0",
+            "database.max_connections",
+        ),
+        ("TRIBUTARY__NATS__URLL", "nats://x", "nats.urll"),
+    ];
+    for (var, value, key) in cases {
+        let err = Config::load(&ConfigSources {
+            file: None,
+            env: env(&[(var, value)]),
+        })
+        .err()
+        .unwrap_or_else(|| panic!("{var}={value} was accepted"));
+        assert_eq!(err.key, *key, "{var}={value}: {err}");
+        assert!(err.to_string().contains(&format!("`{key}`")), "{err}");
+    }
+}
+
+#[test]
+fn a_bad_value_in_the_file_is_named_too() {
+    let file = file_with("[search]\nhttp_addr = 12\n");
+    let err = Config::load(&ConfigSources {
+        file: Some(file.clone()),
+        env: env(&[]),
+    })
+    .unwrap_err();
+    std::fs::remove_file(file).unwrap();
+    assert_eq!(err.key, "search.http_addr", "{err}");
+}
+
+#[test]
+fn a_missing_config_file_is_named() {
+    let err = Config::load(&ConfigSources {
+        file: Some("/nonexistent/tributary.toml".into()),
+        env: env(&[]),
+    })
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("/nonexistent/tributary.toml"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_database_password_never_shows_in_debug_output() {
+    let config = Config::load(&ConfigSources {
+        file: None,
+        env: env(&[("TRIBUTARY__DATABASE__PASSWORD", "hunter2-secret")]),
+    })
+    .unwrap();
+    assert!(!format!("{config:?}").contains("hunter2-secret"));
+}
