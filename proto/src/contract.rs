@@ -166,7 +166,7 @@ pub fn event_catalog() -> String {
 }
 
 fn human_duration(secs: u64) -> String {
-    if secs % 86_400 == 0 {
+    if secs.is_multiple_of(86_400) {
         format!("{} h", secs / 3_600)
     } else {
         format!("{} min", secs / 60)
