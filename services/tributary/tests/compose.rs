@@ -31,8 +31,11 @@ fn every_variable_compose_sets_is_a_real_configuration_key() {
     assert!(vars.len() > 10, "found only {vars:?}");
     for (key, value) in vars {
         let env = HashMap::from([(key.clone(), value.clone())]);
-        Config::load(&ConfigSources { file: None, env: Some(env) })
-            .unwrap_or_else(|e| panic!("compose sets {key}={value}, which does not load: {e}"));
+        Config::load(&ConfigSources {
+            file: None,
+            env: Some(env),
+        })
+        .unwrap_or_else(|e| panic!("compose sets {key}={value}, which does not load: {e}"));
     }
 }
 
@@ -46,7 +49,9 @@ fn each_service_health_check_probes_its_configured_port_and_readyz() {
         ("channel", "CHANNEL"),
         ("search", "SEARCH"),
     ] {
-        let start = compose.find(&format!("\n  {service}:\n")).unwrap_or_else(|| panic!("no {service} in compose.yaml"));
+        let start = compose
+            .find(&format!("\n  {service}:\n"))
+            .unwrap_or_else(|| panic!("no {service} in compose.yaml"));
         let block: String = compose[start + 1..]
             .lines()
             .skip(1)
@@ -74,6 +79,9 @@ fn each_service_health_check_probes_its_configured_port_and_readyz() {
             block.contains(&format!("http://127.0.0.1:{port}/readyz")),
             "{service}: health check does not probe /readyz on port {port}"
         );
-        assert!(block.contains(&format!("command: [\"tributary-{service}\"]")), "{service}: wrong command");
+        assert!(
+            block.contains(&format!("command: [\"tributary-{service}\"]")),
+            "{service}: wrong command"
+        );
     }
 }
