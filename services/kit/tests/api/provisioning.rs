@@ -1,15 +1,21 @@
 use tributary_kit::testing::TestEnv;
 use tributary_proto::streams::{ConsumerKey, DeliveryLimits, StreamKey};
 
+/// JetStream for this test, with every stream provisioned once.
+async fn provisioned(env: &TestEnv) -> async_nats::jetstream::Context {
+    let js = async_nats::jetstream::new(env.nats().await);
+    tributary_kit::nats::provision_streams(&js, &env.subjects())
+        .await
+        .unwrap();
+    js
+}
+
 #[tokio::test]
 async fn provisioning_twice_changes_nothing() {
     let env = TestEnv::new().await;
     let subjects = env.subjects();
-    let js = async_nats::jetstream::new(env.nats().await);
+    let js = provisioned(&env).await;
 
-    tributary_kit::nats::provision_streams(&js, &subjects)
-        .await
-        .unwrap();
     tributary_kit::nats::provision_consumer(
         &js,
         &subjects,
@@ -76,10 +82,7 @@ async fn provisioning_twice_changes_nothing() {
 async fn a_repeated_message_id_is_dropped_by_the_stream() {
     let env = TestEnv::new().await;
     let subjects = env.subjects();
-    let js = async_nats::jetstream::new(env.nats().await);
-    tributary_kit::nats::provision_streams(&js, &subjects)
-        .await
-        .unwrap();
+    let js = provisioned(&env).await;
 
     let envelope = tributary_proto::Envelope::new(
         tributary_proto::EventKind::PersonMerged,

@@ -6,17 +6,26 @@ use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 use tracing_subscriber::layer::SubscriberExt;
 use tributary_kit::testing::TestEnv;
 
-#[tokio::test]
-async fn the_publishers_span_is_the_parent_of_the_consumers_span_across_nats() {
-    // Spans go to an in-memory exporter through the same tracing-opentelemetry layer the
-    // services use; the subscriber is local to this test's thread.
+/// Spans go to an in-memory exporter through the same tracing-opentelemetry layer the
+/// services use; the subscriber is local to the calling thread while the guard lives.
+fn in_memory_tracing() -> (
+    InMemorySpanExporter,
+    SdkTracerProvider,
+    tracing::subscriber::DefaultGuard,
+) {
     let exporter = InMemorySpanExporter::default();
     let provider = SdkTracerProvider::builder()
         .with_simple_exporter(exporter.clone())
         .build();
     let subscriber = tracing_subscriber::registry()
         .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let guard = tracing::subscriber::set_default(subscriber);
+    (exporter, provider, guard)
+}
+
+#[tokio::test]
+async fn the_publishers_span_is_the_parent_of_the_consumers_span_across_nats() {
+    let (exporter, provider, _guard) = in_memory_tracing();
 
     let env = TestEnv::new().await;
     let client = env.nats().await;
@@ -77,13 +86,7 @@ async fn the_publishers_span_is_the_parent_of_the_consumers_span_across_nats() {
 
 #[tokio::test]
 async fn a_message_without_traceparent_starts_its_own_trace() {
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(exporter.clone())
-        .build();
-    let subscriber = tracing_subscriber::registry()
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (exporter, provider, _guard) = in_memory_tracing();
     {
         let consume = tracing::info_span!("consume");
         tributary_proto::trace_context::set_parent(&consume, Some(&async_nats::HeaderMap::new()));
