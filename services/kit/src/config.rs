@@ -301,17 +301,6 @@ impl Config {
         }
     }
 
-    /// Every service's HTTP listener, mutably: tests move them all to port 0.
-    pub fn http_of_mut(&mut self, service: ServiceName) -> &mut ServiceHttpConfig {
-        match service {
-            ServiceName::PluginManager => &mut self.plugin_manager,
-            ServiceName::Connector => &mut self.connector,
-            ServiceName::Etl => &mut self.etl,
-            ServiceName::Channel => &mut self.channel,
-            ServiceName::Search => &mut self.search,
-        }
-    }
-
     /// The shutdown grace period.
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_secs(self.shutdown_timeout_secs)
@@ -321,5 +310,17 @@ impl Config {
     pub fn file_from_env(cli: Option<&Path>) -> Option<PathBuf> {
         cli.map(Path::to_path_buf)
             .or_else(|| std::env::var_os("TRIBUTARY_CONFIG").map(PathBuf::from))
+    }
+}
+
+/// The configuration section of a service (`plugin_manager`, `etl`); its environment
+/// variables are `TRIBUTARY__<SECTION>__…` in upper case.
+pub fn config_section(service: ServiceName) -> &'static str {
+    match service {
+        ServiceName::PluginManager => "plugin_manager",
+        ServiceName::Connector => "connector",
+        ServiceName::Etl => "etl",
+        ServiceName::Channel => "channel",
+        ServiceName::Search => "search",
     }
 }

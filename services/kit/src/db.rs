@@ -100,8 +100,9 @@ pub async fn connect_and_migrate(config: &DatabaseConfig) -> Result<PgPool, Data
     Ok(pool)
 }
 
-/// Creates the configured database through the server's `postgres` database.
-async fn create_database(config: &DatabaseConfig) -> Result<(), DatabaseError> {
+/// Creates the configured database through the server's `postgres` database; one that
+/// already exists is left as it is.
+pub(crate) async fn create_database(config: &DatabaseConfig) -> Result<(), DatabaseError> {
     let fail = |source| DatabaseError::Create {
         name: config.name.clone(),
         source,

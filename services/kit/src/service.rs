@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tributary_proto::{ServiceName, Subjects};
 
-use crate::config::Config;
+use crate::config::{config_section, Config};
 use crate::health::{self, ReadinessCheck};
 use crate::KitError;
 
@@ -89,18 +89,13 @@ impl ServiceRuntime {
         }
 
         let wanted = config.http_of(spec.name).http_addr;
-        let listener = TcpListener::bind(wanted)
-            .await
-            .map_err(|source| KitError::Bind {
-                key: format!("{}.http_addr", config_section(spec.name)),
-                addr: wanted,
-                source,
-            })?;
-        let http_addr = listener.local_addr().map_err(|source| KitError::Bind {
+        let bind_failed = |source| KitError::Bind {
             key: format!("{}.http_addr", config_section(spec.name)),
             addr: wanted,
             source,
-        })?;
+        };
+        let listener = TcpListener::bind(wanted).await.map_err(bind_failed)?;
+        let http_addr = listener.local_addr().map_err(bind_failed)?;
 
         let micro = nats
             .service_builder()
@@ -244,16 +239,5 @@ impl ServiceRuntime {
         }
         tracing::info!(service = name, "Stopped.");
         Ok(())
-    }
-}
-
-/// The configuration section of a service (`plugin_manager`, `etl`).
-pub fn config_section(service: ServiceName) -> &'static str {
-    match service {
-        ServiceName::PluginManager => "plugin_manager",
-        ServiceName::Connector => "connector",
-        ServiceName::Etl => "etl",
-        ServiceName::Channel => "channel",
-        ServiceName::Search => "search",
     }
 }

@@ -47,7 +47,7 @@ impl TestEnv {
             env.insert(
                 format!(
                     "TRIBUTARY__{}__HTTP_ADDR",
-                    crate::service::config_section(service).to_uppercase()
+                    crate::config::config_section(service).to_uppercase()
                 ),
                 "127.0.0.1:0".to_owned(),
             );
@@ -57,20 +57,9 @@ impl TestEnv {
             env: Some(env),
         })
         .unwrap_or_else(|e| panic!("test configuration: {e}"));
-        let mut conn =
-            PgConnection::connect_with(&crate::db::connect_options(&config.database, "postgres"))
-                .await
-                .unwrap_or_else(|e| {
-                    panic!(
-                        "PostgreSQL must run on {}:{}: {e}",
-                        config.database.host, config.database.port
-                    )
-                });
-        sqlx::query(&format!("CREATE DATABASE \"{database}\""))
-            .execute(&mut conn)
+        crate::db::create_database(&config.database)
             .await
-            .unwrap_or_else(|e| panic!("cannot create test database: {e}"));
-        let _ = conn.close().await;
+            .unwrap_or_else(|e| panic!("cannot create the test database: {e}"));
         Self {
             original: config.clone(),
             config,

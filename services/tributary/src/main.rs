@@ -9,13 +9,7 @@ use tributary_kit::{config::Config, ConfigSources, KitError};
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    tributary_kit::exit_code(run(cli).await)
 }
 
 async fn run(cli: Cli) -> Result<(), KitError> {

@@ -5,7 +5,9 @@
 
 use std::collections::HashMap;
 
+use tributary_kit::config::config_section;
 use tributary_kit::{Config, ConfigSources};
+use tributary_proto::ServiceName;
 
 fn repo_file(path: &str) -> String {
     std::fs::read_to_string(format!("{}/../../{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
@@ -42,13 +44,9 @@ fn every_variable_compose_sets_is_a_real_configuration_key() {
 #[test]
 fn each_service_health_check_probes_its_configured_port_and_readyz() {
     let compose = repo_file("compose.yaml");
-    for (service, section) in [
-        ("plugin-manager", "PLUGIN_MANAGER"),
-        ("connector", "CONNECTOR"),
-        ("etl", "ETL"),
-        ("channel", "CHANNEL"),
-        ("search", "SEARCH"),
-    ] {
+    for name in ServiceName::ALL {
+        let service = name.as_str();
+        let section = config_section(name).to_uppercase();
         let start = compose
             .find(&format!("\n  {service}:\n"))
             .unwrap_or_else(|| panic!("no {service} in compose.yaml"));
@@ -68,13 +66,7 @@ fn each_service_health_check_probes_its_configured_port_and_readyz() {
             env: Some(HashMap::from([(addr_key.clone(), addr.clone())])),
         })
         .unwrap();
-        let port = match service {
-            "plugin-manager" => config.plugin_manager.http_addr.port(),
-            "connector" => config.connector.http_addr.port(),
-            "etl" => config.etl.http_addr.port(),
-            "channel" => config.channel.http_addr.port(),
-            _ => config.search.http_addr.port(),
-        };
+        let port = config.http_of(name).http_addr.port();
         assert!(
             block.contains(&format!("http://127.0.0.1:{port}/readyz")),
             "{service}: health check does not probe /readyz on port {port}"
