@@ -4,10 +4,12 @@
 //! ([`subjects`]), the event envelope ([`envelope`]) and every event type ([`events`]), the
 //! unified model ([`model`]) and the connector item ([`item`]), the plugin manifest
 //! ([`manifest`]), the JetStream streams and consumers ([`streams`]), and the trace context
-//! that crosses NATS in headers ([`trace_context`]). JSON Schemas for every payload are
+//! that crosses NATS in headers ([`trace_context`]), and the headers of dead letters
+//! ([`dead_letter`]). JSON Schemas for every payload are
 //! generated from these types into `proto/schemas/` ([`contract`]).
 
 pub mod contract;
+pub mod dead_letter;
 pub mod envelope;
 pub mod events;
 pub mod item;

@@ -1,10 +1,32 @@
-//! The ETL service: Turns connector items into the unified model in PostgreSQL and announces every change as a data event.
+//! The ETL service: connector items become the unified model in PostgreSQL, and every change
+//! is announced as a `data.*` event.
 //!
-//! This crate is the service; `main.rs` only runs [`build`] until a signal arrives, and
-//! `tributary up` runs it next to the other four in one process.
+//! Items arrive on `connector.items.>` through the durable pull consumer `etl-items`, shared
+//! by every ETL process. [`pipeline`] batches them; [`normalise`] validates and normalises
+//! each; [`store`] writes a batch (rows, source records and outbox events) in one transaction;
+//! [`outbox`] publishes the events to JetStream. `main.rs` only runs [`build`] until a signal
+//! arrives, and `tributary up` runs it next to the other four services in one process.
 
-use tributary_kit::{Config, KitError, ServiceRuntime, ServiceSpec};
+pub mod backoff;
+pub mod hash;
+pub mod normalise;
+pub mod outbox;
+pub mod pipeline;
+pub mod store;
+
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+use tributary_kit::{Config, ConfigError, KitError, ServiceRuntime, ServiceSpec};
+use tributary_proto::streams::{ConsumerKey, DeliveryLimits};
 use tributary_proto::ServiceName;
+
+use crate::backoff::Backoff;
+use crate::normalise::contact::ContactNormaliser;
+use crate::normalise::Normaliser;
+use crate::outbox::OutboxPublisher;
+use crate::pipeline::ItemPipeline;
+use crate::store::BatchWriter;
 
 /// What this service is, for NATS registration and health.
 pub const SERVICE: ServiceSpec = ServiceSpec {
@@ -14,8 +36,69 @@ pub const SERVICE: ServiceSpec = ServiceSpec {
     uses_database: true,
 };
 
-/// Starts the service: connects to NATS and PostgreSQL, provisions its streams, registers
-/// `$SRV` discovery and serves health on `etl.http_addr`.
+/// The delivery limits of the `etl-items` consumer. JetStream itself never gives up on an
+/// item: the ETL dead-letters one after `etl.max_deliver` failed writes, with the reason.
+pub fn delivery_limits(config: &Config) -> DeliveryLimits {
+    DeliveryLimits {
+        ack_wait: config.etl.ack_wait(),
+        max_deliver: -1,
+        max_ack_pending: config.etl.max_ack_pending,
+    }
+}
+
+/// Starts the service: connects to NATS and PostgreSQL (migrating it), provisions the
+/// `etl-items` consumer, and runs the item pipeline and the outbox publisher.
 pub async fn build(config: Config) -> Result<ServiceRuntime, KitError> {
-    ServiceRuntime::start(SERVICE, config).await
+    let region =
+        ContactNormaliser::parse_region(&config.etl.default_phone_region).ok_or_else(|| {
+            ConfigError::new(
+                "etl.default_phone_region",
+                format!(
+                    "`{}` is not a region with phone numbers",
+                    config.etl.default_phone_region
+                ),
+            )
+        })?;
+    let runtime = ServiceRuntime::start(SERVICE, config).await?;
+    let Some(pool) = runtime.db.clone() else {
+        return Err(KitError::Unexpected(anyhow::anyhow!(
+            "the ETL runs without a database pool"
+        )));
+    };
+    let consumer = tributary_kit::nats::provision_consumer(
+        &runtime.jetstream,
+        &runtime.subjects,
+        ConsumerKey::EtlItems,
+        delivery_limits(&runtime.config),
+    )
+    .await?;
+    let settings = runtime.config.etl.clone();
+    let wake = Arc::new(Notify::new());
+    let publisher = OutboxPublisher::new(
+        pool.clone(),
+        runtime.jetstream.clone(),
+        runtime.subjects.clone(),
+        settings.outbox_batch_size,
+        wake.clone(),
+    );
+    let backoff = Backoff::new(settings.retry_initial(), settings.retry_max());
+    let shutdown = runtime.shutdown.clone();
+    runtime.spawn_worker("outbox-publisher", async move {
+        publisher.run(backoff, shutdown).await;
+        Ok(())
+    });
+    let pipeline = ItemPipeline::new(
+        Normaliser::new(runtime.subjects.clone(), region),
+        BatchWriter::new(pool, runtime.subjects.clone()),
+        runtime.jetstream.clone(),
+        &runtime.subjects,
+        settings,
+        wake,
+    );
+    let shutdown = runtime.shutdown.clone();
+    runtime.spawn_worker("item-pipeline", async move {
+        pipeline.run(consumer, shutdown).await;
+        Ok(())
+    });
+    Ok(runtime)
 }

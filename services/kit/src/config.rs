@@ -38,7 +38,7 @@ pub struct Config {
     /// The connector service.
     pub connector: ServiceHttpConfig,
     /// The ETL service.
-    pub etl: ServiceHttpConfig,
+    pub etl: EtlConfig,
     /// The channel service.
     pub channel: ServiceHttpConfig,
     /// The search service.
@@ -108,6 +108,95 @@ pub struct ServiceHttpConfig {
     pub http_addr: SocketAddr,
 }
 
+/// The ETL service: its listener, how it batches and retries, and how it normalises.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EtlConfig {
+    /// Address to bind; port 0 picks a free one.
+    pub http_addr: SocketAddr,
+    /// Items written in one transaction.
+    pub batch_size: usize,
+    /// Milliseconds a batch waits to fill before it is written anyway.
+    pub batch_wait_ms: u64,
+    /// Seconds JetStream waits for an ack before it delivers an item again.
+    pub ack_wait_secs: u64,
+    /// Deliveries of an item whose write keeps failing before it is dead-lettered.
+    pub max_deliver: i64,
+    /// Items handed out and not yet acked, across all ETL processes.
+    pub max_ack_pending: i64,
+    /// ISO 3166-1 region for phone numbers written without a country code (`US`, `GB`).
+    pub default_phone_region: String,
+    /// First wait, in milliseconds, before retrying while PostgreSQL or NATS is unreachable.
+    pub retry_initial_ms: u64,
+    /// Longest wait between such retries, in milliseconds.
+    pub retry_max_ms: u64,
+    /// Events published to JetStream per round of the outbox publisher.
+    pub outbox_batch_size: usize,
+}
+
+impl EtlConfig {
+    /// How long a batch waits to fill.
+    pub fn batch_wait(&self) -> Duration {
+        Duration::from_millis(self.batch_wait_ms)
+    }
+
+    /// JetStream's redelivery wait.
+    pub fn ack_wait(&self) -> Duration {
+        Duration::from_secs(self.ack_wait_secs)
+    }
+
+    /// The first retry wait.
+    pub fn retry_initial(&self) -> Duration {
+        Duration::from_millis(self.retry_initial_ms)
+    }
+
+    /// The longest retry wait.
+    pub fn retry_max(&self) -> Duration {
+        Duration::from_millis(self.retry_max_ms)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let at_least_one = [
+            ("etl.batch_size", self.batch_size as u64),
+            ("etl.batch_wait_ms", self.batch_wait_ms),
+            ("etl.ack_wait_secs", self.ack_wait_secs),
+            ("etl.retry_initial_ms", self.retry_initial_ms),
+            ("etl.outbox_batch_size", self.outbox_batch_size as u64),
+        ];
+        for (key, value) in at_least_one {
+            if value == 0 {
+                return Err(ConfigError::new(key, "must be at least 1"));
+            }
+        }
+        if self.max_deliver < 1 {
+            return Err(ConfigError::new("etl.max_deliver", "must be at least 1"));
+        }
+        if self.max_ack_pending < self.batch_size as i64 {
+            return Err(ConfigError::new(
+                "etl.max_ack_pending",
+                format!(
+                    "must be at least etl.batch_size ({}), or batches never fill",
+                    self.batch_size
+                ),
+            ));
+        }
+        if self.retry_max_ms < self.retry_initial_ms {
+            return Err(ConfigError::new(
+                "etl.retry_max_ms",
+                "must be at least etl.retry_initial_ms",
+            ));
+        }
+        let region = &self.default_phone_region;
+        if region.len() != 2 || !region.chars().all(|c| c.is_ascii_uppercase()) {
+            return Err(ConfigError::new(
+                "etl.default_phone_region",
+                format!("`{region}` is not a two-letter ISO 3166-1 region such as US or GB"),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Configuration that cannot be used, with the key at fault.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: `{key}`: {message}")]
@@ -119,7 +208,8 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+    /// A fault in `key`.
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             key: key.into(),
             message: message.into(),
@@ -270,6 +360,7 @@ impl Config {
                 format!("`{}` is not a log filter: {e}", self.telemetry.log_filter),
             ));
         }
+        self.etl.validate()?;
         let endpoint = &self.telemetry.otlp_endpoint;
         if !endpoint.is_empty() {
             match url::Url::parse(endpoint) {
@@ -290,14 +381,14 @@ impl Config {
         Subjects::new(self.nats.subject_prefix.clone())
     }
 
-    /// The HTTP listener of one service.
-    pub fn http_of(&self, service: ServiceName) -> &ServiceHttpConfig {
+    /// The address of one service's HTTP listener.
+    pub fn http_addr_of(&self, service: ServiceName) -> SocketAddr {
         match service {
-            ServiceName::PluginManager => &self.plugin_manager,
-            ServiceName::Connector => &self.connector,
-            ServiceName::Etl => &self.etl,
-            ServiceName::Channel => &self.channel,
-            ServiceName::Search => &self.search,
+            ServiceName::PluginManager => self.plugin_manager.http_addr,
+            ServiceName::Connector => self.connector.http_addr,
+            ServiceName::Etl => self.etl.http_addr,
+            ServiceName::Channel => self.channel.http_addr,
+            ServiceName::Search => self.search.http_addr,
         }
     }
 

@@ -88,7 +88,7 @@ impl ServiceRuntime {
             checks.push(ReadinessCheck::postgresql(pool.clone()));
         }
 
-        let wanted = config.http_of(spec.name).http_addr;
+        let wanted = config.http_addr_of(spec.name);
         let bind_failed = |source| KitError::Bind {
             key: format!("{}.http_addr", config_section(spec.name)),
             addr: wanted,

@@ -31,7 +31,7 @@ async fn run(cli: Cli) -> Result<(), KitError> {
                 config.database.name
             );
             for service in tributary_proto::ServiceName::ALL {
-                println!("{service}: http://{}", config.http_of(service).http_addr);
+                println!("{service}: http://{}", config.http_addr_of(service));
             }
             Ok(())
         }

@@ -66,7 +66,7 @@ fn each_service_health_check_probes_its_configured_port_and_readyz() {
             env: Some(HashMap::from([(addr_key.clone(), addr.clone())])),
         })
         .unwrap();
-        let port = config.http_of(name).http_addr.port();
+        let port = config.http_addr_of(name).port();
         assert!(
             block.contains(&format!("http://127.0.0.1:{port}/readyz")),
             "{service}: health check does not probe /readyz on port {port}"

@@ -1,0 +1,164 @@
+//! The outbox publisher: drains events committed with their rows to JetStream, in order, and
+//! deletes each once JetStream has acknowledged it.
+//!
+//! A crash after publishing and before the delete publishes again on restart; the event id is
+//! the `Nats-Msg-Id`, so JetStream drops the repeat.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use async_nats::HeaderMap;
+use sqlx::{PgPool, Row};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tributary_proto::envelope::{EVENT_TYPE_HEADER, MSG_ID_HEADER};
+use tributary_proto::Subjects;
+use uuid::Uuid;
+
+use crate::backoff::Backoff;
+
+/// How often the outbox is checked when nothing wakes the publisher (rows written by another
+/// ETL process, or left by a crash).
+const POLL_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Why a round of publishing failed. Nothing of the round is deleted from the outbox.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The outbox could not be read or cleared.
+    #[error("outbox: {0}")]
+    Database(#[from] sqlx::Error),
+    /// JetStream did not take an event.
+    #[error("cannot publish event {event_id} to `{subject}`: {reason}")]
+    Nats {
+        /// The event.
+        event_id: Uuid,
+        /// Its subject.
+        subject: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Publishes the outbox to JetStream.
+#[derive(Debug, Clone)]
+pub struct OutboxPublisher {
+    pool: PgPool,
+    jetstream: jetstream::Context,
+    subjects: Subjects,
+    batch_size: usize,
+    wake: Arc<Notify>,
+}
+
+impl OutboxPublisher {
+    /// A publisher of `batch_size` events per round, woken early through `wake`.
+    pub fn new(
+        pool: PgPool,
+        jetstream: jetstream::Context,
+        subjects: Subjects,
+        batch_size: usize,
+        wake: Arc<Notify>,
+    ) -> Self {
+        Self {
+            pool,
+            jetstream,
+            subjects,
+            batch_size,
+            wake,
+        }
+    }
+
+    /// Publishes until `shutdown`, retrying with `backoff` while PostgreSQL or NATS is down;
+    /// on shutdown, publishes what is left if it can.
+    pub async fn run(self, mut backoff: Backoff, shutdown: CancellationToken) {
+        loop {
+            match self.publish_round().await {
+                Ok(n) if n == self.batch_size => {
+                    backoff.reset();
+                    continue;
+                }
+                Ok(_) => {
+                    backoff.reset();
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = self.wake.notified() => {}
+                        _ = tokio::time::sleep(POLL_INTERVAL) => {}
+                    }
+                }
+                Err(e) => {
+                    let wait = backoff.next_wait();
+                    tracing::warn!(error = %e, retry_in = ?wait, "Cannot publish the outbox; retrying.");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                }
+            }
+        }
+        // What the last batches committed, published now rather than at the next start.
+        while let Ok(n) = self.publish_round().await {
+            if n < self.batch_size {
+                break;
+            }
+        }
+    }
+
+    /// Publishes the oldest events of the outbox (up to the batch size), waits for JetStream to
+    /// acknowledge every one, then deletes them. Returns how many were published.
+    ///
+    /// The rows stay locked while they are published, so a second publisher (another ETL
+    /// process) waits and then takes the next ones: events leave in commit order.
+    pub async fn publish_round(&self) -> Result<usize, PublishError> {
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(
+            "SELECT seq, event_id, subject, payload::text AS payload, traceparent \
+             FROM outbox ORDER BY seq LIMIT $1 FOR UPDATE",
+        )
+        .bind(self.batch_size as i64)
+        .fetch_all(&mut *tx)
+        .await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let mut seqs = Vec::with_capacity(rows.len());
+        let mut acks = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let event_id: Uuid = row.try_get("event_id")?;
+            let subject: String = row.try_get("subject")?;
+            let payload: String = row.try_get("payload")?;
+            let traceparent: Option<String> = row.try_get("traceparent")?;
+            let mut headers = HeaderMap::new();
+            headers.insert(MSG_ID_HEADER, event_id.to_string().as_str());
+            headers.insert(EVENT_TYPE_HEADER, self.subjects.unqualify(&subject));
+            if let Some(tp) = &traceparent {
+                headers.insert("traceparent", tp.as_str());
+            }
+            let fail = |reason: String| PublishError::Nats {
+                event_id,
+                subject: subject.clone(),
+                reason,
+            };
+            let ack = self
+                .jetstream
+                .publish_with_headers(subject.clone(), headers, payload.into())
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+            acks.push((event_id, subject.clone(), ack));
+            seqs.push(row.try_get::<i64, _>("seq")?);
+        }
+        for (event_id, subject, ack) in acks {
+            ack.await.map_err(|e| PublishError::Nats {
+                event_id,
+                subject,
+                reason: e.to_string(),
+            })?;
+        }
+        sqlx::query("DELETE FROM outbox WHERE seq = ANY($1)")
+            .bind(&seqs)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        metrics::counter!("tributary_etl_events_published_total").increment(seqs.len() as u64);
+        Ok(seqs.len())
+    }
+}

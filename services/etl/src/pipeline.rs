@@ -1,0 +1,256 @@
+//! The item pipeline: pulls connector items in batches from the durable consumer, writes each
+//! batch in one transaction, acks only after the commit, and sends what can never succeed to
+//! the dead-letter stream.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{pull, Consumer};
+use async_nats::jetstream::{self, AckKind, Message};
+use async_nats::HeaderMap;
+use futures::StreamExt;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tributary_kit::config::EtlConfig;
+use tributary_proto::dead_letter;
+use tributary_proto::envelope::MSG_ID_HEADER;
+use tributary_proto::streams::ConsumerKey;
+use tributary_proto::Subjects;
+
+use crate::backoff::Backoff;
+use crate::normalise::Normaliser;
+use crate::store::{BatchWriter, PendingItem};
+
+/// Moves items from JetStream into PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct ItemPipeline {
+    normaliser: Normaliser,
+    writer: BatchWriter,
+    jetstream: jetstream::Context,
+    dead_letter_subject: String,
+    settings: EtlConfig,
+    wake_publisher: Arc<Notify>,
+}
+
+impl ItemPipeline {
+    /// A pipeline writing through `writer`, waking the outbox publisher after each commit.
+    pub fn new(
+        normaliser: Normaliser,
+        writer: BatchWriter,
+        jetstream: jetstream::Context,
+        subjects: &Subjects,
+        settings: EtlConfig,
+        wake_publisher: Arc<Notify>,
+    ) -> Self {
+        Self {
+            normaliser,
+            writer,
+            jetstream,
+            dead_letter_subject: subjects.dead_letter(ConsumerKey::EtlItems.durable_name()),
+            settings,
+            wake_publisher,
+        }
+    }
+
+    fn backoff(&self) -> Backoff {
+        Backoff::new(self.settings.retry_initial(), self.settings.retry_max())
+    }
+
+    /// Consumes until `shutdown`. The batch in hand is finished (or left unacked, to be
+    /// delivered again) before it returns.
+    pub async fn run(self, consumer: Consumer<pull::Config>, shutdown: CancellationToken) {
+        let mut backoff = self.backoff();
+        while !shutdown.is_cancelled() {
+            let messages = consumer
+                .stream()
+                .max_messages_per_batch(self.settings.batch_size)
+                .heartbeat(Duration::from_secs(5))
+                .expires(Duration::from_secs(30))
+                .messages()
+                .await;
+            let messages = match messages {
+                Ok(m) => m,
+                Err(e) => {
+                    let wait = backoff.next_wait();
+                    tracing::warn!(error = %e, retry_in = ?wait, "Cannot pull items; retrying.");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(wait) => continue,
+                    }
+                }
+            };
+            backoff.reset();
+            let batches = tokio_stream::StreamExt::chunks_timeout(
+                messages,
+                self.settings.batch_size,
+                self.settings.batch_wait(),
+            );
+            tokio::pin!(batches);
+            loop {
+                let batch = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    batch = batches.next() => batch,
+                };
+                let Some(batch) = batch else { break };
+                let mut received = Vec::with_capacity(batch.len());
+                for message in batch {
+                    match message {
+                        Ok(m) => received.push(m),
+                        Err(e) => tracing::debug!(error = %e, "Pull consumer hiccup."),
+                    }
+                }
+                if !received.is_empty() {
+                    self.process(received, &shutdown).await;
+                }
+            }
+        }
+    }
+
+    /// Decodes, normalises and writes one batch.
+    pub async fn process(&self, messages: Vec<Message>, shutdown: &CancellationToken) {
+        let mut items = Vec::with_capacity(messages.len());
+        let mut accepted = Vec::with_capacity(messages.len());
+        for message in messages {
+            let outcome = self
+                .normaliser
+                .decode(&message.subject, &message.payload)
+                .and_then(|item| self.normaliser.normalise(item));
+            match outcome {
+                Ok(item) => {
+                    let traceparent = message
+                        .headers
+                        .as_ref()
+                        .and_then(|h| h.get("traceparent"))
+                        .map(|v| v.to_string());
+                    items.push(PendingItem { item, traceparent });
+                    accepted.push(message);
+                }
+                Err(rejection) => {
+                    metrics::counter!("tributary_etl_items_total", "outcome" => "rejected")
+                        .increment(1);
+                    self.dead_letter(&message, &rejection.0).await;
+                }
+            }
+        }
+        if !items.is_empty() {
+            self.write(items, accepted, shutdown).await;
+        }
+    }
+
+    /// Writes a batch, retrying while PostgreSQL is down; when PostgreSQL refuses it, writes
+    /// its items one by one so that only the one at fault is held back.
+    async fn write(
+        &self,
+        items: Vec<PendingItem>,
+        messages: Vec<Message>,
+        shutdown: &CancellationToken,
+    ) {
+        let mut backoff = self.backoff();
+        loop {
+            match self.writer.write(&items).await {
+                Ok(report) => {
+                    for outcome in &report.outcomes {
+                        metrics::counter!("tributary_etl_items_total", "outcome" => outcome.as_str())
+                            .increment(1);
+                    }
+                    if report.events > 0 {
+                        self.wake_publisher.notify_one();
+                    }
+                    for message in &messages {
+                        if let Err(e) = message.ack().await {
+                            tracing::warn!(error = %e, "Cannot ack a stored item; it will come again and be recognised.");
+                        }
+                    }
+                    return;
+                }
+                Err(e) if e.is_transient() => {
+                    let wait = backoff.next_wait();
+                    tracing::warn!(error = %e, items = items.len(), retry_in = ?wait, "Cannot write a batch; retrying.");
+                    // Keeps JetStream from delivering the batch to someone else meanwhile.
+                    for message in &messages {
+                        let _ = message.ack_with(AckKind::Progress).await;
+                    }
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                }
+                Err(e) if items.len() > 1 => {
+                    tracing::warn!(error = %e, items = items.len(), "A batch was refused; writing its items one by one.");
+                    for (item, message) in items.into_iter().zip(messages) {
+                        Box::pin(self.write(vec![item], vec![message], shutdown)).await;
+                    }
+                    return;
+                }
+                Err(e) => {
+                    let Some(message) = messages.first() else {
+                        return;
+                    };
+                    let delivered = message.info().map(|i| i.delivered).unwrap_or(1);
+                    if delivered >= self.settings.max_deliver {
+                        metrics::counter!("tributary_etl_items_total", "outcome" => "failed")
+                            .increment(1);
+                        let reason = format!("cannot be stored after {delivered} deliveries: {e}");
+                        self.dead_letter(message, &reason).await;
+                    } else {
+                        tracing::warn!(error = %e, delivered, "An item was refused; it will be tried again.");
+                        let _ = message
+                            .ack_with(AckKind::Nak(Some(backoff.next_wait())))
+                            .await;
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Publishes `message` to the dead-letter stream with `reason`, then stops its delivery.
+    /// When the dead letter cannot be published, the message is left to come again.
+    async fn dead_letter(&self, message: &Message, reason: &str) {
+        let info = message.info().ok();
+        let sequence = info.as_ref().map_or(0, |i| i.stream_sequence);
+        let delivered = info.as_ref().map_or(1, |i| i.delivered);
+        let stream = info.as_ref().map_or("", |i| i.stream);
+        tracing::warn!(subject = %message.subject, sequence, reason, "Dead-lettering an item.");
+        let mut headers = HeaderMap::new();
+        headers.insert(MSG_ID_HEADER, format!("{stream}:{sequence}").as_str());
+        headers.insert(
+            dead_letter::REASON_HEADER,
+            dead_letter::reason_header_value(reason).as_str(),
+        );
+        headers.insert(
+            dead_letter::ORIGINAL_SUBJECT_HEADER,
+            message.subject.as_str(),
+        );
+        headers.insert(
+            dead_letter::ORIGINAL_SEQUENCE_HEADER,
+            sequence.to_string().as_str(),
+        );
+        headers.insert(
+            dead_letter::DELIVERIES_HEADER,
+            delivered.to_string().as_str(),
+        );
+        let published = match self
+            .jetstream
+            .publish_with_headers(
+                self.dead_letter_subject.clone(),
+                headers,
+                message.payload.clone(),
+            )
+            .await
+        {
+            Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match published {
+            Ok(()) => {
+                if let Err(e) = message.ack_with(AckKind::Term).await {
+                    tracing::warn!(error = %e, "Cannot terminate a dead-lettered item.");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Cannot publish a dead letter; the item will come again.")
+            }
+        }
+    }
+}

@@ -1,0 +1,511 @@
+//! Batched, idempotent writes: a batch of normalised items becomes entity rows, source
+//! records and outbox events in one transaction, one statement per table.
+
+mod error;
+pub mod identity;
+mod people;
+pub mod plan;
+pub mod sql;
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Map, Value};
+use sqlx::{PgPool, Postgres, Row, Transaction};
+use tributary_proto::events::{DataChange, EntityDeleted, EventKind};
+use tributary_proto::model::EntityType;
+use tributary_proto::{Envelope, EventSource, ServiceName, Subjects};
+use uuid::Uuid;
+
+pub use self::error::StoreError;
+use self::plan::{Action, ItemOutcome, StoredSource};
+use crate::normalise::{EntityFields, NormalisedItem, SourceKey};
+
+/// An item on its way to the database, with the trace context of the message it came in.
+#[derive(Debug, Clone)]
+pub struct PendingItem {
+    /// The normalised item.
+    pub item: NormalisedItem,
+    /// The W3C `traceparent` of its message, carried on to the events it causes.
+    pub traceparent: Option<String>,
+}
+
+/// What a committed batch did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchReport {
+    /// What became of each item, in batch order.
+    pub outcomes: Vec<ItemOutcome>,
+    /// Events written to the outbox.
+    pub events: usize,
+}
+
+/// Writes batches of items to PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct BatchWriter {
+    pool: PgPool,
+    subjects: Subjects,
+}
+
+/// An event decided on before the rows it describes are written.
+#[derive(Debug)]
+enum PlannedEvent {
+    Upserted {
+        entity: EntityType,
+        id: Uuid,
+        change: DataChange,
+        cause: usize,
+    },
+    Deleted {
+        entity: EntityType,
+        id: Uuid,
+        cause: usize,
+    },
+    Merged {
+        kept: Uuid,
+        merged: Uuid,
+        cause: usize,
+    },
+}
+
+/// Everything one batch writes, gathered before any statement runs.
+#[derive(Debug, Default)]
+struct BatchChanges {
+    sources: Vec<Value>,
+    new_sources: HashSet<SourceKey>,
+    rows: HashMap<EntityType, Vec<Value>>,
+    deletes: HashMap<EntityType, Vec<Uuid>>,
+    merges: Vec<(Uuid, Uuid)>,
+    events: Vec<PlannedEvent>,
+}
+
+impl BatchChanges {
+    fn source(&mut self, item: &NormalisedItem, entity_id: Uuid, new_source: bool) {
+        if new_source {
+            self.new_sources.insert(item.key.clone());
+        }
+        self.sources.push(json!({
+            "instance_id": item.key.instance_id,
+            "entity_type": item.key.entity_type.as_str(),
+            "external_id": item.key.external_id,
+            "entity_id": entity_id,
+            "source_modified_at": item.version,
+            "content_hash": item.content_hash,
+            "raw": item.raw,
+            "data": item.json,
+            "deleted": item.fields.is_none(),
+        }));
+    }
+
+    fn row(&mut self, entity: EntityType, row: Value) {
+        self.rows.entry(entity).or_default().push(row);
+    }
+}
+
+/// A whole row: the fields of `fields` (a JSON object) with id and timestamps.
+fn entity_row(fields: &Value, id: Uuid, now: DateTime<Utc>) -> Value {
+    let mut row = match fields {
+        Value::Object(map) => map.clone(),
+        _ => Map::new(),
+    };
+    row.insert("id".into(), json!(id));
+    row.insert("created_at".into(), json!(now));
+    row.insert("updated_at".into(), json!(now));
+    row.insert("deleted_at".into(), Value::Null);
+    Value::Object(row)
+}
+
+/// Now, to the microsecond PostgreSQL keeps.
+fn now_micros() -> DateTime<Utc> {
+    let now = Utc::now();
+    DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+}
+
+impl BatchWriter {
+    /// A writer on `pool`, announcing events under `subjects`.
+    pub fn new(pool: PgPool, subjects: Subjects) -> Self {
+        Self { pool, subjects }
+    }
+
+    /// Writes a batch in one transaction: rows, source records and events all commit, or
+    /// none does.
+    pub async fn write(&self, batch: &[PendingItem]) -> Result<BatchReport, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let report = self.write_in(&mut tx, batch).await?;
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    async fn write_in(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        batch: &[PendingItem],
+    ) -> Result<BatchReport, StoreError> {
+        let items: Vec<&NormalisedItem> = batch.iter().map(|p| &p.item).collect();
+        let mut outcomes = vec![ItemOutcome::Duplicate; items.len()];
+        let (kept, dropped) = plan::newest_per_key(&items);
+        for (i, outcome) in dropped {
+            outcomes[i] = outcome;
+        }
+        let stored = lock_sources(tx, kept.iter().map(|&i| &items[i].key)).await?;
+        let now = now_micros();
+        let mut changes = BatchChanges::default();
+        let mut people = Vec::new();
+
+        for &i in &kept {
+            let item = items[i];
+            let action = plan::decide(item, stored.get(&item.key));
+            let entity = item.key.entity_type;
+            match action {
+                Action::Skip(outcome) => outcomes[i] = outcome,
+                Action::Touch { entity_id } => {
+                    outcomes[i] = ItemOutcome::Unchanged;
+                    changes.source(item, entity_id, false);
+                }
+                _ if entity == EntityType::Person => people.push((i, action)),
+                Action::Write {
+                    entity_id,
+                    new_source,
+                    row_exists,
+                } => {
+                    changes.source(item, entity_id, new_source);
+                    let change = if row_exists {
+                        DataChange::Updated
+                    } else {
+                        DataChange::Created
+                    };
+                    outcomes[i] = if row_exists {
+                        ItemOutcome::Updated
+                    } else {
+                        ItemOutcome::Created
+                    };
+                    let row = entity_row(&item.json, entity_id, now);
+                    changes.row(entity, row);
+                    changes.events.push(PlannedEvent::Upserted {
+                        entity,
+                        id: entity_id,
+                        change,
+                        cause: i,
+                    });
+                }
+                Action::Tombstone {
+                    entity_id,
+                    new_source,
+                } => {
+                    changes.source(item, entity_id, new_source);
+                    if entity_id.is_nil() {
+                        outcomes[i] = ItemOutcome::TombstoneRecorded;
+                    } else {
+                        outcomes[i] = ItemOutcome::Deleted;
+                        changes.deletes.entry(entity).or_default().push(entity_id);
+                        changes.events.push(PlannedEvent::Deleted {
+                            entity,
+                            id: entity_id,
+                            cause: i,
+                        });
+                    }
+                }
+            }
+        }
+        if !people.is_empty() {
+            people::resolve(tx, &items, &people, now, &mut changes, &mut outcomes).await?;
+        }
+        if changes.rows.contains_key(&EntityType::Message) {
+            resolve_conversations(tx, &mut changes).await?;
+        }
+
+        write_sources(tx, &changes).await?;
+        let mut rows_by_id: HashMap<Uuid, Value> = HashMap::new();
+        for entity in EntityType::ALL {
+            let Some(rows) = changes.rows.remove(&entity) else {
+                continue;
+            };
+            let created: HashMap<Uuid, DateTime<Utc>> = sqlx::query(&sql::upsert_entities(entity))
+                .bind(Value::Array(rows.clone()))
+                .fetch_all(&mut **tx)
+                .await?
+                .iter()
+                .map(|r| Ok((r.try_get("id")?, r.try_get("created_at")?)))
+                .collect::<Result<_, sqlx::Error>>()?;
+            for mut row in rows {
+                let Some(id) = row
+                    .get("id")
+                    .and_then(|v| v.as_str())
+                    .and_then(|s| s.parse().ok())
+                else {
+                    continue;
+                };
+                if let (Some(created_at), Value::Object(map)) = (created.get(&id), &mut row) {
+                    map.insert("created_at".into(), json!(created_at));
+                    map.remove("merged_into");
+                }
+                rows_by_id.insert(id, row);
+            }
+        }
+        if !changes.merges.is_empty() {
+            let (merged, kept): (Vec<Uuid>, Vec<Uuid>) = changes.merges.iter().copied().unzip();
+            for statement in sql::MERGE_PEOPLE {
+                sqlx::query(statement)
+                    .bind(&merged)
+                    .bind(&kept)
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+        }
+        let mut deleted: HashSet<Uuid> = HashSet::new();
+        for (entity, ids) in &changes.deletes {
+            let rows = sqlx::query(&sql::delete_entities(*entity))
+                .bind(ids)
+                .bind(now)
+                .fetch_all(&mut **tx)
+                .await?;
+            for row in rows {
+                deleted.insert(row.try_get("id")?);
+            }
+        }
+
+        let events = self.events(batch, &changes.events, &rows_by_id, &deleted, now)?;
+        let count = events.len();
+        if count > 0 {
+            sqlx::query(sql::INSERT_OUTBOX)
+                .bind(Value::Array(events))
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(BatchReport {
+            outcomes,
+            events: count,
+        })
+    }
+
+    /// The outbox rows of the planned events, with the entities as they were written.
+    fn events(
+        &self,
+        batch: &[PendingItem],
+        planned: &[PlannedEvent],
+        rows: &HashMap<Uuid, Value>,
+        deleted: &HashSet<Uuid>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Value>, StoreError> {
+        let mut out = Vec::with_capacity(planned.len());
+        for event in planned {
+            let (kind, entity_id, data, cause) = match *event {
+                PlannedEvent::Upserted {
+                    entity,
+                    id,
+                    change,
+                    cause,
+                } => {
+                    let Some(row) = rows.get(&id) else { continue };
+                    (EventKind::Data { entity, change }, id, row.clone(), cause)
+                }
+                PlannedEvent::Deleted { entity, id, cause } => {
+                    if !deleted.contains(&id) {
+                        continue;
+                    }
+                    let data = EntityDeleted {
+                        id,
+                        entity_type: entity,
+                        deleted_at: now,
+                    };
+                    let data = serde_json::to_value(data)
+                        .map_err(|e| StoreError::Encode(e.to_string()))?;
+                    (
+                        EventKind::Data {
+                            entity,
+                            change: DataChange::Deleted,
+                        },
+                        id,
+                        data,
+                        cause,
+                    )
+                }
+                PlannedEvent::Merged {
+                    kept,
+                    merged,
+                    cause,
+                } => {
+                    let Some(person) = rows.get(&kept) else {
+                        continue;
+                    };
+                    let data = json!({"kept_id": kept, "merged_id": merged, "person": person});
+                    (EventKind::PersonMerged, kept, data, cause)
+                }
+            };
+            let Some(pending) = batch.get(cause) else {
+                continue;
+            };
+            let source = EventSource::new(
+                ServiceName::Etl.as_str(),
+                Some(pending.item.key.instance_id.clone()),
+            );
+            let envelope = Envelope::new(kind, source, Some(entity_id), data);
+            let payload =
+                serde_json::to_value(&envelope).map_err(|e| StoreError::Encode(e.to_string()))?;
+            out.push(json!({
+                "event_id": envelope.id,
+                "subject": self.subjects.event(kind),
+                "payload": payload,
+                "traceparent": pending.traceparent,
+            }));
+        }
+        Ok(out)
+    }
+}
+
+/// Locks the stored source records of `keys` for the rest of the transaction.
+async fn lock_sources<'k>(
+    tx: &mut Transaction<'static, Postgres>,
+    keys: impl Iterator<Item = &'k SourceKey>,
+) -> Result<HashMap<SourceKey, StoredSource>, StoreError> {
+    let (mut instances, mut types, mut externals) = (Vec::new(), Vec::new(), Vec::new());
+    for key in keys {
+        instances.push(key.instance_id.as_str());
+        types.push(key.entity_type.as_str());
+        externals.push(key.external_id.as_str());
+    }
+    let rows = sqlx::query(sql::LOCK_SOURCES)
+        .bind(&instances)
+        .bind(&types)
+        .bind(&externals)
+        .fetch_all(&mut **tx)
+        .await?;
+    let mut stored = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let entity_type: String = row.try_get("entity_type")?;
+        let Ok(entity_type) = entity_type.parse() else {
+            continue;
+        };
+        stored.insert(
+            SourceKey {
+                instance_id: row.try_get("instance_id")?,
+                entity_type,
+                external_id: row.try_get("external_id")?,
+            },
+            StoredSource {
+                entity_id: row.try_get("entity_id")?,
+                version: row.try_get("source_modified_at")?,
+                content_hash: row.try_get("content_hash")?,
+                deleted: row.try_get("deleted")?,
+            },
+        );
+    }
+    Ok(stored)
+}
+
+/// Writes the batch's source records, and fails with a conflict when a record the batch
+/// thought new was inserted meanwhile by another writer.
+async fn write_sources(
+    tx: &mut Transaction<'static, Postgres>,
+    changes: &BatchChanges,
+) -> Result<(), StoreError> {
+    if changes.sources.is_empty() {
+        return Ok(());
+    }
+    let rows = sqlx::query(sql::UPSERT_SOURCES)
+        .bind(Value::Array(changes.sources.clone()))
+        .fetch_all(&mut **tx)
+        .await?;
+    for row in rows {
+        let inserted: bool = row.try_get("inserted")?;
+        if inserted {
+            continue;
+        }
+        let entity_type: String = row.try_get("entity_type")?;
+        let Ok(entity_type) = entity_type.parse() else {
+            continue;
+        };
+        let key = SourceKey {
+            instance_id: row.try_get("instance_id")?,
+            entity_type,
+            external_id: row.try_get("external_id")?,
+        };
+        if changes.new_sources.contains(&key) {
+            return Err(StoreError::Conflict(format!(
+                "source record {}/{}/{} was stored by another writer",
+                key.instance_id, key.entity_type, key.external_id
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Fills in the conversation ids of the batch's messages from their conversations' source
+/// keys, stored before or in this batch.
+async fn resolve_conversations(
+    tx: &mut Transaction<'static, Postgres>,
+    changes: &mut BatchChanges,
+) -> Result<(), StoreError> {
+    let Some(rows) = changes.rows.get_mut(&EntityType::Message) else {
+        return Ok(());
+    };
+    let mut in_batch: HashMap<(String, String), Uuid> = HashMap::new();
+    // Conversations written in this batch: their source records carry their entity ids.
+    for source in &changes.sources {
+        if source["entity_type"] == "conversation" && source["deleted"] == false {
+            if let (Some(instance), Some(external), Some(id)) = (
+                source["instance_id"].as_str(),
+                source["external_id"].as_str(),
+                source["entity_id"].as_str().and_then(|s| s.parse().ok()),
+            ) {
+                in_batch.insert((instance.to_owned(), external.to_owned()), id);
+            }
+        }
+    }
+    let message_keys: HashMap<Uuid, (String, String)> = changes
+        .sources
+        .iter()
+        .filter(|s| s["entity_type"] == "message")
+        .filter_map(|s| {
+            let id = s["entity_id"].as_str()?.parse().ok()?;
+            let conversation = s["data"]["conversation_external_id"].as_str()?;
+            Some((
+                id,
+                (
+                    s["instance_id"].as_str()?.to_owned(),
+                    conversation.to_owned(),
+                ),
+            ))
+        })
+        .collect();
+    let wanted: Vec<&(String, String)> = message_keys
+        .values()
+        .filter(|k| !in_batch.contains_key(*k))
+        .collect();
+    if !wanted.is_empty() {
+        let instances: Vec<&str> = wanted.iter().map(|k| k.0.as_str()).collect();
+        let externals: Vec<&str> = wanted.iter().map(|k| k.1.as_str()).collect();
+        let found = sqlx::query(sql::CONVERSATION_IDS)
+            .bind(&instances)
+            .bind(&externals)
+            .fetch_all(&mut **tx)
+            .await?;
+        for row in found {
+            in_batch.insert(
+                (row.try_get("instance_id")?, row.try_get("external_id")?),
+                row.try_get("entity_id")?,
+            );
+        }
+    }
+    for row in rows.iter_mut() {
+        let Some(id) = row
+            .get("id")
+            .and_then(|v| v.as_str())
+            .and_then(|s| s.parse::<Uuid>().ok())
+        else {
+            continue;
+        };
+        if let Some(conversation) = message_keys.get(&id).and_then(|k| in_batch.get(k)) {
+            row["conversation_id"] = json!(conversation);
+        }
+    }
+    Ok(())
+}
+
+/// The typed fields of a person item.
+fn person_fields(item: &NormalisedItem) -> Option<&tributary_proto::model::PersonFields> {
+    match &item.fields {
+        Some(EntityFields::Person(p)) => Some(p),
+        _ => None,
+    }
+}

@@ -1,0 +1,165 @@
+//! The statements a batch runs. Each takes its rows as one JSON array, so a batch costs one
+//! statement per table however many items it holds.
+
+use tributary_proto::model::EntityType;
+
+/// The table of an entity type.
+pub fn table(entity: EntityType) -> &'static str {
+    entity.as_str()
+}
+
+/// The columns an upsert sets, beside `id` and `created_at` (which never change).
+pub fn updated_columns(entity: EntityType) -> &'static [&'static str] {
+    match entity {
+        EntityType::Person => &[
+            "display_name",
+            "given_name",
+            "family_name",
+            "emails",
+            "phones",
+            "organization",
+            "title",
+            "extra",
+            "merged_into",
+            "updated_at",
+            "deleted_at",
+        ],
+        EntityType::Organization => &["name", "domains", "extra", "updated_at", "deleted_at"],
+        EntityType::Conversation => &[
+            "title",
+            "channel",
+            "participants",
+            "extra",
+            "updated_at",
+            "deleted_at",
+        ],
+        EntityType::Message => &[
+            "conversation_id",
+            "conversation_external_id",
+            "sender",
+            "recipients",
+            "subject",
+            "body_text",
+            "body_html",
+            "sent_at",
+            "original_timezone",
+            "extra",
+            "updated_at",
+            "deleted_at",
+        ],
+        EntityType::CalendarEvent => &[
+            "title",
+            "description",
+            "location",
+            "starts_at",
+            "ends_at",
+            "original_timezone",
+            "all_day",
+            "recurrence",
+            "organizer",
+            "attendees",
+            "extra",
+            "updated_at",
+            "deleted_at",
+        ],
+        EntityType::Document => &[
+            "title",
+            "path",
+            "mime_type",
+            "content",
+            "modified_at",
+            "content_hash",
+            "extra",
+            "updated_at",
+            "deleted_at",
+        ],
+    }
+}
+
+/// Inserts or updates the rows of `$1` (a JSON array of whole rows) and returns each row's id
+/// and creation time.
+pub fn upsert_entities(entity: EntityType) -> String {
+    let table = table(entity);
+    let set = updated_columns(entity)
+        .iter()
+        .map(|c| format!("{c} = EXCLUDED.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "INSERT INTO {table} SELECT * FROM jsonb_populate_recordset(NULL::{table}, $1) \
+         ON CONFLICT (id) DO UPDATE SET {set} RETURNING id, created_at"
+    )
+}
+
+/// Marks the ids of `$1` deleted at `$2`; returns the ids that were not deleted already.
+pub fn delete_entities(entity: EntityType) -> String {
+    let table = table(entity);
+    format!(
+        "UPDATE {table} SET deleted_at = $2, updated_at = $2 \
+         WHERE id = ANY($1) AND deleted_at IS NULL RETURNING id"
+    )
+}
+
+/// Locks and reads the source records of the keys in `$1`, `$2`, `$3` (instance ids, entity
+/// types, external ids), in key order so that concurrent batches cannot deadlock.
+pub const LOCK_SOURCES: &str = "\
+    SELECT s.instance_id, s.entity_type, s.external_id, s.entity_id, s.source_modified_at, \
+           s.content_hash, s.deleted \
+    FROM source_record s \
+    JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(instance_id, entity_type, external_id) \
+      USING (instance_id, entity_type, external_id) \
+    ORDER BY s.instance_id, s.entity_type, s.external_id \
+    FOR UPDATE OF s";
+
+/// Writes the source records of `$1`; returns which keys were inserted rather than updated.
+pub const UPSERT_SOURCES: &str = "\
+    INSERT INTO source_record AS s (instance_id, entity_type, external_id, entity_id, \
+        source_modified_at, content_hash, raw, data, deleted) \
+    SELECT instance_id, entity_type, external_id, entity_id, source_modified_at, content_hash, \
+        COALESCE(raw, 'null'), COALESCE(data, 'null'), deleted \
+    FROM jsonb_to_recordset($1) AS r(instance_id text, entity_type text, external_id text, \
+        entity_id uuid, source_modified_at timestamptz, content_hash text, raw jsonb, \
+        data jsonb, deleted boolean) \
+    ON CONFLICT (instance_id, entity_type, external_id) DO UPDATE SET \
+        entity_id = EXCLUDED.entity_id, source_modified_at = EXCLUDED.source_modified_at, \
+        content_hash = EXCLUDED.content_hash, raw = EXCLUDED.raw, data = EXCLUDED.data, \
+        deleted = EXCLUDED.deleted, last_seen_at = now() \
+    RETURNING s.instance_id, s.entity_type, s.external_id, (s.xmax = 0) AS inserted";
+
+/// Live people (not merged, not deleted) who have one of the e-mail addresses of `$1` or the
+/// phone numbers of `$2`, locked.
+pub const PEOPLE_WITH_ADDRESSES: &str = "\
+    SELECT id, emails, phones FROM person \
+    WHERE merged_into IS NULL AND deleted_at IS NULL AND (emails && $1 OR phones && $2) \
+    ORDER BY id FOR UPDATE";
+
+/// The live source records of the people in `$1`, with what each says.
+pub const SOURCES_OF_PEOPLE: &str = "\
+    SELECT instance_id, external_id, entity_id, source_modified_at, data \
+    FROM source_record \
+    WHERE entity_type = 'person' AND entity_id = ANY($1) AND NOT deleted";
+
+/// Folds the people of `$1` into those of `$2` (pairwise) at `$3`: marks them merged, and
+/// points their source records, and anyone merged into them before, at the kept person.
+pub const MERGE_PEOPLE: [&str; 3] = [
+    "UPDATE person p SET merged_into = m.kept, deleted_at = $3, updated_at = $3 \
+     FROM unnest($1::uuid[], $2::uuid[]) AS m(merged, kept) WHERE p.id = m.merged",
+    "UPDATE person p SET merged_into = m.kept \
+     FROM unnest($1::uuid[], $2::uuid[]) AS m(merged, kept) WHERE p.merged_into = m.merged",
+    "UPDATE source_record s SET entity_id = m.kept \
+     FROM unnest($1::uuid[], $2::uuid[]) AS m(merged, kept) \
+     WHERE s.entity_type = 'person' AND s.entity_id = m.merged",
+];
+
+/// The entity ids of conversations by (instance id `$1`, external id `$2`).
+pub const CONVERSATION_IDS: &str = "\
+    SELECT s.instance_id, s.external_id, s.entity_id FROM source_record s \
+    JOIN unnest($1::text[], $2::text[]) AS k(instance_id, external_id) \
+      USING (instance_id, external_id) \
+    WHERE s.entity_type = 'conversation' AND s.entity_id <> '00000000-0000-0000-0000-000000000000'";
+
+/// Appends the events of `$1` to the outbox.
+pub const INSERT_OUTBOX: &str = "\
+    INSERT INTO outbox (event_id, subject, payload, traceparent) \
+    SELECT event_id, subject, payload, traceparent \
+    FROM jsonb_to_recordset($1) AS r(event_id uuid, subject text, payload jsonb, traceparent text)";

@@ -1,0 +1,135 @@
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::json;
+use tributary_etl::normalise::Normaliser;
+use tributary_etl::store::{BatchWriter, PendingItem};
+use tributary_proto::streams::ConsumerKey;
+
+use crate::support::*;
+
+fn people(n: usize, instance: &str) -> Vec<serde_json::Value> {
+    (0..n)
+        .map(|i| item(instance, "person", &format!("p{i}"), "2026-01-01T00:00:00Z",
+            json!({"display_name": format!("Person {i}"), "emails": [format!("{instance}.{i}@example.org")]})))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_etl_stopped_between_commit_and_ack_stores_and_announces_each_item_once() {
+    let env = env().await;
+    let (subjects, js) = (env.subjects(), async_nats::jetstream::new(env.nats().await));
+    tributary_kit::nats::provision_streams(&js, &subjects)
+        .await
+        .unwrap();
+    publish(&js, &subjects, &people(50, "crm")).await;
+
+    // A first process pulls the items, commits them, and dies before it acks.
+    let pool = tributary_kit::db::connect_and_migrate(&env.config.database)
+        .await
+        .unwrap();
+    let consumer = tributary_kit::nats::provision_consumer(
+        &js,
+        &subjects,
+        ConsumerKey::EtlItems,
+        tributary_etl::delivery_limits(&env.config),
+    )
+    .await
+    .unwrap();
+    let mut messages = consumer
+        .fetch()
+        .max_messages(50)
+        .expires(Duration::from_secs(2))
+        .messages()
+        .await
+        .unwrap();
+    let normaliser = Normaliser::new(subjects.clone(), phonenumber::country::Id::US);
+    let mut batch = Vec::new();
+    while let Some(message) = messages.next().await {
+        let message = message.unwrap();
+        let item = normaliser
+            .normalise(
+                normaliser
+                    .decode(&message.subject, &message.payload)
+                    .unwrap(),
+            )
+            .unwrap();
+        batch.push(PendingItem {
+            item,
+            traceparent: None,
+        });
+    }
+    assert_eq!(batch.len(), 50);
+    let report = BatchWriter::new(pool.clone(), subjects.clone())
+        .write(&batch)
+        .await
+        .unwrap();
+    assert_eq!(report.events, 50);
+    drop(messages);
+
+    // It had also published the first ten events, but not yet cleared them from the outbox.
+    let first: Vec<(uuid::Uuid, String, String)> =
+        sqlx::query_as("SELECT event_id, subject, payload::text FROM outbox ORDER BY seq LIMIT 10")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    for (id, subject, payload) in first {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", id.to_string().as_str());
+        js.publish_with_headers(subject, headers, payload.into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+
+    // The restarted ETL publishes the rest once, and the items delivered again change nothing.
+    let etl = RunningEtl::start(env.config.clone()).await;
+    data_events(&js, &subjects, 50).await;
+    let info = items_settled(&js, &subjects, 100).await;
+    assert!(
+        info.delivered.consumer_sequence >= 100,
+        "the 50 items were delivered again"
+    );
+    let events = data_events(&js, &subjects, 50).await;
+    let mut ids: Vec<String> = events
+        .iter()
+        .map(|e| e.json()["entity_id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 50, "one Created per person");
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM person")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 50);
+    let outbox: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(outbox, 0);
+    etl.stop().await;
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn two_etl_processes_share_the_items_and_store_each_once() {
+    let env = env().await;
+    let (subjects, js) = (env.subjects(), async_nats::jetstream::new(env.nats().await));
+    let first = RunningEtl::start(env.config.clone()).await;
+    let second = RunningEtl::start(env.config.clone()).await;
+    publish(&js, &subjects, &people(400, "crm")).await;
+    let events = data_events(&js, &subjects, 400).await;
+    assert!(events
+        .iter()
+        .all(|e| e.event_type() == "data.PersonCreated"));
+    let pool = env.pool().await;
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM person")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 400);
+    first.stop().await;
+    second.stop().await;
+}

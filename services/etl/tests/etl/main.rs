@@ -1,0 +1,11 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+//! The ETL against the real NATS and PostgreSQL: items in, rows and events out.
+
+mod support;
+
+mod crash;
+mod dead_letters;
+mod end_to_end;
+mod merge;
+mod outage;
+mod versions;

@@ -1,0 +1,158 @@
+use serde_json::json;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn people_from_two_sources_sharing_an_address_become_one() {
+    let env = env().await;
+    let (subjects, js) = (env.subjects(), async_nats::jetstream::new(env.nats().await));
+    let etl = RunningEtl::start(env.config.clone()).await;
+    let pool = env.pool().await;
+
+    publish(
+        &js,
+        &subjects,
+        &[item(
+            "crm",
+            "person",
+            "c-1",
+            "2026-01-01T00:00:00Z",
+            json!({"display_name": "Ada", "emails": ["ada@example.org"], "title": "Countess"}),
+        )],
+    )
+    .await;
+    let events = data_events(&js, &subjects, 1).await;
+    let kept = events[0].json()["entity_id"].as_str().unwrap().to_owned();
+
+    // The phone book knows her by phone, and by the same address written differently.
+    publish(&js, &subjects, &[item("phone", "person", "ph-9", "2026-01-02T00:00:00Z",
+        json!({"display_name": "Ada Lovelace", "emails": [" ADA@example.org"], "phones": ["+44 20 7946 0958"]}))]).await;
+    let events = data_events(&js, &subjects, 3).await;
+    let types: Vec<String> = events[1..].iter().map(Stored::event_type).collect();
+    assert_eq!(types, vec!["data.PersonUpdated", "data.PersonMerged"]);
+    let merged_event = events[2].json();
+    assert_matches_schema(&merged_event);
+    assert_eq!(merged_event["data"]["kept_id"], kept);
+    let merged = merged_event["data"]["merged_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(merged, kept);
+    let person = &merged_event["data"]["person"];
+    assert_eq!(
+        person["display_name"], "Ada Lovelace",
+        "the newer source names her"
+    );
+    assert_eq!(
+        person["title"], "Countess",
+        "what only the older source knows stays"
+    );
+    assert_eq!(person["phones"], json!(["+442079460958"]));
+    assert_eq!(person["emails"], json!(["ada@example.org"]));
+
+    let live: Vec<uuid::Uuid> =
+        sqlx::query_scalar("SELECT id FROM person WHERE deleted_at IS NULL")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(live, vec![kept.parse::<uuid::Uuid>().unwrap()]);
+    let pointer: Option<uuid::Uuid> =
+        sqlx::query_scalar("SELECT merged_into FROM person WHERE id = $1")
+            .bind(merged.parse::<uuid::Uuid>().unwrap())
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        pointer,
+        Some(kept.parse::<uuid::Uuid>().unwrap()),
+        "the merged id says where it went"
+    );
+
+    // Later items from either source land on the kept person.
+    publish(&js, &subjects, &[item("phone", "person", "ph-9", "2026-01-03T00:00:00Z",
+        json!({"display_name": "Ada Lovelace", "emails": ["ada@example.org"], "phones": ["+44 20 7946 0958", "+1 415 555 0132"]}))]).await;
+    let events = data_events(&js, &subjects, 4).await;
+    assert_eq!(events[3].event_type(), "data.PersonUpdated");
+    assert_eq!(events[3].json()["entity_id"], kept);
+    assert_eq!(
+        events[3].json()["data"]["phones"],
+        json!(["+442079460958", "+14155550132"])
+    );
+    publish(
+        &js,
+        &subjects,
+        &[item(
+            "crm",
+            "person",
+            "c-1",
+            "2026-01-04T00:00:00Z",
+            json!({"display_name": "Ada King", "emails": ["ada@example.org"]}),
+        )],
+    )
+    .await;
+    let events = data_events(&js, &subjects, 5).await;
+    assert_eq!(events[4].json()["entity_id"], kept);
+    assert_eq!(events[4].json()["data"]["display_name"], "Ada King");
+
+    // One source deleting her leaves the person the other source knows.
+    publish(
+        &js,
+        &subjects,
+        &[tombstone("crm", "person", "c-1", "2026-01-05T00:00:00Z")],
+    )
+    .await;
+    let events = data_events(&js, &subjects, 6).await;
+    assert_eq!(events[5].event_type(), "data.PersonUpdated");
+    assert_eq!(events[5].json()["data"]["display_name"], "Ada Lovelace");
+    publish(
+        &js,
+        &subjects,
+        &[tombstone("phone", "person", "ph-9", "2026-01-05T00:00:00Z")],
+    )
+    .await;
+    let events = data_events(&js, &subjects, 7).await;
+    assert_eq!(events[6].event_type(), "data.PersonDeleted");
+    etl.stop().await;
+}
+
+#[tokio::test]
+async fn two_new_people_in_one_batch_who_share_a_phone_are_one() {
+    let env = env().await;
+    let (subjects, js) = (env.subjects(), async_nats::jetstream::new(env.nats().await));
+    let pool = env.pool().await;
+    // Published before the ETL starts, so they arrive in one batch.
+    tributary_kit::nats::provision_streams(&js, &subjects)
+        .await
+        .unwrap();
+    publish(
+        &js,
+        &subjects,
+        &[
+            item(
+                "a",
+                "person",
+                "1",
+                "2026-01-01T00:00:00Z",
+                json!({"display_name": "Grace", "phones": ["(415) 555-0132"]}),
+            ),
+            item(
+                "b",
+                "person",
+                "2",
+                "2026-01-01T00:00:00Z",
+                json!({"display_name": "Grace Hopper", "phones": ["+14155550132"]}),
+            ),
+        ],
+    )
+    .await;
+    let etl = RunningEtl::start(env.config.clone()).await;
+    let events = data_events(&js, &subjects, 2).await;
+    let types: Vec<String> = events.iter().map(Stored::event_type).collect();
+    assert_eq!(types, vec!["data.PersonCreated", "data.PersonMerged"]);
+    let live: i64 = sqlx::query_scalar("SELECT count(*) FROM person WHERE deleted_at IS NULL")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(live, 1);
+    etl.stop().await;
+}

@@ -1,0 +1,58 @@
+use std::time::Duration;
+
+use serde_json::json;
+use tributary_kit::testing::TcpProxy;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn the_database_going_away_mid_stream_loses_nothing_and_doubles_nothing() {
+    let mut env = env().await;
+    let (subjects, js) = (env.subjects(), async_nats::jetstream::new(env.nats().await));
+    let upstream = format!("{}:{}", env.config.database.host, env.config.database.port);
+    let proxy = TcpProxy::start(upstream.parse().unwrap()).await.unwrap();
+    env.config.database.host = "127.0.0.1".into();
+    env.config.database.port = proxy.addr().port();
+    let etl = RunningEtl::start(env.config.clone()).await;
+    let pool = env.pool().await;
+    let batch = |from: usize, to: usize| -> Vec<serde_json::Value> {
+        (from..to)
+            .map(|i| item("crm", "person", &format!("p{i}"), "2026-01-01T00:00:00Z",
+                json!({"display_name": format!("P{i}"), "emails": [format!("p{i}@example.org")]})))
+            .collect()
+    };
+    publish(&js, &subjects, &batch(0, 150)).await;
+    eventually(30, "the first rows", || async {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM person")
+            .fetch_one(&pool)
+            .await
+            .ok()?;
+        (n > 0).then_some(())
+    })
+    .await;
+
+    proxy.cut();
+    publish(&js, &subjects, &batch(150, 300)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    proxy.restore();
+
+    let events = data_events(&js, &subjects, 300).await;
+    let mut ids: Vec<String> = events
+        .iter()
+        .map(|e| e.json()["entity_id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 300, "each person announced once");
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM person")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 300);
+    let sources: i64 = sqlx::query_scalar("SELECT count(*) FROM source_record")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(sources, 300);
+    etl.stop().await;
+}

@@ -1,0 +1,281 @@
+//! Starting the real ETL against this test's NATS prefix and database, publishing items and
+//! reading back rows, events and dead letters.
+
+use std::future::Future;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tributary_kit::testing::TestEnv;
+use tributary_kit::Config;
+use tributary_proto::streams::StreamKey;
+use tributary_proto::Subjects;
+
+/// A test environment with the ETL's knobs turned down for speed.
+pub async fn env() -> TestEnv {
+    let mut env = TestEnv::new().await;
+    env.config.etl.batch_wait_ms = 20;
+    env.config.etl.ack_wait_secs = 2;
+    env.config.etl.retry_initial_ms = 50;
+    env.config.etl.retry_max_ms = 500;
+    env.config.database.acquire_timeout_secs = 1;
+    env
+}
+
+/// A running ETL service; stopped (as by SIGTERM) on [`RunningEtl::stop`].
+pub struct RunningEtl {
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl RunningEtl {
+    /// Starts the real service with `config`.
+    pub async fn start(config: Config) -> Self {
+        let runtime = tributary_etl::build(config).await.expect("the ETL starts");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            runtime
+                .run_until_stopped(async {
+                    let _ = stopped.await;
+                })
+                .await
+                .expect("the ETL stops cleanly");
+        });
+        Self {
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// Stops it and waits until it has.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for RunningEtl {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A connector item as JSON.
+pub fn item(instance: &str, entity: &str, external_id: &str, version: &str, data: Value) -> Value {
+    json!({
+        "instance_id": instance,
+        "entity_type": entity,
+        "external_id": external_id,
+        "source_modified_at": version,
+        "data": data,
+        "raw": {"source": "test", "id": external_id},
+    })
+}
+
+/// A tombstone item.
+pub fn tombstone(instance: &str, entity: &str, external_id: &str, version: &str) -> Value {
+    json!({
+        "instance_id": instance,
+        "entity_type": entity,
+        "external_id": external_id,
+        "operation": "delete",
+        "source_modified_at": version,
+    })
+}
+
+/// Publishes items on their instance's subject and waits for JetStream to store them.
+pub async fn publish(js: &jetstream::Context, subjects: &Subjects, items: &[Value]) {
+    let mut acks = Vec::new();
+    for item in items {
+        let instance = item["instance_id"].as_str().unwrap_or("none");
+        acks.push(
+            js.publish(
+                subjects.connector_items(instance),
+                serde_json::to_vec(item).unwrap().into(),
+            )
+            .await
+            .expect("publish"),
+        );
+    }
+    for ack in acks {
+        ack.await.expect("JetStream stores the item");
+    }
+}
+
+/// Publishes raw bytes on an instance's subject.
+pub async fn publish_bytes(
+    js: &jetstream::Context,
+    subjects: &Subjects,
+    instance: &str,
+    bytes: &[u8],
+) {
+    js.publish(subjects.connector_items(instance), bytes.to_vec().into())
+        .await
+        .expect("publish")
+        .await
+        .expect("stored");
+}
+
+/// One stored message of a stream: subject, headers and payload.
+pub struct Stored {
+    pub subject: String,
+    pub headers: async_nats::HeaderMap,
+    pub payload: Vec<u8>,
+}
+
+impl Stored {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.payload).expect("JSON payload")
+    }
+
+    /// The event type, without the test's prefix.
+    pub fn event_type(&self) -> String {
+        self.json()["type"].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+/// Every message of a stream, in order.
+pub async fn read_stream(
+    js: &jetstream::Context,
+    subjects: &Subjects,
+    key: StreamKey,
+) -> Vec<Stored> {
+    let mut stream = js.get_stream(key.name(subjects)).await.expect("stream");
+    let state = stream.info().await.expect("stream info").state.clone();
+    let mut out = Vec::new();
+    if state.messages == 0 {
+        return out;
+    }
+    for seq in state.first_sequence..=state.last_sequence {
+        if let Ok(m) = stream.get_raw_message(seq).await {
+            out.push(Stored {
+                subject: m.subject.to_string(),
+                headers: m.headers,
+                payload: m.payload.to_vec(),
+            });
+        }
+    }
+    out
+}
+
+/// Polls `check` until it returns `Some`, or fails the test after `secs` seconds naming `what`.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until the data stream holds `n` events (not counting barrier markers), and returns
+/// them; fails if more arrive within a short settling time.
+pub async fn data_events(js: &jetstream::Context, subjects: &Subjects, n: usize) -> Vec<Stored> {
+    let read = || async {
+        read_stream(js, subjects, StreamKey::DataEvents)
+            .await
+            .into_iter()
+            .filter(|e| e.json()["source"]["instance"] != "barrier")
+            .collect::<Vec<_>>()
+    };
+    eventually(30, &format!("{n} data events"), || async {
+        (read().await.len() >= n).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let events = read().await;
+    let types: Vec<String> = events.iter().map(Stored::event_type).collect();
+    assert_eq!(
+        events.len(),
+        n,
+        "expected exactly {n} data events, got {types:?}"
+    );
+    events
+}
+
+/// Publishes a marker person of `instance` and waits until it is stored: everything published
+/// before it on the same instance has been processed by then.
+pub async fn barrier(
+    js: &jetstream::Context,
+    subjects: &Subjects,
+    pool: &sqlx::PgPool,
+    marker: &str,
+) {
+    publish(
+        js,
+        subjects,
+        &[item(
+            "barrier",
+            "person",
+            marker,
+            "2026-01-01T00:00:00Z",
+            json!({"display_name": marker}),
+        )],
+    )
+    .await;
+    eventually(30, &format!("marker {marker}"), || async {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM person WHERE display_name = $1")
+            .bind(marker)
+            .fetch_one(pool)
+            .await
+            .ok()?;
+        (n == 1).then_some(())
+    })
+    .await;
+}
+
+/// Validates an event against its JSON Schema in proto/schemas/events/.
+pub fn assert_matches_schema(event: &Value) {
+    let event_type = event["type"].as_str().expect("type");
+    let path = format!(
+        "{}/../../proto/schemas/events/{event_type}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("schema file")).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(event)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{event_type} does not match its schema: {errors:?}\n{event:#}"
+    );
+}
+
+/// Waits until the `etl-items` consumer has delivered at least `min_delivered` messages and
+/// has nothing pending or unacked, and returns its state.
+pub async fn items_settled(
+    js: &jetstream::Context,
+    subjects: &Subjects,
+    min_delivered: u64,
+) -> jetstream::consumer::Info {
+    eventually(30, "every item to be acked", || async {
+        let consumer = js
+            .get_consumer_from_stream::<jetstream::consumer::pull::Config, _, _>(
+                "etl-items",
+                StreamKey::ConnectorItems.name(subjects),
+            )
+            .await
+            .ok()?;
+        let info = consumer.cached_info().clone();
+        (info.num_ack_pending == 0
+            && info.num_pending == 0
+            && info.delivered.consumer_sequence >= min_delivered)
+            .then_some(info)
+    })
+    .await
+}
