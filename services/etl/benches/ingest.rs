@@ -62,12 +62,15 @@ async fn main() -> anyhow::Result<()> {
     }));
     let subject = subjects.connector_items("bench");
     let started = Instant::now();
-    let mut acks = Vec::with_capacity(n);
-    for payload in &payloads {
-        acks.push(js.publish(subject.clone(), payload.clone().into()).await?);
-    }
-    for ack in acks {
-        ack.await?;
+    // Acks are awaited a window at a time: the client caps the acks it keeps in flight.
+    for window in payloads.chunks(1000) {
+        let mut acks = Vec::with_capacity(window.len());
+        for payload in window {
+            acks.push(js.publish(subject.clone(), payload.clone().into()).await?);
+        }
+        for ack in acks {
+            ack.await?;
+        }
     }
     let published = started.elapsed();
     let mut events = js.get_stream(StreamKey::DataEvents.name(&subjects)).await?;

@@ -85,24 +85,27 @@ impl ItemPipeline {
                 self.settings.batch_size,
                 self.settings.batch_wait(),
             );
-            tokio::pin!(batches);
-            loop {
-                let batch = tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    batch = batches.next() => batch,
-                };
-                let Some(batch) = batch else { break };
-                let mut received = Vec::with_capacity(batch.len());
-                for message in batch {
-                    match message {
-                        Ok(m) => received.push(m),
-                        Err(e) => tracing::debug!(error = %e, "Pull consumer hiccup."),
+            // Batches are written concurrently: while one waits on PostgreSQL the next is
+            // normalised. Source-record locks keep concurrent batches correct: the newer
+            // version of a key wins whichever commits first.
+            let stopping = shutdown.clone();
+            futures::StreamExt::take_until(batches, stopping.cancelled_owned())
+                .for_each_concurrent(self.settings.concurrent_batches, |batch| {
+                    let (pipeline, shutdown) = (&self, &shutdown);
+                    async move {
+                        let mut received = Vec::with_capacity(batch.len());
+                        for message in batch {
+                            match message {
+                                Ok(m) => received.push(m),
+                                Err(e) => tracing::debug!(error = %e, "Pull consumer hiccup."),
+                            }
+                        }
+                        if !received.is_empty() {
+                            pipeline.process(received, shutdown).await;
+                        }
                     }
-                }
-                if !received.is_empty() {
-                    self.process(received, &shutdown).await;
-                }
-            }
+                })
+                .await;
         }
     }
 

@@ -118,6 +118,8 @@ pub struct EtlConfig {
     pub batch_size: usize,
     /// Milliseconds a batch waits to fill before it is written anyway.
     pub batch_wait_ms: u64,
+    /// Batches written at the same time by one ETL process.
+    pub concurrent_batches: usize,
     /// Seconds JetStream waits for an ack before it delivers an item again.
     pub ack_wait_secs: u64,
     /// Deliveries of an item whose write keeps failing before it is dead-lettered.
@@ -159,6 +161,7 @@ impl EtlConfig {
         let at_least_one = [
             ("etl.batch_size", self.batch_size as u64),
             ("etl.batch_wait_ms", self.batch_wait_ms),
+            ("etl.concurrent_batches", self.concurrent_batches as u64),
             ("etl.ack_wait_secs", self.ack_wait_secs),
             ("etl.retry_initial_ms", self.retry_initial_ms),
             ("etl.outbox_batch_size", self.outbox_batch_size as u64),
@@ -171,12 +174,12 @@ impl EtlConfig {
         if self.max_deliver < 1 {
             return Err(ConfigError::new("etl.max_deliver", "must be at least 1"));
         }
-        if self.max_ack_pending < self.batch_size as i64 {
+        if self.max_ack_pending < (self.batch_size * self.concurrent_batches) as i64 {
             return Err(ConfigError::new(
                 "etl.max_ack_pending",
                 format!(
-                    "must be at least etl.batch_size ({}), or batches never fill",
-                    self.batch_size
+                    "must be at least etl.batch_size × etl.concurrent_batches ({}), or batches never fill",
+                    self.batch_size * self.concurrent_batches
                 ),
             ));
         }

@@ -127,11 +127,15 @@ pub const UPSERT_SOURCES: &str = "\
     RETURNING s.instance_id, s.entity_type, s.external_id, (s.xmax = 0) AS inserted";
 
 /// Live people (not merged, not deleted) who have one of the e-mail addresses of `$1` or the
-/// phone numbers of `$2`, locked.
+/// phone numbers of `$2`, locked. Each condition is its own GIN index scan: a plan that
+/// walked the primary key for `ORDER BY id` would read the whole table.
 pub const PEOPLE_WITH_ADDRESSES: &str = "\
-    SELECT id, emails, phones FROM person \
-    WHERE merged_into IS NULL AND deleted_at IS NULL AND (emails && $1 OR phones && $2) \
-    ORDER BY id FOR UPDATE";
+    WITH matched AS MATERIALIZED ( \
+        SELECT id FROM person WHERE emails && $1 \
+        UNION SELECT id FROM person WHERE phones && $2) \
+    SELECT p.id, p.emails, p.phones FROM person p JOIN matched USING (id) \
+    WHERE p.merged_into IS NULL AND p.deleted_at IS NULL \
+    ORDER BY p.id FOR UPDATE OF p";
 
 /// The live source records of the people in `$1`, with what each says.
 pub const SOURCES_OF_PEOPLE: &str = "\
