@@ -91,24 +91,7 @@ async fn an_etl_stopped_between_commit_and_ack_stores_and_announces_each_item_on
         info.delivered.consumer_sequence >= 100,
         "the 50 items were delivered again"
     );
-    let events = data_events(&js, &subjects, 50).await;
-    let mut ids: Vec<String> = events
-        .iter()
-        .map(|e| e.json()["entity_id"].as_str().unwrap().to_owned())
-        .collect();
-    ids.sort();
-    ids.dedup();
-    assert_eq!(ids.len(), 50, "one Created per person");
-    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM person")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(rows, 50);
-    let outbox: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(outbox, 0);
+    assert_people_stored_and_announced_once(&js, &subjects, &pool, 50).await;
     etl.stop().await;
     pool.close().await;
 }
@@ -124,12 +107,7 @@ async fn two_etl_processes_share_the_items_and_store_each_once() {
     assert!(events
         .iter()
         .all(|e| e.event_type() == "data.PersonCreated"));
-    let pool = env.pool().await;
-    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM person")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(rows, 400);
+    assert_eq!(count(&env.pool().await, "person").await, 400);
     first.stop().await;
     second.stop().await;
 }

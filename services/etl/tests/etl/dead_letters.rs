@@ -6,10 +6,13 @@ use crate::support::*;
 
 #[tokio::test]
 async fn items_that_can_never_succeed_are_dead_lettered_and_the_rest_flow_on() {
-    let env = env().await;
-    let (subjects, js) = (env.subjects(), async_nats::jetstream::new(env.nats().await));
-    let etl = RunningEtl::start(env.config.clone()).await;
-    let pool = env.pool().await;
+    let Started {
+        env: _env,
+        subjects,
+        js,
+        etl,
+        pool,
+    } = started().await;
     let bad: Vec<(Vec<u8>, &str)> = vec![
         (
             b"{\"instance_id\": \"crm\", oops".to_vec(),
@@ -91,11 +94,7 @@ async fn items_that_can_never_succeed_are_dead_lettered_and_the_rest_flow_on() {
         );
     }
     // Nothing of them was stored, and nothing is left pending.
-    let people: i64 = sqlx::query_scalar("SELECT count(*) FROM person")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(people, 1);
+    assert_eq!(count(&pool, "person").await, 1);
     let info = items_settled(&js, &subjects, 5).await;
     assert_eq!(info.delivered.stream_sequence, 5);
     etl.stop().await;
@@ -103,9 +102,13 @@ async fn items_that_can_never_succeed_are_dead_lettered_and_the_rest_flow_on() {
 
 #[tokio::test]
 async fn an_item_on_another_instances_subject_is_refused() {
-    let env = env().await;
-    let (subjects, js) = (env.subjects(), async_nats::jetstream::new(env.nats().await));
-    let etl = RunningEtl::start(env.config.clone()).await;
+    let Started {
+        env: _env,
+        subjects,
+        js,
+        etl,
+        pool: _pool,
+    } = started().await;
     let payload = serde_json::to_vec(&item(
         "victim",
         "person",

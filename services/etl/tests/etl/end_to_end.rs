@@ -5,10 +5,13 @@ use crate::support::*;
 
 #[tokio::test]
 async fn every_entity_type_becomes_a_row_and_an_event_that_matches_its_schema() {
-    let env = env().await;
-    let (subjects, js) = (env.subjects(), async_nats::jetstream::new(env.nats().await));
-    let etl = RunningEtl::start(env.config.clone()).await;
-    let pool = env.pool().await;
+    let Started {
+        env,
+        subjects,
+        js,
+        etl,
+        pool,
+    } = started().await;
     let v1 = "2026-03-01T10:00:00Z";
     let items = vec![
         item(

@@ -4,10 +4,13 @@ use crate::support::*;
 
 #[tokio::test]
 async fn people_from_two_sources_sharing_an_address_become_one() {
-    let env = env().await;
-    let (subjects, js) = (env.subjects(), async_nats::jetstream::new(env.nats().await));
-    let etl = RunningEtl::start(env.config.clone()).await;
-    let pool = env.pool().await;
+    let Started {
+        env: _env,
+        subjects,
+        js,
+        etl,
+        pool,
+    } = started().await;
 
     publish(
         &js,

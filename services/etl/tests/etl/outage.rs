@@ -36,23 +36,6 @@ async fn the_database_going_away_mid_stream_loses_nothing_and_doubles_nothing() 
     tokio::time::sleep(Duration::from_secs(3)).await;
     proxy.restore();
 
-    let events = data_events(&js, &subjects, 300).await;
-    let mut ids: Vec<String> = events
-        .iter()
-        .map(|e| e.json()["entity_id"].as_str().unwrap().to_owned())
-        .collect();
-    ids.sort();
-    ids.dedup();
-    assert_eq!(ids.len(), 300, "each person announced once");
-    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM person")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(rows, 300);
-    let sources: i64 = sqlx::query_scalar("SELECT count(*) FROM source_record")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(sources, 300);
+    assert_people_stored_and_announced_once(&js, &subjects, &pool, 300).await;
     etl.stop().await;
 }

@@ -279,3 +279,58 @@ pub async fn items_settled(
     })
     .await
 }
+
+/// Rows in a table of this test's database.
+pub async fn count(pool: &sqlx::PgPool, table: &str) -> i64 {
+    sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// Asserts that `n` people were each stored once and announced once, with nothing left in the
+/// outbox.
+pub async fn assert_people_stored_and_announced_once(
+    js: &jetstream::Context,
+    subjects: &Subjects,
+    pool: &sqlx::PgPool,
+    n: usize,
+) {
+    let events = data_events(js, subjects, n).await;
+    let mut ids: Vec<String> = events
+        .iter()
+        .map(|e| e.json()["entity_id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "one Created per person");
+    assert_eq!(count(pool, "person").await, n as i64);
+    assert_eq!(count(pool, "source_record").await, n as i64);
+    assert_eq!(count(pool, "outbox").await, 0);
+}
+
+/// A test with the ETL running: its environment (dropped last: it removes the database and
+/// streams), subjects, JetStream, the service and a pool on its database.
+pub struct Started {
+    pub env: TestEnv,
+    pub subjects: Subjects,
+    pub js: jetstream::Context,
+    pub etl: RunningEtl,
+    pub pool: sqlx::PgPool,
+}
+
+/// Starts the ETL in a fresh environment.
+pub async fn started() -> Started {
+    let env = env().await;
+    let subjects = env.subjects();
+    let js = jetstream::new(env.nats().await);
+    let etl = RunningEtl::start(env.config.clone()).await;
+    let pool = env.pool().await;
+    Started {
+        env,
+        subjects,
+        js,
+        etl,
+        pool,
+    }
+}

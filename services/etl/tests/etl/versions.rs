@@ -4,10 +4,13 @@ use crate::support::*;
 
 #[tokio::test]
 async fn duplicates_unchanged_changed_late_and_deleted_items_each_do_the_right_thing() {
-    let env = env().await;
-    let (subjects, js) = (env.subjects(), async_nats::jetstream::new(env.nats().await));
-    let etl = RunningEtl::start(env.config.clone()).await;
-    let pool = env.pool().await;
+    let Started {
+        env: _env,
+        subjects,
+        js,
+        etl,
+        pool,
+    } = started().await;
     let org = |version: &str, name: &str| {
         item("crm", "organization", "o1", version, json!({"name": name}))
     };
