@@ -31,6 +31,9 @@ impl Extractor for HeaderExtractor<'_> {
     }
 }
 
+/// The W3C header that carries a trace across NATS.
+pub const TRACEPARENT_HEADER: &str = "traceparent";
+
 /// Puts the trace context of `span` into `headers`. Does nothing when the span is not
 /// recorded by OpenTelemetry (no exporter configured).
 pub fn inject(span: &tracing::Span, headers: &mut HeaderMap) {
@@ -52,7 +55,7 @@ pub fn extract(headers: &HeaderMap) -> opentelemetry::Context {
 /// a `traceparent` leaves `span` a root.
 pub fn set_parent(span: &tracing::Span, headers: Option<&HeaderMap>) {
     if let Some(headers) = headers {
-        if headers.get("traceparent").is_some() {
+        if headers.get(TRACEPARENT_HEADER).is_some() {
             // An error here only means the span is not recorded; there is nothing to link.
             let _ = span.set_parent(extract(headers));
         }

@@ -13,6 +13,7 @@ use sqlx::{PgPool, Row};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tributary_proto::envelope::{EVENT_TYPE_HEADER, MSG_ID_HEADER};
+use tributary_proto::trace_context::TRACEPARENT_HEADER;
 use tributary_proto::Subjects;
 use uuid::Uuid;
 
@@ -131,7 +132,7 @@ impl OutboxPublisher {
             headers.insert(MSG_ID_HEADER, event_id.to_string().as_str());
             headers.insert(EVENT_TYPE_HEADER, self.subjects.unqualify(&subject));
             if let Some(tp) = &traceparent {
-                headers.insert("traceparent", tp.as_str());
+                headers.insert(TRACEPARENT_HEADER, tp.as_str());
             }
             let fail = |reason: String| PublishError::Nats {
                 event_id,

@@ -15,6 +15,7 @@ use tributary_kit::config::EtlConfig;
 use tributary_proto::dead_letter;
 use tributary_proto::envelope::MSG_ID_HEADER;
 use tributary_proto::streams::ConsumerKey;
+use tributary_proto::trace_context::TRACEPARENT_HEADER;
 use tributary_proto::Subjects;
 
 use crate::backoff::Backoff;
@@ -123,7 +124,7 @@ impl ItemPipeline {
                     let traceparent = message
                         .headers
                         .as_ref()
-                        .and_then(|h| h.get("traceparent"))
+                        .and_then(|h| h.get(TRACEPARENT_HEADER))
                         .map(|v| v.to_string());
                     items.push(PendingItem { item, traceparent });
                     accepted.push(message);

@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
+use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 use tributary_proto::events::{DataChange, EntityDeleted, EventKind};
 use tributary_proto::model::EntityType;
@@ -220,7 +221,7 @@ impl BatchWriter {
                 continue;
             };
             let created: HashMap<Uuid, DateTime<Utc>> = sqlx::query(&sql::upsert_entities(entity))
-                .bind(Value::Array(rows.clone()))
+                .bind(Json(&rows))
                 .fetch_all(&mut **tx)
                 .await?
                 .iter()
@@ -268,7 +269,7 @@ impl BatchWriter {
         let count = events.len();
         if count > 0 {
             sqlx::query(sql::INSERT_OUTBOX)
-                .bind(Value::Array(events))
+                .bind(Json(&events))
                 .execute(&mut **tx)
                 .await?;
         }
@@ -403,7 +404,7 @@ async fn write_sources(
         return Ok(());
     }
     let rows = sqlx::query(sql::UPSERT_SOURCES)
-        .bind(Value::Array(changes.sources.clone()))
+        .bind(Json(&changes.sources))
         .fetch_all(&mut **tx)
         .await?;
     for row in rows {

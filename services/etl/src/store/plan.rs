@@ -89,13 +89,6 @@ pub enum Action {
     },
 }
 
-impl Action {
-    /// Whether the item's source record is written.
-    pub fn writes_source(self) -> bool {
-        !matches!(self, Action::Skip(_))
-    }
-}
-
 /// The newest item of each source key in the batch; the others are [`ItemOutcome::Superseded`]
 /// or [`ItemOutcome::Duplicate`].
 pub fn newest_per_key(items: &[&NormalisedItem]) -> (Vec<usize>, HashMap<usize, ItemOutcome>) {

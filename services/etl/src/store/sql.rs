@@ -3,11 +3,6 @@
 
 use tributary_proto::model::EntityType;
 
-/// The table of an entity type.
-pub fn table(entity: EntityType) -> &'static str {
-    entity.as_str()
-}
-
 /// The columns an upsert sets, beside `id` and `created_at` (which never change).
 pub fn updated_columns(entity: EntityType) -> &'static [&'static str] {
     match entity {
@@ -79,7 +74,7 @@ pub fn updated_columns(entity: EntityType) -> &'static [&'static str] {
 /// Inserts or updates the rows of `$1` (a JSON array of whole rows) and returns each row's id
 /// and creation time.
 pub fn upsert_entities(entity: EntityType) -> String {
-    let table = table(entity);
+    let table = entity.as_str();
     let set = updated_columns(entity)
         .iter()
         .map(|c| format!("{c} = EXCLUDED.{c}"))
@@ -93,7 +88,7 @@ pub fn upsert_entities(entity: EntityType) -> String {
 
 /// Marks the ids of `$1` deleted at `$2`; returns the ids that were not deleted already.
 pub fn delete_entities(entity: EntityType) -> String {
-    let table = table(entity);
+    let table = entity.as_str();
     format!(
         "UPDATE {table} SET deleted_at = $2, updated_at = $2 \
          WHERE id = ANY($1) AND deleted_at IS NULL RETURNING id"
