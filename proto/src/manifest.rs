@@ -1,7 +1,9 @@
 //! The plugin manifest (`plugin.json`) and its permissions.
 //!
 //! [`PluginManifest::parse`] reads a manifest and reports every problem at once, each naming
-//! the field it concerns, so a plugin author fixes them all in one pass.
+//! the field it concerns, so a plugin author fixes them all in one pass. A `configSchema` is
+//! checked as a JSON Schema, with problems named by their place inside it
+//! (`configSchema.properties.token.type`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -11,6 +13,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::model::EntityType;
+
+mod config_schema;
+#[cfg(test)]
+mod tests;
 
 /// What a plugin is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -281,30 +287,9 @@ impl PluginManifest {
 
         let config_schema = match obj.get("configSchema") {
             None => empty_object_schema(),
-            Some(schema @ Value::Object(map)) => {
-                match map.get("type") {
-                    Some(Value::String(t)) if t == "object" => {}
-                    _ => p.add(
-                        "configSchema.type",
-                        "a config schema must describe an object: `\"type\": \"object\"`",
-                    ),
-                }
-                if let Some(props) = map.get("properties") {
-                    if !props.is_object() {
-                        p.add(
-                            "configSchema.properties",
-                            format!("must be an object, found {}", kind_of(props)),
-                        );
-                    }
-                }
+            Some(schema) => {
+                config_schema::check(schema, &mut p);
                 schema.clone()
-            }
-            Some(other) => {
-                p.add(
-                    "configSchema",
-                    format!("must be a JSON Schema object, found {}", kind_of(other)),
-                );
-                Value::Null
             }
         };
 
@@ -391,7 +376,9 @@ pub struct InvalidPermission {
     pub reason: String,
 }
 
-fn valid_host_pattern(host: &str) -> bool {
+/// Whether `host` is a host name (`api.example.com`) or a `*.domain` pattern: dot-separated,
+/// non-empty labels of ASCII letters, digits and hyphens. Also used by [`crate::grants`].
+pub(crate) fn valid_host_pattern(host: &str) -> bool {
     let host = host.strip_prefix("*.").unwrap_or(host);
     !host.is_empty()
         && host
@@ -399,7 +386,9 @@ fn valid_host_pattern(host: &str) -> bool {
             .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
 }
 
-fn valid_subject_pattern(subject: &str) -> bool {
+/// Whether `subject` is a NATS subject pattern: non-empty tokens without whitespace, where `*`
+/// and `>` stand alone and `>` comes last. Also used by [`crate::grants`].
+pub(crate) fn valid_subject_pattern(subject: &str) -> bool {
     let tokens: Vec<&str> = subject.split('.').collect();
     tokens.iter().enumerate().all(|(i, t)| {
         !t.is_empty()

@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+pub use tributary_proto::grants::{Grants, PermissionDenied};
 pub use tributary_proto::manifest::{
     ManifestErrors, ManifestProblem, Permission, PluginManifest, PluginType,
 };

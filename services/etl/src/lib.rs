@@ -4,13 +4,11 @@
 //! Items arrive on `connector.items.>` through the durable pull consumer `etl-items`, shared
 //! by every ETL process. [`pipeline`] batches them; [`normalise`] validates and normalises
 //! each; [`store`] writes a batch (rows, source records and outbox events) in one transaction;
-//! [`outbox`] publishes the events to JetStream. `main.rs` only runs [`build`] until a signal
+//! [`tributary_kit::outbox`] publishes the events to JetStream. `main.rs` only runs [`build`] until a signal
 //! arrives, and `tributary up` runs it next to the other four services in one process.
 
-pub mod backoff;
 pub mod hash;
 pub mod normalise;
-pub mod outbox;
 pub mod pipeline;
 pub mod store;
 
@@ -21,12 +19,12 @@ use tributary_kit::{Config, ConfigError, KitError, ServiceRuntime, ServiceSpec};
 use tributary_proto::streams::{ConsumerKey, DeliveryLimits};
 use tributary_proto::ServiceName;
 
-use crate::backoff::Backoff;
 use crate::normalise::contact::ContactNormaliser;
 use crate::normalise::Normaliser;
-use crate::outbox::OutboxPublisher;
 use crate::pipeline::ItemPipeline;
 use crate::store::BatchWriter;
+use tributary_kit::backoff::Backoff;
+use tributary_kit::outbox::OutboxPublisher;
 
 /// What this service is, for NATS registration and health.
 pub const SERVICE: ServiceSpec = ServiceSpec {

@@ -18,9 +18,9 @@ use tributary_proto::streams::ConsumerKey;
 use tributary_proto::trace_context::TRACEPARENT_HEADER;
 use tributary_proto::Subjects;
 
-use crate::backoff::Backoff;
 use crate::normalise::Normaliser;
 use crate::store::{BatchWriter, PendingItem};
+use tributary_kit::backoff::Backoff;
 
 /// Moves items from JetStream into PostgreSQL.
 #[derive(Debug, Clone)]

@@ -34,7 +34,7 @@ pub struct Config {
     /// Logs and traces.
     pub telemetry: TelemetryConfig,
     /// The plugin manager service.
-    pub plugin_manager: ServiceHttpConfig,
+    pub plugin_manager: PluginManagerConfig,
     /// The connector service.
     pub connector: ServiceHttpConfig,
     /// The ETL service.
@@ -106,6 +106,25 @@ pub enum LogFormat {
 pub struct ServiceHttpConfig {
     /// Address to bind; port 0 picks a free one.
     pub http_addr: SocketAddr,
+}
+
+/// The plugin manager: its listener, where plugins are found, and the keys that guard the
+/// registry. Each secret can be given inline (best from an environment variable) or as a file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginManagerConfig {
+    /// Address to bind (health, metrics and the admin API); port 0 picks a free one.
+    pub http_addr: SocketAddr,
+    /// Directories scanned for plugins: each subdirectory holding a `plugin.json` is one.
+    pub plugin_dirs: Vec<PathBuf>,
+    /// The master key that encrypts plugin secrets: 32 random bytes, base64-encoded.
+    pub master_key: SecretString,
+    /// A file holding the master key, read when `master_key` is empty.
+    pub master_key_file: PathBuf,
+    /// The bearer token the admin HTTP API requires.
+    pub admin_token: SecretString,
+    /// A file holding the admin token, read when `admin_token` is empty.
+    pub admin_token_file: PathBuf,
 }
 
 /// The ETL service: its listener, how it batches and retries, and how it normalises.

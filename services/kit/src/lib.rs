@@ -3,10 +3,12 @@
 //! ([`health`]), shutdown triggers ([`shutdown`]) and the runtime that ties them together
 //! ([`service`]).
 
+pub mod backoff;
 pub mod config;
 pub mod db;
 pub mod health;
 pub mod nats;
+pub mod outbox;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;

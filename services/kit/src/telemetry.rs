@@ -77,7 +77,8 @@ pub fn otlp_provider(
 }
 
 /// Installs the process-wide subscriber: a filtered log layer and, when an endpoint is
-/// configured, an OpenTelemetry layer. Only the first call in a process installs anything;
+/// configured, an OpenTelemetry layer. Whatever the filter, async-nats's wire-level trace is
+/// left out: it prints every message's payload, and payloads carry plugin secrets. Only the first call in a process installs anything;
 /// later calls (several services in one process, tests) return an empty guard.
 pub fn init(
     config: &TelemetryConfig,
@@ -86,7 +87,7 @@ pub fn init(
     if INSTALLED.get().is_some() {
         return Ok(TelemetryGuard { provider: None });
     }
-    let filter = EnvFilter::try_new(&config.log_filter)?;
+    let filter = without_payloads(EnvFilter::try_new(&config.log_filter)?);
     let fmt_layer = match config.log_format {
         LogFormat::Text => tracing_subscriber::fmt::layer().boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer().json().boxed(),
@@ -122,4 +123,17 @@ pub fn init_for_tests() {
             .with_test_writer()
             .try_init();
     }
+}
+
+/// Targets that print message payloads at `trace` (request bodies with plugin secrets among
+/// them); they are held at `debug` whatever the configured filter says.
+const PAYLOAD_TARGETS: [&str; 1] = ["async_nats::connection"];
+
+fn without_payloads(mut filter: EnvFilter) -> EnvFilter {
+    for target in PAYLOAD_TARGETS {
+        if let Ok(directive) = format!("{target}=debug").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
+    filter
 }

@@ -43,6 +43,17 @@ impl TestEnv {
             "TRIBUTARY__SHUTDOWN_TIMEOUT_SECS".to_owned(),
             "5".to_owned(),
         );
+        // A fresh master key (32 random bytes, base64) and admin token for the plugin manager.
+        let mut key = uuid::Uuid::new_v4().as_bytes().to_vec();
+        key.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+        env.insert(
+            "TRIBUTARY__PLUGIN_MANAGER__MASTER_KEY".to_owned(),
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, key),
+        );
+        env.insert(
+            "TRIBUTARY__PLUGIN_MANAGER__ADMIN_TOKEN".to_owned(),
+            format!("test-{}", uuid::Uuid::new_v4().simple()),
+        );
         for service in ServiceName::ALL {
             env.insert(
                 format!(

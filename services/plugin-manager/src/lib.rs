@@ -1,10 +1,33 @@
-//! The plugin manager service: Owns the plugin registry: manifests, instances, permissions, credentials and lifecycle.
+//! The plugin manager service: the plugin registry. It discovers plugins ([`discovery`]),
+//! keeps installed instances with their validated configuration ([`config_schema`]) and
+//! sealed secrets ([`keys`], [`vault`]) in PostgreSQL ([`store`]), runs their lifecycle
+//! ([`manager`]), announces every change as a `plugins.*` event through the outbox, and
+//! answers on NATS ([`nats_api`]) and on an admin HTTP API ([`http_api`]).
 //!
-//! This crate is the service; `main.rs` only runs [`build`] until a signal arrives, and
-//! `tributary up` runs it next to the other four in one process.
+//! `main.rs` only runs [`build`] until a signal arrives, and `tributary up` runs it next to
+//! the other four in one process.
 
+pub mod api;
+pub mod config_schema;
+pub mod discovery;
+pub mod http_api;
+pub mod keys;
+pub mod manager;
+pub mod nats_api;
+pub mod store;
+mod uninstall;
+pub mod vault;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tributary_kit::backoff::Backoff;
+use tributary_kit::outbox::OutboxPublisher;
 use tributary_kit::{Config, KitError, ServiceRuntime, ServiceSpec};
 use tributary_proto::ServiceName;
+
+pub use manager::PluginManager;
 
 /// What this service is, for NATS registration and health.
 pub const SERVICE: ServiceSpec = ServiceSpec {
@@ -15,8 +38,68 @@ pub const SERVICE: ServiceSpec = ServiceSpec {
     uses_database: true,
 };
 
-/// Starts the service: connects to NATS and PostgreSQL, provisions its streams, registers
-/// `$SRV` discovery and serves health on `plugin_manager.http_addr`.
+/// Events published per round of the outbox publisher.
+const OUTBOX_BATCH: usize = 100;
+
+/// Starts the service: checks its keys and plugin directories (a wrong or missing master key
+/// stops start-up naming the setting), connects, scans for plugins, and serves `plugins.*` on
+/// NATS and the admin API on `plugin_manager.http_addr`.
 pub async fn build(config: Config) -> Result<ServiceRuntime, KitError> {
-    ServiceRuntime::start(SERVICE, config).await
+    let settings = &config.plugin_manager;
+    let key = keys::master_key_from(settings)?;
+    let token = keys::admin_token_from(settings)?;
+    discovery::check_dirs(&settings.plugin_dirs)?;
+    let plugin_dirs = settings.plugin_dirs.clone();
+
+    let mut runtime = ServiceRuntime::start(SERVICE, config).await?;
+    let pool = runtime.db.clone().ok_or_else(|| {
+        KitError::Unexpected(anyhow::anyhow!("the plugin manager needs its database"))
+    })?;
+    vault::check_master_key(&pool, &key)
+        .await
+        .map_err(|e| match e {
+            vault::KitOrConfig::Config(c) => KitError::Config(c),
+            vault::KitOrConfig::Vault(v) => KitError::Unexpected(v.into()),
+        })?;
+
+    let wake = Arc::new(Notify::new());
+    let manager = PluginManager::new(
+        pool.clone(),
+        runtime.jetstream.clone(),
+        key,
+        runtime.subjects.clone(),
+        plugin_dirs,
+    )
+    .waking(wake.clone());
+    let found = manager
+        .rescan()
+        .await
+        .map_err(|e| KitError::Unexpected(e.into()))?;
+    tracing::info!(
+        plugins = found.plugins.len(),
+        invalid = found.invalid.len(),
+        "Plugins discovered."
+    );
+
+    let publisher = OutboxPublisher::new(
+        pool,
+        runtime.jetstream.clone(),
+        runtime.subjects.clone(),
+        OUTBOX_BATCH,
+        wake,
+    );
+    let shutdown = runtime.shutdown.clone();
+    runtime.spawn_worker("outbox-publisher", async move {
+        publisher
+            .run(
+                Backoff::new(Duration::from_millis(100), Duration::from_secs(10)),
+                shutdown,
+            )
+            .await;
+        Ok(())
+    });
+    nats_api::serve(&runtime, manager.clone()).await?;
+    let (routes, _) = http_api::router(manager, token);
+    runtime.merge_routes(routes);
+    Ok(runtime)
 }

@@ -18,6 +18,10 @@ fn spawn_up(env: &TestEnv) -> Child {
         .env("TRIBUTARY__NATS__SUBJECT_PREFIX", &env.prefix)
         .env("TRIBUTARY__DATABASE__NAME", &env.database)
         .env("TRIBUTARY__TELEMETRY__LOG_FILTER", "warn")
+        .env(
+            "TRIBUTARY__DATA_DIR",
+            std::env::temp_dir().join(format!("tributary-up-{}", env.prefix)),
+        )
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
     for section in ["PLUGIN_MANAGER", "CONNECTOR", "ETL", "CHANNEL", "SEARCH"] {

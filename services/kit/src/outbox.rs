@@ -41,6 +41,27 @@ pub enum PublishError {
     },
 }
 
+/// Writes one event to the outbox inside the caller's transaction, so it is published if and
+/// only if the transaction commits. `subject` is the full (prefixed) subject.
+pub async fn enqueue<T: serde::Serialize>(
+    tx: &mut sqlx::PgConnection,
+    subject: &str,
+    envelope: &tributary_proto::envelope::Envelope<T>,
+    traceparent: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    let payload = serde_json::to_value(envelope).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    sqlx::query(
+        "INSERT INTO outbox (event_id, subject, payload, traceparent) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(envelope.id)
+    .bind(subject)
+    .bind(payload)
+    .bind(traceparent)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
 /// Publishes the outbox to JetStream.
 #[derive(Debug, Clone)]
 pub struct OutboxPublisher {
@@ -107,7 +128,7 @@ impl OutboxPublisher {
     /// Publishes the oldest events of the outbox (up to the batch size), waits for JetStream to
     /// acknowledge every one, then deletes them. Returns how many were published.
     ///
-    /// The rows stay locked while they are published, so a second publisher (another ETL
+    /// The rows stay locked while they are published, so a second publisher (another
     /// process) waits and then takes the next ones: events leave in commit order.
     pub async fn publish_round(&self) -> Result<usize, PublishError> {
         let mut tx = self.pool.begin().await?;
@@ -159,7 +180,7 @@ impl OutboxPublisher {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        metrics::counter!("tributary_etl_events_published_total").increment(seqs.len() as u64);
+        metrics::counter!("tributary_outbox_events_published_total").increment(seqs.len() as u64);
         Ok(seqs.len())
     }
 }

@@ -1,0 +1,343 @@
+//! The manifest parser against a matrix of bad manifests, each row naming exactly the fields
+//! its problems must concern; `proto/tests/contract.rs` checks the messages of the plain
+//! field rules, this checks that nothing is missed and nothing reported twice, and the
+//! `configSchema` rules.
+
+use serde_json::{json, Value};
+
+use super::*;
+
+fn valid() -> Value {
+    json!({
+        "id": "com.example.contacts",
+        "name": "Example Contacts",
+        "version": "0.1.0",
+        "type": "connector",
+        "entrypoint": "builtin:example-contacts",
+        "permissions": ["network:outbound:api.example.com", "data:write:persons"],
+        "configSchema": {
+            "type": "object",
+            "properties": {
+                "apiToken": { "type": "string", "writeOnly": true },
+                "pageSize": { "type": "integer", "minimum": 1 }
+            },
+            "required": ["apiToken"]
+        }
+    })
+}
+
+/// The valid manifest, as text, with `field` set to `value`.
+fn with(field: &str, value: Value) -> String {
+    let mut m = valid();
+    m[field] = value;
+    m.to_string()
+}
+
+/// The valid manifest, as text, without `field`.
+fn without(field: &str) -> String {
+    let mut m = valid();
+    m.as_object_mut().unwrap().remove(field);
+    m.to_string()
+}
+
+/// The valid manifest, as text, with `config_schema` as its `configSchema`.
+fn schema(config_schema: Value) -> String {
+    with("configSchema", config_schema)
+}
+
+/// The fields the problems of `text` name, sorted, one entry per problem; empty if it parses.
+fn fields_named(text: &str) -> Vec<String> {
+    let mut fields: Vec<String> = match PluginManifest::parse(text) {
+        Ok(_) => vec![],
+        Err(e) => e.problems.into_iter().map(|p| p.field).collect(),
+    };
+    fields.sort();
+    fields
+}
+
+#[test]
+fn each_bad_manifest_names_exactly_its_fields() {
+    let cases: Vec<(&str, String, &[&str])> = vec![
+        ("not JSON", "{\"id\": \"com.example.x\",".into(), &[""]),
+        ("not an object", "\"com.example.x\"".into(), &[""]),
+        ("id null", with("id", Value::Null), &["id"]),
+        ("id without a dot", with("id", json!("contacts")), &["id"]),
+        (
+            "id label starting with a digit",
+            with("id", json!("com.1password.cli")),
+            &["id"],
+        ),
+        ("id trailing dot", with("id", json!("com.example.")), &["id"]),
+        ("missing type", without("type"), &["type"]),
+        ("version with a v", with("version", json!("v1.0.0")), &["version"]),
+        ("version a number", with("version", json!(1)), &["version"]),
+        ("type capitalised", with("type", json!("Connector")), &["type"]),
+        (
+            "wasm entrypoint absolute",
+            with("entrypoint", json!("wasm:/opt/plugin.wasm")),
+            &["entrypoint"],
+        ),
+        (
+            "wasm entrypoint not .wasm",
+            with("entrypoint", json!("wasm:plugin.wat")),
+            &["entrypoint"],
+        ),
+        (
+            "permission an object",
+            with(
+                "permissions",
+                json!(["data:read:*", {"network": "outbound"}]),
+            ),
+            &["permissions[1]"],
+        ),
+        (
+            "network host pattern without a domain",
+            with("permissions", json!(["network:outbound:*."])),
+            &["permissions[0]"],
+        ),
+        (
+            "network host with a port",
+            with("permissions", json!(["network:outbound:api.example.com:443"])),
+            &["permissions[0]"],
+        ),
+        (
+            "network without a direction",
+            with("permissions", json!(["network"])),
+            &["permissions[0]"],
+        ),
+        (
+            "event pattern with a partial wildcard",
+            with("permissions", json!(["event:publish:data.*x"])),
+            &["permissions[0]"],
+        ),
+        (
+            "event subscribe without a subject",
+            with("permissions", json!(["event:subscribe:"])),
+            &["permissions[0]"],
+        ),
+        (
+            "data without an entity",
+            with("permissions", json!(["data:read:"])),
+            &["permissions[0]"],
+        ),
+        (
+            "data with an unknown direction",
+            with("permissions", json!(["data:delete:persons"])),
+            &["permissions[0]"],
+        ),
+        ("unknown field", with("homepge", json!("x")), &["homepge"]),
+        ("configSchema an array", schema(json!([])), &["configSchema"]),
+        ("configSchema a boolean", schema(json!(true)), &["configSchema"]),
+        (
+            "configSchema without a type",
+            schema(json!({"properties": {}})),
+            &["configSchema.type"],
+        ),
+        (
+            "configSchema properties an array, reported once",
+            schema(json!({"type": "object", "properties": []})),
+            &["configSchema.properties"],
+        ),
+        (
+            "configSchema type misspelt",
+            schema(json!({"type": "object", "properties": {"a": {"type": "strnig"}}})),
+            &["configSchema.properties.a.type"],
+        ),
+        (
+            "configSchema required not an array",
+            schema(json!({"type": "object", "required": "a"})),
+            &["configSchema.required"],
+        ),
+        (
+            "configSchema required of a number",
+            schema(json!({"type": "object", "required": ["a", 1]})),
+            &["configSchema.required[1]"],
+        ),
+        (
+            "configSchema property named 0 stays a property",
+            schema(json!({"type": "object", "properties": {"0": {"type": "nope"}}})),
+            &["configSchema.properties.0.type"],
+        ),
+        (
+            "configSchema deep in allOf",
+            schema(json!({"type": "object", "allOf": [{"minLength": -1}]})),
+            &["configSchema.allOf[0].minLength"],
+        ),
+        (
+            "configSchema several mistakes",
+            schema(json!({
+                "type": "object",
+                "properties": {"a": {"type": "string", "writeOnly": "yes"}, "b": {"maxLength": "5"}}
+            })),
+            &[
+                "configSchema.properties.a.writeOnly",
+                "configSchema.properties.b.maxLength",
+            ],
+        ),
+        (
+            "configSchema draft-07 checked by its own meta-schema",
+            schema(json!({
+                "$schema": "http://json-schema.org/draft-07/schema#",
+                "type": "object",
+                "properties": {"a": {"type": "x"}}
+            })),
+            &["configSchema.properties.a.type"],
+        ),
+        (
+            "configSchema unknown meta-schema",
+            schema(json!({"$schema": "https://example.com/my-meta", "type": "object"})),
+            &["configSchema.$schema"],
+        ),
+        (
+            "configSchema pattern that does not compile",
+            schema(json!({"type": "object", "properties": {"a": {"type": "string", "pattern": "("}}})),
+            &["configSchema.properties.a.pattern"],
+        ),
+        (
+            "configSchema $ref to nowhere",
+            schema(json!({"type": "object", "properties": {"a": {"$ref": "#/$defs/missing"}}})),
+            &["configSchema"],
+        ),
+        (
+            "configSchema external $ref is not fetched",
+            schema(json!({"type": "object", "properties": {"a": {"$ref": "https://example.com/a.json"}}})),
+            &["configSchema"],
+        ),
+        (
+            "writeOnly integer",
+            schema(json!({"type": "object", "properties": {"pin": {"type": "integer", "writeOnly": true}}})),
+            &["configSchema.properties.pin.writeOnly"],
+        ),
+        (
+            "writeOnly without a type",
+            schema(json!({"type": "object", "properties": {"key": {"writeOnly": true}}})),
+            &["configSchema.properties.key.writeOnly"],
+        ),
+        (
+            "writeOnly string or null",
+            schema(json!({"type": "object", "properties": {"key": {"type": ["string", "null"], "writeOnly": true}}})),
+            &["configSchema.properties.key.writeOnly"],
+        ),
+        (
+            "several problems at once",
+            json!({
+                "id": "Contacts",
+                "name": "",
+                "version": "1",
+                "type": "connector",
+                "entrypoint": "builtin:x",
+                "permissions": ["data:write:people", "network:outbound:api.example.com", "event:publish:a.>.b"],
+                "configSchema": {
+                    "type": "object",
+                    "properties": {
+                        "token": {"type": "integer", "writeOnly": true},
+                        "mode": {"type": "strnig"}
+                    },
+                    "required": "token"
+                },
+                "extra": 1
+            })
+            .to_string(),
+            &[
+                "configSchema.properties.mode.type",
+                "configSchema.properties.token.writeOnly",
+                "configSchema.required",
+                "extra",
+                "id",
+                "name",
+                "permissions[0]",
+                "permissions[2]",
+                "version",
+            ],
+        ),
+    ];
+    for (case, text, expected) in cases {
+        assert_eq!(fields_named(&text), expected, "{case}: {text}");
+    }
+}
+
+#[test]
+fn valid_config_schemas_of_each_bundled_draft_are_accepted() {
+    let drafts = [
+        json!({"type": "object"}),
+        json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "type": "object",
+            "$defs": {"id": {"type": "string", "pattern": "^[a-z]+$"}},
+            "properties": {"tenant": {"$ref": "#/$defs/id"}, "count": {"type": ["integer", "null"]}}
+        }),
+        json!({
+            "$schema": "https://json-schema.org/draft/2019-09/schema",
+            "type": "object",
+            "properties": {"a": {"type": "string", "writeOnly": true}}
+        }),
+        json!({
+            "$schema": "http://json-schema.org/draft-07/schema#",
+            "type": "object",
+            "definitions": {"n": {"type": "integer"}},
+            "properties": {"n": {"$ref": "#/definitions/n"}}
+        }),
+        json!({"$schema": "http://json-schema.org/draft-06/schema#", "type": "object"}),
+        json!({"$schema": "http://json-schema.org/draft-04/schema#", "type": "object", "required": ["a"]}),
+    ];
+    for config_schema in drafts {
+        let text = schema(config_schema.clone());
+        assert_eq!(fields_named(&text), Vec::<String>::new(), "{config_schema}");
+        let manifest = PluginManifest::parse(&text).unwrap();
+        assert_eq!(manifest.config_schema, config_schema);
+    }
+}
+
+#[test]
+fn only_secrets_must_be_strings() {
+    // `writeOnly: false` is no secret, so any type will do.
+    let text = schema(json!({
+        "type": "object",
+        "properties": {"pageSize": {"type": "integer", "writeOnly": false}}
+    }));
+    assert_eq!(fields_named(&text), Vec::<String>::new());
+}
+
+#[test]
+fn schema_problems_say_what_is_wrong() {
+    let cases = [
+        (
+            json!({"type": "object", "properties": {"a": {"type": "strnig"}}}),
+            "configSchema.properties.a.type",
+            "\"strnig\" is not a JSON Schema type; expected one of array",
+        ),
+        (
+            json!({"type": "object", "required": "a"}),
+            "configSchema.required",
+            "not valid JSON Schema: \"a\" is not of type \"array\"",
+        ),
+        (
+            json!({"$schema": "https://example.com/my-meta", "type": "object"}),
+            "configSchema.$schema",
+            "draft 4, 6, 7, 2019-09 or 2020-12",
+        ),
+        (
+            json!({"type": "object", "properties": {"a": {"$ref": "#/$defs/missing"}}}),
+            "configSchema",
+            "does not compile as a JSON Schema",
+        ),
+        (
+            json!({"type": "object", "properties": {"pin": {"type": "integer", "writeOnly": true}}}),
+            "configSchema.properties.pin.writeOnly",
+            "must be a string property",
+        ),
+    ];
+    for (config_schema, field, message) in cases {
+        let err = PluginManifest::parse(&schema(config_schema.clone())).unwrap_err();
+        let problem = err
+            .problems
+            .iter()
+            .find(|p| p.field == field)
+            .unwrap_or_else(|| panic!("{config_schema}: no problem names `{field}`: {err}"));
+        assert!(
+            problem.message.contains(message),
+            "{config_schema}: `{}` lacks `{message}`",
+            problem.message
+        );
+    }
+}

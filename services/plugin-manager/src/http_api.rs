@@ -1,0 +1,297 @@
+//! The admin HTTP API, under `/api/v1`, and its OpenAPI document at `/api/v1/openapi.json`.
+//! The routes and the document come from the same declarations (utoipa-axum), and every
+//! route but the document requires `Authorization: Bearer <plugin_manager.admin_token>`.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{IntoParams, Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::api::{
+    ApiError, AuditEntry, ConfigureRequest, ErrorCode, InstallRequest, InstanceFilter,
+    InstanceView, PluginList, PluginView, UninstallOutcome, UninstallRequest, UpgradeRequest,
+};
+use crate::manager::PluginManager;
+
+/// The actor recorded in the audit log for admin API changes.
+const ACTOR: &str = "admin-api";
+
+/// Where the OpenAPI document is served (without a token).
+pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.error.http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (status, Json(self)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
+    }
+}
+
+fn bad_body(rejection: JsonRejection) -> ApiError {
+    ApiError::new(
+        ErrorCode::BadRequest,
+        format!("the request body is not valid: {}", rejection.body_text()),
+    )
+}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Tributary plugin manager",
+        description = "Plugins, instances, their configuration, permissions and lifecycle. Every route needs `Authorization: Bearer <plugin_manager.admin_token>`."
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    tags((name = "plugins", description = "Discovered plugins"),
+         (name = "instances", description = "Installed instances and their lifecycle"),
+         (name = "audit", description = "Who changed what, when"))
+)]
+struct ApiDoc;
+
+/// The admin API's routes (with their state and the token check) and its OpenAPI document.
+pub fn router(manager: PluginManager, token: SecretString) -> (Router, utoipa::openapi::OpenApi) {
+    let (routes, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(list_plugins))
+        .routes(routes!(rescan_plugins))
+        .routes(routes!(get_plugin))
+        .routes(routes!(list_instances, install_instance))
+        .routes(routes!(get_instance, uninstall_instance))
+        .routes(routes!(configure_instance))
+        .routes(routes!(enable_instance))
+        .routes(routes!(disable_instance))
+        .routes(routes!(upgrade_instance))
+        .routes(routes!(audit_log))
+        .split_for_parts();
+    let routes = routes
+        .with_state(manager)
+        .layer(middleware::from_fn_with_state(token, require_token));
+    let document = api.clone();
+    let router = routes
+        .route(
+            OPENAPI_PATH,
+            axum::routing::get(move || async move { Json(document) }),
+        )
+        .fallback(no_route);
+    (router, api)
+}
+
+async fn no_route(request: Request) -> ApiError {
+    ApiError::new(
+        ErrorCode::NotFound,
+        format!("no route {} {}", request.method(), request.uri().path()),
+    )
+}
+
+/// Refuses a request without the right bearer token; compares in constant time.
+async fn require_token(
+    State(token): State<SecretString>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match given {
+        Some(given) if bool::from(given.as_bytes().ct_eq(token.expose_secret().as_bytes())) => {
+            Ok(next.run(request).await)
+        }
+        Some(_) => Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "the bearer token is wrong",
+        )),
+        None => Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "an `Authorization: Bearer <token>` header is required",
+        )),
+    }
+}
+
+/// List every plugin found, valid and invalid.
+#[utoipa::path(get, path = "/api/v1/plugins", tag = "plugins",
+    responses((status = 200, body = PluginList), (status = 401, body = ApiError)))]
+async fn list_plugins(State(m): State<PluginManager>) -> Json<PluginList> {
+    Json(m.plugins())
+}
+
+/// Scan the plugin directories again.
+#[utoipa::path(post, path = "/api/v1/plugins/rescan", tag = "plugins",
+    responses((status = 200, body = PluginList), (status = 401, body = ApiError)))]
+async fn rescan_plugins(State(m): State<PluginManager>) -> Result<Json<PluginList>, ApiError> {
+    m.rescan().await.map(Json)
+}
+
+/// One plugin.
+#[utoipa::path(get, path = "/api/v1/plugins/{plugin_id}", tag = "plugins",
+    params(("plugin_id" = String, Path, description = "Reverse-DNS plugin id")),
+    responses((status = 200, body = PluginView), (status = 404, body = ApiError), (status = 401, body = ApiError)))]
+async fn get_plugin(
+    State(m): State<PluginManager>,
+    Path(plugin_id): Path<String>,
+) -> Result<Json<PluginView>, ApiError> {
+    m.plugin(&plugin_id).map(Json)
+}
+
+/// Installed instances.
+#[utoipa::path(get, path = "/api/v1/instances", tag = "instances", params(InstanceFilter),
+    responses((status = 200, body = Vec<InstanceView>), (status = 401, body = ApiError)))]
+async fn list_instances(
+    State(m): State<PluginManager>,
+    Query(filter): Query<InstanceFilter>,
+) -> Result<Json<Vec<InstanceView>>, ApiError> {
+    m.instances(&filter).await.map(Json)
+}
+
+/// Install an instance; every permission the plugin asks for must be in `accept_permissions`.
+#[utoipa::path(post, path = "/api/v1/instances", tag = "instances", request_body = InstallRequest,
+    responses((status = 201, body = InstanceView), (status = 409, description = "permissions not accepted, or the id is taken", body = ApiError),
+              (status = 422, description = "invalid configuration", body = ApiError), (status = 404, body = ApiError), (status = 401, body = ApiError)))]
+async fn install_instance(
+    State(m): State<PluginManager>,
+    body: Result<Json<InstallRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<InstanceView>), ApiError> {
+    let Json(request) = body.map_err(bad_body)?;
+    m.install(request, ACTOR)
+        .await
+        .map(|v| (StatusCode::CREATED, Json(v)))
+}
+
+/// One instance (secrets shown only as set or not set).
+#[utoipa::path(get, path = "/api/v1/instances/{instance_id}", tag = "instances",
+    params(("instance_id" = String, Path, description = "Instance id")),
+    responses((status = 200, body = InstanceView), (status = 404, body = ApiError), (status = 401, body = ApiError)))]
+async fn get_instance(
+    State(m): State<PluginManager>,
+    Path(instance_id): Path<String>,
+) -> Result<Json<InstanceView>, ApiError> {
+    m.instance(&instance_id).await.map(Json)
+}
+
+/// Query of an uninstall.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct UninstallQuery {
+    /// Also delete its configuration, credentials and the data it brought in.
+    #[serde(default)]
+    purge: bool,
+}
+
+/// Uninstall an instance, keeping its data or purging it.
+#[utoipa::path(delete, path = "/api/v1/instances/{instance_id}", tag = "instances",
+    params(("instance_id" = String, Path, description = "Instance id"), UninstallQuery),
+    responses((status = 200, body = UninstallOutcome), (status = 404, body = ApiError), (status = 401, body = ApiError)))]
+async fn uninstall_instance(
+    State(m): State<PluginManager>,
+    Path(instance_id): Path<String>,
+    Query(query): Query<UninstallQuery>,
+) -> Result<Json<UninstallOutcome>, ApiError> {
+    let request = UninstallRequest { purge: query.purge };
+    m.uninstall(&instance_id, request.purge, ACTOR)
+        .await
+        .map(Json)
+}
+
+/// Replace an instance's configuration; secrets left out keep their value.
+#[utoipa::path(put, path = "/api/v1/instances/{instance_id}/config", tag = "instances",
+    params(("instance_id" = String, Path, description = "Instance id")), request_body = ConfigureRequest,
+    responses((status = 200, body = InstanceView), (status = 422, body = ApiError), (status = 404, body = ApiError), (status = 401, body = ApiError)))]
+async fn configure_instance(
+    State(m): State<PluginManager>,
+    Path(instance_id): Path<String>,
+    body: Result<Json<ConfigureRequest>, JsonRejection>,
+) -> Result<Json<InstanceView>, ApiError> {
+    let Json(request) = body.map_err(bad_body)?;
+    m.configure(&instance_id, request.config, ACTOR)
+        .await
+        .map(Json)
+}
+
+/// Enable an instance: its service starts it.
+#[utoipa::path(post, path = "/api/v1/instances/{instance_id}/enable", tag = "instances",
+    params(("instance_id" = String, Path, description = "Instance id")),
+    responses((status = 200, body = InstanceView), (status = 422, description = "configuration incomplete", body = ApiError), (status = 404, body = ApiError), (status = 401, body = ApiError)))]
+async fn enable_instance(
+    State(m): State<PluginManager>,
+    Path(instance_id): Path<String>,
+) -> Result<Json<InstanceView>, ApiError> {
+    m.enable(&instance_id, ACTOR).await.map(Json)
+}
+
+/// Disable an instance: its service stops it.
+#[utoipa::path(post, path = "/api/v1/instances/{instance_id}/disable", tag = "instances",
+    params(("instance_id" = String, Path, description = "Instance id")),
+    responses((status = 200, body = InstanceView), (status = 404, body = ApiError), (status = 401, body = ApiError)))]
+async fn disable_instance(
+    State(m): State<PluginManager>,
+    Path(instance_id): Path<String>,
+) -> Result<Json<InstanceView>, ApiError> {
+    m.disable(&instance_id, ACTOR).await.map(Json)
+}
+
+/// Move an instance to the newest version found; held until added permissions are accepted.
+#[utoipa::path(post, path = "/api/v1/instances/{instance_id}/upgrade", tag = "instances",
+    params(("instance_id" = String, Path, description = "Instance id")), request_body = UpgradeRequest,
+    responses((status = 200, body = InstanceView), (status = 409, description = "held: new permissions to accept, or nothing newer", body = ApiError),
+              (status = 404, body = ApiError), (status = 401, body = ApiError)))]
+async fn upgrade_instance(
+    State(m): State<PluginManager>,
+    Path(instance_id): Path<String>,
+    body: Result<Json<UpgradeRequest>, JsonRejection>,
+) -> Result<Json<InstanceView>, ApiError> {
+    let Json(request) = body.map_err(bad_body)?;
+    m.upgrade(&instance_id, &request.accept_permissions, ACTOR)
+        .await
+        .map(Json)
+}
+
+/// Query of the audit log.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct AuditParams {
+    /// Only this instance's entries.
+    instance_id: Option<String>,
+    /// The newest this many (100 by default).
+    limit: Option<i64>,
+}
+
+/// The audit log: every lifecycle and permission change.
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditParams),
+    responses((status = 200, body = Vec<AuditEntry>), (status = 401, body = ApiError)))]
+async fn audit_log(
+    State(m): State<PluginManager>,
+    Query(params): Query<AuditParams>,
+) -> Result<Json<Vec<AuditEntry>>, ApiError> {
+    m.audit_log(params.instance_id.as_deref(), params.limit.unwrap_or(100))
+        .await
+        .map(Json)
+}

@@ -1,0 +1,349 @@
+//! The master key that seals plugin secrets, and the admin API's bearer token, both read from
+//! configuration (inline, or from a file).
+//!
+//! Secrets are sealed with XChaCha20-Poly1305 under a random 192-bit nonce. The instance id and
+//! field name are the associated data, so a sealed value cannot be moved to another field.
+
+use std::path::{Path, PathBuf};
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
+use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use tributary_kit::config::PluginManagerConfig;
+use tributary_kit::{Config, ConfigError};
+
+/// Bytes in a master key.
+pub const MASTER_KEY_BYTES: usize = 32;
+
+/// A secret value sealed under a master key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedSecret {
+    /// The id of the key it is sealed under.
+    pub key_id: String,
+    /// The random nonce.
+    pub nonce: Vec<u8>,
+    /// The ciphertext with its authentication tag.
+    pub ciphertext: Vec<u8>,
+}
+
+/// A sealed value could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    /// It was sealed under another key.
+    #[error(
+        "the secret is sealed under key {sealed_under}, not under the configured key {configured}"
+    )]
+    OtherKey {
+        /// The key it is sealed under.
+        sealed_under: String,
+        /// The key given.
+        configured: String,
+    },
+    /// The ciphertext, nonce or context does not authenticate.
+    #[error("the secret does not authenticate under key {0}: it was altered or moved")]
+    Tampered(String),
+}
+
+/// The key that seals every plugin secret. Its [`MasterKey::id`] (a digest, not the key) is
+/// stored next to each sealed value, so a wrong key is recognised before it is used.
+#[derive(Clone)]
+pub struct MasterKey {
+    key: Key,
+    id: String,
+}
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MasterKey({})", self.id)
+    }
+}
+
+impl MasterKey {
+    /// A fresh random key.
+    pub fn generate() -> Self {
+        Self::from_bytes(XChaCha20Poly1305::generate_key(&mut OsRng).into())
+    }
+
+    fn from_bytes(bytes: [u8; MASTER_KEY_BYTES]) -> Self {
+        let digest = Sha256::new()
+            .chain_update(b"tributary master key id\0")
+            .chain_update(bytes)
+            .finalize();
+        Self {
+            key: bytes.into(),
+            id: hex::encode(&digest[..8]),
+        }
+    }
+
+    /// Reads a base64-encoded 32-byte key.
+    pub fn from_base64(text: &str) -> Result<Self, String> {
+        let bytes = BASE64
+            .decode(text.trim())
+            .map_err(|e| format!("not base64: {e}"))?;
+        let bytes: [u8; MASTER_KEY_BYTES] = bytes.try_into().map_err(|b: Vec<u8>| {
+            format!(
+                "must be {MASTER_KEY_BYTES} bytes, found {}; make one with `tributary plugins generate-key`",
+                b.len()
+            )
+        })?;
+        Ok(Self::from_bytes(bytes))
+    }
+
+    /// The key in base64, to write to a key file.
+    pub fn to_base64(&self) -> SecretString {
+        SecretString::from(BASE64.encode(self.key.as_slice()))
+    }
+
+    /// A short digest naming the key (not the key).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Seals `plaintext`, bound to `context` (which must be given again to open it).
+    pub fn seal(&self, plaintext: &str, context: &str) -> SealedSecret {
+        let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+        let payload = Payload {
+            msg: plaintext.as_bytes(),
+            aad: context.as_bytes(),
+        };
+        // Encryption in memory with a valid key and nonce cannot fail.
+        let ciphertext = XChaCha20Poly1305::new(&self.key)
+            .encrypt(&nonce, payload)
+            .unwrap_or_default();
+        SealedSecret {
+            key_id: self.id.clone(),
+            nonce: nonce.to_vec(),
+            ciphertext,
+        }
+    }
+
+    /// Opens a value sealed with [`MasterKey::seal`] under the same context.
+    pub fn open(&self, sealed: &SealedSecret, context: &str) -> Result<SecretString, SealError> {
+        if sealed.key_id != self.id {
+            return Err(SealError::OtherKey {
+                sealed_under: sealed.key_id.clone(),
+                configured: self.id.clone(),
+            });
+        }
+        if sealed.nonce.len() != 24 {
+            return Err(SealError::Tampered(self.id.clone()));
+        }
+        let payload = Payload {
+            msg: &sealed.ciphertext,
+            aad: context.as_bytes(),
+        };
+        let plain = XChaCha20Poly1305::new(&self.key)
+            .decrypt(XNonce::from_slice(&sealed.nonce), payload)
+            .map_err(|_| SealError::Tampered(self.id.clone()))?;
+        String::from_utf8(plain)
+            .map(SecretString::from)
+            .map_err(|_| SealError::Tampered(self.id.clone()))
+    }
+}
+
+/// An inline value, or else the contents of a file, or else an error naming the inline key.
+fn inline_or_file(
+    inline: &SecretString,
+    file: &Path,
+    key: &str,
+    what: &str,
+) -> Result<SecretString, ConfigError> {
+    if !inline.expose_secret().trim().is_empty() {
+        return Ok(inline.clone());
+    }
+    if file.as_os_str().is_empty() {
+        return Err(ConfigError::new(
+            format!("plugin_manager.{key}"),
+            format!("{what} is not set: give plugin_manager.{key} (or TRIBUTARY__PLUGIN_MANAGER__{}) or plugin_manager.{key}_file", key.to_uppercase()),
+        ));
+    }
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        ConfigError::new(
+            format!("plugin_manager.{key}_file"),
+            format!("cannot read {}: {e}", file.display()),
+        )
+    })?;
+    if text.trim().is_empty() {
+        return Err(ConfigError::new(
+            format!("plugin_manager.{key}_file"),
+            format!("{} is empty", file.display()),
+        ));
+    }
+    Ok(SecretString::from(text.trim().to_owned()))
+}
+
+/// The master key configured in `plugin_manager.master_key` or `plugin_manager.master_key_file`.
+pub fn master_key_from(config: &PluginManagerConfig) -> Result<MasterKey, ConfigError> {
+    let text = inline_or_file(
+        &config.master_key,
+        &config.master_key_file,
+        "master_key",
+        "the master key that encrypts plugin secrets",
+    )?;
+    let key = if config.master_key.expose_secret().trim().is_empty() {
+        "plugin_manager.master_key_file"
+    } else {
+        "plugin_manager.master_key"
+    };
+    MasterKey::from_base64(text.expose_secret()).map_err(|m| ConfigError::new(key, m))
+}
+
+/// The admin API token configured in `plugin_manager.admin_token` or `…admin_token_file`.
+pub fn admin_token_from(config: &PluginManagerConfig) -> Result<SecretString, ConfigError> {
+    let token = inline_or_file(
+        &config.admin_token,
+        &config.admin_token_file,
+        "admin_token",
+        "the admin API's bearer token",
+    )?;
+    if token.expose_secret().len() < 16 {
+        return Err(ConfigError::new(
+            "plugin_manager.admin_token",
+            "must be at least 16 characters",
+        ));
+    }
+    Ok(token)
+}
+
+/// A key `tributary up` may make: its inline setting, its file setting, the file's name and
+/// how to make a value.
+type LocalKey<'a> = (
+    &'a SecretString,
+    &'a mut PathBuf,
+    &'static str,
+    fn() -> String,
+);
+
+/// For one machine (`tributary up`): when neither an inline value nor a file is configured for
+/// the master key or the admin token, points the config at `<data_dir>/secrets/` and creates
+/// the files there (readable by the owner only) if they do not exist. Returns the files made.
+pub fn ensure_local_keys(config: &mut Config) -> std::io::Result<Vec<PathBuf>> {
+    let dir = config.data_dir.join("secrets");
+    let mut made = Vec::new();
+    let pm = &mut config.plugin_manager;
+    let wanted: [LocalKey<'_>; 2] = [
+        (
+            &pm.master_key,
+            &mut pm.master_key_file,
+            "master.key",
+            || MasterKey::generate().to_base64().expose_secret().to_owned(),
+        ),
+        (
+            &pm.admin_token,
+            &mut pm.admin_token_file,
+            "admin.token",
+            || hex::encode(MasterKey::generate().key.as_slice()),
+        ),
+    ];
+    for (inline, file, name, make) in wanted {
+        if !inline.expose_secret().trim().is_empty() || !file.as_os_str().is_empty() {
+            continue;
+        }
+        let path = dir.join(name);
+        if !path.exists() {
+            write_private(&path, &make())?;
+            made.push(path.clone());
+        }
+        *file = path;
+    }
+    Ok(made)
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.write_all(b"\n")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn a_sealed_value_opens_only_with_its_key_and_context() {
+        let key = MasterKey::generate();
+        let sealed = key.seal("hunter2-token", "inst/accessToken");
+        assert!(!String::from_utf8_lossy(&sealed.ciphertext).contains("hunter2"));
+        assert_eq!(
+            key.open(&sealed, "inst/accessToken")
+                .unwrap()
+                .expose_secret(),
+            "hunter2-token"
+        );
+        assert!(matches!(
+            key.open(&sealed, "other/accessToken"),
+            Err(SealError::Tampered(_))
+        ));
+        let other = MasterKey::generate();
+        assert!(matches!(
+            other.open(&sealed, "inst/accessToken"),
+            Err(SealError::OtherKey { .. })
+        ));
+        let mut flipped = sealed.clone();
+        flipped.ciphertext[0] ^= 1;
+        assert!(key.open(&flipped, "inst/accessToken").is_err());
+    }
+
+    #[test]
+    fn a_key_round_trips_through_base64_and_bad_keys_say_why() {
+        let key = MasterKey::generate();
+        let again = MasterKey::from_base64(key.to_base64().expose_secret()).unwrap();
+        assert_eq!(key.id(), again.id());
+        assert!(MasterKey::from_base64("not base64!!")
+            .unwrap_err()
+            .contains("base64"));
+        assert!(MasterKey::from_base64(&BASE64.encode([0u8; 16]))
+            .unwrap_err()
+            .contains("32 bytes"));
+    }
+
+    #[test]
+    fn missing_keys_name_the_setting() {
+        let config = Config::defaults().unwrap();
+        let err = master_key_from(&config.plugin_manager).unwrap_err();
+        assert_eq!(err.key, "plugin_manager.master_key");
+        let err = admin_token_from(&config.plugin_manager).unwrap_err();
+        assert_eq!(err.key, "plugin_manager.admin_token");
+        let mut config = config;
+        config.plugin_manager.master_key_file = "/nonexistent/master.key".into();
+        let err = master_key_from(&config.plugin_manager).unwrap_err();
+        assert_eq!(err.key, "plugin_manager.master_key_file");
+        config.plugin_manager.master_key = SecretString::from("short".to_owned());
+        let err = master_key_from(&config.plugin_manager).unwrap_err();
+        assert_eq!(err.key, "plugin_manager.master_key");
+    }
+
+    #[test]
+    fn local_keys_are_made_once_and_kept() {
+        let dir = std::env::temp_dir().join(format!("pm-keys-{}", uuid::Uuid::new_v4()));
+        let mut config = Config::defaults().unwrap();
+        config.data_dir = dir.clone();
+        let made = ensure_local_keys(&mut config).unwrap();
+        assert_eq!(made.len(), 2);
+        let first = master_key_from(&config.plugin_manager).unwrap();
+        admin_token_from(&config.plugin_manager).unwrap();
+        let mut again = Config::defaults().unwrap();
+        again.data_dir = dir.clone();
+        assert!(ensure_local_keys(&mut again).unwrap().is_empty());
+        assert_eq!(
+            master_key_from(&again.plugin_manager).unwrap().id(),
+            first.id()
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,353 @@
+//! Install, enable, disable, upgrade, fail and uninstall, with their events and audit log.
+
+use serde_json::{json, Value};
+use tributary_plugin_manager::api::ErrorCode;
+use tributary_proto::events::PluginEvent;
+
+use crate::support::*;
+
+fn config() -> Value {
+    json!({ "server": "https://dav.example.com", "password": "pw-0123456789" })
+}
+
+#[tokio::test]
+async fn install_needs_every_permission_accepted_and_announces_the_instance() {
+    let (env, _dir) = env_with_plugin().await;
+    let pm = RunningPm::start(env.config.clone()).await;
+    let mut installed = watch(&env, PluginEvent::Installed).await;
+
+    let refused = ask::<Value>(
+        &env,
+        "install",
+        json!({ "plugin_id": CONTACTS, "instance_id": "work", "config": config(),
+                "accept_permissions": [V1_PERMISSIONS[0]] }),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(refused.error, ErrorCode::PermissionsNotAccepted);
+    assert_eq!(refused.permissions, V1_PERMISSIONS.to_vec());
+    assert!(refused.message.contains(V1_PERMISSIONS[1]), "{refused:?}");
+    let missing = ask::<Value>(&env, "instance", json!({ "instance_id": "work" }))
+        .await
+        .unwrap_err();
+    assert_eq!(missing.error, ErrorCode::NotFound);
+
+    let view = install(&env, "work", config()).await;
+    assert_eq!(view["state"], "installed");
+    assert_eq!(view["version"], "1.0.0");
+    assert_eq!(view["permissions"], json!(V1_PERMISSIONS));
+    let event = next_event(&mut installed).await;
+    assert_eq!(event["type"], "plugins.PluginInstalled");
+    assert_eq!(event["data"]["instance_id"], "work");
+    assert_eq!(event["data"]["actor"], "test");
+    assert_eq!(event["data"]["state"], "installed");
+
+    // A second instance of the same plugin has its own id and config; the first id is taken.
+    install(
+        &env,
+        "home",
+        json!({ "server": "https://home.example.com", "password": "other-pw-123" }),
+    )
+    .await;
+    let taken = ask::<Value>(
+        &env,
+        "install",
+        json!({ "plugin_id": CONTACTS, "instance_id": "work", "accept_permissions": V1_PERMISSIONS }),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(taken.error, ErrorCode::Conflict);
+    let all: Vec<Value> = ask(&env, "instances", json!({})).await.unwrap();
+    let ids: Vec<&str> = all.iter().map(|i| i["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, vec!["home", "work"]);
+    assert_eq!(all[0]["config"]["server"], "https://home.example.com");
+
+    let audit: Vec<Value> = ask(&env, "audit", json!({ "instance_id": "work" }))
+        .await
+        .unwrap();
+    let actions: Vec<&str> = audit
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, vec!["install", "accept_permissions"]);
+    assert_eq!(audit[1]["detail"]["permissions"], json!(V1_PERMISSIONS));
+    assert_eq!(audit[0]["actor"], "test");
+    pm.stop().await;
+}
+
+#[tokio::test]
+async fn an_upgrade_that_adds_a_permission_is_held_until_it_is_accepted() {
+    let (env, dir) = env_with_plugin().await;
+    let pm = RunningPm::start(env.config.clone()).await;
+    install(&env, "work", config()).await;
+    ask::<Value>(&env, "enable", json!({ "instance_id": "work" }))
+        .await
+        .unwrap();
+    let mut upgraded = watch(&env, PluginEvent::Upgraded).await;
+
+    let added = "network:outbound:api.other.org";
+    let mut v2: Vec<&str> = V1_PERMISSIONS.to_vec();
+    v2.push(added);
+    dir.write("contacts", &contacts_manifest("2.0.0", &v2));
+    let list: Value = ask(&env, "rescan", json!({})).await.unwrap();
+    assert_eq!(list["plugins"][0]["version"], "2.0.0");
+    let view: Value = ask(&env, "instance", json!({ "instance_id": "work" }))
+        .await
+        .unwrap();
+    assert_eq!(view["available_version"], "2.0.0");
+
+    let held = ask::<Value>(&env, "upgrade", json!({ "instance_id": "work" }))
+        .await
+        .unwrap_err();
+    assert_eq!(held.error, ErrorCode::PermissionsNotAccepted);
+    assert_eq!(held.permissions, vec![added.to_owned()]);
+    let view: Value = ask(&env, "instance", json!({ "instance_id": "work" }))
+        .await
+        .unwrap();
+    assert_eq!(view["version"], "1.0.0", "held: still on the old version");
+    assert_eq!(view["state"], "enabled");
+    assert_eq!(view["permissions"], json!(V1_PERMISSIONS));
+    assert_eq!(
+        view["held_upgrade"],
+        json!({ "version": "2.0.0", "new_permissions": [added] })
+    );
+
+    // Accepting something else does not release it either.
+    let still = ask::<Value>(
+        &env,
+        "upgrade",
+        json!({ "instance_id": "work", "accept_permissions": ["network:outbound:api.another.org"] }),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(still.error, ErrorCode::PermissionsNotAccepted);
+
+    let view: Value = ask(
+        &env,
+        "upgrade",
+        json!({ "instance_id": "work", "accept_permissions": [added], "actor": "alice" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(view["version"], "2.0.0");
+    assert_eq!(view["permissions"], json!(v2));
+    assert!(view.get("held_upgrade").is_none(), "{view}");
+    let event = next_event(&mut upgraded).await;
+    assert_eq!(event["data"]["version"], "2.0.0");
+    assert_eq!(event["data"]["actor"], "alice");
+
+    // A version that asks for less needs nothing accepted.
+    dir.write(
+        "contacts",
+        &contacts_manifest("3.0.0", &V1_PERMISSIONS[..1]),
+    );
+    ask::<Value>(&env, "rescan", json!({})).await.unwrap();
+    let view: Value = ask(&env, "upgrade", json!({ "instance_id": "work" }))
+        .await
+        .unwrap();
+    assert_eq!(view["version"], "3.0.0");
+    assert_eq!(view["permissions"], json!([V1_PERMISSIONS[0]]));
+
+    let audit: Vec<Value> = ask(&env, "audit", json!({ "instance_id": "work" }))
+        .await
+        .unwrap();
+    let actions: Vec<&str> = audit
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            "install",
+            "accept_permissions",
+            "enable",
+            "upgrade_held",
+            "accept_permissions",
+            "upgrade",
+            "upgrade"
+        ]
+    );
+    assert_eq!(audit[4]["detail"]["permissions"], json!([added]));
+    assert_eq!(audit[4]["actor"], "alice");
+    pm.stop().await;
+}
+
+#[tokio::test]
+async fn disabling_announces_it_and_the_state_survives_a_restart() {
+    let (env, _dir) = env_with_plugin().await;
+    let pm = RunningPm::start(env.config.clone()).await;
+    install(&env, "work", config()).await;
+    let mut enabled = watch(&env, PluginEvent::Enabled).await;
+    let mut disabled = watch(&env, PluginEvent::Disabled).await;
+
+    let view: Value = ask(&env, "enable", json!({ "instance_id": "work" }))
+        .await
+        .unwrap();
+    assert_eq!(view["state"], "enabled");
+    assert_eq!(next_event(&mut enabled).await["data"]["state"], "enabled");
+    let view: Value = ask(
+        &env,
+        "disable",
+        json!({ "instance_id": "work", "actor": "bob" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(view["state"], "disabled");
+    let event = next_event(&mut disabled).await;
+    assert_eq!(event["type"], "plugins.PluginDisabled");
+    assert_eq!(event["source"]["instance"], "work");
+    assert_eq!(event["data"]["plugin_id"], CONTACTS);
+    assert_eq!(event["data"]["state"], "disabled");
+    assert_eq!(event["data"]["actor"], "bob");
+
+    pm.stop().await;
+    let pm = RunningPm::start(env.config.clone()).await;
+    let view: Value = ask(&env, "instance", json!({ "instance_id": "work" }))
+        .await
+        .unwrap();
+    assert_eq!(view["state"], "disabled");
+    assert_eq!(view["secrets"]["/password"], "set");
+    pm.stop().await;
+}
+
+#[tokio::test]
+async fn a_reported_failure_fails_the_instance_once_until_it_is_enabled_again() {
+    let (env, _dir) = env_with_plugin().await;
+    let pm = RunningPm::start(env.config.clone()).await;
+    install(&env, "work", config()).await;
+    ask::<Value>(&env, "enable", json!({ "instance_id": "work" }))
+        .await
+        .unwrap();
+    let mut failed = watch(&env, PluginEvent::Failed).await;
+
+    let view: Value = ask(
+        &env,
+        "heartbeat",
+        json!({ "instance_id": "work", "actor": "connector" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(view["state"], "enabled");
+    assert!(view["last_heartbeat"].is_string());
+    let view: Value = ask(
+        &env,
+        "heartbeat",
+        json!({ "instance_id": "work", "error": "401 from the server", "actor": "connector" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(view["state"], "failed");
+    assert_eq!(view["last_error"], "401 from the server");
+    let event = next_event(&mut failed).await;
+    assert_eq!(event["data"]["reason"], "401 from the server");
+    ask::<Value>(
+        &env,
+        "heartbeat",
+        json!({ "instance_id": "work", "error": "again" }),
+    )
+    .await
+    .unwrap();
+    let view: Value = ask(&env, "enable", json!({ "instance_id": "work" }))
+        .await
+        .unwrap();
+    assert_eq!(view["state"], "enabled");
+    assert!(view.get("last_error").is_none(), "{view}");
+    let audit: Vec<Value> = ask(&env, "audit", json!({ "instance_id": "work" }))
+        .await
+        .unwrap();
+    let fails = audit.iter().filter(|a| a["action"] == "fail").count();
+    assert_eq!(fails, 1, "one failure recorded: {audit:?}");
+    pm.stop().await;
+}
+
+#[tokio::test]
+async fn uninstall_keeps_the_instance_or_purges_it_with_its_data() {
+    let (env, _dir) = env_with_plugin().await;
+    let pm = RunningPm::start(env.config.clone()).await;
+    install(&env, "kept", config()).await;
+    install(&env, "purged", config()).await;
+    let pool = env.pool().await;
+    for (instance, external) in [("purged", "p1"), ("purged", "p2"), ("kept", "k1")] {
+        sqlx::query(
+            "INSERT INTO source_record (instance_id, entity_type, external_id, entity_id, \
+             source_modified_at, content_hash) VALUES ($1, 'person', $2, $3, now(), 'h')",
+        )
+        .bind(instance)
+        .bind(external)
+        .bind(uuid::Uuid::now_v7())
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    let mut uninstalled = watch(&env, PluginEvent::Uninstalled).await;
+
+    let kept: Value = ask(&env, "uninstall", json!({ "instance_id": "kept" }))
+        .await
+        .unwrap();
+    assert_eq!(
+        kept,
+        json!({ "instance_id": "kept", "purged": false, "items_deleted": 0 })
+    );
+    let view: Value = ask(&env, "instance", json!({ "instance_id": "kept" }))
+        .await
+        .unwrap();
+    assert_eq!(view["state"], "uninstalled");
+    assert_eq!(
+        view["secrets"]["/password"], "set",
+        "kept: credentials stay"
+    );
+    let refused = ask::<Value>(&env, "enable", json!({ "instance_id": "kept" }))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.error, ErrorCode::Conflict);
+    assert_eq!(
+        next_event(&mut uninstalled).await["data"]["instance_id"],
+        "kept"
+    );
+
+    let items = env.nats().await;
+    let mut tombstones = items
+        .subscribe(env.subjects().connector_items("purged"))
+        .await
+        .unwrap();
+    items.flush().await.unwrap();
+    let purged: Value = ask(
+        &env,
+        "uninstall",
+        json!({ "instance_id": "purged", "purge": true }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(purged["items_deleted"], 2);
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let message = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            futures::StreamExt::next(&mut tombstones),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        let item: Value = serde_json::from_slice(&message.payload).unwrap();
+        assert_eq!(item["operation"], "delete");
+        assert_eq!(item["instance_id"], "purged");
+        seen.push(item["external_id"].as_str().unwrap().to_owned());
+    }
+    seen.sort();
+    assert_eq!(seen, vec!["p1", "p2"]);
+    let gone = ask::<Value>(&env, "instance", json!({ "instance_id": "purged" }))
+        .await
+        .unwrap_err();
+    assert_eq!(gone.error, ErrorCode::NotFound);
+    let secrets: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM plugin_secret WHERE instance_id = 'purged'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(secrets, 0);
+    let audit: Vec<Value> = ask(&env, "audit", json!({ "instance_id": "purged" }))
+        .await
+        .unwrap();
+    assert_eq!(audit.last().unwrap()["action"], "uninstall_purge");
+    pm.stop().await;
+}

@@ -1,0 +1,10 @@
+//! The plugin manager against the real NATS and PostgreSQL: each test has its own database,
+//! subject prefix and plugin directory.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod admin_api;
+mod configs;
+mod discovery;
+mod lifecycle;
+mod secrets;
+mod support;

@@ -1,0 +1,254 @@
+//! Starting the real plugin manager on this test's NATS prefix, database and plugin directory,
+//! and talking to it over NATS and HTTP.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures::StreamExt;
+use secrecy::ExposeSecret;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tributary_kit::testing::TestEnv;
+use tributary_kit::Config;
+use tributary_plugin_manager::api::{ApiError, NatsReply};
+use tributary_proto::events::{EventKind, PluginEvent};
+use tributary_proto::ServiceName;
+
+/// A temporary plugin directory, removed on drop.
+pub struct PluginDir(pub PathBuf);
+
+impl PluginDir {
+    /// A new empty directory.
+    pub fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("pm-plugins-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    /// Writes `<dir>/<name>/plugin.json`.
+    pub fn write(&self, name: &str, manifest: &str) {
+        let dir = self.0.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("plugin.json"), manifest).unwrap();
+    }
+}
+
+impl Drop for PluginDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The test plugin's id.
+pub const CONTACTS: &str = "com.example.contacts";
+
+/// The test plugin's manifest at `version` with `permissions`.
+pub fn contacts_manifest(version: &str, permissions: &[&str]) -> String {
+    json!({
+        "id": CONTACTS,
+        "name": "Example Contacts",
+        "version": version,
+        "type": "connector",
+        "entrypoint": "builtin:example",
+        "permissions": permissions,
+        "configSchema": {
+            "type": "object",
+            "properties": {
+                "server": { "type": "string", "minLength": 8 },
+                "pageSize": { "type": "integer", "minimum": 1, "maximum": 1000 },
+                "username": { "type": "string" },
+                "password": { "type": "string", "writeOnly": true }
+            },
+            "required": ["server", "password"],
+            "additionalProperties": false
+        }
+    })
+    .to_string()
+}
+
+/// The permissions of version 1.
+pub const V1_PERMISSIONS: [&str; 2] = [
+    "network:outbound:*.example.com",
+    "event:publish:connector.items.*",
+];
+
+/// An environment with a plugin directory holding the contacts plugin at 1.0.0.
+pub async fn env_with_plugin() -> (TestEnv, PluginDir) {
+    let mut env = TestEnv::new().await;
+    let dir = PluginDir::new();
+    dir.write("contacts", &contacts_manifest("1.0.0", &V1_PERMISSIONS));
+    env.config.plugin_manager.plugin_dirs = vec![dir.0.clone()];
+    (env, dir)
+}
+
+/// A running plugin manager; stopped (as by SIGTERM) on [`RunningPm::stop`].
+pub struct RunningPm {
+    /// Where its HTTP API listens.
+    pub http: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl RunningPm {
+    /// Starts the real service with `config`.
+    pub async fn start(config: Config) -> Self {
+        let runtime = tributary_plugin_manager::build(config)
+            .await
+            .expect("the plugin manager starts");
+        let http = runtime.http_addr();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            runtime
+                .run_until_stopped(async {
+                    let _ = stopped.await;
+                })
+                .await
+                .expect("the plugin manager stops cleanly");
+        });
+        Self {
+            http,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// Stops it and waits until it has.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+/// Asks `plugins.<verb>` over NATS.
+pub async fn ask<T: DeserializeOwned>(
+    env: &TestEnv,
+    verb: &str,
+    body: impl Serialize,
+) -> Result<T, ApiError> {
+    let client = env.nats().await;
+    let subject = env.subjects().request(ServiceName::PluginManager, verb);
+    let reply = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.request(subject, serde_json::to_vec(&body).unwrap().into()),
+    )
+    .await
+    .expect("the plugin manager answers within 10 s")
+    .expect("the request is delivered");
+    match serde_json::from_slice::<NatsReply<T>>(&reply.payload).unwrap_or_else(|e| {
+        panic!(
+            "{verb}: unreadable reply {e}: {}",
+            String::from_utf8_lossy(&reply.payload)
+        )
+    }) {
+        NatsReply::Ok(value) => Ok(value),
+        NatsReply::Error(e) => Err(e),
+    }
+}
+
+/// The admin API of a running service, with or without a token.
+pub struct Admin {
+    base: String,
+    token: Option<String>,
+    client: reqwest::Client,
+}
+
+impl Admin {
+    /// With the configured token.
+    pub fn new(env: &TestEnv, pm: &RunningPm) -> Self {
+        Self::with_token(
+            pm,
+            Some(
+                env.config
+                    .plugin_manager
+                    .admin_token
+                    .expose_secret()
+                    .to_owned(),
+            ),
+        )
+    }
+
+    /// With the given token, or none.
+    pub fn with_token(pm: &RunningPm, token: Option<String>) -> Self {
+        Self {
+            base: format!("http://{}", pm.http),
+            token,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// Sends a request; answers with the status and the body (JSON, or `Null` when empty).
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, body)
+    }
+}
+
+/// Installs the contacts plugin as `instance` with all its permissions accepted and `config`.
+pub async fn install(env: &TestEnv, instance: &str, config: Value) -> Value {
+    ask(
+        env,
+        "install",
+        json!({
+            "plugin_id": CONTACTS,
+            "instance_id": instance,
+            "config": config,
+            "accept_permissions": V1_PERMISSIONS,
+            "actor": "test",
+        }),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("install {instance}: {e:?}"))
+}
+
+/// A subscription to one kind of `plugins.*` event.
+pub async fn watch(env: &TestEnv, event: PluginEvent) -> async_nats::Subscriber {
+    let client = env.nats().await;
+    let subscriber = client
+        .subscribe(env.subjects().event(EventKind::Plugin(event)))
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    subscriber
+}
+
+/// The next event on `subscriber`, as JSON.
+pub async fn next_event(subscriber: &mut async_nats::Subscriber) -> Value {
+    let message = tokio::time::timeout(Duration::from_secs(10), subscriber.next())
+        .await
+        .expect("an event within 10 s")
+        .expect("the subscription is open");
+    serde_json::from_slice(&message.payload).unwrap()
+}
+
+/// Whether `needle` occurs anywhere in `haystack`.
+pub fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+/// The plugin manager's own binary.
+pub fn binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_tributary-plugin-manager"))
+}
