@@ -154,6 +154,60 @@ impl Drop for TestEnv {
     }
 }
 
+/// A service started in the test's process, stopped (as by SIGTERM) on
+/// [`RunningService::stop`] and aborted if dropped.
+#[derive(Debug)]
+pub struct RunningService {
+    /// Where its HTTP listener is bound.
+    pub http_addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl RunningService {
+    /// Builds a service with its `build` function and `config`, and runs it.
+    pub async fn start<B, Fut>(build: B, config: Config) -> Self
+    where
+        B: FnOnce(Config) -> Fut,
+        Fut: std::future::Future<Output = Result<crate::ServiceRuntime, crate::KitError>>,
+    {
+        let runtime = build(config)
+            .await
+            .unwrap_or_else(|e| panic!("the service does not start: {e}"));
+        let http_addr = runtime.http_addr();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let outcome = runtime
+                .run_until_stopped(async {
+                    let _ = stopped.await;
+                })
+                .await;
+            if let Err(e) = outcome {
+                panic!("the service does not stop cleanly: {e}");
+            }
+        });
+        Self {
+            http_addr,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// Stops it and waits until it has.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for RunningService {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// A TCP proxy in front of a real server that a test can cut and restore, to take a
 /// dependency away from a service and give it back without touching the shared server.
 #[derive(Debug)]

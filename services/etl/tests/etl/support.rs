@@ -6,9 +6,7 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use serde_json::{json, Value};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-use tributary_kit::testing::TestEnv;
+use tributary_kit::testing::{RunningService, TestEnv};
 use tributary_kit::Config;
 use tributary_proto::streams::StreamKey;
 use tributary_proto::Subjects;
@@ -24,43 +22,13 @@ pub async fn env() -> TestEnv {
     env
 }
 
-/// A running ETL service; stopped (as by SIGTERM) on [`RunningEtl::stop`].
-pub struct RunningEtl {
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<()>,
-}
+/// A running ETL service.
+pub struct RunningEtl;
 
 impl RunningEtl {
     /// Starts the real service with `config`.
-    pub async fn start(config: Config) -> Self {
-        let runtime = tributary_etl::build(config).await.expect("the ETL starts");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            runtime
-                .run_until_stopped(async {
-                    let _ = stopped.await;
-                })
-                .await
-                .expect("the ETL stops cleanly");
-        });
-        Self {
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    /// Stops it and waits until it has.
-    pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let _ = (&mut self.task).await;
-    }
-}
-
-impl Drop for RunningEtl {
-    fn drop(&mut self) {
-        self.task.abort();
+    pub async fn start(config: Config) -> RunningService {
+        RunningService::start(tributary_etl::build, config).await
     }
 }
 
@@ -315,7 +283,7 @@ pub struct Started {
     pub env: TestEnv,
     pub subjects: Subjects,
     pub js: jetstream::Context,
-    pub etl: RunningEtl,
+    pub etl: RunningService,
     pub pool: sqlx::PgPool,
 }
 

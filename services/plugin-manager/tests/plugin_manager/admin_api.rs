@@ -23,14 +23,7 @@ fn documented(doc: &Value, instance: &str) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn no_token_or_a_wrong_one_gets_401_on_every_route_and_changes_nothing() {
-    let (env, _dir) = env_with_plugin().await;
-    let pm = RunningPm::start(env.config.clone()).await;
-    install(
-        &env,
-        "work",
-        json!({ "server": "https://dav.example.com", "password": "pw" }),
-    )
-    .await;
+    let (env, _dir, pm) = started_with_work(false).await;
     let admin = Admin::new(&env, &pm);
     let (status, doc) = Admin::with_token(&pm, None)
         .call("GET", "/api/v1/openapi.json", None)
@@ -82,14 +75,7 @@ impl ExposeString for secrecy::SecretString {
 
 #[tokio::test]
 async fn the_openapi_document_lists_exactly_the_routes_served() {
-    let (env, _dir) = env_with_plugin().await;
-    let pm = RunningPm::start(env.config.clone()).await;
-    install(
-        &env,
-        "work",
-        json!({ "server": "https://dav.example.com", "password": "pw" }),
-    )
-    .await;
+    let (env, _dir, pm) = started_with_work(false).await;
     let admin = Admin::new(&env, &pm);
     let (_, doc) = admin.call("GET", "/api/v1/openapi.json", None).await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");

@@ -6,10 +6,6 @@ use tributary_proto::events::PluginEvent;
 
 use crate::support::*;
 
-fn config() -> Value {
-    json!({ "server": "https://dav.example.com", "password": "pw-0123456789" })
-}
-
 #[tokio::test]
 async fn install_needs_every_permission_accepted_and_announces_the_instance() {
     let (env, _dir) = env_with_plugin().await;
@@ -19,7 +15,7 @@ async fn install_needs_every_permission_accepted_and_announces_the_instance() {
     let refused = ask::<Value>(
         &env,
         "install",
-        json!({ "plugin_id": CONTACTS, "instance_id": "work", "config": config(),
+        json!({ "plugin_id": CONTACTS, "instance_id": "work", "config": contacts_config(),
                 "accept_permissions": [V1_PERMISSIONS[0]] }),
     )
     .await
@@ -32,7 +28,7 @@ async fn install_needs_every_permission_accepted_and_announces_the_instance() {
         .unwrap_err();
     assert_eq!(missing.error, ErrorCode::NotFound);
 
-    let view = install(&env, "work", config()).await;
+    let view = install(&env, "work", contacts_config()).await;
     assert_eq!(view["state"], "installed");
     assert_eq!(view["version"], "1.0.0");
     assert_eq!(view["permissions"], json!(V1_PERMISSIONS));
@@ -77,12 +73,7 @@ async fn install_needs_every_permission_accepted_and_announces_the_instance() {
 
 #[tokio::test]
 async fn an_upgrade_that_adds_a_permission_is_held_until_it_is_accepted() {
-    let (env, dir) = env_with_plugin().await;
-    let pm = RunningPm::start(env.config.clone()).await;
-    install(&env, "work", config()).await;
-    ask::<Value>(&env, "enable", json!({ "instance_id": "work" }))
-        .await
-        .unwrap();
+    let (env, dir, pm) = started_with_work(true).await;
     let mut upgraded = watch(&env, PluginEvent::Upgraded).await;
 
     let added = "network:outbound:api.other.org";
@@ -174,9 +165,7 @@ async fn an_upgrade_that_adds_a_permission_is_held_until_it_is_accepted() {
 
 #[tokio::test]
 async fn disabling_announces_it_and_the_state_survives_a_restart() {
-    let (env, _dir) = env_with_plugin().await;
-    let pm = RunningPm::start(env.config.clone()).await;
-    install(&env, "work", config()).await;
+    let (env, _dir, pm) = started_with_work(false).await;
     let mut enabled = watch(&env, PluginEvent::Enabled).await;
     let mut disabled = watch(&env, PluginEvent::Disabled).await;
 
@@ -212,12 +201,7 @@ async fn disabling_announces_it_and_the_state_survives_a_restart() {
 
 #[tokio::test]
 async fn a_reported_failure_fails_the_instance_once_until_it_is_enabled_again() {
-    let (env, _dir) = env_with_plugin().await;
-    let pm = RunningPm::start(env.config.clone()).await;
-    install(&env, "work", config()).await;
-    ask::<Value>(&env, "enable", json!({ "instance_id": "work" }))
-        .await
-        .unwrap();
+    let (env, _dir, pm) = started_with_work(true).await;
     let mut failed = watch(&env, PluginEvent::Failed).await;
 
     let view: Value = ask(
@@ -264,8 +248,8 @@ async fn a_reported_failure_fails_the_instance_once_until_it_is_enabled_again() 
 async fn uninstall_keeps_the_instance_or_purges_it_with_its_data() {
     let (env, _dir) = env_with_plugin().await;
     let pm = RunningPm::start(env.config.clone()).await;
-    install(&env, "kept", config()).await;
-    install(&env, "purged", config()).await;
+    install(&env, "kept", contacts_config()).await;
+    install(&env, "purged", contacts_config()).await;
     let pool = env.pool().await;
     for (instance, external) in [("purged", "p1"), ("purged", "p2"), ("kept", "k1")] {
         sqlx::query(

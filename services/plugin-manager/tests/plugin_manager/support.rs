@@ -1,7 +1,6 @@
 //! Starting the real plugin manager on this test's NATS prefix, database and plugin directory,
 //! and talking to it over NATS and HTTP.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -10,9 +9,7 @@ use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-use tributary_kit::testing::TestEnv;
+use tributary_kit::testing::{RunningService, TestEnv};
 use tributary_kit::Config;
 use tributary_plugin_manager::api::{ApiError, NatsReply};
 use tributary_proto::events::{EventKind, PluginEvent};
@@ -85,44 +82,33 @@ pub async fn env_with_plugin() -> (TestEnv, PluginDir) {
     (env, dir)
 }
 
-/// A running plugin manager; stopped (as by SIGTERM) on [`RunningPm::stop`].
-pub struct RunningPm {
-    /// Where its HTTP API listens.
-    pub http: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<()>,
-}
+/// The real plugin manager, running.
+pub struct RunningPm;
 
 impl RunningPm {
-    /// Starts the real service with `config`.
-    pub async fn start(config: Config) -> Self {
-        let runtime = tributary_plugin_manager::build(config)
-            .await
-            .expect("the plugin manager starts");
-        let http = runtime.http_addr();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            runtime
-                .run_until_stopped(async {
-                    let _ = stopped.await;
-                })
-                .await
-                .expect("the plugin manager stops cleanly");
-        });
-        Self {
-            http,
-            stop: Some(stop),
-            task,
-        }
+    /// Starts it with `config`.
+    pub async fn start(config: Config) -> RunningService {
+        RunningService::start(tributary_plugin_manager::build, config).await
     }
+}
 
-    /// Stops it and waits until it has.
-    pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let _ = (&mut self.task).await;
+/// The contacts instance's usual config.
+pub fn contacts_config() -> Value {
+    json!({ "server": "https://dav.example.com", "password": "pw-0123456789" })
+}
+
+/// The plugin manager running with the contacts plugin, and an instance `work` of it
+/// installed with [`contacts_config`] (and enabled, when asked).
+pub async fn started_with_work(enabled: bool) -> (TestEnv, PluginDir, RunningService) {
+    let (env, dir) = env_with_plugin().await;
+    let pm = RunningPm::start(env.config.clone()).await;
+    install(&env, "work", contacts_config()).await;
+    if enabled {
+        ask::<Value>(&env, "enable", json!({ "instance_id": "work" }))
+            .await
+            .unwrap();
     }
+    (env, dir, pm)
 }
 
 /// Asks `plugins.<verb>` over NATS.
@@ -160,7 +146,7 @@ pub struct Admin {
 
 impl Admin {
     /// With the configured token.
-    pub fn new(env: &TestEnv, pm: &RunningPm) -> Self {
+    pub fn new(env: &TestEnv, pm: &RunningService) -> Self {
         Self::with_token(
             pm,
             Some(
@@ -174,9 +160,9 @@ impl Admin {
     }
 
     /// With the given token, or none.
-    pub fn with_token(pm: &RunningPm, token: Option<String>) -> Self {
+    pub fn with_token(pm: &RunningService, token: Option<String>) -> Self {
         Self {
-            base: format!("http://{}", pm.http),
+            base: format!("http://{}", pm.http_addr),
             token,
             client: reqwest::Client::new(),
         }
