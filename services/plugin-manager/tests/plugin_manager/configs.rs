@@ -172,9 +172,7 @@ async fn an_instance_is_enabled_only_with_a_complete_config_and_secrets_survive_
         .await
         .unwrap();
     assert_eq!(runtime["config"]["password"], "first-secret-1");
-    let audit: Vec<Value> = ask(&env, "audit", json!({ "instance_id": "work" }))
-        .await
-        .unwrap();
+    let (audit, _) = audit_of(&env, "work").await;
     let configures: Vec<&Value> = audit
         .iter()
         .filter(|a| a["action"] == "configure")

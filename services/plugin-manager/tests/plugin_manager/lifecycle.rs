@@ -58,13 +58,7 @@ async fn install_needs_every_permission_accepted_and_announces_the_instance() {
     assert_eq!(ids, vec!["home", "work"]);
     assert_eq!(all[0]["config"]["server"], "https://home.example.com");
 
-    let audit: Vec<Value> = ask(&env, "audit", json!({ "instance_id": "work" }))
-        .await
-        .unwrap();
-    let actions: Vec<&str> = audit
-        .iter()
-        .map(|a| a["action"].as_str().unwrap())
-        .collect();
+    let (audit, actions) = audit_of(&env, "work").await;
     assert_eq!(actions, vec!["install", "accept_permissions"]);
     assert_eq!(audit[1]["detail"]["permissions"], json!(V1_PERMISSIONS));
     assert_eq!(audit[0]["actor"], "test");
@@ -139,13 +133,7 @@ async fn an_upgrade_that_adds_a_permission_is_held_until_it_is_accepted() {
     assert_eq!(view["version"], "3.0.0");
     assert_eq!(view["permissions"], json!([V1_PERMISSIONS[0]]));
 
-    let audit: Vec<Value> = ask(&env, "audit", json!({ "instance_id": "work" }))
-        .await
-        .unwrap();
-    let actions: Vec<&str> = audit
-        .iter()
-        .map(|a| a["action"].as_str().unwrap())
-        .collect();
+    let (audit, actions) = audit_of(&env, "work").await;
     assert_eq!(
         actions,
         vec![
@@ -236,9 +224,7 @@ async fn a_reported_failure_fails_the_instance_once_until_it_is_enabled_again() 
         .unwrap();
     assert_eq!(view["state"], "enabled");
     assert!(view.get("last_error").is_none(), "{view}");
-    let audit: Vec<Value> = ask(&env, "audit", json!({ "instance_id": "work" }))
-        .await
-        .unwrap();
+    let (audit, _) = audit_of(&env, "work").await;
     let fails = audit.iter().filter(|a| a["action"] == "fail").count();
     assert_eq!(fails, 1, "one failure recorded: {audit:?}");
     pm.stop().await;
@@ -329,9 +315,7 @@ async fn uninstall_keeps_the_instance_or_purges_it_with_its_data() {
             .await
             .unwrap();
     assert_eq!(secrets, 0);
-    let audit: Vec<Value> = ask(&env, "audit", json!({ "instance_id": "purged" }))
-        .await
-        .unwrap();
+    let (audit, _) = audit_of(&env, "purged").await;
     assert_eq!(audit.last().unwrap()["action"], "uninstall_purge");
     pm.stop().await;
 }

@@ -207,6 +207,18 @@ pub async fn install(env: &TestEnv, instance: &str, config: Value) -> Value {
     .unwrap_or_else(|e| panic!("install {instance}: {e:?}"))
 }
 
+/// An instance's audit log, oldest first, and its actions in order.
+pub async fn audit_of(env: &TestEnv, instance: &str) -> (Vec<Value>, Vec<String>) {
+    let audit: Vec<Value> = ask(env, "audit", json!({ "instance_id": instance }))
+        .await
+        .unwrap();
+    let actions = audit
+        .iter()
+        .map(|a| a["action"].as_str().unwrap().to_owned())
+        .collect();
+    (audit, actions)
+}
+
 /// A subscription to one kind of `plugins.*` event.
 pub async fn watch(env: &TestEnv, event: PluginEvent) -> async_nats::Subscriber {
     let client = env.nats().await;
