@@ -1,10 +1,14 @@
-//! The `tributary` command line: `tributary up` runs all five services in one process.
+//! The `tributary` command line: `tributary up` runs all five services in one process,
+//! `tributary plugins …` manages the plugin registry ([`plugins_cli`]).
 
+pub mod plugins_cli;
 pub mod up;
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use tributary_kit::{config::Config, ConfigSources, KitError};
 
 /// Tributary: a self-hosted integration hub.
 #[derive(Debug, Parser)]
@@ -27,4 +31,53 @@ pub enum Command {
     /// Print the effective configuration's non-secret settings and exit; fails, naming the key,
     /// when it is invalid.
     CheckConfig,
+    /// Manage plugins: list, install, configure, enable, upgrade, uninstall, audit, keys.
+    Plugins(plugins_cli::PluginsArgs),
+}
+
+/// Runs a parsed command line: loads the configuration, runs the command, and returns the
+/// process exit code (errors are printed on standard error).
+pub async fn run(cli: Cli) -> ExitCode {
+    let sources = ConfigSources::from_process(Config::file_from_env(cli.config.as_deref()));
+    let config = match Config::load(&sources) {
+        Ok(config) => config,
+        Err(e) => return tributary_kit::exit_code(Err(e.into())),
+    };
+    match cli.command {
+        Command::Up => tributary_kit::exit_code(up(config).await),
+        Command::CheckConfig => {
+            check_config(&config);
+            ExitCode::SUCCESS
+        }
+        Command::Plugins(args) => plugins_cli::run(&config, args).await,
+    }
+}
+
+/// `tributary up`: makes the local keys when none are configured, then runs the mesh until
+/// SIGINT or SIGTERM.
+async fn up(mut config: Config) -> Result<(), KitError> {
+    let _telemetry = tributary_kit::telemetry::init(&config.telemetry, "tributary")?;
+    let made = tributary_plugin_manager::keys::ensure_local_keys(&mut config).map_err(|e| {
+        KitError::Unexpected(anyhow::anyhow!(
+            "cannot write the local keys under {}: {e}",
+            config.data_dir.display()
+        ))
+    })?;
+    for file in made {
+        tracing::info!(file = %file.display(), "Made a local key (keep it: plugin secrets and the admin API depend on it).");
+    }
+    up::run(config, tributary_kit::shutdown::signal()).await
+}
+
+/// `tributary check-config`: the settings that are not secret.
+fn check_config(config: &Config) {
+    println!("configuration is valid");
+    println!("nats.url = {}", config.nats.url);
+    println!(
+        "database = {}@{}:{}/{}",
+        config.database.user, config.database.host, config.database.port, config.database.name
+    );
+    for service in tributary_proto::ServiceName::ALL {
+        println!("{service}: http://{}", config.http_addr_of(service));
+    }
 }

@@ -136,12 +136,16 @@ async fn srv_ping_finds_all_five_services_started_by_tributary_up_and_sigterm_st
 
 #[tokio::test]
 async fn tributary_up_says_what_to_start_when_nats_is_unreachable() {
+    let data_dir =
+        std::env::temp_dir().join(format!("tributary-up-unreachable-{}", std::process::id()));
     let output = Command::new(env!("CARGO_BIN_EXE_tributary"))
         .arg("up")
         .env("TRIBUTARY__NATS__URL", "nats://127.0.0.1:1")
         .env("TRIBUTARY__NATS__CONNECT_TIMEOUT_SECS", "2")
+        .env("TRIBUTARY__DATA_DIR", &data_dir)
         .output()
         .unwrap();
+    let _ = std::fs::remove_dir_all(&data_dir);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(

@@ -1,0 +1,214 @@
+//! `tributary plugins …`: the plugin registry from the command line. Every command but the
+//! key commands asks the plugin manager on NATS (`plugins.<verb>`); `rotate-key` works on
+//! PostgreSQL directly, while the plugin manager is stopped.
+//!
+//! Exit codes: 0 done, 1 failed, 2 permissions not accepted.
+
+pub mod client;
+pub mod commands;
+pub mod config_input;
+pub mod keys;
+pub mod render;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use serde::Serialize;
+use tributary_kit::Config;
+use tributary_plugin_manager::api::{ApiError, ErrorCode};
+
+use client::{CallError, PluginClient};
+use config_input::ConfigArgs;
+
+/// The exit code when permissions were not accepted.
+pub const EXIT_PERMISSIONS_NOT_ACCEPTED: u8 = 2;
+
+/// `tributary plugins`: its options and subcommand.
+#[derive(Debug, Args)]
+pub struct PluginsArgs {
+    /// Print the data as JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: PluginsCommand,
+}
+
+/// The `tributary plugins` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PluginsCommand {
+    /// List the plugins found (and the invalid ones, with their problems) and the installed
+    /// instances.
+    List,
+    /// Show an instance (state, configuration, which secrets are set, permissions) or, when
+    /// no instance has that id, a plugin (permissions, configuration fields).
+    Info {
+        /// An instance id or a plugin id.
+        id: String,
+    },
+    /// Install an instance of a plugin. Its permissions must be accepted.
+    Install {
+        /// The plugin to install (`tributary plugins list` shows them).
+        plugin_id: String,
+        /// The instance id (letters, digits, `-`, `_`); made up when absent.
+        #[arg(long = "id", value_name = "INSTANCE_ID")]
+        instance_id: Option<String>,
+        /// Its configuration.
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Accept every permission the plugin asks for.
+        #[arg(long, visible_alias = "yes", short = 'y')]
+        accept_permissions: bool,
+    },
+    /// Change an instance's configuration and print the result.
+    Configure {
+        /// The instance.
+        instance: String,
+        /// The configuration.
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Enable an instance: its service starts running it. Its configuration must be complete.
+    Enable {
+        /// The instance.
+        instance: String,
+    },
+    /// Disable an instance: its service stops running it.
+    Disable {
+        /// The instance.
+        instance: String,
+    },
+    /// Move an instance to the newest version found of its plugin.
+    Upgrade {
+        /// The instance.
+        instance: String,
+        /// Accept the permissions the new version asks for.
+        #[arg(long, visible_alias = "yes", short = 'y')]
+        accept_permissions: bool,
+    },
+    /// Uninstall an instance; its configuration, credentials and data are kept unless
+    /// `--purge`.
+    Uninstall {
+        /// The instance.
+        instance: String,
+        /// Also delete its configuration, credentials and every item it brought in.
+        #[arg(long)]
+        purge: bool,
+    },
+    /// Show the audit log of the registry, oldest first.
+    Audit {
+        /// Only this instance's entries.
+        instance: Option<String>,
+        /// The newest this many entries.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..=10_000))]
+        limit: i64,
+    },
+    /// Scan the plugin directories again (after adding or updating a plugin).
+    Rescan,
+    /// Print a fresh master key (32 random bytes, base64) for plugin_manager.master_key.
+    GenerateKey,
+    /// Re-seal every plugin secret under a new master key. Stop the plugin manager first;
+    /// the old key is the configured one, the new one comes from --new-key-file or
+    /// $TRIBUTARY_NEW_MASTER_KEY.
+    RotateKey {
+        /// A file holding the new key (`tributary plugins generate-key > new.key`).
+        #[arg(long, value_name = "FILE")]
+        new_key_file: Option<PathBuf>,
+    },
+}
+
+/// Runs one `tributary plugins` command with `config`, printing what it did (or `error: …` on
+/// standard error) and returning the exit code.
+pub async fn run(config: &Config, args: PluginsArgs) -> ExitCode {
+    match execute(config, args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => report(&e),
+    }
+}
+
+async fn execute(config: &Config, args: PluginsArgs) -> anyhow::Result<()> {
+    let json = args.json;
+    // Only the commands that ask the plugin manager connect to NATS.
+    let connect = || PluginClient::connect(config, client::actor_from_env());
+    match args.command {
+        PluginsCommand::List => commands::list(&connect().await?, json).await,
+        PluginsCommand::Info { id } => commands::info(&connect().await?, &id, json).await,
+        PluginsCommand::Install {
+            plugin_id,
+            instance_id,
+            config,
+            accept_permissions,
+        } => {
+            let install = commands::Install {
+                plugin_id,
+                instance_id,
+                config,
+                accept_permissions,
+            };
+            commands::install(&connect().await?, install, json).await
+        }
+        PluginsCommand::Configure { instance, config } => {
+            commands::configure(&connect().await?, &instance, &config, json).await
+        }
+        PluginsCommand::Enable { instance } => {
+            commands::set_enabled(&connect().await?, &instance, true, json).await
+        }
+        PluginsCommand::Disable { instance } => {
+            commands::set_enabled(&connect().await?, &instance, false, json).await
+        }
+        PluginsCommand::Upgrade {
+            instance,
+            accept_permissions,
+        } => commands::upgrade(&connect().await?, &instance, accept_permissions, json).await,
+        PluginsCommand::Uninstall { instance, purge } => {
+            commands::uninstall(&connect().await?, &instance, purge, json).await
+        }
+        PluginsCommand::Audit { instance, limit } => {
+            commands::audit(&connect().await?, instance, limit, json).await
+        }
+        PluginsCommand::Rescan => commands::rescan(&connect().await?, json).await,
+        PluginsCommand::GenerateKey => keys::generate_key(json),
+        PluginsCommand::RotateKey { new_key_file } => {
+            let env = |name: &str| std::env::var(name).ok();
+            keys::rotate_key(config, new_key_file.as_deref(), env, json).await
+        }
+    }
+}
+
+/// Prints `value` as indented JSON on standard output.
+pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// Prints a failed command's error on standard error, with each configuration problem or
+/// permission on its own line, and returns its exit code.
+pub fn report(error: &anyhow::Error) -> ExitCode {
+    eprintln!("error: {error:#}");
+    let api =
+        error
+            .downcast_ref::<ApiError>()
+            .or_else(|| match error.downcast_ref::<CallError>() {
+                Some(CallError::Api(e)) => Some(e),
+                _ => None,
+            });
+    let Some(api) = api else {
+        return ExitCode::FAILURE;
+    };
+    for problem in &api.problems {
+        let path = if problem.path.is_empty() {
+            "(the whole configuration)"
+        } else {
+            problem.path.as_str()
+        };
+        eprintln!("  {path}: {}", problem.message);
+    }
+    if api.error == ErrorCode::PermissionsNotAccepted {
+        for permission in &api.permissions {
+            eprintln!("  {permission}");
+        }
+        return ExitCode::from(EXIT_PERMISSIONS_NOT_ACCEPTED);
+    }
+    ExitCode::FAILURE
+}
