@@ -1,15 +1,48 @@
 //! The Tributary plugin SDK.
 //!
-//! A plugin is a directory with a `plugin.json` manifest. This crate grows into the traits a
-//! connector or channel implements and the `PluginContext` it is handed; today it offers what
-//! a plugin author needs first: checking a manifest the way the plugin manager will.
+//! A plugin is a directory with a `plugin.json` manifest and a Rust type implementing
+//! [`ConnectorPlugin`] or [`ChannelPlugin`]. Each instance is handed a [`PluginContext`]: its
+//! config ([`require_config`]), a logger, an HTTP client ([`PluginHttp`]), event emission and
+//! data access, every call checked against what its manifest grants. Helpers: [`with_retry`]
+//! for transient failures, [`paginate`] for cursor-paged APIs, [`validate_manifest`] to check
+//! a manifest the way the plugin manager will. The `testing` feature adds a test harness
+//! ([`testing`]).
 
 use std::path::Path;
 
+mod config;
+mod context;
+mod error;
+mod http;
+mod paginate;
+mod retry;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+mod traits;
+
+pub use config::require_config;
+pub use context::{
+    DataReader, EventSink, PluginContext, PluginContextBuilder, PluginData, PluginEvent,
+};
+pub use error::PluginError;
+pub use http::{HttpRequest, PluginHttp, PluginHttpBuilder};
+pub use paginate::{paginate, paginate_pages, Page};
+/// The HTTP crate [`PluginHttp`] is built on, for its `Method` and `Response`.
+pub use reqwest;
+pub use retry::{parse_retry_after, with_retry, RetryPolicy};
+/// Secret strings for config fields, the version the SDK uses.
+pub use secrecy;
+pub use traits::{
+    ChannelPlugin, ConnectorPlugin, Cursor, InboundMessage, IncomingWebhook, OutboundMessage,
+    Participant, SentMessage, SyncRequest, SyncStep,
+};
+pub use tributary_proto::events::SyncMode;
 pub use tributary_proto::grants::{Grants, PermissionDenied};
+pub use tributary_proto::item::{ConnectorItem, ItemOperation};
 pub use tributary_proto::manifest::{
     ManifestErrors, ManifestProblem, Permission, PluginManifest, PluginType,
 };
+pub use tributary_proto::EntityType;
 
 /// A plugin directory could not be read as a plugin.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,267 @@
+//! The [`PluginContext`]: everything a plugin instance may reach, each call checked against
+//! its grants.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tracing::Span;
+use tributary_proto::grants::Grants;
+use tributary_proto::EntityType;
+use uuid::Uuid;
+
+use crate::http::{PluginHttp, PluginHttpBuilder};
+use crate::PluginError;
+
+/// An event a plugin emitted, as handed to the [`EventSink`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PluginEvent {
+    /// The plugin that emitted it.
+    pub plugin_id: String,
+    /// The instance that emitted it.
+    pub instance_id: String,
+    /// The subject it is published on, allowed by an `event:publish` grant.
+    pub subject: String,
+    /// Its payload.
+    pub payload: Value,
+}
+
+/// Where emitted events go: NATS in the service, a recorder in tests. Called only after the
+/// context has checked the subject against the grants.
+#[async_trait]
+pub trait EventSink: Send + Sync {
+    /// Publishes `event`.
+    async fn publish(&self, event: PluginEvent) -> Result<(), PluginError>;
+}
+
+/// Read access to the unified model, implemented by the service. Called only after the
+/// context has checked `data:read:<entity>`.
+#[async_trait]
+pub trait DataReader: Send + Sync {
+    /// The entity of type `entity` with id `id`, as JSON, if it exists.
+    async fn get(&self, entity: EntityType, id: Uuid) -> Result<Option<Value>, PluginError>;
+}
+
+/// What a context without a sink or reader uses: every call fails, naming what is missing.
+struct Unavailable;
+
+#[async_trait]
+impl EventSink for Unavailable {
+    async fn publish(&self, _event: PluginEvent) -> Result<(), PluginError> {
+        Err(PluginError::Other(
+            "this plugin context has no event sink".to_owned(),
+        ))
+    }
+}
+
+#[async_trait]
+impl DataReader for Unavailable {
+    async fn get(&self, _entity: EntityType, _id: Uuid) -> Result<Option<Value>, PluginError> {
+        Err(PluginError::Other(
+            "this plugin context has no data access".to_owned(),
+        ))
+    }
+}
+
+/// What one plugin instance is handed: its identity, config and grants, a logger, an HTTP
+/// client, event emission and data access. Cheap to clone; clones share everything.
+///
+/// Its `Debug` output leaves the config out, as the config holds the instance's secrets.
+#[derive(Clone)]
+pub struct PluginContext {
+    inner: Arc<ContextInner>,
+}
+
+struct ContextInner {
+    plugin_id: String,
+    instance_id: String,
+    /// The instance's config, secrets included; never logged.
+    config: Value,
+    grants: Grants,
+    /// Tagged with `plugin` and `instance`; every log line of the instance goes inside it.
+    span: Span,
+    http: PluginHttp,
+    events: Arc<dyn EventSink>,
+    data: Arc<dyn DataReader>,
+}
+
+impl std::fmt::Debug for PluginContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginContext")
+            .field("plugin_id", &self.inner.plugin_id)
+            .field("instance_id", &self.inner.instance_id)
+            .field("grants", &self.inner.grants)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Assembles a [`PluginContext`]; start with [`PluginContext::builder`].
+pub struct PluginContextBuilder {
+    plugin_id: String,
+    instance_id: String,
+    grants: Grants,
+    config: Value,
+    http: PluginHttpBuilder,
+    events: Arc<dyn EventSink>,
+    data: Arc<dyn DataReader>,
+}
+
+impl PluginContextBuilder {
+    /// The instance's config (`null` by default).
+    pub fn config(mut self, config: Value) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Adjusts the HTTP client's settings; the client is always restricted to the context's
+    /// grants.
+    pub fn http(mut self, configure: impl FnOnce(PluginHttpBuilder) -> PluginHttpBuilder) -> Self {
+        self.http = configure(self.http);
+        self
+    }
+
+    /// Where emitted events go; without one, emitting fails.
+    pub fn event_sink(mut self, sink: Arc<dyn EventSink>) -> Self {
+        self.events = sink;
+        self
+    }
+
+    /// The data the instance may read; without one, reading fails.
+    pub fn data_reader(mut self, reader: Arc<dyn DataReader>) -> Self {
+        self.data = reader;
+        self
+    }
+
+    /// Builds the context; fails only if the HTTP client cannot be built.
+    pub fn build(self) -> Result<PluginContext, PluginError> {
+        let span = tracing::info_span!(
+            "plugin",
+            plugin = %self.plugin_id,
+            instance = %self.instance_id
+        );
+        Ok(PluginContext {
+            inner: Arc::new(ContextInner {
+                http: self.http.build()?,
+                plugin_id: self.plugin_id,
+                instance_id: self.instance_id,
+                config: self.config,
+                grants: self.grants,
+                span,
+                events: self.events,
+                data: self.data,
+            }),
+        })
+    }
+}
+
+impl PluginContext {
+    /// A context for instance `instance_id` of plugin `plugin_id`, allowed `grants`.
+    pub fn builder(
+        plugin_id: impl Into<String>,
+        instance_id: impl Into<String>,
+        grants: Grants,
+    ) -> PluginContextBuilder {
+        PluginContextBuilder {
+            plugin_id: plugin_id.into(),
+            instance_id: instance_id.into(),
+            http: PluginHttp::builder(grants.clone()),
+            grants,
+            config: Value::Null,
+            events: Arc::new(Unavailable),
+            data: Arc::new(Unavailable),
+        }
+    }
+
+    /// The plugin's id, such as `com.microsoft.graph`.
+    pub fn plugin_id(&self) -> &str {
+        &self.inner.plugin_id
+    }
+
+    /// The instance's id.
+    pub fn instance_id(&self) -> &str {
+        &self.inner.instance_id
+    }
+
+    /// The instance's config as JSON; see [`crate::require_config`] for a typed one.
+    pub fn config(&self) -> &Value {
+        &self.inner.config
+    }
+
+    /// What the instance is allowed.
+    pub fn grants(&self) -> &Grants {
+        &self.inner.grants
+    }
+
+    /// The span tagged with `plugin` and `instance`; enter it (or `instrument` a future with
+    /// it) so that the plugin's own `tracing` calls carry both.
+    pub fn span(&self) -> &Span {
+        &self.inner.span
+    }
+
+    /// Logs `message` at info level inside [`PluginContext::span`], so tagged with the plugin
+    /// and instance.
+    pub fn log_info(&self, message: &str) {
+        self.inner.span.in_scope(|| {
+            tracing::info!("{message}");
+        });
+    }
+
+    /// Logs `message` at warn level, tagged with the plugin and instance.
+    pub fn log_warn(&self, message: &str) {
+        self.inner.span.in_scope(|| {
+            tracing::warn!("{message}");
+        });
+    }
+
+    /// Logs `message` at error level, tagged with the plugin and instance.
+    pub fn log_error(&self, message: &str) {
+        self.inner.span.in_scope(|| {
+            tracing::error!("{message}");
+        });
+    }
+
+    /// The instance's HTTP client, restricted to its `network:outbound` grants.
+    pub fn http(&self) -> &PluginHttp {
+        &self.inner.http
+    }
+
+    /// Publishes `payload` on `subject`, if an `event:publish` grant covers it.
+    pub async fn emit_event(
+        &self,
+        subject: &str,
+        payload: impl Serialize,
+    ) -> Result<(), PluginError> {
+        self.inner.grants.check_publish(subject)?;
+        let payload = serde_json::to_value(payload)
+            .map_err(|e| PluginError::Other(format!("cannot serialize the event payload: {e}")))?;
+        self.inner
+            .events
+            .publish(PluginEvent {
+                plugin_id: self.inner.plugin_id.clone(),
+                instance_id: self.inner.instance_id.clone(),
+                subject: subject.to_owned(),
+                payload,
+            })
+            .await
+    }
+
+    /// Read access to the unified model, each read checked against `data:read` grants.
+    pub fn data(&self) -> PluginData<'_> {
+        PluginData { ctx: self }
+    }
+}
+
+/// Reads of the unified model on behalf of a plugin; from [`PluginContext::data`].
+#[derive(Debug, Clone, Copy)]
+pub struct PluginData<'a> {
+    ctx: &'a PluginContext,
+}
+
+impl PluginData<'_> {
+    /// The entity of type `entity` with id `id`, if `data:read:<entity>` is granted.
+    pub async fn get(&self, entity: EntityType, id: Uuid) -> Result<Option<Value>, PluginError> {
+        self.ctx.inner.grants.check_read(entity)?;
+        self.ctx.inner.data.get(entity, id).await
+    }
+}
