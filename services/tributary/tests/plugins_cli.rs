@@ -111,6 +111,20 @@ struct Harness {
 }
 
 impl Harness {
+    /// Installs the test plugin as `contacts`, its permissions accepted, and checks it worked.
+    async fn install_contacts(&self) {
+        self.cli(&[
+            "plugins",
+            "install",
+            PLUGIN,
+            "--id",
+            "contacts",
+            "--accept-permissions",
+        ])
+        .await
+        .ok();
+    }
+
     /// An environment whose plugin directory holds the example plugin, with the plugin
     /// manager running.
     async fn start() -> Self {
@@ -457,16 +471,7 @@ async fn info_shows_a_plugins_permissions_and_which_fields_are_secret() {
 async fn an_invalid_configuration_prints_the_json_path_of_each_problem() {
     // Proves a refused configuration names every offending field, so a person can fix it.
     let h = Harness::start().await;
-    h.cli(&[
-        "plugins",
-        "install",
-        PLUGIN,
-        "--id",
-        "contacts",
-        "--accept-permissions",
-    ])
-    .await
-    .ok();
+    h.install_contacts().await;
 
     let refused = h
         .cli(&["plugins", "configure", "contacts", "--set", "pageSize=0"])
@@ -615,16 +620,7 @@ async fn audit_lists_the_changes_in_order_with_who_made_them() {
 async fn upgrade_asking_for_new_permissions_waits_until_they_are_accepted() {
     // Proves a new version cannot widen what a plugin may do without a person accepting it.
     let h = Harness::start().await;
-    h.cli(&[
-        "plugins",
-        "install",
-        PLUGIN,
-        "--id",
-        "contacts",
-        "--accept-permissions",
-    ])
-    .await
-    .ok();
+    h.install_contacts().await;
     let newer = MANIFEST.replace("\"1.0.0\"", "\"1.1.0\"").replace(
         "\"event:publish:connector.items.*\"]",
         "\"event:publish:connector.items.*\", \"network:outbound:*.example.org\"]",
