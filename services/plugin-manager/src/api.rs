@@ -154,8 +154,11 @@ pub struct UpgradeRequest {
     pub accept_permissions: Vec<String>,
 }
 
-/// Remove an instance.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// Remove an instance (on HTTP, the query of `DELETE /api/v1/instances/{instance_id}`).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema, IntoParams,
+)]
+#[into_params(parameter_in = Query)]
 pub struct UninstallRequest {
     /// Also delete its configuration, credentials and the data it brought in (each item it
     /// synced is deleted from the unified model through the ETL, announced as usual).
@@ -216,6 +219,18 @@ pub struct RuntimeInstance {
     pub config: Value,
     /// Its state.
     pub state: String,
+}
+
+/// Which audit entries to read: `plugins.audit`, and the query of `GET /api/v1/audit`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Only this instance's entries.
+    #[serde(default)]
+    pub instance_id: Option<String>,
+    /// The newest this many (100 when absent).
+    #[serde(default)]
+    pub limit: Option<i64>,
 }
 
 /// One line of the audit log.

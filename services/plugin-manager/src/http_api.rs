@@ -9,15 +9,14 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
 use subtle::ConstantTimeEq;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{IntoParams, Modify, OpenApi};
+use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::{
-    ApiError, AuditEntry, ConfigureRequest, ErrorCode, InstallRequest, InstanceFilter,
+    ApiError, AuditEntry, AuditQuery, ConfigureRequest, ErrorCode, InstallRequest, InstanceFilter,
     InstanceView, PluginList, PluginView, UninstallOutcome, UninstallRequest, UpgradeRequest,
 };
 use crate::manager::PluginManager;
@@ -197,25 +196,15 @@ async fn get_instance(
     m.instance(&instance_id).await.map(Json)
 }
 
-/// Query of an uninstall.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-struct UninstallQuery {
-    /// Also delete its configuration, credentials and the data it brought in.
-    #[serde(default)]
-    purge: bool,
-}
-
 /// Uninstall an instance, keeping its data or purging it.
 #[utoipa::path(delete, path = "/api/v1/instances/{instance_id}", tag = "instances",
-    params(("instance_id" = String, Path, description = "Instance id"), UninstallQuery),
+    params(("instance_id" = String, Path, description = "Instance id"), UninstallRequest),
     responses((status = 200, body = UninstallOutcome), (status = 404, body = ApiError), (status = 401, body = ApiError)))]
 async fn uninstall_instance(
     State(m): State<PluginManager>,
     Path(instance_id): Path<String>,
-    Query(query): Query<UninstallQuery>,
+    Query(request): Query<UninstallRequest>,
 ) -> Result<Json<UninstallOutcome>, ApiError> {
-    let request = UninstallRequest { purge: query.purge };
     m.uninstall(&instance_id, request.purge, ACTOR)
         .await
         .map(Json)
@@ -274,22 +263,12 @@ async fn upgrade_instance(
         .map(Json)
 }
 
-/// Query of the audit log.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-struct AuditParams {
-    /// Only this instance's entries.
-    instance_id: Option<String>,
-    /// The newest this many (100 by default).
-    limit: Option<i64>,
-}
-
 /// The audit log: every lifecycle and permission change.
-#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditParams),
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditQuery),
     responses((status = 200, body = Vec<AuditEntry>), (status = 401, body = ApiError)))]
 async fn audit_log(
     State(m): State<PluginManager>,
-    Query(params): Query<AuditParams>,
+    Query(params): Query<AuditQuery>,
 ) -> Result<Json<Vec<AuditEntry>>, ApiError> {
     m.audit_log(params.instance_id.as_deref(), params.limit.unwrap_or(100))
         .await

@@ -208,6 +208,18 @@ pub fn admin_token_from(config: &PluginManagerConfig) -> Result<SecretString, Co
     Ok(token)
 }
 
+/// Where `tributary up` keeps the keys it makes: `<data_dir>/secrets`.
+pub fn local_keys_dir(config: &Config) -> PathBuf {
+    config.data_dir.join("secrets")
+}
+
+/// The master key file `tributary up` makes when no key is configured.
+pub fn local_master_key_file(config: &Config) -> PathBuf {
+    local_keys_dir(config).join(LOCAL_MASTER_KEY)
+}
+
+const LOCAL_MASTER_KEY: &str = "master.key";
+
 /// A key `tributary up` may make: its inline setting, its file setting, the file's name and
 /// how to make a value.
 type LocalKey<'a> = (
@@ -221,7 +233,7 @@ type LocalKey<'a> = (
 /// the master key or the admin token, points the config at `<data_dir>/secrets/` and creates
 /// the files there (readable by the owner only) if they do not exist. Returns the files made.
 pub fn ensure_local_keys(config: &mut Config) -> std::io::Result<Vec<PathBuf>> {
-    let dir = config.data_dir.join("secrets");
+    let dir = local_keys_dir(config);
     let mut made = Vec::new();
     let pm = &mut config.plugin_manager;
     let wanted: [LocalKey<'_>; 2] = [

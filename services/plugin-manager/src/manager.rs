@@ -107,15 +107,16 @@ impl PluginManager {
         Ok(())
     }
 
-    fn catalog(&self) -> Catalog {
-        self.catalog
-            .read()
-            .map(|c| c.clone())
-            .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+    /// Reads the catalog under its lock, without copying it.
+    fn with_catalog<T>(&self, read: impl FnOnce(&Catalog) -> T) -> T {
+        match self.catalog.read() {
+            Ok(catalog) => read(&catalog),
+            Err(poisoned) => read(&poisoned.into_inner()),
+        }
     }
 
     fn newest(&self, plugin_id: &str) -> Option<DiscoveredPlugin> {
-        self.catalog().get(plugin_id).cloned()
+        self.with_catalog(|c| c.get(plugin_id).cloned())
     }
 
     /// Scans the built-in manifests and the plugin directories again, records what it found,
@@ -137,8 +138,7 @@ impl PluginManager {
 
     /// Every plugin discovered, valid and invalid.
     pub fn plugins(&self) -> PluginList {
-        let catalog = self.catalog();
-        PluginList {
+        self.with_catalog(|catalog| PluginList {
             plugins: catalog.plugins.iter().map(plugin_view).collect(),
             invalid: catalog
                 .invalid
@@ -156,7 +156,7 @@ impl PluginManager {
                         .collect(),
                 })
                 .collect(),
-        }
+        })
     }
 
     /// One plugin.
@@ -286,7 +286,7 @@ impl PluginManager {
             ));
         }
         let (config, changes) = match request.config {
-            Some(config) => self.prepare_config(&instance_id, &manifest, config, &[])?,
+            Some(config) => prepare_config(&manifest, config, Vec::new())?,
             None => (json!({}), Vec::new()),
         };
         let row = InstanceRow {
@@ -346,8 +346,8 @@ impl PluginManager {
     ) -> Result<InstanceView, ApiError> {
         let mut tx = self.pool.begin().await?;
         let mut row = self.lock_live(&mut tx, instance_id).await?;
-        let stored = store::secrets_of(&mut tx, instance_id).await?;
-        let (public, changes) = self.prepare_config(instance_id, &row.manifest, config, &stored)?;
+        let stored = self.secrets_of(&mut tx, instance_id).await?;
+        let (public, changes) = prepare_config(&row.manifest, config, stored)?;
         let changed_fields = changed_keys(&row.config, &public);
         row.config = public;
         store::save_instance(&mut tx, &row).await?;
@@ -376,12 +376,8 @@ impl PluginManager {
         if row.state == InstanceState::Enabled {
             return self.instance(instance_id).await;
         }
-        let stored = store::secrets_of(&mut tx, instance_id).await?;
-        let secrets = self.open_all(instance_id, &stored)?;
-        let mut whole = row.config.clone();
-        config_schema::put_secrets(&mut whole, &secrets);
-        let values: Vec<String> = secrets.into_iter().map(|(_, v)| v).collect();
-        let problems = config_schema::validate(&row.manifest.config_schema, &whole, &values);
+        let secrets = self.secrets_of(&mut tx, instance_id).await?;
+        let problems = problems_with(&row.manifest.config_schema, &row.config, &secrets);
         if !problems.is_empty() {
             return Err(invalid_config(
                 format!("`{instance_id}` cannot be enabled until its configuration is complete"),
@@ -489,12 +485,8 @@ impl PluginManager {
                 &missing.iter().collect::<Vec<_>>(),
             ));
         }
-        let stored = store::secrets_of(&mut tx, instance_id).await?;
-        let secrets = self.open_all(instance_id, &stored)?;
-        let mut whole = row.config.clone();
-        config_schema::put_secrets(&mut whole, &secrets);
-        let values: Vec<String> = secrets.into_iter().map(|(_, v)| v).collect();
-        let problems = config_schema::validate(&newest.config_schema, &whole, &values);
+        let secrets = self.secrets_of(&mut tx, instance_id).await?;
+        let problems = problems_with(&newest.config_schema, &row.config, &secrets);
         if !problems.is_empty() && row.state == InstanceState::Enabled {
             return Err(invalid_config(
                 format!(
@@ -574,8 +566,7 @@ impl PluginManager {
             .await?
             .ok_or_else(|| not_found(instance_id))?;
         let mut conn = self.pool.acquire().await?;
-        let stored = store::secrets_of(&mut conn, instance_id).await?;
-        let secrets = self.open_all(instance_id, &stored)?;
+        let secrets = self.secrets_of(&mut conn, instance_id).await?;
         let mut config = row.config.clone();
         config_schema::put_secrets(&mut config, &secrets);
         Ok(RuntimeInstance {
@@ -651,66 +642,18 @@ impl PluginManager {
         Ok(())
     }
 
-    /// Splits a requested config into its plain part and its secret changes, and validates
-    /// the whole (with the secrets it would have) against the manifest's schema.
-    fn prepare_config(
+    /// An instance's stored secrets, opened: (field, value).
+    async fn secrets_of(
         &self,
+        conn: &mut sqlx::PgConnection,
         instance_id: &str,
-        manifest: &PluginManifest,
-        config: Value,
-        stored: &[(String, crate::keys::SealedSecret)],
-    ) -> Result<(Value, Vec<(String, SecretChange)>), ApiError> {
-        if !config.is_object() {
-            return Err(invalid_config(
-                "the configuration must be a JSON object",
-                vec![ConfigProblem {
-                    path: String::new(),
-                    message: "must be an object".into(),
-                }],
-            ));
-        }
-        let fields = config_schema::secret_fields(&manifest.config_schema);
-        let (public, changes) = config_schema::take_secrets(config, &fields)
-            .map_err(|p| invalid_config("the configuration is not valid", vec![p]))?;
-        let mut secrets: BTreeMap<String, String> =
-            self.open_all(instance_id, stored)?.into_iter().collect();
-        for (field, change) in &changes {
-            match change {
-                SecretChange::Set(value) => {
-                    secrets.insert(field.clone(), value.clone());
-                }
-                SecretChange::Clear => {
-                    secrets.remove(field);
-                }
-            }
-        }
-        let secrets: Vec<(String, String)> = secrets.into_iter().collect();
-        let mut whole = public.clone();
-        config_schema::put_secrets(&mut whole, &secrets);
-        let values: Vec<String> = secrets.into_iter().map(|(_, v)| v).collect();
-        let problems = config_schema::validate(&manifest.config_schema, &whole, &values);
-        if !problems.is_empty() {
-            return Err(invalid_config(
-                format!(
-                    "the configuration does not satisfy the config schema of `{}`",
-                    manifest.id
-                ),
-                problems,
-            ));
-        }
-        Ok((public, changes))
-    }
-
-    fn open_all(
-        &self,
-        instance_id: &str,
-        stored: &[(String, crate::keys::SealedSecret)],
     ) -> Result<Vec<(String, String)>, ApiError> {
-        stored
-            .iter()
+        store::secrets_of(conn, instance_id)
+            .await?
+            .into_iter()
             .map(|(field, sealed)| {
                 self.key
-                    .open(sealed, &secret_context(instance_id, field))
+                    .open(&sealed, &secret_context(instance_id, &field))
                     .map(|plain| (field.clone(), plain.expose_secret().to_owned()))
                     .map_err(|e| {
                         ApiError::new(
@@ -759,6 +702,62 @@ fn plugin_view(p: &DiscoveredPlugin) -> PluginView {
         location: p.location.clone(),
         config_schema: p.manifest.config_schema.clone(),
     }
+}
+
+/// Splits a requested config into its plain part and its secret changes, and validates
+/// the whole (with the `stored` secrets it would keep) against the manifest's schema.
+fn prepare_config(
+    manifest: &PluginManifest,
+    config: Value,
+    stored: Vec<(String, String)>,
+) -> Result<(Value, Vec<(String, SecretChange)>), ApiError> {
+    if !config.is_object() {
+        return Err(invalid_config(
+            "the configuration must be a JSON object",
+            vec![ConfigProblem {
+                path: String::new(),
+                message: "must be an object".into(),
+            }],
+        ));
+    }
+    let fields = config_schema::secret_fields(&manifest.config_schema);
+    let (public, changes) = config_schema::take_secrets(config, &fields)
+        .map_err(|p| invalid_config("the configuration is not valid", vec![p]))?;
+    let mut secrets: BTreeMap<String, String> = stored.into_iter().collect();
+    for (field, change) in &changes {
+        match change {
+            SecretChange::Set(value) => {
+                secrets.insert(field.clone(), value.clone());
+            }
+            SecretChange::Clear => {
+                secrets.remove(field);
+            }
+        }
+    }
+    let secrets: Vec<(String, String)> = secrets.into_iter().collect();
+    let problems = problems_with(&manifest.config_schema, &public, &secrets);
+    if !problems.is_empty() {
+        return Err(invalid_config(
+            format!(
+                "the configuration does not satisfy the config schema of `{}`",
+                manifest.id
+            ),
+            problems,
+        ));
+    }
+    Ok((public, changes))
+}
+
+/// What is wrong with a config (without its secrets) once its secrets are put back in.
+fn problems_with(
+    schema: &Value,
+    public: &Value,
+    secrets: &[(String, String)],
+) -> Vec<ConfigProblem> {
+    let mut whole = public.clone();
+    config_schema::put_secrets(&mut whole, secrets);
+    let values: Vec<String> = secrets.iter().map(|(_, v)| v.clone()).collect();
+    config_schema::validate(schema, &whole, &values)
 }
 
 fn invalid_config(message: impl Into<String>, problems: Vec<ConfigProblem>) -> ApiError {

@@ -13,8 +13,8 @@ use tokio_util::sync::CancellationToken;
 use tributary_kit::{KitError, ServiceRuntime};
 
 use crate::api::{
-    ApiError, Call, ConfigureRequest, ErrorCode, HeartbeatRequest, InstallRequest, InstanceCall,
-    InstanceFilter, NatsReply, UninstallRequest, UpgradeRequest,
+    ApiError, AuditQuery, Call, ConfigureRequest, ErrorCode, HeartbeatRequest, InstallRequest,
+    InstanceCall, InstanceFilter, NatsReply, UninstallRequest, UpgradeRequest,
 };
 use crate::manager::PluginManager;
 
@@ -40,17 +40,6 @@ pub struct PluginRef {
 pub struct InstanceRef {
     /// The instance.
     pub instance_id: String,
-}
-
-/// `plugins.audit`.
-#[derive(Debug, Default, Deserialize, Serialize)]
-pub struct AuditQuery {
-    /// Only this instance's entries.
-    #[serde(default)]
-    pub instance_id: Option<String>,
-    /// The newest this many (100 when absent).
-    #[serde(default)]
-    pub limit: Option<i64>,
 }
 
 fn actor(given: Option<String>) -> String {

@@ -9,11 +9,11 @@ use serde::Serialize;
 use tributary_kit::nats::NatsError;
 use tributary_kit::Config;
 use tributary_plugin_manager::api::{
-    ApiError, AuditEntry, Call, ConfigureRequest, ErrorCode, InstallRequest, InstanceCall,
-    InstanceFilter, InstanceView, NatsReply, PluginList, PluginView, UninstallOutcome,
-    UninstallRequest, UpgradeRequest,
+    ApiError, AuditEntry, AuditQuery, Call, ConfigureRequest, ErrorCode, InstallRequest,
+    InstanceCall, InstanceFilter, InstanceView, NatsReply, PluginList, PluginView,
+    UninstallOutcome, UninstallRequest, UpgradeRequest,
 };
-use tributary_plugin_manager::nats_api::{AuditQuery, InstanceRef, NoBody, PluginRef};
+use tributary_plugin_manager::nats_api::{InstanceRef, NoBody, PluginRef};
 use tributary_proto::{ServiceName, Subjects};
 
 /// How long a request waits for the plugin manager before giving up.

@@ -127,7 +127,7 @@ fn configured_key(config: &Config) -> anyhow::Result<(MasterKey, KeySource)> {
         let file = settings.master_key_file.clone();
         return Ok((keys::master_key_from(settings)?, KeySource::File(file)));
     }
-    let local = config.data_dir.join("secrets").join("master.key");
+    let local = keys::local_master_key_file(config);
     if local.is_file() {
         let mut settings = settings.clone();
         settings.master_key_file = local.clone();
