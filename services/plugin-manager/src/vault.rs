@@ -48,7 +48,8 @@ impl From<sqlx::Error> for VaultError {
 }
 
 /// Checks at start-up that `key` is the key the secrets are sealed under; on a database with
-/// no secrets yet, records it as the key. A wrong key is a configuration error naming the
+/// no secrets yet, records it as the key (a new database, or one whose earlier key never
+/// sealed anything). A wrong key while secrets are stored is a configuration error naming the
 /// setting, and nothing is changed.
 pub async fn check_master_key(pool: &PgPool, key: &MasterKey) -> Result<(), KitOrConfig> {
     let mut tx = pool.begin().await.map_err(VaultError::from)?;
@@ -75,7 +76,20 @@ pub async fn check_master_key(pool: &PgPool, key: &MasterKey) -> Result<(), KitO
                 ciphertext: row.try_get("ciphertext").map_err(VaultError::from)?,
             };
             if key.open(&sealed, CHECK_CONTEXT).is_err() {
-                return Err(wrong(sealed.key_id));
+                // A different key with no secret sealed yet loses nothing: it becomes the key.
+                let sealed_secrets: i64 = sqlx::query_scalar("SELECT count(*) FROM plugin_secret")
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(VaultError::from)?;
+                if sealed_secrets > 0 {
+                    return Err(wrong(sealed.key_id));
+                }
+                tracing::warn!(
+                    previous = %sealed.key_id,
+                    key = key.id(),
+                    "The master key changed while no secret was stored; the new key is now the one in use."
+                );
+                write_check(&mut tx, key).await?;
             }
         }
         None => {

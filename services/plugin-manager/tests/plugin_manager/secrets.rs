@@ -404,3 +404,37 @@ async fn a_wrong_or_missing_master_key_stops_start_up_and_loses_no_secret() {
     );
     pm.stop().await;
 }
+
+#[tokio::test]
+async fn a_new_key_is_taken_while_no_secret_is_stored_and_kept_once_one_is() {
+    let (mut env, _dir) = env_with_plugin().await;
+    let first = env.config.plugin_manager.master_key.clone();
+    RunningPm::start(env.config.clone()).await.stop().await;
+
+    // Nothing was sealed under the first key, so another key loses nothing and starts.
+    env.config.plugin_manager.master_key = MasterKey::generate().to_base64();
+    let pm = RunningPm::start(env.config.clone()).await;
+    install(
+        &env,
+        "work",
+        json!({ "server": "https://dav.example.com", "password": FIRST_SECRET }),
+    )
+    .await;
+    pm.stop().await;
+
+    // Now a secret is sealed under the second key: the first is refused.
+    let second = env.config.plugin_manager.master_key.clone();
+    env.config.plugin_manager.master_key = first;
+    let err = tributary_plugin_manager::build(env.config.clone())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("does not open"), "{err}");
+    env.config.plugin_manager.master_key = second;
+    let pm = RunningPm::start(env.config.clone()).await;
+    let runtime: Value = ask(&env, "runtime", json!({ "instance_id": "work" }))
+        .await
+        .unwrap();
+    assert_eq!(runtime["config"]["password"], FIRST_SECRET);
+    pm.stop().await;
+}
