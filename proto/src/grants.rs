@@ -24,7 +24,8 @@
 //! from a manifest (the fields of [`Permission`] are public), allows nothing.
 
 use crate::manifest::{
-    valid_host_pattern, valid_subject_pattern, Capability, Direction, Permission,
+    config_host_property, valid_host_pattern, valid_subject_pattern, Capability, Direction,
+    Permission,
 };
 use crate::model::EntityType;
 
@@ -49,6 +50,27 @@ impl Grants {
         Grants {
             permissions: permissions.into_iter().collect(),
         }
+    }
+
+    /// Grants `permissions` to an instance configured with `config`: each
+    /// `network:outbound:${property}` becomes the host of the URL in that config property
+    /// (`https://dav.example.com/user/` grants `dav.example.com`). A property that is
+    /// missing, not a string or not a URL with a host grants nothing.
+    pub fn for_instance(
+        permissions: impl IntoIterator<Item = Permission>,
+        config: &serde_json::Value,
+    ) -> Self {
+        let resolve = |p: Permission| match config_host_property(&p.resource) {
+            Some(property) => {
+                let host = config
+                    .get(property)
+                    .and_then(serde_json::Value::as_str)
+                    .and_then(host_of_url)?;
+                Some(permission(p.capability, p.direction, host))
+            }
+            None => Some(p),
+        };
+        Grants::new(permissions.into_iter().filter_map(resolve))
     }
 
     /// The granted permissions, in the order given.
@@ -162,6 +184,18 @@ fn permission(capability: Capability, direction: Direction, resource: String) ->
     }
 }
 
+/// The host of `url` (`https://user@Dav.Example.com:8443/x` → `dav.example.com`), without
+/// brackets for IPv6; `None` when it has none.
+fn host_of_url(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url.trim()).ok()?;
+    let host = parsed.host_str()?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    Some(normalize_host(host))
+}
+
 /// Host names are compared lower-case and without the trailing dot of a fully qualified name.
 fn normalize_host(host: &str) -> String {
     host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase()
@@ -173,6 +207,13 @@ fn implies(grant: &Permission, wanted: &Permission) -> bool {
         return false;
     }
     match (wanted.capability, wanted.direction) {
+        // `${property}` stands for a host only the instance's config knows: it covers only
+        // itself (an upgrade asking for it again asks for nothing new) and never a host.
+        (Capability::Network, Direction::Outbound)
+            if config_host_property(&grant.resource).is_some() =>
+        {
+            grant.resource == wanted.resource
+        }
         (Capability::Network, Direction::Outbound) => host_pattern_covers(
             &normalize_host(&grant.resource),
             &normalize_host(&wanted.resource),
@@ -789,5 +830,80 @@ mod tests {
         let nothing = Grants::default();
         let wanted: Vec<Permission> = GRANTED.iter().map(|p| p.parse().unwrap()).collect();
         assert_eq!(nothing.not_covered(&wanted).len(), GRANTED.len());
+    }
+}
+
+#[cfg(test)]
+mod config_host_tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn for_instance(granted: &[&str], config: serde_json::Value) -> Grants {
+        Grants::for_instance(granted.iter().map(|p| p.parse().unwrap()), &config)
+    }
+
+    #[test]
+    fn a_config_host_grant_becomes_the_host_of_the_configured_url() {
+        let cases: &[(serde_json::Value, &[(&str, bool)])] = &[
+            (
+                json!({"url": "https://user@Dav.Example.com:8443/dav/"}),
+                &[
+                    ("dav.example.com", true),
+                    ("example.com", false),
+                    ("other.org", false),
+                ],
+            ),
+            (
+                json!({"url": "http://127.0.0.1:5232/"}),
+                &[("127.0.0.1", true), ("127.0.0.2", false)],
+            ),
+            (
+                json!({"url": "http://[::1]:5232/"}),
+                &[("::1", false), ("127.0.0.1", false)],
+            ),
+            // Missing, not a string, not a URL: nothing is granted.
+            (json!({}), &[("dav.example.com", false)]),
+            (json!({"url": 5}), &[("5", false)]),
+            (
+                json!({"url": "dav.example.com"}),
+                &[("dav.example.com", false)],
+            ),
+        ];
+        for (config, hosts) in cases {
+            let grants = for_instance(
+                &["network:outbound:${url}", "data:write:persons"],
+                config.clone(),
+            );
+            for (host, allowed) in *hosts {
+                assert_eq!(
+                    grants.check_outbound_host(host).is_ok(),
+                    *allowed,
+                    "{config} {host}"
+                );
+            }
+            assert!(grants.check_write(EntityType::Person).is_ok(), "{config}");
+        }
+    }
+
+    #[test]
+    fn an_unresolved_config_host_grant_allows_no_host_and_covers_only_itself() {
+        let grants = grants_of(&["network:outbound:${url}"]);
+        let denied = grants.check_outbound_host("dav.example.com").unwrap_err();
+        assert_eq!(
+            denied.needed.to_string(),
+            "network:outbound:dav.example.com"
+        );
+        let same: Permission = "network:outbound:${url}".parse().unwrap();
+        let other: Permission = "network:outbound:${server}".parse().unwrap();
+        let host: Permission = "network:outbound:dav.example.com".parse().unwrap();
+        assert!(grants.covers(&same));
+        assert!(!grants.covers(&other));
+        assert!(!grants.covers(&host));
+        assert!(!grants_of(&["network:outbound:dav.example.com"]).covers(&same));
+    }
+
+    fn grants_of(granted: &[&str]) -> Grants {
+        Grants::new(granted.iter().map(|p| p.parse().unwrap()))
     }
 }

@@ -293,6 +293,22 @@ impl PluginManifest {
             }
         };
 
+        for (i, perm) in permissions.iter().enumerate() {
+            if let Some(property) = config_host_property(&perm.resource) {
+                let declared = config_schema
+                    .pointer(&format!("/properties/{property}/type"))
+                    .and_then(Value::as_str);
+                if declared != Some("string") {
+                    p.add(
+                        format!("permissions[{i}]"),
+                        format!(
+                            "`${{{property}}}` names no string property of configSchema; declare `{property}` as a string there"
+                        ),
+                    );
+                }
+            }
+        }
+
         let description = match obj.get("description") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.clone()),
@@ -376,6 +392,18 @@ pub struct InvalidPermission {
     pub reason: String,
 }
 
+/// The config property a `network:outbound:${property}` resource names, if it is one: the
+/// grant is the host of the URL the instance's config holds there, which only the person
+/// configuring the instance knows (a CardDAV server, a self-hosted API).
+pub fn config_host_property(resource: &str) -> Option<&str> {
+    let name = resource.strip_prefix("${")?.strip_suffix('}')?;
+    let valid = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    valid.then_some(name)
+}
+
 /// Whether `host` is a host name (`api.example.com`) or a `*.domain` pattern: dot-separated,
 /// non-empty labels of ASCII letters, digits and hyphens. Also used by [`crate::grants`].
 pub(crate) fn valid_host_pattern(host: &str) -> bool {
@@ -428,8 +456,12 @@ impl FromStr for Permission {
                 return Err(fail("`network:inbound` takes no resource"))
             }
             Direction::Inbound => {}
-            Direction::Outbound if !valid_host_pattern(resource) => {
-                return Err(fail("the resource must be a host name or `*.domain`"))
+            Direction::Outbound
+                if !valid_host_pattern(resource) && config_host_property(resource).is_none() =>
+            {
+                return Err(fail(
+                    "the resource must be a host name, `*.domain`, or `${property}` (the host of the URL in that config property)",
+                ))
             }
             Direction::Publish | Direction::Subscribe if !valid_subject_pattern(resource) => {
                 return Err(fail("the resource must be a NATS subject pattern such as `data.*`"))

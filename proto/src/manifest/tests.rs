@@ -341,3 +341,41 @@ fn schema_problems_say_what_is_wrong() {
         );
     }
 }
+
+#[test]
+fn a_host_from_config_must_name_a_string_property() {
+    let with_url = |url_type: &str, permission: &str| {
+        let mut m = valid();
+        m["permissions"] = json!([permission]);
+        m["configSchema"] = json!({
+            "type": "object",
+            "properties": { "url": { "type": url_type }, "apiToken": { "type": "string" } }
+        });
+        m.to_string()
+    };
+    assert!(fields_named(&with_url("string", "network:outbound:${url}")).is_empty());
+    assert_eq!(
+        fields_named(&with_url("integer", "network:outbound:${url}")),
+        ["permissions[0]"]
+    );
+    assert_eq!(
+        fields_named(&with_url("string", "network:outbound:${server}")),
+        ["permissions[0]"]
+    );
+    let text = with_url("string", "network:outbound:${server}");
+    let message = PluginManifest::parse(&text).unwrap_err().to_string();
+    assert!(
+        message.contains("declare `server` as a string"),
+        "{message}"
+    );
+    for malformed in ["${}", "${a.b}", "$url", "${url", "x${url}"] {
+        assert_eq!(
+            fields_named(&with_url(
+                "string",
+                &format!("network:outbound:{malformed}")
+            )),
+            ["permissions[0]"],
+            "{malformed}"
+        );
+    }
+}
