@@ -36,7 +36,7 @@ pub struct Config {
     /// The plugin manager service.
     pub plugin_manager: PluginManagerConfig,
     /// The connector service.
-    pub connector: ServiceHttpConfig,
+    pub connector: ConnectorConfig,
     /// The ETL service.
     pub etl: EtlConfig,
     /// The channel service.
@@ -125,6 +125,63 @@ pub struct PluginManagerConfig {
     pub admin_token: SecretString,
     /// A file holding the admin token, read when `admin_token` is empty.
     pub admin_token_file: PathBuf,
+}
+
+/// The connector service: its listener, schedules, backpressure and heartbeats.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorConfig {
+    /// Address to bind; port 0 picks a free one.
+    pub http_addr: SocketAddr,
+    /// The schedule of an instance whose config sets none: an interval (`15m`) or a cron
+    /// expression.
+    pub default_schedule: String,
+    /// Items published and not yet acknowledged by JetStream, per sync.
+    pub max_inflight_publishes: usize,
+    /// Milliseconds between a running sync's heartbeats.
+    pub heartbeat_interval_ms: u64,
+    /// Seconds between full reconciliations with the plugin manager.
+    pub reconcile_interval_secs: u64,
+}
+
+impl ConnectorConfig {
+    /// The heartbeat period.
+    pub fn heartbeat_interval(&self) -> Duration {
+        Duration::from_millis(self.heartbeat_interval_ms)
+    }
+
+    /// The reconciliation period.
+    pub fn reconcile_interval(&self) -> Duration {
+        Duration::from_secs(self.reconcile_interval_secs)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (key, value) in [
+            (
+                "connector.max_inflight_publishes",
+                self.max_inflight_publishes as u64,
+            ),
+            (
+                "connector.heartbeat_interval_ms",
+                self.heartbeat_interval_ms,
+            ),
+            (
+                "connector.reconcile_interval_secs",
+                self.reconcile_interval_secs,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::new(key, "must be at least 1"));
+            }
+        }
+        if self.default_schedule.trim().is_empty() {
+            return Err(ConfigError::new(
+                "connector.default_schedule",
+                "must be an interval such as `1h` or a cron expression",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The ETL service: its listener, how it batches and retries, and how it normalises.
@@ -383,6 +440,7 @@ impl Config {
             ));
         }
         self.etl.validate()?;
+        self.connector.validate()?;
         let endpoint = &self.telemetry.otlp_endpoint;
         if !endpoint.is_empty() {
             match url::Url::parse(endpoint) {

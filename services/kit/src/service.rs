@@ -160,6 +160,12 @@ impl ServiceRuntime {
         });
     }
 
+    /// The tracker of the service's work, for tasks started while it runs (one per sync, one
+    /// per request); shutdown waits for them as for workers.
+    pub fn task_tracker(&self) -> TaskTracker {
+        self.workers.clone()
+    }
+
     /// Answers `<service>.status` with the service's readiness.
     async fn serve_status(&self, checks: Vec<ReadinessCheck>) -> Result<(), KitError> {
         let name = self.spec.name.as_str();

@@ -8,6 +8,7 @@
 //! the other four in one process.
 
 pub mod api;
+pub mod client;
 pub mod config_schema;
 pub mod discovery;
 pub mod http_api;

@@ -554,6 +554,13 @@ impl PluginManager {
                 row.last_error = Some(error);
                 store::save_instance(&mut tx, &row).await?;
             }
+            // A failed instance that works again (its next sync succeeded) recovers.
+            None if row.state == InstanceState::Failed => {
+                row.state = InstanceState::Enabled;
+                row.last_error = None;
+                self.transition(&mut tx, &row, "recover", PluginEvent::Enabled, actor)
+                    .await?;
+            }
             None => store::save_instance(&mut tx, &row).await?,
         }
         self.commit(tx).await?;

@@ -109,8 +109,10 @@ pub async fn serve(runtime: &ServiceRuntime, manager: PluginManager) -> Result<(
     Ok(())
 }
 
-/// Answers the requests of one endpoint until `shutdown`.
-async fn answer<Req, Resp, F, Fut>(
+/// Answers the requests of one endpoint until `shutdown`, each with `handle`'s result in a
+/// [`NatsReply`]; a request that does not parse as `Req` gets `bad_request`. Other services
+/// answer their endpoints with it too, so every reply in the mesh has one shape.
+pub async fn answer<Req, Resp, F, Fut>(
     endpoint: async_nats::service::endpoint::Endpoint,
     shutdown: CancellationToken,
     handle: F,

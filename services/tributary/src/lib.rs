@@ -1,7 +1,9 @@
 //! The `tributary` command line: `tributary up` runs all five services in one process,
-//! `tributary plugins …` manages the plugin registry ([`plugins_cli`]).
+//! `tributary plugins …` manages the plugin registry ([`plugins_cli`]), `tributary sync …`
+//! runs and follows connector syncs ([`sync_cli`]).
 
 pub mod plugins_cli;
+pub mod sync_cli;
 pub mod up;
 
 use std::path::PathBuf;
@@ -33,6 +35,9 @@ pub enum Command {
     CheckConfig,
     /// Manage plugins: list, install, configure, enable, upgrade, uninstall, audit, keys.
     Plugins(plugins_cli::PluginsArgs),
+    /// Sync a connector instance now and follow it (`tributary sync <instance>`), list every
+    /// instance's sync state (`tributary sync status`), or stop a sync (`… cancel <instance>`).
+    Sync(sync_cli::SyncArgs),
 }
 
 /// Runs a parsed command line: loads the configuration, runs the command, and returns the
@@ -50,6 +55,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Plugins(args) => plugins_cli::run(&config, args).await,
+        Command::Sync(args) => sync_cli::run(&config, args).await,
     }
 }
 

@@ -4,7 +4,6 @@
 //!
 //! Exit codes: 0 done, 1 failed, 2 permissions not accepted.
 
-pub mod client;
 pub mod commands;
 pub mod config_input;
 pub mod keys;
@@ -18,8 +17,8 @@ use serde::Serialize;
 use tributary_kit::Config;
 use tributary_plugin_manager::api::{ApiError, ErrorCode};
 
-use client::{CallError, PluginClient};
 use config_input::ConfigArgs;
+use tributary_plugin_manager::client::{self, CallError, MeshClient};
 
 /// The exit code when permissions were not accepted.
 pub const EXIT_PERMISSIONS_NOT_ACCEPTED: u8 = 2;
@@ -130,7 +129,7 @@ pub async fn run(config: &Config, args: PluginsArgs) -> ExitCode {
 async fn execute(config: &Config, args: PluginsArgs) -> anyhow::Result<()> {
     let json = args.json;
     // Only the commands that ask the plugin manager connect to NATS.
-    let connect = || PluginClient::connect(config, client::actor_from_env());
+    let connect = || MeshClient::connect(config, client::actor_from_env());
     match args.command {
         PluginsCommand::List => commands::list(&connect().await?, json).await,
         PluginsCommand::Info { id } => commands::info(&connect().await?, &id, json).await,

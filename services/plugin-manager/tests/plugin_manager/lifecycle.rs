@@ -231,6 +231,28 @@ async fn a_reported_failure_fails_the_instance_once_until_it_is_enabled_again() 
 }
 
 #[tokio::test]
+async fn a_failed_instance_recovers_when_its_service_reports_it_healthy() {
+    let (env, _dir, pm) = started_with_work(true).await;
+    let mut enabled = watch(&env, PluginEvent::Enabled).await;
+    let heartbeat = |error: Option<&str>| {
+        ask::<Value>(
+            &env,
+            "heartbeat",
+            json!({ "instance_id": "work", "error": error, "actor": "connector" }),
+        )
+    };
+    assert_eq!(heartbeat(Some("timeout")).await.unwrap()["state"], "failed");
+    let view = heartbeat(None).await.unwrap();
+    assert_eq!(view["state"], "enabled");
+    assert!(view.get("last_error").is_none(), "{view}");
+    let event = next_event(&mut enabled).await;
+    assert_eq!(event["data"]["actor"], "connector");
+    let (audit, _) = audit_of(&env, "work").await;
+    assert!(audit.iter().any(|a| a["action"] == "recover"), "{audit:?}");
+    pm.stop().await;
+}
+
+#[tokio::test]
 async fn uninstall_keeps_the_instance_or_purges_it_with_its_data() {
     let (env, _dir) = env_with_plugin().await;
     let pm = RunningPm::start(env.config.clone()).await;

@@ -7,12 +7,12 @@ use serde_json::json;
 use tributary_plugin_manager::api::{ApiError, ErrorCode, InstallRequest, PluginView};
 use tributary_plugin_manager::config_schema;
 
-use super::client::{CallError, PluginClient};
 use super::config_input::{self, BuiltConfig, ConfigArgs};
 use super::{print_json, render};
+use tributary_plugin_manager::client::{CallError, MeshClient};
 
 /// `plugins list`.
-pub async fn list(client: &PluginClient, json: bool) -> anyhow::Result<()> {
+pub async fn list(client: &MeshClient, json: bool) -> anyhow::Result<()> {
     let plugins = client.plugins().await?;
     let instances = client.instances().await?;
     if json {
@@ -27,7 +27,7 @@ pub async fn list(client: &PluginClient, json: bool) -> anyhow::Result<()> {
 }
 
 /// `plugins rescan`.
-pub async fn rescan(client: &PluginClient, json: bool) -> anyhow::Result<()> {
+pub async fn rescan(client: &MeshClient, json: bool) -> anyhow::Result<()> {
     let plugins = client.rescan().await?;
     if json {
         print_json(&plugins)
@@ -42,7 +42,7 @@ pub async fn rescan(client: &PluginClient, json: bool) -> anyhow::Result<()> {
 
 /// `plugins info <id>`: the instance with that id, else the plugin. With `json`:
 /// `{"instance": …}` or `{"plugin": …}`.
-pub async fn info(client: &PluginClient, id: &str, json: bool) -> anyhow::Result<()> {
+pub async fn info(client: &MeshClient, id: &str, json: bool) -> anyhow::Result<()> {
     match client.instance(id).await {
         Ok(instance) if json => print_json(&json!({ "instance": instance })),
         Ok(instance) => {
@@ -81,7 +81,7 @@ pub struct Install {
 
 /// `plugins install`: refuses unless the plugin's permissions are accepted, on the command
 /// line or (on a terminal) at a prompt.
-pub async fn install(client: &PluginClient, args: Install, json: bool) -> anyhow::Result<()> {
+pub async fn install(client: &MeshClient, args: Install, json: bool) -> anyhow::Result<()> {
     let plugin = client.plugin(&args.plugin_id).await?;
     let secret_fields = config_schema::secret_fields(&plugin.config_schema);
     // The configuration is read first, so a mistake in it shows before any question.
@@ -130,7 +130,7 @@ pub async fn install(client: &PluginClient, args: Install, json: bool) -> anyhow
 /// `plugins configure`: `--config-json` replaces the configuration; `--set` and
 /// `--secret-from-env` change fields of the current one.
 pub async fn configure(
-    client: &PluginClient,
+    client: &MeshClient,
     instance_id: &str,
     args: &ConfigArgs,
     json: bool,
@@ -157,7 +157,7 @@ pub async fn configure(
 
 /// `plugins enable` and `plugins disable`.
 pub async fn set_enabled(
-    client: &PluginClient,
+    client: &MeshClient,
     instance_id: &str,
     enabled: bool,
     json: bool,
@@ -176,7 +176,7 @@ pub async fn set_enabled(
 
 /// `plugins upgrade`: with `accept`, accepts every permission the newest version asks for.
 pub async fn upgrade(
-    client: &PluginClient,
+    client: &MeshClient,
     instance_id: &str,
     accept: bool,
     json: bool,
@@ -208,7 +208,7 @@ pub async fn upgrade(
 
 /// `plugins uninstall`.
 pub async fn uninstall(
-    client: &PluginClient,
+    client: &MeshClient,
     instance_id: &str,
     purge: bool,
     json: bool,
@@ -233,7 +233,7 @@ pub async fn uninstall(
 
 /// `plugins audit`.
 pub async fn audit(
-    client: &PluginClient,
+    client: &MeshClient,
     instance_id: Option<String>,
     limit: i64,
     json: bool,

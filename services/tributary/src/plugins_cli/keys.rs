@@ -12,7 +12,7 @@ use tributary_kit::Config;
 use tributary_plugin_manager::keys::{self, MasterKey};
 use tributary_plugin_manager::vault;
 
-use super::client::{CallError, PluginClient};
+use tributary_plugin_manager::client::{CallError, MeshClient};
 
 /// The environment variable that can hold the new key instead of `--new-key-file`.
 pub const NEW_KEY_ENV: &str = "TRIBUTARY_NEW_MASTER_KEY";
@@ -140,7 +140,9 @@ fn configured_key(config: &Config) -> anyhow::Result<(MasterKey, KeySource)> {
 /// Fails when a plugin manager answers on this deployment's subjects. When NATS itself cannot
 /// be reached, nothing can be running that uses it, so rotation goes on.
 async fn refuse_while_running(config: &Config) -> anyhow::Result<()> {
-    let Ok(client) = PluginClient::connect(config, super::client::actor_from_env()).await else {
+    let Ok(client) =
+        MeshClient::connect(config, tributary_plugin_manager::client::actor_from_env()).await
+    else {
         return Ok(());
     };
     let client = client.with_timeout(RUNNING_CHECK_TIMEOUT);
@@ -148,7 +150,7 @@ async fn refuse_while_running(config: &Config) -> anyhow::Result<()> {
         Err(CallError::NotAnswering { .. }) | Err(CallError::Send { .. }) => Ok(()),
         _ => bail!(
             "the plugin manager is running (it answers on {}); stop it first, or it keeps sealing new secrets under the old key, then rotate and start it with the new key",
-            client.subject("list")
+            client.subjects().request(tributary_proto::ServiceName::PluginManager, "list")
         ),
     }
 }

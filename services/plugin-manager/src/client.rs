@@ -1,34 +1,39 @@
-//! The plugin manager's `plugins.*` NATS API as the command line calls it: one typed method
-//! per endpoint, each request carrying who asks, each reply read from its `NatsReply` envelope.
+//! The services' NATS request APIs as a client calls them (the command line, the connector
+//! and channel services): one typed method per `plugins.*` endpoint, [`MeshClient::request`]
+//! for any other service's, each request carrying who asks, each reply read from its
+//! [`NatsReply`] envelope.
 
 use std::time::Duration;
 
+use crate::api::{
+    ApiError, AuditEntry, AuditQuery, Call, ConfigureRequest, ErrorCode, InstallRequest,
+    InstanceCall, InstanceFilter, InstanceView, NatsReply, PluginList, PluginView,
+    UninstallOutcome, UninstallRequest, UpgradeRequest,
+};
+use crate::api::{HeartbeatRequest, RuntimeInstance};
+use crate::nats_api::{InstanceRef, NoBody, PluginRef};
 use async_nats::client::RequestErrorKind;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tributary_kit::nats::NatsError;
 use tributary_kit::Config;
-use tributary_plugin_manager::api::{
-    ApiError, AuditEntry, AuditQuery, Call, ConfigureRequest, ErrorCode, InstallRequest,
-    InstanceCall, InstanceFilter, InstanceView, NatsReply, PluginList, PluginView,
-    UninstallOutcome, UninstallRequest, UpgradeRequest,
-};
-use tributary_plugin_manager::nats_api::{InstanceRef, NoBody, PluginRef};
 use tributary_proto::{ServiceName, Subjects};
 
-/// How long a request waits for the plugin manager before giving up.
+/// How long a request waits for its answer before giving up.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Why a `plugins.*` request got no usable answer.
+/// Why a request got no usable answer.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
     /// Nobody listens on the subject, or the listener did not answer in time.
-    #[error("the plugin manager does not answer on {subject}; is it running (tributary up)?")]
+    #[error("the {service} does not answer on {subject}; is it running (tributary up)?")]
     NotAnswering {
+        /// The service asked (`plugin manager`, `connector service`).
+        service: &'static str,
         /// The request subject.
         subject: String,
     },
-    /// The plugin manager refused the request or failed; it says why.
+    /// The service refused the request or failed; it says why.
     #[error(transparent)]
     Api(#[from] ApiError),
     /// The request could not be sent.
@@ -39,8 +44,8 @@ pub enum CallError {
         /// Why.
         reason: String,
     },
-    /// The answer is not a `plugins.*` reply.
-    #[error("cannot read the plugin manager's answer on {subject}: {reason}")]
+    /// The answer is not a reply envelope of the expected shape.
+    #[error("cannot read the answer on {subject}: {reason}")]
     BadReply {
         /// The request subject.
         subject: String,
@@ -50,7 +55,7 @@ pub enum CallError {
 }
 
 impl CallError {
-    /// Whether the plugin manager said there is no such plugin or instance.
+    /// Whether the service said there is no such plugin or instance.
     pub fn is_not_found(&self) -> bool {
         matches!(self, CallError::Api(e) if e.error == ErrorCode::NotFound)
     }
@@ -65,9 +70,9 @@ pub fn actor_from_env() -> String {
     format!("cli:{user}")
 }
 
-/// A connection to the plugin manager's NATS API.
+/// A connection to the services' NATS request APIs.
 #[derive(Debug, Clone)]
-pub struct PluginClient {
+pub struct MeshClient {
     /// The NATS connection.
     nats: async_nats::Client,
     /// The deployment's subjects (with its prefix).
@@ -78,10 +83,10 @@ pub struct PluginClient {
     timeout: Duration,
 }
 
-impl PluginClient {
+impl MeshClient {
     /// Connects to the NATS server of `config`, asking as `actor`.
     pub async fn connect(config: &Config, actor: String) -> Result<Self, NatsError> {
-        let nats = tributary_kit::nats::connect(&config.nats, "tributary-cli").await?;
+        let nats = tributary_kit::nats::connect(&config.nats, "tributary-client").await?;
         Ok(Self::new(nats, config.subjects(), actor))
     }
 
@@ -101,18 +106,28 @@ impl PluginClient {
         self
     }
 
-    /// The subject of one endpoint (`<prefix>.plugins.<verb>`).
-    pub fn subject(&self, verb: &str) -> String {
-        self.subjects.request(ServiceName::PluginManager, verb)
-    }
-
     /// Sends `request` to `plugins.<verb>` and reads the answer.
     pub async fn call<Req, Resp>(&self, verb: &str, request: &Req) -> Result<Resp, CallError>
     where
         Req: Serialize,
         Resp: DeserializeOwned,
     {
-        let subject = self.subject(verb);
+        self.request(ServiceName::PluginManager, verb, request)
+            .await
+    }
+
+    /// Sends `request` to `<service>.<verb>` (`connector.sync`) and reads the answer.
+    pub async fn request<Req, Resp>(
+        &self,
+        service: ServiceName,
+        verb: &str,
+        request: &Req,
+    ) -> Result<Resp, CallError>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+    {
+        let subject = self.subjects.request(service, verb);
         let body = serde_json::to_vec(request).map_err(|e| CallError::Send {
             subject: subject.clone(),
             reason: e.to_string(),
@@ -127,6 +142,7 @@ impl PluginClient {
             .map_err(|e| match e.kind() {
                 RequestErrorKind::NoResponders | RequestErrorKind::TimedOut => {
                     CallError::NotAnswering {
+                        service: service_label(service),
                         subject: subject.clone(),
                     }
                 }
@@ -143,6 +159,16 @@ impl PluginClient {
                 reason: e.to_string(),
             }),
         }
+    }
+
+    /// The NATS connection it asks through.
+    pub fn nats(&self) -> &async_nats::Client {
+        &self.nats
+    }
+
+    /// The deployment's subjects.
+    pub fn subjects(&self) -> &Subjects {
+        &self.subjects
     }
 
     fn instance_call<B>(&self, instance_id: &str, body: B) -> InstanceCall<B> {
@@ -173,7 +199,39 @@ impl PluginClient {
 
     /// `plugins.instances`: every installed instance.
     pub async fn instances(&self) -> Result<Vec<InstanceView>, CallError> {
-        self.call("instances", &InstanceFilter::default()).await
+        self.instances_where(&InstanceFilter::default()).await
+    }
+
+    /// `plugins.instances`: the installed instances `filter` selects.
+    pub async fn instances_where(
+        &self,
+        filter: &InstanceFilter,
+    ) -> Result<Vec<InstanceView>, CallError> {
+        self.call("instances", filter).await
+    }
+
+    /// `plugins.runtime`: what a service needs to run an instance, secrets included.
+    pub async fn runtime(&self, instance_id: &str) -> Result<RuntimeInstance, CallError> {
+        let request = InstanceRef {
+            instance_id: instance_id.to_owned(),
+        };
+        self.call("runtime", &request).await
+    }
+
+    /// `plugins.heartbeat`: the instance is alive, or failed with `error`.
+    pub async fn heartbeat(
+        &self,
+        instance_id: &str,
+        error: Option<String>,
+    ) -> Result<InstanceView, CallError> {
+        let request = Call {
+            actor: Some(self.actor.clone()),
+            body: HeartbeatRequest {
+                instance_id: instance_id.to_owned(),
+                error,
+            },
+        };
+        self.call("heartbeat", &request).await
     }
 
     /// `plugins.instance`: one instance.
@@ -246,5 +304,16 @@ impl PluginClient {
             limit: Some(limit),
         };
         self.call("audit", &request).await
+    }
+}
+
+/// How an error names a service.
+fn service_label(service: ServiceName) -> &'static str {
+    match service {
+        ServiceName::PluginManager => "plugin manager",
+        ServiceName::Connector => "connector service",
+        ServiceName::Etl => "ETL service",
+        ServiceName::Channel => "channel service",
+        ServiceName::Search => "search service",
     }
 }

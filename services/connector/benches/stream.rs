@@ -1,0 +1,2 @@
+//! Placeholder: the stream benchmark.
+fn main() {}

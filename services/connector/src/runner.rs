@@ -1,0 +1,403 @@
+//! One sync of one instance: the plugin's steps streamed to JetStream with a bounded number
+//! of unacknowledged publishes, checkpoints stored once every item before them is
+//! acknowledged, heartbeats while it runs, and its end recorded and announced.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::context::PublishAckFuture;
+use async_nats::HeaderMap;
+use futures::StreamExt;
+use serde_json::Value;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use tributary_plugin_manager::client::MeshClient;
+use tributary_plugin_sdk::{
+    ConnectorItem, ConnectorPlugin, Cursor, Grants, PluginContext, PluginError, SyncStep,
+};
+use tributary_proto::Subjects;
+use uuid::Uuid;
+
+use crate::bridge::{NatsEventSink, PgDataReader};
+use crate::state::{BegunSync, SyncCounts, SyncEnd, SyncStore};
+
+/// How long a heartbeat to the plugin manager may take before it is given up on.
+const PLUGIN_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One enabled connector instance, as the plugin manager describes it, with its connector.
+pub struct InstanceSpec {
+    /// The instance.
+    pub instance_id: String,
+    /// Its plugin.
+    pub plugin_id: String,
+    /// Its plugin's version.
+    pub version: String,
+    /// Its configuration, secrets included; never logged.
+    pub config: Value,
+    /// What it may do, `${property}` hosts resolved against its config.
+    pub grants: Grants,
+    /// The connector that runs it.
+    pub connector: Arc<dyn ConnectorPlugin>,
+}
+
+impl std::fmt::Debug for InstanceSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstanceSpec")
+            .field("instance_id", &self.instance_id)
+            .field("plugin_id", &self.plugin_id)
+            .field("version", &self.version)
+            .field("grants", &self.grants)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a running sync is being stopped.
+#[derive(Debug, Clone)]
+pub struct StopSignal {
+    token: CancellationToken,
+    reason: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl StopSignal {
+    /// A signal not yet given.
+    pub fn new() -> Self {
+        Self {
+            token: CancellationToken::new(),
+            reason: Arc::new(std::sync::Mutex::new(None)),
+        }
+    }
+
+    /// Stops the sync, saying why (the first reason given wins).
+    pub fn stop(&self, reason: impl Into<String>) {
+        let mut held = self
+            .reason
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        held.get_or_insert_with(|| reason.into());
+        self.token.cancel();
+    }
+
+    fn reason(&self) -> String {
+        self.reason
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .unwrap_or_else(|| "cancelled".to_owned())
+    }
+}
+
+impl Default for StopSignal {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Runs syncs; one per instance at a time is the supervisor's business.
+#[derive(Debug, Clone)]
+pub struct SyncRunner {
+    store: SyncStore,
+    jetstream: async_nats::jetstream::Context,
+    nats: async_nats::Client,
+    subjects: Subjects,
+    plugins: MeshClient,
+    max_inflight: usize,
+    heartbeat_every: Duration,
+    /// The service stopping: a sync it stops is left `running`, to resume at the next start.
+    shutdown: CancellationToken,
+}
+
+/// What [`SyncRunner::run`] came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// It ended, and its end was recorded and announced.
+    Ended(SyncEnd),
+    /// The service is stopping: the state stays `running` with its last checkpoint, and the
+    /// next start of any connector process resumes it.
+    Interrupted,
+}
+
+/// Where a sync stands while it runs.
+struct Progress {
+    counts: SyncCounts,
+    started: Instant,
+    inflight: VecDeque<PublishAckFuture>,
+}
+
+impl Progress {
+    fn rate(&self) -> f64 {
+        let secs = self.started.elapsed().as_secs_f64();
+        if secs > 0.0 {
+            self.counts.items as f64 / secs
+        } else {
+            0.0
+        }
+    }
+
+    fn counts(&self) -> SyncCounts {
+        SyncCounts {
+            rate: self.rate(),
+            ..self.counts
+        }
+    }
+
+    /// Waits for the oldest publish to be acknowledged.
+    async fn ack_oldest(&mut self) -> Result<(), String> {
+        if let Some(ack) = self.inflight.pop_front() {
+            ack.await
+                .map_err(|e| format!("JetStream did not acknowledge an item: {e}"))?;
+            self.counts.items += 1;
+        }
+        Ok(())
+    }
+
+    /// Waits until every publish is acknowledged.
+    async fn ack_all(&mut self) -> Result<(), String> {
+        while !self.inflight.is_empty() {
+            self.ack_oldest().await?;
+        }
+        Ok(())
+    }
+}
+
+impl SyncRunner {
+    /// A runner publishing through `jetstream`, recording in `store`, reporting health to the
+    /// plugin manager through `plugins`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: SyncStore,
+        jetstream: async_nats::jetstream::Context,
+        nats: async_nats::Client,
+        subjects: Subjects,
+        plugins: MeshClient,
+        max_inflight: usize,
+        heartbeat_every: Duration,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self {
+            store,
+            jetstream,
+            nats,
+            subjects,
+            plugins,
+            max_inflight: max_inflight.max(1),
+            heartbeat_every,
+            shutdown,
+        }
+    }
+
+    /// The store it records in.
+    pub fn store(&self) -> &SyncStore {
+        &self.store
+    }
+
+    fn context(&self, spec: &InstanceSpec, pool: &PgPool) -> Result<PluginContext, PluginError> {
+        PluginContext::builder(
+            spec.plugin_id.clone(),
+            spec.instance_id.clone(),
+            spec.grants.clone(),
+        )
+        .config(spec.config.clone())
+        .event_sink(Arc::new(NatsEventSink::new(
+            self.nats.clone(),
+            self.subjects.clone(),
+        )))
+        .data_reader(Arc::new(PgDataReader::new(pool.clone())))
+        .build()
+    }
+
+    /// Runs the sync `sync_id` of `spec` that [`SyncStore::begin`] allowed, until the plugin's
+    /// stream ends, fails, or `stop` is given.
+    pub async fn run(
+        &self,
+        spec: &InstanceSpec,
+        sync_id: Uuid,
+        begun: BegunSync,
+        stop: StopSignal,
+    ) -> RunOutcome {
+        let instance_id = spec.instance_id.as_str();
+        let mode = begun.request.mode;
+        tracing::info!(instance = instance_id, %sync_id, ?mode, resumed = begun.resumed, "Sync started.");
+        let mut progress = Progress {
+            counts: SyncCounts::default(),
+            started: Instant::now(),
+            inflight: VecDeque::new(),
+        };
+        let end = match self.context(spec, self.store.pool()) {
+            Ok(ctx) => {
+                self.stream(spec, ctx, sync_id, begun, &stop, &mut progress)
+                    .await
+            }
+            Err(e) => Some(SyncEnd::Failed(format!(
+                "cannot build the plugin context: {e}"
+            ))),
+        };
+        let Some(end) = end else {
+            tracing::info!(instance = instance_id, %sync_id, "Sync interrupted by shutdown; it resumes at the next start.");
+            return RunOutcome::Interrupted;
+        };
+        let counts = progress.counts();
+        if let Err(e) = self
+            .store
+            .finish(instance_id, sync_id, mode, counts, &end)
+            .await
+        {
+            tracing::error!(instance = instance_id, %sync_id, error = %e, "Cannot record the end of a sync.");
+        }
+        let error = match &end {
+            SyncEnd::Succeeded => {
+                tracing::info!(instance = instance_id, %sync_id, items = counts.items, rate = counts.rate, "Sync completed.");
+                None
+            }
+            SyncEnd::Failed(e) => {
+                tracing::warn!(instance = instance_id, %sync_id, error = %e, "Sync failed.");
+                Some(e.clone())
+            }
+            SyncEnd::Cancelled(reason) => {
+                tracing::info!(instance = instance_id, %sync_id, reason, "Sync cancelled.");
+                None
+            }
+        };
+        self.report_health(instance_id, error).await;
+        RunOutcome::Ended(end)
+    }
+
+    /// Streams the plugin's steps; `None` when the service is stopping.
+    async fn stream(
+        &self,
+        spec: &InstanceSpec,
+        ctx: PluginContext,
+        sync_id: Uuid,
+        begun: BegunSync,
+        stop: &StopSignal,
+        progress: &mut Progress,
+    ) -> Option<SyncEnd> {
+        let instance_id = spec.instance_id.as_str();
+        let mode = begun.request.mode;
+        let mut steps = spec.connector.sync(ctx, begun.cursor, begun.request);
+        let subject = self.subjects.connector_items(instance_id);
+        let mut heartbeat = tokio::time::interval(self.heartbeat_every);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        heartbeat.tick().await;
+        loop {
+            tokio::select! {
+                biased;
+                _ = self.shutdown.cancelled() => return None,
+                _ = stop.token.cancelled() => {
+                    return Some(self.settle(progress, SyncEnd::Cancelled(stop.reason())).await);
+                }
+                _ = heartbeat.tick() => {
+                    match self.store.heartbeat(instance_id, sync_id, mode, progress.counts()).await {
+                        Ok(true) => stop.stop("cancelled by connector.cancel"),
+                        Ok(false) => {}
+                        Err(e) => tracing::warn!(instance = instance_id, error = %e, "Cannot record a sync heartbeat."),
+                    }
+                    let plugins = self.plugins.clone();
+                    let id = instance_id.to_owned();
+                    tokio::spawn(async move {
+                        let _ = tokio::time::timeout(PLUGIN_HEARTBEAT_TIMEOUT, plugins.heartbeat(&id, None)).await;
+                    });
+                }
+                step = steps.next() => match step {
+                    None => {
+                        return Some(self.settle(progress, SyncEnd::Succeeded).await);
+                    }
+                    Some(Err(e)) => {
+                        progress.counts.errors += 1;
+                        return Some(self.settle(progress, SyncEnd::Failed(e.to_string())).await);
+                    }
+                    Some(Ok(SyncStep::Item(item))) => {
+                        if let Err(e) = self.publish(spec, &subject, item, progress).await {
+                            progress.counts.errors += 1;
+                            return Some(self.settle(progress, SyncEnd::Failed(e)).await);
+                        }
+                    }
+                    Some(Ok(SyncStep::Checkpoint(cursor))) => {
+                        if let Err(e) = self.checkpoint(instance_id, sync_id, &cursor, progress).await {
+                            progress.counts.errors += 1;
+                            return Some(self.settle(progress, SyncEnd::Failed(e)).await);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Publishes one item, waiting first when `max_inflight` publishes are unacknowledged.
+    async fn publish(
+        &self,
+        spec: &InstanceSpec,
+        subject: &str,
+        mut item: ConnectorItem,
+        progress: &mut Progress,
+    ) -> Result<(), String> {
+        spec.grants
+            .check_write(item.entity_type)
+            .map_err(|denied| {
+                format!("the plugin yielded a {} item: {denied}", item.entity_type)
+            })?;
+        // The instance is the service's to say, not the plugin's: items never cross instances.
+        item.instance_id.clone_from(&spec.instance_id);
+        let payload = serde_json::to_vec(&item)
+            .map_err(|e| format!("cannot encode item {}: {e}", item.external_id))?;
+        while progress.inflight.len() >= self.max_inflight {
+            progress.ack_oldest().await?;
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            async_nats::header::NATS_MESSAGE_ID,
+            item.message_id().as_str(),
+        );
+        let ack = self
+            .jetstream
+            .publish_with_headers(subject.to_owned(), headers, payload.into())
+            .await
+            .map_err(|e| format!("cannot publish item {} on {subject}: {e}", item.external_id))?;
+        progress.inflight.push_back(ack);
+        Ok(())
+    }
+
+    /// Stores `cursor` once every item before it is acknowledged.
+    async fn checkpoint(
+        &self,
+        instance_id: &str,
+        sync_id: Uuid,
+        cursor: &Cursor,
+        progress: &mut Progress,
+    ) -> Result<(), String> {
+        progress.ack_all().await?;
+        self.store
+            .checkpoint(instance_id, sync_id, cursor, progress.counts())
+            .await
+            .map_err(|e| format!("cannot store the checkpoint: {e}"))
+    }
+
+    /// Waits for the acknowledgements still due, so the counts are final; a failure to get
+    /// them turns success into failure.
+    async fn settle(&self, progress: &mut Progress, end: SyncEnd) -> SyncEnd {
+        match (progress.ack_all().await, end) {
+            (Err(e), SyncEnd::Succeeded) => SyncEnd::Failed(e),
+            (_, end) => end,
+        }
+    }
+
+    async fn report_health(&self, instance_id: &str, error: Option<String>) {
+        match tokio::time::timeout(
+            PLUGIN_HEARTBEAT_TIMEOUT,
+            self.plugins.heartbeat(instance_id, error),
+        )
+        .await
+        {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::debug!(instance = instance_id, error = %e, "The plugin manager did not take the heartbeat.")
+            }
+            Err(_) => {
+                tracing::debug!(
+                    instance = instance_id,
+                    "The plugin manager did not answer the heartbeat in time."
+                )
+            }
+        }
+    }
+}
