@@ -244,22 +244,22 @@ impl SyncRunner {
         {
             tracing::error!(instance = instance_id, %sync_id, error = %e, "Cannot record the end of a sync.");
         }
-        let error = match &end {
+        self.log_end(instance_id, sync_id, counts, &end);
+        RunOutcome::Ended(end)
+    }
+
+    fn log_end(&self, instance_id: &str, sync_id: Uuid, counts: SyncCounts, end: &SyncEnd) {
+        match end {
             SyncEnd::Succeeded => {
                 tracing::info!(instance = instance_id, %sync_id, items = counts.items, rate = counts.rate, "Sync completed.");
-                None
             }
             SyncEnd::Failed(e) => {
                 tracing::warn!(instance = instance_id, %sync_id, error = %e, "Sync failed.");
-                Some(e.clone())
             }
             SyncEnd::Cancelled(reason) => {
                 tracing::info!(instance = instance_id, %sync_id, reason, "Sync cancelled.");
-                None
             }
-        };
-        self.report_health(instance_id, error).await;
-        RunOutcome::Ended(end)
+        }
     }
 
     /// Streams the plugin's steps; `None` when the service is stopping.
@@ -379,6 +379,16 @@ impl SyncRunner {
             (Err(e), SyncEnd::Succeeded) => SyncEnd::Failed(e),
             (_, end) => end,
         }
+    }
+
+    /// Tells the plugin manager how the instance's sync ended: a failure marks the instance
+    /// failed, a success or a cancel marks it healthy (recovering a failed one).
+    pub async fn report_end(&self, instance_id: &str, end: &SyncEnd) {
+        let error = match end {
+            SyncEnd::Failed(e) => Some(e.clone()),
+            SyncEnd::Succeeded | SyncEnd::Cancelled(_) => None,
+        };
+        self.report_health(instance_id, error).await;
     }
 
     async fn report_health(&self, instance_id: &str, error: Option<String>) {

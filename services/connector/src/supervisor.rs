@@ -406,8 +406,9 @@ impl Supervisor {
                 .execute(&mut lock)
                 .await;
             let _ = lock.close().await;
-            if outcome != RunOutcome::Interrupted {
+            if let RunOutcome::Ended(end) = outcome {
                 this.clear_active(&id, sync_id);
+                this.inner.runner.report_end(&id, &end).await;
             }
         });
         Ok(accepted)

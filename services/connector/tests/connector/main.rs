@@ -1,1 +1,7 @@
-//! Connector service tests.
+//! The connector service against the real NATS and PostgreSQL, with the real plugin manager
+//! and ETL, driving a test connector and the built-in ones.
+
+mod failures;
+mod numbers;
+mod support;
+mod syncing;

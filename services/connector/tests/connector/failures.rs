@@ -1,0 +1,252 @@
+//! What goes wrong: a host not granted, a server asking to slow down, a cancel, a disabled
+//! instance, bad requests. One instance's failure never stops another's syncs.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tributary_plugin_manager::api::ErrorCode;
+use tributary_plugin_sdk::testing::{Canned, FixtureServer};
+use tributary_proto::events::SyncEvent;
+use tributary_proto::ServiceName;
+
+use crate::support::{next_event_of, Mesh, NUMBERS, NUMBERS_FIXED_HOST};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_not_granted_fails_that_sync_naming_the_permission_while_others_sync() {
+    let mesh = Mesh::start(false).await;
+    let fixture = FixtureServer::start().await.unwrap();
+    fixture.respond("/page", [Canned::json(200, json!({}))]);
+    let mut failed = mesh.watch(SyncEvent::Failed).await;
+    let mut completed = mesh.watch(SyncEvent::Completed).await;
+    let url = fixture.url("/page");
+    // Granted only api.example.com, it reaches for 127.0.0.1.
+    mesh.install(
+        NUMBERS_FIXED_HOST,
+        "denied",
+        json!({ "count": 5, "url": url }),
+        true,
+    )
+    .await;
+    mesh.install(NUMBERS, "granted", json!({ "count": 30, "url": url }), true)
+        .await;
+
+    let failure = next_event_of(&mut failed, "denied", 20).await;
+    let error = failure["data"]["error"].as_str().unwrap().to_owned();
+    assert!(error.contains("network:outbound:127.0.0.1"), "{error}");
+    let done = next_event_of(&mut completed, "granted", 20).await;
+    assert_eq!(done["data"]["items"], 30);
+
+    let state = mesh.state("denied").await;
+    assert_eq!(state["status"], "failed");
+    assert!(state["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("network:outbound:127.0.0.1"));
+    assert_eq!(state["errors"], 1);
+    // The plugin manager hears of it: the instance is failed, with the error.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let view: Value = mesh
+            .ask(
+                ServiceName::PluginManager,
+                "instance",
+                json!({ "instance_id": "denied" }),
+            )
+            .await
+            .unwrap();
+        if view["state"] == "failed" {
+            assert!(view["last_error"]
+                .as_str()
+                .unwrap()
+                .contains("network:outbound:127.0.0.1"));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not failed in the plugin manager: {view}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Only the granted instance's requests reached the server.
+    assert_eq!(fixture.requests_to("/page").len(), 3, "one per page of 10");
+    // A failed instance keeps its schedule: another sync can run.
+    let again = mesh.sync_now(json!({ "instance_id": "denied" })).await;
+    let failure = next_event_of(&mut failed, "denied", 20).await;
+    assert_eq!(failure["data"]["sync_id"], again["sync_id"]);
+    mesh.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_answering_429_with_retry_after_is_waited_for() {
+    let mesh = Mesh::start(false).await;
+    let fixture = FixtureServer::start().await.unwrap();
+    fixture.respond(
+        "/page",
+        [
+            Canned::status(429).header("Retry-After", "2"),
+            Canned::json(200, json!({})),
+        ],
+    );
+    let mut completed = mesh.watch(SyncEvent::Completed).await;
+    let began = Instant::now();
+    mesh.install(
+        NUMBERS,
+        "patient",
+        json!({ "count": 5, "url": fixture.url("/page") }),
+        true,
+    )
+    .await;
+    let done = next_event_of(&mut completed, "patient", 30).await;
+    assert_eq!(done["data"]["items"], 5);
+    assert_eq!(
+        fixture.requests_to("/page").len(),
+        2,
+        "asked again once, after the wait"
+    );
+    assert!(
+        began.elapsed() >= Duration::from_secs(2),
+        "waited {:?}",
+        began.elapsed()
+    );
+    mesh.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_stops_a_running_sync_cleanly() {
+    let mesh = Mesh::start(false).await;
+    let mut failed = mesh.watch(SyncEvent::Failed).await;
+    let mut progress = mesh.watch(SyncEvent::Progress).await;
+    mesh.install(
+        NUMBERS,
+        "long",
+        json!({ "count": 100000, "checkpointEvery": 10, "delayMs": 5 }),
+        true,
+    )
+    .await;
+    // Heartbeats come while it runs, with counts and a rate.
+    let beat = next_event_of(&mut progress, "long", 20).await;
+    assert!(beat["data"]["rate"].as_f64().is_some(), "{beat}");
+    let beat = next_event_of(&mut progress, "long", 20).await;
+    assert!(beat["data"]["items"].as_u64().unwrap() > 0, "{beat}");
+
+    let cancelled: Value = mesh
+        .connector_ask("cancel", json!({ "instance_id": "long" }))
+        .await
+        .unwrap();
+    let failure = next_event_of(&mut failed, "long", 10).await;
+    assert_eq!(failure["data"]["sync_id"], cancelled["sync_id"]);
+    assert_eq!(failure["data"]["error"], "cancelled by connector.cancel");
+    let state = mesh.state("long").await;
+    assert_eq!(state["status"], "cancelled");
+    let items = state["items"].as_u64().unwrap();
+    assert!(items > 0 && items < 100000, "{state}");
+    // Nothing runs any more: a second cancel has nothing to stop.
+    let err = mesh
+        .connector_ask::<Value>("cancel", json!({ "instance_id": "long" }))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error, ErrorCode::Conflict);
+    assert!(
+        err.message.contains("no sync of `long` is running"),
+        "{}",
+        err.message
+    );
+    mesh.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabling_an_instance_stops_its_sync_and_its_schedule() {
+    let mesh = Mesh::start(false).await;
+    let mut failed = mesh.watch(SyncEvent::Failed).await;
+    mesh.install(
+        NUMBERS,
+        "stopped",
+        json!({ "count": 100000, "checkpointEvery": 10, "delayMs": 5 }),
+        true,
+    )
+    .await;
+    mesh.wait_state("stopped", 20, |s| {
+        s["status"] == "running" && s["items"].as_u64() > Some(0)
+    })
+    .await;
+    mesh.set_enabled("stopped", false).await;
+    let failure = next_event_of(&mut failed, "stopped", 10).await;
+    assert_eq!(failure["data"]["error"], "the instance was disabled");
+    let err = mesh
+        .connector_ask::<Value>("sync", json!({ "instance_id": "stopped" }))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error, ErrorCode::NotFound);
+    let state = mesh.state("stopped").await;
+    assert_eq!(state["status"], "cancelled");
+    assert_eq!(state["scheduled"], false);
+    mesh.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_sync_requests_are_refused_naming_the_problem() {
+    let mesh = Mesh::start(false).await;
+    mesh.install(
+        NUMBERS,
+        "busy",
+        json!({ "count": 100000, "checkpointEvery": 10, "delayMs": 5 }),
+        true,
+    )
+    .await;
+    mesh.wait_state("busy", 20, |s| s["status"] == "running")
+        .await;
+    let cases = [
+        (
+            json!({ "instance_id": "nobody" }),
+            ErrorCode::NotFound,
+            "`nobody` is not an enabled connector instance",
+        ),
+        (
+            json!({ "instance_id": "busy" }),
+            ErrorCode::Conflict,
+            "a sync of `busy` is already running",
+        ),
+        (
+            json!({ "instance_id": "busy", "mode": "backfill" }),
+            ErrorCode::BadRequest,
+            "`since` is required for a backfill",
+        ),
+        (
+            json!({ "instance_id": "busy", "since": "2026-01-01T00:00:00Z" }),
+            ErrorCode::BadRequest,
+            "`since` is only for a backfill",
+        ),
+        (
+            json!({ "instance_id": "busy", "mode": "sometimes" }),
+            ErrorCode::BadRequest,
+            "unknown variant `sometimes`",
+        ),
+        (
+            json!({ "mode": "full" }),
+            ErrorCode::BadRequest,
+            "missing field `instance_id`",
+        ),
+    ];
+    for (body, code, needle) in cases {
+        let err = mesh
+            .connector_ask::<Value>("sync", body.clone())
+            .await
+            .unwrap_err();
+        assert_eq!(err.error, code, "{body}: {}", err.message);
+        assert!(err.message.contains(needle), "{body}: {}", err.message);
+    }
+    let err = mesh
+        .connector_ask::<Value>("state", json!({ "instance_id": "nobody" }))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error, ErrorCode::NotFound);
+    let states: Value = mesh.connector_ask("states", json!({})).await.unwrap();
+    let ids: Vec<&str> = states["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["instance_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["busy"]);
+    mesh.stop().await;
+}
