@@ -5,7 +5,7 @@ use serde_json::json;
 use tributary_plugin_sdk::SyncMode;
 use tributary_proto::events::SyncEvent;
 
-use crate::support::{next_event_of, Mesh, NUMBERS};
+use crate::support::{next_event, next_event_of, Mesh, NUMBERS};
 
 const PERSONS_OF: &str =
     "SELECT count(*) FROM source_record WHERE entity_type = 'person' AND instance_id = ";
@@ -115,7 +115,7 @@ async fn a_sync_stopped_half_way_resumes_from_its_checkpoint_and_stores_each_ite
         status, "running",
         "an interrupted sync stays running, to resume"
     );
-    assert!(checkpoint >= 60 && checkpoint < 200, "{checkpoint}");
+    assert!((60..200).contains(&checkpoint), "{checkpoint}");
 
     mesh.start_connector().await;
     let done = next_event_of(&mut completed, "resumed", 30).await;
@@ -159,9 +159,10 @@ async fn two_instances_of_one_plugin_sync_in_parallel_without_mixing_their_items
         "running",
         "both run side by side"
     );
-    let mut done = vec![
-        next_event_of(&mut completed, "left", 30).await,
-        next_event_of(&mut completed, "right", 30).await,
+    // Either may end first.
+    let mut done = [
+        next_event(&mut completed, 30).await,
+        next_event(&mut completed, 30).await,
     ];
     done.sort_by_key(|e| e["data"]["instance_id"].as_str().unwrap().to_owned());
     assert_eq!(done[0]["data"]["items"], 120);
