@@ -28,6 +28,14 @@ impl ConnectorRegistry {
     /// (`builtin:folder`).
     pub fn builtin() -> Self {
         Self::empty()
+            .with(
+                tributary_connector_dav::ENTRYPOINT,
+                Arc::new(tributary_connector_dav::DavConnector::new()),
+            )
+            .with(
+                tributary_connector_folder::ENTRYPOINT,
+                Arc::new(tributary_connector_folder::FolderConnector::default()),
+            )
     }
 
     /// The same registry, with `connector` run for instances whose manifest says
@@ -45,5 +53,39 @@ impl ConnectorRegistry {
     /// Every entrypoint it runs.
     pub fn entrypoints(&self) -> impl Iterator<Item = &str> {
         self.connectors.keys().map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use tributary_plugin_manager::discovery::BUILTIN_MANIFESTS;
+    use tributary_proto::manifest::{PluginManifest, PluginType};
+
+    use super::*;
+
+    #[test]
+    fn every_builtin_connector_manifest_has_its_connector_and_the_reverse() {
+        let registry = ConnectorRegistry::builtin();
+        let mut manifest_entrypoints = Vec::new();
+        for (name, text) in BUILTIN_MANIFESTS {
+            let manifest = PluginManifest::parse(text)
+                .unwrap_or_else(|e| panic!("built-in manifest {name}: {e}"));
+            if manifest.plugin_type == PluginType::Connector {
+                assert!(
+                    registry.get(&manifest.entrypoint).is_some(),
+                    "{name}: no connector runs {}",
+                    manifest.entrypoint
+                );
+                manifest_entrypoints.push(manifest.entrypoint);
+            }
+        }
+        for entrypoint in registry.entrypoints() {
+            assert!(
+                manifest_entrypoints.iter().any(|e| e == entrypoint),
+                "{entrypoint} has no built-in manifest"
+            );
+        }
+        assert_eq!(manifest_entrypoints.len(), 2);
     }
 }

@@ -340,6 +340,19 @@ impl SyncRunner {
         item.instance_id.clone_from(&spec.instance_id);
         let payload = serde_json::to_vec(&item)
             .map_err(|e| format!("cannot encode item {}: {e}", item.external_id))?;
+        // One item too big for the server is that item's error, not the sync's.
+        let max_payload = self.nats.server_info().max_payload;
+        if max_payload > 0 && payload.len() > max_payload {
+            tracing::warn!(
+                instance = %spec.instance_id,
+                external_id = %item.external_id,
+                bytes = payload.len(),
+                max_payload,
+                "Skipping an item larger than the NATS server takes."
+            );
+            progress.counts.errors += 1;
+            return Ok(());
+        }
         while progress.inflight.len() >= self.max_inflight {
             progress.ack_oldest().await?;
         }

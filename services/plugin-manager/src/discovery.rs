@@ -12,9 +12,19 @@ use tributary_proto::manifest::{ManifestProblem, PluginManifest};
 /// Where built-in plugins are said to be found.
 pub const BUILTIN_LOCATION: &str = "builtin";
 
-/// The manifests of the plugins compiled into Tributary, as (name, `plugin.json` text). The
-/// built-in connectors and channels add theirs here as they are written.
-pub const BUILTIN_MANIFESTS: &[(&str, &str)] = &[];
+/// The manifests of the plugins compiled into Tributary, as (name, `plugin.json` text): the
+/// built-in connectors (and, as they are written, channels). The connector service's
+/// registry runs each one's entrypoint; a test holds the two lists together.
+pub const BUILTIN_MANIFESTS: &[(&str, &str)] = &[
+    (
+        "dav",
+        include_str!("../../../plugins/connectors/dav/plugin.json"),
+    ),
+    (
+        "folder",
+        include_str!("../../../plugins/connectors/folder/plugin.json"),
+    ),
+];
 
 /// A plugin whose manifest is valid.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -2,6 +2,7 @@
 //! and ETL, driving a test connector and the built-in ones.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod builtin;
 mod failures;
 mod numbers;
 mod support;

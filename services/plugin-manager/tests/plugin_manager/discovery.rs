@@ -21,13 +21,14 @@ async fn invalid_plugins_are_listed_with_every_problem_and_the_others_load() {
     let pm = RunningPm::start(env.config.clone()).await;
 
     let list: Value = ask(&env, "list", json!({})).await.unwrap();
+    // The built-in plugins are there too, and the good one from the directory.
     let ids: Vec<&str> = list["plugins"]
         .as_array()
         .unwrap()
         .iter()
         .map(|p| p["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, vec![CONTACTS]);
+    assert_eq!(ids, vec![CONTACTS, "tributary.dav", "tributary.folder"]);
     assert_eq!(
         list["plugins"][0]["version"], "1.0.0",
         "the duplicate did not replace it"
