@@ -17,13 +17,10 @@ pub mod schedule;
 pub mod state;
 pub mod supervisor;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use tokio::sync::Notify;
 use tributary_kit::backoff::Backoff;
-use tributary_kit::outbox::OutboxPublisher;
 use tributary_kit::{Config, ConfigError, KitError, ServiceRuntime, ServiceSpec};
 use tributary_plugin_manager::client::MeshClient;
 use tributary_proto::events::{EventKind, PluginEvent};
@@ -85,24 +82,7 @@ pub async fn build_with(
     })?;
     let settings = runtime.config.connector.clone();
 
-    let wake = Arc::new(Notify::new());
-    let publisher = OutboxPublisher::new(
-        pool.clone(),
-        runtime.jetstream.clone(),
-        runtime.subjects.clone(),
-        OUTBOX_BATCH,
-        wake.clone(),
-    );
-    let shutdown = runtime.shutdown.clone();
-    runtime.spawn_worker("outbox-publisher", async move {
-        publisher
-            .run(
-                Backoff::new(Duration::from_millis(100), Duration::from_secs(10)),
-                shutdown,
-            )
-            .await;
-        Ok(())
-    });
+    let wake = tributary_kit::outbox::spawn_publisher(&runtime, pool.clone(), OUTBOX_BATCH);
 
     let plugins = MeshClient::new(
         runtime.nats.clone(),

@@ -62,6 +62,35 @@ pub async fn enqueue<T: serde::Serialize>(
     Ok(())
 }
 
+/// Runs an outbox publisher as a worker of `runtime` with the usual backoff (100 ms up to
+/// 10 s) and `batch_size` events per round; answers the [`Notify`] a service wakes it with
+/// after each commit that enqueued events.
+pub fn spawn_publisher(
+    runtime: &crate::ServiceRuntime,
+    pool: PgPool,
+    batch_size: usize,
+) -> Arc<Notify> {
+    let wake = Arc::new(Notify::new());
+    let publisher = OutboxPublisher::new(
+        pool,
+        runtime.jetstream.clone(),
+        runtime.subjects.clone(),
+        batch_size,
+        wake.clone(),
+    );
+    let shutdown = runtime.shutdown.clone();
+    runtime.spawn_worker("outbox-publisher", async move {
+        publisher
+            .run(
+                Backoff::new(Duration::from_millis(100), Duration::from_secs(10)),
+                shutdown,
+            )
+            .await;
+        Ok(())
+    });
+    wake
+}
+
 /// Publishes the outbox to JetStream.
 #[derive(Debug, Clone)]
 pub struct OutboxPublisher {

@@ -19,12 +19,6 @@ pub mod store;
 mod uninstall;
 pub mod vault;
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use tokio::sync::Notify;
-use tributary_kit::backoff::Backoff;
-use tributary_kit::outbox::OutboxPublisher;
 use tributary_kit::{Config, KitError, ServiceRuntime, ServiceSpec};
 use tributary_proto::ServiceName;
 
@@ -63,7 +57,7 @@ pub async fn build(config: Config) -> Result<ServiceRuntime, KitError> {
             vault::KitOrConfig::Vault(v) => KitError::Unexpected(v.into()),
         })?;
 
-    let wake = Arc::new(Notify::new());
+    let wake = tributary_kit::outbox::spawn_publisher(&runtime, pool.clone(), OUTBOX_BATCH);
     let manager = PluginManager::new(
         pool.clone(),
         runtime.jetstream.clone(),
@@ -82,23 +76,6 @@ pub async fn build(config: Config) -> Result<ServiceRuntime, KitError> {
         "Plugins discovered."
     );
 
-    let publisher = OutboxPublisher::new(
-        pool,
-        runtime.jetstream.clone(),
-        runtime.subjects.clone(),
-        OUTBOX_BATCH,
-        wake,
-    );
-    let shutdown = runtime.shutdown.clone();
-    runtime.spawn_worker("outbox-publisher", async move {
-        publisher
-            .run(
-                Backoff::new(Duration::from_millis(100), Duration::from_secs(10)),
-                shutdown,
-            )
-            .await;
-        Ok(())
-    });
     nats_api::serve(&runtime, manager.clone()).await?;
     let (routes, _) = http_api::router(manager, token);
     runtime.merge_routes(routes);

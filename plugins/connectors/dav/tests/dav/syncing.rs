@@ -5,13 +5,26 @@ use std::collections::BTreeSet;
 use chrono::{TimeZone, Utc};
 use serde_json::json;
 use tributary_connector_dav::DavConnector;
-use tributary_plugin_sdk::{EntityType, ItemOperation, SyncRequest};
+use tributary_plugin_sdk::testing::TestContext;
+use tributary_plugin_sdk::{EntityType, ItemOperation, SyncRequest, SyncStep};
 use tributary_proto::model::{CalendarEventFields, PersonFields};
 
 use crate::fixtures::{self, CALENDAR, CONTACTS};
 use crate::support::{
     context, final_cursor, ids, items, sync, sync_until_first_checkpoint, upsert, Radicale, LOCAL,
 };
+
+/// A Radicale server holding the fixtures, a context on its root, and a first incremental
+/// sync's steps.
+async fn filled_and_synced_once() -> (Radicale, TestContext, Vec<SyncStep>) {
+    let server = Radicale::start().await;
+    fixtures::fill(&server).await;
+    let test = context(&[LOCAL], server.config("/"));
+    let first = sync(DavConnector::new(), &test, None, SyncRequest::incremental())
+        .await
+        .unwrap();
+    (server, test, first)
+}
 
 fn person(item: &tributary_plugin_sdk::ConnectorItem) -> PersonFields {
     assert_eq!(item.entity_type, EntityType::Person);
@@ -125,12 +138,7 @@ async fn a_first_sync_yields_every_contact_and_event_with_mapped_fields() {
 #[tokio::test]
 async fn an_incremental_sync_yields_only_what_changed() {
     // Proves: from the final cursor, only the changed contact and the added event come.
-    let server = Radicale::start().await;
-    fixtures::fill(&server).await;
-    let test = context(&[LOCAL], server.config("/"));
-    let first = sync(DavConnector::new(), &test, None, SyncRequest::incremental())
-        .await
-        .unwrap();
+    let (server, test, first) = filled_and_synced_once().await;
 
     server
         .put_vcard(
@@ -185,12 +193,7 @@ async fn an_incremental_sync_yields_only_what_changed() {
 #[tokio::test]
 async fn a_deleted_resource_becomes_a_tombstone_with_its_external_id() {
     // Proves: a 404 in the sync-collection answer is a Delete item keyed like the upsert.
-    let server = Radicale::start().await;
-    fixtures::fill(&server).await;
-    let test = context(&[LOCAL], server.config("/"));
-    let first = sync(DavConnector::new(), &test, None, SyncRequest::incremental())
-        .await
-        .unwrap();
+    let (server, test, first) = filled_and_synced_once().await;
     let upserted = upsert(&items(&first), "/grace hopper.vcf")
         .external_id
         .clone();
@@ -255,12 +258,7 @@ async fn a_sync_resumed_from_its_first_checkpoint_yields_each_item_once() {
 async fn a_full_sync_yields_everything_and_finds_deletions_against_the_cursor() {
     // Proves: Full ignores the token, yields every member, and tombstones members the
     // cursor knows that are gone.
-    let server = Radicale::start().await;
-    fixtures::fill(&server).await;
-    let test = context(&[LOCAL], server.config("/"));
-    let first = sync(DavConnector::new(), &test, None, SyncRequest::incremental())
-        .await
-        .unwrap();
+    let (server, test, first) = filled_and_synced_once().await;
 
     server.delete(&format!("{CALENDAR}holiday.ics")).await;
     let full = sync(
@@ -291,12 +289,7 @@ async fn a_full_sync_yields_everything_and_finds_deletions_against_the_cursor() 
 async fn a_token_the_server_refuses_falls_back_to_a_whole_listing() {
     // Proves: a 403 valid-sync-token answer lists the collection again; unchanged members
     // are not yielded again, and one deleted meanwhile is found.
-    let server = Radicale::start().await;
-    fixtures::fill(&server).await;
-    let test = context(&[LOCAL], server.config("/"));
-    let first = sync(DavConnector::new(), &test, None, SyncRequest::incremental())
-        .await
-        .unwrap();
+    let (server, test, first) = filled_and_synced_once().await;
     let mut cursor = final_cursor(&first);
     cursor.0["collections"][CONTACTS]["sync_token"] =
         json!("http://radicale.org/ns/sync/0000000000000000");
@@ -328,12 +321,7 @@ async fn a_token_the_server_refuses_falls_back_to_a_whole_listing() {
 #[tokio::test]
 async fn a_collection_that_disappears_takes_its_members_with_it() {
     // Proves: members of a collection no longer found are tombstoned and it leaves the cursor.
-    let server = Radicale::start().await;
-    fixtures::fill(&server).await;
-    let test = context(&[LOCAL], server.config("/"));
-    let first = sync(DavConnector::new(), &test, None, SyncRequest::incremental())
-        .await
-        .unwrap();
+    let (server, test, first) = filled_and_synced_once().await;
 
     server.delete(CALENDAR).await;
     let second = sync(
