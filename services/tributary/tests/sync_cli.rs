@@ -3,7 +3,6 @@
 //! folder connector instance on a temporary folder.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -50,7 +49,7 @@ async fn cli(env: &TestEnv, args: &[&str]) -> Run {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_follows_a_sync_to_its_end_and_status_lists_every_instance() {
     let env = TestEnv::new().await;
-    let notes = PathBuf::from(std::env::temp_dir()).join(format!("sync-cli-{}", env.prefix));
+    let notes = std::env::temp_dir().join(format!("sync-cli-{}", env.prefix));
     std::fs::create_dir_all(&notes).unwrap();
     for (name, text) in [
         ("a.md", "# A\n\nalpha"),
