@@ -322,6 +322,25 @@ pub enum SyncMode {
     Backfill,
 }
 
+impl SyncMode {
+    /// Every mode.
+    pub const ALL: [SyncMode; 3] = [SyncMode::Incremental, SyncMode::Full, SyncMode::Backfill];
+
+    /// Its name, as serialised: `incremental`, `full`, `backfill`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncMode::Incremental => "incremental",
+            SyncMode::Full => "full",
+            SyncMode::Backfill => "backfill",
+        }
+    }
+
+    /// The mode named `name` (as [`SyncMode::as_str`] gives it).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == name)
+    }
+}
+
 /// Payload of every `connector.Sync*` event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SyncLifecycle {
@@ -386,6 +405,17 @@ pub struct MessageDelivery {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn sync_mode_names_are_their_serialised_names() {
+        for mode in SyncMode::ALL {
+            let serialised = serde_json::to_value(mode).unwrap();
+            assert_eq!(serialised, mode.as_str());
+            assert_eq!(SyncMode::from_name(mode.as_str()), Some(mode));
+        }
+        assert_eq!(SyncMode::from_name("sometimes"), None);
+    }
+
     use super::*;
 
     #[test]

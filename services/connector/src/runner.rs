@@ -70,20 +70,20 @@ impl StopSignal {
 
     /// Stops the sync, saying why (the first reason given wins).
     pub fn stop(&self, reason: impl Into<String>) {
-        let mut held = self
-            .reason
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        held.get_or_insert_with(|| reason.into());
+        self.held_reason().get_or_insert_with(|| reason.into());
         self.token.cancel();
     }
 
     fn reason(&self) -> String {
+        self.held_reason()
+            .clone()
+            .unwrap_or_else(|| "cancelled".to_owned())
+    }
+
+    fn held_reason(&self) -> std::sync::MutexGuard<'_, Option<String>> {
         self.reason
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-            .unwrap_or_else(|| "cancelled".to_owned())
     }
 }
 
@@ -276,6 +276,8 @@ impl SyncRunner {
         let mode = begun.request.mode;
         let mut steps = spec.connector.sync(ctx, begun.cursor, begun.request);
         let subject = self.subjects.connector_items(instance_id);
+        // The server's limit, read once: an item over it is that item's error.
+        let max_payload = self.nats.server_info().max_payload;
         let mut heartbeat = tokio::time::interval(self.heartbeat_every);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         heartbeat.tick().await;
@@ -307,7 +309,7 @@ impl SyncRunner {
                         return Some(self.settle(progress, SyncEnd::Failed(e.to_string())).await);
                     }
                     Some(Ok(SyncStep::Item(item))) => {
-                        if let Err(e) = self.publish(spec, &subject, item, progress).await {
+                        if let Err(e) = self.publish(spec, &subject, max_payload, item, progress).await {
                             progress.counts.errors += 1;
                             return Some(self.settle(progress, SyncEnd::Failed(e)).await);
                         }
@@ -323,11 +325,14 @@ impl SyncRunner {
         }
     }
 
-    /// Publishes one item, waiting first when `max_inflight` publishes are unacknowledged.
+    /// Publishes one item, waiting first when `max_inflight` publishes are unacknowledged; an
+    /// item over `max_payload` bytes (the server's limit; 0: none known) is skipped as an
+    /// error.
     async fn publish(
         &self,
         spec: &InstanceSpec,
         subject: &str,
+        max_payload: usize,
         mut item: ConnectorItem,
         progress: &mut Progress,
     ) -> Result<(), String> {
@@ -341,7 +346,6 @@ impl SyncRunner {
         let payload = serde_json::to_vec(&item)
             .map_err(|e| format!("cannot encode item {}: {e}", item.external_id))?;
         // One item too big for the server is that item's error, not the sync's.
-        let max_payload = self.nats.server_info().max_payload;
         if max_payload > 0 && payload.len() > max_payload {
             tracing::warn!(
                 instance = %spec.instance_id,

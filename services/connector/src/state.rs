@@ -50,23 +50,6 @@ pub struct BegunSync {
     pub resumed: bool,
 }
 
-fn mode_name(mode: SyncMode) -> &'static str {
-    match mode {
-        SyncMode::Incremental => "incremental",
-        SyncMode::Full => "full",
-        SyncMode::Backfill => "backfill",
-    }
-}
-
-fn mode_of(name: &str) -> Option<SyncMode> {
-    match name {
-        "incremental" => Some(SyncMode::Incremental),
-        "full" => Some(SyncMode::Full),
-        "backfill" => Some(SyncMode::Backfill),
-        _ => None,
-    }
-}
-
 /// Reads and writes sync state; every change that others should hear of is announced.
 #[derive(Debug, Clone)]
 pub struct SyncStore {
@@ -119,7 +102,7 @@ impl SyncStore {
         let stored_mode = row
             .try_get::<Option<String>, _>("mode")?
             .as_deref()
-            .and_then(mode_of);
+            .and_then(SyncMode::from_name);
         let request = match (interrupted, requested.mode, stored_mode) {
             (true, SyncMode::Incremental, Some(mode)) => SyncRequest {
                 mode,
@@ -134,7 +117,7 @@ impl SyncStore {
         )
         .bind(instance_id)
         .bind(sync_id)
-        .bind(mode_name(request.mode))
+        .bind(request.mode.as_str())
         .bind(request.since)
         .execute(&mut *tx)
         .await?;
@@ -259,8 +242,8 @@ impl SyncStore {
         .map(Option::flatten)
     }
 
-    /// When `instance_id` last finished a sync, whether it has an interrupted one, and
-    /// whether it was ever synced.
+    /// When `instance_id` last finished a sync (`None`: never), and whether it has an
+    /// interrupted one.
     pub async fn last_finished(
         &self,
         instance_id: &str,
@@ -322,7 +305,7 @@ fn state_of_row(row: &sqlx::postgres::PgRow) -> Result<SyncStateView, sqlx::Erro
         mode: row
             .try_get::<Option<String>, _>("mode")?
             .as_deref()
-            .and_then(mode_of),
+            .and_then(SyncMode::from_name),
         started_at: row.try_get("started_at")?,
         finished_at: row.try_get("finished_at")?,
         items: row.try_get::<i64, _>("items")?.max(0) as u64,

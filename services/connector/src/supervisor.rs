@@ -500,13 +500,6 @@ impl Supervisor {
             state.next_sync_at = slot.next_sync_at.filter(|_| slot.active.is_none());
         }
     }
-
-    /// The ids of the instances running here.
-    pub fn running_instances(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self.slots().keys().cloned().collect();
-        ids.sort();
-        ids
-    }
 }
 
 fn idle(instance_id: &str) -> SyncStateView {

@@ -10,7 +10,6 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Subcommand};
 use futures::StreamExt;
@@ -295,10 +294,7 @@ pub fn status_table(states: &[SyncStateView]) -> String {
     for s in states {
         table.row(vec![
             s.instance_id.clone(),
-            serde_json::to_value(s.status)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
+            s.status.as_str().to_owned(),
             when(s.last_success_at),
             s.items.to_string(),
             s.total_items.to_string(),
@@ -308,11 +304,4 @@ pub fn status_table(states: &[SyncStateView]) -> String {
         ]);
     }
     table.render()
-}
-
-/// A date for `--since`, as the flag reads it (used by tests).
-pub fn since_from(text: &str) -> anyhow::Result<DateTime<Utc>> {
-    parse_since(text)
-        .map_err(anyhow::Error::msg)
-        .context("--since")
 }

@@ -7,20 +7,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tributary_kit::testing::{RunningService, TestEnv};
+use tributary_plugin_manager::client::MeshClient;
 use tributary_proto::ServiceName;
 
 async fn ask(env: &TestEnv, service: ServiceName, verb: &str, body: Value) -> Value {
-    let client = env.nats().await;
-    let reply = client
-        .request(
-            env.subjects().request(service, verb),
-            body.to_string().into(),
-        )
+    let client = MeshClient::new(env.nats().await, env.subjects(), "test".into());
+    client
+        .request(service, verb, &body)
         .await
-        .unwrap();
-    let reply: Value = serde_json::from_slice(&reply.payload).unwrap();
-    assert!(reply.get("ok").is_some(), "{verb}: {reply}");
-    reply["ok"].clone()
+        .unwrap_or_else(|e| panic!("{verb}: {e}"))
 }
 
 struct Run {
@@ -83,21 +78,21 @@ async fn sync_follows_a_sync_to_its_end_and_status_lists_every_instance() {
     // It syncs once on its own when enabled; wait for that to end.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let client = env.nats().await;
-        let reply = client
+        // Not known to the connector service until it has heard of the enable: ask again.
+        let state: Value = MeshClient::new(env.nats().await, env.subjects(), "test".into())
             .request(
-                env.subjects().request(ServiceName::Connector, "state"),
-                json!({ "instance_id": "notes" }).to_string().into(),
+                ServiceName::Connector,
+                "state",
+                &json!({ "instance_id": "notes" }),
             )
             .await
-            .unwrap();
-        let reply: Value = serde_json::from_slice(&reply.payload).unwrap();
-        if reply["ok"]["status"] == "succeeded" {
+            .unwrap_or(Value::Null);
+        if state["status"] == "succeeded" {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "the first sync did not end: {reply}"
+            "the first sync did not end: {state}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -11,7 +11,8 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use tributary_connector::ConnectorRegistry;
 use tributary_kit::testing::{RunningService, TestEnv};
-use tributary_plugin_manager::api::{ApiError, NatsReply};
+use tributary_plugin_manager::api::ApiError;
+use tributary_plugin_manager::client::{CallError, MeshClient};
 use tributary_proto::events::{EventKind, SyncEvent};
 use tributary_proto::ServiceName;
 
@@ -130,23 +131,11 @@ impl Mesh {
         verb: &str,
         body: impl Serialize,
     ) -> Result<T, ApiError> {
-        let client = self.env.nats().await;
-        let subject = self.env.subjects().request(service, verb);
-        let reply = tokio::time::timeout(
-            Duration::from_secs(10),
-            client.request(subject, serde_json::to_vec(&body).unwrap().into()),
-        )
-        .await
-        .expect("an answer within 10 s")
-        .expect("the request is delivered");
-        match serde_json::from_slice::<NatsReply<T>>(&reply.payload).unwrap_or_else(|e| {
-            panic!(
-                "{verb}: unreadable reply {e}: {}",
-                String::from_utf8_lossy(&reply.payload)
-            )
-        }) {
-            NatsReply::Ok(value) => Ok(value),
-            NatsReply::Error(e) => Err(e),
+        let client = MeshClient::new(self.env.nats().await, self.env.subjects(), "test".into());
+        match client.request(service, verb, &body).await {
+            Ok(value) => Ok(value),
+            Err(CallError::Api(e)) => Err(e),
+            Err(e) => panic!("{verb}: {e}"),
         }
     }
 

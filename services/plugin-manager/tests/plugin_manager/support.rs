@@ -11,9 +11,9 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use tributary_kit::testing::{RunningService, TestEnv};
 use tributary_kit::Config;
-use tributary_plugin_manager::api::{ApiError, NatsReply};
+use tributary_plugin_manager::api::ApiError;
+use tributary_plugin_manager::client::{CallError, MeshClient};
 use tributary_proto::events::{EventKind, PluginEvent};
-use tributary_proto::ServiceName;
 
 /// A temporary plugin directory, removed on drop.
 pub struct PluginDir(pub PathBuf);
@@ -117,23 +117,11 @@ pub async fn ask<T: DeserializeOwned>(
     verb: &str,
     body: impl Serialize,
 ) -> Result<T, ApiError> {
-    let client = env.nats().await;
-    let subject = env.subjects().request(ServiceName::PluginManager, verb);
-    let reply = tokio::time::timeout(
-        Duration::from_secs(10),
-        client.request(subject, serde_json::to_vec(&body).unwrap().into()),
-    )
-    .await
-    .expect("the plugin manager answers within 10 s")
-    .expect("the request is delivered");
-    match serde_json::from_slice::<NatsReply<T>>(&reply.payload).unwrap_or_else(|e| {
-        panic!(
-            "{verb}: unreadable reply {e}: {}",
-            String::from_utf8_lossy(&reply.payload)
-        )
-    }) {
-        NatsReply::Ok(value) => Ok(value),
-        NatsReply::Error(e) => Err(e),
+    let client = MeshClient::new(env.nats().await, env.subjects(), "test".into());
+    match client.call(verb, &body).await {
+        Ok(value) => Ok(value),
+        Err(CallError::Api(e)) => Err(e),
+        Err(e) => panic!("{verb}: {e}"),
     }
 }
 
