@@ -47,9 +47,9 @@ const OUTBOX_BATCH: usize = 100;
 /// Who the service says it is to the plugin manager.
 const ACTOR: &str = "connector";
 
-/// The plugin events after which an instance is compared with the plugin manager again.
-const PLUGIN_EVENTS: [PluginEvent; 6] = [
-    PluginEvent::Installed,
+/// The plugin events after which an instance is compared with the plugin manager again
+/// (an install never makes an instance run: only its enable does).
+const PLUGIN_EVENTS: [PluginEvent; 5] = [
     PluginEvent::Configured,
     PluginEvent::Enabled,
     PluginEvent::Disabled,
