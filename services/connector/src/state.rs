@@ -263,6 +263,15 @@ impl SyncStore {
         }
     }
 
+    /// Forgets an instance that was purged: its state and cursor go with it.
+    pub async fn forget(&self, instance_id: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM connector_sync_state WHERE instance_id = $1")
+            .bind(instance_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// The state of every instance that has one, by id.
     pub async fn states(&self) -> Result<Vec<SyncStateView>, sqlx::Error> {
         let rows = sqlx::query(&format!("{SELECT_STATE} ORDER BY instance_id"))

@@ -152,7 +152,13 @@ impl Supervisor {
                 self.run_instance(runtime).await;
             }
             Ok(_) => self.remove(instance_id, "the instance was disabled"),
-            Err(e) if e.is_not_found() => self.remove(instance_id, "the instance was uninstalled"),
+            Err(e) if e.is_not_found() => {
+                // Purged: its sync state and cursor mean nothing any more.
+                self.remove(instance_id, "the instance was uninstalled");
+                if let Err(e) = self.inner.runner.store().forget(instance_id).await {
+                    tracing::warn!(instance = instance_id, error = %e, "Cannot delete the sync state of a purged instance.");
+                }
+            }
             Err(e) => {
                 tracing::warn!(instance = instance_id, error = %e, "Cannot read the instance from the plugin manager; keeping it as it was.");
             }

@@ -250,3 +250,38 @@ async fn bad_sync_requests_are_refused_naming_the_problem() {
     assert_eq!(ids, ["busy"]);
     mesh.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purged_instance_leaves_no_sync_state_and_a_kept_one_keeps_it() {
+    let mesh = Mesh::start(false).await;
+    let mut completed = mesh.watch(SyncEvent::Completed).await;
+    for id in ["purged", "kept"] {
+        mesh.install(NUMBERS, id, json!({ "count": 3 }), true).await;
+        next_event_of(&mut completed, id, 20).await;
+    }
+    for (id, purge) in [("purged", true), ("kept", false)] {
+        let _: Value = mesh
+            .ask(
+                ServiceName::PluginManager,
+                "uninstall",
+                json!({ "instance_id": id, "purge": purge }),
+            )
+            .await
+            .unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let err = mesh
+            .connector_ask::<Value>("state", json!({ "instance_id": "purged" }))
+            .await;
+        if matches!(&err, Err(e) if e.error == ErrorCode::NotFound) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still there: {err:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let kept = mesh.state("kept").await;
+    assert_eq!(kept["status"], "succeeded");
+    assert_eq!(kept["scheduled"], false);
+    mesh.stop().await;
+}
