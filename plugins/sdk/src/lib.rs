@@ -16,6 +16,7 @@ mod error;
 mod http;
 mod paginate;
 mod retry;
+pub mod signatures;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod traits;
@@ -33,8 +34,9 @@ pub use retry::{parse_retry_after, with_retry, RetryPolicy};
 /// Secret strings for config fields, the version the SDK uses.
 pub use secrecy;
 pub use traits::{
-    ChannelPlugin, ConnectorPlugin, Cursor, InboundMessage, IncomingWebhook, OutboundMessage,
-    Participant, SentMessage, SyncRequest, SyncStep,
+    ChannelPlugin, ConnectorPlugin, Cursor, DeliveryStatusUpdate, InboundMessage, IncomingEvent,
+    IncomingWebhook, OutboundMessage, Participant, SentMessage, SyncRequest, SyncStep,
+    WebhookRejection, WebhookResponse, WebhookVerdict,
 };
 pub use tributary_proto::events::SyncMode;
 pub use tributary_proto::grants::{Grants, PermissionDenied};

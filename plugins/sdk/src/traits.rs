@@ -95,10 +95,11 @@ pub trait ConnectorPlugin: Send + Sync {
 /// An HTTP request the service received on the instance's webhook route.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IncomingWebhook {
-    /// `POST`, usually.
+    /// `POST`, usually; `GET` for a verification handshake.
     pub method: String,
-    /// The path below the instance's webhook route.
-    pub path: String,
+    /// The URL the provider called, as it saw it: the service's configured public base URL,
+    /// the route's path and the query string. Twilio's signature covers it.
+    pub url: String,
     /// The query string, without `?`.
     #[serde(default)]
     pub query: Option<String>,
@@ -120,6 +121,139 @@ impl IncomingWebhook {
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
+
+    /// The query string's parameters, decoded.
+    pub fn query_params(&self) -> Vec<(String, String)> {
+        self.query
+            .as_deref()
+            .map(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .into_owned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The first query parameter named `name`.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        self.query_params()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
+    }
+
+    /// The body read as `application/x-www-form-urlencoded` parameters, in order.
+    pub fn form_params(&self) -> Vec<(String, String)> {
+        url::form_urlencoded::parse(&self.body)
+            .into_owned()
+            .collect()
+    }
+
+    /// The body read as JSON.
+    pub fn json_body(&self) -> Result<Value, PluginError> {
+        serde_json::from_slice(&self.body)
+            .map_err(|e| PluginError::Other(format!("the webhook body is not JSON: {e}")))
+    }
+}
+
+/// What the service does with a webhook whose signature checked out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookVerdict {
+    /// Store it durably, answer 2xx, and hand it to
+    /// [`ChannelPlugin::handle_incoming`] from the stream. `delivery_id` is the provider's id
+    /// of this delivery (a message id, an event id, `webhook-id`): a second delivery with
+    /// the same id is answered 2xx and not processed again.
+    Accept {
+        /// The provider's id of the delivery; stable across its retries.
+        delivery_id: String,
+    },
+    /// Answer at once with this response and store nothing: a verification handshake
+    /// (Meta's `hub.challenge`, Slack's `url_verification`).
+    Respond(WebhookResponse),
+}
+
+/// An answer a channel gives to a webhook itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookResponse {
+    /// The HTTP status.
+    pub status: u16,
+    /// Its `Content-Type`.
+    pub content_type: String,
+    /// Its body.
+    pub body: Vec<u8>,
+}
+
+impl WebhookResponse {
+    /// `200 OK` with a plain-text body.
+    pub fn text(body: impl Into<String>) -> Self {
+        WebhookResponse {
+            status: 200,
+            content_type: "text/plain; charset=utf-8".to_owned(),
+            body: body.into().into_bytes(),
+        }
+    }
+
+    /// `200 OK` with a JSON body.
+    pub fn json(body: &Value) -> Self {
+        WebhookResponse {
+            status: 200,
+            content_type: "application/json".to_owned(),
+            body: body.to_string().into_bytes(),
+        }
+    }
+}
+
+/// Why a webhook was refused; the service answers `status` with `reason` and stores nothing.
+/// The reason names the problem (a missing header, a stale timestamp) and never a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct WebhookRejection {
+    /// The HTTP status: 401 for a signature that does not verify, 400 for a request that
+    /// cannot be read, 403 for a handshake with the wrong token, 404 for a channel that takes
+    /// no webhooks.
+    pub status: u16,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl WebhookRejection {
+    /// 401: the request is not from the provider.
+    pub fn unauthorized(reason: impl Into<String>) -> Self {
+        WebhookRejection {
+            status: 401,
+            reason: reason.into(),
+        }
+    }
+
+    /// 400: the request cannot be read.
+    pub fn bad_request(reason: impl Into<String>) -> Self {
+        WebhookRejection {
+            status: 400,
+            reason: reason.into(),
+        }
+    }
+
+    /// 403: a handshake with the wrong token.
+    pub fn forbidden(reason: impl Into<String>) -> Self {
+        WebhookRejection {
+            status: 403,
+            reason: reason.into(),
+        }
+    }
+
+    /// 404: the channel takes no webhooks.
+    pub fn not_found(reason: impl Into<String>) -> Self {
+        WebhookRejection {
+            status: 404,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<crate::signatures::SignatureError> for WebhookRejection {
+    fn from(error: crate::signatures::SignatureError) -> Self {
+        WebhookRejection::unauthorized(error.to_string())
+    }
 }
 
 /// A sender or recipient, in the provider's addressing (a phone number, a Slack user id).
@@ -132,14 +266,28 @@ pub struct Participant {
     pub display_name: Option<String>,
 }
 
+impl Participant {
+    /// A participant known by its address alone.
+    pub fn new(address: impl Into<String>) -> Self {
+        Participant {
+            address: address.into(),
+            display_name: None,
+        }
+    }
+}
+
 /// A message a channel received.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InboundMessage {
     /// The provider's id of the message; makes a redelivered webhook idempotent.
     pub provider_message_id: String,
-    /// The provider's id of the conversation or thread, if it has one.
+    /// The provider's id of the conversation or thread, if it has one. Without one, the
+    /// service files the message under a conversation of its sender and recipients.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversation_id: Option<String>,
+    /// The conversation's title, if the provider names it (a channel name, a group title).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_title: Option<String>,
     /// Who sent it.
     pub sender: Participant,
     /// Who it was sent to.
@@ -154,16 +302,43 @@ pub struct InboundMessage {
     pub raw: Value,
 }
 
+/// A provider's report on a message sent earlier (Twilio's status callback).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryStatusUpdate {
+    /// The provider's id of the sent message ([`SentMessage::provider_message_id`]).
+    pub provider_message_id: String,
+    /// The provider's status word (`sent`, `delivered`, `undelivered`, `failed`, `read`).
+    pub status: String,
+    /// The provider's error, when delivery failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// When the provider reported it.
+    pub at: DateTime<Utc>,
+}
+
+/// What one webhook carried.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum IncomingEvent {
+    /// A message someone sent.
+    Message(InboundMessage),
+    /// A new delivery status of a message sent through the channel.
+    DeliveryStatus(DeliveryStatusUpdate),
+}
+
 /// A message the service asks a channel to send.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutboundMessage {
     /// Tributary's id of the message; the same id sent twice is the same message.
     pub id: Uuid,
-    /// The provider's conversation or thread to send in, if any.
+    /// The provider's conversation or thread to send in, if any (a Slack channel id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversation_id: Option<String>,
     /// Who to send it to.
     pub recipients: Vec<Participant>,
+    /// A subject line, for channels that have one (e-mail).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
     /// Its text.
     pub text: String,
     /// The provider's id of the message this replies to, if any.
@@ -178,20 +353,41 @@ pub struct SentMessage {
     pub id: Uuid,
     /// The provider's id for it.
     pub provider_message_id: String,
+    /// The provider's status word for it now (`queued`, `sent`, `accepted`).
+    pub status: String,
     /// When the provider accepted it.
     pub sent_at: DateTime<Utc>,
 }
 
-/// A plugin that receives and sends messages (SMS, chat).
+/// A plugin that receives and sends messages (SMS, chat, e-mail).
+///
+/// The service calls [`ChannelPlugin::verify_webhook`] on the request path, before anything
+/// is stored; it must be quick and must not reach the network. A request it accepts is made
+/// durable in JetStream and answered 2xx; [`ChannelPlugin::handle_incoming`] runs later, from
+/// the stream, and may run again for the same delivery after a crash.
 #[async_trait]
 pub trait ChannelPlugin: Send + Sync {
-    /// Turns a webhook the provider sent into the messages it carries (none, for a delivery
-    /// receipt); checks the provider's signature first.
+    /// Checks that `request` comes from the provider (its signature, its timestamp window)
+    /// and says what to do with it. The default refuses every webhook with 404: for channels
+    /// that only send.
+    fn verify_webhook(
+        &self,
+        ctx: &PluginContext,
+        request: &IncomingWebhook,
+    ) -> Result<WebhookVerdict, WebhookRejection> {
+        let _ = (ctx, request);
+        Err(WebhookRejection::not_found(
+            "this channel receives no webhooks",
+        ))
+    }
+
+    /// Turns a verified webhook into what it carries: messages, delivery statuses, or
+    /// nothing (an event the channel does not keep).
     async fn handle_incoming(
         &self,
         ctx: &PluginContext,
         payload: IncomingWebhook,
-    ) -> Result<Vec<InboundMessage>, PluginError>;
+    ) -> Result<Vec<IncomingEvent>, PluginError>;
 
     /// Sends `msg` through the provider.
     async fn send_message(

@@ -9,7 +9,7 @@ use serde_json::json;
 use tributary_plugin_sdk::testing::{FixtureServer, TestContext};
 use tributary_plugin_sdk::{
     paginate_pages, require_config, ChannelPlugin, ConnectorItem, ConnectorPlugin, Cursor,
-    EntityType, InboundMessage, IncomingWebhook, ItemOperation, OutboundMessage, Participant,
+    EntityType, InboundMessage, IncomingEvent, IncomingWebhook, ItemOperation, OutboundMessage, Participant,
     PluginContext, PluginError, SentMessage, SyncRequest, SyncStep,
 };
 use uuid::Uuid;
@@ -150,16 +150,17 @@ impl ChannelPlugin for EchoChannel {
         &self,
         _ctx: &PluginContext,
         payload: IncomingWebhook,
-    ) -> Result<Vec<InboundMessage>, PluginError> {
+    ) -> Result<Vec<IncomingEvent>, PluginError> {
         let provider_message_id = payload
             .header("x-message-id")
             .unwrap_or_default()
             .to_owned();
         let text = String::from_utf8(payload.body)
             .map_err(|_| PluginError::Other("the body is not UTF-8".into()))?;
-        Ok(vec![InboundMessage {
+        Ok(vec![IncomingEvent::Message(InboundMessage {
             provider_message_id,
             conversation_id: None,
+            conversation_title: None,
             sender: Participant {
                 address: "+15550001".into(),
                 display_name: None,
@@ -168,7 +169,7 @@ impl ChannelPlugin for EchoChannel {
             text,
             sent_at: payload.received_at,
             raw: json!(null),
-        }])
+        })])
     }
 
     async fn send_message(
@@ -179,6 +180,7 @@ impl ChannelPlugin for EchoChannel {
         Ok(SentMessage {
             id: msg.id,
             provider_message_id: format!("echo-{}", msg.id),
+            status: "sent".into(),
             sent_at: Utc::now(),
         })
     }
@@ -190,16 +192,23 @@ async fn a_channel_plugin_can_be_held_as_a_trait_object() {
     let channel: Box<dyn ChannelPlugin> = Box::new(EchoChannel);
     let webhook = IncomingWebhook {
         method: "POST".into(),
-        path: "/".into(),
+        url: "https://hub.example.com/webhooks/echo/i1".into(),
         query: None,
         headers: vec![("X-Message-Id".into(), "p-1".into())],
         body: b"hello".to_vec(),
         received_at: Utc::now(),
     };
 
+    // A channel that takes no webhooks refuses them all with 404 by default.
+    let refused = channel.verify_webhook(&test.ctx(), &webhook).unwrap_err();
+    assert_eq!(refused.status, 404);
+
     let received = channel.handle_incoming(&test.ctx(), webhook).await.unwrap();
-    assert_eq!(received[0].text, "hello");
-    assert_eq!(received[0].provider_message_id, "p-1");
+    let [IncomingEvent::Message(received)] = received.as_slice() else {
+        panic!("expected one message, got {received:?}");
+    };
+    assert_eq!(received.text, "hello");
+    assert_eq!(received.provider_message_id, "p-1");
 
     let id = Uuid::new_v4();
     let sent = channel
@@ -208,7 +217,8 @@ async fn a_channel_plugin_can_be_held_as_a_trait_object() {
             OutboundMessage {
                 id,
                 conversation_id: None,
-                recipients: vec![received[0].sender.clone()],
+                recipients: vec![received.sender.clone()],
+                subject: None,
                 text: "hello".into(),
                 in_reply_to: Some("p-1".into()),
             },
