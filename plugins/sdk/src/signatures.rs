@@ -341,10 +341,7 @@ pub mod meta {
         }
         let token = get("hub.verify_token").ok_or(SignatureError::Missing("hub.verify_token"))?;
         let challenge = get("hub.challenge").ok_or(SignatureError::Missing("hub.challenge"))?;
-        if constant_time_eq(
-            token.as_bytes(),
-            verify_token.expose_secret().as_bytes(),
-        ) {
+        if constant_time_eq(token.as_bytes(), verify_token.expose_secret().as_bytes()) {
             Ok(challenge.to_owned())
         } else {
             Err(SignatureError::Mismatch("hub.verify_token"))
@@ -559,7 +556,9 @@ mod tests {
     #[test]
     fn errors_never_carry_the_secret() {
         let token = secret("very-secret-value");
-        let error = telegram::verify(&token, Some("guess")).unwrap_err().to_string();
+        let error = telegram::verify(&token, Some("guess"))
+            .unwrap_err()
+            .to_string();
         assert!(!error.contains("very-secret-value"));
         assert!(!error.contains("guess"));
     }

@@ -344,6 +344,11 @@ pub struct OutboundMessage {
     /// The provider's id of the message this replies to, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_reply_to: Option<String>,
+    /// The instance's public webhook URL, for providers that report delivery statuses to a
+    /// URL given with each message (Twilio's `StatusCallback`); `None` when the service has
+    /// no public URL configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_callback_url: Option<String>,
 }
 
 /// What the provider said about a message it accepted.
@@ -355,6 +360,10 @@ pub struct SentMessage {
     pub provider_message_id: String,
     /// The provider's status word for it now (`queued`, `sent`, `accepted`).
     pub status: String,
+    /// Who the provider shows as its sender (the instance's number, bot or address), if the
+    /// channel knows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<Participant>,
     /// When the provider accepted it.
     pub sent_at: DateTime<Utc>,
 }

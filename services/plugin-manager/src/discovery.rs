@@ -24,6 +24,30 @@ pub const BUILTIN_MANIFESTS: &[(&str, &str)] = &[
         "folder",
         include_str!("../../../plugins/connectors/folder/plugin.json"),
     ),
+    (
+        "twilio-sms",
+        include_str!("../../../plugins/channels/twilio-sms/plugin.json"),
+    ),
+    (
+        "slack",
+        include_str!("../../../plugins/channels/slack/plugin.json"),
+    ),
+    (
+        "telegram",
+        include_str!("../../../plugins/channels/telegram/plugin.json"),
+    ),
+    (
+        "whatsapp",
+        include_str!("../../../plugins/channels/whatsapp/plugin.json"),
+    ),
+    (
+        "webhook",
+        include_str!("../../../plugins/channels/webhook/plugin.json"),
+    ),
+    (
+        "email",
+        include_str!("../../../plugins/channels/email/plugin.json"),
+    ),
 ];
 
 /// A plugin whose manifest is valid.

@@ -9,8 +9,8 @@ use serde_json::json;
 use tributary_plugin_sdk::testing::{FixtureServer, TestContext};
 use tributary_plugin_sdk::{
     paginate_pages, require_config, ChannelPlugin, ConnectorItem, ConnectorPlugin, Cursor,
-    EntityType, InboundMessage, IncomingEvent, IncomingWebhook, ItemOperation, OutboundMessage, Participant,
-    PluginContext, PluginError, SentMessage, SyncRequest, SyncStep,
+    EntityType, InboundMessage, IncomingEvent, IncomingWebhook, ItemOperation, OutboundMessage,
+    Participant, PluginContext, PluginError, SentMessage, SyncRequest, SyncStep,
 };
 use uuid::Uuid;
 
@@ -181,6 +181,7 @@ impl ChannelPlugin for EchoChannel {
             id: msg.id,
             provider_message_id: format!("echo-{}", msg.id),
             status: "sent".into(),
+            sender: None,
             sent_at: Utc::now(),
         })
     }
@@ -221,6 +222,7 @@ async fn a_channel_plugin_can_be_held_as_a_trait_object() {
                 subject: None,
                 text: "hello".into(),
                 in_reply_to: Some("p-1".into()),
+                status_callback_url: None,
             },
         )
         .await

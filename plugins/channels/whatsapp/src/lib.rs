@@ -1,0 +1,30 @@
+//! Built-in channel: WhatsApp through Meta's Cloud API.
+
+use async_trait::async_trait;
+use tributary_plugin_sdk::{
+    ChannelPlugin, IncomingEvent, IncomingWebhook, OutboundMessage, PluginContext, PluginError,
+    SentMessage,
+};
+
+/// The channel (being written).
+#[derive(Debug, Default, Clone)]
+pub struct WhatsApp;
+
+#[async_trait]
+impl ChannelPlugin for WhatsApp {
+    async fn handle_incoming(
+        &self,
+        _ctx: &PluginContext,
+        _payload: IncomingWebhook,
+    ) -> Result<Vec<IncomingEvent>, PluginError> {
+        Err(PluginError::Other("not written yet".into()))
+    }
+
+    async fn send_message(
+        &self,
+        _ctx: &PluginContext,
+        _msg: OutboundMessage,
+    ) -> Result<SentMessage, PluginError> {
+        Err(PluginError::Other("not written yet".into()))
+    }
+}
