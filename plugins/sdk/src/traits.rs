@@ -106,11 +106,28 @@ pub struct IncomingWebhook {
     /// Headers in the order received, names lower-case; a signature header is among them.
     #[serde(default)]
     pub headers: Vec<(String, String)>,
-    /// The body, exactly as received (a signature covers these bytes).
-    #[serde(default)]
+    /// The body, exactly as received (a signature covers these bytes); Base64 in JSON.
+    #[serde(default, with = "base64_bytes")]
     pub body: Vec<u8>,
     /// When the service received it.
     pub received_at: DateTime<Utc>,
+}
+
+/// Bytes as one Base64 string in JSON, not an array of numbers.
+mod base64_bytes {
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 impl IncomingWebhook {

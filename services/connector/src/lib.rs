@@ -17,13 +17,11 @@ pub mod schedule;
 pub mod state;
 pub mod supervisor;
 
-use std::time::Duration;
+use std::sync::Arc;
 
-use futures::StreamExt;
-use tributary_kit::backoff::Backoff;
 use tributary_kit::{Config, ConfigError, KitError, ServiceRuntime, ServiceSpec};
 use tributary_plugin_manager::client::MeshClient;
-use tributary_proto::events::{EventKind, PluginEvent};
+use tributary_plugin_manager::follow::follow_plugin_manager;
 use tributary_proto::ServiceName;
 
 pub use registry::ConnectorRegistry;
@@ -46,16 +44,6 @@ const OUTBOX_BATCH: usize = 100;
 
 /// Who the service says it is to the plugin manager.
 const ACTOR: &str = "connector";
-
-/// The plugin events after which an instance is compared with the plugin manager again
-/// (an install never makes an instance run: only its enable does).
-const PLUGIN_EVENTS: [PluginEvent; 5] = [
-    PluginEvent::Configured,
-    PluginEvent::Enabled,
-    PluginEvent::Disabled,
-    PluginEvent::Upgraded,
-    PluginEvent::Uninstalled,
-];
 
 /// Starts the service with the built-in connectors.
 pub async fn build(config: Config) -> Result<ServiceRuntime, KitError> {
@@ -111,62 +99,11 @@ pub async fn build_with(
         runtime.shutdown.clone(),
     );
     nats_api::serve(&runtime, supervisor.clone()).await?;
-    follow_plugin_manager(&runtime, supervisor, settings.reconcile_interval()).await?;
+    follow_plugin_manager(
+        &runtime,
+        Arc::new(supervisor),
+        settings.reconcile_interval(),
+    )
+    .await?;
     Ok(runtime)
-}
-
-/// Keeps the instances running here in line with the plugin manager: each plugin event about
-/// a connector instance compares that instance at once; every `every`, all of them (which
-/// also catches events missed while disconnected). Until the plugin manager first answers,
-/// it is asked again with a short backoff.
-async fn follow_plugin_manager(
-    runtime: &ServiceRuntime,
-    supervisor: Supervisor,
-    every: Duration,
-) -> Result<(), KitError> {
-    let mut subscriptions = Vec::new();
-    for event in PLUGIN_EVENTS {
-        let subject = runtime.subjects.event(EventKind::Plugin(event));
-        let subscription = runtime
-            .nats
-            .subscribe(subject)
-            .await
-            .map_err(|e| KitError::Unexpected(e.into()))?;
-        subscriptions.push(subscription);
-    }
-    let mut events = futures::stream::select_all(subscriptions);
-    let shutdown = runtime.shutdown.clone();
-    runtime.spawn_worker("plugin-manager-follower", async move {
-        let mut backoff = Backoff::new(Duration::from_millis(200), every);
-        let mut next_full = tokio::time::Instant::now();
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return Ok(()),
-                _ = tokio::time::sleep_until(next_full) => {
-                    match supervisor.reconcile_all().await {
-                        Ok(()) => {
-                            backoff.reset();
-                            next_full = tokio::time::Instant::now() + every;
-                        }
-                        Err(e) => {
-                            let wait = backoff.next_wait();
-                            tracing::debug!(error = %e, retry_in = ?wait, "Cannot list the connector instances yet.");
-                            next_full = tokio::time::Instant::now() + wait;
-                        }
-                    }
-                }
-                message = events.next() => {
-                    let Some(message) = message else { return Ok(()) };
-                    let Ok(envelope) = tributary_proto::envelope::Envelope::<tributary_proto::events::PluginLifecycle>::from_slice(&message.payload) else {
-                        tracing::warn!(subject = %message.subject, "Ignoring a plugin event that does not parse.");
-                        continue;
-                    };
-                    if envelope.data.plugin_type == "connector" {
-                        supervisor.reconcile(&envelope.data.instance_id).await;
-                    }
-                }
-            }
-        }
-    });
-    Ok(())
 }

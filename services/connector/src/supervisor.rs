@@ -541,3 +541,22 @@ fn already_running(instance_id: &str, sync_id: Option<Uuid>) -> ApiError {
 fn runs_in_state(state: &str) -> bool {
     state == "enabled" || state == "failed"
 }
+
+impl tributary_plugin_manager::follow::InstanceFollower for Supervisor {
+    fn plugin_type(&self) -> &'static str {
+        "connector"
+    }
+
+    fn reconcile_all(
+        &self,
+    ) -> tributary_plugin_manager::follow::BoxFuture<'_, Result<(), CallError>> {
+        Box::pin(Supervisor::reconcile_all(self))
+    }
+
+    fn reconcile<'a>(
+        &'a self,
+        instance_id: &'a str,
+    ) -> tributary_plugin_manager::follow::BoxFuture<'a, ()> {
+        Box::pin(Supervisor::reconcile(self, instance_id))
+    }
+}

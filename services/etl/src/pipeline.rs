@@ -7,13 +7,10 @@ use std::time::Duration;
 
 use async_nats::jetstream::consumer::{pull, Consumer};
 use async_nats::jetstream::{self, AckKind, Message};
-use async_nats::HeaderMap;
 use futures::StreamExt;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tributary_kit::config::EtlConfig;
-use tributary_proto::dead_letter;
-use tributary_proto::envelope::MSG_ID_HEADER;
 use tributary_proto::streams::ConsumerKey;
 use tributary_proto::trace_context::TRACEPARENT_HEADER;
 use tributary_proto::Subjects;
@@ -211,50 +208,12 @@ impl ItemPipeline {
     /// Publishes `message` to the dead-letter stream with `reason`, then stops its delivery.
     /// When the dead letter cannot be published, the message is left to come again.
     async fn dead_letter(&self, message: &Message, reason: &str) {
-        let info = message.info().ok();
-        let sequence = info.as_ref().map_or(0, |i| i.stream_sequence);
-        let delivered = info.as_ref().map_or(1, |i| i.delivered);
-        let stream = info.as_ref().map_or("", |i| i.stream);
-        tracing::warn!(subject = %message.subject, sequence, reason, "Dead-lettering an item.");
-        let mut headers = HeaderMap::new();
-        headers.insert(MSG_ID_HEADER, format!("{stream}:{sequence}").as_str());
-        headers.insert(
-            dead_letter::REASON_HEADER,
-            dead_letter::reason_header_value(reason).as_str(),
-        );
-        headers.insert(
-            dead_letter::ORIGINAL_SUBJECT_HEADER,
-            message.subject.as_str(),
-        );
-        headers.insert(
-            dead_letter::ORIGINAL_SEQUENCE_HEADER,
-            sequence.to_string().as_str(),
-        );
-        headers.insert(
-            dead_letter::DELIVERIES_HEADER,
-            delivered.to_string().as_str(),
-        );
-        let published = match self
-            .jetstream
-            .publish_with_headers(
-                self.dead_letter_subject.clone(),
-                headers,
-                message.payload.clone(),
-            )
-            .await
-        {
-            Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        match published {
-            Ok(()) => {
-                if let Err(e) = message.ack_with(AckKind::Term).await {
-                    tracing::warn!(error = %e, "Cannot terminate a dead-lettered item.");
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "Cannot publish a dead letter; the item will come again.")
-            }
-        }
+        tributary_kit::dead_letter::dead_letter(
+            &self.jetstream,
+            &self.dead_letter_subject,
+            message,
+            reason,
+        )
+        .await;
     }
 }

@@ -40,7 +40,7 @@ pub struct Config {
     /// The ETL service.
     pub etl: EtlConfig,
     /// The channel service.
-    pub channel: ServiceHttpConfig,
+    pub channel: ChannelConfig,
     /// The search service.
     pub search: ServiceHttpConfig,
 }
@@ -179,6 +179,94 @@ impl ConnectorConfig {
                 "connector.default_schedule",
                 "must be an interval such as `1h` or a cron expression",
             ));
+        }
+        Ok(())
+    }
+}
+
+/// The channel service: its listener (health and the webhook routes), the public URL
+/// providers call, request limits, and how verified webhooks and sends are handled.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelConfig {
+    /// Address to bind; port 0 picks a free one.
+    pub http_addr: SocketAddr,
+    /// The URL providers reach this service at (`https://hub.example.com`), as they see it
+    /// behind a proxy; signatures that cover the URL are checked against it. Empty: the
+    /// bound address, `http://<http_addr>`.
+    pub public_base_url: String,
+    /// The largest webhook body accepted, in bytes; a larger one gets 413.
+    pub max_body_bytes: usize,
+    /// Verified webhooks handled at the same time by one channel process.
+    pub concurrent_handlers: usize,
+    /// Seconds JetStream waits for a handled webhook's ack before delivering it again.
+    pub ack_wait_secs: u64,
+    /// Deliveries of a webhook whose handling keeps failing before it goes to the
+    /// dead-letter stream.
+    pub max_deliver: i64,
+    /// Attempts of each call a channel makes to its provider (the first included); 429 and
+    /// 5xx answers and refused connections are retried with backoff and `Retry-After`.
+    pub send_max_attempts: u32,
+    /// Seconds one `channel.send` may take, retries included.
+    pub send_timeout_secs: u64,
+    /// Seconds between full comparisons of the routes served here with the plugin manager's
+    /// channel instances, besides the `plugins.*` events that add and remove them at once.
+    pub reconcile_interval_secs: u64,
+}
+
+impl ChannelConfig {
+    /// The ack wait.
+    pub fn ack_wait(&self) -> Duration {
+        Duration::from_secs(self.ack_wait_secs)
+    }
+
+    /// The time limit of one send.
+    pub fn send_timeout(&self) -> Duration {
+        Duration::from_secs(self.send_timeout_secs)
+    }
+
+    /// The reconciliation period.
+    pub fn reconcile_interval(&self) -> Duration {
+        Duration::from_secs(self.reconcile_interval_secs)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (key, value) in [
+            ("channel.max_body_bytes", self.max_body_bytes as u64),
+            (
+                "channel.concurrent_handlers",
+                self.concurrent_handlers as u64,
+            ),
+            ("channel.ack_wait_secs", self.ack_wait_secs),
+            ("channel.max_deliver", self.max_deliver.max(0) as u64),
+            (
+                "channel.send_max_attempts",
+                u64::from(self.send_max_attempts),
+            ),
+            ("channel.send_timeout_secs", self.send_timeout_secs),
+            (
+                "channel.reconcile_interval_secs",
+                self.reconcile_interval_secs,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::new(key, "must be at least 1"));
+            }
+        }
+        let base = self.public_base_url.trim();
+        if !base.is_empty() {
+            match url::Url::parse(base) {
+                Ok(url)
+                    if (url.scheme() == "http" || url.scheme() == "https")
+                        && url.host().is_some()
+                        && url.query().is_none() => {}
+                _ => {
+                    return Err(ConfigError::new(
+                        "channel.public_base_url",
+                        format!("`{base}` is not an http:// or https:// URL without a query"),
+                    ))
+                }
+            }
         }
         Ok(())
     }
@@ -441,6 +529,7 @@ impl Config {
         }
         self.etl.validate()?;
         self.connector.validate()?;
+        self.channel.validate()?;
         let endpoint = &self.telemetry.otlp_endpoint;
         if !endpoint.is_empty() {
             match url::Url::parse(endpoint) {

@@ -1,11 +1,12 @@
 //! What every Tributary service shares: configuration ([`config`]), telemetry ([`telemetry`]),
 //! NATS and JetStream ([`nats`]), the database pool and migrations ([`db`]), the health server
-//! ([`health`]), shutdown triggers ([`shutdown`]) and the runtime that ties them together
+//! ([`health`]), the outbox ([`outbox`]), dead letters ([`dead_letter`]), shutdown triggers ([`shutdown`]) and the runtime that ties them together
 //! ([`service`]).
 
 pub mod backoff;
 pub mod config;
 pub mod db;
+pub mod dead_letter;
 pub mod health;
 pub mod nats;
 pub mod outbox;

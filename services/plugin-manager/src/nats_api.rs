@@ -122,11 +122,29 @@ pub async fn answer<Req, Resp, F, Fut>(
     F: Fn(Req) -> Fut,
     Fut: Future<Output = Result<Resp, ApiError>>,
 {
+    answer_on_subject(endpoint, shutdown, |_subject: &str, request| {
+        handle(request)
+    })
+    .await;
+}
+
+/// [`answer`] for an endpoint on a wildcard subject (`channel.send.*`): `handle` is also
+/// given the subject each request came on.
+pub async fn answer_on_subject<Req, Resp, F, Fut>(
+    endpoint: async_nats::service::endpoint::Endpoint,
+    shutdown: CancellationToken,
+    handle: F,
+) where
+    Req: DeserializeOwned,
+    Resp: Serialize,
+    F: Fn(&str, Req) -> Fut,
+    Fut: Future<Output = Result<Resp, ApiError>>,
+{
     endpoint
         .take_until(shutdown.cancelled_owned())
         .for_each_concurrent(CONCURRENT_REQUESTS, |request| {
             let parsed = parse::<Req>(&request.message.payload);
-            let handled = parsed.map(&handle);
+            let handled = parsed.map(|req| handle(request.message.subject.as_str(), req));
             async move {
                 let reply = match handled {
                     Ok(fut) => match fut.await {
@@ -143,7 +161,7 @@ pub async fn answer<Req, Resp, F, Fut>(
                     .unwrap_or_default()
                 });
                 if let Err(e) = request.respond(Ok(body.into())).await {
-                    tracing::warn!(error = %e, "Cannot answer a plugins request.");
+                    tracing::warn!(error = %e, subject = %request.message.subject, "Cannot answer a request.");
                 }
             }
         })

@@ -1,0 +1,171 @@
+//! Keeps the route table in line with the plugin manager (through
+//! `tributary_plugin_manager::follow`): each `plugins.Plugin*` event about a channel instance
+//! adds, updates or removes its route at once; a full comparison every
+//! `channel.reconcile_interval_secs` catches events missed while disconnected.
+
+use tributary_plugin_manager::api::{InstanceFilter, RuntimeInstance};
+use tributary_plugin_manager::client::{CallError, MeshClient};
+use tributary_plugin_manager::follow::{BoxFuture, InstanceFollower};
+use tributary_plugin_sdk::{Grants, PluginContext};
+use tributary_proto::manifest::Permission;
+
+use crate::registry::{channel_name, ChannelRegistry};
+use crate::routes::{ChannelInstance, RouteTable};
+
+/// The plugin type this service runs.
+const CHANNEL: &str = "channel";
+
+/// Builds routes from the plugin manager's channel instances.
+#[derive(Debug, Clone)]
+pub struct RouteKeeper {
+    registry: ChannelRegistry,
+    routes: RouteTable,
+    plugins: MeshClient,
+    /// Attempts of each provider call, for the instances' HTTP clients.
+    http_attempts: u32,
+}
+
+/// Whether an instance in `state` is served: enabled, or failed (a failed instance may
+/// recover, and its provider keeps calling).
+fn serves_in_state(state: &str) -> bool {
+    state == "enabled" || state == "failed"
+}
+
+impl RouteKeeper {
+    /// A keeper filling `routes` with `registry`'s channels.
+    pub fn new(
+        registry: ChannelRegistry,
+        routes: RouteTable,
+        plugins: MeshClient,
+        http_attempts: u32,
+    ) -> Self {
+        Self {
+            registry,
+            routes,
+            plugins,
+            http_attempts,
+        }
+    }
+
+    /// Compares every route with the plugin manager's channel instances.
+    pub async fn reconcile_all(&self) -> Result<(), CallError> {
+        let filter = InstanceFilter {
+            plugin_type: Some(CHANNEL.to_owned()),
+            state: None,
+        };
+        let instances = self.plugins.instances_where(&filter).await?;
+        let live: Vec<String> = instances
+            .iter()
+            .filter(|i| serves_in_state(&i.state))
+            .map(|i| i.id.clone())
+            .collect();
+        for id in self.routes.instance_ids() {
+            if !live.contains(&id) && self.routes.remove(&id) {
+                tracing::info!(instance = %id, "Removed the webhook route: the instance is no longer enabled.");
+            }
+        }
+        for id in live {
+            self.reconcile(&id).await;
+        }
+        Ok(())
+    }
+
+    /// Brings one instance's route in line with the plugin manager.
+    pub async fn reconcile(&self, instance_id: &str) {
+        match self.plugins.runtime(instance_id).await {
+            Ok(runtime) if runtime.plugin_type == CHANNEL && serves_in_state(&runtime.state) => {
+                self.serve(runtime).await;
+            }
+            Ok(_) => {
+                if self.routes.remove(instance_id) {
+                    tracing::info!(
+                        instance = instance_id,
+                        "Removed the webhook route: the instance was disabled."
+                    );
+                }
+            }
+            Err(e) if e.is_not_found() => {
+                if self.routes.remove(instance_id) {
+                    tracing::info!(
+                        instance = instance_id,
+                        "Removed the webhook route: the instance was uninstalled."
+                    );
+                }
+            }
+            Err(e) => {
+                tracing::warn!(instance = instance_id, error = %e, "Cannot read the instance from the plugin manager; keeping its route as it was.");
+            }
+        }
+    }
+
+    async fn serve(&self, runtime: RuntimeInstance) {
+        let source = (
+            runtime.permissions.clone(),
+            runtime.config.clone(),
+            runtime.version.clone(),
+        );
+        if self
+            .routes
+            .instance(&runtime.instance_id)
+            .is_some_and(|i| i.source == source)
+        {
+            return;
+        }
+        let instance_id = runtime.instance_id.clone();
+        let Some(plugin) = self.registry.get(&runtime.entrypoint) else {
+            let error = format!(
+                "no channel runs entrypoint `{}` in this channel service",
+                runtime.entrypoint
+            );
+            tracing::warn!(instance = %instance_id, error, "Cannot serve the instance.");
+            self.routes.remove(&instance_id);
+            let _ = self.plugins.heartbeat(&instance_id, Some(error)).await;
+            return;
+        };
+        let permissions = runtime
+            .permissions
+            .iter()
+            .filter_map(|p| p.parse::<Permission>().ok());
+        let grants = Grants::for_instance(permissions, &runtime.config);
+        let attempts = self.http_attempts;
+        let ctx = PluginContext::builder(runtime.plugin_id.clone(), instance_id.clone(), grants)
+            .config(runtime.config)
+            .http(|http| http.max_attempts(attempts))
+            .build();
+        let ctx = match ctx {
+            Ok(ctx) => ctx,
+            Err(e) => {
+                tracing::error!(instance = %instance_id, error = %e, "Cannot build the instance's context.");
+                let _ = self
+                    .plugins
+                    .heartbeat(&instance_id, Some(e.to_string()))
+                    .await;
+                return;
+            }
+        };
+        let channel = channel_name(&runtime.entrypoint);
+        tracing::info!(instance = %instance_id, channel, "Serving the channel instance.");
+        self.routes.insert(ChannelInstance {
+            instance_id,
+            plugin_id: runtime.plugin_id,
+            channel,
+            plugin,
+            ctx,
+            source,
+        });
+    }
+}
+
+impl InstanceFollower for RouteKeeper {
+    fn plugin_type(&self) -> &'static str {
+        CHANNEL
+    }
+
+    fn reconcile_all(&self) -> BoxFuture<'_, Result<(), CallError>> {
+        Box::pin(RouteKeeper::reconcile_all(self))
+    }
+
+    fn reconcile<'a>(&'a self, instance_id: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(RouteKeeper::reconcile(self, instance_id))
+    }
+}

@@ -1,0 +1,199 @@
+//! The webhook routes: `POST` (and, for handshakes, `GET`) `/webhooks/<channel>/<instance>`.
+//! A request to a route not served is 404; a body over `channel.max_body_bytes` is 413. The
+//! instance's plugin verifies the signature first: a request it refuses gets its status (401
+//! for a bad signature) and is stored nowhere. An accepted one is published to
+//! `channel.inbound.<channel>.<instance>` with the provider's delivery id as `Nats-Msg-Id`,
+//! and answered 200 only once JetStream has acknowledged it; JetStream recognises a
+//! redelivery by that id, and it is answered 200 without being stored again.
+
+use std::sync::Arc;
+
+use async_nats::jetstream;
+use async_nats::HeaderMap as NatsHeaders;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::Router;
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use tributary_plugin_sdk::{IncomingWebhook, WebhookVerdict};
+use tributary_proto::envelope::MSG_ID_HEADER;
+use tributary_proto::Subjects;
+
+use crate::routes::RouteTable;
+
+/// A verified webhook as it is kept in the `CHANNEL_INBOUND` stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredWebhook {
+    /// The route's channel name.
+    pub channel: String,
+    /// The instance it was addressed to.
+    pub instance_id: String,
+    /// The provider's id of the delivery.
+    pub delivery_id: String,
+    /// The request.
+    pub webhook: IncomingWebhook,
+}
+
+/// The `Nats-Msg-Id` of a delivery: JetStream drops a second one within the inbound
+/// stream's duplicate window (a day).
+pub fn delivery_msg_id(instance_id: &str, delivery_id: &str) -> String {
+    format!("{instance_id}:{delivery_id}")
+}
+
+/// What the webhook handler needs.
+#[derive(Debug, Clone)]
+pub struct Ingress {
+    routes: RouteTable,
+    jetstream: jetstream::Context,
+    subjects: Subjects,
+    public_base_url: Arc<str>,
+}
+
+impl Ingress {
+    /// Serves `routes`, storing into `jetstream`; URLs are rebuilt under `public_base_url`.
+    pub fn new(
+        routes: RouteTable,
+        jetstream: jetstream::Context,
+        subjects: Subjects,
+        public_base_url: &str,
+    ) -> Self {
+        Self {
+            routes,
+            jetstream,
+            subjects,
+            public_base_url: Arc::from(public_base_url),
+        }
+    }
+}
+
+/// The webhook routes, with bodies limited to `max_body_bytes`.
+pub fn router(ingress: Ingress, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/webhooks/{channel}/{instance}", any(receive))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(ingress)
+}
+
+fn answer(status: StatusCode, reason: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("{reason}\n"),
+    )
+        .into_response()
+}
+
+async fn receive(
+    State(ingress): State<Ingress>,
+    Path((channel, instance_id)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if method != Method::POST && method != Method::GET {
+        return answer(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "webhooks are POST (or GET for a handshake)",
+        );
+    }
+    let Some(instance) = ingress
+        .routes
+        .route(&channel, &instance_id)
+        .filter(|i| i.grants().check_inbound().is_ok())
+    else {
+        return answer(
+            StatusCode::NOT_FOUND,
+            &format!("no webhook route for {channel} instance `{instance_id}`"),
+        );
+    };
+    let path_and_query = uri
+        .path_and_query()
+        .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned());
+    let webhook = IncomingWebhook {
+        method: method.as_str().to_owned(),
+        url: format!("{}{path_and_query}", ingress.public_base_url),
+        query: uri.query().map(str::to_owned),
+        headers: headers
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body: body.to_vec(),
+        received_at: Utc::now(),
+    };
+    let delivery_id = match instance.plugin.verify_webhook(&instance.ctx, &webhook) {
+        Ok(WebhookVerdict::Accept { delivery_id }) => delivery_id,
+        Ok(WebhookVerdict::Respond(response)) => {
+            let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::OK);
+            return (
+                status,
+                [(header::CONTENT_TYPE, response.content_type)],
+                response.body,
+            )
+                .into_response();
+        }
+        Err(rejection) => {
+            metrics::counter!("tributary_channel_webhooks_total", "outcome" => "rejected")
+                .increment(1);
+            tracing::info!(channel, instance = %instance_id, status = rejection.status, reason = %rejection.reason, "Refused a webhook.");
+            let status = StatusCode::from_u16(rejection.status).unwrap_or(StatusCode::UNAUTHORIZED);
+            return answer(status, &rejection.reason);
+        }
+    };
+    let msg_id = delivery_msg_id(&instance_id, &delivery_id);
+    let stored = StoredWebhook {
+        channel: channel.clone(),
+        instance_id: instance_id.clone(),
+        delivery_id,
+        webhook,
+    };
+    let payload = match serde_json::to_vec(&stored) {
+        Ok(payload) => payload,
+        Err(e) => {
+            return answer(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("cannot encode the webhook: {e}"),
+            )
+        }
+    };
+    let mut nats_headers = NatsHeaders::new();
+    nats_headers.insert(MSG_ID_HEADER, msg_id.as_str());
+    tributary_proto::trace_context::inject_current(&mut nats_headers);
+    let subject = ingress.subjects.channel_inbound(&channel, &instance_id);
+    let stored = match ingress
+        .jetstream
+        .publish_with_headers(subject, nats_headers, payload.into())
+        .await
+    {
+        Ok(ack) => ack.await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match stored {
+        Ok(ack) if ack.duplicate => {
+            metrics::counter!("tributary_channel_webhooks_total", "outcome" => "duplicate")
+                .increment(1);
+            tracing::debug!(channel, instance = %instance_id, msg_id, "A redelivered webhook; it was received before.");
+            StatusCode::OK.into_response()
+        }
+        Ok(_) => {
+            metrics::counter!("tributary_channel_webhooks_total", "outcome" => "accepted")
+                .increment(1);
+            StatusCode::OK.into_response()
+        }
+        Err(e) => {
+            tracing::warn!(channel, instance = %instance_id, error = %e, "Cannot store a verified webhook; the provider will retry.");
+            answer(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the webhook cannot be stored right now; try again",
+            )
+        }
+    }
+}
