@@ -75,14 +75,14 @@ pub enum Claim {
     /// The send is new (or an earlier attempt failed or was cut off): go ahead.
     Send,
     /// The message was sent already, or is being sent now: this is its row.
-    Done(OutboundRow),
+    Done(Box<OutboundRow>),
 }
 
 /// What a reported delivery status changed.
 #[derive(Debug)]
 pub enum StatusChange {
     /// The message's status is now the reported one: its row after the change.
-    Applied(OutboundRow),
+    Applied(Box<OutboundRow>),
     /// The message has that status already, or a newer one.
     Unchanged,
     /// No message of the instance has that provider id (yet: the report may have overtaken
@@ -152,7 +152,7 @@ impl OutboundStore {
             && (row.status == FAILED
                 || (row.status == SENDING && row.updated_at < Utc::now() - stale));
         if !retry {
-            return Ok(Claim::Done(row));
+            return Ok(Claim::Done(Box::new(row)));
         }
         sqlx::query(
             "UPDATE channel_outbound SET status = 'sending', request = $2, error = NULL, attempts = attempts + 1, updated_at = now() WHERE id = $1",
@@ -283,7 +283,7 @@ impl OutboundStore {
         .await?;
         tx.commit().await?;
         self.wake_outbox.notify_one();
-        Ok(StatusChange::Applied(row))
+        Ok(StatusChange::Applied(Box::new(row)))
     }
 
     /// The row of message `id`.

@@ -101,6 +101,49 @@ impl TestEnv {
         .unwrap_or_else(|e| panic!("cannot connect to the test database: {e}"))
     }
 
+    /// Waits up to `secs` until the database answers `count_sql` (one bigint) with `want`.
+    pub async fn wait_count(&self, count_sql: &str, want: i64, secs: u64) {
+        let pool = self.pool().await;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let got: i64 = sqlx::query_scalar(count_sql)
+                .fetch_one(&pool)
+                .await
+                .unwrap_or(-1);
+            if got == want {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "`{count_sql}` gave {got}, not {want}, within {secs} s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    /// How many messages this test's streams hold on `subject` (unprefixed, such as
+    /// `data.PersonCreated`).
+    pub async fn stored_on(&self, subject: &str) -> u64 {
+        let js = async_nats::jetstream::new(self.nats().await);
+        let subject = self.subjects().qualify(subject);
+        let mut streams = js.streams();
+        while let Some(Ok(info)) = streams.next().await {
+            if !info.config.name.starts_with(&format!("{}_", self.prefix)) {
+                continue;
+            }
+            let Ok(stream) = js.get_stream(&info.config.name).await else {
+                continue;
+            };
+            let Ok(mut subjects) = stream.info_with_subjects(subject.clone()).await else {
+                continue;
+            };
+            if let Some(Ok((_, count))) = subjects.next().await {
+                return count as u64;
+            }
+        }
+        0
+    }
+
     async fn cleanup(config: Config, prefix: String, database: String) {
         if let Ok(client) = async_nats::connect(config.nats.url.as_str()).await {
             let js = async_nats::jetstream::new(client);
@@ -280,4 +323,14 @@ impl Drop for TcpProxy {
         self.cut();
         self.accept.abort();
     }
+}
+
+/// The next message on `subscriber` within `secs`, as JSON; panics when none comes.
+pub async fn next_json(subscriber: &mut async_nats::Subscriber, secs: u64) -> serde_json::Value {
+    let message = tokio::time::timeout(std::time::Duration::from_secs(secs), subscriber.next())
+        .await
+        .unwrap_or_else(|_| panic!("no message within {secs} s"))
+        .unwrap_or_else(|| panic!("the subscription closed"));
+    serde_json::from_slice(&message.payload)
+        .unwrap_or_else(|e| panic!("a message that is not JSON: {e}"))
 }

@@ -1,0 +1,181 @@
+//! A webhook answered 2xx is never lost: the channel service is killed (SIGKILL) right after
+//! answering, another one starts, and every message is handled exactly once. A webhook its
+//! plugin cannot read goes to the dead-letter stream with the reason.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+use tributary_kit::testing::RunningService;
+use tributary_proto::events::CommunicationEvent;
+
+use crate::support::{Mesh, Signed};
+
+/// The channel service as its own process on `port`, configured like the test's services.
+fn spawn_channel(mesh: &Mesh, port: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_tributary-channel"))
+        .env("TRIBUTARY__NATS__SUBJECT_PREFIX", &mesh.env.prefix)
+        .env("TRIBUTARY__DATABASE__NAME", &mesh.env.database)
+        .env("TRIBUTARY__CHANNEL__HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env("TRIBUTARY__CHANNEL__ACK_WAIT_SECS", "2")
+        .env("TRIBUTARY__TELEMETRY__LOG_FILTER", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the channel service binary starts")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn update(id: u64) -> Signed {
+    Signed::new(
+        "/webhooks/telegram/tg-kill",
+        vec![
+            ("content-type", "application/json".into()),
+            ("x-telegram-bot-api-secret-token", "token-kill".into()),
+        ],
+        json!({
+            "update_id": id,
+            "message": {
+                "message_id": id,
+                "from": {"id": 9, "is_bot": false, "first_name": "Kim"},
+                "chat": {"id": 9, "type": "private", "first_name": "Kim"},
+                "date": 1_700_000_000,
+                "text": format!("message {id}")
+            }
+        })
+        .to_string(),
+    )
+}
+
+#[tokio::test]
+async fn a_channel_service_killed_after_answering_loses_nothing_and_repeats_nothing() {
+    let mut mesh = Mesh::start_with(true, |env| env.config.channel.ack_wait_secs = 2).await;
+    mesh.install(
+        "tributary.telegram",
+        "tg-kill",
+        json!({"botToken": "1:x", "secretToken": "token-kill"}),
+    )
+    .await;
+    // Only the child process serves from now on.
+    if let Some(channel) = mesh.channel.take() {
+        channel.stop().await;
+    }
+    let port = free_port();
+    let mut child = spawn_channel(&mesh, port);
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let ready = mesh
+            .http
+            .post(format!("{base}{}", update(0).path))
+            .body("{}")
+            .send()
+            .await;
+        // 401: the route is served (and the empty request refused).
+        if ready.is_ok_and(|r| r.status().as_u16() == 401) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the child channel service did not serve the route"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // 40 updates at once; the process is killed as soon as the last is answered.
+    let posts = (1..=40).map(|id| {
+        let http = mesh.http.clone();
+        let request = update(id);
+        let url = format!("{base}{}", request.path);
+        async move {
+            let mut builder = http.post(url).body(request.body);
+            for (name, value) in request.headers {
+                builder = builder.header(name, value);
+            }
+            builder.send().await.map(|r| r.status().as_u16())
+        }
+    });
+    let statuses = futures::future::join_all(posts).await;
+    child.kill().expect("SIGKILL the channel service");
+    let _ = child.wait();
+    for status in &statuses {
+        assert_eq!(status.as_ref().ok(), Some(&200), "{statuses:?}");
+    }
+
+    // Another channel service takes over: whatever the first had not acked comes again.
+    mesh.channel =
+        Some(RunningService::start(tributary_channel::build, mesh.env.config.clone()).await);
+    mesh.env
+        .wait_count(
+            "SELECT count(*) FROM message WHERE body_text LIKE 'message %'",
+            40,
+            30,
+        )
+        .await;
+    // Past the ack wait, so anything redelivered has been handled again.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        mesh.stored_events(CommunicationEvent::MessageReceived)
+            .await,
+        40
+    );
+    assert_eq!(mesh.stored_webhooks("telegram", "tg-kill").await, 40);
+    mesh.env
+        .wait_count("SELECT count(*) FROM message", 40, 1)
+        .await;
+    mesh.env
+        .wait_count("SELECT count(*) FROM conversation", 1, 1)
+        .await;
+    mesh.stop().await;
+}
+
+#[tokio::test]
+async fn a_webhook_its_plugin_cannot_read_is_dead_lettered_with_the_reason() {
+    let mesh = Mesh::start(false).await;
+    mesh.install(
+        "tributary.telegram",
+        "tg-bad",
+        json!({"botToken": "1:x", "secretToken": "token-bad"}),
+    )
+    .await;
+    let nats = mesh.env.nats().await;
+    let mut dead = nats
+        .subscribe(mesh.env.subjects().dead_letter("channel-inbound"))
+        .await
+        .unwrap();
+    nats.flush().await.unwrap();
+    // Verified (the token is right, and update_id is there), but not an update Telegram sends.
+    let request = Signed::new(
+        "/webhooks/telegram/tg-bad",
+        vec![
+            ("content-type", "application/json".into()),
+            ("x-telegram-bot-api-secret-token", "token-bad".into()),
+        ],
+        json!({"update_id": 77, "message": {"message_id": "not a number", "chat": 5, "text": 3}})
+            .to_string(),
+    );
+    assert_eq!(mesh.post(&request).await.0, 200);
+    let letter = tokio::time::timeout(Duration::from_secs(10), futures::StreamExt::next(&mut dead))
+        .await
+        .expect("a dead letter")
+        .unwrap();
+    let reason = letter
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(tributary_proto::dead_letter::REASON_HEADER))
+        .map(|v| v.to_string())
+        .unwrap_or_default();
+    assert!(reason.contains("telegram"), "{reason}");
+    assert_eq!(
+        mesh.stored_events(CommunicationEvent::MessageReceived)
+            .await,
+        0
+    );
+    mesh.stop().await;
+}

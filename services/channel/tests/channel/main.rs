@@ -1,0 +1,10 @@
+//! The channel service against the real plugin manager, NATS, PostgreSQL and (where the
+//! unified model is checked) ETL: webhook routes, each provider's signature scheme, durable
+//! ingress, and outbound sends against local servers that answer as the providers document.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod durability;
+mod outbound;
+mod routes;
+mod schemes;
+mod support;

@@ -1,0 +1,272 @@
+//! Sending through `channel.send.<instance>` against a local server that answers as Twilio's
+//! Messages API documents (429 with Retry-After, 5xx, 4xx), the idempotent retry of a send,
+//! and Twilio's status callbacks updating the sent message, in the unified model too.
+
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use tributary_channel::api::{SendOutcome, SendRequest};
+use tributary_plugin_manager::client::CallError;
+use tributary_plugin_sdk::signatures::twilio;
+use tributary_plugin_sdk::testing::{Canned, FixtureServer};
+use tributary_proto::events::CommunicationEvent;
+use tributary_proto::ServiceName;
+use uuid::Uuid;
+
+use crate::support::{Mesh, Signed};
+
+const MESSAGES: &str = "/2010-04-01/Accounts/AC0123/Messages.json";
+
+fn twilio_message(sid: &str, status: &str) -> Value {
+    json!({
+        "account_sid": "AC0123",
+        "api_version": "2010-04-01",
+        "body": "Your order shipped",
+        "date_created": "Thu, 24 Aug 2023 05:01:45 +0000",
+        "date_sent": null,
+        "date_updated": "Thu, 24 Aug 2023 05:01:45 +0000",
+        "direction": "outbound-api",
+        "error_code": null,
+        "error_message": null,
+        "from": "+15550001",
+        "messaging_service_sid": null,
+        "num_media": "0",
+        "num_segments": "1",
+        "price": null,
+        "price_unit": null,
+        "sid": sid,
+        "status": status,
+        "subresource_uris": {"media": format!("{MESSAGES}/{sid}/Media.json")},
+        "to": "+15550002",
+        "uri": format!("/2010-04-01/Accounts/AC0123/Messages/{sid}.json")
+    })
+}
+
+async fn send(
+    mesh: &Mesh,
+    instance: &str,
+    request: &SendRequest,
+) -> Result<SendOutcome, CallError> {
+    mesh.client()
+        .await
+        .request(ServiceName::Channel, &format!("send.{instance}"), request)
+        .await
+}
+
+fn text_to(to: &str, text: &str) -> SendRequest {
+    SendRequest {
+        id: None,
+        to: vec![to.to_owned()],
+        text: text.to_owned(),
+        subject: None,
+        conversation_id: None,
+        in_reply_to: None,
+    }
+}
+
+#[tokio::test]
+async fn a_send_survives_a_429_and_its_status_callbacks_update_the_message() {
+    let mesh = Mesh::start(true).await;
+    let twilio_api = FixtureServer::start().await.unwrap();
+    mesh.install(
+        "tributary.twilio-sms",
+        "sms-out",
+        json!({
+            "accountSid": "AC0123",
+            "authToken": "token-out",
+            "fromNumber": "+15550001",
+            "apiBaseUrl": twilio_api.base_url()
+        }),
+    )
+    .await;
+    twilio_api.respond(
+        MESSAGES,
+        [
+            Canned::json(
+                429,
+                json!({"code": 20429, "message": "Too Many Requests", "status": 429}),
+            )
+            .header("retry-after", "1"),
+            Canned::json(201, twilio_message("SM7001", "queued")),
+        ],
+    );
+    let mut sent_events = mesh.watch(CommunicationEvent::MessageSent).await;
+    let mut request = text_to("+15550002", "Your order shipped");
+    request.id = Some(Uuid::now_v7());
+    let outcome = send(&mesh, "sms-out", &request).await.unwrap();
+    assert_eq!(outcome.status, "queued", "{outcome:?}");
+    assert_eq!(outcome.provider_message_id.as_deref(), Some("SM7001"));
+    assert!(!outcome.repeated);
+
+    // Twilio was asked twice (the 429, then the retry), as its API documents.
+    let calls = twilio_api.requests_to(MESSAGES);
+    assert_eq!(calls.len(), 2);
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(&calls[1].body)
+        .into_owned()
+        .collect();
+    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    assert_eq!(field("To").as_deref(), Some("+15550002"));
+    assert_eq!(field("From").as_deref(), Some("+15550001"));
+    assert_eq!(field("Body").as_deref(), Some("Your order shipped"));
+    let callback = field("StatusCallback").expect("a StatusCallback URL");
+    assert_eq!(
+        callback,
+        format!("{}/webhooks/twilio-sms/sms-out", mesh.base_url())
+    );
+    assert!(calls[1]
+        .header("authorization")
+        .is_some_and(|a| a.starts_with("Basic ")));
+
+    let event = tributary_kit::testing::next_json(&mut sent_events, 5).await;
+    assert_eq!(event["data"]["message_id"], json!(outcome.message_id));
+    assert_eq!(event["data"]["provider_message_id"], "SM7001");
+
+    // The same id again: answered from the record, nothing sent.
+    let again = send(&mesh, "sms-out", &request).await.unwrap();
+    assert!(again.repeated);
+    assert_eq!(again.provider_message_id.as_deref(), Some("SM7001"));
+    assert_eq!(twilio_api.requests_to(MESSAGES).len(), 2);
+
+    // The sent message is in the unified model.
+    let sent_row = "SELECT count(*) FROM message WHERE extra->>'delivery_status' = 'queued' AND body_text = 'Your order shipped'";
+    mesh.env.wait_count(sent_row, 1, 10).await;
+
+    // Twilio's status callback, signed as Twilio signs it, to the URL it was given.
+    let mut changed = mesh.watch(CommunicationEvent::DeliveryStatusChanged).await;
+    let params = [
+        ("MessageSid", "SM7001"),
+        ("SmsSid", "SM7001"),
+        ("MessageStatus", "delivered"),
+        ("SmsStatus", "delivered"),
+        ("AccountSid", "AC0123"),
+        ("From", "+15550001"),
+        ("To", "+15550002"),
+        ("ApiVersion", "2010-04-01"),
+    ];
+    let owned: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let signature = twilio::sign(
+        &SecretString::from("token-out".to_owned()),
+        &callback,
+        &owned,
+    );
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
+    let status_callback = Signed::new(
+        "/webhooks/twilio-sms/sms-out",
+        vec![
+            ("content-type", "application/x-www-form-urlencoded".into()),
+            ("x-twilio-signature", signature),
+        ],
+        body,
+    );
+    assert_eq!(mesh.post(&status_callback).await.0, 200);
+    let event = tributary_kit::testing::next_json(&mut changed, 5).await;
+    assert_eq!(event["data"]["status"], "delivered");
+    assert_eq!(event["data"]["message_id"], json!(outcome.message_id));
+    let delivered_row = "SELECT count(*) FROM message WHERE extra->>'delivery_status' = 'delivered' AND body_text = 'Your order shipped'";
+    mesh.env.wait_count(delivered_row, 1, 10).await;
+    mesh.env
+        .wait_count("SELECT count(*) FROM message", 1, 1)
+        .await;
+    let stored: String = sqlx::query_scalar("SELECT status FROM channel_outbound WHERE id = $1")
+        .bind(outcome.message_id)
+        .fetch_one(&mesh.env.pool().await)
+        .await
+        .unwrap();
+    assert_eq!(stored, "delivered");
+    mesh.stop().await;
+}
+
+#[tokio::test]
+async fn failures_are_outcomes_with_their_reason_and_a_delivery_failed_event() {
+    let mesh = Mesh::start_with(false, |env| env.config.channel.send_max_attempts = 3).await;
+    let twilio_api = FixtureServer::start().await.unwrap();
+    mesh.install(
+        "tributary.twilio-sms",
+        "sms-fail",
+        json!({
+            "accountSid": "AC0123",
+            "authToken": "token-fail",
+            "fromNumber": "+15550001",
+            "apiBaseUrl": twilio_api.base_url()
+        }),
+    )
+    .await;
+    let mut failed = mesh.watch(CommunicationEvent::DeliveryFailed).await;
+
+    // 5xx every time: retried send_max_attempts times, then failed.
+    twilio_api.respond(
+        MESSAGES,
+        [Canned::json(503, json!({"message": "Service Unavailable"}))],
+    );
+    let outcome = send(&mesh, "sms-fail", &text_to("+15550002", "hello"))
+        .await
+        .unwrap();
+    assert_eq!(outcome.status, "failed");
+    assert!(
+        outcome.error.as_deref().is_some_and(|e| e.contains("503")),
+        "{outcome:?}"
+    );
+    assert_eq!(twilio_api.requests_to(MESSAGES).len(), 3);
+    let event = tributary_kit::testing::next_json(&mut failed, 5).await;
+    assert_eq!(event["data"]["message_id"], json!(outcome.message_id));
+    assert!(event["data"]["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("503")));
+
+    // A 500 then success: one failure is retried.
+    twilio_api.respond(
+        MESSAGES,
+        [
+            Canned::status(500),
+            Canned::json(201, twilio_message("SM7002", "queued")),
+        ],
+    );
+    let outcome = send(&mesh, "sms-fail", &text_to("+15550002", "hello again"))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome.provider_message_id.as_deref(),
+        Some("SM7002"),
+        "{outcome:?}"
+    );
+
+    // A 400 is the caller's fault: not retried, and Twilio's reason is kept.
+    twilio_api.respond(
+        MESSAGES,
+        [Canned::json(
+            400,
+            json!({"code": 21211, "message": "The 'To' number +1555 is not a valid phone number.", "more_info": "https://www.twilio.com/docs/errors/21211", "status": 400}),
+        )],
+    );
+    let before = twilio_api.requests_to(MESSAGES).len();
+    let outcome = send(&mesh, "sms-fail", &text_to("+1555", "bad number"))
+        .await
+        .unwrap();
+    assert_eq!(outcome.status, "failed");
+    assert!(
+        outcome
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("21211")),
+        "{outcome:?}"
+    );
+    assert_eq!(twilio_api.requests_to(MESSAGES).len(), before + 1);
+
+    // Bad requests are refused before anything is sent.
+    let refused = send(&mesh, "sms-fail", &text_to("+15550002", "  ")).await;
+    assert!(
+        matches!(refused, Err(CallError::Api(ref e)) if e.message.contains("text")),
+        "{refused:?}"
+    );
+    let unknown = send(&mesh, "nobody", &text_to("+15550002", "hi")).await;
+    assert!(
+        matches!(unknown, Err(CallError::Api(ref e)) if e.message.contains("nobody")),
+        "{unknown:?}"
+    );
+    assert_eq!(twilio_api.requests_to(MESSAGES).len(), before + 1);
+    mesh.stop().await;
+}

@@ -1,0 +1,234 @@
+//! The mesh a channel test runs (the real plugin manager and channel service, and the ETL
+//! when asked, on this test's NATS prefix and database) and signed requests to send it.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use tributary_kit::testing::{RunningService, TestEnv};
+use tributary_plugin_manager::api::InstallRequest;
+use tributary_plugin_manager::client::MeshClient;
+use tributary_proto::events::{CommunicationEvent, EventKind};
+use tributary_proto::ServiceName;
+
+/// A request to a webhook route: path below the route's base URL, headers and body.
+#[derive(Debug, Clone)]
+pub struct Signed {
+    /// `/webhooks/<channel>/<instance>` and any query string.
+    pub path: String,
+    /// Headers to send.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Signed {
+    /// A request to `path` with `headers` and `body`.
+    pub fn new(path: &str, headers: Vec<(&str, String)>, body: impl Into<Vec<u8>>) -> Self {
+        Signed {
+            path: path.to_owned(),
+            headers: headers
+                .into_iter()
+                .map(|(n, v)| (n.to_owned(), v))
+                .collect(),
+            body: body.into(),
+        }
+    }
+
+    /// The same request sent to another path (another instance's route).
+    pub fn to(mut self, path: &str) -> Self {
+        self.path = path.to_owned();
+        self
+    }
+
+    /// The same request with another body and the same headers (so the old signature).
+    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+}
+
+/// The running services of one test.
+pub struct Mesh {
+    pub env: TestEnv,
+    pub plugin_manager: Option<RunningService>,
+    pub channel: Option<RunningService>,
+    pub etl: Option<RunningService>,
+    pub http: reqwest::Client,
+}
+
+impl Mesh {
+    /// The plugin manager and the channel service, and the ETL when `with_etl`.
+    pub async fn start(with_etl: bool) -> Self {
+        Self::start_with(with_etl, |_| {}).await
+    }
+
+    /// [`Mesh::start`] with the configuration adjusted by `adjust` first.
+    pub async fn start_with(with_etl: bool, adjust: impl FnOnce(&mut TestEnv)) -> Self {
+        let mut env = TestEnv::new().await;
+        adjust(&mut env);
+        let plugin_manager =
+            RunningService::start(tributary_plugin_manager::build, env.config.clone()).await;
+        let etl = if with_etl {
+            Some(RunningService::start(tributary_etl::build, env.config.clone()).await)
+        } else {
+            None
+        };
+        let channel = RunningService::start(tributary_channel::build, env.config.clone()).await;
+        Mesh {
+            env,
+            plugin_manager: Some(plugin_manager),
+            channel: Some(channel),
+            etl,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Stops everything.
+    pub async fn stop(mut self) {
+        for service in [
+            self.channel.take(),
+            self.etl.take(),
+            self.plugin_manager.take(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            service.stop().await;
+        }
+    }
+
+    /// A client of the mesh's request subjects.
+    pub async fn client(&self) -> MeshClient {
+        MeshClient::new(self.env.nats().await, self.env.subjects(), "test".into())
+            .with_timeout(Duration::from_secs(30))
+    }
+
+    /// The channel service's base URL.
+    pub fn base_url(&self) -> String {
+        let addr = self
+            .channel
+            .as_ref()
+            .expect("the channel service runs")
+            .http_addr;
+        format!("http://{addr}")
+    }
+
+    /// Installs `plugin` as `instance` with `config` and every permission accepted, enables
+    /// it, and waits until the channel service serves it.
+    pub async fn install(&self, plugin: &str, instance: &str, config: Value) {
+        let client = self.client().await;
+        let info = client
+            .plugin(plugin)
+            .await
+            .unwrap_or_else(|e| panic!("{plugin}: {e}"));
+        client
+            .install(InstallRequest {
+                plugin_id: plugin.to_owned(),
+                instance_id: Some(instance.to_owned()),
+                config: Some(config),
+                accept_permissions: info.permissions,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("install {instance}: {e}"));
+        client
+            .enable(instance)
+            .await
+            .unwrap_or_else(|e| panic!("enable {instance}: {e}"));
+        self.wait_route(instance, true).await;
+    }
+
+    /// Waits until the channel service serves `instance` (or, with `served` false, stops).
+    pub async fn wait_route(&self, instance: &str, served: bool) {
+        let client = self.client().await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let routes: Value = client
+                .request(ServiceName::Channel, "routes", &serde_json::json!({}))
+                .await
+                .unwrap_or(Value::Null);
+            let found = routes["routes"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|r| r["instance_id"] == instance));
+            if found == served {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{instance} is {}served after 10 s",
+                if served { "not " } else { "still " }
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Sends `request` to the channel service; the status and body.
+    pub async fn post(&self, request: &Signed) -> (u16, String) {
+        let mut builder = self
+            .http
+            .post(format!("{}{}", self.base_url(), request.path))
+            .body(request.body.clone());
+        for (name, value) in &request.headers {
+            builder = builder.header(name, value);
+        }
+        let response = builder.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap_or_default())
+    }
+
+    /// A subscription to `communication.<event>`, ready before it returns.
+    pub async fn watch(&self, event: CommunicationEvent) -> async_nats::Subscriber {
+        let client = self.env.nats().await;
+        let subscriber = client
+            .subscribe(self.env.subjects().event(EventKind::Communication(event)))
+            .await
+            .unwrap();
+        client.flush().await.unwrap();
+        subscriber
+    }
+
+    /// How many webhooks of `instance` the inbound stream holds.
+    pub async fn stored_webhooks(&self, channel: &str, instance: &str) -> u64 {
+        self.env
+            .stored_on(&format!("channel.inbound.{channel}.{instance}"))
+            .await
+    }
+
+    /// How many `communication.<event>` events the stream holds.
+    pub async fn stored_events(&self, event: CommunicationEvent) -> u64 {
+        self.env
+            .stored_on(&EventKind::Communication(event).subject())
+            .await
+    }
+}
+
+/// The `MessageReceived` events of `instance` that arrive within `secs`, at most `max`.
+pub async fn received_of(
+    subscriber: &mut async_nats::Subscriber,
+    instance: &str,
+    max: usize,
+    secs: u64,
+) -> Vec<Value> {
+    let mut found = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while found.len() < max {
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            break;
+        }
+        let Ok(Some(message)) =
+            tokio::time::timeout(deadline - now, futures::StreamExt::next(subscriber)).await
+        else {
+            break;
+        };
+        let event: Value = serde_json::from_slice(&message.payload).unwrap();
+        if event["data"]["instance_id"] == instance {
+            found.push(event);
+        }
+    }
+    found
+}
+
+/// Now, as a Unix timestamp in seconds.
+pub fn now_secs() -> i64 {
+    chrono::Utc::now().timestamp()
+}
