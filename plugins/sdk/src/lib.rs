@@ -4,12 +4,14 @@
 //! [`ConnectorPlugin`] or [`ChannelPlugin`]. Each instance is handed a [`PluginContext`]: its
 //! config ([`require_config`]), a logger, an HTTP client ([`PluginHttp`]), event emission and
 //! data access, every call checked against what its manifest grants. Helpers: [`with_retry`]
-//! for transient failures, [`paginate`] for cursor-paged APIs, [`validate_manifest`] to check
-//! a manifest the way the plugin manager will. The `testing` feature adds a test harness
-//! ([`testing`]).
+//! for transient failures, [`paginate`] for cursor-paged APIs, [`channel`] for what channels
+//! share (phone numbers, pair conversation ids, error bodies cut short), [`validate_manifest`]
+//! to check a manifest the way the plugin manager will. The `testing` feature adds a test
+//! harness ([`testing`]).
 
 use std::path::Path;
 
+pub mod channel;
 mod config;
 mod context;
 mod error;

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
+use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
@@ -55,9 +56,10 @@ pub enum SignatureError {
 type HmacSha1 = Hmac<sha1::Sha1>;
 type HmacSha256 = Hmac<sha2::Sha256>;
 
-fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+/// The HMAC `M` of `parts`, one after the other, keyed with `key`.
+fn hmac<M: Mac + KeyInit>(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     // An HMAC takes a key of any length; `new_from_slice` cannot fail for it.
-    let mut mac = match HmacSha256::new_from_slice(key) {
+    let mut mac = match <M as Mac>::new_from_slice(key) {
         Ok(mac) => mac,
         Err(_) => return Vec::new(),
     };
@@ -67,15 +69,12 @@ fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     mac.finalize().into_bytes().to_vec()
 }
 
+fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    hmac::<HmacSha256>(key, parts)
+}
+
 fn hmac_sha1(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-    let mut mac = match HmacSha1::new_from_slice(key) {
-        Ok(mac) => mac,
-        Err(_) => return Vec::new(),
-    };
-    for part in parts {
-        mac.update(part);
-    }
-    mac.finalize().into_bytes().to_vec()
+    hmac::<HmacSha1>(key, parts)
 }
 
 /// Constant-time equality of two byte strings (their lengths are not secret).
@@ -108,6 +107,48 @@ fn parse_timestamp(header: &'static str, value: &str) -> Result<i64, SignatureEr
             header,
             problem: "not a Unix timestamp in seconds".to_owned(),
         })
+}
+
+/// The Unix timestamp in `header`'s `value`, checked to be within `tolerance` of `now`.
+fn timestamp_within(
+    header: &'static str,
+    value: &str,
+    now: DateTime<Utc>,
+    tolerance: Duration,
+) -> Result<i64, SignatureError> {
+    let timestamp = parse_timestamp(header, value)?;
+    check_window(header, timestamp, now, tolerance)?;
+    Ok(timestamp)
+}
+
+/// `Malformed` unless `signature` starts with the scheme's `prefix` (`v0=`, `sha256=`).
+fn require_prefix(
+    header: &'static str,
+    signature: &str,
+    prefix: &str,
+) -> Result<(), SignatureError> {
+    if signature.starts_with(prefix) {
+        Ok(())
+    } else {
+        Err(SignatureError::Malformed {
+            header,
+            problem: format!("does not start with `{prefix}`"),
+        })
+    }
+}
+
+/// `Mismatch` unless the `signature` received (surrounding blanks aside) is the `expected`
+/// one, compared in constant time.
+fn require_match(
+    header: &'static str,
+    expected: &str,
+    signature: &str,
+) -> Result<(), SignatureError> {
+    if constant_time_eq(expected.as_bytes(), signature.trim().as_bytes()) {
+        Ok(())
+    } else {
+        Err(SignatureError::Mismatch(header))
+    }
 }
 
 /// Twilio's request validation: `X-Twilio-Signature` is the Base64 HMAC-SHA1, keyed with the
@@ -160,11 +201,7 @@ pub mod twilio {
             }
             None => sign(auth_token, url, params),
         };
-        if constant_time_eq(expected.as_bytes(), signature.trim().as_bytes()) {
-            Ok(())
-        } else {
-            Err(SignatureError::Mismatch("X-Twilio-Signature"))
-        }
+        require_match("X-Twilio-Signature", &expected, signature)
     }
 }
 
@@ -200,20 +237,10 @@ pub mod slack {
     ) -> Result<(), SignatureError> {
         let timestamp = timestamp.ok_or(SignatureError::Missing("X-Slack-Request-Timestamp"))?;
         let signature = signature.ok_or(SignatureError::Missing("X-Slack-Signature"))?;
-        let timestamp = parse_timestamp("X-Slack-Request-Timestamp", timestamp)?;
-        check_window("X-Slack-Request-Timestamp", timestamp, now, tolerance)?;
-        if !signature.starts_with("v0=") {
-            return Err(SignatureError::Malformed {
-                header: "X-Slack-Signature",
-                problem: "does not start with `v0=`".to_owned(),
-            });
-        }
+        let timestamp = timestamp_within("X-Slack-Request-Timestamp", timestamp, now, tolerance)?;
+        require_prefix("X-Slack-Signature", signature, "v0=")?;
         let expected = sign(signing_secret, timestamp, body);
-        if constant_time_eq(expected.as_bytes(), signature.trim().as_bytes()) {
-            Ok(())
-        } else {
-            Err(SignatureError::Mismatch("X-Slack-Signature"))
-        }
+        require_match("X-Slack-Signature", &expected, signature)
     }
 }
 
@@ -264,8 +291,7 @@ pub mod standard_webhooks {
         let id = id.ok_or(SignatureError::Missing("webhook-id"))?;
         let timestamp = timestamp.ok_or(SignatureError::Missing("webhook-timestamp"))?;
         let signature = signature.ok_or(SignatureError::Missing("webhook-signature"))?;
-        let timestamp = parse_timestamp("webhook-timestamp", timestamp)?;
-        check_window("webhook-timestamp", timestamp, now, tolerance)?;
+        let timestamp = timestamp_within("webhook-timestamp", timestamp, now, tolerance)?;
         let expected = sign(key, id, timestamp, body);
         let matched = signature
             .split_whitespace()
@@ -307,18 +333,9 @@ pub mod meta {
         body: &[u8],
     ) -> Result<(), SignatureError> {
         let signature = signature.ok_or(SignatureError::Missing("X-Hub-Signature-256"))?;
-        if !signature.starts_with("sha256=") {
-            return Err(SignatureError::Malformed {
-                header: "X-Hub-Signature-256",
-                problem: "does not start with `sha256=`".to_owned(),
-            });
-        }
+        require_prefix("X-Hub-Signature-256", signature, "sha256=")?;
         let expected = sign(app_secret, body);
-        if constant_time_eq(expected.as_bytes(), signature.trim().as_bytes()) {
-            Ok(())
-        } else {
-            Err(SignatureError::Mismatch("X-Hub-Signature-256"))
-        }
+        require_match("X-Hub-Signature-256", &expected, signature)
     }
 
     /// Meta's subscription handshake (`GET ?hub.mode=subscribe&hub.verify_token=…&

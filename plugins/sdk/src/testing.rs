@@ -25,7 +25,37 @@ use uuid::Uuid;
 
 use crate::context::{DataReader, EventSink, PluginEvent};
 use crate::http::PluginHttpBuilder;
-use crate::{PluginContext, PluginError};
+use crate::{OutboundMessage, Participant, PluginContext, PluginError, RetryPolicy};
+
+/// A retry policy for tests: three attempts, backing off 10 ms then at most 50 ms, honouring
+/// a `Retry-After` of up to two seconds.
+pub fn fast_retry_policy() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 3,
+        initial_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(50),
+        max_retry_after: Duration::from_secs(2),
+    }
+}
+
+/// A plain-text message `id` with `text`, to the participants `recipients` (addresses alone)
+/// in `conversation`; no subject, no reply, no status callback.
+pub fn outbound_message(
+    id: Uuid,
+    conversation: Option<&str>,
+    recipients: &[&str],
+    text: &str,
+) -> OutboundMessage {
+    OutboundMessage {
+        id,
+        conversation_id: conversation.map(str::to_owned),
+        recipients: recipients.iter().map(|r| Participant::new(*r)).collect(),
+        subject: None,
+        text: text.to_owned(),
+        in_reply_to: None,
+        status_callback_url: None,
+    }
+}
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A test that panicked while holding the lock has failed already; keep what it recorded.
@@ -75,6 +105,11 @@ impl TestContext {
     ) -> Self {
         self.ctx = self.build(configure);
         self
+    }
+
+    /// Rebuilds the context with [`fast_retry_policy`], so that retry tests take milliseconds.
+    pub fn with_fast_retries(self) -> Self {
+        self.with_http(|http| http.retry_policy(fast_retry_policy()))
     }
 
     /// Adds an entity the context's data reader returns.

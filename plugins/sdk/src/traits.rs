@@ -265,6 +265,35 @@ impl WebhookRejection {
             reason: reason.into(),
         }
     }
+
+    /// 405: the provider never sends this method.
+    pub fn method_not_allowed(reason: impl Into<String>) -> Self {
+        WebhookRejection {
+            status: 405,
+            reason: reason.into(),
+        }
+    }
+
+    /// 500: the hub, not the caller, is at fault (the provider retries later).
+    pub fn internal(reason: impl Into<String>) -> Self {
+        WebhookRejection {
+            status: 500,
+            reason: reason.into(),
+        }
+    }
+
+    /// 500 for an instance whose config cannot be read: the operator's problem, not the
+    /// caller's. The reason names the config field of a [`PluginError::Config`] and nothing
+    /// of its value (which may be a secret).
+    pub fn misconfigured(error: PluginError) -> Self {
+        let reason = match error {
+            PluginError::Config { field, .. } => {
+                format!("the channel instance is misconfigured (config field `{field}`)")
+            }
+            _ => "the channel instance is misconfigured".to_owned(),
+        };
+        WebhookRejection::internal(reason)
+    }
 }
 
 impl From<crate::signatures::SignatureError> for WebhookRejection {
@@ -366,6 +395,51 @@ pub struct OutboundMessage {
     /// no public URL configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_callback_url: Option<String>,
+}
+
+impl OutboundMessage {
+    /// The one address to send to, for providers that take exactly one recipient (SMS,
+    /// WhatsApp): the only recipient's address or, when the message names none, the other
+    /// side's address that `theirs_in` finds in its conversation id, put through `normalize`.
+    ///
+    /// `what` names the kind of message in the errors (`an SMS` → "an SMS goes to exactly one
+    /// recipient, and the message names 2"). `theirs_in` returns `Ok(None)` for a conversation
+    /// id that names no recipient, or an error for one the channel cannot send to. An address
+    /// that is empty once normalised is an error too.
+    pub fn sole_recipient(
+        &self,
+        what: &str,
+        normalize: impl Fn(&str) -> String,
+        theirs_in: impl FnOnce(&str) -> Result<Option<&str>, PluginError>,
+    ) -> Result<String, PluginError> {
+        let address = match self.recipients.as_slice() {
+            [one] => normalize(&one.address),
+            [] => {
+                let theirs = match self.conversation_id.as_deref() {
+                    Some(conversation) => theirs_in(conversation)?,
+                    None => None,
+                };
+                let theirs = theirs.ok_or_else(|| {
+                    PluginError::Other(format!(
+                        "{what} goes to exactly one recipient, and the message names none"
+                    ))
+                })?;
+                normalize(theirs)
+            }
+            many => {
+                return Err(PluginError::Other(format!(
+                    "{what} goes to exactly one recipient, and the message names {}",
+                    many.len()
+                )))
+            }
+        };
+        if address.is_empty() {
+            return Err(PluginError::Other(
+                "the recipient's address is empty".to_owned(),
+            ));
+        }
+        Ok(address)
+    }
 }
 
 /// What the provider said about a message it accepted.

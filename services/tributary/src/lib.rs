@@ -1,8 +1,10 @@
 //! The `tributary` command line: `tributary up` runs all five services in one process,
 //! `tributary plugins …` manages the plugin registry ([`plugins_cli`]), `tributary sync …`
-//! runs and follows connector syncs ([`sync_cli`]).
+//! runs and follows connector syncs ([`sync_cli`]), `tributary send …` sends a message
+//! through a channel instance ([`send_cli`]).
 
 pub mod plugins_cli;
+pub mod send_cli;
 pub mod sync_cli;
 pub mod up;
 
@@ -38,6 +40,9 @@ pub enum Command {
     /// Sync a connector instance now and follow it (`tributary sync <instance>`), list every
     /// instance's sync state (`tributary sync status`), or stop a sync (`… cancel <instance>`).
     Sync(sync_cli::SyncArgs),
+    /// Send a message through a channel instance:
+    /// `tributary send <instance> --to <address> "text"`.
+    Send(send_cli::SendArgs),
 }
 
 /// Runs a parsed command line: loads the configuration, runs the command, and returns the
@@ -56,6 +61,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         }
         Command::Plugins(args) => plugins_cli::run(&config, args).await,
         Command::Sync(args) => sync_cli::run(&config, args).await,
+        Command::Send(args) => send_cli::run(&config, args).await,
     }
 }
 

@@ -3,43 +3,16 @@
 //! folder connector instance on a temporary folder.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
+
+use common::{ask, cli};
+
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tributary_kit::testing::{RunningService, TestEnv};
 use tributary_plugin_manager::client::MeshClient;
 use tributary_proto::ServiceName;
-
-async fn ask(env: &TestEnv, service: ServiceName, verb: &str, body: Value) -> Value {
-    let client = MeshClient::new(env.nats().await, env.subjects(), "test".into());
-    client
-        .request(service, verb, &body)
-        .await
-        .unwrap_or_else(|e| panic!("{verb}: {e}"))
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-async fn cli(env: &TestEnv, args: &[&str]) -> Run {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_tributary"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("TRIBUTARY__NATS__SUBJECT_PREFIX", &env.prefix)
-        .env("TRIBUTARY__DATABASE__NAME", &env.database)
-        .output()
-        .await
-        .unwrap();
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_follows_a_sync_to_its_end_and_status_lists_every_instance() {

@@ -34,9 +34,10 @@ impl SlackConfig {
     /// Reads the instance's config on the webhook path: a config that cannot be read is the
     /// hub's fault, not the caller's, so it is a 500 (Slack retries later) naming the field.
     pub(crate) fn load_for_webhook(ctx: &PluginContext) -> Result<Self, WebhookRejection> {
-        Self::load(ctx).map_err(|error| WebhookRejection {
-            status: 500,
-            reason: format!("the Slack instance's configuration cannot be read: {error}"),
+        Self::load(ctx).map_err(|error| {
+            WebhookRejection::internal(format!(
+                "the Slack instance's configuration cannot be read: {error}"
+            ))
         })
     }
 

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use tributary_channel_slack::Slack;
 use tributary_plugin_sdk::secrecy::SecretString;
 use tributary_plugin_sdk::signatures;
-use tributary_plugin_sdk::testing::{Canned, FixtureServer, TestContext};
+use tributary_plugin_sdk::testing::{outbound_message, Canned, FixtureServer, TestContext};
 use tributary_plugin_sdk::{
     ChannelPlugin, IncomingEvent, IncomingWebhook, OutboundMessage, Participant, PluginError,
     RetryPolicy, WebhookVerdict,
@@ -81,6 +81,16 @@ fn local_context(server: &FixtureServer) -> TestContext {
     )
 }
 
+/// Sends `msg` through a fixture chat.postMessage that answers `status` with `body`: the
+/// server (for its requests) and the error the send must end in.
+async fn refused(status: u16, body: Value, msg: OutboundMessage) -> (FixtureServer, PluginError) {
+    let server = FixtureServer::start().await.unwrap();
+    server.respond("/api/chat.postMessage", [Canned::json(status, body)]);
+    let test = local_context(&server);
+    let err = Slack.send_message(&test.ctx(), msg).await.unwrap_err();
+    (server, err)
+}
+
 /// A context for inbound tests: no HTTP is made.
 fn inbound_context() -> TestContext {
     context(
@@ -127,15 +137,8 @@ async fn messages_of(body: &Value) -> Vec<IncomingEvent> {
 }
 
 fn outbound(conversation: Option<&str>, recipients: &[&str], text: &str) -> OutboundMessage {
-    OutboundMessage {
-        id: "0190b1c2-0000-7000-8000-000000000001".parse().unwrap(),
-        conversation_id: conversation.map(str::to_owned),
-        recipients: recipients.iter().map(|r| Participant::new(*r)).collect(),
-        subject: None,
-        text: text.to_owned(),
-        in_reply_to: None,
-        status_callback_url: None,
-    }
+    let id = "0190b1c2-0000-7000-8000-000000000001".parse().unwrap();
+    outbound_message(id, conversation, recipients, text)
 }
 
 /// The success answer of chat.postMessage's documentation.
@@ -618,19 +621,12 @@ async fn a_single_recipient_is_the_channel_when_there_is_no_conversation() {
 
 #[tokio::test]
 async fn an_ok_false_answer_is_an_error_naming_slacks_code() {
-    let server = FixtureServer::start().await.unwrap();
-    server.respond(
-        "/api/chat.postMessage",
-        [Canned::json(
-            200,
-            json!({"ok": false, "error": "channel_not_found"}),
-        )],
-    );
-    let test = local_context(&server);
-    let err = Slack
-        .send_message(&test.ctx(), outbound(Some("C0NOTHERE"), &[], "Hi"))
-        .await
-        .unwrap_err();
+    let (server, err) = refused(
+        200,
+        json!({"ok": false, "error": "channel_not_found"}),
+        outbound(Some("C0NOTHERE"), &[], "Hi"),
+    )
+    .await;
     assert!(
         matches!(&err, PluginError::Other(m) if m.contains("channel_not_found")),
         "{err:?}"
@@ -641,19 +637,7 @@ async fn an_ok_false_answer_is_an_error_naming_slacks_code() {
 
 #[tokio::test]
 async fn a_missing_scope_names_the_scope_needed() {
-    let server = FixtureServer::start().await.unwrap();
-    server.respond(
-        "/api/chat.postMessage",
-        [Canned::json(
-            200,
-            json!({"ok": false, "error": "missing_scope", "needed": "chat:write", "provided": "channels:history"}),
-        )],
-    );
-    let test = local_context(&server);
-    let err = Slack
-        .send_message(&test.ctx(), outbound(Some("C1"), &[], "Hi"))
-        .await
-        .unwrap_err();
+    let (_server, err) = refused(200, json!({"ok": false, "error": "missing_scope", "needed": "chat:write", "provided": "channels:history"}), outbound(Some("C1"), &[], "Hi")).await;
     assert!(
         err.to_string()
             .contains("missing_scope (needed: chat:write)"),
@@ -663,19 +647,12 @@ async fn a_missing_scope_names_the_scope_needed() {
 
 #[tokio::test]
 async fn ratelimited_in_an_ok_false_body_is_a_429() {
-    let server = FixtureServer::start().await.unwrap();
-    server.respond(
-        "/api/chat.postMessage",
-        [Canned::json(
-            200,
-            json!({"ok": false, "error": "ratelimited"}),
-        )],
-    );
-    let test = local_context(&server);
-    let err = Slack
-        .send_message(&test.ctx(), outbound(Some("C1"), &[], "Hi"))
-        .await
-        .unwrap_err();
+    let (_server, err) = refused(
+        200,
+        json!({"ok": false, "error": "ratelimited"}),
+        outbound(Some("C1"), &[], "Hi"),
+    )
+    .await;
     assert!(
         matches!(err, PluginError::Http { status: 429, .. }),
         "{err:?}"
@@ -685,19 +662,12 @@ async fn ratelimited_in_an_ok_false_body_is_a_429() {
 
 #[tokio::test]
 async fn an_internal_error_is_transient() {
-    let server = FixtureServer::start().await.unwrap();
-    server.respond(
-        "/api/chat.postMessage",
-        [Canned::json(
-            200,
-            json!({"ok": false, "error": "internal_error"}),
-        )],
-    );
-    let test = local_context(&server);
-    let err = Slack
-        .send_message(&test.ctx(), outbound(Some("C1"), &[], "Hi"))
-        .await
-        .unwrap_err();
+    let (_server, err) = refused(
+        200,
+        json!({"ok": false, "error": "internal_error"}),
+        outbound(Some("C1"), &[], "Hi"),
+    )
+    .await;
     assert!(matches!(err, PluginError::Transient(_)), "{err:?}");
 }
 
@@ -743,19 +713,12 @@ async fn a_500_is_retried_until_it_succeeds() {
 
 #[tokio::test]
 async fn a_permanent_4xx_is_an_http_error_without_the_token() {
-    let server = FixtureServer::start().await.unwrap();
-    server.respond(
-        "/api/chat.postMessage",
-        [Canned::json(
-            404,
-            json!({"ok": false, "error": "unknown_method"}),
-        )],
-    );
-    let test = local_context(&server);
-    let err = Slack
-        .send_message(&test.ctx(), outbound(Some("C1"), &[], "Hi"))
-        .await
-        .unwrap_err();
+    let (server, err) = refused(
+        404,
+        json!({"ok": false, "error": "unknown_method"}),
+        outbound(Some("C1"), &[], "Hi"),
+    )
+    .await;
     assert!(
         matches!(err, PluginError::Http { status: 404, .. }),
         "{err:?}"

@@ -33,9 +33,10 @@ impl TelegramConfig {
     /// Reads the instance's config on the webhook path: a config that cannot be read is the
     /// hub's fault, not Telegram's, so it is a 500 (Telegram retries later) naming the field.
     pub(crate) fn load_for_webhook(ctx: &PluginContext) -> Result<Self, WebhookRejection> {
-        Self::load(ctx).map_err(|error| WebhookRejection {
-            status: 500,
-            reason: format!("the Telegram instance's configuration cannot be read: {error}"),
+        Self::load(ctx).map_err(|error| {
+            WebhookRejection::internal(format!(
+                "the Telegram instance's configuration cannot be read: {error}"
+            ))
         })
     }
 

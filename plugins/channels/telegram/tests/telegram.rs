@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use chrono::{TimeZone, Utc};
 use serde_json::{json, Value};
 use tributary_channel_telegram::Telegram;
-use tributary_plugin_sdk::testing::{Canned, FixtureServer, RecordedRequest, TestContext};
+use tributary_plugin_sdk::testing::{
+    outbound_message, Canned, FixtureServer, RecordedRequest, TestContext,
+};
 use tributary_plugin_sdk::{
     ChannelPlugin, IncomingEvent, IncomingWebhook, OutboundMessage, Participant, PluginError,
     WebhookVerdict,
@@ -64,6 +66,16 @@ fn local_context(server: &FixtureServer) -> TestContext {
     )
 }
 
+/// Sends `msg` through a fixture the Bot API that answers `status` with `body`: the
+/// server (for its requests) and the error the send must end in.
+async fn refused(status: u16, body: Value, msg: OutboundMessage) -> (FixtureServer, PluginError) {
+    let server = FixtureServer::start().await.unwrap();
+    server.respond(SEND_PATH, [Canned::json(status, body)]);
+    let test = local_context(&server);
+    let err = Telegram.send_message(&test.ctx(), msg).await.unwrap_err();
+    (server, err)
+}
+
 fn inbound_context() -> TestContext {
     context(
         "https://api.telegram.org",
@@ -103,15 +115,8 @@ async fn messages_of(body: &Value) -> Vec<IncomingEvent> {
 }
 
 fn outbound(conversation: Option<&str>, recipients: &[&str], text: &str) -> OutboundMessage {
-    OutboundMessage {
-        id: "0190b1c2-0000-7000-8000-000000000002".parse().unwrap(),
-        conversation_id: conversation.map(str::to_owned),
-        recipients: recipients.iter().map(|r| Participant::new(*r)).collect(),
-        subject: None,
-        text: text.to_owned(),
-        in_reply_to: None,
-        status_callback_url: None,
-    }
+    let id = "0190b1c2-0000-7000-8000-000000000002".parse().unwrap();
+    outbound_message(id, conversation, recipients, text)
 }
 
 /// sendMessage's answer: the sent `Message`.
@@ -464,19 +469,12 @@ async fn a_single_recipient_or_a_channel_username_is_the_chat() {
 
 #[tokio::test]
 async fn a_bad_request_names_telegrams_description_without_the_token() {
-    let server = FixtureServer::start().await.unwrap();
-    server.respond(
-        SEND_PATH,
-        [Canned::json(
-            400,
-            json!({"ok": false, "error_code": 400, "description": "Bad Request: chat not found"}),
-        )],
-    );
-    let test = local_context(&server);
-    let err = Telegram
-        .send_message(&test.ctx(), outbound(Some("42"), &[], "Hi"))
-        .await
-        .unwrap_err();
+    let (server, err) = refused(
+        400,
+        json!({"ok": false, "error_code": 400, "description": "Bad Request: chat not found"}),
+        outbound(Some("42"), &[], "Hi"),
+    )
+    .await;
     let PluginError::Http { status, message } = &err else {
         panic!("expected an HTTP error, got {err:?}");
     };
@@ -489,19 +487,7 @@ async fn a_bad_request_names_telegrams_description_without_the_token() {
 
 #[tokio::test]
 async fn a_blocked_bot_is_a_permanent_403() {
-    let server = FixtureServer::start().await.unwrap();
-    server.respond(
-        SEND_PATH,
-        [Canned::json(
-            403,
-            json!({"ok": false, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}),
-        )],
-    );
-    let test = local_context(&server);
-    let err = Telegram
-        .send_message(&test.ctx(), outbound(Some("42"), &[], "Hi"))
-        .await
-        .unwrap_err();
+    let (_server, err) = refused(403, json!({"ok": false, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}), outbound(Some("42"), &[], "Hi")).await;
     assert!(
         matches!(err, PluginError::Http { status: 403, .. }),
         "{err:?}"
@@ -512,21 +498,14 @@ async fn a_blocked_bot_is_a_permanent_403() {
 
 #[tokio::test]
 async fn a_migrated_group_names_its_new_supergroup() {
-    let server = FixtureServer::start().await.unwrap();
-    server.respond(
-        SEND_PATH,
-        [Canned::json(
-            400,
-            json!({"ok": false, "error_code": 400,
+    let (_server, err) = refused(
+        400,
+        json!({"ok": false, "error_code": 400,
                    "description": "Bad Request: group chat was upgraded to a supergroup chat",
                    "parameters": {"migrate_to_chat_id": -1001234567890_i64}}),
-        )],
-    );
-    let test = local_context(&server);
-    let err = Telegram
-        .send_message(&test.ctx(), outbound(Some("-123"), &[], "Hi"))
-        .await
-        .unwrap_err();
+        outbound(Some("-123"), &[], "Hi"),
+    )
+    .await;
     assert!(
         err.to_string().contains("supergroup -1001234567890"),
         "{err}"
@@ -567,21 +546,14 @@ async fn flood_control_is_waited_out_and_retried_once() {
 
 #[tokio::test]
 async fn flood_control_longer_than_a_minute_is_handed_back_as_a_429() {
-    let server = FixtureServer::start().await.unwrap();
-    server.respond(
-        SEND_PATH,
-        [Canned::json(
-            429,
-            json!({"ok": false, "error_code": 429,
+    let (server, err) = refused(
+        429,
+        json!({"ok": false, "error_code": 429,
                    "description": "Too Many Requests: retry after 3600",
                    "parameters": {"retry_after": 3600}}),
-        )],
-    );
-    let test = local_context(&server);
-    let err = Telegram
-        .send_message(&test.ctx(), outbound(Some("1"), &[], "Hi"))
-        .await
-        .unwrap_err();
+        outbound(Some("1"), &[], "Hi"),
+    )
+    .await;
     assert!(
         matches!(err, PluginError::Http { status: 429, .. }),
         "{err:?}"
@@ -634,19 +606,7 @@ async fn a_persistent_502_gives_up_without_naming_the_token() {
 
 #[tokio::test]
 async fn an_ok_false_in_a_200_is_an_error() {
-    let server = FixtureServer::start().await.unwrap();
-    server.respond(
-        SEND_PATH,
-        [Canned::json(
-            200,
-            json!({"ok": false, "error_code": 400, "description": "Bad Request: message text is empty"}),
-        )],
-    );
-    let test = local_context(&server);
-    let err = Telegram
-        .send_message(&test.ctx(), outbound(Some("1"), &[], ""))
-        .await
-        .unwrap_err();
+    let (_server, err) = refused(200, json!({"ok": false, "error_code": 400, "description": "Bad Request: message text is empty"}), outbound(Some("1"), &[], "")).await;
     assert!(
         matches!(err, PluginError::Http { status: 400, .. }),
         "{err:?}"

@@ -1,7 +1,8 @@
 //! Phone numbers as addresses, and the conversation id of a pair of them.
 
-/// The separator between the two numbers of a conversation id; it cannot occur in a number.
-const SEPARATOR: char = '|';
+use tributary_plugin_sdk::channel::{
+    compact_phone_number, pair_conversation_id, split_pair_conversation_id,
+};
 
 /// The id of the conversation between the instance's number `our` and the number `their`:
 /// `<our>|<their>`, both normalised with [`normalize_number`].
@@ -19,34 +20,19 @@ const SEPARATOR: char = '|';
 /// );
 /// ```
 pub fn conversation_id(our: &str, their: &str) -> String {
-    format!(
-        "{}{SEPARATOR}{}",
-        normalize_number(our),
-        normalize_number(their)
-    )
+    pair_conversation_id(&normalize_number(our), &normalize_number(their))
 }
 
 /// Splits a conversation id made by [`conversation_id`] into our number and theirs.
 pub(crate) fn split_conversation_id(id: &str) -> Option<(&str, &str)> {
-    let (our, their) = id.split_once(SEPARATOR)?;
-    (!our.is_empty() && !their.is_empty() && !their.contains(SEPARATOR)).then_some((our, their))
+    split_pair_conversation_id(id)
 }
 
 /// A phone number without the spaces, dashes, dots and parentheses people write in it
 /// (`+1 (555) 765-4321` → `+15557654321`). Anything that is not a phone number once those
 /// are gone (`whatsapp:+1555…`, an alphanumeric sender id) is only trimmed.
 pub fn normalize_number(address: &str) -> String {
-    let compact: String = address
-        .trim()
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
-        .collect();
-    let digits = compact.strip_prefix('+').unwrap_or(&compact);
-    if !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) {
-        compact
-    } else {
-        address.trim().to_owned()
-    }
+    compact_phone_number(address).unwrap_or_else(|| address.trim().to_owned())
 }
 
 #[cfg(test)]

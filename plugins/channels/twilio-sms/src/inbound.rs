@@ -121,12 +121,12 @@ pub(crate) fn verify(
 ) -> Result<WebhookVerdict, WebhookRejection> {
     let is_get = request.method.eq_ignore_ascii_case("GET");
     if !is_get && !request.method.eq_ignore_ascii_case("POST") {
-        return Err(WebhookRejection {
-            status: 405,
-            reason: format!("Twilio webhooks are POST or GET, not {}", request.method),
-        });
+        return Err(WebhookRejection::method_not_allowed(format!(
+            "Twilio webhooks are POST or GET, not {}",
+            request.method
+        )));
     }
-    let config = TwilioConfig::load(ctx).map_err(misconfigured)?;
+    let config = TwilioConfig::load(ctx).map_err(WebhookRejection::misconfigured)?;
     // A GET carries its parameters in the URL, which the signature covers as it is.
     let form = if is_get || is_json(request) {
         Vec::new()
@@ -165,21 +165,6 @@ pub(crate) fn verify(
         }
     };
     Ok(WebhookVerdict::Accept { delivery_id })
-}
-
-/// A configuration that cannot be read is the operator's problem, not the caller's: the
-/// answer names the field and nothing of its value (which may be a secret).
-fn misconfigured(error: PluginError) -> WebhookRejection {
-    let reason = match error {
-        PluginError::Config { field, .. } => {
-            format!("the channel instance is misconfigured (config field `{field}`)")
-        }
-        _ => "the channel instance is misconfigured".to_owned(),
-    };
-    WebhookRejection {
-        status: 500,
-        reason,
-    }
 }
 
 /// Verifies the signature against the URL as the service saw it and, failing that, the same

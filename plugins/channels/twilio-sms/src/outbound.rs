@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
+use tributary_plugin_sdk::channel::{error_body, lenient_json_field};
 use tributary_plugin_sdk::{OutboundMessage, Participant, PluginContext, PluginError, SentMessage};
 
 use crate::address::{normalize_number, split_conversation_id};
@@ -55,31 +56,9 @@ fn form_body(to: &str, from: &str, msg: &OutboundMessage) -> String {
 /// The one number to send to: the message's only recipient or, when it names none, the
 /// other number of its conversation (`<our>|<their>`, see [`crate::conversation_id`]).
 fn recipient(msg: &OutboundMessage) -> Result<String, PluginError> {
-    let address = match msg.recipients.as_slice() {
-        [one] => normalize_number(&one.address),
-        [] => msg
-            .conversation_id
-            .as_deref()
-            .and_then(split_conversation_id)
-            .map(|(_, their)| normalize_number(their))
-            .ok_or_else(|| {
-                PluginError::Other(
-                    "an SMS goes to exactly one recipient, and the message names none".to_owned(),
-                )
-            })?,
-        many => {
-            return Err(PluginError::Other(format!(
-                "an SMS goes to exactly one recipient, and the message names {}",
-                many.len()
-            )))
-        }
-    };
-    if address.is_empty() {
-        return Err(PluginError::Other(
-            "the recipient's address is empty".to_owned(),
-        ));
-    }
-    Ok(address)
+    msg.sole_recipient("an SMS", normalize_number, |conversation| {
+        Ok(split_conversation_id(conversation).map(|(_, their)| their))
+    })
 }
 
 /// The Message resource Twilio answers with (only what is read of it).
@@ -144,13 +123,13 @@ fn name_twilio_error(error: PluginError) -> PluginError {
     let PluginError::Http { status, message } = error else {
         return error;
     };
-    let body = message.find('{').map_or("", |start| &message[start..]);
+    let body = error_body(&message);
     let parsed = serde_json::from_str::<TwilioError>(body).ok().or_else(|| {
         // Cut short: take what can still be read.
         Some(TwilioError {
-            code: Value::String(lenient_field(body, "code")?),
-            message: lenient_field(body, "message")?,
-            more_info: lenient_field(body, "more_info"),
+            code: Value::String(lenient_json_field(body, "code")?),
+            message: lenient_json_field(body, "message")?,
+            more_info: lenient_json_field(body, "more_info"),
         })
     });
     match parsed {
@@ -173,51 +152,5 @@ fn code_text(code: &Value) -> String {
     match code {
         Value::String(text) => text.clone(),
         other => other.to_string(),
-    }
-}
-
-/// The value of `"key":` in a JSON text that may be cut short (the SDK keeps only the first
-/// 300 characters of an error answer): a string, or a number as text.
-fn lenient_field(text: &str, key: &str) -> Option<String> {
-    let needle = format!("\"{key}\"");
-    let after = &text[text.find(&needle)? + needle.len()..];
-    let after = after.trim_start().strip_prefix(':')?.trim_start();
-    if let Some(quoted) = after.strip_prefix('"') {
-        // The string ends at the first quote not escaped by a backslash.
-        let mut escaped = false;
-        for (index, c) in quoted.char_indices() {
-            match c {
-                '\\' if !escaped => escaped = true,
-                '"' if !escaped => {
-                    return serde_json::from_str(&after[..index + 2]).ok();
-                }
-                _ => escaped = false,
-            }
-        }
-        None
-    } else {
-        let number: String = after
-            .chars()
-            .take_while(|c| c.is_ascii_digit() || *c == '-')
-            .collect();
-        (!number.is_empty()).then_some(number)
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fields_are_read_from_json_cut_short() {
-        let cut = r#"{"error":{"message":"Say \"hi\"","type":"OAuthException","code":131030,"error_data":{"det"#;
-        assert_eq!(lenient_field(cut, "message").unwrap(), r#"Say "hi""#);
-        assert_eq!(lenient_field(cut, "code").unwrap(), "131030");
-        assert_eq!(lenient_field(cut, "details"), None);
-        assert_eq!(
-            lenient_field(r#"{"message":"unterminated"#, "message"),
-            None
-        );
     }
 }

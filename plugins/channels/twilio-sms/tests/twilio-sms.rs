@@ -10,10 +10,10 @@ use serde_json::{json, Value};
 use tributary_channel_twilio_sms::{conversation_id, TwilioSms};
 use tributary_plugin_sdk::secrecy::SecretString;
 use tributary_plugin_sdk::signatures::twilio;
-use tributary_plugin_sdk::testing::{Canned, FixtureServer, TestContext};
+use tributary_plugin_sdk::testing::{outbound_message, Canned, FixtureServer, TestContext};
 use tributary_plugin_sdk::{
     ChannelPlugin, IncomingEvent, IncomingWebhook, OutboundMessage, Participant, PluginError,
-    RetryPolicy, WebhookVerdict,
+    WebhookVerdict,
 };
 use uuid::Uuid;
 
@@ -392,34 +392,18 @@ fn twilio_error(code: u32, message: &str, status: u16) -> Value {
     })
 }
 
-fn fast_retries(context: TestContext) -> TestContext {
-    context.with_http(|http| {
-        http.retry_policy(RetryPolicy {
-            max_attempts: 3,
-            initial_backoff: Duration::from_millis(10),
-            max_backoff: Duration::from_millis(50),
-            max_retry_after: Duration::from_secs(2),
-        })
-    })
-}
-
 fn sending(server: &FixtureServer) -> TestContext {
-    fast_retries(TestContext::new(
+    TestContext::new(
         &["network:outbound:127.0.0.1"],
         config(Some(&server.base_url())),
-    ))
+    )
+    .with_fast_retries()
 }
 
 fn reply(to: &[&str]) -> OutboundMessage {
-    OutboundMessage {
-        id: Uuid::from_u128(7),
-        conversation_id: None,
-        recipients: to.iter().map(|a| Participant::new(*a)).collect(),
-        subject: None,
-        text: "Yes, until 6pm.".to_owned(),
-        in_reply_to: None,
-        status_callback_url: Some(URL.to_owned()),
-    }
+    let mut msg = outbound_message(Uuid::from_u128(7), None, to, "Yes, until 6pm.");
+    msg.status_callback_url = Some(URL.to_owned());
+    msg
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ use tributary_plugin_sdk::signatures::{standard_webhooks, DEFAULT_TOLERANCE};
 use tributary_plugin_sdk::testing::{Canned, FixtureServer, TestContext};
 use tributary_plugin_sdk::{
     ChannelPlugin, IncomingEvent, IncomingWebhook, OutboundMessage, Participant, PluginError,
-    RetryPolicy, WebhookVerdict,
+    WebhookVerdict,
 };
 use uuid::Uuid;
 
@@ -429,14 +429,7 @@ fn sender(server: &FixtureServer, permissions: &[&str]) -> TestContext {
         permissions,
         json!({ "secret": SECRET, "outboundUrl": server.url("/hooks/tributary") }),
     )
-    .with_http(|b| {
-        b.retry_policy(RetryPolicy {
-            max_attempts: 3,
-            initial_backoff: Duration::from_millis(10),
-            max_backoff: Duration::from_millis(50),
-            max_retry_after: Duration::from_secs(2),
-        })
-    })
+    .with_fast_retries()
 }
 
 fn granted(server: &FixtureServer) -> TestContext {

@@ -1,7 +1,8 @@
 //! WhatsApp addresses, and the conversation id of a business number and a user.
 
-/// The separator between the two halves of a conversation id; it occurs in neither.
-const SEPARATOR: char = '|';
+use tributary_plugin_sdk::channel::{
+    compact_phone_number, pair_conversation_id, split_pair_conversation_id,
+};
 
 /// What a group's half of a conversation id starts with.
 pub(crate) const GROUP_PREFIX: &str = "group:";
@@ -23,42 +24,28 @@ pub(crate) const GROUP_PREFIX: &str = "group:";
 /// );
 /// ```
 pub fn conversation_id(phone_number_id: &str, wa_id: &str) -> String {
-    format!(
-        "{}{SEPARATOR}{}",
-        phone_number_id.trim(),
-        normalize_wa_id(wa_id)
-    )
+    pair_conversation_id(phone_number_id.trim(), &normalize_wa_id(wa_id))
 }
 
 /// The conversation of a group, `<phone_number_id>|group:<group_id>`.
 pub(crate) fn group_conversation_id(phone_number_id: &str, group_id: &str) -> String {
-    format!(
-        "{}{SEPARATOR}{GROUP_PREFIX}{}",
+    pair_conversation_id(
         phone_number_id.trim(),
-        group_id.trim()
+        &format!("{GROUP_PREFIX}{}", group_id.trim()),
     )
 }
 
 /// Splits a conversation id made by [`conversation_id`] into its two halves.
 pub(crate) fn split_conversation_id(id: &str) -> Option<(&str, &str)> {
-    let (ours, theirs) = id.split_once(SEPARATOR)?;
-    (!ours.is_empty() && !theirs.is_empty() && !theirs.contains(SEPARATOR))
-        .then_some((ours, theirs))
+    split_pair_conversation_id(id)
 }
 
 /// A phone number as a `wa_id`: its digits alone. An address with anything else in it (a
 /// username, a business-scoped user id) is only trimmed.
 pub fn normalize_wa_id(address: &str) -> String {
-    let compact: String = address
-        .trim()
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
-        .collect();
-    let digits = compact.strip_prefix('+').unwrap_or(&compact);
-    if !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) {
-        digits.to_owned()
-    } else {
-        address.trim().to_owned()
+    match compact_phone_number(address) {
+        Some(number) => number.trim_start_matches('+').to_owned(),
+        None => address.trim().to_owned(),
     }
 }
 

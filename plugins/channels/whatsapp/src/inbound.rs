@@ -22,18 +22,15 @@ pub(crate) fn verify(
     ctx: &PluginContext,
     request: &IncomingWebhook,
 ) -> Result<WebhookVerdict, WebhookRejection> {
-    let config = WhatsAppConfig::load(ctx).map_err(misconfigured)?;
+    let config = WhatsAppConfig::load(ctx).map_err(WebhookRejection::misconfigured)?;
     if request.method.eq_ignore_ascii_case("GET") {
         return handshake(&config, request);
     }
     if !request.method.eq_ignore_ascii_case("POST") {
-        return Err(WebhookRejection {
-            status: 405,
-            reason: format!(
-                "WhatsApp webhooks are POST, or GET for the handshake, not {}",
-                request.method
-            ),
-        });
+        return Err(WebhookRejection::method_not_allowed(format!(
+            "WhatsApp webhooks are POST, or GET for the handshake, not {}",
+            request.method
+        )));
     }
     signatures::meta::verify(
         &config.app_secret,
@@ -61,21 +58,6 @@ fn handshake(
         Err(other) => Err(WebhookRejection::bad_request(format!(
             "not a subscription handshake: {other}"
         ))),
-    }
-}
-
-/// A configuration that cannot be read is the operator's problem, not the caller's: the
-/// answer names the field and nothing of its value (which may be a secret).
-fn misconfigured(error: PluginError) -> WebhookRejection {
-    let reason = match error {
-        PluginError::Config { field, .. } => {
-            format!("the channel instance is misconfigured (config field `{field}`)")
-        }
-        _ => "the channel instance is misconfigured".to_owned(),
-    };
-    WebhookRejection {
-        status: 500,
-        reason,
     }
 }
 
@@ -137,6 +119,14 @@ fn text_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
         .try_fold(value, |v, key| v.get(*key))
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
+}
+
+/// The text of `value[field]`, without which `what` (`message`, `status of <id>`) cannot be
+/// read.
+fn required<'a>(value: &'a Value, field: &str, what: &str) -> Result<&'a str, PluginError> {
+    text_at(value, &[field]).ok_or_else(|| {
+        PluginError::Other(format!("unreadable WhatsApp {what}: it has no `{field}`"))
+    })
 }
 
 /// Every message and status of the `messages` changes for the configured phone number.
@@ -201,14 +191,8 @@ fn inbound_message(
     message: &Value,
     received_at: DateTime<Utc>,
 ) -> Result<Option<InboundMessage>, PluginError> {
-    let id = text_at(message, &["id"]).ok_or_else(|| {
-        PluginError::Other("unreadable WhatsApp message: it has no `id`".to_owned())
-    })?;
-    let from = text_at(message, &["from"]).ok_or_else(|| {
-        PluginError::Other(format!(
-            "unreadable WhatsApp message {id}: it has no `from`"
-        ))
-    })?;
+    let id = required(message, "id", "message")?;
+    let from = required(message, "from", &format!("message {id}"))?;
     let Some(text) = message_text(message) else {
         return Ok(None);
     };
@@ -315,14 +299,8 @@ fn status_update(
     status: &Value,
     received_at: DateTime<Utc>,
 ) -> Result<DeliveryStatusUpdate, PluginError> {
-    let id = text_at(status, &["id"]).ok_or_else(|| {
-        PluginError::Other("unreadable WhatsApp status: it has no `id`".to_owned())
-    })?;
-    let state = text_at(status, &["status"]).ok_or_else(|| {
-        PluginError::Other(format!(
-            "unreadable WhatsApp status of {id}: it has no `status`"
-        ))
-    })?;
+    let id = required(status, "id", "status")?;
+    let state = required(status, "status", &format!("status of {id}"))?;
     let errors: Vec<String> = array(status, "errors").map(describe_error).collect();
     Ok(DeliveryStatusUpdate {
         provider_message_id: id.to_owned(),

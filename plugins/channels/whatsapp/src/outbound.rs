@@ -2,6 +2,7 @@
 
 use chrono::Utc;
 use serde_json::{json, Value};
+use tributary_plugin_sdk::channel::{error_body, lenient_json_field};
 use tributary_plugin_sdk::{OutboundMessage, PluginContext, PluginError, SentMessage};
 
 use crate::address::{normalize_wa_id, split_conversation_id, GROUP_PREFIX};
@@ -84,41 +85,15 @@ pub(crate) async fn send(
 /// The one user to send to: the message's only recipient or, when it names none, the user
 /// of its conversation (`<phone_number_id>|<wa_id>`, see [`crate::conversation_id`]).
 fn recipient(msg: &OutboundMessage) -> Result<String, PluginError> {
-    let address = match msg.recipients.as_slice() {
-        [one] => normalize_wa_id(&one.address),
-        [] => {
-            let theirs = msg
-                .conversation_id
-                .as_deref()
-                .and_then(split_conversation_id)
-                .map(|(_, theirs)| theirs)
-                .ok_or_else(|| {
-                    PluginError::Other(
-                        "a WhatsApp message goes to exactly one recipient, and the message \
-                         names none"
-                            .to_owned(),
-                    )
-                })?;
-            if theirs.starts_with(GROUP_PREFIX) {
-                return Err(PluginError::Other(
-                    "sending to a WhatsApp group is not supported by this channel".to_owned(),
-                ));
-            }
-            normalize_wa_id(theirs)
+    msg.sole_recipient("a WhatsApp message", normalize_wa_id, |conversation| {
+        match split_conversation_id(conversation) {
+            Some((_, theirs)) if theirs.starts_with(GROUP_PREFIX) => Err(PluginError::Other(
+                "sending to a WhatsApp group is not supported by this channel".to_owned(),
+            )),
+            Some((_, theirs)) => Ok(Some(theirs)),
+            None => Ok(None),
         }
-        many => {
-            return Err(PluginError::Other(format!(
-                "a WhatsApp message goes to exactly one recipient, and the message names {}",
-                many.len()
-            )))
-        }
-    };
-    if address.is_empty() {
-        return Err(PluginError::Other(
-            "the recipient's address is empty".to_owned(),
-        ));
-    }
-    Ok(address)
+    })
 }
 
 /// An HTTP error whose body is a Graph error, rewritten to name its code and message (a
@@ -127,22 +102,22 @@ fn name_graph_error(error: PluginError) -> PluginError {
     let PluginError::Http { status, message } = error else {
         return error;
     };
-    let body = message.find('{').map_or("", |start| &message[start..]);
+    let body = error_body(&message);
     let parsed = serde_json::from_str::<Value>(body)
         .ok()
         .and_then(|body| body.get("error").cloned())
         .or_else(|| {
             // Cut short: take what can still be read.
             body.contains("\"error\"").then_some(())?;
-            let code: i64 = lenient_field(body, "code")?.parse().ok()?;
+            let code: i64 = lenient_json_field(body, "code")?.parse().ok()?;
             let mut error = json!({ "code": code });
             for key in ["message", "type", "fbtrace_id"] {
-                if let Some(value) = lenient_field(body, key) {
+                if let Some(value) = lenient_json_field(body, key) {
                     error[key] = json!(value);
                 }
             }
             if let Some(subcode) =
-                lenient_field(body, "error_subcode").and_then(|s| s.parse::<i64>().ok())
+                lenient_json_field(body, "error_subcode").and_then(|s| s.parse::<i64>().ok())
             {
                 error["error_subcode"] = json!(subcode);
             }
@@ -193,50 +168,4 @@ fn graph_error(status: u16, error: &Value) -> PluginError {
         _ => status,
     };
     PluginError::Http { status, message }
-}
-
-/// The value of `"key":` in a JSON text that may be cut short (the SDK keeps only the first
-/// 300 characters of an error answer): a string, or a number as text.
-fn lenient_field(text: &str, key: &str) -> Option<String> {
-    let needle = format!("\"{key}\"");
-    let after = &text[text.find(&needle)? + needle.len()..];
-    let after = after.trim_start().strip_prefix(':')?.trim_start();
-    if let Some(quoted) = after.strip_prefix('"') {
-        // The string ends at the first quote not escaped by a backslash.
-        let mut escaped = false;
-        for (index, c) in quoted.char_indices() {
-            match c {
-                '\\' if !escaped => escaped = true,
-                '"' if !escaped => {
-                    return serde_json::from_str(&after[..index + 2]).ok();
-                }
-                _ => escaped = false,
-            }
-        }
-        None
-    } else {
-        let number: String = after
-            .chars()
-            .take_while(|c| c.is_ascii_digit() || *c == '-')
-            .collect();
-        (!number.is_empty()).then_some(number)
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fields_are_read_from_json_cut_short() {
-        let cut = r#"{"error":{"message":"Say \"hi\"","type":"OAuthException","code":131030,"error_data":{"det"#;
-        assert_eq!(lenient_field(cut, "message").unwrap(), r#"Say "hi""#);
-        assert_eq!(lenient_field(cut, "code").unwrap(), "131030");
-        assert_eq!(lenient_field(cut, "details"), None);
-        assert_eq!(
-            lenient_field(r#"{"message":"unterminated"#, "message"),
-            None
-        );
-    }
 }

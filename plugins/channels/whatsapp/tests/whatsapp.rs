@@ -9,10 +9,10 @@ use serde_json::{json, Value};
 use tributary_channel_whatsapp::{conversation_id, WhatsApp};
 use tributary_plugin_sdk::secrecy::SecretString;
 use tributary_plugin_sdk::signatures::meta;
-use tributary_plugin_sdk::testing::{Canned, FixtureServer, TestContext};
+use tributary_plugin_sdk::testing::{outbound_message, Canned, FixtureServer, TestContext};
 use tributary_plugin_sdk::{
     ChannelPlugin, IncomingEvent, IncomingWebhook, OutboundMessage, Participant, PluginError,
-    RetryPolicy, WebhookResponse, WebhookVerdict,
+    WebhookResponse, WebhookVerdict,
 };
 use uuid::Uuid;
 
@@ -531,26 +531,13 @@ fn sending(server: &FixtureServer) -> TestContext {
         &["network:outbound:127.0.0.1"],
         config(Some(&server.url("/v21.0"))),
     )
-    .with_http(|http| {
-        http.retry_policy(RetryPolicy {
-            max_attempts: 3,
-            initial_backoff: Duration::from_millis(10),
-            max_backoff: Duration::from_millis(50),
-            max_retry_after: Duration::from_secs(2),
-        })
-    })
+    .with_fast_retries()
 }
 
 fn reply(to: &[&str]) -> OutboundMessage {
-    OutboundMessage {
-        id: Uuid::from_u128(9),
-        conversation_id: None,
-        recipients: to.iter().map(|a| Participant::new(*a)).collect(),
-        subject: None,
-        text: "Yes: blue and green.".to_owned(),
-        in_reply_to: None,
-        status_callback_url: Some(URL.to_owned()),
-    }
+    let mut msg = outbound_message(Uuid::from_u128(9), None, to, "Yes: blue and green.");
+    msg.status_callback_url = Some(URL.to_owned());
+    msg
 }
 
 #[tokio::test]
