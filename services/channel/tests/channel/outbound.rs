@@ -270,3 +270,107 @@ async fn failures_are_outcomes_with_their_reason_and_a_delivery_failed_event() {
     assert_eq!(twilio_api.requests_to(MESSAGES).len(), before + 1);
     mesh.stop().await;
 }
+
+/// aiosmtpd's own server with its Mailbox handler, on a free port; killed when dropped.
+struct Aiosmtpd {
+    child: std::process::Child,
+    port: u16,
+    maildir: std::path::PathBuf,
+}
+
+impl Aiosmtpd {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let maildir = std::env::temp_dir().join(format!("channel-maildir-{}", Uuid::new_v4()));
+        let child = std::process::Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(&maildir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("aiosmtpd (python3 -m pip install aiosmtpd, or scripts/services-up)");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "aiosmtpd did not listen"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Aiosmtpd {
+            child,
+            port,
+            maildir,
+        }
+    }
+
+    fn mails(&self) -> Vec<String> {
+        std::fs::read_dir(self.maildir.join("new"))
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Aiosmtpd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.maildir);
+    }
+}
+
+#[tokio::test]
+async fn a_send_through_the_email_channel_reaches_a_real_smtp_server() {
+    let smtp = Aiosmtpd::start();
+    let mesh = Mesh::start(true).await;
+    mesh.install(
+        "tributary.email",
+        "mail-out",
+        json!({
+            "server": format!("smtp://127.0.0.1:{}?tls=none", smtp.port),
+            "from": "Tributary <hub@example.org>"
+        }),
+    )
+    .await;
+    let mut request = text_to("ops@example.com", "All green tonight.");
+    request.subject = Some("Nightly report".into());
+    let outcome = send(&mesh, "mail-out", &request).await.unwrap();
+    assert_eq!(outcome.status, "sent", "{outcome:?}");
+    let message_id = outcome.provider_message_id.clone().unwrap();
+
+    let mails = smtp.mails();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    let mail = &mails[0];
+    assert!(mail.contains("Subject: Nightly report"), "{mail}");
+    assert!(mail.contains("To: ops@example.com"), "{mail}");
+    assert!(
+        mail.contains(&format!("Message-ID: {message_id}")),
+        "{mail}"
+    );
+    assert!(mail.contains("All green tonight."), "{mail}");
+    mesh.env
+        .wait_count(
+            "SELECT count(*) FROM message WHERE subject = 'Nightly report' AND extra->>'direction' = 'outbound'",
+            1,
+            10,
+        )
+        .await;
+
+    // Nothing listening any more: the send fails, with a reason, after the channel's retries.
+    drop(smtp);
+    let outcome = send(&mesh, "mail-out", &text_to("ops@example.com", "again"))
+        .await
+        .unwrap();
+    assert_eq!(outcome.status, "failed", "{outcome:?}");
+    assert!(outcome.error.is_some());
+    mesh.stop().await;
+}
