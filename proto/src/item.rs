@@ -43,6 +43,15 @@ pub struct ConnectorItem {
 }
 
 impl ConnectorItem {
+    /// The NATS headers to publish this item with: `Nats-Msg-Id` ([`Self::message_id`]) and
+    /// the current span's `traceparent`, so one trace follows the item into the ETL.
+    pub fn headers(&self) -> async_nats::HeaderMap {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(crate::envelope::MSG_ID_HEADER, self.message_id().as_str());
+        crate::trace_context::inject_current(&mut headers);
+        headers
+    }
+
     /// The value of the `Nats-Msg-Id` header for this item: the same version of the same
     /// source thing published twice is dropped by JetStream's duplicate window.
     pub fn message_id(&self) -> String {

@@ -3,11 +3,10 @@
 //! adds, updates or removes its route at once; a full comparison every
 //! `channel.reconcile_interval_secs` catches events missed while disconnected.
 
-use tributary_plugin_manager::api::{InstanceFilter, RuntimeInstance};
+use tributary_plugin_manager::api::RuntimeInstance;
 use tributary_plugin_manager::client::{CallError, MeshClient};
 use tributary_plugin_manager::follow::{BoxFuture, InstanceFollower};
-use tributary_plugin_sdk::{Grants, PluginContext};
-use tributary_proto::manifest::Permission;
+use tributary_plugin_sdk::PluginContext;
 
 use crate::registry::{channel_name, ChannelRegistry};
 use crate::routes::{ChannelInstance, RouteTable};
@@ -23,12 +22,6 @@ pub struct RouteKeeper {
     plugins: MeshClient,
     /// Attempts of each provider call, for the instances' HTTP clients.
     http_attempts: u32,
-}
-
-/// Whether an instance in `state` is served: enabled, or failed (a failed instance may
-/// recover, and its provider keeps calling).
-fn serves_in_state(state: &str) -> bool {
-    state == "enabled" || state == "failed"
 }
 
 impl RouteKeeper {
@@ -49,16 +42,7 @@ impl RouteKeeper {
 
     /// Compares every route with the plugin manager's channel instances.
     pub async fn reconcile_all(&self) -> Result<(), CallError> {
-        let filter = InstanceFilter {
-            plugin_type: Some(CHANNEL.to_owned()),
-            state: None,
-        };
-        let instances = self.plugins.instances_where(&filter).await?;
-        let live: Vec<String> = instances
-            .iter()
-            .filter(|i| serves_in_state(&i.state))
-            .map(|i| i.id.clone())
-            .collect();
+        let live = self.plugins.running_instance_ids(CHANNEL).await?;
         for id in self.routes.instance_ids() {
             if !live.contains(&id) && self.routes.remove(&id) {
                 tracing::info!(instance = %id, "Removed the webhook route: the instance is no longer enabled.");
@@ -73,7 +57,7 @@ impl RouteKeeper {
     /// Brings one instance's route in line with the plugin manager.
     pub async fn reconcile(&self, instance_id: &str) {
         match self.plugins.runtime(instance_id).await {
-            Ok(runtime) if runtime.plugin_type == CHANNEL && serves_in_state(&runtime.state) => {
+            Ok(runtime) if runtime.plugin_type == CHANNEL && runtime.runs() => {
                 self.serve(runtime).await;
             }
             Ok(_) => {
@@ -99,11 +83,7 @@ impl RouteKeeper {
     }
 
     async fn serve(&self, runtime: RuntimeInstance) {
-        let source = (
-            runtime.permissions.clone(),
-            runtime.config.clone(),
-            runtime.version.clone(),
-        );
+        let source = runtime.source();
         if self
             .routes
             .instance(&runtime.instance_id)
@@ -122,11 +102,7 @@ impl RouteKeeper {
             let _ = self.plugins.heartbeat(&instance_id, Some(error)).await;
             return;
         };
-        let permissions = runtime
-            .permissions
-            .iter()
-            .filter_map(|p| p.parse::<Permission>().ok());
-        let grants = Grants::for_instance(permissions, &runtime.config);
+        let grants = runtime.grants();
         let attempts = self.http_attempts;
         let ctx = PluginContext::builder(runtime.plugin_id.clone(), instance_id.clone(), grants)
             .config(runtime.config)

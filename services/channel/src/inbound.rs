@@ -114,26 +114,12 @@ impl InboundHandler {
                     tracing::warn!(error = %e, "Cannot ack a handled webhook; it will come again and be recognised.");
                 }
             }
-            Err(Failure::Never(reason)) => {
-                tributary_kit::dead_letter::dead_letter(
-                    &self.jetstream,
-                    &self.dead_letter_subject,
-                    &message,
-                    &reason,
-                )
-                .await;
-            }
+            Err(Failure::Never(reason)) => self.dead_letter(&message, &reason).await,
             Err(Failure::Retry(reason)) => {
                 let delivered = message.info().map(|i| i.delivered).unwrap_or(1);
                 if delivered >= self.max_deliver {
                     let reason = format!("not handled after {delivered} deliveries: {reason}");
-                    tributary_kit::dead_letter::dead_letter(
-                        &self.jetstream,
-                        &self.dead_letter_subject,
-                        &message,
-                        &reason,
-                    )
-                    .await;
+                    self.dead_letter(&message, &reason).await;
                 } else {
                     let wait = retry_wait(delivered);
                     tracing::warn!(reason, delivered, retry_in = ?wait, "A webhook could not be handled; it will be tried again.");
@@ -141,6 +127,16 @@ impl InboundHandler {
                 }
             }
         }
+    }
+
+    async fn dead_letter(&self, message: &Message, reason: &str) {
+        tributary_kit::dead_letter::dead_letter(
+            &self.jetstream,
+            &self.dead_letter_subject,
+            message,
+            reason,
+        )
+        .await;
     }
 
     async fn process(&self, message: &Message) -> Result<(), Failure> {

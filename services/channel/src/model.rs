@@ -38,9 +38,16 @@ pub fn conversation_of(message: &InboundMessage) -> String {
     {
         return id.to_owned();
     }
-    let mut participants: Vec<&str> = std::iter::once(message.sender.address.as_str())
-        .chain(message.recipients.iter().map(|p| p.address.as_str()))
-        .collect();
+    participants_key(
+        std::iter::once(message.sender.address.as_str())
+            .chain(message.recipients.iter().map(|p| p.address.as_str())),
+    )
+}
+
+/// The conversation id of a set of participants without one of the provider's: their
+/// addresses, sorted, without repeats, joined by `,`.
+fn participants_key<'a>(addresses: impl Iterator<Item = &'a str>) -> String {
+    let mut participants: Vec<&str> = addresses.collect();
     participants.sort_unstable();
     participants.dedup();
     participants.join(",")
@@ -193,12 +200,9 @@ pub fn outbound_items(channel: &str, instance_id: &str, sent: &SentRecord) -> [C
         .map(|p| p.address.clone())
         .collect();
     let conversation = sent.message.conversation_id.clone().unwrap_or_else(|| {
-        let mut all: Vec<&str> = std::iter::once(sender.as_str())
-            .chain(recipients.iter().map(String::as_str))
-            .collect();
-        all.sort_unstable();
-        all.dedup();
-        all.join(",")
+        participants_key(
+            std::iter::once(sender.as_str()).chain(recipients.iter().map(String::as_str)),
+        )
     });
     let participants = std::iter::once(sender.clone())
         .chain(recipients.iter().cloned())

@@ -26,10 +26,6 @@ pub struct Sender {
     timeout: Duration,
 }
 
-fn internal(e: impl std::fmt::Display) -> ApiError {
-    ApiError::new(ErrorCode::Internal, e.to_string())
-}
-
 impl Sender {
     /// A sender giving each send at most `timeout`; status callbacks are addressed under
     /// `public_base_url`.
@@ -73,7 +69,7 @@ impl Sender {
             .store
             .claim(instance_id, &instance.channel, &message, self.timeout * 2)
             .await
-            .map_err(internal)?;
+            .map_err(ApiError::internal)?;
         if let Claim::Done(row) = claim {
             if row.instance_id != instance_id {
                 return Err(ApiError::new(
@@ -106,7 +102,7 @@ impl Sender {
                     .store
                     .sent(instance_id, &instance.channel, &record)
                     .await
-                    .map_err(internal)?;
+                    .map_err(ApiError::internal)?;
                 tracing::info!(instance = instance_id, message = %row.id, provider_id = %record.provider_message_id, "Message sent.");
                 self.file(&instance, &record).await;
                 return Ok(row.outcome(false));
@@ -122,7 +118,7 @@ impl Sender {
             .store
             .failed(instance_id, &instance.channel, &message, &error)
             .await
-            .map_err(internal)?;
+            .map_err(ApiError::internal)?;
         Ok(row.outcome(false))
     }
 

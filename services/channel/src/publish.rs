@@ -5,7 +5,7 @@
 use async_nats::jetstream;
 use async_nats::HeaderMap;
 use serde::Serialize;
-use tributary_proto::envelope::{Envelope, MSG_ID_HEADER};
+use tributary_proto::envelope::Envelope;
 use tributary_proto::{ConnectorItem, Subjects};
 
 use crate::routes::ChannelInstance;
@@ -89,10 +89,8 @@ impl MeshPublisher {
                 subject: subject.clone(),
                 reason: e.to_string(),
             })?;
-            let mut headers = HeaderMap::new();
-            headers.insert(MSG_ID_HEADER, item.message_id().as_str());
-            tributary_proto::trace_context::inject_current(&mut headers);
-            self.publish(subject.clone(), headers, payload).await?;
+            self.publish(subject.clone(), item.headers(), payload)
+                .await?;
         }
         Ok(())
     }

@@ -90,34 +90,19 @@ pub fn channel_name(entrypoint: &str) -> String {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use tributary_plugin_manager::discovery::BUILTIN_MANIFESTS;
-    use tributary_proto::manifest::{PluginManifest, PluginType};
+    use tributary_plugin_manager::discovery::builtin_entrypoints;
+    use tributary_proto::manifest::PluginType;
 
     use super::*;
 
     #[test]
     fn every_builtin_channel_manifest_has_its_channel_and_the_reverse() {
+        let manifests = builtin_entrypoints(PluginType::Channel).unwrap();
         let registry = ChannelRegistry::builtin();
-        let mut manifest_entrypoints = Vec::new();
-        for (name, text) in BUILTIN_MANIFESTS {
-            let manifest = PluginManifest::parse(text)
-                .unwrap_or_else(|e| panic!("built-in manifest {name}: {e}"));
-            if manifest.plugin_type == PluginType::Channel {
-                assert!(
-                    registry.get(&manifest.entrypoint).is_some(),
-                    "{name}: no channel runs {}",
-                    manifest.entrypoint
-                );
-                manifest_entrypoints.push(manifest.entrypoint);
-            }
-        }
-        for entrypoint in registry.entrypoints() {
-            assert!(
-                manifest_entrypoints.iter().any(|e| e == entrypoint),
-                "{entrypoint} has no built-in manifest"
-            );
-        }
-        assert_eq!(manifest_entrypoints.len(), 6);
+        let mut registered: Vec<&str> = registry.entrypoints().collect();
+        registered.sort_unstable();
+        assert_eq!(registered, manifests, "registry against built-in manifests");
+        assert_eq!(manifests.len(), 6);
     }
 
     #[test]

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::context::PublishAckFuture;
-use async_nats::HeaderMap;
 use futures::StreamExt;
 use serde_json::Value;
 use sqlx::PgPool;
@@ -360,14 +359,9 @@ impl SyncRunner {
         while progress.inflight.len() >= self.max_inflight {
             progress.ack_oldest().await?;
         }
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            async_nats::header::NATS_MESSAGE_ID,
-            item.message_id().as_str(),
-        );
         let ack = self
             .jetstream
-            .publish_with_headers(subject.to_owned(), headers, payload.into())
+            .publish_with_headers(subject.to_owned(), item.headers(), payload.into())
             .await
             .map_err(|e| format!("cannot publish item {} on {subject}: {e}", item.external_id))?;
         progress.inflight.push_back(ack);

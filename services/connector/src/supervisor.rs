@@ -13,10 +13,9 @@ use sqlx::{Connection, PgConnection};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tributary_plugin_manager::api::{ApiError, ErrorCode, InstanceFilter, RuntimeInstance};
+use tributary_plugin_manager::api::{ApiError, ErrorCode, RuntimeInstance};
 use tributary_plugin_manager::client::{CallError, MeshClient};
-use tributary_plugin_sdk::{Grants, SyncRequest};
-use tributary_proto::manifest::Permission;
+use tributary_plugin_sdk::SyncRequest;
 use uuid::Uuid;
 
 use crate::api::{CancelAccepted, SyncAccepted, SyncStateView, SyncStatus};
@@ -27,6 +26,9 @@ use crate::schedule::{InvalidSchedule, Schedule};
 /// How long a scheduler waits before trying again when a sync could not start (another
 /// process runs it, or the database is unreachable).
 const RETRY_START: Duration = Duration::from_secs(10);
+
+/// The plugin type this service runs.
+const CONNECTOR: &str = "connector";
 
 /// The advisory-lock class of connector syncs (the first key of the two-key form).
 const SYNC_LOCK_CLASS: i32 = 0x5359_4e43; // "SYNC"
@@ -75,14 +77,6 @@ impl std::fmt::Debug for Supervisor {
     }
 }
 
-fn api_error(code: ErrorCode, message: impl Into<String>) -> ApiError {
-    ApiError::new(code, message)
-}
-
-fn internal(e: impl std::fmt::Display) -> ApiError {
-    api_error(ErrorCode::Internal, e.to_string())
-}
-
 impl Supervisor {
     /// A supervisor running `registry`'s connectors; `lock_options` open the connection
     /// that holds a sync's lock.
@@ -119,16 +113,7 @@ impl Supervisor {
     /// Compares the instances running here with the plugin manager's connector instances:
     /// starts the enabled ones, updates changed ones, stops the rest.
     pub async fn reconcile_all(&self) -> Result<(), CallError> {
-        let filter = InstanceFilter {
-            plugin_type: Some("connector".to_owned()),
-            state: None,
-        };
-        let instances = self.inner.plugins.instances_where(&filter).await?;
-        let live: Vec<String> = instances
-            .iter()
-            .filter(|i| runs_in_state(&i.state))
-            .map(|i| i.id.clone())
-            .collect();
+        let live = self.inner.plugins.running_instance_ids(CONNECTOR).await?;
         let stale: Vec<String> = self
             .slots()
             .keys()
@@ -148,7 +133,7 @@ impl Supervisor {
     /// connector instance, with its current config; stops it otherwise.
     pub async fn reconcile(&self, instance_id: &str) {
         match self.inner.plugins.runtime(instance_id).await {
-            Ok(runtime) if runtime.plugin_type == "connector" && runs_in_state(&runtime.state) => {
+            Ok(runtime) if runtime.plugin_type == CONNECTOR && runtime.runs() => {
                 self.run_instance(runtime).await;
             }
             Ok(_) => self.remove(instance_id, "the instance was disabled"),
@@ -167,11 +152,7 @@ impl Supervisor {
 
     async fn run_instance(&self, runtime: RuntimeInstance) {
         let instance_id = runtime.instance_id.clone();
-        let source = (
-            runtime.permissions.clone(),
-            runtime.config.clone(),
-            runtime.version.clone(),
-        );
+        let source = runtime.source();
         if self
             .slots()
             .get(&instance_id)
@@ -193,12 +174,8 @@ impl Supervisor {
                 .await;
             return;
         };
-        let permissions = runtime
-            .permissions
-            .iter()
-            .filter_map(|p| p.parse::<Permission>().ok());
         let spec = Arc::new(InstanceSpec {
-            grants: Grants::for_instance(permissions, &runtime.config),
+            grants: runtime.grants(),
             instance_id: instance_id.clone(),
             plugin_id: runtime.plugin_id,
             version: runtime.version,
@@ -335,7 +312,7 @@ impl Supervisor {
         let spec = {
             let slots = self.slots();
             let slot = slots.get(instance_id).ok_or_else(|| {
-                api_error(
+                ApiError::new(
                     ErrorCode::NotFound,
                     format!("`{instance_id}` is not an enabled connector instance"),
                 )
@@ -347,13 +324,13 @@ impl Supervisor {
         };
         let mut lock = PgConnection::connect_with(&self.inner.lock_options)
             .await
-            .map_err(internal)?;
+            .map_err(ApiError::internal)?;
         let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext($2))")
             .bind(SYNC_LOCK_CLASS)
             .bind(instance_id)
             .fetch_one(&mut lock)
             .await
-            .map_err(internal)?;
+            .map_err(ApiError::internal)?;
         if !locked {
             return Err(already_running(instance_id, None));
         }
@@ -375,7 +352,7 @@ impl Supervisor {
                     ))
                 }
                 None => {
-                    return Err(api_error(
+                    return Err(ApiError::new(
                         ErrorCode::NotFound,
                         format!("`{instance_id}` is not an enabled connector instance"),
                     ))
@@ -392,7 +369,7 @@ impl Supervisor {
             Ok(begun) => begun,
             Err(e) => {
                 self.clear_active(instance_id, sync_id);
-                return Err(internal(e));
+                return Err(ApiError::internal(e));
             }
         };
         let accepted = SyncAccepted {
@@ -438,7 +415,7 @@ impl Supervisor {
             .store()
             .request_cancel(instance_id)
             .await
-            .map_err(internal)?;
+            .map_err(ApiError::internal)?;
         let local = self
             .slots()
             .get(instance_id)
@@ -451,7 +428,7 @@ impl Supervisor {
                 instance_id: instance_id.to_owned(),
                 sync_id,
             }),
-            (None, None) => Err(api_error(
+            (None, None) => Err(ApiError::new(
                 ErrorCode::Conflict,
                 format!("no sync of `{instance_id}` is running"),
             )),
@@ -460,7 +437,13 @@ impl Supervisor {
 
     /// The sync state of every instance that runs here or has synced.
     pub async fn states(&self) -> Result<Vec<SyncStateView>, ApiError> {
-        let mut states = self.inner.runner.store().states().await.map_err(internal)?;
+        let mut states = self
+            .inner
+            .runner
+            .store()
+            .states()
+            .await
+            .map_err(ApiError::internal)?;
         let slots = self.slots();
         for state in &mut states {
             self.annotate(state, &slots);
@@ -484,13 +467,13 @@ impl Supervisor {
             .store()
             .state(instance_id)
             .await
-            .map_err(internal)?;
+            .map_err(ApiError::internal)?;
         let slots = self.slots();
         let mut state = match stored {
             Some(state) => state,
             None if slots.contains_key(instance_id) => idle(instance_id),
             None => {
-                return Err(api_error(
+                return Err(ApiError::new(
                     ErrorCode::NotFound,
                     format!("`{instance_id}` is not a connector instance this service knows"),
                 ))
@@ -533,18 +516,12 @@ fn already_running(instance_id: &str, sync_id: Option<Uuid>) -> ApiError {
             format!("a sync of `{instance_id}` is already running in another connector process")
         }
     };
-    api_error(ErrorCode::Conflict, message)
-}
-
-/// Whether an instance in `state` is run: enabled, or failed (its last sync failed; it keeps
-/// its schedule, and a sync that succeeds clears the failure).
-fn runs_in_state(state: &str) -> bool {
-    state == "enabled" || state == "failed"
+    ApiError::new(ErrorCode::Conflict, message)
 }
 
 impl tributary_plugin_manager::follow::InstanceFollower for Supervisor {
     fn plugin_type(&self) -> &'static str {
-        "connector"
+        CONNECTOR
     }
 
     fn reconcile_all(

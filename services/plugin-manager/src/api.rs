@@ -221,6 +221,39 @@ pub struct RuntimeInstance {
     pub state: String,
 }
 
+/// Whether the service of an instance in `state` runs it: enabled, or failed (a failed
+/// instance keeps running, and recovers when its service reports it healthy again).
+pub fn runs_in_state(state: &str) -> bool {
+    state == "enabled" || state == "failed"
+}
+
+impl RuntimeInstance {
+    /// Whether its service runs it now ([`runs_in_state`]).
+    pub fn runs(&self) -> bool {
+        runs_in_state(&self.state)
+    }
+
+    /// What it may do: its accepted permissions, each `network:outbound:${property}` resolved
+    /// against its config. A permission that does not parse grants nothing.
+    pub fn grants(&self) -> tributary_proto::grants::Grants {
+        let permissions = self
+            .permissions
+            .iter()
+            .filter_map(|p| p.parse::<tributary_proto::manifest::Permission>().ok());
+        tributary_proto::grants::Grants::for_instance(permissions, &self.config)
+    }
+
+    /// What its runner was built from: permissions, config and version. A service compares
+    /// it with the last one to tell whether a change in the plugin manager matters.
+    pub fn source(&self) -> (Vec<String>, Value, String) {
+        (
+            self.permissions.clone(),
+            self.config.clone(),
+            self.version.clone(),
+        )
+    }
+}
+
 /// Which audit entries to read: `plugins.audit`, and the query of `GET /api/v1/audit`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -314,6 +347,12 @@ impl ApiError {
             problems: Vec::new(),
             permissions: Vec::new(),
         }
+    }
+
+    /// An `internal` error: the service itself failed (its database, NATS), with `e` as the
+    /// message.
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        Self::new(ErrorCode::Internal, e.to_string())
     }
 }
 

@@ -210,6 +210,22 @@ impl MeshClient {
         self.call("instances", filter).await
     }
 
+    /// The ids of the instances of `plugin_type` whose service should run them now
+    /// ([`crate::api::runs_in_state`]).
+    pub async fn running_instance_ids(&self, plugin_type: &str) -> Result<Vec<String>, CallError> {
+        let filter = InstanceFilter {
+            plugin_type: Some(plugin_type.to_owned()),
+            state: None,
+        };
+        Ok(self
+            .instances_where(&filter)
+            .await?
+            .into_iter()
+            .filter(|i| crate::api::runs_in_state(&i.state))
+            .map(|i| i.id)
+            .collect())
+    }
+
     /// `plugins.runtime`: what a service needs to run an instance, secrets included.
     pub async fn runtime(&self, instance_id: &str) -> Result<RuntimeInstance, CallError> {
         let request = InstanceRef {

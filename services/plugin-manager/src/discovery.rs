@@ -13,8 +13,8 @@ use tributary_proto::manifest::{ManifestProblem, PluginManifest};
 pub const BUILTIN_LOCATION: &str = "builtin";
 
 /// The manifests of the plugins compiled into Tributary, as (name, `plugin.json` text): the
-/// built-in connectors (and, as they are written, channels). The connector service's
-/// registry runs each one's entrypoint; a test holds the two lists together.
+/// built-in connectors and channels. The connector and channel services' registries run each
+/// one's entrypoint; their tests hold the lists together through [`builtin_entrypoints`].
 pub const BUILTIN_MANIFESTS: &[(&str, &str)] = &[
     (
         "dav",
@@ -49,6 +49,23 @@ pub const BUILTIN_MANIFESTS: &[(&str, &str)] = &[
         include_str!("../../../plugins/channels/email/plugin.json"),
     ),
 ];
+
+/// The entrypoints of the built-in plugins of type `plugin_type`, sorted; an error naming the
+/// built-in manifest that does not parse.
+pub fn builtin_entrypoints(
+    plugin_type: tributary_proto::manifest::PluginType,
+) -> Result<Vec<String>, String> {
+    let mut entrypoints = Vec::new();
+    for (name, text) in BUILTIN_MANIFESTS {
+        let manifest =
+            PluginManifest::parse(text).map_err(|e| format!("built-in manifest {name}: {e}"))?;
+        if manifest.plugin_type == plugin_type {
+            entrypoints.push(manifest.entrypoint);
+        }
+    }
+    entrypoints.sort();
+    Ok(entrypoints)
+}
 
 /// A plugin whose manifest is valid.
 #[derive(Debug, Clone, PartialEq, Serialize)]

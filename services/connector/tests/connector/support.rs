@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -253,53 +252,19 @@ impl Mesh {
 
     /// Waits up to `secs` until the database satisfies `count_sql` (a scalar bigint) = `want`.
     pub async fn wait_count(&self, sql: &str, want: i64, secs: u64) {
-        let pool = self.env.pool().await;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-        loop {
-            let got: i64 = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap_or(-1);
-            if got == want {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "`{sql}` gave {got}, not {want}, within {secs} s"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        self.env.wait_count(sql, want, secs).await;
     }
 
     /// How many messages JetStream holds on `subject` (unprefixed, such as
     /// `data.PersonCreated`).
     pub async fn stored_on(&self, subject: &str) -> u64 {
-        let js = async_nats::jetstream::new(self.env.nats().await);
-        let subject = self.env.subjects().qualify(subject);
-        let mut streams = js.streams();
-        while let Some(Ok(info)) = streams.next().await {
-            if !info
-                .config
-                .name
-                .starts_with(&format!("{}_", self.env.prefix))
-            {
-                continue;
-            }
-            let stream = js.get_stream(&info.config.name).await.unwrap();
-            let info = stream.info_with_subjects(subject.clone()).await.unwrap();
-            let mut subjects = info;
-            if let Some(Ok((_, count))) = subjects.next().await {
-                return count as u64;
-            }
-        }
-        0
+        self.env.stored_on(subject).await
     }
 }
 
 /// The next event on `subscriber` within `secs`, as JSON.
 pub async fn next_event(subscriber: &mut async_nats::Subscriber, secs: u64) -> Value {
-    let message = tokio::time::timeout(Duration::from_secs(secs), subscriber.next())
-        .await
-        .unwrap_or_else(|_| panic!("an event within {secs} s"))
-        .expect("the subscription is open");
-    serde_json::from_slice(&message.payload).unwrap()
+    tributary_kit::testing::next_json(subscriber, secs).await
 }
 
 /// The next event on `subscriber` about `instance`.
