@@ -98,11 +98,7 @@ impl Sender {
                     status_at: sent.sent_at,
                     message,
                 };
-                let row = self
-                    .store
-                    .sent(instance_id, &instance.channel, &record)
-                    .await
-                    .map_err(ApiError::internal)?;
+                let row = self.store.sent(&record).await.map_err(ApiError::internal)?;
                 tracing::info!(instance = instance_id, message = %row.id, provider_id = %record.provider_message_id, "Message sent.");
                 self.file(&instance, &record).await;
                 return Ok(row.outcome(false));
@@ -116,7 +112,7 @@ impl Sender {
         tracing::warn!(instance = instance_id, message = %message.id, error, "A message could not be sent.");
         let row = self
             .store
-            .failed(instance_id, &instance.channel, &message, &error)
+            .failed(&message, &error)
             .await
             .map_err(ApiError::internal)?;
         Ok(row.outcome(false))

@@ -166,12 +166,7 @@ impl OutboundStore {
     }
 
     /// Records that the provider took the message, and announces `communication.MessageSent`.
-    pub async fn sent(
-        &self,
-        instance_id: &str,
-        channel: &str,
-        record: &SentRecord,
-    ) -> Result<OutboundRow, sqlx::Error> {
+    pub async fn sent(&self, record: &SentRecord) -> Result<OutboundRow, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         let row: OutboundRow = sqlx::query_as(&format!(
             "UPDATE channel_outbound SET status = $2, provider_message_id = $3, sender = $4, sent_at = $5, status_at = $5, error = NULL, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
@@ -183,26 +178,20 @@ impl OutboundStore {
         .bind(record.sent_at)
         .fetch_one(&mut *tx)
         .await?;
-        let delivery = self.delivery(instance_id, channel, &row, &record.message);
         self.announce(
-            &mut tx,
+            tx,
             CommunicationEvent::MessageSent,
-            instance_id,
-            row.id,
-            delivery,
+            &row,
+            &record.message,
             None,
         )
         .await?;
-        tx.commit().await?;
-        self.wake_outbox.notify_one();
         Ok(row)
     }
 
     /// Records that sending failed with `error`, and announces `communication.DeliveryFailed`.
     pub async fn failed(
         &self,
-        instance_id: &str,
-        channel: &str,
         message: &OutboundMessage,
         error: &str,
     ) -> Result<OutboundRow, sqlx::Error> {
@@ -214,18 +203,8 @@ impl OutboundStore {
         .bind(error)
         .fetch_one(&mut *tx)
         .await?;
-        let delivery = self.delivery(instance_id, channel, &row, message);
-        self.announce(
-            &mut tx,
-            CommunicationEvent::DeliveryFailed,
-            instance_id,
-            row.id,
-            delivery,
-            None,
-        )
-        .await?;
-        tx.commit().await?;
-        self.wake_outbox.notify_one();
+        self.announce(tx, CommunicationEvent::DeliveryFailed, &row, message, None)
+            .await?;
         Ok(row)
     }
 
@@ -270,42 +249,32 @@ impl OutboundStore {
         };
         let message: OutboundMessage = serde_json::from_value(row.request.clone())
             .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-        let delivery = self.delivery(instance_id, &row.channel, &row, &message);
         let id = stable_event_id(at, &[instance_id, provider_message_id, status]);
         self.announce(
-            &mut tx,
+            tx,
             CommunicationEvent::DeliveryStatusChanged,
-            instance_id,
-            row.id,
-            delivery,
+            &row,
+            &message,
             Some(id),
         )
         .await?;
-        tx.commit().await?;
-        self.wake_outbox.notify_one();
         Ok(StatusChange::Applied(Box::new(row)))
     }
 
-    /// The row of message `id`.
-    pub async fn get(&self, id: Uuid) -> Result<Option<OutboundRow>, sqlx::Error> {
-        sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM channel_outbound WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await
-    }
-
-    fn delivery(
+    /// Writes the `communication.<event>` of `row` (of `message`) to the outbox, commits `tx`
+    /// and wakes the outbox publisher; `id` fixes the event's id where a repeat must be
+    /// recognised.
+    async fn announce(
         &self,
-        instance_id: &str,
-        channel: &str,
+        mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+        event: CommunicationEvent,
         row: &OutboundRow,
         message: &OutboundMessage,
-    ) -> MessageDelivery {
-        MessageDelivery {
-            channel: channel.to_owned(),
-            instance_id: instance_id.to_owned(),
+        id: Option<Uuid>,
+    ) -> Result<(), sqlx::Error> {
+        let delivery = MessageDelivery {
+            channel: row.channel.clone(),
+            instance_id: row.instance_id.clone(),
             message_id: row.id,
             provider_message_id: row.provider_message_id.clone(),
             to: message
@@ -316,28 +285,21 @@ impl OutboundStore {
                 .join(", "),
             status: row.status.clone(),
             error: row.error.clone(),
-        }
-    }
-
-    async fn announce(
-        &self,
-        tx: &mut sqlx::PgConnection,
-        event: CommunicationEvent,
-        instance_id: &str,
-        message_id: Uuid,
-        delivery: MessageDelivery,
-        id: Option<Uuid>,
-    ) -> Result<(), sqlx::Error> {
+        };
         let kind = EventKind::Communication(event);
         let mut envelope = Envelope::new(
             kind,
-            EventSource::new("channel", Some(instance_id.to_owned())),
-            Some(message_id),
+            EventSource::new("channel", Some(row.instance_id.clone())),
+            Some(row.id),
             delivery,
         );
         if let Some(id) = id {
             envelope.id = id;
         }
-        tributary_kit::outbox::enqueue(tx, &self.subjects.event(kind), &envelope, None).await
+        tributary_kit::outbox::enqueue(&mut tx, &self.subjects.event(kind), &envelope, None)
+            .await?;
+        tx.commit().await?;
+        self.wake_outbox.notify_one();
+        Ok(())
     }
 }
