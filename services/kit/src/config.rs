@@ -42,7 +42,7 @@ pub struct Config {
     /// The channel service.
     pub channel: ChannelConfig,
     /// The search service.
-    pub search: ServiceHttpConfig,
+    pub search: SearchConfig,
 }
 
 /// How to reach NATS.
@@ -264,6 +264,114 @@ impl ChannelConfig {
                     return Err(ConfigError::new(
                         "channel.public_base_url",
                         format!("`{base}` is not an http:// or https:// URL without a query"),
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The search service: its listener and API token, the backend (Meilisearch when a URL is
+/// set, the embedded index otherwise), and how data events are batched into the index.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchConfig {
+    /// Address to bind (health, metrics and `GET /search`); port 0 picks a free one.
+    pub http_addr: SocketAddr,
+    /// The bearer token `GET /search` requires.
+    pub api_token: SecretString,
+    /// A file holding the API token, read when `api_token` is empty.
+    pub api_token_file: PathBuf,
+    /// Meilisearch's URL (`http://meilisearch:7700`); empty for the embedded index.
+    pub meilisearch_url: String,
+    /// Meilisearch's API key (its master key or an admin key); empty when it has none.
+    pub meilisearch_api_key: SecretString,
+    /// Seconds a Meilisearch task is awaited before it counts as failed.
+    pub meilisearch_task_timeout_secs: u64,
+    /// The index's name: the Meilisearch index uid, or the embedded index's directory under
+    /// `<data_dir>/search/`.
+    pub index_name: String,
+    /// Megabytes the embedded index's writer buffers before it flushes a segment.
+    pub embedded_writer_memory_mb: usize,
+    /// Data events applied to the index at once.
+    pub batch_size: usize,
+    /// Milliseconds a batch waits to fill before it is applied anyway.
+    pub batch_wait_ms: u64,
+    /// Seconds JetStream waits for an ack before it delivers an event again.
+    pub ack_wait_secs: u64,
+    /// Deliveries of an event the index keeps refusing before it is dead-lettered.
+    pub max_deliver: i64,
+}
+
+impl SearchConfig {
+    /// Whether Meilisearch is configured (otherwise the embedded index is used).
+    pub fn uses_meilisearch(&self) -> bool {
+        !self.meilisearch_url.trim().is_empty()
+    }
+
+    /// How long a batch waits to fill.
+    pub fn batch_wait(&self) -> Duration {
+        Duration::from_millis(self.batch_wait_ms)
+    }
+
+    /// How long JetStream waits for an ack.
+    pub fn ack_wait(&self) -> Duration {
+        Duration::from_secs(self.ack_wait_secs)
+    }
+
+    /// How long a Meilisearch task is awaited.
+    pub fn meilisearch_task_timeout(&self) -> Duration {
+        Duration::from_secs(self.meilisearch_task_timeout_secs)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (key, value) in [
+            (
+                "search.meilisearch_task_timeout_secs",
+                self.meilisearch_task_timeout_secs,
+            ),
+            (
+                "search.embedded_writer_memory_mb",
+                self.embedded_writer_memory_mb as u64,
+            ),
+            ("search.batch_size", self.batch_size as u64),
+            ("search.batch_wait_ms", self.batch_wait_ms),
+            ("search.ack_wait_secs", self.ack_wait_secs),
+            ("search.max_deliver", self.max_deliver.max(0) as u64),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::new(key, "must be at least 1"));
+            }
+        }
+        if self.embedded_writer_memory_mb < 15 {
+            return Err(ConfigError::new(
+                "search.embedded_writer_memory_mb",
+                "must be at least 15 (tantivy's smallest writer)",
+            ));
+        }
+        let name = &self.index_name;
+        if name.is_empty()
+            || name.len() > 400
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(ConfigError::new(
+                "search.index_name",
+                format!("`{name}` must be letters, digits, `_` or `-` (a Meilisearch index uid and a directory name)"),
+            ));
+        }
+        let url = self.meilisearch_url.trim();
+        if !url.is_empty() {
+            match url::Url::parse(url) {
+                Ok(parsed)
+                    if (parsed.scheme() == "http" || parsed.scheme() == "https")
+                        && parsed.host().is_some() => {}
+                _ => {
+                    return Err(ConfigError::new(
+                        "search.meilisearch_url",
+                        format!("`{url}` is not an http:// or https:// URL"),
                     ))
                 }
             }
@@ -530,6 +638,7 @@ impl Config {
         self.etl.validate()?;
         self.connector.validate()?;
         self.channel.validate()?;
+        self.search.validate()?;
         let endpoint = &self.telemetry.otlp_endpoint;
         if !endpoint.is_empty() {
             match url::Url::parse(endpoint) {

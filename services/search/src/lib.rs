@@ -1,7 +1,13 @@
-//! The search service: Indexes every data event and answers search queries.
+//! The search service: indexes every data event and answers search queries.
 //!
-//! This crate is the service; `main.rs` only runs [`build`] until a signal arrives, and
-//! `tributary up` runs it next to the other four in one process.
+//! Data events arrive on `data.*` through the durable pull consumer `search-indexer`; each
+//! becomes versioned [`document::IndexChange`]s applied by a [`backend::SearchBackend`]: the
+//! embedded tantivy index by default, Meilisearch when a URL is configured. `main.rs` only
+//! runs [`build`] until a signal arrives, and `tributary up` runs it next to the other four.
+
+pub mod backend;
+pub mod document;
+pub mod query;
 
 use tributary_kit::{Config, KitError, ServiceRuntime, ServiceSpec};
 use tributary_proto::ServiceName;

@@ -1,0 +1,1 @@
+//! The Meilisearch backend: in progress.
