@@ -72,6 +72,16 @@ impl ServiceRuntime {
     /// micro service. Fails with a message that says what to start when NATS or PostgreSQL
     /// cannot be reached.
     pub async fn start(spec: ServiceSpec, config: Config) -> Result<Self, KitError> {
+        Self::start_with_checks(spec, config, Vec::new()).await
+    }
+
+    /// [`ServiceRuntime::start`], with more dependencies for `/readyz` to check than NATS and
+    /// PostgreSQL (the search index, say).
+    pub async fn start_with_checks(
+        spec: ServiceSpec,
+        config: Config,
+        extra_checks: Vec<ReadinessCheck>,
+    ) -> Result<Self, KitError> {
         let name = spec.name.as_str();
         let subjects = config.subjects();
         let nats = crate::nats::connect(&config.nats, &format!("tributary-{name}")).await?;
@@ -87,6 +97,7 @@ impl ServiceRuntime {
         if let Some(pool) = &db {
             checks.push(ReadinessCheck::postgresql(pool.clone()));
         }
+        checks.extend(extra_checks);
 
         let wanted = config.http_addr_of(spec.name);
         let bind_failed = |source| KitError::Bind {

@@ -54,6 +54,18 @@ impl TestEnv {
             "TRIBUTARY__PLUGIN_MANAGER__ADMIN_TOKEN".to_owned(),
             format!("test-{}", uuid::Uuid::new_v4().simple()),
         );
+        env.insert(
+            "TRIBUTARY__SEARCH__API_TOKEN".to_owned(),
+            format!("search-{}", uuid::Uuid::new_v4().simple()),
+        );
+        // Local state (the embedded search index) of its own, removed with the environment.
+        env.insert(
+            "TRIBUTARY__DATA_DIR".to_owned(),
+            std::env::temp_dir()
+                .join(format!("tributary-{prefix}"))
+                .display()
+                .to_string(),
+        );
         for service in ServiceName::ALL {
             env.insert(
                 format!(
@@ -169,6 +181,7 @@ impl TestEnv {
             .await;
             let _ = conn.close().await;
         }
+        let _ = std::fs::remove_dir_all(&config.data_dir);
     }
 }
 

@@ -91,7 +91,7 @@ pub fn router(manager: PluginManager, token: SecretString) -> (Router, utoipa::o
         .split_for_parts();
     let routes = routes
         .with_state(manager)
-        .layer(middleware::from_fn_with_state(token, require_token));
+        .layer(middleware::from_fn_with_state(token, require_bearer_token));
     let document = api.clone();
     let router = routes
         .route(
@@ -109,8 +109,9 @@ async fn no_route(request: Request) -> ApiError {
     )
 }
 
-/// Refuses a request without the right bearer token; compares in constant time.
-async fn require_token(
+/// Refuses a request without the right bearer token (the state); compares in constant time.
+/// Shared by every HTTP API that needs a token: `from_fn_with_state(token, require_bearer_token)`.
+pub async fn require_bearer_token(
     State(token): State<SecretString>,
     request: Request,
     next: Next,

@@ -145,7 +145,9 @@ impl MasterKey {
 }
 
 /// An inline value, or else the contents of a file, or else an error naming the inline key.
-fn inline_or_file(
+/// `key` is the inline setting's full name (`search.api_token`); the file setting is the same
+/// with `_file` appended.
+pub fn inline_or_file(
     inline: &SecretString,
     file: &Path,
     key: &str,
@@ -155,24 +157,39 @@ fn inline_or_file(
         return Ok(inline.clone());
     }
     if file.as_os_str().is_empty() {
+        let env = format!("TRIBUTARY__{}", key.replace('.', "__").to_uppercase());
         return Err(ConfigError::new(
-            format!("plugin_manager.{key}"),
-            format!("{what} is not set: give plugin_manager.{key} (or TRIBUTARY__PLUGIN_MANAGER__{}) or plugin_manager.{key}_file", key.to_uppercase()),
+            key,
+            format!("{what} is not set: give {key} (or {env}) or {key}_file"),
         ));
     }
     let text = std::fs::read_to_string(file).map_err(|e| {
         ConfigError::new(
-            format!("plugin_manager.{key}_file"),
+            format!("{key}_file"),
             format!("cannot read {}: {e}", file.display()),
         )
     })?;
     if text.trim().is_empty() {
         return Err(ConfigError::new(
-            format!("plugin_manager.{key}_file"),
+            format!("{key}_file"),
             format!("{} is empty", file.display()),
         ));
     }
     Ok(SecretString::from(text.trim().to_owned()))
+}
+
+/// A bearer token from `key` (inline) or `key_file`, at least 16 characters long.
+pub fn bearer_token_from(
+    inline: &SecretString,
+    file: &Path,
+    key: &str,
+    what: &str,
+) -> Result<SecretString, ConfigError> {
+    let token = inline_or_file(inline, file, key, what)?;
+    if token.expose_secret().len() < 16 {
+        return Err(ConfigError::new(key, "must be at least 16 characters"));
+    }
+    Ok(token)
 }
 
 /// The master key configured in `plugin_manager.master_key` or `plugin_manager.master_key_file`.
@@ -180,7 +197,7 @@ pub fn master_key_from(config: &PluginManagerConfig) -> Result<MasterKey, Config
     let text = inline_or_file(
         &config.master_key,
         &config.master_key_file,
-        "master_key",
+        "plugin_manager.master_key",
         "the master key that encrypts plugin secrets",
     )?;
     let key = if config.master_key.expose_secret().trim().is_empty() {
@@ -193,19 +210,12 @@ pub fn master_key_from(config: &PluginManagerConfig) -> Result<MasterKey, Config
 
 /// The admin API token configured in `plugin_manager.admin_token` or `…admin_token_file`.
 pub fn admin_token_from(config: &PluginManagerConfig) -> Result<SecretString, ConfigError> {
-    let token = inline_or_file(
+    bearer_token_from(
         &config.admin_token,
         &config.admin_token_file,
-        "admin_token",
+        "plugin_manager.admin_token",
         "the admin API's bearer token",
-    )?;
-    if token.expose_secret().len() < 16 {
-        return Err(ConfigError::new(
-            "plugin_manager.admin_token",
-            "must be at least 16 characters",
-        ));
-    }
-    Ok(token)
+    )
 }
 
 /// Where `tributary up` keeps the keys it makes: `<data_dir>/secrets`.
@@ -230,13 +240,15 @@ type LocalKey<'a> = (
 );
 
 /// For one machine (`tributary up`): when neither an inline value nor a file is configured for
-/// the master key or the admin token, points the config at `<data_dir>/secrets/` and creates
+/// the master key, the admin token or the search API token, points the config at `<data_dir>/secrets/` and creates
 /// the files there (readable by the owner only) if they do not exist. Returns the files made.
 pub fn ensure_local_keys(config: &mut Config) -> std::io::Result<Vec<PathBuf>> {
     let dir = local_keys_dir(config);
     let mut made = Vec::new();
     let pm = &mut config.plugin_manager;
-    let wanted: [LocalKey<'_>; 2] = [
+    let search = &mut config.search;
+    let token = || hex::encode(MasterKey::generate().key.as_slice());
+    let wanted: [LocalKey<'_>; 3] = [
         (
             &pm.master_key,
             &mut pm.master_key_file,
@@ -247,7 +259,13 @@ pub fn ensure_local_keys(config: &mut Config) -> std::io::Result<Vec<PathBuf>> {
             &pm.admin_token,
             &mut pm.admin_token_file,
             "admin.token",
-            || hex::encode(MasterKey::generate().key.as_slice()),
+            token,
+        ),
+        (
+            &search.api_token,
+            &mut search.api_token_file,
+            "search.token",
+            token,
         ),
     ];
     for (inline, file, name, make) in wanted {

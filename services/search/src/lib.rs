@@ -1,16 +1,33 @@
 //! The search service: indexes every data event and answers search queries.
 //!
-//! Data events arrive on `data.*` through the durable pull consumer `search-indexer`; each
-//! becomes versioned [`document::IndexChange`]s applied by a [`backend::SearchBackend`]: the
-//! embedded tantivy index by default, Meilisearch when a URL is configured. `main.rs` only
-//! runs [`build`] until a signal arrives, and `tributary up` runs it next to the other four.
+//! Data events arrive on `data.*` through the durable pull consumer `search-indexer`; the
+//! [`indexer`] turns each into versioned [`document::IndexChange`]s and applies them in
+//! batches to a [`backend::SearchBackend`]: the embedded tantivy index by default, Meilisearch
+//! when `search.meilisearch_url` is set. [`api`] answers `GET /search` and `search.query`;
+//! [`reindex`] rebuilds the index from PostgreSQL beside the live one. `main.rs` only runs
+//! [`build`] until a signal arrives, and `tributary up` runs it next to the other four.
 
+pub mod api;
 pub mod backend;
 pub mod document;
+pub mod indexer;
 pub mod query;
+pub mod reindex;
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tributary_kit::health::ReadinessCheck;
 use tributary_kit::{Config, KitError, ServiceRuntime, ServiceSpec};
+use tributary_plugin_manager::keys::bearer_token_from;
+use tributary_proto::streams::ConsumerKey;
 use tributary_proto::ServiceName;
+
+use crate::backend::embedded::EmbeddedBackend;
+use crate::backend::meilisearch::MeilisearchBackend;
+use crate::backend::{SearchBackend, SearchError};
+use crate::indexer::Indexer;
+use crate::reindex::Reindexer;
 
 /// What this service is, for NATS registration and health.
 pub const SERVICE: ServiceSpec = ServiceSpec {
@@ -20,8 +37,76 @@ pub const SERVICE: ServiceSpec = ServiceSpec {
     uses_database: false,
 };
 
-/// Starts the service: connects to NATS, provisions its streams, registers
-/// `$SRV` discovery and serves health on `search.http_addr`.
+/// Where the embedded index lives: `<data_dir>/search/<index_name>`.
+pub fn embedded_index_dir(config: &Config) -> PathBuf {
+    config
+        .data_dir
+        .join("search")
+        .join(&config.search.index_name)
+}
+
+/// The configured backend: Meilisearch when `search.meilisearch_url` is set, otherwise the
+/// embedded index, opened (or created) on disk.
+pub fn open_backend(config: &Config) -> Result<Arc<dyn SearchBackend>, SearchError> {
+    if config.search.uses_meilisearch() {
+        Ok(Arc::new(MeilisearchBackend::new(&config.search)?))
+    } else {
+        Ok(Arc::new(EmbeddedBackend::open(
+            &embedded_index_dir(config),
+            config.search.embedded_writer_memory_mb,
+        )?))
+    }
+}
+
+fn index_failed(e: SearchError) -> KitError {
+    KitError::Unexpected(anyhow::anyhow!("cannot open the search index: {e}"))
+}
+
+/// Starts the service: opens the index and applies its settings, connects to NATS,
+/// provisions the `search-indexer` consumer, runs the indexer and serves the query API.
 pub async fn build(config: Config) -> Result<ServiceRuntime, KitError> {
-    ServiceRuntime::start(SERVICE, config).await
+    let settings = config.search.clone();
+    let token = bearer_token_from(
+        &settings.api_token,
+        &settings.api_token_file,
+        "search.api_token",
+        "the search API's bearer token",
+    )?;
+    let backend = open_backend(&config).map_err(index_failed)?;
+    backend.prepare().await.map_err(index_failed)?;
+    let checked = backend.clone();
+    let index_ready = ReadinessCheck::new("index", move || {
+        let backend = checked.clone();
+        async move { backend.check().await.map_err(|e| e.to_string()) }
+    });
+    let mut runtime = ServiceRuntime::start_with_checks(SERVICE, config, vec![index_ready]).await?;
+    runtime.merge_routes(api::router(backend.clone(), token));
+
+    let consumer = tributary_kit::nats::provision_consumer(
+        &runtime.jetstream,
+        &runtime.subjects,
+        ConsumerKey::SearchIndexer,
+        indexer::delivery_limits(&settings),
+    )
+    .await?;
+    let indexer = Indexer::new(
+        backend.clone(),
+        runtime.jetstream.clone(),
+        &runtime.subjects,
+        settings,
+    );
+    let shutdown = runtime.shutdown.clone();
+    runtime.spawn_worker("indexer", async move {
+        indexer.run(consumer, shutdown).await;
+        Ok(())
+    });
+    let reindexer = Reindexer::new(
+        backend.clone(),
+        runtime.config.database.clone(),
+        runtime.nats.clone(),
+        &runtime.subjects,
+        runtime.task_tracker(),
+    );
+    api::serve(&runtime, backend, reindexer).await?;
+    Ok(runtime)
 }

@@ -72,6 +72,19 @@ pub enum SearchError {
     Rebuild(&'static str),
 }
 
+impl SearchError {
+    /// Whether trying again later may succeed: the index unreachable or busy, as opposed to
+    /// refusing what it was given.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SearchError::Embedded(_)
+            | SearchError::Meilisearch { .. }
+            | SearchError::TaskTimedOut { .. } => true,
+            SearchError::TaskFailed { .. } | SearchError::Rebuild(_) => false,
+        }
+    }
+}
+
 /// A search index Tributary can keep: versioned changes in, searches out, rebuilt beside itself.
 #[async_trait]
 pub trait SearchBackend: Send + Sync + 'static {

@@ -1,0 +1,145 @@
+//! The query API: `GET /search` (bearer token) and the NATS requests `search.query`,
+//! `search.stats` and `search.reindex`, all answering in the mesh's one reply shape.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::middleware;
+use axum::routing::get;
+use axum::{Json, Router};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use tributary_kit::{KitError, ServiceRuntime};
+use tributary_plugin_manager::api::{ApiError, ErrorCode};
+use tributary_plugin_manager::http_api::require_bearer_token;
+use tributary_plugin_manager::nats_api::{answer, NoBody};
+
+use crate::backend::{SearchBackend, SearchError};
+use crate::query::{InvalidParameter, SearchQuery, SearchResults};
+use crate::reindex::{ReindexError, Reindexer};
+
+/// The path of the HTTP search route.
+pub const SEARCH_PATH: &str = "/search";
+
+/// `search.stats`: what the index holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexStats {
+    /// `embedded` or `meilisearch`.
+    pub backend: String,
+    /// Documents searchable now.
+    pub documents: u64,
+    /// Whether a reindex is running.
+    pub reindexing: bool,
+}
+
+fn bad_parameter(e: InvalidParameter) -> ApiError {
+    ApiError::new(ErrorCode::BadRequest, e.to_string())
+}
+
+fn backend_failed(e: SearchError) -> ApiError {
+    tracing::warn!(error = %e, "A search failed.");
+    ApiError::internal(format!("the search index failed: {e}"))
+}
+
+async fn run_query(
+    backend: &dyn SearchBackend,
+    query: SearchQuery,
+) -> Result<SearchResults, ApiError> {
+    query.validate().map_err(bad_parameter)?;
+    backend.search(&query).await.map_err(backend_failed)
+}
+
+/// `GET /search?q=&type=&source=&from=&to=&limit=&offset=`, behind the bearer token.
+pub fn router(backend: Arc<dyn SearchBackend>, token: SecretString) -> Router {
+    Router::new()
+        .route(SEARCH_PATH, get(search_route))
+        .with_state(backend)
+        .layer(middleware::from_fn_with_state(token, require_bearer_token))
+}
+
+async fn search_route(
+    State(backend): State<Arc<dyn SearchBackend>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<SearchResults>, ApiError> {
+    let query = SearchQuery::from_params(&params).map_err(bad_parameter)?;
+    run_query(backend.as_ref(), query).await.map(Json)
+}
+
+fn register_failed(endpoint: &str) -> impl FnOnce(async_nats::Error) -> KitError + '_ {
+    move |e| KitError::Register {
+        service: "search",
+        reason: format!("endpoint `{endpoint}`: {e}"),
+    }
+}
+
+/// Adds the `search.*` endpoints and answers them until the service stops.
+pub async fn serve(
+    runtime: &ServiceRuntime,
+    backend: Arc<dyn SearchBackend>,
+    reindexer: Reindexer,
+) -> Result<(), KitError> {
+    let group = runtime
+        .micro_service()
+        .group(runtime.subjects.request_group(runtime.spec.name));
+
+    let endpoint = group
+        .endpoint("query")
+        .await
+        .map_err(register_failed("query"))?;
+    let searching = backend.clone();
+    let work = answer(
+        endpoint,
+        runtime.shutdown.clone(),
+        move |query: SearchQuery| {
+            let backend = searching.clone();
+            async move { run_query(backend.as_ref(), query).await }
+        },
+    );
+    runtime.spawn_worker("search.query", async move {
+        work.await;
+        Ok(())
+    });
+
+    let endpoint = group
+        .endpoint("stats")
+        .await
+        .map_err(register_failed("stats"))?;
+    let counting = backend.clone();
+    let jobs = reindexer.clone();
+    let work = answer(endpoint, runtime.shutdown.clone(), move |_: NoBody| {
+        let (backend, jobs) = (counting.clone(), jobs.clone());
+        async move {
+            Ok(IndexStats {
+                backend: backend.name().to_owned(),
+                documents: backend.document_count().await.map_err(backend_failed)?,
+                reindexing: jobs.is_running(),
+            })
+        }
+    });
+    runtime.spawn_worker("search.stats", async move {
+        work.await;
+        Ok(())
+    });
+
+    let endpoint = group
+        .endpoint("reindex")
+        .await
+        .map_err(register_failed("reindex"))?;
+    let work = answer(endpoint, runtime.shutdown.clone(), move |_: NoBody| {
+        let jobs = reindexer.clone();
+        async move {
+            jobs.start().await.map_err(|e| match e {
+                ReindexError::Busy | ReindexError::Index(SearchError::Rebuild(_)) => {
+                    ApiError::new(ErrorCode::Conflict, e.to_string())
+                }
+                other => ApiError::internal(other.to_string()),
+            })
+        }
+    });
+    runtime.spawn_worker("search.reindex", async move {
+        work.await;
+        Ok(())
+    });
+    Ok(())
+}

@@ -1,0 +1,220 @@
+//! The indexer: pulls data events in batches from the durable consumer `search-indexer`,
+//! applies each batch to the backend, and acks only after the backend has it.
+//!
+//! An event that is not a readable data event goes to the dead-letter stream at once, with
+//! the reason. While the index cannot be reached (Meilisearch down, the disk failing) the batch
+//! is retried with backoff and nothing is acked. When the index refuses a batch, its events
+//! are applied one by one; one still refused after `search.max_deliver` deliveries is
+//! dead-lettered, so it never blocks the events behind it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{pull, Consumer};
+use async_nats::jetstream::{self, AckKind, Message};
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+use tributary_kit::backoff::Backoff;
+use tributary_kit::config::SearchConfig;
+use tributary_proto::streams::{ConsumerKey, DeliveryLimits};
+use tributary_proto::Subjects;
+
+use crate::backend::SearchBackend;
+use crate::document::{changes_from_event, IndexChange};
+
+/// The first wait before a refused batch is tried again.
+const RETRY_INITIAL: Duration = Duration::from_millis(200);
+/// The longest wait between tries.
+const RETRY_MAX: Duration = Duration::from_secs(10);
+
+/// The delivery limits of the `search-indexer` consumer. JetStream itself never gives up on
+/// an event: the indexer dead-letters one after `search.max_deliver` refusals, with the reason.
+pub fn delivery_limits(settings: &SearchConfig) -> DeliveryLimits {
+    DeliveryLimits {
+        ack_wait: settings.ack_wait(),
+        max_deliver: -1,
+        max_ack_pending: (settings.batch_size as i64).saturating_mul(4),
+    }
+}
+
+/// Moves data events from JetStream into the index.
+#[derive(Clone)]
+pub struct Indexer {
+    backend: Arc<dyn SearchBackend>,
+    jetstream: jetstream::Context,
+    dead_letter_subject: String,
+    settings: SearchConfig,
+}
+
+impl std::fmt::Debug for Indexer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Indexer")
+            .field("backend", &self.backend.name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Indexer {
+    /// An indexer writing into `backend`.
+    pub fn new(
+        backend: Arc<dyn SearchBackend>,
+        jetstream: jetstream::Context,
+        subjects: &Subjects,
+        settings: SearchConfig,
+    ) -> Self {
+        Self {
+            backend,
+            jetstream,
+            dead_letter_subject: subjects.dead_letter(ConsumerKey::SearchIndexer.durable_name()),
+            settings,
+        }
+    }
+
+    /// Consumes until `shutdown`; the batch in hand is finished (or left unacked, to come
+    /// again) first.
+    pub async fn run(self, consumer: Consumer<pull::Config>, shutdown: CancellationToken) {
+        let mut backoff = Backoff::new(RETRY_INITIAL, RETRY_MAX);
+        while !shutdown.is_cancelled() {
+            let messages = consumer
+                .stream()
+                .max_messages_per_batch(self.settings.batch_size)
+                .heartbeat(Duration::from_secs(5))
+                .expires(Duration::from_secs(30))
+                .messages()
+                .await;
+            let messages = match messages {
+                Ok(m) => m,
+                Err(e) => {
+                    let wait = backoff.next_wait();
+                    tracing::warn!(error = %e, retry_in = ?wait, "Cannot pull data events; retrying.");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(wait) => continue,
+                    }
+                }
+            };
+            backoff.reset();
+            let mut batches = std::pin::pin!(tokio_stream::StreamExt::chunks_timeout(
+                messages,
+                self.settings.batch_size,
+                self.settings.batch_wait(),
+            ));
+            loop {
+                let batch = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    batch = batches.next() => batch,
+                };
+                let Some(batch) = batch else { break };
+                let received: Vec<Message> = batch
+                    .into_iter()
+                    .filter_map(|m| {
+                        m.map_err(|e| tracing::debug!(error = %e, "Pull consumer hiccup."))
+                            .ok()
+                    })
+                    .collect();
+                if !received.is_empty() {
+                    self.process(received, &shutdown).await;
+                }
+            }
+        }
+    }
+
+    /// Reads and applies one batch.
+    pub async fn process(&self, messages: Vec<Message>, shutdown: &CancellationToken) {
+        let mut changes = Vec::with_capacity(messages.len());
+        let mut accepted = Vec::with_capacity(messages.len());
+        for message in messages {
+            match changes_from_event(&message.payload) {
+                Ok(c) => {
+                    changes.push(c);
+                    accepted.push(message);
+                }
+                Err(e) => {
+                    metrics::counter!("tributary_search_events_total", "outcome" => "rejected")
+                        .increment(1);
+                    self.dead_letter(&message, &e.to_string()).await;
+                }
+            }
+        }
+        if !accepted.is_empty() {
+            self.apply(changes, accepted, shutdown).await;
+        }
+    }
+
+    /// Applies a batch, retrying while the backend refuses it; a batch refused again and
+    /// again is applied event by event, so only the event at fault is held back.
+    async fn apply(
+        &self,
+        changes: Vec<Vec<IndexChange>>,
+        messages: Vec<Message>,
+        shutdown: &CancellationToken,
+    ) {
+        let mut backoff = Backoff::new(RETRY_INITIAL, RETRY_MAX);
+        let flat: Vec<IndexChange> = changes.iter().flatten().cloned().collect();
+        let outcome = loop {
+            match self.backend.apply(flat.clone()).await {
+                Err(e) if e.is_transient() => {
+                    let wait = backoff.next_wait();
+                    tracing::warn!(error = %e, events = messages.len(), retry_in = ?wait, "Cannot reach the index; retrying.");
+                    // Keeps JetStream from delivering the batch to someone else meanwhile.
+                    for message in &messages {
+                        let _ = message.ack_with(AckKind::Progress).await;
+                    }
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                }
+                outcome => break outcome,
+            }
+        };
+        match outcome {
+            Ok(report) => {
+                metrics::counter!("tributary_search_events_total", "outcome" => "applied")
+                    .increment(report.applied as u64);
+                metrics::counter!("tributary_search_events_total", "outcome" => "stale")
+                    .increment(report.stale as u64);
+                for message in &messages {
+                    if let Err(e) = message.ack().await {
+                        tracing::warn!(error = %e, "Cannot ack an indexed event; it will come again and change nothing.");
+                    }
+                }
+            }
+            Err(e) if messages.len() > 1 => {
+                tracing::warn!(error = %e, events = messages.len(), "The index refused a batch; applying its events one by one.");
+                for (change, message) in changes.into_iter().zip(messages) {
+                    Box::pin(self.apply(vec![change], vec![message], shutdown)).await;
+                }
+            }
+            Err(e) => {
+                let Some(message) = messages.first() else {
+                    return;
+                };
+                let delivered = message.info().map(|i| i.delivered).unwrap_or(1);
+                if delivered >= self.settings.max_deliver {
+                    metrics::counter!("tributary_search_events_total", "outcome" => "failed")
+                        .increment(1);
+                    let reason = format!("the index refused it after {delivered} deliveries: {e}");
+                    self.dead_letter(message, &reason).await;
+                } else {
+                    let wait = RETRY_INITIAL.saturating_mul(1 << delivered.clamp(1, 6));
+                    tracing::warn!(error = %e, delivered, retry_in = ?wait, "The index refused an event; it will be tried again.");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => {}
+                        _ = message.ack_with(AckKind::Nak(Some(wait))) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    async fn dead_letter(&self, message: &Message, reason: &str) {
+        tributary_kit::dead_letter::dead_letter(
+            &self.jetstream,
+            &self.dead_letter_subject,
+            message,
+            reason,
+        )
+        .await;
+    }
+}
