@@ -21,16 +21,6 @@ pub struct ApplyReport {
     pub stale: usize,
 }
 
-impl ApplyReport {
-    /// The sum of two reports.
-    pub fn add(self, other: ApplyReport) -> ApplyReport {
-        ApplyReport {
-            applied: self.applied + other.applied,
-            stale: self.stale + other.stale,
-        }
-    }
-}
-
 /// A backend could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum SearchError {

@@ -1,1 +1,187 @@
-//! reindex
+//! `search.reindex` rebuilds the index from PostgreSQL: the same answers as the events gave,
+//! with progress published as it goes, and a clear refusal when PostgreSQL is away.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::json;
+use tributary_kit::testing::RunningService;
+use tributary_plugin_manager::client::{CallError, MeshClient};
+use tributary_plugin_manager::nats_api::NoBody;
+use tributary_proto::ServiceName;
+use tributary_search::api::IndexStats;
+use tributary_search::reindex::{progress_subject, ReindexPhase, ReindexProgress, ReindexStarted};
+use uuid::Uuid;
+
+use crate::support::*;
+
+/// What a set of queries answers: for each, the total and every id found (on one page, since
+/// hits of equal score may come in another order from another index layout).
+async fn answers(mesh: &Mesh) -> Vec<(usize, BTreeSet<Uuid>)> {
+    let mut out = Vec::new();
+    for mut params in [
+        vec![("q", "")],
+        vec![("q", "ada"), ("type", "person")],
+        vec![("q", "engnie")],
+        vec![("q", ""), ("type", "person")],
+        vec![("q", ""), ("source", "files")],
+        vec![("q", "notes"), ("from", "2026-02-01"), ("to", "2026-02-28")],
+    ] {
+        params.push(("limit", "100"));
+        let results = mesh.search(&params).await;
+        out.push((results.total, results.hits.iter().map(|h| h.id).collect()));
+    }
+    out
+}
+
+#[tokio::test]
+async fn reindex_rebuilds_the_same_answers_from_postgresql_with_progress() {
+    let mut mesh = Mesh::start().await;
+    let v1 = "2026-03-01T10:00:00Z";
+    let mut items = vec![
+        item(
+            "crm",
+            "person",
+            "p1",
+            v1,
+            json!({"display_name": "Ada Lovelace", "emails": ["ada@example.org"]}),
+        ),
+        item(
+            "phone",
+            "person",
+            "x1",
+            v1,
+            json!({"display_name": "Ada", "emails": ["ada@example.org"]}),
+        ),
+        item(
+            "crm",
+            "person",
+            "p2",
+            v1,
+            json!({"display_name": "Charles Babbage"}),
+        ),
+        item(
+            "files",
+            "document",
+            "gone",
+            v1,
+            json!({"title": "Deleted engine notes"}),
+        ),
+    ];
+    for n in 0..40 {
+        items.push(item(
+            "files",
+            "document",
+            &format!("d{n}"),
+            v1,
+            json!({"title": format!("Engine notes {n}"), "content": "Notes on the difference engine",
+                   "modified_at": format!("2026-02-{:02}T12:00:00Z", n % 28 + 1)}),
+        ));
+    }
+    items.push(tombstone(
+        "files",
+        "document",
+        "gone",
+        "2026-03-02T00:00:00Z",
+    ));
+    mesh.publish_items(&items).await;
+    mesh.wait_hits(&[("q", "")], 42).await;
+    let before = answers(&mesh).await;
+    assert_eq!(before[1].0, 1, "one merged Ada: {before:?}");
+
+    // The index is lost; the events that built it were all acknowledged long ago.
+    mesh.stop_search().await;
+    std::fs::remove_dir_all(mesh.env.config.data_dir.join("search")).unwrap();
+    mesh.restart_search().await;
+    assert_eq!(mesh.search(&[("q", "")]).await.total, 0);
+
+    let client = mesh.mesh_client().await;
+    let mut progress = client
+        .nats()
+        .subscribe(progress_subject(&mesh.subjects))
+        .await
+        .unwrap();
+    let started: ReindexStarted = client
+        .request(ServiceName::Search, "reindex", &NoBody {})
+        .await
+        .unwrap();
+    assert_eq!(started.backend, "embedded");
+    let mut seen = Vec::new();
+    let last = loop {
+        let message = tokio::time::timeout(Duration::from_secs(30), progress.next())
+            .await
+            .expect("progress within 30 s")
+            .expect("a progress message");
+        let report: ReindexProgress = serde_json::from_slice(&message.payload).unwrap();
+        assert_eq!(report.job_id, started.job_id);
+        seen.push(report.clone());
+        if report.phase != ReindexPhase::Indexing {
+            break report;
+        }
+    };
+    assert_eq!(last.phase, ReindexPhase::Done, "{seen:#?}");
+    // Every row of the model, tombstones included (the deleted document, and the second Ada
+    // when the ETL stored her before it merged the two).
+    let pool = mesh.env.pool().await;
+    let rows: i64 = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM person) + (SELECT count(*) FROM document)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        (last.indexed, last.total),
+        (rows as u64, rows as u64),
+        "{seen:#?}"
+    );
+    assert!(seen.iter().any(|p| p.entity_type.is_some()), "{seen:#?}");
+    assert!(
+        seen.windows(2).all(|w| w[0].indexed <= w[1].indexed),
+        "{seen:#?}"
+    );
+
+    assert_eq!(answers(&mesh).await, before);
+    // The merged person still carries both sources, read from the source table.
+    let ada = mesh.search(&[("q", "ada"), ("type", "person")]).await;
+    let mut sources = ada.hits[0].sources.clone();
+    sources.sort();
+    assert_eq!(sources, vec!["crm".to_owned(), "phone".to_owned()]);
+
+    // Live events keep flowing into the rebuilt index.
+    mesh.publish_items(&[item(
+        "crm",
+        "person",
+        "p3",
+        v1,
+        json!({"display_name": "Grace Hopper"}),
+    )])
+    .await;
+    mesh.wait_hits(&[("q", "hopper")], 1).await;
+}
+
+#[tokio::test]
+async fn reindex_without_postgresql_is_refused_and_the_index_keeps_answering() {
+    let mut env = env().await;
+    // The search service runs without PostgreSQL; only a reindex needs it.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    env.config.database.port = closed.local_addr().unwrap().port();
+    drop(closed);
+    env.config.database.acquire_timeout_secs = 1;
+    let search = RunningService::start(tributary_search::build, env.config.clone()).await;
+    let client = MeshClient::new(env.nats().await, env.subjects(), "test".into());
+    let err = client
+        .request::<_, ReindexStarted>(ServiceName::Search, "reindex", &NoBody {})
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, CallError::Api(e) if e.message.contains("PostgreSQL")),
+        "{err}"
+    );
+    let stats: IndexStats = client
+        .request(ServiceName::Search, "stats", &NoBody {})
+        .await
+        .unwrap();
+    assert_eq!((stats.documents, stats.reindexing), (0, false));
+    search.stop().await;
+}

@@ -1,0 +1,417 @@
+//! The Meilisearch backend: one index (`search.index_name`, primary key `id`) holding a
+//! document per entity, tombstones included, written through `meilisearch-sdk`.
+//!
+//! Meilisearch applies every write as an asynchronous task; each is awaited here, polling
+//! `GET /tasks/{uid}` until it succeeds, fails, is cancelled, or `meilisearch_task_timeout`
+//! runs out, and anything but success is an error. A batch is applied by reading the versions
+//! the index holds for its entities (one documents fetch), deciding what to write and writing
+//! it with one add-or-replace request. A rebuild fills `<index_name>_rebuild` beside the live
+//! index and then swaps the two with `POST /swap-indexes`.
+
+mod stored;
+mod tasks;
+mod translate;
+
+use std::future::Future;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use meilisearch_sdk::client::{Client, SwapIndexes};
+use meilisearch_sdk::documents::{DocumentsQuery, DocumentsResults};
+use meilisearch_sdk::errors::Error as SdkError;
+use meilisearch_sdk::request::{HttpClient, Method};
+use meilisearch_sdk::reqwest::ReqwestClient;
+use meilisearch_sdk::search::{SearchResults as SdkResults, Selectors};
+use meilisearch_sdk::settings::{PaginationSetting, Settings};
+use meilisearch_sdk::task_info::TaskInfo;
+use secrecy::ExposeSecret;
+use serde_json::Value;
+use tokio::sync::RwLock;
+use tokio::time::Instant;
+use tributary_kit::config::SearchConfig;
+
+use crate::backend::{ApplyReport, SearchBackend, SearchError};
+use crate::document::{newest_per_entity, IndexChange};
+use crate::query::{SearchQuery, SearchResults};
+use stored::{Held, HELD_FIELDS};
+use tasks::{describe, failed, Outcome};
+use translate::{Hit, Page, CROP_WORDS, HIGHLIGHT_POST, HIGHLIGHT_PRE};
+
+/// Hits Meilisearch counts and pages through for one search. Its default (1000) would cap
+/// `total` at 1000 and leave every page past the thousandth hit empty; 100 000 keeps totals
+/// exact and deep pages reachable for any realistic personal index, at some cost to searches
+/// that match most of it.
+const MAX_TOTAL_HITS: usize = 100_000;
+/// The first pause between two polls of a task; it doubles up to [`MAX_POLL_INTERVAL`].
+const FIRST_POLL_INTERVAL: Duration = Duration::from_millis(10);
+/// The longest pause between two polls of a task.
+const MAX_POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// Attributes words are searched in, most important first.
+const SEARCHABLE: [&str; 2] = ["title", "text"];
+/// Attributes filters use: `id` for fetching held versions, the rest for queries.
+const FILTERABLE: [&str; 5] = ["id", "entity_type", "sources", "date", "deleted"];
+/// Attributes a hit is read from.
+const RETRIEVED: &[&str] = &[
+    "id",
+    "entity_type",
+    "title",
+    "text",
+    "sources",
+    "date",
+    "date_rfc3339",
+];
+/// Attributes highlighted in `_formatted`.
+const HIGHLIGHTED: &[&str] = &["title", "text"];
+/// Attributes cropped around their matches in `_formatted`.
+const CROPPED: &[(&str, Option<usize>)] = &[("text", None)];
+
+/// The Meilisearch search backend.
+pub struct MeilisearchBackend {
+    client: Client,
+    http: ReqwestClient,
+    host: String,
+    api_key: Option<secrecy::SecretString>,
+    index: String,
+    rebuild_index: String,
+    task_timeout: Duration,
+    /// Whether a rebuild is filling `rebuild_index`. Writers hold it shared for a whole
+    /// batch, so a rebuild cannot begin, finish or be abandoned halfway through one.
+    rebuilding: RwLock<bool>,
+}
+
+impl std::fmt::Debug for MeilisearchBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MeilisearchBackend")
+            .field("url", &self.host)
+            .field("index", &self.index)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MeilisearchBackend {
+    /// A backend for `config`'s Meilisearch URL, API key (sent as `Authorization: Bearer`,
+    /// none when empty) and index. Nothing is sent until [`SearchBackend::prepare`].
+    pub fn new(config: &SearchConfig) -> Result<Self, SearchError> {
+        let host = config
+            .meilisearch_url
+            .trim()
+            .trim_end_matches('/')
+            .to_owned();
+        if !(host.starts_with("http://") || host.starts_with("https://")) {
+            return Err(failed(
+                "connect",
+                format!("search.meilisearch_url `{host}` is not an http:// or https:// URL"),
+            ));
+        }
+        let index = config.index_name.clone();
+        let valid_uid = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+        if index.is_empty() || !index.chars().all(valid_uid) {
+            return Err(failed(
+                "connect",
+                format!("search.index_name `{index}` is not a Meilisearch index uid (letters, digits, - and _)"),
+            ));
+        }
+        let key = config.meilisearch_api_key.expose_secret().trim();
+        // The SDK panics on a key a header cannot carry; refuse it here instead.
+        if key.bytes().any(|b| (b < 32 && b != b'\t') || b == 127) {
+            return Err(failed(
+                "connect",
+                "search.meilisearch_api_key holds characters an HTTP header cannot carry",
+            ));
+        }
+        let key = Some(key.to_owned()).filter(|k| !k.is_empty());
+        let http = ReqwestClient::new(key.as_deref())
+            .map_err(|e| failed("connect", describe(&e, key.as_deref())))?;
+        Ok(Self {
+            client: Client::new_with_client(host.clone(), key.clone(), http.clone()),
+            http,
+            host,
+            api_key: key.map(secrecy::SecretString::from),
+            rebuild_index: format!("{index}_rebuild"),
+            index,
+            task_timeout: config.meilisearch_task_timeout(),
+            rebuilding: RwLock::new(false),
+        })
+    }
+
+    fn key(&self) -> Option<&str> {
+        self.api_key.as_ref().map(|k| k.expose_secret())
+    }
+
+    /// Runs one request, within the task timeout, naming `operation` if it fails.
+    async fn call<T>(
+        &self,
+        operation: &'static str,
+        request: impl Future<Output = Result<T, SdkError>>,
+    ) -> Result<T, SearchError> {
+        match tokio::time::timeout(self.task_timeout, request).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(err)) => Err(failed(operation, describe(&err, self.key()))),
+            Err(_) => Err(failed(
+                operation,
+                format!("no answer within {} s", self.task_timeout.as_secs()),
+            )),
+        }
+    }
+
+    /// Sends a request that enqueues a task on `index` and waits until the task is done.
+    async fn task(
+        &self,
+        operation: &'static str,
+        index: &str,
+        request: impl Future<Output = Result<TaskInfo, SdkError>>,
+    ) -> Result<(), SearchError> {
+        let task_uid = self.call(operation, request).await?.task_uid;
+        let url = format!("{}/tasks/{task_uid}", self.host);
+        let deadline = Instant::now() + self.task_timeout;
+        let mut interval = FIRST_POLL_INTERVAL;
+        loop {
+            let get = self
+                .http
+                .request::<(), (), Value>(&url, Method::Get { query: () }, 200);
+            let task = self.call(operation, get).await?;
+            match tasks::outcome(&task).map_err(|message| failed(operation, message))? {
+                Outcome::Succeeded => return Ok(()),
+                Outcome::Failed { code, message } => {
+                    return Err(SearchError::TaskFailed {
+                        task_uid,
+                        index: index.to_owned(),
+                        code,
+                        message,
+                    })
+                }
+                Outcome::Pending => {}
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(SearchError::TaskTimedOut {
+                    task_uid,
+                    index: index.to_owned(),
+                    secs: self.task_timeout.as_secs(),
+                });
+            }
+            tokio::time::sleep(interval.min(deadline - now)).await;
+            interval = (interval * 2).min(MAX_POLL_INTERVAL);
+        }
+    }
+
+    /// Creates `index` with primary key `id` and applies the settings every index has.
+    async fn create_index(&self, index: &str, may_exist: bool) -> Result<(), SearchError> {
+        let created = self
+            .task(
+                "create index",
+                index,
+                self.client.create_index(index, Some("id")),
+            )
+            .await;
+        match created {
+            Err(SearchError::TaskFailed { code, .. })
+                if may_exist && code == "index_already_exists" => {}
+            other => other?,
+        }
+        let settings = Settings::new()
+            .with_searchable_attributes(SEARCHABLE)
+            .with_filterable_attributes(FILTERABLE)
+            .with_sortable_attributes(["date"])
+            .with_displayed_attributes(["*"])
+            .with_pagination(PaginationSetting {
+                max_total_hits: MAX_TOTAL_HITS,
+            });
+        let handle = self.client.index(index);
+        self.task("update settings", index, handle.set_settings(&settings))
+            .await
+    }
+
+    /// Deletes `index`; one that does not exist is no error.
+    async fn delete_index(&self, index: &str) -> Result<(), SearchError> {
+        match self
+            .task("delete index", index, self.client.delete_index(index))
+            .await
+        {
+            Err(SearchError::TaskFailed { code, .. }) if code == "index_not_found" => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Applies `changes` (newest per entity) to `index` under the version rule.
+    async fn apply_to(
+        &self,
+        index: &str,
+        changes: &[IndexChange],
+    ) -> Result<ApplyReport, SearchError> {
+        if changes.is_empty() {
+            return Ok(ApplyReport::default());
+        }
+        let handle = self.client.index(index);
+        let filter = translate::ids_filter(changes.iter().map(IndexChange::id));
+        let mut query = DocumentsQuery::new(&handle);
+        query
+            .with_filter(&filter)
+            .with_fields(HELD_FIELDS)
+            .with_limit(changes.len());
+        let held: DocumentsResults<Held> = self
+            .call("fetch documents", handle.get_documents_with(&query))
+            .await?;
+        let (writes, report) = stored::plan(changes, held.results);
+        if !writes.is_empty() {
+            self.task(
+                "add documents",
+                index,
+                handle.add_or_replace(&writes, Some("id")),
+            )
+            .await?;
+        }
+        Ok(report)
+    }
+}
+
+#[async_trait]
+impl SearchBackend for MeilisearchBackend {
+    fn name(&self) -> &'static str {
+        "meilisearch"
+    }
+
+    async fn prepare(&self) -> Result<(), SearchError> {
+        self.create_index(&self.index, true).await
+    }
+
+    async fn check(&self) -> Result<(), SearchError> {
+        let health = self.call("health check", self.client.health()).await?;
+        match health.status.as_str() {
+            "available" => Ok(()),
+            other => Err(failed("health check", format!("status is `{other}`"))),
+        }
+    }
+
+    /// Applies the batch to the live index and, during a rebuild, to the new one too; the
+    /// report is the live index's.
+    async fn apply(&self, changes: Vec<IndexChange>) -> Result<ApplyReport, SearchError> {
+        let changes = newest_per_entity(changes);
+        let rebuilding = self.rebuilding.read().await;
+        let report = self.apply_to(&self.index, &changes).await?;
+        if *rebuilding {
+            self.apply_to(&self.rebuild_index, &changes).await?;
+        }
+        Ok(report)
+    }
+
+    async fn search(&self, query: &SearchQuery) -> Result<SearchResults, SearchError> {
+        let handle = self.client.index(&self.index);
+        let filter = translate::filter(query);
+        let mut search = handle.search();
+        search
+            .with_query(query.q.trim())
+            .with_filter(&filter)
+            .with_attributes_to_retrieve(Selectors::Some(RETRIEVED))
+            .with_attributes_to_highlight(Selectors::Some(HIGHLIGHTED))
+            .with_highlight_pre_tag(HIGHLIGHT_PRE)
+            .with_highlight_post_tag(HIGHLIGHT_POST)
+            .with_attributes_to_crop(Selectors::Some(CROPPED))
+            .with_crop_length(CROP_WORDS)
+            .with_crop_marker("…")
+            .with_show_ranking_score(true);
+        if query.q.trim().is_empty() {
+            search.with_sort(&["date:desc"]);
+        }
+        match Page::of(query.limit, query.offset) {
+            Page::Numbered {
+                page,
+                hits_per_page,
+            } => search.with_page(page).with_hits_per_page(hits_per_page),
+            Page::Offset { offset, limit } => search.with_offset(offset).with_limit(limit),
+        };
+        let results: SdkResults<Hit> = self.call("search", search.execute()).await?;
+        let total = results
+            .total_hits
+            .or(results.estimated_total_hits)
+            .unwrap_or(query.offset + results.hits.len());
+        let hits = results
+            .hits
+            .into_iter()
+            .map(translate::hit)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|message| failed("search", message))?;
+        Ok(SearchResults {
+            hits,
+            total,
+            limit: query.limit,
+            offset: query.offset,
+            backend: self.name().to_owned(),
+        })
+    }
+
+    /// Counted with a documents fetch filtered on `deleted = false`: its `total` is exact and,
+    /// unlike a search's, not capped by `maxTotalHits`.
+    async fn document_count(&self) -> Result<u64, SearchError> {
+        let handle = self.client.index(&self.index);
+        let mut query = DocumentsQuery::new(&handle);
+        query
+            .with_filter("deleted = false")
+            .with_fields(["id"])
+            .with_limit(0);
+        let live: DocumentsResults<Value> = self
+            .call("count documents", handle.get_documents_with(&query))
+            .await?;
+        Ok(u64::from(live.total))
+    }
+
+    /// Drops a leftover `<index_name>_rebuild` first, then creates it with the same settings.
+    async fn begin_rebuild(&self) -> Result<(), SearchError> {
+        let mut rebuilding = self.rebuilding.write().await;
+        if *rebuilding {
+            return Err(SearchError::Rebuild("a rebuild is already running"));
+        }
+        self.delete_index(&self.rebuild_index).await?;
+        self.create_index(&self.rebuild_index, false).await?;
+        *rebuilding = true;
+        Ok(())
+    }
+
+    async fn rebuild_apply(&self, changes: Vec<IndexChange>) -> Result<ApplyReport, SearchError> {
+        let changes = newest_per_entity(changes);
+        let rebuilding = self.rebuilding.read().await;
+        if !*rebuilding {
+            return Err(SearchError::Rebuild("no rebuild is running"));
+        }
+        self.apply_to(&self.rebuild_index, &changes).await
+    }
+
+    /// Swaps the two indexes, then deletes the old one (now `<index_name>_rebuild`). If the
+    /// swap fails the rebuild is still running; once it succeeded the rebuild is over even if
+    /// the delete fails (the next rebuild drops the leftover).
+    async fn finish_rebuild(&self) -> Result<(), SearchError> {
+        let mut rebuilding = self.rebuilding.write().await;
+        if !*rebuilding {
+            return Err(SearchError::Rebuild("no rebuild is running"));
+        }
+        let swap = SwapIndexes {
+            indexes: (self.index.clone(), self.rebuild_index.clone()),
+            rename: None,
+        };
+        self.task(
+            "swap indexes",
+            &self.index,
+            self.client.swap_indexes([&swap]),
+        )
+        .await?;
+        *rebuilding = false;
+        self.task(
+            "delete index",
+            &self.rebuild_index,
+            self.client.delete_index(&self.rebuild_index),
+        )
+        .await
+    }
+
+    async fn abandon_rebuild(&self) {
+        let mut rebuilding = self.rebuilding.write().await;
+        *rebuilding = false;
+        if let Err(err) = self.delete_index(&self.rebuild_index).await {
+            tracing::warn!(
+                index = %self.rebuild_index,
+                error = %err,
+                "could not delete the abandoned rebuild index; the next rebuild deletes it"
+            );
+        }
+    }
+}

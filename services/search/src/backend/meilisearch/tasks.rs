@@ -1,0 +1,97 @@
+//! Meilisearch's answers in [`SearchError`] terms: client errors, and the task objects of
+//! `GET /tasks/{uid}`.
+//!
+//! Task objects are read as JSON rather than as the SDK's `Task`, which (in 0.33) has no
+//! `canceled` status and would turn a cancelled task into a parse error.
+
+use serde_json::Value;
+
+use crate::backend::SearchError;
+
+/// Where a task stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Outcome {
+    /// `enqueued` or `processing`.
+    Pending,
+    /// `succeeded`.
+    Succeeded,
+    /// `failed` or `canceled`, with the error's code and message.
+    Failed { code: String, message: String },
+}
+
+/// Reads a task object's status (and error, when it failed or was cancelled).
+pub(super) fn outcome(task: &Value) -> Result<Outcome, String> {
+    let text = |field: &str| task["error"][field].as_str().map(str::to_owned);
+    match task["status"].as_str() {
+        Some("enqueued" | "processing") => Ok(Outcome::Pending),
+        Some("succeeded") => Ok(Outcome::Succeeded),
+        Some("failed") => Ok(Outcome::Failed {
+            code: text("code").unwrap_or_else(|| "unknown".to_owned()),
+            message: text("message").unwrap_or_else(|| "the task failed".to_owned()),
+        }),
+        Some("canceled") => Ok(Outcome::Failed {
+            code: "canceled".to_owned(),
+            message: match task["canceledBy"].as_u64() {
+                Some(by) => format!("the task was canceled by task {by}"),
+                None => "the task was canceled".to_owned(),
+            },
+        }),
+        Some(other) => Err(format!("the task has an unknown status `{other}`")),
+        None => Err(format!("not a task object: {task}")),
+    }
+}
+
+/// An SDK error as one line: its message and each cause (a refused connection says so), with
+/// the API key cut out wherever it might appear.
+pub(super) fn describe(err: &meilisearch_sdk::errors::Error, api_key: Option<&str>) -> String {
+    let mut message = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !message.contains(&cause_text) {
+            message.push_str(": ");
+            message.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    match api_key {
+        Some(key) if !key.is_empty() => message.replace(key, "[redacted]"),
+        _ => message,
+    }
+}
+
+/// `operation` failed for the reason given.
+pub(super) fn failed(operation: &'static str, message: impl Into<String>) -> SearchError {
+    SearchError::Meilisearch {
+        operation,
+        message: message.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn statuses_are_read_with_their_errors() {
+        assert_eq!(
+            outcome(&json!({"status": "processing"})),
+            Ok(Outcome::Pending)
+        );
+        let failed = json!({"status": "failed", "error": {"message": "m", "code": "c",
+            "type": "invalid_request", "link": "https://docs.meilisearch.com/errors#c"}});
+        assert_eq!(
+            outcome(&failed),
+            Ok(Outcome::Failed {
+                code: "c".into(),
+                message: "m".into()
+            })
+        );
+        let canceled = outcome(&json!({"status": "canceled", "canceledBy": 9})).unwrap();
+        assert!(matches!(canceled, Outcome::Failed { code, message }
+            if code == "canceled" && message.contains("task 9")));
+        assert!(outcome(&json!({"status": "paused"})).is_err());
+    }
+}
