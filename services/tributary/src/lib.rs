@@ -1,9 +1,11 @@
 //! The `tributary` command line: `tributary up` runs all five services in one process,
 //! `tributary plugins …` manages the plugin registry ([`plugins_cli`]), `tributary sync …`
 //! runs and follows connector syncs ([`sync_cli`]), `tributary send …` sends a message
-//! through a channel instance ([`send_cli`]).
+//! through a channel instance ([`send_cli`]), `tributary search …` searches the index and
+//! rebuilds it ([`search_cli`]).
 
 pub mod plugins_cli;
+pub mod search_cli;
 pub mod send_cli;
 pub mod sync_cli;
 pub mod up;
@@ -43,6 +45,9 @@ pub enum Command {
     /// Send a message through a channel instance:
     /// `tributary send <instance> --to <address> "text"`.
     Send(send_cli::SendArgs),
+    /// Search everything indexed: `tributary search "budget review" --type message`;
+    /// rebuild the index from PostgreSQL: `tributary search reindex`.
+    Search(search_cli::SearchArgs),
 }
 
 /// Runs a parsed command line: loads the configuration, runs the command, and returns the
@@ -62,6 +67,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Plugins(args) => plugins_cli::run(&config, args).await,
         Command::Sync(args) => sync_cli::run(&config, args).await,
         Command::Send(args) => send_cli::run(&config, args).await,
+        Command::Search(args) => search_cli::run(&config, args).await,
     }
 }
 
