@@ -4,7 +4,7 @@
 
 use tributary_kit::{KitError, ServiceRuntime};
 use tributary_plugin_manager::api::{ApiError, ErrorCode};
-use tributary_plugin_manager::nats_api::{answer, answer_on_subject, NoBody};
+use tributary_plugin_manager::nats_api::{answer, answer_on_subject, register_failed, NoBody};
 
 use crate::api::{RouteList, RouteView, SendRequest};
 use crate::outbound::Sender;
@@ -13,13 +13,6 @@ use crate::webhook_url;
 
 /// The verb of sends; the instance is the token after it.
 pub const SEND: &str = "send";
-
-fn register_failed(endpoint: &str) -> impl FnOnce(async_nats::Error) -> KitError + '_ {
-    move |e| KitError::Register {
-        service: "channel",
-        reason: format!("endpoint `{endpoint}`: {e}"),
-    }
-}
 
 /// Adds the `channel.*` endpoints and answers them until the service stops.
 pub async fn serve(
@@ -37,7 +30,7 @@ pub async fn serve(
         .name(SEND)
         .add(format!("{SEND}.*"))
         .await
-        .map_err(register_failed("send.*"))?;
+        .map_err(register_failed("channel", "send.*"))?;
     let subjects = runtime.subjects.clone();
     let work = answer_on_subject(
         send,
@@ -68,7 +61,7 @@ pub async fn serve(
     let list = group
         .endpoint("routes")
         .await
-        .map_err(register_failed("routes"))?;
+        .map_err(register_failed("channel", "routes"))?;
     let work = answer(list, runtime.shutdown.clone(), move |_: NoBody| {
         let routes = routes
             .all()

@@ -3,11 +3,9 @@
 //! the dead-letter stream.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_nats::jetstream::consumer::{pull, Consumer};
 use async_nats::jetstream::{self, AckKind, Message};
-use futures::StreamExt;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tributary_kit::config::EtlConfig;
@@ -18,6 +16,7 @@ use tributary_proto::Subjects;
 use crate::normalise::Normaliser;
 use crate::store::{BatchWriter, PendingItem};
 use tributary_kit::backoff::Backoff;
+use tributary_kit::consume::{consume_in_batches, Batching};
 
 /// Moves items from JetStream into PostgreSQL.
 #[derive(Debug, Clone)]
@@ -57,54 +56,24 @@ impl ItemPipeline {
     /// Consumes until `shutdown`. The batch in hand is finished (or left unacked, to be
     /// delivered again) before it returns.
     pub async fn run(self, consumer: Consumer<pull::Config>, shutdown: CancellationToken) {
-        let mut backoff = self.backoff();
-        while !shutdown.is_cancelled() {
-            let messages = consumer
-                .stream()
-                .max_messages_per_batch(self.settings.batch_size)
-                .heartbeat(Duration::from_secs(5))
-                .expires(Duration::from_secs(30))
-                .messages()
-                .await;
-            let messages = match messages {
-                Ok(m) => m,
-                Err(e) => {
-                    let wait = backoff.next_wait();
-                    tracing::warn!(error = %e, retry_in = ?wait, "Cannot pull items; retrying.");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => break,
-                        _ = tokio::time::sleep(wait) => continue,
-                    }
-                }
-            };
-            backoff.reset();
-            let batches = tokio_stream::StreamExt::chunks_timeout(
-                messages,
-                self.settings.batch_size,
-                self.settings.batch_wait(),
-            );
-            // Batches are written concurrently: while one waits on PostgreSQL the next is
-            // normalised. Source-record locks keep concurrent batches correct: the newer
-            // version of a key wins whichever commits first.
-            let stopping = shutdown.clone();
-            futures::StreamExt::take_until(batches, stopping.cancelled_owned())
-                .for_each_concurrent(self.settings.concurrent_batches, |batch| {
-                    let (pipeline, shutdown) = (&self, &shutdown);
-                    async move {
-                        let mut received = Vec::with_capacity(batch.len());
-                        for message in batch {
-                            match message {
-                                Ok(m) => received.push(m),
-                                Err(e) => tracing::debug!(error = %e, "Pull consumer hiccup."),
-                            }
-                        }
-                        if !received.is_empty() {
-                            pipeline.process(received, shutdown).await;
-                        }
-                    }
-                })
-                .await;
-        }
+        // Batches are written concurrently: while one waits on PostgreSQL the next is
+        // normalised. Source-record locks keep concurrent batches correct: the newer version
+        // of a key wins whichever commits first.
+        let batching = Batching {
+            batch_size: self.settings.batch_size,
+            batch_wait: self.settings.batch_wait(),
+            concurrent_batches: self.settings.concurrent_batches,
+        };
+        let stopping = shutdown.clone();
+        consume_in_batches(
+            consumer,
+            "items",
+            batching,
+            self.backoff(),
+            shutdown,
+            |batch| self.process(batch, &stopping),
+        )
+        .await;
     }
 
     /// Decodes, normalises and writes one batch.

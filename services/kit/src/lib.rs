@@ -5,6 +5,7 @@
 
 pub mod backoff;
 pub mod config;
+pub mod consume;
 pub mod db;
 pub mod dead_letter;
 pub mod health;

@@ -24,6 +24,17 @@ const CONCURRENT_REQUESTS: usize = 16;
 /// Who a NATS request is from, when it does not say.
 const DEFAULT_ACTOR: &str = "nats";
 
+/// The error of a service's endpoint that NATS would not register, naming both.
+pub fn register_failed<'a>(
+    service: &'static str,
+    endpoint: &'a str,
+) -> impl FnOnce(async_nats::Error) -> tributary_kit::KitError + 'a {
+    move |e| tributary_kit::KitError::Register {
+        service,
+        reason: format!("endpoint `{endpoint}`: {e}"),
+    }
+}
+
 /// A request with nothing but its instance (and actor).
 #[derive(Debug, Default, Deserialize, Serialize)]
 pub struct NoBody {}

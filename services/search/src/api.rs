@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use tributary_kit::{KitError, ServiceRuntime};
 use tributary_plugin_manager::api::{ApiError, ErrorCode};
 use tributary_plugin_manager::http_api::require_bearer_token;
-use tributary_plugin_manager::nats_api::{answer, NoBody};
+use tributary_plugin_manager::nats_api::{answer, register_failed, NoBody};
 
 use crate::backend::{SearchBackend, SearchError};
 use crate::query::{InvalidParameter, SearchQuery, SearchResults};
@@ -66,13 +66,6 @@ async fn search_route(
     run_query(backend.as_ref(), query).await.map(Json)
 }
 
-fn register_failed(endpoint: &str) -> impl FnOnce(async_nats::Error) -> KitError + '_ {
-    move |e| KitError::Register {
-        service: "search",
-        reason: format!("endpoint `{endpoint}`: {e}"),
-    }
-}
-
 /// Adds the `search.*` endpoints and answers them until the service stops.
 pub async fn serve(
     runtime: &ServiceRuntime,
@@ -86,7 +79,7 @@ pub async fn serve(
     let endpoint = group
         .endpoint("query")
         .await
-        .map_err(register_failed("query"))?;
+        .map_err(register_failed("search", "query"))?;
     let searching = backend.clone();
     let work = answer(
         endpoint,
@@ -104,7 +97,7 @@ pub async fn serve(
     let endpoint = group
         .endpoint("stats")
         .await
-        .map_err(register_failed("stats"))?;
+        .map_err(register_failed("search", "stats"))?;
     let counting = backend.clone();
     let jobs = reindexer.clone();
     let work = answer(endpoint, runtime.shutdown.clone(), move |_: NoBody| {
@@ -125,7 +118,7 @@ pub async fn serve(
     let endpoint = group
         .endpoint("reindex")
         .await
-        .map_err(register_failed("reindex"))?;
+        .map_err(register_failed("search", "reindex"))?;
     let work = answer(endpoint, runtime.shutdown.clone(), move |_: NoBody| {
         let jobs = reindexer.clone();
         async move {

@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use async_nats::jetstream::consumer::{pull, Consumer};
 use async_nats::jetstream::{self, AckKind, Message};
-use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tributary_kit::backoff::Backoff;
 use tributary_kit::config::SearchConfig;
+use tributary_kit::consume::{consume_in_batches, Batching};
 use tributary_proto::streams::{ConsumerKey, DeliveryLimits};
 use tributary_proto::Subjects;
 
@@ -73,50 +73,22 @@ impl Indexer {
     /// Consumes until `shutdown`; the batch in hand is finished (or left unacked, to come
     /// again) first.
     pub async fn run(self, consumer: Consumer<pull::Config>, shutdown: CancellationToken) {
-        let mut backoff = Backoff::new(RETRY_INITIAL, RETRY_MAX);
-        while !shutdown.is_cancelled() {
-            let messages = consumer
-                .stream()
-                .max_messages_per_batch(self.settings.batch_size)
-                .heartbeat(Duration::from_secs(5))
-                .expires(Duration::from_secs(30))
-                .messages()
-                .await;
-            let messages = match messages {
-                Ok(m) => m,
-                Err(e) => {
-                    let wait = backoff.next_wait();
-                    tracing::warn!(error = %e, retry_in = ?wait, "Cannot pull data events; retrying.");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => break,
-                        _ = tokio::time::sleep(wait) => continue,
-                    }
-                }
-            };
-            backoff.reset();
-            let mut batches = std::pin::pin!(tokio_stream::StreamExt::chunks_timeout(
-                messages,
-                self.settings.batch_size,
-                self.settings.batch_wait(),
-            ));
-            loop {
-                let batch = tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    batch = batches.next() => batch,
-                };
-                let Some(batch) = batch else { break };
-                let received: Vec<Message> = batch
-                    .into_iter()
-                    .filter_map(|m| {
-                        m.map_err(|e| tracing::debug!(error = %e, "Pull consumer hiccup."))
-                            .ok()
-                    })
-                    .collect();
-                if !received.is_empty() {
-                    self.process(received, &shutdown).await;
-                }
-            }
-        }
+        let batching = Batching {
+            batch_size: self.settings.batch_size,
+            batch_wait: self.settings.batch_wait(),
+            concurrent_batches: 1,
+        };
+        let backoff = Backoff::new(RETRY_INITIAL, RETRY_MAX);
+        let stopping = shutdown.clone();
+        consume_in_batches(
+            consumer,
+            "data events",
+            batching,
+            backoff,
+            shutdown,
+            |batch| self.process(batch, &stopping),
+        )
+        .await;
     }
 
     /// Reads and applies one batch.
