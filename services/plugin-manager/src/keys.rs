@@ -364,9 +364,21 @@ mod tests {
         let mut config = Config::defaults().unwrap();
         config.data_dir = dir.clone();
         let made = ensure_local_keys(&mut config).unwrap();
-        assert_eq!(made.len(), 2);
+        assert_eq!(
+            made.len(),
+            3,
+            "master key, admin token, search token: {made:?}"
+        );
         let first = master_key_from(&config.plugin_manager).unwrap();
         admin_token_from(&config.plugin_manager).unwrap();
+        let search = &config.search;
+        bearer_token_from(
+            &search.api_token,
+            &search.api_token_file,
+            "search.api_token",
+            "the search token",
+        )
+        .unwrap();
         let mut again = Config::defaults().unwrap();
         again.data_dir = dir.clone();
         assert!(ensure_local_keys(&mut again).unwrap().is_empty());
