@@ -378,14 +378,8 @@ fn row(name: &str, base: f64, embedded: f64, unit: &str) {
         "MB" => 1,
         _ => 0,
     };
-    let name = if unit == "ms" {
-        format!("query {name}")
-    } else {
-        name.to_owned()
-    };
-    let (b, e) = (
-        format!("{base:.digits$} {unit}"),
-        format!("{embedded:.digits$} {unit}"),
-    );
+    let name = format!("{}{name}", if unit == "ms" { "query " } else { "" });
+    let figure = |value: f64| format!("{value:.digits$} {unit}").trim_end().to_owned();
+    let (b, e) = (figure(base), figure(embedded));
     println!("{name:<10} baseline tantivy {b:>14} | embedded {e:>14} | {ratio:.2}×");
 }
