@@ -292,6 +292,10 @@ fn main() {
     let words: usize = docs.iter().map(|d| d.text.split(' ').count()).sum();
     let distinct = vocab.len();
     println!("{n} documents, {words} words of text drawn from {distinct} words");
+    println!(
+        "{QUERIES} queries of 20 results, per 20: 6 one-word, 3 two-word, 3 with a typo, \
+        2 prefixes, 3 filtered, 3 browses"
+    );
 
     // The baseline: a bare tantivy index with the embedded index's schema and analyzer.
     let [base_dir, embedded_dir, model_dir] = [(); 3].map(|()| tempfile::tempdir().unwrap());
