@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tributary_proto::{ServiceName, Subjects};
 
@@ -325,7 +325,10 @@ impl SearchConfig {
         Duration::from_secs(self.meilisearch_task_timeout_secs)
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks what types alone cannot: counts, the index name, Meilisearch's URL and key.
+    /// Runs with every configuration load; a backend built from a hand-made `SearchConfig`
+    /// runs it too.
+    pub fn validate(&self) -> Result<(), ConfigError> {
         for (key, value) in [
             (
                 "search.meilisearch_task_timeout_secs",
@@ -375,6 +378,19 @@ impl SearchConfig {
                     ))
                 }
             }
+        }
+        // The key travels in an HTTP header, which cannot carry control characters.
+        if self
+            .meilisearch_api_key
+            .expose_secret()
+            .trim()
+            .bytes()
+            .any(|b| (b < 32 && b != b'\t') || b == 127)
+        {
+            return Err(ConfigError::new(
+                "search.meilisearch_api_key",
+                "holds characters an HTTP header cannot carry",
+            ));
         }
         Ok(())
     }

@@ -90,6 +90,23 @@ fn each_bad_value_stops_loading_with_its_key_named() {
             "database.max_connections",
         ),
         ("TRIBUTARY__NATS__URLL", "nats://x", "nats.urll"),
+        (
+            "TRIBUTARY__SEARCH__MEILISEARCH_URL",
+            "meilisearch:7700",
+            "search.meilisearch_url",
+        ),
+        (
+            "TRIBUTARY__SEARCH__MEILISEARCH_API_KEY",
+            "bad\nkey",
+            "search.meilisearch_api_key",
+        ),
+        ("TRIBUTARY__SEARCH__INDEX_NAME", "a/b", "search.index_name"),
+        ("TRIBUTARY__SEARCH__BATCH_SIZE", "0", "search.batch_size"),
+        (
+            "TRIBUTARY__SEARCH__EMBEDDED_WRITER_MEMORY_MB",
+            "4",
+            "search.embedded_writer_memory_mb",
+        ),
     ];
     for (var, value, key) in cases {
         let err = Config::load(&ConfigSources {

@@ -92,33 +92,16 @@ impl MeilisearchBackend {
     /// A backend for `config`'s Meilisearch URL, API key (sent as `Authorization: Bearer`,
     /// none when empty) and index. Nothing is sent until [`SearchBackend::prepare`].
     pub fn new(config: &SearchConfig) -> Result<Self, SearchError> {
+        config
+            .validate()
+            .map_err(|e| failed("connect", e.to_string()))?;
         let host = config
             .meilisearch_url
             .trim()
             .trim_end_matches('/')
             .to_owned();
-        if !(host.starts_with("http://") || host.starts_with("https://")) {
-            return Err(failed(
-                "connect",
-                format!("search.meilisearch_url `{host}` is not an http:// or https:// URL"),
-            ));
-        }
         let index = config.index_name.clone();
-        let valid_uid = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
-        if index.is_empty() || !index.chars().all(valid_uid) {
-            return Err(failed(
-                "connect",
-                format!("search.index_name `{index}` is not a Meilisearch index uid (letters, digits, - and _)"),
-            ));
-        }
         let key = config.meilisearch_api_key.expose_secret().trim();
-        // The SDK panics on a key a header cannot carry; refuse it here instead.
-        if key.bytes().any(|b| (b < 32 && b != b'\t') || b == 127) {
-            return Err(failed(
-                "connect",
-                "search.meilisearch_api_key holds characters an HTTP header cannot carry",
-            ));
-        }
         let key = Some(key.to_owned()).filter(|k| !k.is_empty());
         let http = ReqwestClient::new(key.as_deref())
             .map_err(|e| failed("connect", describe(&e, key.as_deref())))?;
