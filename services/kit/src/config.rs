@@ -55,6 +55,11 @@ pub struct NatsConfig {
     pub subject_prefix: String,
     /// Seconds to wait for the first connection before giving up with a clear message.
     pub connect_timeout_secs: u64,
+    /// The NATS user this service connects as; empty: no user (a server without
+    /// authorization). In a deployment each service has its own (deploy/nats-server.conf).
+    pub user: String,
+    /// That user's password; only with `user`.
+    pub password: SecretString,
 }
 
 /// How to reach PostgreSQL. Built into connect options field by field, so the password never
@@ -552,6 +557,23 @@ impl ConfigSources {
     pub fn from_process(file: Option<PathBuf>) -> Self {
         Self { file, env: None }
     }
+
+    /// Whether the file or the environment sets `key` (`nats.url`), as opposed to it keeping
+    /// its built-in default. `tributary up` starts its own servers only for what nobody set.
+    pub fn sets(&self, key: &str) -> bool {
+        let mut builder = config::Config::builder();
+        if let Some(file) = self.file.as_deref().filter(|f| f.exists()) {
+            builder = builder.add_source(config::File::from(file).format(config::FileFormat::Toml));
+        }
+        let env = config::Environment::with_prefix(ENV_PREFIX)
+            .prefix_separator("__")
+            .separator("__")
+            .source(self.env.clone());
+        builder
+            .add_source(env)
+            .build()
+            .is_ok_and(|c| c.get::<config::Value>(key).is_ok())
+    }
 }
 
 impl Config {
@@ -619,6 +641,12 @@ impl Config {
             return Err(ConfigError::new(
                 "nats.subject_prefix",
                 format!("`{prefix}` must be one token of letters, digits, `_` or `-`"),
+            ));
+        }
+        if self.nats.user.is_empty() && !self.nats.password.expose_secret().is_empty() {
+            return Err(ConfigError::new(
+                "nats.password",
+                "is set but nats.user is not; set both or neither",
             ));
         }
         if self.nats.connect_timeout_secs == 0 {

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull};
 use async_nats::{Client, ConnectOptions};
+use secrecy::ExposeSecret;
 use tributary_proto::streams::{ConsumerKey, DeliveryLimits, StreamKey};
 use tributary_proto::Subjects;
 
@@ -48,7 +49,14 @@ pub async fn connect(config: &NatsConfig, client_name: &str) -> Result<Client, N
         url: config.url.clone(),
         reason,
     };
-    let options = ConnectOptions::new()
+    let mut options = ConnectOptions::new();
+    if !config.user.is_empty() {
+        options = options.user_and_password(
+            config.user.clone(),
+            config.password.expose_secret().to_owned(),
+        );
+    }
+    let options = options
         .name(client_name)
         .connection_timeout(Duration::from_secs(config.connect_timeout_secs))
         .max_reconnects(None)

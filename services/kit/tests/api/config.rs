@@ -63,6 +63,7 @@ fn each_bad_value_stops_loading_with_its_key_named() {
         ("TRIBUTARY__DATABASE__PORT", "0", "database.port"),
         ("TRIBUTARY__NATS__URL", "http://127.0.0.1:4222", "nats.url"),
         ("TRIBUTARY__NATS__URL", "::nonsense", "nats.url"),
+        ("TRIBUTARY__NATS__PASSWORD", "no-user", "nats.password"),
         (
             "TRIBUTARY__NATS__SUBJECT_PREFIX",
             "a.b",
@@ -153,4 +154,41 @@ fn the_database_password_never_shows_in_debug_output() {
     })
     .unwrap();
     assert!(!format!("{config:?}").contains("hunter2-secret"));
+}
+
+#[test]
+fn sets_tells_a_key_given_by_file_or_environment_from_a_default() {
+    let file = file_with("[database]\nport = 6543\n");
+    let sources = ConfigSources {
+        file: Some(file.clone()),
+        env: env(&[("TRIBUTARY__NATS__URL", "nats://elsewhere:4222")]),
+    };
+    let (nats, port, host) = (
+        sources.sets("nats.url"),
+        sources.sets("database.port"),
+        sources.sets("database.host"),
+    );
+    std::fs::remove_file(file).unwrap();
+    assert!(nats, "the environment sets nats.url");
+    assert!(port, "the file sets database.port");
+    assert!(!host, "database.host keeps its default");
+    let nothing = ConfigSources {
+        file: None,
+        env: env(&[]),
+    };
+    assert!(!nothing.sets("nats.url"));
+}
+
+#[test]
+fn a_nats_user_and_password_load_and_the_password_never_shows() {
+    let config = Config::load(&ConfigSources {
+        file: None,
+        env: env(&[
+            ("TRIBUTARY__NATS__USER", "etl"),
+            ("TRIBUTARY__NATS__PASSWORD", "hunter2-nats"),
+        ]),
+    })
+    .unwrap();
+    assert_eq!(config.nats.user, "etl");
+    assert!(!format!("{config:?}").contains("hunter2-nats"));
 }
