@@ -30,8 +30,10 @@ pub struct Servers {
     pub pg_host: String,
     /// PostgreSQL's port.
     pub pg_port: u16,
-    /// The PostgreSQL role (trust authentication, allowed to create databases).
+    /// The PostgreSQL role, allowed to create databases.
     pub pg_user: String,
+    /// Its password; empty for trust authentication.
+    pub pg_password: String,
 }
 
 impl Servers {
@@ -43,6 +45,7 @@ impl Servers {
             pg_host: "127.0.0.1".to_owned(),
             pg_port: 5432,
             pg_user: "postgres".to_owned(),
+            pg_password: String::new(),
         }
     }
 }
@@ -121,6 +124,9 @@ impl Stack {
         set("TRIBUTARY__DATABASE__PORT", servers.pg_port.to_string());
         set("TRIBUTARY__DATABASE__USER", servers.pg_user.clone());
         set("TRIBUTARY__DATABASE__NAME", database.clone());
+        if !servers.pg_password.is_empty() {
+            set("TRIBUTARY__DATABASE__PASSWORD", servers.pg_password.clone());
+        }
         set(
             "TRIBUTARY__DATA_DIR",
             dir.path().join("data").display().to_string(),
@@ -657,6 +663,73 @@ impl Stack {
         }
     }
 
+    /// Asserts that the `n` persons of `instance` each made it exactly once everywhere,
+    /// waiting up to `secs` for each stage to settle: one source row per external id and one
+    /// person per source row in PostgreSQL, nothing left in the outbox or unacked, exactly one
+    /// `data.PersonCreated` on the data stream per stored person (and no other event of the
+    /// instance), and `n` documents of the instance in the search index.
+    pub async fn assert_persons_once(&self, instance: &str, n: usize, secs: u64) {
+        let persons = format!(
+            "SELECT count(*) FROM person p JOIN source_record s \
+             ON s.entity_id = p.id AND s.entity_type = 'person' WHERE s.instance_id = '{instance}'"
+        );
+        self.wait_count(&persons, n as i64, secs).await;
+        self.wait_consumer_settled(ConsumerKey::EtlItems, secs).await;
+        self.wait_count("SELECT count(*) FROM outbox", 0, secs)
+            .await;
+        let (rows, distinct): (i64, i64) = sqlx::query_as(
+            "SELECT count(*), count(DISTINCT external_id) FROM source_record WHERE instance_id = $1",
+        )
+        .bind(instance)
+        .fetch_one(&self.pool)
+        .await
+        .unwrap_or_else(|e| panic!("counting source rows: {e}"));
+        assert_eq!(
+            (rows, distinct),
+            (n as i64, n as i64),
+            "one source row per external id"
+        );
+        let ids: std::collections::BTreeSet<String> = sqlx::query_scalar::<_, uuid::Uuid>(
+            "SELECT p.id FROM person p JOIN source_record s ON s.entity_id = p.id \
+             AND s.entity_type = 'person' WHERE s.instance_id = $1",
+        )
+        .bind(instance)
+        .fetch_all(&self.pool)
+        .await
+        .unwrap_or_else(|e| panic!("reading person ids: {e}"))
+        .into_iter()
+        .map(|id| id.to_string())
+        .collect();
+        assert_eq!(ids.len(), n, "one person per source row");
+
+        self.wait_search_total(&[("source", instance)], n as u64, secs)
+            .await;
+        self.wait_consumer_settled(ConsumerKey::SearchIndexer, secs)
+            .await;
+        let found = self.search(&[("source", instance)]).await;
+        assert_eq!(found["total"], n, "nothing indexed twice: {found}");
+
+        let events: Vec<StoredMessage> = self
+            .stream_messages(StreamKey::DataEvents)
+            .await
+            .into_iter()
+            .filter(|e| e.json["source"]["instance"] == instance)
+            .collect();
+        let kinds: std::collections::BTreeSet<&str> =
+            events.iter().map(|e| e.subject.as_str()).collect();
+        assert_eq!(
+            kinds,
+            std::collections::BTreeSet::from(["data.PersonCreated"]),
+            "only creations"
+        );
+        assert_eq!(events.len(), n, "one event per person, none twice");
+        let announced: std::collections::BTreeSet<String> = events
+            .iter()
+            .filter_map(|e| e.json["entity_id"].as_str().map(str::to_owned))
+            .collect();
+        assert_eq!(announced, ids, "each stored person announced exactly once");
+    }
+
     /// Prints the last lines of every log of this stack to standard error.
     pub fn print_logs(&self) {
         let mut logs: Vec<PathBuf> = self
@@ -733,11 +806,14 @@ async fn cleanup(servers: &Servers, prefix: &str, database: &str) {
             let _ = js.delete_stream(&name).await;
         }
     }
-    let options = sqlx::postgres::PgConnectOptions::new()
+    let mut options = sqlx::postgres::PgConnectOptions::new()
         .host(&servers.pg_host)
         .port(servers.pg_port)
         .username(&servers.pg_user)
         .database("postgres");
+    if !servers.pg_password.is_empty() {
+        options = options.password(&servers.pg_password);
+    }
     let connecting = PgConnection::connect_with(&options);
     if let Ok(Ok(mut conn)) = tokio::time::timeout(Duration::from_secs(5), connecting).await {
         let _ = sqlx::query(&format!(
