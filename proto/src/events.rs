@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::model::{EntityType, Person};
 use crate::streams::StreamKey;
+use crate::subjects::ServiceName;
 
 /// What happened to an entity of the unified model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -186,6 +187,18 @@ impl EventKind {
             EventKind::Plugin(_) => StreamKey::PluginEvents,
             EventKind::Sync(_) => StreamKey::ConnectorEvents,
             EventKind::Communication(_) => StreamKey::Communication,
+        }
+    }
+
+    /// The one service that publishes events of this type. Its outbox publisher drains only
+    /// these from the outbox the services share, and in a deployment only its NATS user may
+    /// publish them (deploy/nats-server.conf).
+    pub fn emitter(self) -> ServiceName {
+        match self {
+            EventKind::Data { .. } | EventKind::PersonMerged => ServiceName::Etl,
+            EventKind::Plugin(_) => ServiceName::PluginManager,
+            EventKind::Sync(_) => ServiceName::Connector,
+            EventKind::Communication(_) => ServiceName::Channel,
         }
     }
 

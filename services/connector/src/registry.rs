@@ -24,8 +24,8 @@ impl ConnectorRegistry {
         Self::default()
     }
 
-    /// The built-in connectors: CardDAV/CalDAV (`builtin:dav`) and local folder
-    /// (`builtin:folder`).
+    /// The built-in connectors: CardDAV/CalDAV (`builtin:dav`), local folder
+    /// (`builtin:folder`) and the demo sample set (`builtin:demo`).
     pub fn builtin() -> Self {
         Self::empty()
             .with(
@@ -35,6 +35,10 @@ impl ConnectorRegistry {
             .with(
                 tributary_connector_folder::ENTRYPOINT,
                 Arc::new(tributary_connector_folder::FolderConnector::default()),
+            )
+            .with(
+                tributary_connector_demo::ENTRYPOINT,
+                Arc::new(tributary_connector_demo::DemoConnector),
             )
     }
 
@@ -71,6 +75,6 @@ mod tests {
         let mut registered: Vec<&str> = registry.entrypoints().collect();
         registered.sort_unstable();
         assert_eq!(registered, manifests, "registry against built-in manifests");
-        assert_eq!(manifests.len(), 2);
+        assert_eq!(manifests.len(), 3);
     }
 }

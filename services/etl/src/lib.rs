@@ -76,6 +76,7 @@ pub async fn build(config: Config) -> Result<ServiceRuntime, KitError> {
         pool.clone(),
         runtime.jetstream.clone(),
         runtime.subjects.clone(),
+        runtime.spec.name,
         settings.outbox_batch_size,
         wake.clone(),
     );

@@ -57,6 +57,8 @@ pub struct NatsConfig {
     pub connect_timeout_secs: u64,
     /// The NATS user this service connects as; empty: no user (a server without
     /// authorization). In a deployment each service has its own (deploy/nats-server.conf).
+    /// Letters, digits, `_` and `-`: replies to the user come to its own inbox,
+    /// `_INBOX_<user>`.
     pub user: String,
     /// That user's password; only with `user`.
     pub password: SecretString,
@@ -641,6 +643,17 @@ impl Config {
             return Err(ConfigError::new(
                 "nats.subject_prefix",
                 format!("`{prefix}` must be one token of letters, digits, `_` or `-`"),
+            ));
+        }
+        let user = &self.nats.user;
+        if !user.is_empty()
+            && !user
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(ConfigError::new(
+                "nats.user",
+                format!("`{user}` must be letters, digits, `_` or `-` (it names the user's inbox, `_INBOX_<user>`)"),
             ));
         }
         if self.nats.user.is_empty() && !self.nats.password.expose_secret().is_empty() {

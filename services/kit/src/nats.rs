@@ -42,8 +42,17 @@ pub enum NatsError {
     },
 }
 
-/// Connects to NATS. The first connection must succeed within `connect_timeout_secs`; after
-/// that the client reconnects on its own, forever, and buffers publishes meanwhile.
+/// The inbox prefix of `user`: replies to its requests, JetStream acknowledgements and
+/// pulled messages come to `_INBOX_<user>.…`, which deploy/nats-server.conf lets only that
+/// user read. With the default `_INBOX` every user allowed to read inboxes could read every
+/// reply, `plugins.runtime`'s secrets included.
+pub fn inbox_prefix(user: &str) -> String {
+    format!("_INBOX_{user}")
+}
+
+/// Connects to NATS, as `nats.user` when it is set (with its own inbox, [`inbox_prefix`]).
+/// The first connection must succeed within `connect_timeout_secs`; after that the client
+/// reconnects on its own, forever, and buffers publishes meanwhile.
 pub async fn connect(config: &NatsConfig, client_name: &str) -> Result<Client, NatsError> {
     let unreachable = |reason: String| NatsError::Unreachable {
         url: config.url.clone(),
@@ -51,10 +60,12 @@ pub async fn connect(config: &NatsConfig, client_name: &str) -> Result<Client, N
     };
     let mut options = ConnectOptions::new();
     if !config.user.is_empty() {
-        options = options.user_and_password(
-            config.user.clone(),
-            config.password.expose_secret().to_owned(),
-        );
+        options = options
+            .user_and_password(
+                config.user.clone(),
+                config.password.expose_secret().to_owned(),
+            )
+            .custom_inbox_prefix(inbox_prefix(&config.user));
     }
     let options = options
         .name(client_name)
@@ -66,6 +77,11 @@ pub async fn connect(config: &NatsConfig, client_name: &str) -> Result<Client, N
                     tracing::warn!("Disconnected from NATS; reconnecting.")
                 }
                 async_nats::Event::Connected => tracing::info!("Connected to NATS."),
+                // A permission violation arrives here, not as the error of the publish or
+                // subscribe that caused it: without this line it would go unnoticed.
+                async_nats::Event::ServerError(e) => {
+                    tracing::warn!(error = %e, "NATS refused an operation.")
+                }
                 other => tracing::debug!(event = %other, "NATS connection event."),
             }
         });

@@ -1,6 +1,11 @@
 //! The outbox publisher: drains events committed with their rows to JetStream, in order, and
 //! deletes each once JetStream has acknowledged it.
 //!
+//! The services share one outbox table, and each service's publisher drains only the events
+//! that service emits ([`EventKind::emitter`]): in a deployment its NATS user may publish
+//! those and no others (deploy/nats-server.conf), and one service stopped never holds up
+//! another's events.
+//!
 //! A crash after publishing and before the delete publishes again on restart; the event id is
 //! the `Nats-Msg-Id`, so JetStream drops the repeat.
 
@@ -13,8 +18,9 @@ use sqlx::{PgPool, Row};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tributary_proto::envelope::{EVENT_TYPE_HEADER, MSG_ID_HEADER};
+use tributary_proto::events::EventKind;
 use tributary_proto::trace_context::TRACEPARENT_HEADER;
-use tributary_proto::Subjects;
+use tributary_proto::{ServiceName, Subjects};
 use uuid::Uuid;
 
 use crate::backoff::Backoff;
@@ -75,6 +81,7 @@ pub fn spawn_publisher(
         pool,
         runtime.jetstream.clone(),
         runtime.subjects.clone(),
+        runtime.spec.name,
         batch_size,
         wake.clone(),
     );
@@ -97,23 +104,33 @@ pub struct OutboxPublisher {
     pool: PgPool,
     jetstream: jetstream::Context,
     subjects: Subjects,
+    /// The full subjects of the events this publisher's service emits: the rows it drains.
+    own_subjects: Vec<String>,
     batch_size: usize,
     wake: Arc<Notify>,
 }
 
 impl OutboxPublisher {
-    /// A publisher of `batch_size` events per round, woken early through `wake`.
+    /// A publisher of the events `service` emits, `batch_size` per round, woken early
+    /// through `wake`.
     pub fn new(
         pool: PgPool,
         jetstream: jetstream::Context,
         subjects: Subjects,
+        service: ServiceName,
         batch_size: usize,
         wake: Arc<Notify>,
     ) -> Self {
+        let own_subjects = EventKind::all()
+            .into_iter()
+            .filter(|kind| kind.emitter() == service)
+            .map(|kind| subjects.event(kind))
+            .collect();
         Self {
             pool,
             jetstream,
             subjects,
+            own_subjects,
             batch_size,
             wake,
         }
@@ -154,18 +171,21 @@ impl OutboxPublisher {
         }
     }
 
-    /// Publishes the oldest events of the outbox (up to the batch size), waits for JetStream to
-    /// acknowledge every one, then deletes them. Returns how many were published.
+    /// Publishes the oldest events of the outbox its service emits (up to the batch size),
+    /// waits for JetStream to acknowledge every one, then deletes them. Returns how many were
+    /// published.
     ///
-    /// The rows stay locked while they are published, so a second publisher (another
-    /// process) waits and then takes the next ones: events leave in commit order.
+    /// The rows stay locked while they are published, so a second publisher of the same
+    /// service (another process) waits and then takes the next ones: a service's events leave
+    /// in commit order.
     pub async fn publish_round(&self) -> Result<usize, PublishError> {
         let mut tx = self.pool.begin().await?;
         let rows = sqlx::query(
             "SELECT seq, event_id, subject, payload::text AS payload, traceparent \
-             FROM outbox ORDER BY seq LIMIT $1 FOR UPDATE",
+             FROM outbox WHERE subject = ANY($2) ORDER BY seq LIMIT $1 FOR UPDATE",
         )
         .bind(self.batch_size as i64)
+        .bind(&self.own_subjects)
         .fetch_all(&mut *tx)
         .await?;
         if rows.is_empty() {

@@ -25,6 +25,10 @@ pub const BUILTIN_MANIFESTS: &[(&str, &str)] = &[
         include_str!("../../../plugins/connectors/folder/plugin.json"),
     ),
     (
+        "demo",
+        include_str!("../../../plugins/connectors/demo/plugin.json"),
+    ),
+    (
         "twilio-sms",
         include_str!("../../../plugins/channels/twilio-sms/plugin.json"),
     ),

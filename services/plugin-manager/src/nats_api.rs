@@ -2,7 +2,7 @@
 //! [`NatsReply`]: `{"ok": …}` or `{"error": {"error": "<code>", "message": …}}`.
 //!
 //! `plugins.runtime` answers with an instance's secrets: in a deployment only the connector
-//! and channel services' NATS users may call it (deploy/nats.conf).
+//! and channel services' NATS users may call it (deploy/nats-server.conf).
 
 use std::future::Future;
 

@@ -1,9 +1,12 @@
-//! The `tributary` command line: `tributary up` runs all five services in one process,
+//! The `tributary` command line: `tributary up` runs all five services in one process
+//! (starting NATS and PostgreSQL too when none is configured or running, [`local`]),
 //! `tributary plugins …` manages the plugin registry ([`plugins_cli`]), `tributary sync …`
 //! runs and follows connector syncs ([`sync_cli`]), `tributary send …` sends a message
 //! through a channel instance ([`send_cli`]), `tributary search …` searches the index and
 //! rebuilds it ([`search_cli`]).
 
+pub mod demo;
+pub mod local;
 pub mod plugins_cli;
 pub mod search_cli;
 pub mod send_cli;
@@ -32,8 +35,10 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run all five services (plugin-manager, connector, etl, channel, search) in one process.
-    Up,
+    /// Run all five services (plugin-manager, connector, etl, channel, search) in one process,
+    /// starting NATS and PostgreSQL under the data directory when none is configured or
+    /// answering on the default port.
+    Up(up::UpArgs),
     /// Print the effective configuration's non-secret settings and exit; fails, naming the key,
     /// when it is invalid.
     CheckConfig,
@@ -59,7 +64,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Err(e) => return tributary_kit::exit_code(Err(e.into())),
     };
     match cli.command {
-        Command::Up => tributary_kit::exit_code(up(config).await),
+        Command::Up(args) => tributary_kit::exit_code(up(config, &sources, args).await),
         Command::CheckConfig => {
             check_config(&config);
             ExitCode::SUCCESS
@@ -71,9 +76,9 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
 }
 
-/// `tributary up`: makes the local keys when none are configured, then runs the mesh until
-/// SIGINT or SIGTERM.
-async fn up(mut config: Config) -> Result<(), KitError> {
+/// `tributary up`: makes the local keys when none are configured, then runs the mesh (and the
+/// servers it needs) until SIGINT or SIGTERM.
+async fn up(mut config: Config, sources: &ConfigSources, args: up::UpArgs) -> Result<(), KitError> {
     let _telemetry = tributary_kit::telemetry::init(&config.telemetry, "tributary")?;
     let made = tributary_plugin_manager::keys::ensure_local_keys(&mut config).map_err(|e| {
         KitError::Unexpected(anyhow::anyhow!(
@@ -84,7 +89,7 @@ async fn up(mut config: Config) -> Result<(), KitError> {
     for file in made {
         tracing::info!(file = %file.display(), "Made a local key (keep it: plugin secrets and the admin API depend on it).");
     }
-    up::run(config, tributary_kit::shutdown::signal()).await
+    up::run_with_servers(config, sources, args, tributary_kit::shutdown::signal()).await
 }
 
 /// `tributary check-config`: the settings that are not secret.

@@ -1,11 +1,30 @@
 //! `tributary up`: the whole mesh in one process. The services still talk only over NATS;
-//! sharing a process only saves memory and start-up time.
+//! sharing a process only saves memory and start-up time. NATS and PostgreSQL are started
+//! too when nobody configured them and none answers ([`crate::local`]).
 
 use std::future::Future;
 
+use clap::Args;
 use futures::future::join_all;
 use tokio_util::sync::CancellationToken;
-use tributary_kit::{Config, KitError, ServiceRuntime};
+use tributary_kit::{Config, ConfigSources, KitError, ServiceRuntime};
+use tributary_proto::ServiceName;
+
+use crate::local::LocalServers;
+
+/// `tributary up`'s options.
+#[derive(Debug, Clone, Default, Args)]
+pub struct UpArgs {
+    /// Also install the demo connector instance `demo`, which syncs a bundled sample set
+    /// (people, conversations and messages, calendar events, documents), and print how to
+    /// search it.
+    #[arg(long)]
+    pub demo: bool,
+    /// Start a private NATS and PostgreSQL under the data directory, each on a free port, even
+    /// when servers are configured or answer on the default ports.
+    #[arg(long)]
+    pub own_servers: bool,
+}
 
 /// Starts the five services, in order, and returns them started. If one cannot start, the
 /// error says what to fix and none keeps running.
@@ -19,9 +38,30 @@ pub async fn start_all(config: &Config) -> Result<Vec<ServiceRuntime>, KitError>
     ])
 }
 
-/// Runs the whole mesh until `shutdown` resolves, then stops every service cleanly.
+/// Starts the servers nobody configured, runs the mesh until `shutdown` resolves, stops
+/// every service cleanly and then the servers it started.
+pub async fn run_with_servers(
+    mut config: Config,
+    sources: &ConfigSources,
+    args: UpArgs,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), KitError> {
+    let servers = LocalServers::start_missing(&mut config, sources, args.own_servers)
+        .await
+        .map_err(|e| KitError::Unexpected(anyhow::Error::new(e)))?;
+    let outcome = run(config, args.demo, shutdown).await;
+    let stopped = servers
+        .stop()
+        .await
+        .map_err(|e| KitError::Unexpected(anyhow::Error::new(e)));
+    outcome.and(stopped)
+}
+
+/// Runs the whole mesh until `shutdown` resolves, then stops every service cleanly. With
+/// `demo`, installs the demo connector instance once the services are up.
 pub async fn run(
     config: Config,
+    demo: bool,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), KitError> {
     let runtimes = start_all(&config).await?;
@@ -29,7 +69,25 @@ pub async fn run(
         tracing::info!(service = rt.spec.name.as_str(), health = %format!("http://{}/readyz", rt.http_addr()), "Service ready.");
     }
     tracing::info!(nats = %config.nats.url, database = %config.database.name, "Tributary is up. Press ctrl-c to stop.");
+    let search_addr = runtimes
+        .iter()
+        .find(|rt| rt.spec.name == ServiceName::Search)
+        .map(ServiceRuntime::http_addr);
     let stop = CancellationToken::new();
+    if let (true, Some(search_addr)) = (demo, search_addr) {
+        let config = config.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                outcome = crate::demo::install_and_announce(&config, search_addr) => {
+                    if let Err(e) = outcome {
+                        eprintln!("error: the demo data could not be set up: {e:#}");
+                    }
+                }
+                _ = stop.cancelled() => {}
+            }
+        });
+    }
     let running = join_all(runtimes.into_iter().map(|rt| {
         let stop = stop.clone();
         async move { rt.run_until_stopped(stop.cancelled_owned()).await }

@@ -64,6 +64,8 @@ fn each_bad_value_stops_loading_with_its_key_named() {
         ("TRIBUTARY__NATS__URL", "http://127.0.0.1:4222", "nats.url"),
         ("TRIBUTARY__NATS__URL", "::nonsense", "nats.url"),
         ("TRIBUTARY__NATS__PASSWORD", "no-user", "nats.password"),
+        ("TRIBUTARY__NATS__USER", "etl.admin", "nats.user"),
+        ("TRIBUTARY__NATS__USER", "etl >", "nats.user"),
         (
             "TRIBUTARY__NATS__SUBJECT_PREFIX",
             "a.b",

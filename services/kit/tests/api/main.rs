@@ -4,4 +4,5 @@
 mod config;
 mod provisioning;
 mod readiness;
+mod readme;
 mod trace_context;

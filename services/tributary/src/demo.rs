@@ -1,0 +1,106 @@
+//! `tributary up --demo`: installs the demo connector (`tributary.demo`) as the instance
+//! `demo`, waits until its sample set is searchable, and says how to search it.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tributary_kit::Config;
+use tributary_plugin_manager::api::InstallRequest;
+use tributary_plugin_manager::client::MeshClient;
+use tributary_proto::ServiceName;
+use tributary_search::query::{SearchQuery, SearchResults};
+
+/// The demo connector instance's id.
+pub const DEMO_INSTANCE: &str = "demo";
+
+/// How long the sample set gets to become searchable.
+const SEARCHABLE_WITHIN: Duration = Duration::from_secs(120);
+
+/// Installs and enables the demo instance unless it is there already (enabling it syncs it at
+/// once), then waits until the search service holds every sample entry and prints how to
+/// search them.
+pub async fn install_and_announce(config: &Config, search_addr: SocketAddr) -> anyhow::Result<()> {
+    let client = MeshClient::connect(config, "tributary-up-demo".to_owned()).await?;
+    match client.instance(DEMO_INSTANCE).await {
+        Ok(instance) if instance.state == "enabled" => {}
+        Ok(_) => {
+            client.enable(DEMO_INSTANCE).await?;
+        }
+        Err(e) if e.is_not_found() => {
+            let plugin = client.plugin(tributary_connector_demo::PLUGIN_ID).await?;
+            client
+                .install(InstallRequest {
+                    plugin_id: plugin.id,
+                    instance_id: Some(DEMO_INSTANCE.to_owned()),
+                    config: Some(serde_json::json!({})),
+                    accept_permissions: plugin.permissions,
+                })
+                .await?;
+            client.enable(DEMO_INSTANCE).await?;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let expected: usize = tributary_connector_demo::sample_counts()
+        .iter()
+        .map(|(_, count)| count)
+        .sum();
+    let searchable = wait_until_searchable(&client, expected).await?;
+    println!("{}", announcement(config, search_addr, searchable));
+    Ok(())
+}
+
+/// Polls `search.query` for the demo instance's entries until `expected` are there.
+async fn wait_until_searchable(client: &MeshClient, expected: usize) -> anyhow::Result<usize> {
+    let query = SearchQuery {
+        source: Some(DEMO_INSTANCE.to_owned()),
+        limit: 1,
+        ..SearchQuery::from_params(&Default::default())?
+    };
+    let deadline = Instant::now() + SEARCHABLE_WITHIN;
+    loop {
+        let results: Result<SearchResults, _> =
+            client.request(ServiceName::Search, "query", &query).await;
+        match results {
+            Ok(results) if results.total >= expected => return Ok(results.total),
+            Ok(results) if Instant::now() > deadline => anyhow::bail!(
+                "the demo data is not searchable yet: {} of {expected} entries after {}s; \
+                 `tributary sync status` shows how the demo instance's sync went",
+                results.total,
+                SEARCHABLE_WITHIN.as_secs()
+            ),
+            Err(e) if Instant::now() > deadline => return Err(e.into()),
+            _ => tokio::time::sleep(Duration::from_millis(300)).await,
+        }
+    }
+}
+
+/// What `--demo` prints once the sample set is searchable.
+fn announcement(config: &Config, search_addr: SocketAddr, searchable: usize) -> String {
+    let token = if config.search.api_token_file.as_os_str().is_empty() {
+        "<search.api_token>".to_owned()
+    } else {
+        format!("$(cat {})", config.search.api_token_file.display())
+    };
+    // The other commands find a NATS server on the default port by themselves.
+    let cli = if config.nats.url == "nats://127.0.0.1:4222" {
+        "cargo run -p tributary --".to_owned()
+    } else {
+        format!(
+            "TRIBUTARY__NATS__URL={} cargo run -p tributary --",
+            config.nats.url
+        )
+    };
+    format!(
+        "\nDemo data is ready: {searchable} entries from the `{DEMO_INSTANCE}` connector instance \
+         (people, organisations, conversations and messages, calendar events, documents of a \
+         design studio building a coffee roaster's loyalty app).\n\
+         In another terminal, try:\n\
+         \x20 {cli} search loyalty\n\
+         \x20 {cli} search budget --type message\n\
+         \x20 {cli} search launch --type calendar_event\n\
+         \x20 {cli} search priya --type person\n\
+         \x20 {cli} search \"payment review\" --json\n\
+         or over HTTP: curl -H \"Authorization: Bearer {token}\" \
+         'http://{search_addr}/search?q=loyalty'\n"
+    )
+}

@@ -1,0 +1,262 @@
+//! `tributary up` on a machine where nobody configured NATS or PostgreSQL: the servers it
+//! starts for itself ([`tributary::local`]), `--demo`, and the message when a program is
+//! missing. Every test keeps its servers on free ports under its own temporary directory.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tributary::local::{LocalNats, LocalPostgres};
+use tributary_search::query::{SearchQuery, SearchResults};
+
+/// `tributary up --own-servers` with everything under `data_dir` and every HTTP port free.
+fn spawn_up(data_dir: &Path, extra: &[&str], path_var: &str) -> Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tributary"));
+    command
+        .arg("up")
+        .arg("--own-servers")
+        .args(extra)
+        .env_clear()
+        .env("PATH", path_var)
+        .env("TRIBUTARY__DATA_DIR", data_dir)
+        .env("TRIBUTARY__TELEMETRY__LOG_FILTER", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for section in ["PLUGIN_MANAGER", "CONNECTOR", "ETL", "CHANNEL", "SEARCH"] {
+        command.env(format!("TRIBUTARY__{section}__HTTP_ADDR"), "127.0.0.1:0");
+    }
+    command.spawn().unwrap()
+}
+
+/// Reads `child`'s standard output until the demo announcement, and returns the NATS URL it
+/// tells the user to set and the number of entries it says are searchable.
+fn wait_for_demo(child: &mut Child) -> (String, usize) {
+    let stdout = child.stdout.take().unwrap();
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(150);
+    let mut seen = Vec::new();
+    let mut ready = None;
+    while Instant::now() < deadline {
+        match lines_rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(line) => {
+                if let Some(rest) = line.strip_prefix("Demo data is ready: ") {
+                    ready = rest.split(' ').next().and_then(|n| n.parse::<usize>().ok());
+                }
+                if let (Some(count), Some(url)) = (
+                    ready,
+                    line.split_whitespace()
+                        .find_map(|w| w.strip_prefix("TRIBUTARY__NATS__URL=")),
+                ) {
+                    return (url.to_owned(), count);
+                }
+                seen.push(line);
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                if let Some(status) = child.try_wait().unwrap() {
+                    panic!(
+                        "tributary up exited with {status}; it printed:\n{}",
+                        seen.join("\n")
+                    );
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let _ = child.kill();
+    let status = child.wait();
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        std::io::Read::read_to_string(&mut pipe, &mut stderr).unwrap();
+    }
+    panic!(
+        "no demo announcement ({status:?}); tributary up printed:\n{}\nstderr:\n{stderr}",
+        seen.join("\n")
+    );
+}
+
+/// Sends SIGINT, as ctrl-c does, and waits for a clean exit.
+fn interrupt(child: &mut Child) {
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "tributary up did not stop on SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        std::io::Read::read_to_string(&mut pipe, &mut stderr).unwrap();
+    }
+    assert!(status.success(), "exit status {status}; stderr:\n{stderr}");
+}
+
+/// The processes whose command line mentions `dir`.
+fn processes_under(dir: &Path) -> String {
+    let out = Command::new("pgrep")
+        .args(["-af", &dir.display().to_string()])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+async fn search(nats_url: &str, q: &str) -> SearchResults {
+    let client = async_nats::connect(nats_url).await.unwrap();
+    let mut query = SearchQuery::from_params(&Default::default()).unwrap();
+    query.q = q.to_owned();
+    let reply = client
+        .request("search.query", serde_json::to_vec(&query).unwrap().into())
+        .await
+        .unwrap();
+    // Replies are `{"ok": …}` or `{"error": …}`.
+    let reply: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+    serde_json::from_value(reply["ok"].clone()).unwrap_or_else(|e| panic!("{e}: {reply}"))
+}
+
+#[tokio::test]
+async fn up_with_its_own_servers_and_demo_makes_the_sample_searchable_and_ctrl_c_stops_them_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let path_var = std::env::var("PATH").unwrap_or_default();
+
+    let mut up = spawn_up(&data_dir, &["--demo"], &path_var);
+    let (nats_url, count) = wait_for_demo(&mut up);
+    assert_eq!(count, 28, "every sample entry is searchable");
+    assert!(
+        data_dir.join("postgres/cluster/PG_VERSION").exists(),
+        "the private cluster lives under the data directory"
+    );
+    assert!(data_dir.join("nats/jetstream").is_dir());
+    // What the announcement suggests finds the sample, across entity types.
+    let loyalty = search(&nats_url, "loyalty").await;
+    let types: std::collections::BTreeSet<String> = loyalty
+        .hits
+        .iter()
+        .map(|h| h.entity_type.to_string())
+        .collect();
+    assert!(
+        ["document", "message", "calendar_event"]
+            .iter()
+            .all(|t| types.contains(*t)),
+        "{types:?}"
+    );
+    let priya = search(&nats_url, "priya").await;
+    assert!(priya.hits.iter().any(|h| h.title == "Priya Nair"));
+    interrupt(&mut up);
+    assert_eq!(
+        processes_under(dir.path()),
+        "",
+        "NATS or PostgreSQL outlived tributary up"
+    );
+
+    // A second start uses the same cluster (its password kept), finds the demo instance
+    // installed, and the data is still there.
+    let mut again = spawn_up(&data_dir, &["--demo"], &path_var);
+    let (nats_url, count) = wait_for_demo(&mut again);
+    assert_eq!(count, 28);
+    assert_eq!(search(&nats_url, "loyalty").await.total, loyalty.total);
+    interrupt(&mut again);
+    assert_eq!(processes_under(dir.path()), "");
+}
+
+#[tokio::test]
+async fn local_nats_and_postgres_keep_their_data_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut nats = LocalNats::start(dir.path(), 0).await.unwrap();
+    let mut postgres = LocalPostgres::start(dir.path(), 0).await.unwrap();
+
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: "KEPT".into(),
+        subjects: vec!["kept.>".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    js.publish("kept.one", "hello".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+
+    let options = {
+        use secrecy::ExposeSecret;
+        sqlx::postgres::PgConnectOptions::new()
+            .host(postgres.host())
+            .port(postgres.port())
+            .username(postgres.user())
+            .password(postgres.password().expose_secret())
+            .database("postgres")
+    };
+    let pool = sqlx::PgPool::connect_with(options.clone()).await.unwrap();
+    sqlx::raw_sql("CREATE TABLE kept (v text); INSERT INTO kept VALUES ('hello')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    // Only the password gets in.
+    let wrong = sqlx::postgres::PgConnectOptions::new()
+        .host(postgres.host())
+        .port(postgres.port())
+        .username(postgres.user())
+        .password("wrong")
+        .database("postgres");
+    assert!(sqlx::PgPool::connect_with(wrong).await.is_err());
+
+    nats.restart().await.unwrap();
+    postgres.restart().await.unwrap();
+
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let mut stream = js.get_stream("KEPT").await.unwrap();
+    assert_eq!(stream.info().await.unwrap().state.messages, 1);
+    let pool = sqlx::PgPool::connect_with(options.clone()).await.unwrap();
+    let kept: String = sqlx::query_scalar("SELECT v FROM kept")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(kept, "hello");
+    pool.close().await;
+
+    nats.stop().await.unwrap();
+    postgres.stop().await.unwrap();
+    assert_eq!(processes_under(dir.path()), "");
+}
+
+#[tokio::test]
+async fn up_names_what_to_install_when_nats_server_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty_path = dir.path().join("bin");
+    std::fs::create_dir(&empty_path).unwrap();
+    let up = spawn_up(
+        &dir.path().join("data"),
+        &[],
+        &empty_path.display().to_string(),
+    );
+    let output = up.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("nats-server was not found on the PATH")
+            && stderr.contains("apt install nats-server")
+            && stderr.contains("nats.url"),
+        "{stderr}"
+    );
+}

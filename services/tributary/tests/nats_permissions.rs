@@ -1,0 +1,936 @@
+//! deploy/nats-server.conf held against the real services. Each test starts its own
+//! `nats-server -c deploy/nats-server.conf -a 127.0.0.1 -p <free port> -m -1` with the
+//! password variables and `NATS_STORE_DIR` (a temporary directory) in its environment, and
+//! runs the services in this process, each as its own NATS user, with a database of its own.
+//!
+//! - Everything the five services do in a real flow is allowed: a connector instance
+//!   installed and enabled with the `tributary` CLI as `admin` syncs a folder, the ETL writes
+//!   it and announces `data.DocumentCreated`, the search service indexes it; a person item, a
+//!   signed webhook and a send go the same way; every micro-service endpoint answers; and
+//!   nats-server logged no violation.
+//! - What belongs to another is refused, each with a message naming the user and the subject:
+//!   publishing another service's events or items, asking for `plugins.runtime`'s secrets,
+//!   answering another's requests, reading another's inbox, touching the search service's
+//!   consumer; an unknown user or a wrong password is refused at connect.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::jetstream;
+use futures::StreamExt;
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use tokio::time::{timeout, Instant};
+use tributary_kit::testing::TestEnv;
+use tributary_kit::{Config, KitError, ServiceRuntime};
+use tributary_plugin_manager::api::InstallRequest;
+use tributary_plugin_manager::client::MeshClient;
+use tributary_plugin_sdk::signatures::standard_webhooks;
+use tributary_plugin_sdk::testing::{Canned, FixtureServer};
+use tributary_proto::events::EventKind;
+use tributary_proto::streams::{ConsumerKey, DeliveryLimits, StreamKey};
+use tributary_proto::{ServiceName, Subjects};
+
+/// Every user deploy/nats-server.conf defines.
+const USERS: [&str; 7] = [
+    "plugin-manager",
+    "connector",
+    "etl",
+    "channel",
+    "search",
+    "admin",
+    "subscriber",
+];
+
+fn repo_path(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path)
+}
+
+/// The variable deploy/nats-server.conf reads a user's password from.
+fn password_var(user: &str) -> String {
+    format!("NATS_{}_PASSWORD", user.to_uppercase().replace('-', "_"))
+}
+
+/// A nats-server running deploy/nats-server.conf, killed (and its store removed) on drop.
+struct NatsServer {
+    child: Child,
+    dir: PathBuf,
+    url: String,
+    passwords: HashMap<&'static str, String>,
+}
+
+impl NatsServer {
+    async fn start() -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("tributary-nats-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(dir.join("store")).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = std::fs::File::create(dir.join("nats-server.log")).unwrap();
+        // Letters and digits, starting with a letter, as the file's header asks.
+        let passwords: HashMap<&'static str, String> = USERS
+            .iter()
+            .map(|u| (*u, format!("p{}", uuid::Uuid::new_v4().simple())))
+            .collect();
+        let mut command = Command::new("nats-server");
+        command
+            .arg("-c")
+            .arg(repo_path("deploy/nats-server.conf"))
+            // The file's port and monitoring port are a deployment's; these are ours.
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-m", "-1"])
+            .env("NATS_STORE_DIR", dir.join("store"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        for (user, password) in &passwords {
+            command.env(password_var(user), password);
+        }
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run nats-server (is it on the PATH?): {e}"));
+        let mut server = NatsServer {
+            child,
+            dir,
+            url: format!("nats://127.0.0.1:{port}"),
+            passwords,
+        };
+        server.wait_ready().await;
+        server
+    }
+
+    async fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!(
+                    "nats-server -c deploy/nats-server.conf stopped at start-up ({status}):\n{}",
+                    self.log()
+                );
+            }
+            if self.connect("admin").await.is_ok() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "nats-server does not accept `admin` within 15 s:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn password(&self, user: &str) -> String {
+        self.passwords[user].clone()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("nats-server.log")).unwrap_or_default()
+    }
+
+    /// The permission violations nats-server has logged.
+    fn violations(&self) -> Vec<String> {
+        self.log()
+            .lines()
+            .filter(|l| l.contains("Violation"))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// A client as `user`, with its own inbox as the services have.
+    async fn connect(&self, user: &str) -> Result<User, async_nats::ConnectError> {
+        self.connect_with(user, &self.password(user)).await
+    }
+
+    async fn connect_with(
+        &self,
+        user: &str,
+        password: &str,
+    ) -> Result<User, async_nats::ConnectError> {
+        let refusals: Arc<Mutex<Vec<String>>> = Arc::default();
+        let recorded = refusals.clone();
+        let client = async_nats::ConnectOptions::new()
+            .user_and_password(user.to_owned(), password.to_owned())
+            .custom_inbox_prefix(tributary_kit::nats::inbox_prefix(user))
+            .connection_timeout(Duration::from_secs(2))
+            .event_callback(move |event| {
+                let recorded = recorded.clone();
+                async move {
+                    if let async_nats::Event::ServerError(e) = event {
+                        recorded.lock().unwrap().push(e.to_string());
+                    }
+                }
+            })
+            .connect(self.url.as_str())
+            .await?;
+        Ok(User {
+            name: user.to_owned(),
+            client,
+            refusals,
+        })
+    }
+
+    /// `env`'s configuration, on this server with no subject prefix (the server is this
+    /// test's alone), as `user`.
+    fn config(&self, env: &TestEnv, user: &str) -> Config {
+        let mut config = env.config.clone();
+        config.nats.url = self.url.clone();
+        config.nats.subject_prefix = String::new();
+        config.nats.user = user.to_owned();
+        config.nats.password = SecretString::from(self.password(user));
+        config.etl.batch_wait_ms = 20;
+        config.search.batch_wait_ms = 20;
+        config.connector.reconcile_interval_secs = 1;
+        config.channel.reconcile_interval_secs = 1;
+        config
+    }
+
+    /// Starts a service as its own user; a service that cannot start fails the test with
+    /// what nats-server refused it.
+    async fn start_service<B, Fut>(&self, env: &TestEnv, user: &str, build: B) -> Service
+    where
+        B: FnOnce(Config) -> Fut,
+        Fut: std::future::Future<Output = Result<ServiceRuntime, KitError>>,
+    {
+        let runtime = build(self.config(env, user)).await.unwrap_or_else(|e| {
+            panic!(
+                "the {user} service does not start as NATS user `{user}`: {e}\nnats-server refused: {:#?}",
+                self.violations()
+            )
+        });
+        let http_addr = runtime.http_addr();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let _ = runtime
+                .run_until_stopped(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Service {
+            http_addr,
+            stop: Some(stop),
+            task,
+        }
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A service running in this process.
+struct Service {
+    http_addr: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Service {
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A client connected as one user, with the refusals the server sent it.
+struct User {
+    name: String,
+    client: async_nats::Client,
+    refusals: Arc<Mutex<Vec<String>>>,
+}
+
+impl User {
+    fn jetstream(&self) -> jetstream::Context {
+        jetstream::context::ContextBuilder::new()
+            .timeout(Duration::from_secs(2))
+            .build(self.client.clone())
+    }
+
+    /// A subscription, in place on the server before it returns.
+    async fn watch(&self, subject: &str) -> async_nats::Subscriber {
+        let subscriber = self.client.subscribe(subject.to_owned()).await.unwrap();
+        self.client.flush().await.unwrap();
+        subscriber
+    }
+
+    /// Waits up to 3 s for the server to refuse `what` on `subject` (a permission violation
+    /// for "Publish" or "Subscription"); fails naming the user when it does not.
+    async fn expect_refused(&self, what: &str, subject: &str) {
+        let needle = format!("{what} to \"{subject}\"");
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            if self
+                .refusals
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|r| r.contains("Permissions Violation") && r.contains(&needle))
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "NATS user `{}` was not refused {} `{subject}`; deploy/nats-server.conf must not allow it (refusals it got: {:?})",
+                self.name,
+                if what == "Publish" { "publishing to" } else { "subscribing to" },
+                self.refusals.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Publishes to `subject` and expects the server to refuse it.
+    async fn publish_refused(&self, subject: &str) {
+        self.client
+            .publish(subject.to_owned(), "{}".into())
+            .await
+            .unwrap();
+        self.client.flush().await.unwrap();
+        self.expect_refused("Publish", subject).await;
+    }
+
+    /// Subscribes to `subject` and expects the server to refuse it; returns the subscription
+    /// to show it stays empty.
+    async fn subscribe_refused(&self, subject: &str) -> async_nats::Subscriber {
+        let subscriber = self.watch(subject).await;
+        self.expect_refused("Subscription", subject).await;
+        subscriber
+    }
+}
+
+/// Fails when `subscriber` gets a message within half a second.
+async fn assert_nothing_on(subscriber: &mut async_nats::Subscriber, what: &str) {
+    if let Ok(Some(message)) = timeout(Duration::from_millis(500), subscriber.next()).await {
+        panic!("{what}: a message on `{}` got through", message.subject);
+    }
+}
+
+/// The next message on `subscriber` whose subject is `subject`, within `secs`.
+async fn next_on(subscriber: &mut async_nats::Subscriber, subject: &str, secs: u64, who: &str) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match timeout(left, subscriber.next()).await {
+            Ok(Some(message)) if message.subject.as_str() == subject => return,
+            Ok(Some(_)) => continue,
+            _ => panic!("{who} did not see `{subject}` within {secs} s"),
+        }
+    }
+}
+
+/// Messages a stream holds, asked as `admin`.
+async fn stored(admin: &User, stream: StreamKey) -> u64 {
+    let mut stream = admin
+        .jetstream()
+        .get_stream(stream.base_name())
+        .await
+        .unwrap();
+    stream.info().await.unwrap().state.messages
+}
+
+/// The `tributary` binary, as `admin` on this server and `env`'s database.
+async fn cli(server: &NatsServer, env: &TestEnv, args: &[&str]) -> (i32, String, String) {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("TRIBUTARY__NATS__URL", &server.url)
+        .env("TRIBUTARY__NATS__USER", "admin")
+        .env("TRIBUTARY__NATS__PASSWORD", server.password("admin"))
+        .env("TRIBUTARY__DATABASE__NAME", &env.database)
+        .output()
+        .await
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+async fn cli_ok(server: &NatsServer, env: &TestEnv, args: &[&str]) -> String {
+    let (code, stdout, stderr) = cli(server, env, args).await;
+    assert_eq!(
+        code,
+        0,
+        "`tributary {}` as admin failed:\n{stdout}\n{stderr}\nnats-server refused: {:#?}",
+        args.join(" "),
+        server.violations()
+    );
+    stdout
+}
+
+/// Asks `search.query` as `admin` until `q` finds an entity of `entity_type`.
+async fn wait_found(server: &NatsServer, admin: &MeshClient, q: &str, entity_type: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last = Value::Null;
+    loop {
+        if let Ok(results) = admin
+            .request::<_, Value>(ServiceName::Search, "query", &json!({ "q": q }))
+            .await
+        {
+            let found = results["hits"]
+                .as_array()
+                .is_some_and(|hits| hits.iter().any(|h| h["entity_type"] == entity_type));
+            if found {
+                return;
+            }
+            last = results;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "search.query for {q:?} found no {entity_type} within 30 s (last answer {last}); nats-server refused: {:#?}",
+            server.violations()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn every_service_does_its_work_as_its_own_nats_user() {
+    let server = NatsServer::start().await;
+    let env = TestEnv::new().await;
+    let plugin_manager = server
+        .start_service(&env, "plugin-manager", tributary_plugin_manager::build)
+        .await;
+    let connector = server
+        .start_service(&env, "connector", tributary_connector::build)
+        .await;
+    let etl = server
+        .start_service(&env, "etl", tributary_etl::build)
+        .await;
+    let channel = server
+        .start_service(&env, "channel", tributary_channel::build)
+        .await;
+    let search = server
+        .start_service(&env, "search", tributary_search::build)
+        .await;
+    let admin_user = server.connect("admin").await.unwrap();
+    let admin = MeshClient::new(
+        admin_user.client.clone(),
+        Subjects::default(),
+        "test".into(),
+    )
+    .with_timeout(Duration::from_secs(10));
+
+    // Your own program, as `subscriber`, sees every data and communication event.
+    let subscriber = server.connect("subscriber").await.unwrap();
+    let mut data_events = subscriber.watch("data.>").await;
+    let mut communication = subscriber.watch("communication.>").await;
+
+    // Every service answers discovery, and every endpoint it registered answers a request
+    // (a body that does not parse: an error reply, and nothing changes). `plugins.runtime`
+    // and `plugins.heartbeat` are asked by the connector, the only kind of caller they have.
+    let connector_user = server.connect("connector").await.unwrap();
+    for name in ServiceName::ALL {
+        let info = admin_user
+            .client
+            .request(format!("$SRV.INFO.{name}"), "".into())
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{name} does not answer $SRV.INFO.{name} to admin: {e}; nats-server refused: {:#?}",
+                    server.violations()
+                )
+            });
+        let info: Value = serde_json::from_slice(&info.payload).unwrap();
+        let endpoints = info["endpoints"].as_array().unwrap();
+        assert!(!endpoints.is_empty(), "{name} registered no endpoint");
+        for endpoint in endpoints {
+            let subject = endpoint["subject"].as_str().unwrap().replace('*', "none");
+            let asker = if subject == "plugins.runtime" || subject == "plugins.heartbeat" {
+                &connector_user
+            } else {
+                &admin_user
+            };
+            let reply = timeout(
+                Duration::from_secs(5),
+                asker.client.request(subject.clone(), "not json".into()),
+            )
+            .await;
+            assert!(
+                matches!(reply, Ok(Ok(_))),
+                "`{}` got no answer from `{subject}` ({name}): {reply:?}. Either `{name}` may not subscribe to it or `{}` may not publish it; nats-server refused: {:#?}",
+                asker.name,
+                asker.name,
+                server.violations()
+            );
+        }
+    }
+
+    // A folder connector, installed and enabled with the CLI as admin: the plugin manager
+    // announces it, the connector asks for its runtime and syncs, the ETL writes the document
+    // and announces it, the search service indexes it.
+    let notes = env.config.data_dir.join("notes");
+    std::fs::create_dir_all(&notes).unwrap();
+    std::fs::write(
+        notes.join("launch.md"),
+        "# Zeppelin launch\n\nThe zeppelin leaves from hangar nine.\n",
+    )
+    .unwrap();
+    let listed = cli_ok(&server, &env, &["plugins", "list"]).await;
+    assert!(listed.contains("tributary.folder"), "{listed}");
+    let path = format!("path={}", notes.display());
+    cli_ok(
+        &server,
+        &env,
+        &[
+            "plugins",
+            "install",
+            "tributary.folder",
+            "--id",
+            "notes",
+            "--set",
+            &path,
+            "--yes",
+        ],
+    )
+    .await;
+    cli_ok(&server, &env, &["plugins", "enable", "notes"]).await;
+    wait_found(&server, &admin, "zeppelin", "document").await;
+    next_on(
+        &mut data_events,
+        "data.DocumentCreated",
+        10,
+        "the subscriber",
+    )
+    .await;
+    // `tributary sync` follows the connector.Sync* events as admin.
+    cli_ok(&server, &env, &["sync", "notes", "--full"]).await;
+
+    // An item published as the connector, through JetStream, ends up searchable too.
+    let item = json!({
+        "instance_id": "people", "entity_type": "person", "external_id": "p1",
+        "source_modified_at": "2026-03-01T10:00:00Z",
+        "data": {"display_name": "Grace Hopper", "emails": ["grace@navy.example"]}, "raw": {},
+    });
+    connector_user
+        .jetstream()
+        .publish(
+            "connector.items.people",
+            serde_json::to_vec(&item).unwrap().into(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap_or_else(|e| panic!("JetStream did not take the connector's item: {e}"));
+    wait_found(&server, &admin, "hopper", "person").await;
+    next_on(&mut data_events, "data.PersonCreated", 10, "the subscriber").await;
+
+    // A webhook channel: a signed delivery is made durable, handled, announced and indexed;
+    // a send goes out to the counterpart and is announced.
+    let counterpart = FixtureServer::start().await.unwrap();
+    counterpart.respond("/inbox", [Canned::json(200, json!({"id": "out-1"}))]);
+    let key = b"a signing key of thirty-two bytes";
+    let secret = format!(
+        "whsec_{}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, key)
+    );
+    let webhook = admin.plugin("tributary.webhook").await.unwrap();
+    admin
+        .install(InstallRequest {
+            plugin_id: "tributary.webhook".into(),
+            instance_id: Some("helpdesk".into()),
+            config: Some(json!({"secret": secret, "outboundUrl": counterpart.url("/inbox")})),
+            accept_permissions: webhook.permissions,
+        })
+        .await
+        .unwrap();
+    admin.enable("helpdesk").await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let routes: Value = admin
+            .request(ServiceName::Channel, "routes", &json!({}))
+            .await
+            .unwrap();
+        if routes["routes"].to_string().contains("helpdesk") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the channel service does not serve helpdesk within 15 s; nats-server refused: {:#?}",
+            server.violations()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let body = serde_json::to_vec(&json!({
+        "type": "message.received",
+        "timestamp": "2026-03-01T12:00:00Z",
+        "data": {
+            "id": "m-1", "from": {"address": "alice@example.com", "name": "Alice"},
+            "text": "My quokka invoice is wrong.", "conversation_id": "ticket-1"
+        }
+    }))
+    .unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let signature = standard_webhooks::sign(key, "delivery-1", now, &body);
+    let response = tributary_plugin_sdk::reqwest::Client::new()
+        .post(format!(
+            "http://{}/webhooks/webhook/helpdesk",
+            channel.http_addr
+        ))
+        .header("content-type", "application/json")
+        .header("webhook-id", "delivery-1")
+        .header("webhook-timestamp", now.to_string())
+        .header("webhook-signature", signature)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "the webhook was answered {}: {}; nats-server refused: {:#?}",
+        response.status(),
+        response.text().await.unwrap_or_default(),
+        server.violations()
+    );
+    next_on(
+        &mut communication,
+        "communication.MessageReceived",
+        10,
+        "the subscriber",
+    )
+    .await;
+    wait_found(&server, &admin, "quokka", "message").await;
+    let sent: Value = admin
+        .request(
+            ServiceName::Channel,
+            "send.helpdesk",
+            &json!({"to": ["alice@example.com"], "text": "We fixed the invoice."}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(sent["status"], "sent", "{sent}");
+    assert_eq!(counterpart.requests_to("/inbox").len(), 1);
+    next_on(
+        &mut communication,
+        "communication.MessageSent",
+        10,
+        "the subscriber",
+    )
+    .await;
+
+    // A reindex, followed by the CLI on search.reindex.progress.
+    let reindexed = cli_ok(&server, &env, &["search", "reindex"]).await;
+    assert!(reindexed.contains("Reindexed"), "{reindexed}");
+
+    let refused = server.violations();
+    assert!(
+        refused.is_empty(),
+        "deploy/nats-server.conf refused what the services do:\n{}",
+        refused.join("\n")
+    );
+
+    for service in [search, channel, etl, connector, plugin_manager] {
+        service.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn what_belongs_to_another_service_is_refused() {
+    let server = NatsServer::start().await;
+    let admin = server.connect("admin").await.unwrap();
+    tributary_kit::nats::provision_streams(&admin.jetstream(), &Subjects::default())
+        .await
+        .unwrap();
+    tributary_kit::nats::provision_consumer(
+        &admin.jetstream(),
+        &Subjects::default(),
+        ConsumerKey::SearchIndexer,
+        DeliveryLimits::default(),
+    )
+    .await
+    .unwrap();
+    let mut users = HashMap::new();
+    for user in USERS {
+        users.insert(user, server.connect(user).await.unwrap());
+    }
+    let user = |name: &str| &users[name];
+
+    // What each may do, first, so that the refusals below are refusals and not a witness
+    // that never works. The ETL's data event and the connector's item are stored.
+    let mut runtime_requests = user("plugin-manager").watch("plugins.runtime").await;
+    let mut installs = user("plugin-manager").watch("plugins.install").await;
+    let mut sends = user("channel").watch("channel.send.*").await;
+    user("etl")
+        .jetstream()
+        .publish("data.PersonCreated", "{}".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    user("connector")
+        .jetstream()
+        .publish("connector.items.x", "{}".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    user("connector")
+        .client
+        .publish("plugins.runtime", "{}".into())
+        .await
+        .unwrap();
+    next_on(
+        &mut runtime_requests,
+        "plugins.runtime",
+        5,
+        "the plugin manager",
+    )
+    .await;
+    user("admin")
+        .client
+        .publish("plugins.install", "{}".into())
+        .await
+        .unwrap();
+    next_on(&mut installs, "plugins.install", 5, "the plugin manager").await;
+    user("admin")
+        .client
+        .publish("channel.send.helpdesk", "{}".into())
+        .await
+        .unwrap();
+    next_on(
+        &mut sends,
+        "channel.send.helpdesk",
+        5,
+        "the channel service",
+    )
+    .await;
+    // Your own program keeps a durable consumer of its own on the data events.
+    let own = user("subscriber");
+    let consumer = own
+        .jetstream()
+        .create_consumer_on_stream(
+            jetstream::consumer::pull::Config {
+                durable_name: Some("my-program".into()),
+                ..Default::default()
+            },
+            StreamKey::DataEvents.base_name(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("the subscriber cannot make its own consumer: {e}"));
+    let mut batch = consumer.fetch().max_messages(1).messages().await.unwrap();
+    let message = timeout(Duration::from_secs(5), batch.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(message.subject.as_str(), "data.PersonCreated");
+    message.ack().await.unwrap();
+    own.client.flush().await.unwrap();
+    let refused = server.violations();
+    assert!(
+        refused.is_empty(),
+        "deploy/nats-server.conf refused what its users may do:\n{}",
+        refused.join("\n")
+    );
+
+    // Every event type: the one service that emits it may publish it, nobody else.
+    for kind in EventKind::all() {
+        let subject = kind.subject();
+        let emitter = kind.emitter().as_str();
+        user(emitter)
+            .jetstream()
+            .publish(subject.clone(), "{}".into())
+            .await
+            .unwrap()
+            .await
+            .unwrap_or_else(|e| {
+                panic!("NATS user `{emitter}` cannot publish its own event `{subject}`: {e}")
+            });
+        for other in USERS.into_iter().filter(|u| *u != emitter) {
+            user(other).publish_refused(&subject).await;
+        }
+    }
+    for stream in [
+        StreamKey::DataEvents,
+        StreamKey::PluginEvents,
+        StreamKey::ConnectorEvents,
+        StreamKey::Communication,
+    ] {
+        let mut published = EventKind::all()
+            .into_iter()
+            .filter(|k| k.stream() == stream)
+            .count() as u64;
+        if stream == StreamKey::DataEvents {
+            published += 1;
+        }
+        assert_eq!(
+            stored(&admin, stream).await,
+            published,
+            "{} holds an event from a user that does not emit it",
+            stream.base_name()
+        );
+    }
+    // Items come from the services that sync (and the plugin manager's purge tombstones).
+    for who in ["etl", "search", "admin", "subscriber"] {
+        user(who).publish_refused("connector.items.x").await;
+    }
+    assert_eq!(
+        stored(&admin, StreamKey::ConnectorItems).await,
+        1,
+        "an item from a service that does not sync reached CONNECTOR_ITEMS"
+    );
+
+    // Requests: the secrets of plugins.runtime, installing plugins, sending messages.
+    for who in ["etl", "search", "admin", "subscriber", "plugin-manager"] {
+        user(who).publish_refused("plugins.runtime").await;
+    }
+    assert_nothing_on(
+        &mut runtime_requests,
+        "plugins.runtime asked by neither the connector nor the channel service",
+    )
+    .await;
+    for who in ["connector", "channel", "etl", "search", "subscriber"] {
+        user(who).publish_refused("plugins.install").await;
+    }
+    assert_nothing_on(&mut installs, "plugins.install asked by a service").await;
+    for who in ["connector", "search", "subscriber"] {
+        user(who).publish_refused("channel.send.helpdesk").await;
+    }
+    assert_nothing_on(&mut sends, "channel.send asked by a service").await;
+
+    // Answering another's requests, or reading another's replies.
+    for (who, subject) in [
+        ("search", "plugins.runtime"),
+        ("connector", "plugins.install"),
+        ("etl", "search.query"),
+        ("connector", "channel.send.*"),
+        ("search", "$SRV.INFO.plugin-manager"),
+        ("etl", "connector.items.>"),
+        ("subscriber", "connector.items.>"),
+    ] {
+        user(who).subscribe_refused(subject).await;
+    }
+    let mut snooped = Vec::new();
+    for (who, inbox) in [
+        ("subscriber", "_INBOX_connector.>"),
+        ("admin", "_INBOX_channel.>"),
+        ("search", "_INBOX_connector.>"),
+        ("connector", "_INBOX_channel.>"),
+        ("etl", "_INBOX.>"),
+    ] {
+        snooped.push(user(who).subscribe_refused(inbox).await);
+    }
+    // The plugin manager answers the connector's request for secrets; nobody else sees it.
+    let plugin_manager = user("plugin-manager").client.clone();
+    let answer = tokio::spawn(async move {
+        let request = runtime_requests.next().await.unwrap();
+        plugin_manager
+            .publish(request.reply.unwrap(), "secret".into())
+            .await
+            .unwrap();
+        plugin_manager.flush().await.unwrap();
+    });
+    let reply = user("connector")
+        .client
+        .request("plugins.runtime", "{}".into())
+        .await
+        .unwrap();
+    assert_eq!(&reply.payload[..], b"secret");
+    answer.await.unwrap();
+    for subscription in &mut snooped {
+        assert_nothing_on(
+            subscription,
+            "a reply to the connector read by another user",
+        )
+        .await;
+    }
+
+    // The search service's consumer: nobody else pulls from it, deletes or redefines it.
+    let name = ConsumerKey::SearchIndexer.durable_name();
+    assert!(
+        own.jetstream()
+            .delete_consumer_from_stream(name, StreamKey::DataEvents.base_name())
+            .await
+            .is_err(),
+        "the subscriber deleted {name}"
+    );
+    own.expect_refused(
+        "Publish",
+        &format!("$JS.API.CONSUMER.DELETE.DATA_EVENTS.{name}"),
+    )
+    .await;
+    for who in ["subscriber", "etl", "channel"] {
+        user(who)
+            .publish_refused(&format!("$JS.API.CONSUMER.MSG.NEXT.DATA_EVENTS.{name}"))
+            .await;
+    }
+    for who in ["subscriber", "connector"] {
+        user(who)
+            .publish_refused(&format!("$JS.API.CONSUMER.CREATE.DATA_EVENTS.{name}"))
+            .await;
+    }
+    assert!(admin
+        .jetstream()
+        .get_consumer_from_stream::<jetstream::consumer::pull::Config, _, _>(
+            name,
+            StreamKey::DataEvents.base_name()
+        )
+        .await
+        .is_ok());
+    // Nor does a service read a stream that is not its own.
+    for (who, stream) in [
+        ("search", "CONNECTOR_ITEMS"),
+        ("etl", "CHANNEL_INBOUND"),
+        ("connector", "DATA_EVENTS"),
+        ("plugin-manager", "DATA_EVENTS"),
+    ] {
+        user(who)
+            .publish_refused(&format!("$JS.API.CONSUMER.CREATE.{stream}.mine"))
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn unknown_users_and_wrong_passwords_are_refused_at_connect() {
+    let server = NatsServer::start().await;
+    for (user, password) in [
+        ("nobody", "p0"),
+        ("etl", "wrong"),
+        ("etl", server.password("search").as_str()),
+    ] {
+        assert!(
+            server.connect_with(user, password).await.is_err(),
+            "NATS let `{user}` in with password {password:?}"
+        );
+    }
+    assert!(
+        async_nats::ConnectOptions::new()
+            .connection_timeout(Duration::from_secs(2))
+            .connect(server.url.as_str())
+            .await
+            .is_err(),
+        "NATS let a client in without a user"
+    );
+    // A service with the wrong password stops at start-up and says what it could not reach.
+    let env = TestEnv::new().await;
+    let mut config = server.config(&env, "etl");
+    config.nats.password = SecretString::from("wrong".to_owned());
+    let err = tributary_etl::build(config).await.unwrap_err().to_string();
+    assert!(
+        err.contains("cannot reach NATS") && err.contains("authorization"),
+        "{err}"
+    );
+}
