@@ -20,7 +20,7 @@
 
 use std::time::{Duration, Instant};
 
-use tributary_e2e::{items, publish_items, twilio, ServiceName, Servers, Stack};
+use tributary_e2e::{items, publish_items, twilio, Servers, ServiceName, Stack};
 
 const WARM_UP: usize = 200;
 const WARM_UP_WEBHOOKS: usize = 5;
@@ -66,7 +66,10 @@ async fn run(stack: &Stack, instance: &str, n: usize, index_target: Option<u64>)
                 done,
             };
         }
-        assert!(Instant::now() < deadline, "{instance}: not done in 30 minutes");
+        assert!(
+            Instant::now() < deadline,
+            "{instance}: not done in 30 minutes"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -117,12 +120,18 @@ async fn main() {
     // 1. Connector to searchable.
     let target = (WARM_UP + n) as u64;
     let e2e = run(&stack, "bench-e2e", n, Some(target)).await;
-    let total = stack.search(&[("source", "bench-e2e"), ("limit", "1")]).await;
+    let total = stack
+        .search(&[("source", "bench-e2e"), ("limit", "1")])
+        .await;
     assert_eq!(total["total"], n, "GET /search finds every item");
 
     // 2. Webhook to searchable.
     stack
-        .install("tributary.twilio-sms", "sms-bench", twilio::config("bench-token"))
+        .install(
+            "tributary.twilio-sms",
+            "sms-bench",
+            twilio::config("bench-token"),
+        )
         .await;
     stack.enable("sms-bench").await;
     let url = stack.webhook_url("sms-bench").await;
@@ -153,7 +162,10 @@ async fn main() {
                 }
                 break;
             }
-            assert!(Instant::now() < deadline, "webhook {i} not searchable in 60 s");
+            assert!(
+                Instant::now() < deadline,
+                "webhook {i} not searchable in 60 s"
+            );
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }

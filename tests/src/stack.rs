@@ -322,6 +322,11 @@ impl Stack {
         self.process(service).http_addr()
     }
 
+    /// What a running service has logged so far (JSON lines).
+    pub fn log_text(&self, service: ServiceName) -> String {
+        std::fs::read_to_string(self.process(service).log()).unwrap_or_default()
+    }
+
     /// Fails the test, with the logs, if a service it started has exited on its own.
     pub fn assert_all_running(&mut self) {
         let dead: Vec<String> = self
@@ -674,7 +679,8 @@ impl Stack {
              ON s.entity_id = p.id AND s.entity_type = 'person' WHERE s.instance_id = '{instance}'"
         );
         self.wait_count(&persons, n as i64, secs).await;
-        self.wait_consumer_settled(ConsumerKey::EtlItems, secs).await;
+        self.wait_consumer_settled(ConsumerKey::EtlItems, secs)
+            .await;
         self.wait_count("SELECT count(*) FROM outbox", 0, secs)
             .await;
         let (rows, distinct): (i64, i64) = sqlx::query_as(
@@ -755,13 +761,12 @@ impl Drop for Stack {
             process.kill();
             self.finished.push(process);
         }
-        let keep = std::env::var_os("TRIBUTARY_E2E_KEEP").is_some();
         if std::thread::panicking() {
             self.print_logs();
-            if keep {
-                if let Some(dir) = self.dir.take() {
-                    eprintln!("The stack's directory is kept: {}", dir.keep().display());
-                }
+        }
+        if std::env::var_os("TRIBUTARY_E2E_KEEP").is_some() {
+            if let Some(dir) = self.dir.take() {
+                eprintln!("The stack's directory is kept: {}", dir.keep().display());
             }
         }
         self.finished.clear();
