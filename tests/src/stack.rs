@@ -103,6 +103,10 @@ impl Stack {
     /// prefix, database (created and migrated here) and data directory, fresh secrets, and
     /// every HTTP listener on a free port. Nothing started yet.
     pub async fn on(servers: Servers) -> Self {
+        // Every binary there before anything starts, or one message naming the missing one.
+        for service in ServiceName::ALL {
+            crate::process::binary(service);
+        }
         let token = uuid::Uuid::new_v4().simple().to_string();
         let prefix = format!("e2e{}", &token[..12]);
         let database = format!("e2e_{token}");
