@@ -1,0 +1,102 @@
+//! End-to-end harness: the five Tributary services (`tributary-plugin-manager`,
+//! `tributary-connector`, `tributary-etl`, `tributary-channel`, `tributary-search`) each run as
+//! its own OS process from the real binaries, configured only through `TRIBUTARY__…`
+//! environment variables, against a real NATS (JetStream) and PostgreSQL.
+//!
+//! A [`Stack`] is one test's mesh: its own subject prefix, database and data directory, so
+//! tests run in parallel and leave nothing behind. Each process writes its output to a log
+//! file in the stack's directory; the harness reads the process's HTTP address from its
+//! `Service started.` line and waits for `/readyz`. When a test fails, the tail of every log
+//! is printed. Every process started is killed when the stack is dropped (and, through
+//! `setpriv --pdeathsig`, when the test process dies).
+//!
+//! The binaries are looked up next to the test executable (`target/<profile>/`); cargo builds
+//! them with `cargo build --workspace --bins`, and `scripts/test` (`cargo nextest run
+//! --workspace --lib --bins --examples --tests`) builds them before running the tests.
+
+pub mod items;
+pub mod process;
+pub mod radicale;
+pub mod stack;
+pub mod twilio;
+
+use std::future::Future;
+use std::time::Duration;
+
+pub use process::{binary, binary_dir, ServiceProcess};
+pub use radicale::Radicale;
+pub use stack::{publish_items, Servers, Stack, StoredMessage};
+pub use tributary_proto::ServiceName;
+
+/// Polls `check` every 50 ms until it returns `Some`, for up to `secs` seconds; `None` when
+/// it never did.
+pub async fn eventually_within<T, F, Fut>(secs: u64, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(value) = check().await {
+            return Some(value);
+        }
+        if tokio::time::Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// [`eventually_within`], failing the test naming `what` when the time runs out.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    eventually_within(secs, check)
+        .await
+        .unwrap_or_else(|| panic!("timed out after {secs} s waiting for {what}"))
+}
+
+/// The next message on `subscriber` within `secs`, as JSON; `None` when none comes.
+pub async fn next_json(
+    subscriber: &mut async_nats::Subscriber,
+    secs: u64,
+) -> Option<serde_json::Value> {
+    let message = tokio::time::timeout(
+        Duration::from_secs(secs),
+        futures::StreamExt::next(subscriber),
+    )
+    .await
+    .ok()??;
+    serde_json::from_slice(&message.payload).ok()
+}
+
+/// Collects the JSON messages on `subscriber` that satisfy `keep` until there are `want` of
+/// them, for up to `secs` seconds; what was collected (fewer when time ran out).
+pub async fn collect_json(
+    subscriber: &mut async_nats::Subscriber,
+    want: usize,
+    secs: u64,
+    keep: impl Fn(&serde_json::Value) -> bool,
+) -> Vec<serde_json::Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    let mut found = Vec::new();
+    while found.len() < want {
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            break;
+        }
+        let Ok(Some(message)) =
+            tokio::time::timeout(deadline - now, futures::StreamExt::next(subscriber)).await
+        else {
+            break;
+        };
+        if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&message.payload) {
+            if keep(&value) {
+                found.push(value);
+            }
+        }
+    }
+    found
+}

@@ -1,0 +1,903 @@
+//! The five services of one test, each its own process, on a slice of NATS and PostgreSQL
+//! that belongs to that test alone: its own subject prefix (so its own streams), its own
+//! database and its own data directory, all removed when the stack is dropped.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use secrecy::ExposeSecret;
+use serde_json::{json, Value};
+use sqlx::{Connection, PgConnection, PgPool};
+use tributary_kit::config::config_section;
+use tributary_kit::{Config, ConfigSources};
+use tributary_plugin_manager::api::ApiError;
+use tributary_plugin_manager::client::{CallError, MeshClient};
+use tributary_proto::streams::{ConsumerKey, StreamKey};
+use tributary_proto::{ConnectorItem, ServiceName, Subjects};
+
+use crate::eventually;
+use crate::process::{tail, ServiceProcess};
+
+/// Where the NATS and PostgreSQL servers of a stack are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Servers {
+    /// `nats://host:port` of a NATS server with JetStream.
+    pub nats_url: String,
+    /// PostgreSQL's host.
+    pub pg_host: String,
+    /// PostgreSQL's port.
+    pub pg_port: u16,
+    /// The PostgreSQL role, allowed to create databases.
+    pub pg_user: String,
+    /// Its password; empty for trust authentication.
+    pub pg_password: String,
+}
+
+impl Servers {
+    /// The machine's NATS (127.0.0.1:4222) and PostgreSQL (127.0.0.1:5432, user `postgres`)
+    /// that `scripts/services-up` starts.
+    pub fn shared() -> Self {
+        Self {
+            nats_url: "nats://127.0.0.1:4222".to_owned(),
+            pg_host: "127.0.0.1".to_owned(),
+            pg_port: 5432,
+            pg_user: "postgres".to_owned(),
+            pg_password: String::new(),
+        }
+    }
+}
+
+/// One message kept by a stream.
+#[derive(Debug, Clone)]
+pub struct StoredMessage {
+    /// Its subject, without the stack's prefix.
+    pub subject: String,
+    /// Its payload, parsed as JSON (`Null` when it is not JSON).
+    pub json: Value,
+}
+
+/// The services of one test as separate processes, with what the test talks to them through.
+///
+/// Dropping it kills every process it started, prints the tail of each log when the test is
+/// failing, deletes the test's streams and database, and removes its directory.
+pub struct Stack {
+    servers: Servers,
+    prefix: String,
+    database: String,
+    subjects: Subjects,
+    dir: Option<tempfile::TempDir>,
+    vars: BTreeMap<String, String>,
+    config: Config,
+    running: BTreeMap<ServiceName, ServiceProcess>,
+    finished: Vec<ServiceProcess>,
+    started: BTreeMap<ServiceName, usize>,
+    nats: async_nats::Client,
+    pool: PgPool,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for Stack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stack")
+            .field("prefix", &self.prefix)
+            .field("database", &self.database)
+            .field("dir", &self.dir())
+            .field("running", &self.running.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Stack {
+    /// A stack on the machine's shared NATS and PostgreSQL, tuned for tests
+    /// ([`Stack::tuned_for_tests`]); nothing started yet.
+    pub async fn new() -> Self {
+        let mut stack = Self::on(Servers::shared()).await;
+        stack.tuned_for_tests();
+        stack
+    }
+
+    /// A stack on `servers` with the built-in defaults but for what isolates it: a fresh
+    /// prefix, database (created and migrated here) and data directory, fresh secrets, and
+    /// every HTTP listener on a free port. Nothing started yet.
+    pub async fn on(servers: Servers) -> Self {
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let prefix = format!("e2e{}", &token[..12]);
+        let database = format!("e2e_{token}");
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("tributary-{prefix}-"))
+            .tempdir()
+            .unwrap_or_else(|e| panic!("cannot make a temporary directory: {e}"));
+        std::fs::create_dir_all(dir.path().join("logs"))
+            .unwrap_or_else(|e| panic!("cannot make the log directory: {e}"));
+        let mut key = uuid::Uuid::new_v4().as_bytes().to_vec();
+        key.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+        let mut vars = BTreeMap::new();
+        let mut set = |key: &str, value: String| {
+            vars.insert(key.to_owned(), value);
+        };
+        set("TRIBUTARY__NATS__URL", servers.nats_url.clone());
+        set("TRIBUTARY__NATS__SUBJECT_PREFIX", prefix.clone());
+        set("TRIBUTARY__DATABASE__HOST", servers.pg_host.clone());
+        set("TRIBUTARY__DATABASE__PORT", servers.pg_port.to_string());
+        set("TRIBUTARY__DATABASE__USER", servers.pg_user.clone());
+        set("TRIBUTARY__DATABASE__NAME", database.clone());
+        if !servers.pg_password.is_empty() {
+            set("TRIBUTARY__DATABASE__PASSWORD", servers.pg_password.clone());
+        }
+        set(
+            "TRIBUTARY__DATA_DIR",
+            dir.path().join("data").display().to_string(),
+        );
+        set(
+            "TRIBUTARY__PLUGIN_MANAGER__MASTER_KEY",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, key),
+        );
+        set(
+            "TRIBUTARY__PLUGIN_MANAGER__ADMIN_TOKEN",
+            format!("admin-{}", uuid::Uuid::new_v4().simple()),
+        );
+        set(
+            "TRIBUTARY__SEARCH__API_TOKEN",
+            format!("search-{}", uuid::Uuid::new_v4().simple()),
+        );
+        // JSON lines: the harness reads each process's HTTP address from its log.
+        set("TRIBUTARY__TELEMETRY__LOG_FORMAT", "json".to_owned());
+        set("TRIBUTARY__TELEMETRY__LOG_FILTER", "info".to_owned());
+        for service in ServiceName::ALL {
+            set(
+                &format!(
+                    "TRIBUTARY__{}__HTTP_ADDR",
+                    config_section(service).to_uppercase()
+                ),
+                "127.0.0.1:0".to_owned(),
+            );
+        }
+        let config = load(&vars);
+        let pool = tributary_kit::db::connect_and_migrate(&config.database)
+            .await
+            .unwrap_or_else(|e| panic!("cannot create the test database: {e}"));
+        let nats = connect_nats(&servers.nats_url).await;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap_or_else(|e| panic!("an HTTP client: {e}"));
+        Self {
+            subjects: Subjects::new(prefix.clone()),
+            servers,
+            prefix,
+            database,
+            dir: Some(dir),
+            vars,
+            config,
+            running: BTreeMap::new(),
+            finished: Vec::new(),
+            started: BTreeMap::new(),
+            nats,
+            pool,
+            http,
+        }
+    }
+
+    /// Turns waits and redelivery times down so tests run fast: batches wait 20 ms to fill,
+    /// JetStream redelivers after 5 s, syncs report every 500 ms, shutdown takes at most 5 s.
+    pub fn tuned_for_tests(&mut self) -> &mut Self {
+        self.set("shutdown_timeout_secs", 5)
+            .set("etl.batch_wait_ms", 20)
+            .set("etl.ack_wait_secs", 5)
+            .set("etl.retry_initial_ms", 50)
+            .set("etl.retry_max_ms", 1000)
+            .set("search.batch_wait_ms", 20)
+            .set("search.ack_wait_secs", 5)
+            .set("channel.ack_wait_secs", 5)
+            .set("connector.heartbeat_interval_ms", 500)
+    }
+
+    /// Sets a configuration key (`etl.batch_size`) for the processes started from now on, as
+    /// its `TRIBUTARY__ETL__BATCH_SIZE` variable.
+    pub fn set(&mut self, key: &str, value: impl ToString) -> &mut Self {
+        let var = format!(
+            "TRIBUTARY__{}",
+            key.split('.')
+                .map(str::to_uppercase)
+                .collect::<Vec<_>>()
+                .join("__")
+        );
+        self.vars.insert(var, value.to_string());
+        self.config = load(&self.vars);
+        self
+    }
+
+    /// The `TRIBUTARY__…` variables each process is started with.
+    pub fn vars(&self) -> &BTreeMap<String, String> {
+        &self.vars
+    }
+
+    /// The configuration those variables make.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The servers it runs on.
+    pub fn servers(&self) -> &Servers {
+        &self.servers
+    }
+
+    /// Its subject prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Its database's name.
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    /// Its subjects.
+    pub fn subjects(&self) -> &Subjects {
+        &self.subjects
+    }
+
+    /// Its directory (data and logs).
+    pub fn dir(&self) -> PathBuf {
+        self.dir
+            .as_ref()
+            .map(|d| d.path().to_path_buf())
+            .unwrap_or_default()
+    }
+
+    /// Starts every service not running yet: the plugin manager first (the others ask it for
+    /// their instances), then the other four side by side; returns when all answer `/readyz`.
+    pub async fn start_all(&mut self) {
+        if !self.running.contains_key(&ServiceName::PluginManager) {
+            self.start(ServiceName::PluginManager).await;
+        }
+        let rest: Vec<ServiceName> = ServiceName::ALL
+            .into_iter()
+            .filter(|s| !self.running.contains_key(s))
+            .collect();
+        let mut spawned: Vec<ServiceProcess> = rest.iter().map(|s| self.spawn(*s)).collect();
+        let http = self.http.clone();
+        futures::future::join_all(spawned.iter_mut().map(|p| p.wait_ready(&http))).await;
+        for process in spawned {
+            self.running.insert(process.service(), process);
+        }
+    }
+
+    /// Starts `service` (again) and waits until it answers `/readyz`.
+    pub async fn start(&mut self, service: ServiceName) {
+        assert!(
+            !self.running.contains_key(&service),
+            "{service} already runs"
+        );
+        let mut process = self.spawn(service);
+        process.wait_ready(&self.http).await;
+        self.running.insert(service, process);
+    }
+
+    fn spawn(&mut self, service: ServiceName) -> ServiceProcess {
+        let n = {
+            let n = self.started.entry(service).or_insert(0);
+            *n += 1;
+            *n
+        };
+        let log = self
+            .dir()
+            .join("logs")
+            .join(format!("{}-{n}.log", service.as_str()));
+        ServiceProcess::spawn(service, &self.vars, &log)
+    }
+
+    /// SIGKILLs `service`: no shutdown, nothing flushed, nothing acked.
+    pub fn kill(&mut self, service: ServiceName) {
+        let mut process = self
+            .running
+            .remove(&service)
+            .unwrap_or_else(|| panic!("{service} does not run"));
+        process.kill();
+        self.finished.push(process);
+    }
+
+    /// Stops `service` with SIGTERM (it finishes in-flight work), SIGKILL after 20 s.
+    pub async fn stop(&mut self, service: ServiceName) {
+        let mut process = self
+            .running
+            .remove(&service)
+            .unwrap_or_else(|| panic!("{service} does not run"));
+        process.terminate(Duration::from_secs(20)).await;
+        self.finished.push(process);
+    }
+
+    /// The process of a running service.
+    pub fn process(&self, service: ServiceName) -> &ServiceProcess {
+        self.running
+            .get(&service)
+            .unwrap_or_else(|| panic!("{service} does not run"))
+    }
+
+    /// Where a running service's HTTP listener is.
+    pub fn http_addr(&self, service: ServiceName) -> SocketAddr {
+        self.process(service).http_addr()
+    }
+
+    /// What a running service has logged so far (JSON lines).
+    pub fn log_text(&self, service: ServiceName) -> String {
+        std::fs::read_to_string(self.process(service).log()).unwrap_or_default()
+    }
+
+    /// Fails the test, with the logs, if a service it started has exited on its own.
+    pub fn assert_all_running(&mut self) {
+        let dead: Vec<String> = self
+            .running
+            .iter_mut()
+            .filter_map(|(service, p)| (!p.is_running()).then(|| service.to_string()))
+            .collect();
+        assert!(dead.is_empty(), "these services exited: {dead:?}");
+    }
+
+    /// The test's NATS connection.
+    pub fn nats(&self) -> &async_nats::Client {
+        &self.nats
+    }
+
+    /// JetStream on that connection.
+    pub fn jetstream(&self) -> jetstream::Context {
+        jetstream::new(self.nats.clone())
+    }
+
+    /// A pool on the test's database.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// A client of the services' NATS requests.
+    pub fn mesh(&self) -> MeshClient {
+        MeshClient::new(self.nats.clone(), self.subjects.clone(), "e2e".into())
+            .with_timeout(Duration::from_secs(20))
+    }
+
+    /// Asks `<service>.<verb>` over NATS; the service's answer or its refusal. Panics when
+    /// nobody answers.
+    pub async fn ask(
+        &self,
+        service: ServiceName,
+        verb: &str,
+        body: Value,
+    ) -> Result<Value, ApiError> {
+        match self.mesh().request(service, verb, &body).await {
+            Ok(value) => Ok(value),
+            Err(CallError::Api(e)) => Err(e),
+            Err(e) => panic!("{service}.{verb} {body}: {e}"),
+        }
+    }
+
+    /// A subscription to a subject (unprefixed, such as `data.PersonCreated`), in place
+    /// before it returns.
+    pub async fn subscribe(&self, subject: &str) -> async_nats::Subscriber {
+        let subscriber = self
+            .nats
+            .subscribe(self.subjects.qualify(subject))
+            .await
+            .unwrap_or_else(|e| panic!("subscribe {subject}: {e}"));
+        self.nats
+            .flush()
+            .await
+            .unwrap_or_else(|e| panic!("flush: {e}"));
+        subscriber
+    }
+
+    /// `method path` on the plugin manager's admin API with the admin token; the status and
+    /// the JSON answer.
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let url = format!(
+            "http://{}{path}",
+            self.http_addr(ServiceName::PluginManager)
+        );
+        let mut request = self
+            .http
+            .request(method.clone(), &url)
+            .bearer_auth(self.config.plugin_manager.admin_token.expose_secret());
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// Installs `plugin` as `instance` with `config` through the admin API, accepting every
+    /// permission the plugin asks for; not enabled.
+    pub async fn install(&self, plugin: &str, instance: &str, config: Value) {
+        let (status, info) = self
+            .admin(
+                reqwest::Method::GET,
+                &format!("/api/v1/plugins/{plugin}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "GET plugin {plugin}: {info}");
+        let (status, body) = self
+            .admin(
+                reqwest::Method::POST,
+                "/api/v1/instances",
+                Some(json!({
+                    "plugin_id": plugin,
+                    "instance_id": instance,
+                    "config": config,
+                    "accept_permissions": info["permissions"],
+                })),
+            )
+            .await;
+        assert_eq!(status, 201, "install {instance}: {body}");
+    }
+
+    /// Enables `instance` through the admin API.
+    pub async fn enable(&self, instance: &str) {
+        let (status, body) = self
+            .admin(
+                reqwest::Method::POST,
+                &format!("/api/v1/instances/{instance}/enable"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "enable {instance}: {body}");
+        assert_eq!(body["state"], "enabled", "{body}");
+    }
+
+    /// Disables `instance` through the admin API.
+    pub async fn disable(&self, instance: &str) {
+        let (status, body) = self
+            .admin(
+                reqwest::Method::POST,
+                &format!("/api/v1/instances/{instance}/disable"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "disable {instance}: {body}");
+        assert_eq!(body["state"], "disabled", "{body}");
+    }
+
+    /// `GET /search` on the search process with the API token and `params`; the status and
+    /// the JSON answer.
+    pub async fn search_http(&self, params: &[(&str, &str)], token: Option<&str>) -> (u16, Value) {
+        let url = format!("http://{}/search", self.http_addr(ServiceName::Search));
+        let mut request = self.http.get(&url).query(params);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET /search: {e}"));
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// `GET /search` with `params`, which must answer 200.
+    pub async fn search(&self, params: &[(&str, &str)]) -> Value {
+        let token = self.config.search.api_token.expose_secret().to_owned();
+        let (status, body) = self.search_http(params, Some(&token)).await;
+        assert_eq!(status, 200, "GET /search {params:?}: {body}");
+        body
+    }
+
+    /// Waits up to `secs` until `GET /search` with `params` finds `want` hits in total.
+    pub async fn wait_search_total(&self, params: &[(&str, &str)], want: u64, secs: u64) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let results = self.search(params).await;
+            if results["total"].as_u64() == Some(want) {
+                return results;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "GET /search {params:?} did not find {want} hits within {secs} s; last: {}",
+                truncate(&results.to_string(), 2000)
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// How many documents the index holds, from `search.stats`.
+    pub async fn indexed(&self) -> u64 {
+        match self
+            .mesh()
+            .request::<_, Value>(ServiceName::Search, "stats", &json!({}))
+            .await
+        {
+            Ok(stats) => stats["documents"].as_u64().unwrap_or(0),
+            Err(_) => 0,
+        }
+    }
+
+    /// The webhook URL the channel service serves for `instance`, once it serves it.
+    pub async fn webhook_url(&self, instance: &str) -> String {
+        eventually(20, &format!("a webhook route for {instance}"), || async {
+            let routes = self
+                .ask(ServiceName::Channel, "routes", json!({}))
+                .await
+                .ok()?;
+            routes["routes"]
+                .as_array()?
+                .iter()
+                .find(|r| r["instance_id"] == instance)?["webhook_url"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .await
+    }
+
+    /// POSTs `body` to `url` with `headers`; the status and the text answered.
+    pub async fn post(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+        body: Vec<u8>,
+    ) -> (u16, String) {
+        let mut request = self.http.post(url).body(body);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap_or_default())
+    }
+
+    /// The bigint `sql` answers on the test's database (-1 when it fails: the server may be
+    /// restarting).
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap_or(-1)
+    }
+
+    /// Waits up to `secs` until `sql` answers `want`.
+    pub async fn wait_count(&self, sql: &str, want: i64, secs: u64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let got = self.count(sql).await;
+            if got == want {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "`{sql}` gave {got}, not {want}, within {secs} s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Publishes connector items as a connector does; see [`publish_items`].
+    pub async fn publish_items(&self, items: &[ConnectorItem]) {
+        publish_items(&self.jetstream(), &self.subjects, items).await;
+    }
+
+    /// Every message a stream holds now, in order.
+    pub async fn stream_messages(&self, key: StreamKey) -> Vec<StoredMessage> {
+        let js = self.jetstream();
+        let stream = js
+            .get_stream(key.name(&self.subjects))
+            .await
+            .unwrap_or_else(|e| panic!("stream {}: {e}", key.name(&self.subjects)));
+        let state = stream.cached_info().state.clone();
+        let mut out = Vec::new();
+        if state.messages == 0 {
+            return out;
+        }
+        for seq in state.first_sequence..=state.last_sequence {
+            if let Ok(message) = stream.get_raw_message(seq).await {
+                out.push(StoredMessage {
+                    subject: self.subjects.unqualify(&message.subject).to_owned(),
+                    json: serde_json::from_slice(&message.payload).unwrap_or(Value::Null),
+                });
+            }
+        }
+        out
+    }
+
+    /// How many messages the test's streams hold on `subject` (unprefixed).
+    pub async fn stored_on(&self, subject: &str) -> u64 {
+        let js = self.jetstream();
+        let qualified = self.subjects.qualify(subject);
+        for key in StreamKey::ALL {
+            let Ok(stream) = js.get_stream(key.name(&self.subjects)).await else {
+                continue;
+            };
+            let Ok(mut subjects) = stream.info_with_subjects(qualified.clone()).await else {
+                continue;
+            };
+            if let Some(Ok((_, count))) = futures::StreamExt::next(&mut subjects).await {
+                return count as u64;
+            }
+        }
+        0
+    }
+
+    /// Waits up to `secs` until a durable consumer has handed out everything its stream holds
+    /// and has every delivery acknowledged.
+    pub async fn wait_consumer_settled(&self, consumer: ConsumerKey, secs: u64) {
+        let js = self.jetstream();
+        let stream = consumer.stream().name(&self.subjects);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let state = match js
+                .get_consumer_from_stream::<jetstream::consumer::pull::Config, _, _>(
+                    consumer.durable_name(),
+                    stream.clone(),
+                )
+                .await
+            {
+                Ok(mut c) => match c.info().await {
+                    Ok(info) if info.num_pending == 0 && info.num_ack_pending == 0 => return,
+                    Ok(info) => format!(
+                        "{} pending, {} unacked",
+                        info.num_pending, info.num_ack_pending
+                    ),
+                    Err(e) => e.to_string(),
+                },
+                Err(e) => e.to_string(),
+            };
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "consumer {} did not settle within {secs} s: {state}",
+                consumer.durable_name()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Asserts that the `n` persons of `instance` each made it exactly once everywhere,
+    /// waiting up to `secs` for each stage to settle: one source row per external id and one
+    /// person per source row in PostgreSQL, nothing left in the outbox or unacked, exactly one
+    /// `data.PersonCreated` on the data stream per stored person (and no other event of the
+    /// instance), and `n` documents of the instance in the search index.
+    pub async fn assert_persons_once(&self, instance: &str, n: usize, secs: u64) {
+        let persons = format!(
+            "SELECT count(*) FROM person p JOIN source_record s \
+             ON s.entity_id = p.id AND s.entity_type = 'person' WHERE s.instance_id = '{instance}'"
+        );
+        self.wait_count(&persons, n as i64, secs).await;
+        self.wait_consumer_settled(ConsumerKey::EtlItems, secs)
+            .await;
+        self.wait_count("SELECT count(*) FROM outbox", 0, secs)
+            .await;
+        let (rows, distinct): (i64, i64) = sqlx::query_as(
+            "SELECT count(*), count(DISTINCT external_id) FROM source_record WHERE instance_id = $1",
+        )
+        .bind(instance)
+        .fetch_one(&self.pool)
+        .await
+        .unwrap_or_else(|e| panic!("counting source rows: {e}"));
+        assert_eq!(
+            (rows, distinct),
+            (n as i64, n as i64),
+            "one source row per external id"
+        );
+        let ids: std::collections::BTreeSet<String> = sqlx::query_scalar::<_, uuid::Uuid>(
+            "SELECT p.id FROM person p JOIN source_record s ON s.entity_id = p.id \
+             AND s.entity_type = 'person' WHERE s.instance_id = $1",
+        )
+        .bind(instance)
+        .fetch_all(&self.pool)
+        .await
+        .unwrap_or_else(|e| panic!("reading person ids: {e}"))
+        .into_iter()
+        .map(|id| id.to_string())
+        .collect();
+        assert_eq!(ids.len(), n, "one person per source row");
+
+        self.wait_search_total(&[("source", instance)], n as u64, secs)
+            .await;
+        self.wait_consumer_settled(ConsumerKey::SearchIndexer, secs)
+            .await;
+        let found = self.search(&[("source", instance)]).await;
+        assert_eq!(found["total"], n, "nothing indexed twice: {found}");
+
+        let events: Vec<StoredMessage> = self
+            .stream_messages(StreamKey::DataEvents)
+            .await
+            .into_iter()
+            .filter(|e| e.json["source"]["instance"] == instance)
+            .collect();
+        let kinds: std::collections::BTreeSet<&str> =
+            events.iter().map(|e| e.subject.as_str()).collect();
+        assert_eq!(
+            kinds,
+            std::collections::BTreeSet::from(["data.PersonCreated"]),
+            "only creations"
+        );
+        assert_eq!(events.len(), n, "one event per person, none twice");
+        let announced: std::collections::BTreeSet<String> = events
+            .iter()
+            .filter_map(|e| e.json["entity_id"].as_str().map(str::to_owned))
+            .collect();
+        assert_eq!(announced, ids, "each stored person announced exactly once");
+    }
+
+    /// Prints the last lines of every log of this stack to standard error.
+    pub fn print_logs(&self) {
+        let mut logs: Vec<PathBuf> = self
+            .running
+            .values()
+            .chain(self.finished.iter())
+            .map(|p| p.log().to_path_buf())
+            .collect();
+        logs.sort();
+        for log in logs {
+            eprintln!(
+                "----- {} (last 40 lines) -----\n{}",
+                log.display(),
+                tail(&log, 40)
+            );
+        }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        for (_, mut process) in std::mem::take(&mut self.running) {
+            process.kill();
+            self.finished.push(process);
+        }
+        if std::thread::panicking() {
+            self.print_logs();
+        }
+        if std::env::var_os("TRIBUTARY_E2E_KEEP").is_some() {
+            if let Some(dir) = self.dir.take() {
+                eprintln!("The stack's directory is kept: {}", dir.keep().display());
+            }
+        }
+        self.finished.clear();
+        let (servers, prefix, database) = (
+            self.servers.clone(),
+            self.prefix.clone(),
+            self.database.clone(),
+        );
+        let pool = self.pool.clone();
+        // Its own thread and runtime: works from inside a test's runtime and after a panic.
+        let cleaner = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                rt.block_on(async {
+                    let cleaning = async {
+                        pool.close().await;
+                        cleanup(&servers, &prefix, &database).await;
+                    };
+                    let _ = tokio::time::timeout(Duration::from_secs(30), cleaning).await;
+                });
+            }
+        });
+        let _ = cleaner.join();
+    }
+}
+
+/// Deletes the streams of `prefix` and drops `database`.
+async fn cleanup(servers: &Servers, prefix: &str, database: &str) {
+    let options = async_nats::ConnectOptions::new().connection_timeout(Duration::from_secs(3));
+    if let Ok(client) = options.connect(servers.nats_url.as_str()).await {
+        let js = jetstream::new(client);
+        let mut names = js.stream_names();
+        let mut ours = Vec::new();
+        while let Some(Ok(name)) = futures::StreamExt::next(&mut names).await {
+            if name.starts_with(&format!("{prefix}_")) {
+                ours.push(name);
+            }
+        }
+        for name in ours {
+            let _ = js.delete_stream(&name).await;
+        }
+    }
+    let mut options = sqlx::postgres::PgConnectOptions::new()
+        .host(&servers.pg_host)
+        .port(servers.pg_port)
+        .username(&servers.pg_user)
+        .database("postgres");
+    if !servers.pg_password.is_empty() {
+        options = options.password(&servers.pg_password);
+    }
+    let connecting = PgConnection::connect_with(&options);
+    if let Ok(Ok(mut conn)) = tokio::time::timeout(Duration::from_secs(5), connecting).await {
+        let _ = sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
+        ))
+        .execute(&mut conn)
+        .await;
+        let _ = conn.close().await;
+    }
+}
+
+fn load(vars: &BTreeMap<String, String>) -> Config {
+    Config::load(&ConfigSources {
+        file: None,
+        env: Some(vars.clone().into_iter().collect()),
+    })
+    .unwrap_or_else(|e| panic!("the stack's configuration: {e}"))
+}
+
+async fn connect_nats(url: &str) -> async_nats::Client {
+    async_nats::ConnectOptions::new()
+        .connection_timeout(Duration::from_secs(5))
+        .connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("NATS must run at {url}: {e}"))
+}
+
+/// Publishes connector items on their instances' subjects with their headers (`Nats-Msg-Id`),
+/// as a connector does, and waits until JetStream has stored each. A publish that fails (NATS
+/// restarting) is tried again for up to two minutes; the message id makes a repeat harmless.
+pub async fn publish_items(js: &jetstream::Context, subjects: &Subjects, items: &[ConnectorItem]) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    for chunk in items.chunks(200) {
+        loop {
+            match publish_chunk(js, subjects, chunk).await {
+                Ok(()) => break,
+                Err(e) => {
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "JetStream did not take the items within 120 s: {e}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+    }
+}
+
+async fn publish_chunk(
+    js: &jetstream::Context,
+    subjects: &Subjects,
+    items: &[ConnectorItem],
+) -> Result<(), String> {
+    let mut acks = Vec::with_capacity(items.len());
+    for item in items {
+        let payload = serde_json::to_vec(item).map_err(|e| e.to_string())?;
+        let ack = js
+            .publish_with_headers(
+                subjects.connector_items(&item.instance_id),
+                item.headers(),
+                payload.into(),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        acks.push(ack);
+    }
+    for ack in acks {
+        ack.await.map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+fn truncate(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut cut = max;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    &text[..cut]
+}
