@@ -11,8 +11,35 @@ use std::time::{Duration, Instant};
 use tributary::local::{LocalNats, LocalPostgres};
 use tributary_search::query::{SearchQuery, SearchResults};
 
+/// A `tributary up` child that is interrupted (so it stops its servers) if a test panics.
+struct Up(Child);
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = Command::new("kill")
+                .args(["-INT", &self.0.id().to_string()])
+                .status();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+impl std::ops::Deref for Up {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Up {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
 /// `tributary up --own-servers` with everything under `data_dir` and every HTTP port free.
-fn spawn_up(data_dir: &Path, extra: &[&str], path_var: &str) -> Child {
+fn spawn_up(data_dir: &Path, extra: &[&str], path_var: &str) -> Up {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tributary"));
     command
         .arg("up")
@@ -27,7 +54,7 @@ fn spawn_up(data_dir: &Path, extra: &[&str], path_var: &str) -> Child {
     for section in ["PLUGIN_MANAGER", "CONNECTOR", "ETL", "CHANNEL", "SEARCH"] {
         command.env(format!("TRIBUTARY__{section}__HTTP_ADDR"), "127.0.0.1:0");
     }
-    command.spawn().unwrap()
+    Up(command.spawn().unwrap())
 }
 
 /// Reads `child`'s standard output until the demo announcement, and returns the NATS URL it
@@ -245,14 +272,15 @@ async fn up_names_what_to_install_when_nats_server_is_missing() {
     let dir = tempfile::tempdir().unwrap();
     let empty_path = dir.path().join("bin");
     std::fs::create_dir(&empty_path).unwrap();
-    let up = spawn_up(
+    let mut up = spawn_up(
         &dir.path().join("data"),
         &[],
         &empty_path.display().to_string(),
     );
-    let output = up.wait_with_output().unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let status = up.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(up.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(1));
     assert!(
         stderr.contains("nats-server was not found on the PATH")
             && stderr.contains("apt install nats-server")
