@@ -6,7 +6,7 @@
 
 use serde_json::{json, Value};
 use tributary_e2e::radicale::{event, vcard};
-use tributary_e2e::{collect_json, eventually, Radicale, ServiceName, Stack};
+use tributary_e2e::{collect_json, eventually, ServiceName, Stack};
 use uuid::Uuid;
 
 const INSTANCE: &str = "dav-ada";
@@ -36,7 +36,7 @@ async fn sync_now(stack: &Stack) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_carddav_sync_becomes_persons_data_events_and_search_hits() {
-    let dav = Radicale::start().await;
+    let dav = tributary_e2e::radicale::start().await;
     dav.create_address_book("/ada/contacts/", "Contacts").await;
     let people = [
         (
@@ -83,11 +83,7 @@ async fn a_carddav_sync_becomes_persons_data_events_and_search_hits() {
     // Installed and enabled through the plugin manager's admin API; an instance that never
     // synced syncs at once.
     stack
-        .install(
-            "tributary.dav",
-            INSTANCE,
-            dav.connector_config("/ada/", None),
-        )
+        .install("tributary.dav", INSTANCE, dav.config("/ada/"))
         .await;
     stack.enable(INSTANCE).await;
     let done = collect_json(&mut completed, 1, 60, of_instance).await;

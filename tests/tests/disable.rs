@@ -6,7 +6,7 @@
 
 use serde_json::{json, Value};
 use tributary_e2e::radicale::vcard;
-use tributary_e2e::{collect_json, eventually, twilio, Radicale, ServiceName, Stack};
+use tributary_e2e::{collect_json, eventually, twilio, ServiceName, Stack};
 use tributary_plugin_manager::api::ErrorCode;
 
 const DAV: &str = "dav-sched";
@@ -31,7 +31,7 @@ async fn sms(stack: &Stack, url: &str, sid: &str, text: &str) -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disabled_instances_stop_syncing_and_their_webhook_route_answers_404() {
-    let dav = Radicale::start().await;
+    let dav = tributary_e2e::radicale::start().await;
     dav.create_address_book("/ada/contacts/", "Contacts").await;
     dav.put_vcard(
         "/ada/contacts/lovelace.vcf",
@@ -51,11 +51,11 @@ async fn disabled_instances_stop_syncing_and_their_webhook_route_answers_404() {
 
     // A connector on a two-second schedule: it syncs again and again.
     stack
-        .install(
-            "tributary.dav",
-            DAV,
-            dav.connector_config("/ada/contacts/", Some(EVERY_2S)),
-        )
+        .install("tributary.dav", DAV, {
+            let mut config = dav.config("/ada/contacts/");
+            config["schedule"] = serde_json::json!(EVERY_2S);
+            config
+        })
         .await;
     stack.enable(DAV).await;
     let runs = collect_json(&mut completed, 3, 60, of_dav).await;

@@ -35,6 +35,8 @@ mod ical;
 mod listing;
 mod map;
 mod sync;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod vcard;
 mod webdav;
 mod xml;
