@@ -554,6 +554,15 @@ pub struct ConfigSources {
     pub env: Option<HashMap<String, String>>,
 }
 
+/// The `TRIBUTARY__SECTION__KEY` variables of `env` (the process's own when `None`).
+fn environment(env: Option<HashMap<String, String>>) -> config::Environment {
+    config::Environment::with_prefix(ENV_PREFIX)
+        .prefix_separator("__")
+        .separator("__")
+        .try_parsing(true)
+        .source(env)
+}
+
 impl ConfigSources {
     /// Defaults, the given file, and the process environment.
     pub fn from_process(file: Option<PathBuf>) -> Self {
@@ -567,12 +576,8 @@ impl ConfigSources {
         if let Some(file) = self.file.as_deref().filter(|f| f.exists()) {
             builder = builder.add_source(config::File::from(file).format(config::FileFormat::Toml));
         }
-        let env = config::Environment::with_prefix(ENV_PREFIX)
-            .prefix_separator("__")
-            .separator("__")
-            .source(self.env.clone());
         builder
-            .add_source(env)
+            .add_source(environment(self.env.clone()))
             .build()
             .is_ok_and(|c| c.get::<config::Value>(key).is_ok())
     }
@@ -594,13 +599,8 @@ impl Config {
             builder = builder
                 .add_source(config::File::from(file.as_path()).format(config::FileFormat::Toml));
         }
-        let env = config::Environment::with_prefix(ENV_PREFIX)
-            .prefix_separator("__")
-            .separator("__")
-            .try_parsing(true)
-            .source(sources.env.clone());
         let config: Config = builder
-            .add_source(env)
+            .add_source(environment(sources.env.clone()))
             .build()
             .and_then(|c| c.try_deserialize())
             .map_err(ConfigError::from_source)?;
