@@ -6,9 +6,11 @@ use std::time::{Duration, Instant};
 
 use tributary_kit::Config;
 use tributary_plugin_manager::api::InstallRequest;
-use tributary_plugin_manager::client::MeshClient;
+use tributary_plugin_manager::client::{CallError, MeshClient};
+use tributary_plugin_manager::nats_api::NoBody;
 use tributary_proto::ServiceName;
 use tributary_search::query::{SearchQuery, SearchResults};
+use tributary_search::reindex::ReindexStarted;
 
 /// The demo connector instance's id.
 pub const DEMO_INSTANCE: &str = "demo";
@@ -21,10 +23,11 @@ const SEARCHABLE_WITHIN: Duration = Duration::from_secs(120);
 /// search them.
 pub async fn install_and_announce(config: &Config, search_addr: SocketAddr) -> anyhow::Result<()> {
     let client = MeshClient::connect(config, "tributary-up-demo".to_owned()).await?;
-    match client.instance(DEMO_INSTANCE).await {
-        Ok(instance) if instance.state == "enabled" => {}
+    let installed_before = match client.instance(DEMO_INSTANCE).await {
+        Ok(instance) if instance.state == "enabled" => true,
         Ok(_) => {
             client.enable(DEMO_INSTANCE).await?;
+            true
         }
         Err(e) if e.is_not_found() => {
             let plugin = client.plugin(tributary_connector_demo::PLUGIN_ID).await?;
@@ -37,35 +40,51 @@ pub async fn install_and_announce(config: &Config, search_addr: SocketAddr) -> a
                 })
                 .await?;
             client.enable(DEMO_INSTANCE).await?;
+            false
         }
         Err(e) => return Err(e.into()),
-    }
+    };
     let expected: usize = tributary_connector_demo::sample_counts()
         .iter()
         .map(|(_, count)| count)
         .sum();
+    // Installed by an earlier run, its items are in PostgreSQL and a sync sends nothing new:
+    // an index made since (a new data directory, a deleted index) is rebuilt from there.
+    if installed_before && searchable_now(&client).await? < expected {
+        let started: ReindexStarted = client
+            .request(ServiceName::Search, "reindex", &NoBody {})
+            .await?;
+        println!(
+            "The demo data is in PostgreSQL but not in the {} index: rebuilding the index from \
+             PostgreSQL (`tributary search reindex`).",
+            started.backend
+        );
+    }
     let searchable = wait_until_searchable(&client, expected).await?;
     println!("{}", announcement(config, search_addr, searchable));
     Ok(())
 }
 
-/// Polls `search.query` for the demo instance's entries until `expected` are there.
-async fn wait_until_searchable(client: &MeshClient, expected: usize) -> anyhow::Result<usize> {
+/// How many of the demo instance's entries `search.query` finds now.
+async fn searchable_now(client: &MeshClient) -> Result<usize, CallError> {
     let query = SearchQuery {
         source: Some(DEMO_INSTANCE.to_owned()),
         limit: 1,
-        ..SearchQuery::from_params(&Default::default())?
+        ..SearchQuery::default()
     };
+    let results: SearchResults = client.request(ServiceName::Search, "query", &query).await?;
+    Ok(results.total)
+}
+
+/// Polls [`searchable_now`] until `expected` entries are there.
+async fn wait_until_searchable(client: &MeshClient, expected: usize) -> anyhow::Result<usize> {
     let deadline = Instant::now() + SEARCHABLE_WITHIN;
     loop {
-        let results: Result<SearchResults, _> =
-            client.request(ServiceName::Search, "query", &query).await;
-        match results {
-            Ok(results) if results.total >= expected => return Ok(results.total),
-            Ok(results) if Instant::now() > deadline => anyhow::bail!(
-                "the demo data is not searchable yet: {} of {expected} entries after {}s; \
+        match searchable_now(client).await {
+            Ok(total) if total >= expected => return Ok(total),
+            Ok(total) if Instant::now() > deadline => anyhow::bail!(
+                "the demo data is not searchable yet: {total} of {expected} entries after {}s; \
                  `tributary sync status` shows how the demo instance's sync went",
-                results.total,
                 SEARCHABLE_WITHIN.as_secs()
             ),
             Err(e) if Instant::now() > deadline => return Err(e.into()),

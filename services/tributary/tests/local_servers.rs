@@ -192,8 +192,10 @@ async fn up_with_its_own_servers_and_demo_makes_the_sample_searchable_and_ctrl_c
         "NATS or PostgreSQL outlived tributary up"
     );
 
-    // A second start uses the same cluster (its password kept), finds the demo instance
-    // installed, and the data is still there.
+    // A second start uses the same cluster (its password kept) and finds the demo instance
+    // installed. With the search index deleted meanwhile, a sync sends nothing new, so the
+    // index is rebuilt from the data PostgreSQL kept.
+    std::fs::remove_dir_all(data_dir.join("search")).unwrap();
     let mut again = spawn_up(&data_dir, &["--demo"], &path_var);
     let (nats_url, count) = wait_for_demo(&mut again);
     assert_eq!(count, 28);
