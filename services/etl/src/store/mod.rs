@@ -131,6 +131,9 @@ impl BatchWriter {
     /// none does.
     pub async fn write(&self, batch: &[PendingItem]) -> Result<BatchReport, StoreError> {
         let mut tx = self.pool.begin().await?;
+        sqlx::query(sql::KEYED_PLANS_ONLY)
+            .execute(&mut *tx)
+            .await?;
         let report = self.write_in(&mut tx, batch).await?;
         tx.commit().await?;
         Ok(report)

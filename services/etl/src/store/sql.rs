@@ -95,6 +95,14 @@ pub fn delete_entities(entity: EntityType) -> String {
     )
 }
 
+/// Keeps the rest of a batch's transaction from reading whole tables. Every statement of a
+/// batch looks rows up by key or address, and an index serves each; but while a table grows
+/// from empty faster than autovacuum analyses it (a first sync), the planner has no
+/// statistics, guesses that a thousand addresses match much of the table, and picks a
+/// sequential scan, and a cached generic plan keeps it as the table grows. Lookups then cost
+/// a pass over the table each, and a first sync slows down quadratically.
+pub const KEYED_PLANS_ONLY: &str = "SET LOCAL enable_seqscan = off";
+
 /// Locks and reads the source records of the keys in `$1`, `$2`, `$3` (instance ids, entity
 /// types, external ids), in key order so that concurrent batches cannot deadlock.
 pub const LOCK_SOURCES: &str = "\
