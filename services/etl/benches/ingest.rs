@@ -48,11 +48,27 @@ async fn main() -> anyhow::Result<()> {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(100_000);
-    let env = TestEnv::new().await;
+    let mut env = TestEnv::new().await;
+    // The ETL's knobs, to try other settings: `ETL_BATCH_SIZE=2000 cargo bench …`.
+    let knob = |name: &str| std::env::var(name).ok().and_then(|v| v.parse().ok());
+    if let Some(size) = knob("ETL_BATCH_SIZE") {
+        env.config.etl.batch_size = size;
+    }
+    if let Some(batches) = knob("ETL_CONCURRENT_BATCHES") {
+        env.config.etl.concurrent_batches = batches;
+    }
+    env.config.etl.max_ack_pending = env
+        .config
+        .etl
+        .max_ack_pending
+        .max((env.config.etl.batch_size * env.config.etl.concurrent_batches * 2) as i64);
     let subjects = env.subjects();
     let js = async_nats::jetstream::new(env.nats().await);
     let payloads = items(n);
-    println!("ingest benchmark: {n} person items");
+    println!(
+        "ingest benchmark: {n} person items, batches of {} ({} at a time)",
+        env.config.etl.batch_size, env.config.etl.concurrent_batches
+    );
 
     // 1. The ETL.
     let runtime = tributary_etl::build(env.config.clone()).await?;
@@ -74,14 +90,24 @@ async fn main() -> anyhow::Result<()> {
     }
     let published = started.elapsed();
     let mut events = js.get_stream(StreamKey::DataEvents.name(&subjects)).await?;
+    let pool = env.pool().await;
+    let mut committed = None;
     loop {
+        if committed.is_none() {
+            let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM person")
+                .fetch_one(&pool)
+                .await?;
+            if rows as usize >= n {
+                committed = Some(started.elapsed());
+            }
+        }
         if events.info().await?.state.messages as usize >= n {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let etl = started.elapsed();
-    let pool = env.pool().await;
+    let committed = committed.unwrap_or(etl);
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM person")
         .fetch_one(&pool)
         .await?;
@@ -173,6 +199,10 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "  publishing the items took {:.2} s",
         published.as_secs_f64()
+    );
+    println!(
+        "  every row committed after {:.2} s",
+        committed.as_secs_f64()
     );
     println!(
         "  ETL (batched, outbox, events published): {etl_rate:>9.0} items/s ({:.2} s)",

@@ -1,5 +1,8 @@
 //! The outbox publisher: drains events committed with their rows to JetStream, in order, and
-//! deletes each once JetStream has acknowledged it.
+//! deletes them once JetStream has acknowledged them.
+//!
+//! A transaction writes its events as one outbox row ([`enqueue_all`]), however many there
+//! are: the ETL's batches of a thousand items cost one insert, one read and one delete.
 //!
 //! The services share one outbox table, and each service's publisher drains only the events
 //! that service emits ([`EventKind::emitter`]): in a deployment its NATS user may publish
@@ -14,7 +17,8 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use async_nats::HeaderMap;
-use sqlx::{PgPool, Row};
+use serde_json::value::RawValue;
+use sqlx::PgPool;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tributary_proto::envelope::{EVENT_TYPE_HEADER, MSG_ID_HEADER};
@@ -35,6 +39,15 @@ pub enum PublishError {
     /// The outbox could not be read or cleared.
     #[error("outbox: {0}")]
     Database(#[from] sqlx::Error),
+    /// An outbox row does not hold a JSON array of events. Only a hand-edited row can: it
+    /// stays in the outbox, and holds back the events after it, until it is mended.
+    #[error("outbox row {seq} is not a batch of events: {reason}")]
+    Malformed {
+        /// The row.
+        seq: i64,
+        /// Why it could not be read.
+        reason: String,
+    },
     /// JetStream did not take an event.
     #[error("cannot publish event {event_id} to `{subject}`: {reason}")]
     Nats {
@@ -47,24 +60,69 @@ pub enum PublishError {
     },
 }
 
+/// One event as the outbox keeps it: what is published, under which subject and id.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct OutboxEvent {
+    /// The event's id, sent as `Nats-Msg-Id` so JetStream drops a repeat.
+    pub event_id: Uuid,
+    /// The full (prefixed) subject.
+    pub subject: String,
+    /// The envelope, as the JSON it is published as.
+    pub payload: Box<RawValue>,
+    /// The W3C `traceparent` of the work that caused it.
+    pub traceparent: Option<String>,
+}
+
+impl OutboxEvent {
+    /// The outbox form of `envelope`, published on `subject` (the full, prefixed subject).
+    pub fn new<T: serde::Serialize>(
+        subject: String,
+        envelope: &tributary_proto::envelope::Envelope<T>,
+        traceparent: Option<String>,
+    ) -> Result<Self, serde_json::Error> {
+        Ok(Self {
+            event_id: envelope.id,
+            subject,
+            payload: serde_json::value::to_raw_value(envelope)?,
+            traceparent,
+        })
+    }
+}
+
 /// Writes one event to the outbox inside the caller's transaction, so it is published if and
-/// only if the transaction commits. `subject` is the full (prefixed) subject.
+/// only if the transaction commits. `subject` is the full (prefixed) subject; the event is
+/// drained by the publisher of the service that emits its kind.
 pub async fn enqueue<T: serde::Serialize>(
     tx: &mut sqlx::PgConnection,
     subject: &str,
     envelope: &tributary_proto::envelope::Envelope<T>,
     traceparent: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    let payload = serde_json::to_value(envelope).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    sqlx::query(
-        "INSERT INTO outbox (event_id, subject, payload, traceparent) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(envelope.id)
-    .bind(subject)
-    .bind(payload)
-    .bind(traceparent)
-    .execute(tx)
-    .await?;
+    let event = OutboxEvent::new(subject.to_owned(), envelope, traceparent.map(str::to_owned))
+        .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let emitter = envelope.kind().map(EventKind::emitter).ok_or_else(|| {
+        sqlx::Error::Encode(format!("`{}` is not an event type", envelope.event_type).into())
+    })?;
+    enqueue_all(tx, emitter, &[event]).await
+}
+
+/// Writes `events`, all emitted by `emitter`, to the outbox as one row inside the caller's
+/// transaction: a batch of any size costs one insert, and its events are published in order.
+pub async fn enqueue_all(
+    tx: &mut sqlx::PgConnection,
+    emitter: ServiceName,
+    events: &[OutboxEvent],
+) -> Result<(), sqlx::Error> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let encoded = serde_json::to_vec(events).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    sqlx::query("INSERT INTO outbox (emitter, event_count, events) VALUES ($1, $2, $3)")
+        .bind(emitter.as_str())
+        .bind(events.len() as i32)
+        .bind(encoded)
+        .execute(tx)
+        .await?;
     Ok(())
 }
 
@@ -104,8 +162,8 @@ pub struct OutboxPublisher {
     pool: PgPool,
     jetstream: jetstream::Context,
     subjects: Subjects,
-    /// The full subjects of the events this publisher's service emits: the rows it drains.
-    own_subjects: Vec<String>,
+    /// The service whose events (outbox rows) this publisher drains.
+    emitter: ServiceName,
     batch_size: usize,
     wake: Arc<Notify>,
 }
@@ -121,16 +179,11 @@ impl OutboxPublisher {
         batch_size: usize,
         wake: Arc<Notify>,
     ) -> Self {
-        let own_subjects = EventKind::all()
-            .into_iter()
-            .filter(|kind| kind.emitter() == service)
-            .map(|kind| subjects.event(kind))
-            .collect();
         Self {
             pool,
             jetstream,
             subjects,
-            own_subjects,
+            emitter: service,
             batch_size,
             wake,
         }
@@ -141,7 +194,7 @@ impl OutboxPublisher {
     pub async fn run(self, mut backoff: Backoff, shutdown: CancellationToken) {
         loop {
             match self.publish_round().await {
-                Ok(n) if n == self.batch_size => {
+                Ok(n) if n >= self.batch_size => {
                     backoff.reset();
                     continue;
                 }
@@ -165,58 +218,74 @@ impl OutboxPublisher {
         }
         // What the last batches committed, published now rather than at the next start.
         while let Ok(n) = self.publish_round().await {
-            if n < self.batch_size {
+            if n < self.batch_size || n == 0 {
                 break;
             }
         }
     }
 
-    /// Publishes the oldest events of the outbox its service emits (up to the batch size),
-    /// waits for JetStream to acknowledge every one, then deletes them. Returns how many were
-    /// published.
+    /// Publishes the oldest events of the outbox its service emits (whole committed batches,
+    /// until at least the batch size), waits for JetStream to acknowledge every one, then
+    /// deletes them. Returns how many were published.
     ///
     /// The rows stay locked while they are published, so a second publisher of the same
     /// service (another process) waits and then takes the next ones: a service's events leave
     /// in commit order.
     pub async fn publish_round(&self) -> Result<usize, PublishError> {
         let mut tx = self.pool.begin().await?;
-        let rows = sqlx::query(
-            "SELECT seq, event_id, subject, payload::text AS payload, traceparent \
-             FROM outbox WHERE subject = ANY($2) ORDER BY seq LIMIT $1 FOR UPDATE",
+        let pending: Vec<(i64, i32)> = sqlx::query_as(
+            "SELECT seq, event_count FROM outbox WHERE emitter = $2 \
+             ORDER BY seq LIMIT $1 FOR UPDATE",
         )
         .bind(self.batch_size as i64)
-        .bind(&self.own_subjects)
+        .bind(self.emitter.as_str())
         .fetch_all(&mut *tx)
         .await?;
-        if rows.is_empty() {
+        let mut seqs = Vec::new();
+        let mut events = 0;
+        for (seq, count) in pending {
+            if events >= self.batch_size {
+                break;
+            }
+            seqs.push(seq);
+            events += count.max(0) as usize;
+        }
+        if seqs.is_empty() {
             return Ok(0);
         }
-        let mut seqs = Vec::with_capacity(rows.len());
-        let mut acks = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let event_id: Uuid = row.try_get("event_id")?;
-            let subject: String = row.try_get("subject")?;
-            let payload: String = row.try_get("payload")?;
-            let traceparent: Option<String> = row.try_get("traceparent")?;
-            let mut headers = HeaderMap::new();
-            headers.insert(MSG_ID_HEADER, event_id.to_string().as_str());
-            headers.insert(EVENT_TYPE_HEADER, self.subjects.unqualify(&subject));
-            if let Some(tp) = &traceparent {
-                headers.insert(TRACEPARENT_HEADER, tp.as_str());
+        let rows: Vec<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT seq, events FROM outbox WHERE seq = ANY($1) ORDER BY seq")
+                .bind(&seqs)
+                .fetch_all(&mut *tx)
+                .await?;
+        let mut acks = Vec::with_capacity(events);
+        for (seq, encoded) in rows {
+            let batch: Vec<OutboxEvent> =
+                serde_json::from_slice(&encoded).map_err(|e| PublishError::Malformed {
+                    seq,
+                    reason: e.to_string(),
+                })?;
+            for event in batch {
+                let mut headers = HeaderMap::new();
+                headers.insert(MSG_ID_HEADER, event.event_id.to_string().as_str());
+                headers.insert(EVENT_TYPE_HEADER, self.subjects.unqualify(&event.subject));
+                if let Some(tp) = &event.traceparent {
+                    headers.insert(TRACEPARENT_HEADER, tp.as_str());
+                }
+                let payload = String::from(Box::<str>::from(event.payload));
+                let ack = self
+                    .jetstream
+                    .publish_with_headers(event.subject.clone(), headers, payload.into())
+                    .await
+                    .map_err(|e| PublishError::Nats {
+                        event_id: event.event_id,
+                        subject: event.subject.clone(),
+                        reason: e.to_string(),
+                    })?;
+                acks.push((event.event_id, event.subject, ack));
             }
-            let fail = |reason: String| PublishError::Nats {
-                event_id,
-                subject: subject.clone(),
-                reason,
-            };
-            let ack = self
-                .jetstream
-                .publish_with_headers(subject.clone(), headers, payload.into())
-                .await
-                .map_err(|e| fail(e.to_string()))?;
-            acks.push((event_id, subject.clone(), ack));
-            seqs.push(row.try_get::<i64, _>("seq")?);
         }
+        let published = acks.len();
         for (event_id, subject, ack) in acks {
             ack.await.map_err(|e| PublishError::Nats {
                 event_id,
@@ -229,7 +298,7 @@ impl OutboxPublisher {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        metrics::counter!("tributary_outbox_events_published_total").increment(seqs.len() as u64);
-        Ok(seqs.len())
+        metrics::counter!("tributary_outbox_events_published_total").increment(published as u64);
+        Ok(published)
     }
 }

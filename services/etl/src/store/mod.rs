@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, Row, Transaction};
+use tributary_kit::outbox::OutboxEvent;
 use tributary_proto::events::{DataChange, EntityDeleted, EventKind};
 use tributary_proto::model::EntityType;
 use tributary_proto::{Envelope, EventSource, ServiceName, Subjects};
@@ -131,9 +132,7 @@ impl BatchWriter {
     /// none does.
     pub async fn write(&self, batch: &[PendingItem]) -> Result<BatchReport, StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(sql::KEYED_PLANS_ONLY)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(sql::KEYED_PLANS_ONLY).execute(&mut *tx).await?;
         let report = self.write_in(&mut tx, batch).await?;
         tx.commit().await?;
         Ok(report)
@@ -270,12 +269,7 @@ impl BatchWriter {
 
         let events = self.events(batch, &changes.events, &rows_by_id, &deleted, now)?;
         let count = events.len();
-        if count > 0 {
-            sqlx::query(sql::INSERT_OUTBOX)
-                .bind(Json(&events))
-                .execute(&mut **tx)
-                .await?;
-        }
+        tributary_kit::outbox::enqueue_all(&mut **tx, ServiceName::Etl, &events).await?;
         Ok(BatchReport {
             outcomes,
             events: count,
@@ -290,7 +284,7 @@ impl BatchWriter {
         rows: &HashMap<Uuid, Value>,
         deleted: &HashSet<Uuid>,
         now: DateTime<Utc>,
-    ) -> Result<Vec<Value>, StoreError> {
+    ) -> Result<Vec<OutboxEvent>, StoreError> {
         let mut out = Vec::with_capacity(planned.len());
         for event in planned {
             let (kind, entity_id, data, cause) = match *event {
@@ -344,14 +338,13 @@ impl BatchWriter {
                 Some(pending.item.key.instance_id.clone()),
             );
             let envelope = Envelope::new(kind, source, Some(entity_id), data);
-            let payload =
-                serde_json::to_value(&envelope).map_err(|e| StoreError::Encode(e.to_string()))?;
-            out.push(json!({
-                "event_id": envelope.id,
-                "subject": self.subjects.event(kind),
-                "payload": payload,
-                "traceparent": pending.traceparent,
-            }));
+            let event = OutboxEvent::new(
+                self.subjects.event(kind),
+                &envelope,
+                pending.traceparent.clone(),
+            )
+            .map_err(|e| StoreError::Encode(e.to_string()))?;
+            out.push(event);
         }
         Ok(out)
     }

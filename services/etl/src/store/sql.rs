@@ -164,9 +164,3 @@ pub const CONVERSATION_IDS: &str = "\
     JOIN unnest($1::text[], $2::text[]) AS k(instance_id, external_id) \
       USING (instance_id, external_id) \
     WHERE s.entity_type = 'conversation' AND s.entity_id <> '00000000-0000-0000-0000-000000000000'";
-
-/// Appends the events of `$1` to the outbox.
-pub const INSERT_OUTBOX: &str = "\
-    INSERT INTO outbox (event_id, subject, payload, traceparent) \
-    SELECT event_id, subject, payload, traceparent \
-    FROM jsonb_to_recordset($1) AS r(event_id uuid, subject text, payload jsonb, traceparent text)";

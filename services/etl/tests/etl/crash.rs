@@ -68,19 +68,24 @@ async fn an_etl_stopped_between_commit_and_ack_stores_and_announces_each_item_on
     drop(messages);
 
     // It had also published the first ten events, but not yet cleared them from the outbox.
-    let first: Vec<(uuid::Uuid, String, String)> =
-        sqlx::query_as("SELECT event_id, subject, payload::text FROM outbox ORDER BY seq LIMIT 10")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
-    for (id, subject, payload) in first {
+    let batch: Vec<u8> = sqlx::query_scalar("SELECT events FROM outbox ORDER BY seq LIMIT 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let batch: Vec<tributary_kit::outbox::OutboxEvent> = serde_json::from_slice(&batch).unwrap();
+    assert_eq!(batch.len(), 50, "the batch's events are one outbox row");
+    for event in batch.into_iter().take(10) {
         let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Msg-Id", id.to_string().as_str());
-        js.publish_with_headers(subject, headers, payload.into())
-            .await
-            .unwrap()
-            .await
-            .unwrap();
+        headers.insert("Nats-Msg-Id", event.event_id.to_string().as_str());
+        js.publish_with_headers(
+            event.subject,
+            headers,
+            event.payload.get().to_owned().into(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
     }
 
     // The restarted ETL publishes the rest once, and the items delivered again change nothing.

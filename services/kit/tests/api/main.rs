@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod config;
+mod outbox;
 mod provisioning;
 mod readiness;
 mod readme;
