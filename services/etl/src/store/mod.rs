@@ -269,7 +269,7 @@ impl BatchWriter {
 
         let events = self.events(batch, &changes.events, &rows_by_id, &deleted, now)?;
         let count = events.len();
-        tributary_kit::outbox::enqueue_all(&mut **tx, ServiceName::Etl, &events).await?;
+        tributary_kit::outbox::enqueue_all(tx, ServiceName::Etl, &events).await?;
         Ok(BatchReport {
             outcomes,
             events: count,
