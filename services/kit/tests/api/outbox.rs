@@ -133,7 +133,7 @@ async fn a_batch_is_one_row_and_each_service_publishes_only_its_own_in_order() {
 
     let connector = publisher(&env, &pool, &js, ServiceName::Connector, 100);
     assert_eq!(connector.publish_round().await.unwrap(), 1);
-    let mut stream = js
+    let stream = js
         .get_stream(StreamKey::ConnectorEvents.name(&subjects))
         .await
         .unwrap();
