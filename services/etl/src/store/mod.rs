@@ -1,17 +1,18 @@
 //! Batched, idempotent writes: a batch of normalised items becomes entity rows, source
 //! records and outbox events in one transaction, one statement per table.
 
+pub mod copy;
 mod error;
 pub mod identity;
 mod people;
 pub mod plan;
 pub mod sql;
+mod tables;
 
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
-use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 use tributary_kit::outbox::OutboxEvent;
 use tributary_proto::events::{DataChange, EntityDeleted, EventKind};
@@ -20,8 +21,8 @@ use tributary_proto::{Envelope, EventSource, ServiceName, Subjects};
 use uuid::Uuid;
 
 pub use self::error::StoreError;
-use self::plan::{Action, ItemOutcome, StoredSource};
-use crate::normalise::{EntityFields, NormalisedItem, SourceKey};
+use self::plan::{Action, ItemOutcome};
+use crate::normalise::{EntityFields, NormalisedItem};
 
 /// An item on its way to the database, with the trace context of the message it came in.
 #[derive(Debug, Clone)]
@@ -69,37 +70,52 @@ enum PlannedEvent {
     },
 }
 
+/// The source record an item writes.
+#[derive(Debug)]
+struct SourceChange<'a> {
+    item: &'a NormalisedItem,
+    /// The entity it maps to (nil for a tombstone of something never stored).
+    entity_id: Uuid,
+    /// Whether no record of its key was stored before this batch.
+    new: bool,
+}
+
+/// The rows of one entity type a batch writes.
+#[derive(Debug, Default)]
+struct EntityRows {
+    /// Rows with an id fresh from this batch: nothing can conflict with them.
+    new: Vec<Value>,
+    /// Rows that may exist already.
+    existing: Vec<Value>,
+}
+
 /// Everything one batch writes, gathered before any statement runs.
 #[derive(Debug, Default)]
-struct BatchChanges {
-    sources: Vec<Value>,
-    new_sources: HashSet<SourceKey>,
-    rows: HashMap<EntityType, Vec<Value>>,
+struct BatchChanges<'a> {
+    sources: Vec<SourceChange<'a>>,
+    rows: HashMap<EntityType, EntityRows>,
     deletes: HashMap<EntityType, Vec<Uuid>>,
     merges: Vec<(Uuid, Uuid)>,
     events: Vec<PlannedEvent>,
 }
 
-impl BatchChanges {
-    fn source(&mut self, item: &NormalisedItem, entity_id: Uuid, new_source: bool) {
-        if new_source {
-            self.new_sources.insert(item.key.clone());
-        }
-        self.sources.push(json!({
-            "instance_id": item.key.instance_id,
-            "entity_type": item.key.entity_type.as_str(),
-            "external_id": item.key.external_id,
-            "entity_id": entity_id,
-            "source_modified_at": item.version,
-            "content_hash": item.content_hash,
-            "raw": item.raw,
-            "data": item.json,
-            "deleted": item.fields.is_none(),
-        }));
+impl<'a> BatchChanges<'a> {
+    fn source(&mut self, item: &'a NormalisedItem, entity_id: Uuid, new: bool) {
+        self.sources.push(SourceChange {
+            item,
+            entity_id,
+            new,
+        });
     }
 
-    fn row(&mut self, entity: EntityType, row: Value) {
-        self.rows.entry(entity).or_default().push(row);
+    /// Adds a whole row; `new` when its id was made by this batch.
+    fn row(&mut self, entity: EntityType, row: Value, new: bool) {
+        let rows = self.rows.entry(entity).or_default();
+        if new {
+            rows.new.push(row);
+        } else {
+            rows.existing.push(row);
+        }
     }
 }
 
@@ -149,7 +165,7 @@ impl BatchWriter {
         for (i, outcome) in dropped {
             outcomes[i] = outcome;
         }
-        let stored = lock_sources(tx, kept.iter().map(|&i| &items[i].key)).await?;
+        let stored = tables::lock_sources(tx, kept.iter().map(|&i| &items[i].key)).await?;
         let now = now_micros();
         let mut changes = BatchChanges::default();
         let mut people = Vec::new();
@@ -182,7 +198,7 @@ impl BatchWriter {
                         ItemOutcome::Created
                     };
                     let row = entity_row(&item.json, entity_id, now);
-                    changes.row(entity, row);
+                    changes.row(entity, row, !row_exists);
                     changes.events.push(PlannedEvent::Upserted {
                         entity,
                         id: entity_id,
@@ -213,23 +229,17 @@ impl BatchWriter {
             people::resolve(tx, &items, &people, now, &mut changes, &mut outcomes).await?;
         }
         if changes.rows.contains_key(&EntityType::Message) {
-            resolve_conversations(tx, &mut changes).await?;
+            tables::resolve_conversations(tx, &mut changes).await?;
         }
 
-        write_sources(tx, &changes).await?;
+        tables::write_sources(tx, &changes).await?;
         let mut rows_by_id: HashMap<Uuid, Value> = HashMap::new();
         for entity in EntityType::ALL {
             let Some(rows) = changes.rows.remove(&entity) else {
                 continue;
             };
-            let created: HashMap<Uuid, DateTime<Utc>> = sqlx::query(&sql::upsert_entities(entity))
-                .bind(Json(&rows))
-                .fetch_all(&mut **tx)
-                .await?
-                .iter()
-                .map(|r| Ok((r.try_get("id")?, r.try_get("created_at")?)))
-                .collect::<Result<_, sqlx::Error>>()?;
-            for mut row in rows {
+            let created = tables::write_entities(tx, entity, &rows).await?;
+            for mut row in rows.new.into_iter().chain(rows.existing) {
                 let Some(id) = row
                     .get("id")
                     .and_then(|v| v.as_str())
@@ -237,8 +247,10 @@ impl BatchWriter {
                 else {
                     continue;
                 };
-                if let (Some(created_at), Value::Object(map)) = (created.get(&id), &mut row) {
-                    map.insert("created_at".into(), json!(created_at));
+                if let Value::Object(map) = &mut row {
+                    if let Some(created_at) = created.get(&id) {
+                        map.insert("created_at".into(), json!(created_at));
+                    }
                     map.remove("merged_into");
                 }
                 rows_by_id.insert(id, row);
@@ -348,155 +360,6 @@ impl BatchWriter {
         }
         Ok(out)
     }
-}
-
-/// Locks the stored source records of `keys` for the rest of the transaction.
-async fn lock_sources<'k>(
-    tx: &mut Transaction<'static, Postgres>,
-    keys: impl Iterator<Item = &'k SourceKey>,
-) -> Result<HashMap<SourceKey, StoredSource>, StoreError> {
-    let (mut instances, mut types, mut externals) = (Vec::new(), Vec::new(), Vec::new());
-    for key in keys {
-        instances.push(key.instance_id.as_str());
-        types.push(key.entity_type.as_str());
-        externals.push(key.external_id.as_str());
-    }
-    let rows = sqlx::query(sql::LOCK_SOURCES)
-        .bind(&instances)
-        .bind(&types)
-        .bind(&externals)
-        .fetch_all(&mut **tx)
-        .await?;
-    let mut stored = HashMap::with_capacity(rows.len());
-    for row in rows {
-        let entity_type: String = row.try_get("entity_type")?;
-        let Ok(entity_type) = entity_type.parse() else {
-            continue;
-        };
-        stored.insert(
-            SourceKey {
-                instance_id: row.try_get("instance_id")?,
-                entity_type,
-                external_id: row.try_get("external_id")?,
-            },
-            StoredSource {
-                entity_id: row.try_get("entity_id")?,
-                version: row.try_get("source_modified_at")?,
-                content_hash: row.try_get("content_hash")?,
-                deleted: row.try_get("deleted")?,
-            },
-        );
-    }
-    Ok(stored)
-}
-
-/// Writes the batch's source records, and fails with a conflict when a record the batch
-/// thought new was inserted meanwhile by another writer.
-async fn write_sources(
-    tx: &mut Transaction<'static, Postgres>,
-    changes: &BatchChanges,
-) -> Result<(), StoreError> {
-    if changes.sources.is_empty() {
-        return Ok(());
-    }
-    let rows = sqlx::query(sql::UPSERT_SOURCES)
-        .bind(Json(&changes.sources))
-        .fetch_all(&mut **tx)
-        .await?;
-    for row in rows {
-        let inserted: bool = row.try_get("inserted")?;
-        if inserted {
-            continue;
-        }
-        let entity_type: String = row.try_get("entity_type")?;
-        let Ok(entity_type) = entity_type.parse() else {
-            continue;
-        };
-        let key = SourceKey {
-            instance_id: row.try_get("instance_id")?,
-            entity_type,
-            external_id: row.try_get("external_id")?,
-        };
-        if changes.new_sources.contains(&key) {
-            return Err(StoreError::Conflict(format!(
-                "source record {}/{}/{} was stored by another writer",
-                key.instance_id, key.entity_type, key.external_id
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Fills in the conversation ids of the batch's messages from their conversations' source
-/// keys, stored before or in this batch.
-async fn resolve_conversations(
-    tx: &mut Transaction<'static, Postgres>,
-    changes: &mut BatchChanges,
-) -> Result<(), StoreError> {
-    let Some(rows) = changes.rows.get_mut(&EntityType::Message) else {
-        return Ok(());
-    };
-    let mut in_batch: HashMap<(String, String), Uuid> = HashMap::new();
-    // Conversations written in this batch: their source records carry their entity ids.
-    for source in &changes.sources {
-        if source["entity_type"] == "conversation" && source["deleted"] == false {
-            if let (Some(instance), Some(external), Some(id)) = (
-                source["instance_id"].as_str(),
-                source["external_id"].as_str(),
-                source["entity_id"].as_str().and_then(|s| s.parse().ok()),
-            ) {
-                in_batch.insert((instance.to_owned(), external.to_owned()), id);
-            }
-        }
-    }
-    let message_keys: HashMap<Uuid, (String, String)> = changes
-        .sources
-        .iter()
-        .filter(|s| s["entity_type"] == "message")
-        .filter_map(|s| {
-            let id = s["entity_id"].as_str()?.parse().ok()?;
-            let conversation = s["data"]["conversation_external_id"].as_str()?;
-            Some((
-                id,
-                (
-                    s["instance_id"].as_str()?.to_owned(),
-                    conversation.to_owned(),
-                ),
-            ))
-        })
-        .collect();
-    let wanted: Vec<&(String, String)> = message_keys
-        .values()
-        .filter(|k| !in_batch.contains_key(*k))
-        .collect();
-    if !wanted.is_empty() {
-        let instances: Vec<&str> = wanted.iter().map(|k| k.0.as_str()).collect();
-        let externals: Vec<&str> = wanted.iter().map(|k| k.1.as_str()).collect();
-        let found = sqlx::query(sql::CONVERSATION_IDS)
-            .bind(&instances)
-            .bind(&externals)
-            .fetch_all(&mut **tx)
-            .await?;
-        for row in found {
-            in_batch.insert(
-                (row.try_get("instance_id")?, row.try_get("external_id")?),
-                row.try_get("entity_id")?,
-            );
-        }
-    }
-    for row in rows.iter_mut() {
-        let Some(id) = row
-            .get("id")
-            .and_then(|v| v.as_str())
-            .and_then(|s| s.parse::<Uuid>().ok())
-        else {
-            continue;
-        };
-        if let Some(conversation) = message_keys.get(&id).and_then(|k| in_batch.get(k)) {
-            row["conversation_id"] = json!(conversation);
-        }
-    }
-    Ok(())
 }
 
 /// The typed fields of a person item.

@@ -25,12 +25,12 @@ struct PersonChange<'a> {
 
 /// Resolves the batch's person items (`people`: index and action) into rows, merges and
 /// events, added to `changes`.
-pub(super) async fn resolve(
+pub(super) async fn resolve<'a>(
     tx: &mut Transaction<'static, Postgres>,
-    items: &[&NormalisedItem],
+    items: &[&'a NormalisedItem],
     people: &[(usize, Action)],
     now: DateTime<Utc>,
-    changes: &mut BatchChanges,
+    changes: &mut BatchChanges<'a>,
     outcomes: &mut [ItemOutcome],
 ) -> Result<(), StoreError> {
     let mut stored: HashSet<Uuid> = HashSet::new();
@@ -204,7 +204,7 @@ pub(super) async fn resolve(
                     serde_json::to_value(&fields).map_err(|e| StoreError::Encode(e.to_string()))?;
                 let mut row = entity_row(&json, *f, now);
                 row["merged_into"] = Value::Null;
-                changes.row(EntityType::Person, row);
+                changes.row(EntityType::Person, row, !stored.contains(f));
                 let change = if stored.contains(f) {
                     DataChange::Updated
                 } else {
@@ -251,7 +251,7 @@ pub(super) async fn resolve(
                 let mut row = entity_row(&json, merged, now);
                 row["merged_into"] = json!(kept);
                 row["deleted_at"] = json!(now);
-                changes.row(EntityType::Person, row);
+                changes.row(EntityType::Person, row, true);
             }
         }
         changes.events.push(PlannedEvent::Merged {

@@ -1,5 +1,5 @@
-//! The statements a batch runs. Each takes its rows as one JSON array, so a batch costs one
-//! statement per table however many items it holds.
+//! The statements a batch runs. Each takes its rows as one `COPY` stream or one JSON array, so
+//! a batch costs a statement or two per table however many items it holds.
 
 use tributary_proto::model::EntityType;
 
@@ -71,6 +71,26 @@ pub fn updated_columns(entity: EntityType) -> &'static [&'static str] {
     }
 }
 
+/// Every column of `entity`'s table, in the order `COPY` is given them.
+pub fn columns(entity: EntityType) -> Vec<&'static str> {
+    let mut columns = vec!["id", "created_at"];
+    columns.extend_from_slice(updated_columns(entity));
+    columns
+}
+
+/// Inserts the rows of a `COPY` stream (every column of [`columns`]) into `entity`'s table.
+pub fn copy_entities(entity: EntityType) -> String {
+    format!(
+        "COPY {} ({}) FROM STDIN",
+        entity.as_str(),
+        columns(entity).join(", ")
+    )
+}
+
+/// Inserts new source records from a `COPY` stream.
+pub const COPY_SOURCES: &str = "COPY source_record (instance_id, entity_type, external_id, \
+    entity_id, source_modified_at, content_hash, raw, data, deleted) FROM STDIN";
+
 /// Inserts or updates the rows of `$1` (a JSON array of whole rows) and returns each row's id
 /// and creation time.
 pub fn upsert_entities(entity: EntityType) -> String {
@@ -114,7 +134,8 @@ pub const LOCK_SOURCES: &str = "\
     ORDER BY s.instance_id, s.entity_type, s.external_id \
     FOR UPDATE OF s";
 
-/// Writes the source records of `$1`; returns which keys were inserted rather than updated.
+/// Writes the source records of `$1` (records stored before this batch, or by a concurrent
+/// one since).
 pub const UPSERT_SOURCES: &str = "\
     INSERT INTO source_record AS s (instance_id, entity_type, external_id, entity_id, \
         source_modified_at, content_hash, raw, data, deleted) \
@@ -126,8 +147,7 @@ pub const UPSERT_SOURCES: &str = "\
     ON CONFLICT (instance_id, entity_type, external_id) DO UPDATE SET \
         entity_id = EXCLUDED.entity_id, source_modified_at = EXCLUDED.source_modified_at, \
         content_hash = EXCLUDED.content_hash, raw = EXCLUDED.raw, data = EXCLUDED.data, \
-        deleted = EXCLUDED.deleted, last_seen_at = now() \
-    RETURNING s.instance_id, s.entity_type, s.external_id, (s.xmax = 0) AS inserted";
+        deleted = EXCLUDED.deleted, last_seen_at = now()";
 
 /// Live people (not merged, not deleted) who have one of the e-mail addresses of `$1` or the
 /// phone numbers of `$2`, locked. Each condition is its own GIN index scan: a plan that
