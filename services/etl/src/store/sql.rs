@@ -142,8 +142,8 @@ pub const UPSERT_SOURCES: &str = "\
     SELECT instance_id, entity_type, external_id, entity_id, source_modified_at, content_hash, \
         COALESCE(raw, 'null'), COALESCE(data, 'null'), deleted \
     FROM jsonb_to_recordset($1) AS r(instance_id text, entity_type text, external_id text, \
-        entity_id uuid, source_modified_at timestamptz, content_hash text, raw jsonb, \
-        data jsonb, deleted boolean) \
+        entity_id uuid, source_modified_at timestamptz, content_hash text, raw json, \
+        data json, deleted boolean) \
     ON CONFLICT (instance_id, entity_type, external_id) DO UPDATE SET \
         entity_id = EXCLUDED.entity_id, source_modified_at = EXCLUDED.source_modified_at, \
         content_hash = EXCLUDED.content_hash, raw = EXCLUDED.raw, data = EXCLUDED.data, \
