@@ -5,11 +5,18 @@
 //! against the machine's NATS and PostgreSQL, in a database and stream prefix of its own that
 //! are removed afterwards.
 //!
-//! 1. The ETL: items published to `connector.items.bench`; timed from the first publish until
-//!    every event is in the data stream (each event is published only after its row commits).
-//! 2. `COPY` of the same normalised rows into a copy of the `person` table: the ceiling.
-//! 3. One `INSERT … ON CONFLICT` and one awaited JetStream publish per item: how a
+//! 1. The ETL on a backlog: the items are published to `connector.items.bench` first (as after
+//!    a connector's first sync, or while the ETL was down); timed from the ETL's start until
+//!    every item is acked (acked only after its row commits) and every event is in the data
+//!    stream. This is the ETL's own throughput, the figure set against the baselines.
+//! 2. The ETL live: the same, with the items published while it runs, timed from the first
+//!    publish; publishing takes the same two cores.
+//! 3. `COPY` of the same normalised rows into a copy of the `person` table: the ceiling. It
+//!    runs three times, into three fresh tables, and the median counts.
+//! 4. One `INSERT … ON CONFLICT` and one awaited JetStream publish per item: how a
 //!    straightforward design does it.
+//!
+//! `ETL_BATCH_SIZE` and `ETL_CONCURRENT_BATCHES` set the ETL's knobs for a run.
 
 use std::time::{Duration, Instant};
 
@@ -18,7 +25,7 @@ use serde_json::json;
 use sqlx::Connection;
 use tributary_etl::normalise::{EntityFields, Normaliser};
 use tributary_kit::testing::TestEnv;
-use tributary_proto::streams::StreamKey;
+use tributary_proto::streams::{ConsumerKey, StreamKey};
 
 fn items(n: usize) -> Vec<Vec<u8>> {
     (0..n)
@@ -47,12 +54,40 @@ fn items(n: usize) -> Vec<Vec<u8>> {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let n: usize = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(100_000);
+/// CPU seconds used so far by this process, every `postgres` process and every `nats-server`
+/// process, from Linux's /proc (in USER_HZ ticks, 100 a second); `None` elsewhere.
+fn cpu_seconds() -> Option<[f64; 3]> {
+    let ticks = |stat: &str| -> Option<(String, f64)> {
+        let name = stat.get(stat.find('(')? + 1..stat.rfind(')')?)?.to_owned();
+        let fields: Vec<&str> = stat.get(stat.rfind(')')? + 2..)?.split(' ').collect();
+        let used: f64 =
+            fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+        Some((name, used / 100.0))
+    };
+    let own = ticks(&std::fs::read_to_string("/proc/self/stat").ok()?)?.1;
+    let (mut postgres, mut nats) = (0.0, 0.0);
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        match ticks(&stat) {
+            Some((name, used)) if name == "postgres" => postgres += used,
+            Some((name, used)) if name.starts_with("nats-server") => nats += used,
+            _ => {}
+        }
+    }
+    Some([own, postgres, nats])
+}
+
+/// One run of the ETL over `payloads` in an environment of its own. With `backlog`, the items
+/// are in the stream before the ETL starts and the clock starts with it; otherwise the clock
+/// starts with the first publish. Returns the time until every item is acked and every event
+/// is published.
+async fn run_etl(
+    payloads: &[Vec<u8>],
+    backlog: bool,
+) -> anyhow::Result<(Duration, Option<[f64; 3]>)> {
+    let n = payloads.len();
     let mut env = TestEnv::new().await;
     // The ETL's knobs, to try other settings: `ETL_BATCH_SIZE=2000 cargo bench …`.
     let knob = |name: &str| std::env::var(name).ok().and_then(|v| v.parse().ok());
@@ -69,58 +104,97 @@ async fn main() -> anyhow::Result<()> {
         .max((env.config.etl.batch_size * env.config.etl.concurrent_batches * 2) as i64);
     let subjects = env.subjects();
     let js = async_nats::jetstream::new(env.nats().await);
-    let payloads = items(n);
-    println!(
-        "ingest benchmark: {n} person items, batches of {} ({} at a time)",
-        env.config.etl.batch_size, env.config.etl.concurrent_batches
-    );
-
-    // 1. The ETL.
+    tributary_kit::nats::provision_streams(&js, &subjects).await?;
+    let subject = subjects.connector_items("bench");
+    let publish_all = || async {
+        // Acks are awaited a window at a time: the client caps the acks it keeps in flight.
+        for window in payloads.chunks(1000) {
+            let mut acks = Vec::with_capacity(window.len());
+            for payload in window {
+                acks.push(js.publish(subject.clone(), payload.clone().into()).await?);
+            }
+            for ack in acks {
+                ack.await?;
+            }
+        }
+        anyhow::Ok(())
+    };
+    if backlog {
+        publish_all().await?;
+    }
+    let cpu_before = cpu_seconds();
+    let started = Instant::now();
     let runtime = tributary_etl::build(env.config.clone()).await?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let service = tokio::spawn(runtime.run_until_stopped(async {
         let _ = stopped.await;
     }));
-    let subject = subjects.connector_items("bench");
-    let started = Instant::now();
-    // Acks are awaited a window at a time: the client caps the acks it keeps in flight.
-    for window in payloads.chunks(1000) {
-        let mut acks = Vec::with_capacity(window.len());
-        for payload in window {
-            acks.push(js.publish(subject.clone(), payload.clone().into()).await?);
-        }
-        for ack in acks {
-            ack.await?;
-        }
+    if !backlog {
+        publish_all().await?;
     }
-    let published = started.elapsed();
+    let items = js
+        .get_stream(StreamKey::ConnectorItems.name(&subjects))
+        .await?;
     let mut events = js.get_stream(StreamKey::DataEvents.name(&subjects)).await?;
-    let pool = env.pool().await;
-    let mut committed = None;
+    let mut acked = false;
     loop {
-        if committed.is_none() {
-            let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM person")
-                .fetch_one(&pool)
-                .await?;
-            if rows as usize >= n {
-                committed = Some(started.elapsed());
-            }
+        if !acked {
+            let mut consumer: async_nats::jetstream::consumer::PullConsumer = items
+                .get_consumer(ConsumerKey::EtlItems.durable_name())
+                .await
+                .map_err(|e| anyhow::anyhow!("the ETL's consumer: {e}"))?;
+            let info = consumer.info().await?;
+            acked = info.num_pending == 0
+                && info.num_ack_pending == 0
+                && info.ack_floor.stream_sequence as usize >= n;
         }
-        if events.info().await?.state.messages as usize >= n {
+        if acked && events.info().await?.state.messages as usize >= n {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let etl = started.elapsed();
-    let committed = committed.unwrap_or(etl);
+    let took = started.elapsed();
+    // Before the ETL's connections close, so that their backends are still counted.
+    let cpu = cpu_before
+        .zip(cpu_seconds())
+        .map(|(before, after)| [0, 1, 2].map(|i| after[i] - before[i]));
+    let _ = stop.send(());
+    service.await??;
+    let pool = env.pool().await;
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM person")
         .fetch_one(&pool)
         .await?;
     anyhow::ensure!(rows as usize == n, "{rows} rows for {n} items");
-    let _ = stop.send(());
-    service.await??;
+    pool.close().await;
+    Ok((took, cpu))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let n: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(100_000);
+    let payloads = items(n);
+    let defaults = TestEnv::new().await.config.etl.clone();
+    println!(
+        "ingest benchmark: {n} person items, batches of {} ({} at a time)",
+        std::env::var("ETL_BATCH_SIZE").unwrap_or(defaults.batch_size.to_string()),
+        std::env::var("ETL_CONCURRENT_BATCHES").unwrap_or(defaults.concurrent_batches.to_string()),
+    );
+
+    // 1 and 2. The ETL.
+    let (backlog, cpu) = run_etl(&payloads, true).await?;
+    let (live, _) = run_etl(&payloads, false).await?;
 
     // The same rows, normalised as the ETL does it, for the baselines.
+    let env = TestEnv::new().await;
+    let subjects = env.subjects();
+    let js = async_nats::jetstream::new(env.nats().await);
+    tributary_kit::nats::provision_streams(&js, &subjects).await?;
+    let subject = subjects.connector_items("bench");
+    // The same schema as the ETL's, for the tables the baselines copy.
+    let pool = tributary_kit::db::connect_and_migrate(&env.config.database).await?;
     let region = phonenumber::country::Id::US;
     let normaliser = Normaliser::new(subjects.clone(), region);
     let mut people = Vec::with_capacity(n);
@@ -130,14 +204,8 @@ async fn main() -> anyhow::Result<()> {
             people.push(p);
         }
     }
-    sqlx::query("CREATE TABLE bench_copy (LIKE person INCLUDING ALL)")
-        .execute(&pool)
-        .await?;
-    sqlx::query("CREATE TABLE bench_naive (LIKE person INCLUDING ALL)")
-        .execute(&pool)
-        .await?;
 
-    // 2. COPY.
+    // 3. COPY, three times.
     let mut csv = String::new();
     for p in &people {
         let emails = format!("{{{}}}", p.emails.join(","));
@@ -157,19 +225,32 @@ async fn main() -> anyhow::Result<()> {
         &env.database,
     ))
     .await?;
-    let started = Instant::now();
-    let mut copy = conn
-        .copy_in_raw(
-            "COPY bench_copy (id, display_name, given_name, family_name, emails, organization, extra) \
-             FROM STDIN (FORMAT csv)",
-        )
-        .await?;
-    copy.send(csv.as_bytes()).await?;
-    let copied = copy.finish().await?;
-    let copy_time = started.elapsed();
-    anyhow::ensure!(copied as usize == n, "COPY wrote {copied} rows");
+    let mut copies = Vec::new();
+    for run in 0..3 {
+        let table = format!("bench_copy_{run}");
+        sqlx::query(&format!("CREATE TABLE {table} (LIKE person INCLUDING ALL)"))
+            .execute(&mut conn)
+            .await?;
+        sqlx::query("CHECKPOINT").execute(&mut conn).await?;
+        let started = Instant::now();
+        let mut copy = conn
+            .copy_in_raw(&format!(
+                "COPY {table} (id, display_name, given_name, family_name, emails, organization, extra) \
+                 FROM STDIN (FORMAT csv)"
+            ))
+            .await?;
+        copy.send(csv.as_bytes()).await?;
+        let copied = copy.finish().await?;
+        copies.push(started.elapsed());
+        anyhow::ensure!(copied as usize == n, "COPY wrote {copied} rows");
+    }
+    copies.sort();
+    let copy_time = copies[1];
 
-    // 3. One INSERT … ON CONFLICT and one publish per item.
+    // 4. One INSERT … ON CONFLICT and one publish per item.
+    sqlx::query("CREATE TABLE bench_naive (LIKE person INCLUDING ALL)")
+        .execute(&mut conn)
+        .await?;
     let started = Instant::now();
     let event_subject = subjects.qualify("data.BenchPersonCreated");
     for p in &people {
@@ -200,29 +281,40 @@ async fn main() -> anyhow::Result<()> {
     let naive_time = started.elapsed();
 
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
-    let (etl_rate, copy_rate, naive_rate) = (rate(etl), rate(copy_time), rate(naive_time));
+    let (etl_rate, live_rate, copy_rate, naive_rate) =
+        (rate(backlog), rate(live), rate(copy_time), rate(naive_time));
     println!(
-        "  publishing the items took {:.2} s",
-        published.as_secs_f64()
+        "  ETL on a backlog (rows, outbox, events published): {etl_rate:>7.0} items/s ({:.2} s)",
+        backlog.as_secs_f64()
     );
     println!(
-        "  every row committed after {:.2} s",
-        committed.as_secs_f64()
+        "  ETL live, items published meanwhile:               {live_rate:>7.0} items/s ({:.2} s)",
+        live.as_secs_f64()
     );
     println!(
-        "  ETL (batched, outbox, events published): {etl_rate:>9.0} items/s ({:.2} s)",
-        etl.as_secs_f64()
+        "  COPY of the same rows (ceiling, median of 3):      {copy_rate:>7.0} rows/s ({:.2} s; runs {})",
+        copy_time.as_secs_f64(),
+        copies
+            .iter()
+            .map(|d| format!("{:.2}", d.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     println!(
-        "  COPY of the same rows (ceiling):          {copy_rate:>9.0} rows/s ({:.2} s)",
-        copy_time.as_secs_f64()
-    );
-    println!(
-        "  INSERT … ON CONFLICT + publish per item:  {naive_rate:>9.0} items/s ({:.2} s)",
+        "  INSERT … ON CONFLICT + publish per item:           {naive_rate:>7.0} items/s ({:.2} s)",
         naive_time.as_secs_f64()
     );
-    println!("  ETL / COPY:           {:.2}", etl_rate / copy_rate);
-    println!("  ETL / per-item:       {:.2}", etl_rate / naive_rate);
+    if let Some([etl, postgres, nats]) = cpu {
+        println!(
+            "  CPU on a backlog: ETL {etl:.2} s, PostgreSQL {postgres:.2} s, NATS {nats:.2} s \
+             ({:.2} cores of {} on average)",
+            (etl + postgres + nats) / backlog.as_secs_f64(),
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        );
+    }
+    println!("  ETL / COPY:       {:.2}", etl_rate / copy_rate);
+    println!("  ETL / per-item:   {:.2}", etl_rate / naive_rate);
+    println!("  live / COPY:      {:.2}", live_rate / copy_rate);
     conn.close().await?;
     pool.close().await;
     Ok(())

@@ -9,6 +9,7 @@ pub mod plan;
 pub mod sql;
 mod tables;
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
@@ -307,7 +308,12 @@ impl BatchWriter {
                     cause,
                 } => {
                     let Some(row) = rows.get(&id) else { continue };
-                    (EventKind::Data { entity, change }, id, row.clone(), cause)
+                    (
+                        EventKind::Data { entity, change },
+                        id,
+                        Cow::Borrowed(row),
+                        cause,
+                    )
                 }
                 PlannedEvent::Deleted { entity, id, cause } => {
                     if !deleted.contains(&id) {
@@ -326,7 +332,7 @@ impl BatchWriter {
                             change: DataChange::Deleted,
                         },
                         id,
-                        data,
+                        Cow::Owned(data),
                         cause,
                     )
                 }
@@ -339,7 +345,7 @@ impl BatchWriter {
                         continue;
                     };
                     let data = json!({"kept_id": kept, "merged_id": merged, "person": person});
-                    (EventKind::PersonMerged, kept, data, cause)
+                    (EventKind::PersonMerged, kept, Cow::Owned(data), cause)
                 }
             };
             let Some(pending) = batch.get(cause) else {

@@ -234,3 +234,135 @@ async fn the_tables_hold_every_field_of_the_model() {
     }
     etl.stop().await;
 }
+
+/// New rows are written with COPY's text format, where a tab ends a column, a newline ends a
+/// row and a backslash escapes: text that holds them must come back exactly as it went in.
+#[tokio::test]
+async fn text_with_tabs_newlines_backslashes_and_quotes_is_stored_exactly() {
+    let Started {
+        env: _env,
+        subjects,
+        js,
+        etl,
+        pool,
+    } = started().await;
+    let v1 = "2026-03-01T10:00:00Z";
+    let awkward = "tab\there, line\nbreak, back\\slash \\N, \"quoted\", {braces}, comma, é 🦀";
+    let items = vec![
+        item(
+            "crm",
+            "person",
+            "p1",
+            v1,
+            json!({
+                "display_name": "O'Brien \"Bob\"",
+                "organization": awkward,
+                "extra": {"note": awkward, "nested": {"path": "C:\\temp\\new"}},
+            }),
+        ),
+        item(
+            "docs",
+            "document",
+            "d1",
+            v1,
+            json!({"title": "Notes\\draft", "content": awkward, "path": "C:\\Users\\ada\\notes.txt"}),
+        ),
+        item(
+            "crm",
+            "organization",
+            "o1",
+            v1,
+            json!({"name": "Tabs & Co", "domains": ["a.example", "b.example"], "extra": {"tags": ["x\"y", "back\\slash"]}}),
+        ),
+    ];
+    publish(&js, &subjects, &items).await;
+    let events = data_events(&js, &subjects, 3).await;
+
+    let (organization, extra): (Option<String>, serde_json::Value) =
+        sqlx::query_as("SELECT organization, extra FROM person")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    // Names are normalised to single spaces; everything else is kept as it came.
+    let collapsed = awkward.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert_eq!(organization.as_deref(), Some(collapsed.as_str()));
+    assert_eq!(extra["note"], awkward);
+    assert_eq!(extra["nested"]["path"], "C:\\temp\\new");
+    let (title, content, path): (String, String, Option<String>) =
+        sqlx::query_as("SELECT title, content, path FROM document")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(title, "Notes\\draft");
+    assert_eq!(content, awkward);
+    assert_eq!(path.as_deref(), Some("C:\\Users\\ada\\notes.txt"));
+    let (domains, org_extra): (Vec<String>, serde_json::Value) =
+        sqlx::query_as("SELECT domains, extra FROM organization")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(domains, vec!["a.example", "b.example"]);
+    assert_eq!(org_extra["tags"], json!(["x\"y", "back\\slash"]));
+    let raw: serde_json::Value =
+        sqlx::query_scalar("SELECT raw FROM source_record WHERE external_id = 'd1'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(raw, json!({"source": "test", "id": "d1"}));
+
+    // The events carry what was stored.
+    let document = events
+        .iter()
+        .find(|e| e.event_type() == "data.DocumentCreated")
+        .unwrap()
+        .json();
+    assert_eq!(document["data"]["content"], awkward);
+    let person = events
+        .iter()
+        .find(|e| e.event_type() == "data.PersonCreated")
+        .unwrap()
+        .json();
+    assert_eq!(person["data"]["display_name"], "O'Brien \"Bob\"");
+    assert_eq!(person["data"]["extra"]["note"], awkward);
+    etl.stop().await;
+    pool.close().await;
+}
+
+/// While a table grows from empty faster than autovacuum analyses it, the planner has no
+/// statistics; a batch's lookups must still use the address and key indexes, not read the
+/// whole table.
+#[tokio::test]
+async fn lookups_use_the_indexes_on_a_table_never_analysed() {
+    let env = env().await;
+    let pool = tributary_kit::db::connect_and_migrate(&env.config.database)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO person (id, display_name, emails) \
+         SELECT gen_random_uuid(), 'p' || i, ARRAY['p' || i || '@example.org'] \
+         FROM generate_series(1, 20000) i",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let emails: Vec<String> = (0..1000).map(|i| format!("new{i}@example.org")).collect();
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query(tributary_etl::store::sql::KEYED_PLANS_ONLY)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let plan: Vec<String> = sqlx::query_scalar(&format!(
+        "EXPLAIN {}",
+        tributary_etl::store::sql::PEOPLE_WITH_ADDRESSES
+    ))
+    .bind(&emails)
+    .bind(Vec::<String>::new())
+    .fetch_all(&mut *tx)
+    .await
+    .unwrap();
+    let plan = plan.join("\n");
+    assert!(!plan.contains("Seq Scan on person"), "{plan}");
+    assert!(plan.contains("person_emails_idx"), "{plan}");
+    tx.rollback().await.unwrap();
+    pool.close().await;
+}
