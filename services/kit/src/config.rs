@@ -427,7 +427,8 @@ pub struct EtlConfig {
     pub retry_initial_ms: u64,
     /// Longest wait between such retries, in milliseconds.
     pub retry_max_ms: u64,
-    /// Events published to JetStream per round of the outbox publisher.
+    /// Events published to JetStream per round of the outbox publisher; it takes whole
+    /// batches, so a round may publish more.
     pub outbox_batch_size: usize,
 }
 
