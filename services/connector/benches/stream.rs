@@ -157,10 +157,7 @@ async fn raw_publishes(
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let n: usize = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(100_000);
+    let n = tributary_kit::testing::count_argument(100_000);
     let env = TestEnv::new().await;
     let runtime = ServiceRuntime::start(tributary_connector::SERVICE, env.config.clone()).await?;
     println!("stream benchmark: {n} person items per run");

@@ -171,10 +171,7 @@ async fn run_etl(
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let n: usize = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(100_000);
+    let n = tributary_kit::testing::count_argument(100_000);
     let payloads = items(n);
     let defaults = TestEnv::new().await.config.etl.clone();
     println!(

@@ -347,3 +347,12 @@ pub async fn next_json(subscriber: &mut async_nats::Subscriber, secs: u64) -> se
     serde_json::from_slice(&message.payload)
         .unwrap_or_else(|e| panic!("a message that is not JSON: {e}"))
 }
+
+/// The first number on a benchmark's command line (`cargo bench … -- 20000`), else `default`:
+/// how many items a benchmark runs with.
+pub fn count_argument(default: usize) -> usize {
+    std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(default)
+}
