@@ -218,7 +218,7 @@ impl OutboxPublisher {
         }
         // What the last batches committed, published now rather than at the next start.
         while let Ok(n) = self.publish_round().await {
-            if n < self.batch_size || n == 0 {
+            if n < self.batch_size {
                 break;
             }
         }

@@ -50,7 +50,7 @@ impl CopyText {
         self.buf.push(if value { b't' } else { b'f' });
     }
 
-    /// A JSON value, for a `jsonb` column.
+    /// A JSON value, for a `json` or `jsonb` column.
     pub fn json(&mut self, value: &Value) {
         self.separate();
         // serde_json writes control characters as escapes, so only backslashes need doubling.

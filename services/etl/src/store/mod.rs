@@ -1,5 +1,6 @@
 //! Batched, idempotent writes: a batch of normalised items becomes entity rows, source
-//! records and outbox events in one transaction, one statement per table.
+//! records and outbox events in one transaction: per table, one `COPY` of the rows known to
+//! be new and one upsert of the rest, and one outbox row for all the batch's events.
 
 pub mod copy;
 mod error;
