@@ -9,10 +9,11 @@
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{pull, Consumer};
-use async_nats::jetstream::{self, AckKind, Message};
+use async_nats::jetstream::Message;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tributary_kit::backoff::Backoff;
+use tributary_kit::dead_letter::DeadLetters;
 use tributary_plugin_sdk::{DeliveryStatusUpdate, InboundMessage, IncomingEvent};
 use tributary_proto::envelope::{Envelope, EventSource};
 use tributary_proto::events::{CommunicationEvent, EventKind};
@@ -46,28 +47,25 @@ pub struct InboundHandler {
     routes: RouteTable,
     publisher: MeshPublisher,
     sender: Sender,
-    jetstream: jetstream::Context,
-    dead_letter_subject: String,
+    dead_letters: DeadLetters,
     max_deliver: i64,
 }
 
 impl InboundHandler {
     /// A handler publishing with `publisher`, recording delivery statuses through `sender`'s
-    /// store, and dead-lettering to `dead_letter_subject` after `max_deliver` deliveries.
+    /// store, and sending to `dead_letters` what fails `max_deliver` times.
     pub fn new(
         routes: RouteTable,
         publisher: MeshPublisher,
         sender: Sender,
-        jetstream: jetstream::Context,
-        dead_letter_subject: String,
+        dead_letters: DeadLetters,
         max_deliver: i64,
     ) -> Self {
         Self {
             routes,
             publisher,
             sender,
-            jetstream,
-            dead_letter_subject,
+            dead_letters,
             max_deliver,
         }
     }
@@ -114,29 +112,21 @@ impl InboundHandler {
                     tracing::warn!(error = %e, "Cannot ack a handled webhook; it will come again and be recognised.");
                 }
             }
-            Err(Failure::Never(reason)) => self.dead_letter(&message, &reason).await,
+            Err(Failure::Never(reason)) => {
+                self.dead_letters.send(&message, &reason).await;
+            }
             Err(Failure::Retry(reason)) => {
-                let delivered = message.info().map(|i| i.delivered).unwrap_or(1);
-                if delivered >= self.max_deliver {
-                    let reason = format!("not handled after {delivered} deliveries: {reason}");
-                    self.dead_letter(&message, &reason).await;
-                } else {
-                    let wait = retry_wait(delivered);
-                    tracing::warn!(reason, delivered, retry_in = ?wait, "A webhook could not be handled; it will be tried again.");
-                    let _ = message.ack_with(AckKind::Nak(Some(wait))).await;
-                }
+                self.dead_letters
+                    .retry_or_give_up(
+                        &message,
+                        self.max_deliver,
+                        "A webhook was not handled",
+                        reason,
+                        retry_wait,
+                    )
+                    .await;
             }
         }
-    }
-
-    async fn dead_letter(&self, message: &Message, reason: &str) {
-        tributary_kit::dead_letter::dead_letter(
-            &self.jetstream,
-            &self.dead_letter_subject,
-            message,
-            reason,
-        )
-        .await;
     }
 
     async fn process(&self, message: &Message) -> Result<(), Failure> {

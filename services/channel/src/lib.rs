@@ -118,10 +118,12 @@ pub async fn build_with(
         routes.clone(),
         publisher,
         sender,
-        runtime.jetstream.clone(),
-        runtime
-            .subjects
-            .dead_letter(ConsumerKey::ChannelInbound.durable_name()),
+        tributary_kit::dead_letter::DeadLetters::new(
+            runtime.jetstream.clone(),
+            runtime
+                .subjects
+                .dead_letter(ConsumerKey::ChannelInbound.durable_name()),
+        ),
         settings.max_deliver,
     );
     let shutdown = runtime.shutdown.clone();

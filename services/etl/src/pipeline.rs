@@ -17,14 +17,14 @@ use crate::normalise::Normaliser;
 use crate::store::{BatchWriter, PendingItem};
 use tributary_kit::backoff::Backoff;
 use tributary_kit::consume::{consume_in_batches, Batching};
+use tributary_kit::dead_letter::{DeadLetters, Retry};
 
 /// Moves items from JetStream into PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct ItemPipeline {
     normaliser: Normaliser,
     writer: BatchWriter,
-    jetstream: jetstream::Context,
-    dead_letter_subject: String,
+    dead_letters: DeadLetters,
     settings: EtlConfig,
     wake_publisher: Arc<Notify>,
 }
@@ -42,8 +42,10 @@ impl ItemPipeline {
         Self {
             normaliser,
             writer,
-            jetstream,
-            dead_letter_subject: subjects.dead_letter(ConsumerKey::EtlItems.durable_name()),
+            dead_letters: DeadLetters::new(
+                jetstream,
+                subjects.dead_letter(ConsumerKey::EtlItems.durable_name()),
+            ),
             settings,
             wake_publisher,
         }
@@ -98,7 +100,7 @@ impl ItemPipeline {
                 Err(rejection) => {
                     metrics::counter!("tributary_etl_items_total", "outcome" => "rejected")
                         .increment(1);
-                    self.dead_letter(&message, &rejection.0).await;
+                    self.dead_letters.send(&message, &rejection.0).await;
                 }
             }
         }
@@ -156,33 +158,23 @@ impl ItemPipeline {
                     let Some(message) = messages.first() else {
                         return;
                     };
-                    let delivered = message.info().map(|i| i.delivered).unwrap_or(1);
-                    if delivered >= self.settings.max_deliver {
+                    let retry = self
+                        .dead_letters
+                        .retry_or_give_up(
+                            message,
+                            self.settings.max_deliver,
+                            "An item could not be stored",
+                            &e,
+                            |_| backoff.next_wait(),
+                        )
+                        .await;
+                    if let Retry::GaveUp { .. } = retry {
                         metrics::counter!("tributary_etl_items_total", "outcome" => "failed")
                             .increment(1);
-                        let reason = format!("cannot be stored after {delivered} deliveries: {e}");
-                        self.dead_letter(message, &reason).await;
-                    } else {
-                        tracing::warn!(error = %e, delivered, "An item was refused; it will be tried again.");
-                        let _ = message
-                            .ack_with(AckKind::Nak(Some(backoff.next_wait())))
-                            .await;
                     }
                     return;
                 }
             }
         }
-    }
-
-    /// Publishes `message` to the dead-letter stream with `reason`, then stops its delivery.
-    /// When the dead letter cannot be published, the message is left to come again.
-    async fn dead_letter(&self, message: &Message, reason: &str) {
-        tributary_kit::dead_letter::dead_letter(
-            &self.jetstream,
-            &self.dead_letter_subject,
-            message,
-            reason,
-        )
-        .await;
     }
 }

@@ -1,10 +1,79 @@
 //! Sending a JetStream message that can never be processed to the dead-letter stream, with
-//! its reason, and stopping its delivery (see `tributary_proto::dead_letter`).
+//! its reason, and stopping its delivery (see `tributary_proto::dead_letter`); and the one
+//! rule every consumer applies to a message that failed but might succeed later: dead-letter
+//! it after its last allowed delivery, else hand it back to come again after a wait.
+
+use std::fmt::Display;
+use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind, Message};
 use async_nats::HeaderMap;
 use tributary_proto::dead_letter;
 use tributary_proto::envelope::MSG_ID_HEADER;
+
+/// Where one consumer's dead letters go: its `deadletter.<consumer>` subject.
+#[derive(Debug, Clone)]
+pub struct DeadLetters {
+    jetstream: jetstream::Context,
+    subject: String,
+}
+
+/// What became of a message that failed and might succeed later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// It had had its last delivery and went to the dead-letter stream (or, when that could
+    /// not be published, was left to come again).
+    GaveUp {
+        /// How many times it had been delivered.
+        delivered: i64,
+    },
+    /// It was handed back to JetStream, to be delivered again after `wait`.
+    Later {
+        /// How many times it had been delivered.
+        delivered: i64,
+        /// How long JetStream holds it back.
+        wait: Duration,
+    },
+}
+
+impl DeadLetters {
+    /// Dead letters published on `subject` (from `Subjects::dead_letter`) through `jetstream`.
+    pub fn new(jetstream: jetstream::Context, subject: String) -> Self {
+        Self { jetstream, subject }
+    }
+
+    /// Sends `message`, which can never be processed, to the dead-letter stream with
+    /// `reason`, and stops its delivery. Returns whether it was dead-lettered.
+    pub async fn send(&self, message: &Message, reason: &str) -> bool {
+        dead_letter(&self.jetstream, &self.subject, message, reason).await
+    }
+
+    /// For a message that failed with `error` and might succeed later: once it has been
+    /// delivered `max_deliver` times, dead-letters it with the reason "`failure` after N
+    /// deliveries: `error`"; before that, hands it back to come again after
+    /// `wait(deliveries so far)`.
+    pub async fn retry_or_give_up(
+        &self,
+        message: &Message,
+        max_deliver: i64,
+        failure: &str,
+        error: impl Display,
+        wait: impl FnOnce(i64) -> Duration,
+    ) -> Retry {
+        let delivered = message.info().map(|i| i.delivered).unwrap_or(1);
+        if delivered >= max_deliver {
+            let reason = format!("{failure} after {delivered} deliveries: {error}");
+            self.send(message, &reason).await;
+            return Retry::GaveUp { delivered };
+        }
+        let wait = wait(delivered);
+        tracing::warn!(subject = %message.subject, error = %error, delivered, retry_in = ?wait, "{failure}; it will be tried again.");
+        if let Err(e) = message.ack_with(AckKind::Nak(Some(wait))).await {
+            tracing::warn!(error = %e, "Cannot hand a failed message back; it will come again when its ack wait ends.");
+        }
+        Retry::Later { delivered, wait }
+    }
+}
 
 /// Publishes `message` on `subject` (a `deadletter.<consumer>` subject) with `reason`, its
 /// original subject, sequence and delivery count in the headers, then terminates its

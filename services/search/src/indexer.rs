@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tributary_kit::backoff::Backoff;
 use tributary_kit::config::SearchConfig;
 use tributary_kit::consume::{consume_in_batches, Batching};
+use tributary_kit::dead_letter::{DeadLetters, Retry};
 use tributary_proto::streams::{ConsumerKey, DeliveryLimits};
 use tributary_proto::Subjects;
 
@@ -41,8 +42,7 @@ pub fn delivery_limits(settings: &SearchConfig) -> DeliveryLimits {
 #[derive(Clone)]
 pub struct Indexer {
     backend: Arc<dyn SearchBackend>,
-    jetstream: jetstream::Context,
-    dead_letter_subject: String,
+    dead_letters: DeadLetters,
     settings: SearchConfig,
 }
 
@@ -64,8 +64,10 @@ impl Indexer {
     ) -> Self {
         Self {
             backend,
-            jetstream,
-            dead_letter_subject: subjects.dead_letter(ConsumerKey::SearchIndexer.durable_name()),
+            dead_letters: DeadLetters::new(
+                jetstream,
+                subjects.dead_letter(ConsumerKey::SearchIndexer.durable_name()),
+            ),
             settings,
         }
     }
@@ -104,7 +106,7 @@ impl Indexer {
                 Err(e) => {
                     metrics::counter!("tributary_search_events_total", "outcome" => "rejected")
                         .increment(1);
-                    self.dead_letter(&message, &e.to_string()).await;
+                    self.dead_letters.send(&message, &e.to_string()).await;
                 }
             }
         }
@@ -162,31 +164,21 @@ impl Indexer {
                 let Some(message) = messages.first() else {
                     return;
                 };
-                let delivered = message.info().map(|i| i.delivered).unwrap_or(1);
-                if delivered >= self.settings.max_deliver {
+                let retry = self
+                    .dead_letters
+                    .retry_or_give_up(
+                        message,
+                        self.settings.max_deliver,
+                        "The index refused an event",
+                        e,
+                        |delivered| RETRY_INITIAL.saturating_mul(1 << delivered.clamp(1, 6)),
+                    )
+                    .await;
+                if let Retry::GaveUp { .. } = retry {
                     metrics::counter!("tributary_search_events_total", "outcome" => "failed")
                         .increment(1);
-                    let reason = format!("the index refused it after {delivered} deliveries: {e}");
-                    self.dead_letter(message, &reason).await;
-                } else {
-                    let wait = RETRY_INITIAL.saturating_mul(1 << delivered.clamp(1, 6));
-                    tracing::warn!(error = %e, delivered, retry_in = ?wait, "The index refused an event; it will be tried again.");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => {}
-                        _ = message.ack_with(AckKind::Nak(Some(wait))) => {}
-                    }
                 }
             }
         }
-    }
-
-    async fn dead_letter(&self, message: &Message, reason: &str) {
-        tributary_kit::dead_letter::dead_letter(
-            &self.jetstream,
-            &self.dead_letter_subject,
-            message,
-            reason,
-        )
-        .await;
     }
 }

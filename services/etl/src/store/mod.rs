@@ -167,6 +167,7 @@ impl BatchWriter {
         for (i, outcome) in dropped {
             outcomes[i] = outcome;
         }
+        tables::lock_conversation_links(tx, &items).await?;
         let stored = tables::lock_sources(tx, kept.iter().map(|&i| &items[i].key)).await?;
         let now = now_micros();
         let mut changes = BatchChanges::default();
@@ -258,6 +259,8 @@ impl BatchWriter {
                 rows_by_id.insert(id, row);
             }
         }
+        self.link_waiting_messages(tx, &items, &mut changes.events, &mut rows_by_id, now)
+            .await?;
         if !changes.merges.is_empty() {
             let (merged, kept): (Vec<Uuid>, Vec<Uuid>) = changes.merges.iter().copied().unzip();
             for statement in sql::MERGE_PEOPLE {
@@ -288,6 +291,57 @@ impl BatchWriter {
             outcomes,
             events: count,
         })
+    }
+
+    /// Links the stored messages that were waiting for the conversations this batch wrote,
+    /// and plans a `MessageUpdated` for each, caused by its conversation's item.
+    async fn link_waiting_messages(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        items: &[&NormalisedItem],
+        events: &mut Vec<PlannedEvent>,
+        rows: &mut HashMap<Uuid, Value>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut causes = HashMap::new();
+        let mut conversations = Vec::new();
+        for event in events.iter() {
+            if let PlannedEvent::Upserted {
+                entity: EntityType::Conversation,
+                id,
+                cause,
+                ..
+            } = *event
+            {
+                let key = &items[cause].key;
+                causes.insert(id, cause);
+                conversations.push(tables::WrittenConversation {
+                    instance_id: &key.instance_id,
+                    external_id: &key.external_id,
+                    id,
+                });
+            }
+        }
+        if conversations.is_empty() {
+            return Ok(());
+        }
+        for (conversation, message) in
+            tables::link_waiting_messages(tx, &conversations, now).await?
+        {
+            let Some(&cause) = causes.get(&conversation) else {
+                continue;
+            };
+            let row =
+                serde_json::to_value(&message).map_err(|e| StoreError::Encode(e.to_string()))?;
+            rows.insert(message.id, row);
+            events.push(PlannedEvent::Upserted {
+                entity: EntityType::Message,
+                id: message.id,
+                change: DataChange::Updated,
+                cause,
+            });
+        }
+        Ok(())
     }
 
     /// The outbox rows of the planned events, with the entities as they were written.

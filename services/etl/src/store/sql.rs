@@ -184,3 +184,24 @@ pub const CONVERSATION_IDS: &str = "\
     JOIN unnest($1::text[], $2::text[]) AS k(instance_id, external_id) \
       USING (instance_id, external_id) \
     WHERE s.entity_type = 'conversation' AND s.entity_id <> '00000000-0000-0000-0000-000000000000'";
+
+/// Takes the transaction-long locks that serialise the batches linking messages to the
+/// conversations of (instance id `$2`, external id `$3`): one lock per bucket of `$1`
+/// buckets, taken in bucket order. A batch that writes a message and one that writes its
+/// conversation then never both miss the other: the later one sees the earlier one's rows.
+pub const LOCK_CONVERSATION_LINKS: &str = "\
+    SELECT pg_advisory_xact_lock(1953655138, b) FROM ( \
+        SELECT DISTINCT abs(hashtext(instance_id || chr(31) || external_id) % $1) AS b \
+        FROM unnest($2::text[], $3::text[]) AS k(instance_id, external_id) ORDER BY b) buckets";
+
+/// Links the live messages still waiting for the conversations of `$1`, `$2`, `$3`
+/// (instance ids, external ids, conversation ids) at `$4`; returns each linked message whole
+/// with the conversation's id.
+pub const LINK_WAITING_MESSAGES: &str = "\
+    UPDATE message m SET conversation_id = c.conversation_id, updated_at = $4 \
+    FROM unnest($1::text[], $2::text[], $3::uuid[]) AS c(instance_id, external_id, conversation_id), \
+         source_record s \
+    WHERE m.conversation_id IS NULL AND m.conversation_external_id = c.external_id \
+      AND m.deleted_at IS NULL \
+      AND s.entity_type = 'message' AND s.entity_id = m.id AND s.instance_id = c.instance_id \
+    RETURNING c.conversation_id, to_jsonb(m) AS message";

@@ -1,5 +1,5 @@
 //! The statements of a batch against the tables: locking and reading the stored source
-//! records, writing source records and entity rows, and filling in conversation ids.
+//! records, writing source records and entity rows, and linking messages to conversations.
 //!
 //! What a batch knows to be new (source records never seen, entities with a fresh id) is
 //! written with `COPY`; what may exist already is upserted from one JSON array per table.
@@ -10,13 +10,13 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use sqlx::types::Json;
 use sqlx::{Postgres, Row, Transaction};
-use tributary_proto::model::EntityType;
+use tributary_proto::model::{EntityType, Message};
 use uuid::Uuid;
 
 use super::copy::CopyText;
 use super::plan::StoredSource;
 use super::{sql, BatchChanges, EntityRows, StoreError};
-use crate::normalise::SourceKey;
+use crate::normalise::{NormalisedItem, SourceKey};
 
 /// Locks the stored source records of `keys` for the rest of the transaction.
 pub(super) async fn lock_sources<'k>(
@@ -223,4 +223,72 @@ pub(super) async fn resolve_conversations(
         }
     }
     Ok(())
+}
+
+/// How many locks the conversation links of all batches are spread over. Batches whose
+/// conversations fall in different buckets never wait on each other; a batch takes at most
+/// this many locks, well within PostgreSQL's lock table.
+const CONVERSATION_LINK_BUCKETS: i32 = 64;
+
+/// Serialises this batch with any other that writes its messages' conversations or its
+/// conversations' messages, until the transaction ends. Taken before anything is read, so
+/// that each batch sees what the one before it committed.
+pub(super) async fn lock_conversation_links(
+    tx: &mut Transaction<'static, Postgres>,
+    items: &[&NormalisedItem],
+) -> Result<(), StoreError> {
+    let (mut instances, mut externals) = (Vec::new(), Vec::new());
+    for item in items {
+        let conversation = match item.key.entity_type {
+            EntityType::Conversation => Some(item.key.external_id.as_str()),
+            EntityType::Message => item.json["conversation_external_id"].as_str(),
+            _ => None,
+        };
+        if let Some(conversation) = conversation {
+            instances.push(item.key.instance_id.as_str());
+            externals.push(conversation);
+        }
+    }
+    if instances.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(sql::LOCK_CONVERSATION_LINKS)
+        .bind(CONVERSATION_LINK_BUCKETS)
+        .bind(&instances)
+        .bind(&externals)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// A conversation this batch wrote, by its source key.
+pub(super) struct WrittenConversation<'a> {
+    pub instance_id: &'a str,
+    pub external_id: &'a str,
+    pub id: Uuid,
+}
+
+/// Links the stored messages that arrived before their conversation to the conversations
+/// this batch wrote. Returns each linked message as a whole row, with its conversation's id.
+pub(super) async fn link_waiting_messages(
+    tx: &mut Transaction<'static, Postgres>,
+    conversations: &[WrittenConversation<'_>],
+    now: DateTime<Utc>,
+) -> Result<Vec<(Uuid, Message)>, StoreError> {
+    let instances: Vec<&str> = conversations.iter().map(|c| c.instance_id).collect();
+    let externals: Vec<&str> = conversations.iter().map(|c| c.external_id).collect();
+    let ids: Vec<Uuid> = conversations.iter().map(|c| c.id).collect();
+    let rows = sqlx::query(sql::LINK_WAITING_MESSAGES)
+        .bind(&instances)
+        .bind(&externals)
+        .bind(&ids)
+        .bind(now)
+        .fetch_all(&mut **tx)
+        .await?;
+    let mut linked = Vec::with_capacity(rows.len());
+    for row in rows {
+        let Json(message): Json<Message> = row.try_get("message")?;
+        linked.push((row.try_get("conversation_id")?, message));
+    }
+    Ok(linked)
 }

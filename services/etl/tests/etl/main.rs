@@ -3,6 +3,7 @@
 
 mod support;
 
+mod conversations;
 mod crash;
 mod dead_letters;
 mod end_to_end;

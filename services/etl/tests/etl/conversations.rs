@@ -1,0 +1,226 @@
+//! Messages that arrive before their conversation are linked to it when it comes.
+
+use serde_json::json;
+use tributary_etl::normalise::Normaliser;
+use tributary_etl::store::{BatchWriter, PendingItem};
+
+use crate::support::*;
+
+fn message(instance: &str, id: &str, conversation: &str) -> serde_json::Value {
+    item(
+        instance,
+        "message",
+        id,
+        "2026-03-01T10:00:00Z",
+        json!({
+            "conversation_external_id": conversation, "sender": "bob@x.org",
+            "body_text": format!("message {id}"), "sent_at": "2026-03-01T12:00:00Z"
+        }),
+    )
+}
+
+fn conversation(instance: &str, id: &str) -> serde_json::Value {
+    item(
+        instance,
+        "conversation",
+        id,
+        "2026-03-01T10:00:00Z",
+        json!({"title": format!("thread {id}"), "channel": "Email"}),
+    )
+}
+
+#[tokio::test]
+async fn a_message_stored_before_its_conversation_is_linked_and_announced_when_it_comes() {
+    let Started {
+        env: _env,
+        subjects,
+        js,
+        etl,
+        pool,
+    } = started().await;
+    // Two messages of thread c1 at "mail", and one of a thread c1 at another instance.
+    publish(
+        &js,
+        &subjects,
+        &[
+            message("mail", "m1", "c1"),
+            message("mail", "m2", "c1"),
+            message("chat", "m3", "c1"),
+        ],
+    )
+    .await;
+    data_events(&js, &subjects, 3).await;
+    let unlinked: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM message WHERE conversation_id IS NULL")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(unlinked, 3, "no conversation is known yet");
+
+    publish(&js, &subjects, &[conversation("mail", "c1")]).await;
+    let events = data_events(&js, &subjects, 6).await;
+    let created = events
+        .iter()
+        .find(|e| e.event_type() == "data.ConversationCreated")
+        .expect("the conversation is announced")
+        .json();
+    let thread = created["data"]["id"].as_str().unwrap().to_owned();
+    let updated: Vec<_> = events
+        .iter()
+        .filter(|e| e.event_type() == "data.MessageUpdated")
+        .map(Stored::json)
+        .collect();
+    assert_eq!(
+        updated.len(),
+        2,
+        "the two messages of mail's c1 are updated"
+    );
+    for event in &updated {
+        assert_matches_schema(event);
+        assert_eq!(event["data"]["conversation_id"], thread.as_str());
+        assert_eq!(event["data"]["sender"], "bob@x.org");
+        assert_eq!(event["source"]["instance"], "mail");
+        assert_eq!(event["entity_id"], event["data"]["id"]);
+    }
+
+    let rows: Vec<(String, Option<uuid::Uuid>)> = sqlx::query_as(
+        "SELECT s.external_id, m.conversation_id FROM message m \
+         JOIN source_record s ON s.entity_type = 'message' AND s.entity_id = m.id \
+         ORDER BY s.external_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let thread: uuid::Uuid = thread.parse().unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            ("m1".to_owned(), Some(thread)),
+            ("m2".to_owned(), Some(thread)),
+            ("m3".to_owned(), None),
+        ],
+        "chat's m3 belongs to chat's c1, which has not come"
+    );
+
+    // Written again unchanged, the conversation links nothing more and announces nothing.
+    publish(&js, &subjects, &[conversation("mail", "c1")]).await;
+    barrier(&js, &subjects, &pool, "after-c1").await;
+    data_events(&js, &subjects, 6).await;
+    etl.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_batches_of_messages_and_their_conversations_always_link_them() {
+    let env = env().await;
+    let subjects = env.subjects();
+    let pool = tributary_kit::db::connect_and_migrate(&env.config.database)
+        .await
+        .unwrap();
+    let normaliser = Normaliser::new(subjects.clone(), phonenumber::country::Id::US);
+    let pending = |items: Vec<serde_json::Value>| -> Vec<PendingItem> {
+        items
+            .iter()
+            .map(|item| {
+                let payload = serde_json::to_vec(item).unwrap();
+                let subject = subjects.connector_items("mail");
+                PendingItem {
+                    item: normaliser
+                        .normalise(normaliser.decode(&subject, &payload).unwrap())
+                        .unwrap(),
+                    traceparent: None,
+                }
+            })
+            .collect()
+    };
+    let writer = BatchWriter::new(pool.clone(), subjects.clone());
+    // Each round writes 20 messages in one batch and their 20 conversations in another,
+    // at the same time: whichever commits first, the other must see it.
+    for round in 0..25 {
+        let ids: Vec<String> = (0..20).map(|i| format!("r{round}c{i}")).collect();
+        let messages = pending(
+            ids.iter()
+                .map(|c| message("mail", &format!("{c}-m"), c))
+                .collect(),
+        );
+        let conversations = pending(ids.iter().map(|c| conversation("mail", c)).collect());
+        let (a, b) = tokio::join!(writer.write(&messages), writer.write(&conversations));
+        a.unwrap();
+        b.unwrap();
+    }
+    let unlinked: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM message WHERE conversation_id IS NULL")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(unlinked, 0, "every message found its conversation");
+    assert_eq!(count(&pool, "message").await, 500);
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn upgrading_links_the_messages_an_earlier_version_left_without_their_conversation() {
+    use sqlx::migrate::Migrator;
+    use sqlx::Connection;
+    use std::borrow::Cow;
+
+    let env = env().await;
+    let mut conn = sqlx::PgConnection::connect_with(&tributary_kit::db::connect_options(
+        &env.config.database,
+        &env.database,
+    ))
+    .await
+    .unwrap();
+    // The schema as the version before left it: migrations up to 0007.
+    let before = Migrator {
+        migrations: Cow::Owned(
+            tributary_kit::db::MIGRATOR
+                .iter()
+                .filter(|m| m.version <= 7)
+                .cloned()
+                .collect(),
+        ),
+        ..Migrator::DEFAULT
+    };
+    before.run(&mut conn).await.unwrap();
+    // Thread c1 came after its message m1 at "mail"; chat's m2 waits for a thread never seen.
+    let (thread, m1, m2) = (
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+    );
+    sqlx::query("INSERT INTO conversation (id, title, channel) VALUES ($1, 'thread', 'Email')")
+        .bind(thread)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO message (id, conversation_external_id, sender, sent_at) \
+         VALUES ($1, 'c1', 'a@x.org', now()), ($2, 'c1', 'b@x.org', now())",
+    )
+    .bind(m1)
+    .bind(m2)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO source_record (instance_id, entity_type, external_id, entity_id, \
+             source_modified_at, content_hash) VALUES \
+         ('mail', 'conversation', 'c1', $1, now(), 'h'), \
+         ('mail', 'message', 'm1', $2, now(), 'h'), \
+         ('chat', 'message', 'm2', $3, now(), 'h')",
+    )
+    .bind(thread)
+    .bind(m1)
+    .bind(m2)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    tributary_kit::db::MIGRATOR.run(&mut conn).await.unwrap();
+    let linked: Vec<(uuid::Uuid, Option<uuid::Uuid>)> =
+        sqlx::query_as("SELECT id, conversation_id FROM message ORDER BY sender")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(linked, vec![(m1, Some(thread)), (m2, None)]);
+    conn.close().await.unwrap();
+}
