@@ -113,6 +113,32 @@ impl TestEnv {
         .unwrap_or_else(|e| panic!("cannot connect to the test database: {e}"))
     }
 
+    /// A connection to this test's database with the schema as an earlier version left it:
+    /// the migrations up to `last_version` run, the later ones not, to test an upgrade.
+    pub async fn migrated_up_to(&self, last_version: i64) -> PgConnection {
+        let mut conn = PgConnection::connect_with(&crate::db::connect_options(
+            &self.original.database,
+            &self.database,
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to the test database: {e}"));
+        let before = sqlx::migrate::Migrator {
+            migrations: std::borrow::Cow::Owned(
+                crate::db::MIGRATOR
+                    .iter()
+                    .filter(|m| m.version <= last_version)
+                    .cloned()
+                    .collect(),
+            ),
+            ..sqlx::migrate::Migrator::DEFAULT
+        };
+        before
+            .run(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("migrations up to {last_version}: {e}"));
+        conn
+    }
+
     /// Waits up to `secs` until the database answers `count_sql` (one bigint) with `want`.
     pub async fn wait_count(&self, count_sql: &str, want: i64, secs: u64) {
         let pool = self.pool().await;

@@ -53,9 +53,10 @@ impl CopyText {
     /// A JSON value, for a `json` or `jsonb` column.
     pub fn json(&mut self, value: &Value) {
         self.separate();
-        // serde_json writes control characters as escapes, so only backslashes need doubling.
-        let text = value.to_string();
-        escape_into(&mut self.buf, &text);
+        // serde_json writes control characters as escapes, so only backslashes need doubling;
+        // they are doubled as the JSON is written, with no string in between. Writing a
+        // `Value` into memory cannot fail.
+        let _ = serde_json::to_writer(Escaping(&mut self.buf), value);
     }
 
     /// A `text[]` value from a JSON array (of strings; anything else is written as its JSON).
@@ -102,10 +103,29 @@ impl CopyText {
     }
 }
 
+/// Writes into a `COPY` buffer, escaping as it goes.
+struct Escaping<'a>(&'a mut Vec<u8>);
+
+impl std::io::Write for Escaping<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        escape_bytes_into(self.0, bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Appends `value` escaped for the text format: backslash, newline, carriage return and tab
 /// are the characters that would otherwise end a column or a row.
 fn escape_into(buf: &mut Vec<u8>, value: &str) {
-    let bytes = value.as_bytes();
+    escape_bytes_into(buf, value.as_bytes());
+}
+
+/// [`escape_into`] for UTF-8 bytes (escaping never splits a character: every byte it
+/// escapes is ASCII).
+fn escape_bytes_into(buf: &mut Vec<u8>, bytes: &[u8]) {
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let escaped: &[u8] = match b {

@@ -29,6 +29,13 @@ fn conversation(instance: &str, id: &str) -> serde_json::Value {
     )
 }
 
+async fn unlinked_messages(pool: &sqlx::PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM message WHERE conversation_id IS NULL")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_message_stored_before_its_conversation_is_linked_and_announced_when_it_comes() {
     let Started {
@@ -50,11 +57,7 @@ async fn a_message_stored_before_its_conversation_is_linked_and_announced_when_i
     )
     .await;
     data_events(&js, &subjects, 3).await;
-    let unlinked: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM message WHERE conversation_id IS NULL")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+    let unlinked = unlinked_messages(&pool).await;
     assert_eq!(unlinked, 3, "no conversation is known yet");
 
     publish(&js, &subjects, &[conversation("mail", "c1")]).await;
@@ -147,11 +150,7 @@ async fn concurrent_batches_of_messages_and_their_conversations_always_link_them
         a.unwrap();
         b.unwrap();
     }
-    let unlinked: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM message WHERE conversation_id IS NULL")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+    let unlinked = unlinked_messages(&pool).await;
     assert_eq!(unlinked, 0, "every message found its conversation");
     assert_eq!(count(&pool, "message").await, 500);
     pool.close().await;
@@ -159,29 +158,11 @@ async fn concurrent_batches_of_messages_and_their_conversations_always_link_them
 
 #[tokio::test]
 async fn upgrading_links_the_messages_an_earlier_version_left_without_their_conversation() {
-    use sqlx::migrate::Migrator;
     use sqlx::Connection;
-    use std::borrow::Cow;
 
     let env = env().await;
-    let mut conn = sqlx::PgConnection::connect_with(&tributary_kit::db::connect_options(
-        &env.config.database,
-        &env.database,
-    ))
-    .await
-    .unwrap();
     // The schema as the version before left it: migrations up to 0007.
-    let before = Migrator {
-        migrations: Cow::Owned(
-            tributary_kit::db::MIGRATOR
-                .iter()
-                .filter(|m| m.version <= 7)
-                .cloned()
-                .collect(),
-        ),
-        ..Migrator::DEFAULT
-    };
-    before.run(&mut conn).await.unwrap();
+    let mut conn = env.migrated_up_to(7).await;
     // Thread c1 came after its message m1 at "mail"; chat's m2 waits for a thread never seen.
     let (thread, m1, m2) = (
         uuid::Uuid::new_v4(),

@@ -1,11 +1,9 @@
 //! The outbox: a transaction's events are one row, each service's publisher drains only its
 //! own rows, in order, and rows written by the version before batches are still published.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde_json::json;
-use sqlx::migrate::Migrator;
 use sqlx::Connection;
 use tokio::sync::Notify;
 use tributary_kit::outbox::{enqueue, enqueue_all, OutboxEvent, OutboxPublisher};
@@ -155,24 +153,8 @@ async fn events_left_in_the_outbox_by_the_version_before_batches_are_published_a
     let env = TestEnv::new().await;
     let subjects = env.subjects();
     let js = provisioned(&env).await;
-    let mut conn = sqlx::PgConnection::connect_with(&tributary_kit::db::connect_options(
-        &env.config.database,
-        &env.database,
-    ))
-    .await
-    .unwrap();
     // The schema as the version before left it: migrations up to 0005.
-    let before = Migrator {
-        migrations: Cow::Owned(
-            tributary_kit::db::MIGRATOR
-                .iter()
-                .filter(|m| m.version <= 5)
-                .cloned()
-                .collect(),
-        ),
-        ..Migrator::DEFAULT
-    };
-    before.run(&mut conn).await.unwrap();
+    let mut conn = env.migrated_up_to(5).await;
     let legacy = [
         (EventKind::parse("data.PersonCreated").unwrap(), 1),
         (EventKind::Plugin(PluginEvent::Installed), 2),
