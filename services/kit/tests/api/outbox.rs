@@ -240,3 +240,49 @@ async fn a_row_that_is_not_a_batch_of_events_is_named_and_kept() {
     assert_eq!(outbox_rows(&pool).await.len(), 1);
     pool.close().await;
 }
+
+#[tokio::test]
+async fn a_large_batch_is_stored_compressed_and_published_whole() {
+    let env = TestEnv::new().await;
+    let subjects = env.subjects();
+    let js = provisioned(&env).await;
+    let pool = tributary_kit::db::connect_and_migrate(&env.config.database)
+        .await
+        .unwrap();
+    let created = EventKind::parse("data.PersonCreated").unwrap();
+    let events: Vec<OutboxEvent> = (0..1000)
+        .map(|n| OutboxEvent::new(subjects.event(created), &envelope(created, n), None).unwrap())
+        .collect();
+    let mut tx = pool.begin().await.unwrap();
+    enqueue_all(&mut tx, ServiceName::Etl, &events)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    // This machine's PostgreSQL has lz4; a build without it keeps the events uncompressed.
+    let (compression, stored_size, length): (Option<String>, i32, i32) = sqlx::query_as(
+        "SELECT pg_column_compression(events), pg_column_size(events), octet_length(events) \
+         FROM outbox",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(compression.as_deref(), Some("lz4"));
+    assert!(
+        stored_size * 3 < length,
+        "{length} bytes of events take {stored_size} bytes stored"
+    );
+
+    publisher(&env, &pool, &js, ServiceName::Etl, 1000)
+        .publish_round()
+        .await
+        .unwrap();
+    let published = stored(&js, &subjects, StreamKey::DataEvents).await;
+    assert_eq!(published.len(), 1000);
+    for (n, (_, id, data)) in published.iter().enumerate() {
+        assert_eq!(id, &events[n].event_id.to_string());
+        assert_eq!(data["n"], n);
+    }
+    assert!(outbox_rows(&pool).await.is_empty());
+    pool.close().await;
+}
