@@ -92,6 +92,28 @@ impl Normaliser {
     /// Reads a connector item from a message on `subject`; its instance must be the one the
     /// subject names, so a connector cannot write into another instance's records.
     pub fn decode(&self, subject: &str, payload: &[u8]) -> Result<ConnectorItem, Rejection> {
+        // Nearly every item is well formed: it is read straight into its type, and only one
+        // that is not is read again step by step, to say what is wrong with it.
+        let item = match serde_json::from_slice::<ConnectorItem>(payload) {
+            Ok(item) => item,
+            Err(_) => Self::decode_step_by_step(payload)?,
+        };
+        if item.external_id.trim().is_empty() {
+            return Err(Rejection("`external_id` must not be empty".into()));
+        }
+        let expected = self.subjects.connector_items(&item.instance_id);
+        if subject != expected {
+            return Err(Rejection(format!(
+                "item of instance `{}` arrived on `{subject}`; an instance publishes only on `{expected}`",
+                item.instance_id
+            )));
+        }
+        Ok(item)
+    }
+
+    /// Reads an item as JSON first, then its entity type, then the rest, so that the
+    /// rejection names the first thing wrong.
+    fn decode_step_by_step(payload: &[u8]) -> Result<ConnectorItem, Rejection> {
         let value: Value = serde_json::from_slice(payload)
             .map_err(|e| Rejection(format!("malformed JSON: {e}")))?;
         let Some(object) = value.as_object() else {
@@ -105,19 +127,7 @@ impl Normaliser {
             Some(_) => return Err(Rejection("`entity_type` must be a string".into())),
             None => return Err(Rejection("missing field `entity_type`".into())),
         }
-        let item: ConnectorItem = serde_json::from_value(value)
-            .map_err(|e| Rejection(format!("not a connector item: {e}")))?;
-        if item.external_id.trim().is_empty() {
-            return Err(Rejection("`external_id` must not be empty".into()));
-        }
-        let expected = self.subjects.connector_items(&item.instance_id);
-        if subject != expected {
-            return Err(Rejection(format!(
-                "item of instance `{}` arrived on `{subject}`; an instance publishes only on `{expected}`",
-                item.instance_id
-            )));
-        }
-        Ok(item)
+        serde_json::from_value(value).map_err(|e| Rejection(format!("not a connector item: {e}")))
     }
 
     /// Validates and normalises an item's fields.

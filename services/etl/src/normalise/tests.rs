@@ -227,3 +227,17 @@ fn a_tombstone_needs_no_data() {
     assert_eq!(item.fields, None);
     assert_eq!(item.content_hash, TOMBSTONE_HASH);
 }
+
+#[test]
+fn an_item_that_repeats_a_key_is_read_as_json_reads_it_the_last_one_winning() {
+    // Read straight into its type, a repeated key is an error; read as JSON first, the last
+    // value wins. The item must be accepted, the same as one without the repeat.
+    let payload = br#"{"instance_id": "src-1", "entity_type": "person", "external_id": "old",
+        "external_id": "ext-1", "source_modified_at": "2026-01-01T00:00:00Z",
+        "data": {"display_name": "Ada"}}"#;
+    let item = normaliser()
+        .decode("t1.connector.items.src-1", payload)
+        .unwrap();
+    assert_eq!(item.external_id, "ext-1");
+    assert_eq!(item.data, json!({"display_name": "Ada"}));
+}
