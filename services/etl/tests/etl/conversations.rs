@@ -112,6 +112,65 @@ async fn a_message_stored_before_its_conversation_is_linked_and_announced_when_i
     etl.stop().await;
 }
 
+/// Items of instance `mail` as the pipeline hands them to the writer.
+fn pending(
+    normaliser: &Normaliser,
+    subjects: &tributary_proto::Subjects,
+    items: Vec<serde_json::Value>,
+) -> Vec<PendingItem> {
+    let subject = subjects.connector_items("mail");
+    items
+        .iter()
+        .map(|item| {
+            let payload = serde_json::to_vec(item).unwrap();
+            PendingItem {
+                item: normaliser
+                    .normalise(normaliser.decode(&subject, &payload).unwrap())
+                    .unwrap(),
+                traceparent: None,
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_conversation_that_comes_after_its_own_tombstone_links_the_messages_waiting_for_it() {
+    let env = env().await;
+    let subjects = env.subjects();
+    let pool = tributary_kit::db::connect_and_migrate(&env.config.database)
+        .await
+        .unwrap();
+    let normaliser = Normaliser::new(subjects.clone(), phonenumber::country::Id::US);
+    let writer = BatchWriter::new(pool.clone(), subjects.clone());
+    let write = |items: Vec<serde_json::Value>| {
+        let batch = pending(&normaliser, &subjects, items);
+        let writer = writer.clone();
+        async move { writer.write(&batch).await.unwrap() }
+    };
+    // The source deleted thread c9 before anything of it was stored; a message of it comes.
+    write(vec![tombstone(
+        "mail",
+        "conversation",
+        "c9",
+        "2026-03-01T09:00:00Z",
+    )])
+    .await;
+    let report = write(vec![message("mail", "m9", "c9")]).await;
+    assert_eq!(report.events, 1);
+    assert_eq!(
+        unlinked_messages(&pool).await,
+        1,
+        "a deleted thread is no thread"
+    );
+    // Then the thread comes back, newer than its tombstone.
+    let mut thread = conversation("mail", "c9");
+    thread["source_modified_at"] = json!("2026-03-01T11:00:00Z");
+    let report = write(vec![thread]).await;
+    assert_eq!(report.events, 2, "ConversationCreated and MessageUpdated");
+    assert_eq!(unlinked_messages(&pool).await, 0);
+    pool.close().await;
+}
+
 #[tokio::test]
 async fn concurrent_batches_of_messages_and_their_conversations_always_link_them() {
     let env = env().await;
@@ -120,21 +179,7 @@ async fn concurrent_batches_of_messages_and_their_conversations_always_link_them
         .await
         .unwrap();
     let normaliser = Normaliser::new(subjects.clone(), phonenumber::country::Id::US);
-    let pending = |items: Vec<serde_json::Value>| -> Vec<PendingItem> {
-        items
-            .iter()
-            .map(|item| {
-                let payload = serde_json::to_vec(item).unwrap();
-                let subject = subjects.connector_items("mail");
-                PendingItem {
-                    item: normaliser
-                        .normalise(normaliser.decode(&subject, &payload).unwrap())
-                        .unwrap(),
-                    traceparent: None,
-                }
-            })
-            .collect()
-    };
+    let pending = |items: Vec<serde_json::Value>| pending(&normaliser, &subjects, items);
     let writer = BatchWriter::new(pool.clone(), subjects.clone());
     // Each round writes 20 messages in one batch and their 20 conversations in another,
     // at the same time: whichever commits first, the other must see it.
