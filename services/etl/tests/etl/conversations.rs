@@ -112,6 +112,22 @@ async fn a_message_stored_before_its_conversation_is_linked_and_announced_when_i
     etl.stop().await;
 }
 
+/// A migrated database of its own, its subjects, and a normaliser, to drive the writer.
+async fn migrated() -> (
+    tributary_kit::testing::TestEnv,
+    tributary_proto::Subjects,
+    sqlx::PgPool,
+    Normaliser,
+) {
+    let env = env().await;
+    let subjects = env.subjects();
+    let pool = tributary_kit::db::connect_and_migrate(&env.config.database)
+        .await
+        .unwrap();
+    let normaliser = Normaliser::new(subjects.clone(), phonenumber::country::Id::US);
+    (env, subjects, pool, normaliser)
+}
+
 /// Items of instance `mail` as the pipeline hands them to the writer.
 fn pending(
     normaliser: &Normaliser,
@@ -135,12 +151,7 @@ fn pending(
 
 #[tokio::test]
 async fn a_conversation_that_comes_after_its_own_tombstone_links_the_messages_waiting_for_it() {
-    let env = env().await;
-    let subjects = env.subjects();
-    let pool = tributary_kit::db::connect_and_migrate(&env.config.database)
-        .await
-        .unwrap();
-    let normaliser = Normaliser::new(subjects.clone(), phonenumber::country::Id::US);
+    let (_env, subjects, pool, normaliser) = migrated().await;
     let writer = BatchWriter::new(pool.clone(), subjects.clone());
     let write = |items: Vec<serde_json::Value>| {
         let batch = pending(&normaliser, &subjects, items);
@@ -173,12 +184,7 @@ async fn a_conversation_that_comes_after_its_own_tombstone_links_the_messages_wa
 
 #[tokio::test]
 async fn concurrent_batches_of_messages_and_their_conversations_always_link_them() {
-    let env = env().await;
-    let subjects = env.subjects();
-    let pool = tributary_kit::db::connect_and_migrate(&env.config.database)
-        .await
-        .unwrap();
-    let normaliser = Normaliser::new(subjects.clone(), phonenumber::country::Id::US);
+    let (_env, subjects, pool, normaliser) = migrated().await;
     let pending = |items: Vec<serde_json::Value>| pending(&normaliser, &subjects, items);
     let writer = BatchWriter::new(pool.clone(), subjects.clone());
     // Each round writes 20 messages in one batch and their 20 conversations in another,

@@ -20,6 +20,22 @@ async fn provisioned(env: &TestEnv) -> async_nats::jetstream::Context {
     js
 }
 
+/// An environment with its streams provisioned and its database migrated.
+async fn migrated() -> (
+    TestEnv,
+    Subjects,
+    async_nats::jetstream::Context,
+    sqlx::PgPool,
+) {
+    let env = TestEnv::new().await;
+    let subjects = env.subjects();
+    let js = provisioned(&env).await;
+    let pool = tributary_kit::db::connect_and_migrate(&env.config.database)
+        .await
+        .unwrap();
+    (env, subjects, js, pool)
+}
+
 fn publisher(
     env: &TestEnv,
     pool: &sqlx::PgPool,
@@ -77,12 +93,7 @@ async fn outbox_rows(pool: &sqlx::PgPool) -> Vec<(String, i32)> {
 
 #[tokio::test]
 async fn a_batch_is_one_row_and_each_service_publishes_only_its_own_in_order() {
-    let env = TestEnv::new().await;
-    let subjects = env.subjects();
-    let js = provisioned(&env).await;
-    let pool = tributary_kit::db::connect_and_migrate(&env.config.database)
-        .await
-        .unwrap();
+    let (env, subjects, js, pool) = migrated().await;
 
     let created = EventKind::parse("data.PersonCreated").unwrap();
     let batch: Vec<Envelope<serde_json::Value>> = (0..5).map(|n| envelope(created, n)).collect();
@@ -243,12 +254,7 @@ async fn a_row_that_is_not_a_batch_of_events_is_named_and_kept() {
 
 #[tokio::test]
 async fn a_large_batch_is_stored_compressed_and_published_whole() {
-    let env = TestEnv::new().await;
-    let subjects = env.subjects();
-    let js = provisioned(&env).await;
-    let pool = tributary_kit::db::connect_and_migrate(&env.config.database)
-        .await
-        .unwrap();
+    let (env, subjects, js, pool) = migrated().await;
     let created = EventKind::parse("data.PersonCreated").unwrap();
     let events: Vec<OutboxEvent> = (0..1000)
         .map(|n| OutboxEvent::new(subjects.event(created), &envelope(created, n), None).unwrap())
