@@ -302,11 +302,18 @@ async fn main() -> anyhow::Result<()> {
         naive_time.as_secs_f64()
     );
     if let Some([etl, postgres, nats]) = cpu {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         println!(
             "  CPU on a backlog: ETL {etl:.2} s, PostgreSQL {postgres:.2} s, NATS {nats:.2} s \
-             ({:.2} cores of {} on average)",
+             ({:.2} cores of {cores} on average)",
             (etl + postgres + nats) / backlog.as_secs_f64(),
-            std::thread::available_parallelism().map_or(0, |n| n.get())
+        );
+        // Half of COPY's rate leaves this many CPU-seconds for all three, however they share.
+        let budget = 2.0 * copy_time.as_secs_f64() * cores as f64;
+        println!(
+            "  half of COPY's rate would leave {budget:.2} CPU-seconds for the {n} items on \
+             {cores} cores; this run spent {:.2}",
+            etl + postgres + nats
         );
     }
     println!("  ETL / COPY:       {:.2}", etl_rate / copy_rate);
