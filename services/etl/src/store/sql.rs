@@ -189,6 +189,8 @@ pub const CONVERSATION_IDS: &str = "\
 /// conversations of (instance id `$2`, external id `$3`): one lock per bucket of `$1`
 /// buckets, taken in bucket order. A batch that writes a message and one that writes its
 /// conversation then never both miss the other: the later one sees the earlier one's rows.
+/// The first key, 1953655138 ("trib" in ASCII), keeps these locks apart from any other
+/// advisory lock in the database.
 pub const LOCK_CONVERSATION_LINKS: &str = "\
     SELECT pg_advisory_xact_lock(1953655138, b) FROM ( \
         SELECT DISTINCT abs(hashtext(instance_id || chr(31) || external_id) % $1) AS b \

@@ -178,7 +178,7 @@ pub(super) async fn resolve_conversations(
                 );
             }
             EntityType::Message => {
-                if let Some(conversation) = source.item.json["conversation_external_id"].as_str() {
+                if let Some(conversation) = conversation_of(source.item) {
                     message_keys.insert(
                         source.entity_id,
                         (key.instance_id.clone(), conversation.to_owned()),
@@ -239,12 +239,7 @@ pub(super) async fn lock_conversation_links(
 ) -> Result<(), StoreError> {
     let (mut instances, mut externals) = (Vec::new(), Vec::new());
     for item in items {
-        let conversation = match item.key.entity_type {
-            EntityType::Conversation => Some(item.key.external_id.as_str()),
-            EntityType::Message => item.json["conversation_external_id"].as_str(),
-            _ => None,
-        };
-        if let Some(conversation) = conversation {
+        if let Some(conversation) = conversation_of(item) {
             instances.push(item.key.instance_id.as_str());
             externals.push(conversation);
         }
@@ -259,6 +254,16 @@ pub(super) async fn lock_conversation_links(
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// The conversation an item is about, by its external id at the item's instance: a
+/// conversation's own, or the one a message belongs to.
+fn conversation_of(item: &NormalisedItem) -> Option<&str> {
+    match item.key.entity_type {
+        EntityType::Conversation => Some(&item.key.external_id),
+        EntityType::Message => item.json["conversation_external_id"].as_str(),
+        _ => None,
+    }
 }
 
 /// A conversation this batch wrote, by its source key.
