@@ -118,11 +118,10 @@ pub async fn build_with(
         routes.clone(),
         publisher,
         sender,
-        tributary_kit::dead_letter::DeadLetters::new(
+        tributary_kit::dead_letter::DeadLetters::for_consumer(
             runtime.jetstream.clone(),
-            runtime
-                .subjects
-                .dead_letter(ConsumerKey::ChannelInbound.durable_name()),
+            &runtime.subjects,
+            ConsumerKey::ChannelInbound,
         ),
         settings.max_deliver,
     );

@@ -42,10 +42,7 @@ impl ItemPipeline {
         Self {
             normaliser,
             writer,
-            dead_letters: DeadLetters::new(
-                jetstream,
-                subjects.dead_letter(ConsumerKey::EtlItems.durable_name()),
-            ),
+            dead_letters: DeadLetters::for_consumer(jetstream, subjects, ConsumerKey::EtlItems),
             settings,
             wake_publisher,
         }
@@ -168,7 +165,7 @@ impl ItemPipeline {
                             |_| backoff.next_wait(),
                         )
                         .await;
-                    if let Retry::GaveUp { .. } = retry {
+                    if retry == Retry::GaveUp {
                         metrics::counter!("tributary_etl_items_total", "outcome" => "failed")
                             .increment(1);
                     }

@@ -361,12 +361,7 @@ impl SearchConfig {
             ));
         }
         let name = &self.index_name;
-        if name.is_empty()
-            || name.len() > 400
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
+        if name.is_empty() || name.len() > 400 || !is_token(name) {
             return Err(ConfigError::new(
                 "search.index_name",
                 format!("`{name}` must be letters, digits, `_` or `-` (a Meilisearch index uid and a directory name)"),
@@ -636,22 +631,14 @@ impl Config {
             }
         }
         let prefix = &self.nats.subject_prefix;
-        if !prefix.is_empty()
-            && !prefix
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
+        if !prefix.is_empty() && !is_token(prefix) {
             return Err(ConfigError::new(
                 "nats.subject_prefix",
                 format!("`{prefix}` must be one token of letters, digits, `_` or `-`"),
             ));
         }
         let user = &self.nats.user;
-        if !user.is_empty()
-            && !user
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
+        if !user.is_empty() && !is_token(user) {
             return Err(ConfigError::new(
                 "nats.user",
                 format!("`{user}` must be letters, digits, `_` or `-` (it names the user's inbox, `_INBOX_<user>`)"),
@@ -738,6 +725,13 @@ impl Config {
         cli.map(Path::to_path_buf)
             .or_else(|| std::env::var_os("TRIBUTARY_CONFIG").map(PathBuf::from))
     }
+}
+
+/// Whether `s` is only letters, digits, `_` or `-`: one token of a NATS subject, and safe in
+/// a directory name or a Meilisearch index uid.
+fn is_token(s: &str) -> bool {
+    s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 /// The configuration section of a service (`plugin_manager`, `etl`); its environment

@@ -281,8 +281,7 @@ impl Run {
 }
 
 fn main() {
-    let n = std::env::args().find_map(|a| a.parse().ok());
-    let n = n.unwrap_or(100_000);
+    let n = tributary_kit::testing::count_argument(100_000);
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut rng = Rng(0x5EA2_C4B3_7C4E_0001);

@@ -64,9 +64,10 @@ impl Indexer {
     ) -> Self {
         Self {
             backend,
-            dead_letters: DeadLetters::new(
+            dead_letters: DeadLetters::for_consumer(
                 jetstream,
-                subjects.dead_letter(ConsumerKey::SearchIndexer.durable_name()),
+                subjects,
+                ConsumerKey::SearchIndexer,
             ),
             settings,
         }
@@ -174,7 +175,7 @@ impl Indexer {
                         |delivered| RETRY_INITIAL.saturating_mul(1 << delivered.clamp(1, 6)),
                     )
                     .await;
-                if let Retry::GaveUp { .. } = retry {
+                if retry == Retry::GaveUp {
                     metrics::counter!("tributary_search_events_total", "outcome" => "failed")
                         .increment(1);
                 }
