@@ -26,33 +26,13 @@
 use std::time::{Duration, Instant};
 
 use tributary_e2e::{items, publish_items, twilio, Servers, ServiceName, Stack};
-use tributary_proto::streams::{ConsumerKey, StreamKey};
+use tributary_proto::streams::ConsumerKey;
 
 const WARM_UP: usize = 200;
 const WARM_UP_WEBHOOKS: usize = 5;
 
 fn rows_of(instance: &str) -> String {
     format!("SELECT count(*) FROM source_record WHERE instance_id = '{instance}'")
-}
-
-/// Whether the ETL has acked every item the connector item stream holds: it acks an item
-/// only once its row is committed. Asked of JetStream, so the polling puts no load on
-/// PostgreSQL.
-async fn etl_caught_up(stack: &Stack) -> bool {
-    let consumer = stack
-        .jetstream()
-        .get_consumer_from_stream::<async_nats::jetstream::consumer::pull::Config, _, _>(
-            ConsumerKey::EtlItems.durable_name(),
-            StreamKey::ConnectorItems.name(stack.subjects()),
-        )
-        .await;
-    match consumer {
-        Ok(consumer) => {
-            let info = consumer.cached_info();
-            info.num_pending == 0 && info.num_ack_pending == 0
-        }
-        Err(_) => false,
-    }
 }
 
 /// The times, from the first publish, when publishing ended, when the ETL had committed (and
@@ -77,7 +57,10 @@ async fn run(stack: &Stack, instance: &str, n: usize, index_target: Option<u64>)
     let mut rows = None;
     let deadline = start + Duration::from_secs(1800);
     loop {
-        if rows.is_none() && publisher.is_finished() && etl_caught_up(stack).await {
+        if rows.is_none()
+            && publisher.is_finished()
+            && stack.consumer_settled(ConsumerKey::EtlItems).await.is_ok()
+        {
             rows = Some(start.elapsed());
         }
         let finished = match (rows, index_target) {
@@ -131,9 +114,6 @@ async fn main() {
         .collect();
     let n = numbers.first().copied().unwrap_or(20_000);
     let m = numbers.get(1).copied().unwrap_or(200);
-    for service in ServiceName::ALL {
-        tributary_e2e::binary(service);
-    }
     println!(
         "end-to-end benchmark: five service processes from {}, {} cores; {n} items, {m} webhooks",
         tributary_e2e::binary_dir().display(),

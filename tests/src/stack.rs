@@ -639,29 +639,36 @@ impl Stack {
         0
     }
 
+    /// Whether a durable consumer has handed out everything its stream holds and has every
+    /// delivery acknowledged; if not, what is outstanding (or why it cannot be asked).
+    pub async fn consumer_settled(&self, consumer: ConsumerKey) -> Result<(), String> {
+        let found = self
+            .jetstream()
+            .get_consumer_from_stream::<jetstream::consumer::pull::Config, _, _>(
+                consumer.durable_name(),
+                consumer.stream().name(&self.subjects),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        // Fetched with the consumer, so fresh.
+        let info = found.cached_info();
+        if info.num_pending == 0 && info.num_ack_pending == 0 {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} pending, {} unacked",
+                info.num_pending, info.num_ack_pending
+            ))
+        }
+    }
+
     /// Waits up to `secs` until a durable consumer has handed out everything its stream holds
     /// and has every delivery acknowledged.
     pub async fn wait_consumer_settled(&self, consumer: ConsumerKey, secs: u64) {
-        let js = self.jetstream();
-        let stream = consumer.stream().name(&self.subjects);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
         loop {
-            let state = match js
-                .get_consumer_from_stream::<jetstream::consumer::pull::Config, _, _>(
-                    consumer.durable_name(),
-                    stream.clone(),
-                )
-                .await
-            {
-                Ok(mut c) => match c.info().await {
-                    Ok(info) if info.num_pending == 0 && info.num_ack_pending == 0 => return,
-                    Ok(info) => format!(
-                        "{} pending, {} unacked",
-                        info.num_pending, info.num_ack_pending
-                    ),
-                    Err(e) => e.to_string(),
-                },
-                Err(e) => e.to_string(),
+            let Err(state) = self.consumer_settled(consumer).await else {
+                return;
             };
             assert!(
                 tokio::time::Instant::now() < deadline,

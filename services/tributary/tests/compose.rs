@@ -333,6 +333,10 @@ fn search_uses_the_meilisearch_service() {
         "search reaches Meilisearch on port {port}, its health check `{probe}` probes another"
     );
     let key = &environment(&services["search"])["TRIBUTARY__SEARCH__MEILISEARCH_API_KEY"];
+    assert!(
+        !vars_in(key).is_empty(),
+        "search's Meilisearch key `{key}` is written into compose.yaml, not taken from .env"
+    );
     assert_eq!(
         vars_in(key),
         vars_in(&environment(meilisearch)["MEILI_MASTER_KEY"]),

@@ -282,13 +282,9 @@ async fn a_purged_instance_leaves_no_sync_state_and_a_kept_one_keeps_it() {
     }
     // The kept instance's uninstall event was sent second, and may be handled a moment after
     // the purged one's: its schedule stops, and its sync state stays.
-    let kept = loop {
-        let kept = mesh.state("kept").await;
-        if kept["scheduled"] == false || Instant::now() > deadline {
-            break kept;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let kept = mesh
+        .wait_state("kept", 10, |s| s["scheduled"] == false)
+        .await;
     assert_eq!(kept["status"], "succeeded");
     assert_eq!(kept["scheduled"], false, "{kept}");
     mesh.stop().await;

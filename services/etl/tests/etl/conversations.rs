@@ -137,15 +137,7 @@ fn pending(
     let subject = subjects.connector_items("mail");
     items
         .iter()
-        .map(|item| {
-            let payload = serde_json::to_vec(item).unwrap();
-            PendingItem {
-                item: normaliser
-                    .normalise(normaliser.decode(&subject, &payload).unwrap())
-                    .unwrap(),
-                traceparent: None,
-            }
-        })
+        .map(|item| pending_item(normaliser, &subject, &serde_json::to_vec(item).unwrap()))
         .collect()
 }
 

@@ -3,7 +3,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde_json::json;
 use tributary_etl::normalise::Normaliser;
-use tributary_etl::store::{BatchWriter, PendingItem};
+use tributary_etl::store::BatchWriter;
 use tributary_proto::streams::ConsumerKey;
 
 use crate::support::*;
@@ -47,17 +47,11 @@ async fn an_etl_stopped_between_commit_and_ack_stores_and_announces_each_item_on
     let mut batch = Vec::new();
     while let Some(message) = messages.next().await {
         let message = message.unwrap();
-        let item = normaliser
-            .normalise(
-                normaliser
-                    .decode(&message.subject, &message.payload)
-                    .unwrap(),
-            )
-            .unwrap();
-        batch.push(PendingItem {
-            item,
-            traceparent: None,
-        });
+        batch.push(pending_item(
+            &normaliser,
+            &message.subject,
+            &message.payload,
+        ));
     }
     assert_eq!(batch.len(), 50);
     let report = BatchWriter::new(pool.clone(), subjects.clone())

@@ -302,3 +302,17 @@ pub async fn started() -> Started {
         pool,
     }
 }
+
+/// A connector item's message as the pipeline hands it to the writer: decoded and normalised.
+pub fn pending_item(
+    normaliser: &tributary_etl::normalise::Normaliser,
+    subject: &str,
+    payload: &[u8],
+) -> tributary_etl::store::PendingItem {
+    tributary_etl::store::PendingItem {
+        item: normaliser
+            .normalise(normaliser.decode(subject, payload).unwrap())
+            .unwrap(),
+        traceparent: None,
+    }
+}

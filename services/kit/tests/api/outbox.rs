@@ -12,13 +12,7 @@ use tributary_proto::events::{EventKind, PluginEvent, SyncEvent};
 use tributary_proto::streams::StreamKey;
 use tributary_proto::{Envelope, EventSource, ServiceName, Subjects};
 
-async fn provisioned(env: &TestEnv) -> async_nats::jetstream::Context {
-    let js = async_nats::jetstream::new(env.nats().await);
-    tributary_kit::nats::provision_streams(&js, &env.subjects())
-        .await
-        .unwrap();
-    js
-}
+use crate::provisioning::provisioned;
 
 /// An environment with its streams provisioned and its database migrated.
 async fn migrated() -> (
@@ -229,11 +223,7 @@ async fn events_left_in_the_outbox_by_the_version_before_batches_are_published_a
 
 #[tokio::test]
 async fn a_row_that_is_not_a_batch_of_events_is_named_and_kept() {
-    let env = TestEnv::new().await;
-    let js = provisioned(&env).await;
-    let pool = tributary_kit::db::connect_and_migrate(&env.config.database)
-        .await
-        .unwrap();
+    let (env, _, js, pool) = migrated().await;
     let seq: i64 = sqlx::query_scalar(
         "INSERT INTO outbox (emitter, event_count, events) VALUES ('etl', 1, 'not json') RETURNING seq",
     )

@@ -2,7 +2,7 @@ use tributary_kit::testing::TestEnv;
 use tributary_proto::streams::{ConsumerKey, DeliveryLimits, StreamKey};
 
 /// JetStream for this test, with every stream provisioned once.
-async fn provisioned(env: &TestEnv) -> async_nats::jetstream::Context {
+pub(crate) async fn provisioned(env: &TestEnv) -> async_nats::jetstream::Context {
     let js = async_nats::jetstream::new(env.nats().await);
     tributary_kit::nats::provision_streams(&js, &env.subjects())
         .await
