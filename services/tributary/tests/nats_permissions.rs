@@ -25,7 +25,7 @@ use futures::StreamExt;
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use tokio::time::{timeout, Instant};
-use tributary_kit::testing::TestEnv;
+use tributary_kit::testing::{RunningService, TestEnv};
 use tributary_kit::{Config, KitError, ServiceRuntime};
 use tributary_plugin_manager::api::InstallRequest;
 use tributary_plugin_manager::client::MeshClient;
@@ -70,11 +70,7 @@ impl NatsServer {
         let dir =
             std::env::temp_dir().join(format!("tributary-nats-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(dir.join("store")).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = tributary::local::free_port().unwrap();
         let log = std::fs::File::create(dir.join("nats-server.log")).unwrap();
         // Letters and digits, starting with a letter, as the file's header asks.
         let passwords: HashMap<&'static str, String> = USERS
@@ -195,31 +191,20 @@ impl NatsServer {
 
     /// Starts a service as its own user; a service that cannot start fails the test with
     /// what nats-server refused it.
-    async fn start_service<B, Fut>(&self, env: &TestEnv, user: &str, build: B) -> Service
+    async fn start_service<B, Fut>(&self, env: &TestEnv, user: &str, build: B) -> RunningService
     where
         B: FnOnce(Config) -> Fut,
         Fut: std::future::Future<Output = Result<ServiceRuntime, KitError>>,
     {
-        let runtime = build(self.config(env, user)).await.unwrap_or_else(|e| {
-            panic!(
-                "the {user} service does not start as NATS user `{user}`: {e}\nnats-server refused: {:#?}",
-                self.violations()
-            )
-        });
-        let http_addr = runtime.http_addr();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let _ = runtime
-                .run_until_stopped(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
-        Service {
-            http_addr,
-            stop: Some(stop),
-            task,
-        }
+        let build = |config| async move {
+            Ok(build(config).await.unwrap_or_else(|e| {
+                panic!(
+                    "the {user} service does not start as NATS user `{user}`: {e}\nnats-server refused: {:#?}",
+                    self.violations()
+                )
+            }))
+        };
+        RunningService::start(build, self.config(env, user)).await
     }
 }
 
@@ -228,28 +213,6 @@ impl Drop for NatsServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// A service running in this process.
-struct Service {
-    http_addr: std::net::SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Service {
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let _ = (&mut self.task).await;
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 
