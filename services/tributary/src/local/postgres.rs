@@ -122,6 +122,11 @@ impl LocalPostgres {
         self.dir.join("cluster")
     }
 
+    /// Whether an earlier run made a cluster under `data_dir`.
+    pub fn cluster_exists(data_dir: &Path) -> bool {
+        cluster_made(&data_dir.join("postgres").join("cluster"))
+    }
+
     fn log(&self) -> PathBuf {
         self.dir.join("server.log")
     }
@@ -129,7 +134,7 @@ impl LocalPostgres {
     /// Runs `initdb` unless the cluster is there, and returns the role's password.
     async fn make_cluster_once(&self) -> Result<String, LocalServerError> {
         let password_file = self.dir.join("password");
-        if self.cluster().join("PG_VERSION").exists() {
+        if cluster_made(&self.cluster()) {
             return std::fs::read_to_string(&password_file)
                 .map(|p| p.trim().to_owned())
                 .map_err(|e| LocalServerError::io(&password_file, e));
@@ -237,21 +242,20 @@ impl LocalPostgres {
 impl Drop for LocalPostgres {
     fn drop(&mut self) {
         if self.running {
-            let mut command = std::process::Command::new(self.bin_dir.join("pg_ctl"));
-            command
-                .arg("-D")
-                .arg(self.cluster())
+            let mut pg_ctl = self.pg_ctl();
+            let _ = pg_ctl
+                .as_std_mut()
                 .args(["-m", "fast", "-w", "stop"])
-                .current_dir(&self.dir)
                 .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null());
-            if let Some((uid, gid)) = self.owner {
-                use std::os::unix::process::CommandExt;
-                command.uid(uid.as_raw()).gid(gid.as_raw());
-            }
-            let _ = command.status();
+                .stderr(std::process::Stdio::null())
+                .status();
         }
     }
+}
+
+/// Whether `cluster` holds a cluster `initdb` made.
+fn cluster_made(cluster: &Path) -> bool {
+    cluster.join("PG_VERSION").exists()
 }
 
 /// Who the server runs as: ourselves, or the `postgres` user when we are root.

@@ -1,8 +1,6 @@
 //! Which servers `tributary up` starts for itself: only those nobody configured and nothing
 //! answers for on the default port.
 
-use std::path::Path;
-
 use tributary_kit::{Config, ConfigSources};
 
 use super::{answers_on, LocalNats, LocalPostgres, LocalServerError};
@@ -48,7 +46,7 @@ impl LocalServers {
             servers.nats = Some(nats);
         }
         let configured = sources.sets("database.host") || sources.sets("database.port");
-        let made_before = has_private_cluster(&data_dir);
+        let made_before = LocalPostgres::cluster_exists(&data_dir);
         if own_servers || (!configured && (made_before || !answers_on(POSTGRES_PORT))) {
             let postgres = LocalPostgres::start(&data_dir, 0).await?;
             tracing::info!(port = postgres.port(), data = %postgres.dir().display(), "Started a private PostgreSQL cluster.");
@@ -73,9 +71,4 @@ impl LocalServers {
         }
         Ok(())
     }
-}
-
-/// Whether an earlier `tributary up` made a private cluster under `data_dir`.
-fn has_private_cluster(data_dir: &Path) -> bool {
-    data_dir.join("postgres/cluster/PG_VERSION").exists()
 }
