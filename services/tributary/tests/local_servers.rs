@@ -3,6 +3,8 @@
 //! missing. Every test keeps its servers on free ports under its own temporary directory.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -40,20 +42,13 @@ impl std::ops::DerefMut for Up {
 
 /// `tributary up --own-servers` with everything under `data_dir` and every HTTP port free.
 fn spawn_up(data_dir: &Path, extra: &[&str], path_var: &str) -> Up {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tributary"));
+    let mut command = common::up_command(path_var.as_ref());
     command
-        .arg("up")
         .arg("--own-servers")
         .args(extra)
-        .env_clear()
-        .env("PATH", path_var)
         .env("TRIBUTARY__DATA_DIR", data_dir)
-        .env("TRIBUTARY__TELEMETRY__LOG_FILTER", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    for section in ["PLUGIN_MANAGER", "CONNECTOR", "ETL", "CHANNEL", "SEARCH"] {
-        command.env(format!("TRIBUTARY__{section}__HTTP_ADDR"), "127.0.0.1:0");
-    }
     Up(command.spawn().unwrap())
 }
 
@@ -112,21 +107,7 @@ fn wait_for_demo(child: &mut Child) -> (String, usize) {
 
 /// Sends SIGINT, as ctrl-c does, and waits for a clean exit.
 fn interrupt(child: &mut Child) {
-    Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "tributary up did not stop on SIGINT"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = common::signal_and_wait(child, "INT", 60);
     let mut stderr = String::new();
     if let Some(mut pipe) = child.stderr.take() {
         std::io::Read::read_to_string(&mut pipe, &mut stderr).unwrap();

@@ -1,6 +1,8 @@
 //! `tributary up` as a user runs it: the real binary, against the real NATS and PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -11,23 +13,17 @@ use tributary_kit::testing::TestEnv;
 
 /// Starts `tributary up` with this test's prefix, database and free ports.
 fn spawn_up(env: &TestEnv) -> Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tributary"));
-    cmd.arg("up")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
+    common::up_command(&std::env::var_os("PATH").unwrap_or_default())
         .env("TRIBUTARY__NATS__SUBJECT_PREFIX", &env.prefix)
         .env("TRIBUTARY__DATABASE__NAME", &env.database)
-        .env("TRIBUTARY__TELEMETRY__LOG_FILTER", "warn")
         .env(
             "TRIBUTARY__DATA_DIR",
             std::env::temp_dir().join(format!("tributary-up-{}", env.prefix)),
         )
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
-    for section in ["PLUGIN_MANAGER", "CONNECTOR", "ETL", "CHANNEL", "SEARCH"] {
-        cmd.env(format!("TRIBUTARY__{section}__HTTP_ADDR"), "127.0.0.1:0");
-    }
-    cmd.spawn().unwrap()
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap()
 }
 
 /// Asks `$SRV.INFO` and keeps the answers of services started with `prefix`.
@@ -112,21 +108,7 @@ async fn srv_ping_finds_all_five_services_started_by_tributary_up_and_sigterm_st
     assert_eq!(status["ready"], true, "{status}");
 
     // SIGTERM stops everything cleanly and deregisters.
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let exit = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "tributary up did not stop on SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let exit = common::signal_and_wait(&mut child, "TERM", 20);
     assert!(exit.success(), "exit status {exit}");
     assert!(
         our_services(&client, &env.prefix).await.is_empty(),

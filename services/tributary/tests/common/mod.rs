@@ -37,3 +37,42 @@ pub async fn cli(env: &TestEnv, args: &[&str]) -> Run {
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }
+
+/// `tributary up` from this crate's binary with nothing of the caller's environment but
+/// `path_var` as the PATH: logs at `warn`, and every service's HTTP listener on a free port.
+pub fn up_command(path_var: &std::ffi::OsStr) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tributary"));
+    command
+        .arg("up")
+        .env_clear()
+        .env("PATH", path_var)
+        .env("TRIBUTARY__TELEMETRY__LOG_FILTER", "warn");
+    for service in ServiceName::ALL {
+        let section = tributary_kit::config::config_section(service).to_uppercase();
+        command.env(format!("TRIBUTARY__{section}__HTTP_ADDR"), "127.0.0.1:0");
+    }
+    command
+}
+
+/// Sends `signal` (`INT`, `TERM`) to `child` and waits up to `secs` for it to exit.
+pub fn signal_and_wait(
+    child: &mut std::process::Child,
+    signal: &str,
+    secs: u64,
+) -> std::process::ExitStatus {
+    std::process::Command::new("kill")
+        .args([format!("-{signal}"), child.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "tributary up did not stop on SIG{signal} within {secs} s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
