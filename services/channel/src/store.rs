@@ -296,8 +296,7 @@ impl OutboundStore {
         if let Some(id) = id {
             envelope.id = id;
         }
-        tributary_kit::outbox::enqueue(&mut tx, &self.subjects.event(kind), &envelope, None)
-            .await?;
+        tributary_kit::outbox::enqueue(&mut tx, &self.subjects, kind, &envelope, None).await?;
         tx.commit().await?;
         self.wake_outbox.notify_one();
         Ok(())

@@ -298,7 +298,7 @@ impl SyncStore {
         let kind = EventKind::Sync(event);
         let source = EventSource::new("connector", Some(data.instance_id.clone()));
         let envelope = Envelope::new(kind, source, None, data);
-        tributary_kit::outbox::enqueue(tx, &self.subjects.event(kind), &envelope, None).await
+        tributary_kit::outbox::enqueue(tx, &self.subjects, kind, &envelope, None).await
     }
 }
 

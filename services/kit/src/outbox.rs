@@ -89,21 +89,23 @@ impl OutboxEvent {
     }
 }
 
-/// Writes one event to the outbox inside the caller's transaction, so it is published if and
-/// only if the transaction commits. `subject` is the full (prefixed) subject; the event is
-/// drained by the publisher of the service that emits its kind.
+/// Writes one event of `kind` to the outbox inside the caller's transaction, so it is
+/// published if and only if the transaction commits: on `kind`'s subject under `subjects`, by
+/// the publisher of the service that emits `kind`.
 pub async fn enqueue<T: serde::Serialize>(
     tx: &mut sqlx::PgConnection,
-    subject: &str,
+    subjects: &Subjects,
+    kind: EventKind,
     envelope: &tributary_proto::envelope::Envelope<T>,
     traceparent: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    let event = OutboxEvent::new(subject.to_owned(), envelope, traceparent.map(str::to_owned))
-        .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    let emitter = envelope.kind().map(EventKind::emitter).ok_or_else(|| {
-        sqlx::Error::Encode(format!("`{}` is not an event type", envelope.event_type).into())
-    })?;
-    enqueue_all(tx, emitter, &[event]).await
+    let event = OutboxEvent::new(
+        subjects.event(kind),
+        envelope,
+        traceparent.map(str::to_owned),
+    )
+    .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    enqueue_all(tx, kind.emitter(), &[event]).await
 }
 
 /// Writes `events`, all emitted by `emitter`, to the outbox as one row inside the caller's

@@ -645,7 +645,7 @@ impl PluginManager {
                 reason,
             },
         );
-        tributary_kit::outbox::enqueue(tx, &self.subjects.event(kind), &envelope, None).await?;
+        tributary_kit::outbox::enqueue(tx, &self.subjects, kind, &envelope, None).await?;
         Ok(())
     }
 

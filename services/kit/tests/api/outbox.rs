@@ -102,7 +102,8 @@ async fn a_batch_is_one_row_and_each_service_publishes_only_its_own_in_order() {
         .unwrap();
     enqueue(
         &mut tx,
-        &subjects.event(EventKind::Sync(SyncEvent::Started)),
+        &subjects,
+        EventKind::Sync(SyncEvent::Started),
         &sync,
         Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
     )

@@ -24,11 +24,11 @@ pub use servers::LocalServers;
 #[derive(Debug, thiserror::Error)]
 pub enum LocalServerError {
     /// A program it needs is not installed.
-    #[error("{program} was not found on the PATH{searched}. {install}")]
+    #[error("{program} was not found {searched}. {install}")]
     Missing {
         /// The program (`nats-server`, `initdb`).
         program: String,
-        /// Where else it was looked for, as text for the message.
+        /// Where it was looked for, as text for the message ("on the PATH nor in /usr/…").
         searched: String,
         /// What to install, or what to configure instead.
         install: String,

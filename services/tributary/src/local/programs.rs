@@ -65,20 +65,23 @@ pub fn find_program(
         .find(|candidate| is_executable(candidate))
         .ok_or_else(|| LocalServerError::Missing {
             program: program.to_owned(),
-            searched: if extra_dirs.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    " nor in {}",
-                    extra_dirs
-                        .iter()
-                        .map(|d| d.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            },
+            searched: where_searched(path_var.is_some(), extra_dirs),
             install: install.to_owned(),
         })
+}
+
+/// Where [`find_program`] looked, for its error: "on the PATH", "in <dirs>" or both.
+fn where_searched(path: bool, extra_dirs: &[PathBuf]) -> String {
+    let dirs = extra_dirs
+        .iter()
+        .map(|d| d.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    match (path, dirs.is_empty()) {
+        (true, true) => "on the PATH".to_owned(),
+        (true, false) => format!("on the PATH nor in {dirs}"),
+        (false, _) => format!("in {dirs}"),
+    }
 }
 
 fn is_executable(path: &Path) -> bool {
@@ -134,5 +137,26 @@ mod tests {
             "{message}"
         );
         assert!(message.contains("apt install nats-server"), "{message}");
+    }
+
+    #[test]
+    fn a_program_looked_for_only_beside_another_does_not_claim_the_path_was_searched() {
+        // pg_ctl is looked for only in initdb's directory, so that their versions match.
+        let beside = dir_with("initdb", 0o755);
+        let error = find_program("pg_ctl", None, &[beside.path().to_owned()], "install it")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            format!(
+                "pg_ctl was not found in {}. install it",
+                beside.path().display()
+            )
+        );
+        let path_var = std::env::join_paths([beside.path()]).unwrap();
+        let error = find_program("pg_ctl", Some(&path_var), &[], "install it")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(error, "pg_ctl was not found on the PATH. install it");
     }
 }
