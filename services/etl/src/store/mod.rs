@@ -122,9 +122,9 @@ impl<'a> BatchChanges<'a> {
 }
 
 /// A whole row: the fields of `fields` (a JSON object) with id and timestamps.
-fn entity_row(fields: &Value, id: Uuid, now: DateTime<Utc>) -> Value {
+fn entity_row(fields: Value, id: Uuid, now: DateTime<Utc>) -> Value {
     let mut row = match fields {
-        Value::Object(map) => map.clone(),
+        Value::Object(map) => map,
         _ => Map::new(),
     };
     row.insert("id".into(), json!(id));
@@ -200,7 +200,7 @@ impl BatchWriter {
                     } else {
                         ItemOutcome::Created
                     };
-                    let row = entity_row(&item.json, entity_id, now);
+                    let row = entity_row(item.json.clone(), entity_id, now);
                     changes.row(entity, row, !row_exists);
                     changes.events.push(PlannedEvent::Upserted {
                         entity,

@@ -202,7 +202,7 @@ pub(super) async fn resolve<'a>(
             Some(fields) => {
                 let json =
                     serde_json::to_value(&fields).map_err(|e| StoreError::Encode(e.to_string()))?;
-                let mut row = entity_row(&json, *f, now);
+                let mut row = entity_row(json, *f, now);
                 row["merged_into"] = Value::Null;
                 changes.row(EntityType::Person, row, !stored.contains(f));
                 let change = if stored.contains(f) {
@@ -248,7 +248,7 @@ pub(super) async fn resolve<'a>(
             if let Some(fields) = person_fields(change.item) {
                 let json =
                     serde_json::to_value(fields).map_err(|e| StoreError::Encode(e.to_string()))?;
-                let mut row = entity_row(&json, merged, now);
+                let mut row = entity_row(json, merged, now);
                 row["merged_into"] = json!(kept);
                 row["deleted_at"] = json!(now);
                 changes.row(EntityType::Person, row, true);
