@@ -121,15 +121,16 @@ impl<'a> BatchChanges<'a> {
     }
 }
 
-/// A whole row: the fields of `fields` (a JSON object) with id and timestamps.
-fn entity_row(fields: Value, id: Uuid, now: DateTime<Utc>) -> Value {
+/// A whole row: the fields of `fields` (a JSON object) with id and timestamps; `now` is the
+/// batch's time as JSON, written once for all its rows.
+fn entity_row(fields: Value, id: Uuid, now: &Value) -> Value {
     let mut row = match fields {
         Value::Object(map) => map,
         _ => Map::new(),
     };
     row.insert("id".into(), json!(id));
-    row.insert("created_at".into(), json!(now));
-    row.insert("updated_at".into(), json!(now));
+    row.insert("created_at".into(), now.clone());
+    row.insert("updated_at".into(), now.clone());
     row.insert("deleted_at".into(), Value::Null);
     Value::Object(row)
 }
@@ -170,6 +171,7 @@ impl BatchWriter {
         tables::lock_conversation_links(tx, &items).await?;
         let stored = tables::lock_sources(tx, kept.iter().map(|&i| &items[i].key)).await?;
         let now = now_micros();
+        let now_json = json!(now);
         let mut changes = BatchChanges::default();
         let mut people = Vec::new();
 
@@ -200,7 +202,7 @@ impl BatchWriter {
                     } else {
                         ItemOutcome::Created
                     };
-                    let row = entity_row(item.json.clone(), entity_id, now);
+                    let row = entity_row(item.json.clone(), entity_id, &now_json);
                     changes.row(entity, row, !row_exists);
                     changes.events.push(PlannedEvent::Upserted {
                         entity,
@@ -354,6 +356,8 @@ impl BatchWriter {
         now: DateTime<Utc>,
     ) -> Result<Vec<OutboxEvent>, StoreError> {
         let mut out = Vec::with_capacity(planned.len());
+        // A batch's events are of a few kinds; each kind's subject is formatted once.
+        let mut subjects: HashMap<EventKind, String> = HashMap::new();
         for event in planned {
             let (kind, entity_id, data, cause) = match *event {
                 PlannedEvent::Upserted {
@@ -411,12 +415,12 @@ impl BatchWriter {
                 Some(pending.item.key.instance_id.clone()),
             );
             let envelope = Envelope::new(kind, source, Some(entity_id), data);
-            let event = OutboxEvent::new(
-                self.subjects.event(kind),
-                &envelope,
-                pending.traceparent.clone(),
-            )
-            .map_err(|e| StoreError::Encode(e.to_string()))?;
+            let subject = subjects
+                .entry(kind)
+                .or_insert_with(|| self.subjects.event(kind))
+                .clone();
+            let event = OutboxEvent::new(subject, &envelope, pending.traceparent.clone())
+                .map_err(|e| StoreError::Encode(e.to_string()))?;
             out.push(event);
         }
         Ok(out)

@@ -33,6 +33,7 @@ pub(super) async fn resolve<'a>(
     changes: &mut BatchChanges<'a>,
     outcomes: &mut [ItemOutcome],
 ) -> Result<(), StoreError> {
+    let now_json = json!(now);
     let mut stored: HashSet<Uuid> = HashSet::new();
     let mut person_changes = Vec::with_capacity(people.len());
     for &(index, action) in people {
@@ -202,7 +203,7 @@ pub(super) async fn resolve<'a>(
             Some(fields) => {
                 let json =
                     serde_json::to_value(&fields).map_err(|e| StoreError::Encode(e.to_string()))?;
-                let mut row = entity_row(json, *f, now);
+                let mut row = entity_row(json, *f, &now_json);
                 row["merged_into"] = Value::Null;
                 changes.row(EntityType::Person, row, !stored.contains(f));
                 let change = if stored.contains(f) {
@@ -248,9 +249,9 @@ pub(super) async fn resolve<'a>(
             if let Some(fields) = person_fields(change.item) {
                 let json =
                     serde_json::to_value(fields).map_err(|e| StoreError::Encode(e.to_string()))?;
-                let mut row = entity_row(json, merged, now);
+                let mut row = entity_row(json, merged, &now_json);
                 row["merged_into"] = json!(kept);
-                row["deleted_at"] = json!(now);
+                row["deleted_at"] = now_json.clone();
                 changes.row(EntityType::Person, row, true);
             }
         }
