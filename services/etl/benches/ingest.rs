@@ -140,7 +140,7 @@ async fn publish_items(
 }
 
 /// Waits until the `etl-items` consumer has acked all `n` items and the data stream holds
-/// `n` events.
+/// `n` events; fails, saying how far it got, when that takes more than ten minutes.
 async fn wait_until_done(
     js: &jetstream::Context,
     subjects: &Subjects,
@@ -150,8 +150,15 @@ async fn wait_until_done(
         .get_stream(StreamKey::ConnectorItems.name(subjects))
         .await?;
     let mut events = js.get_stream(StreamKey::DataEvents.name(subjects)).await?;
+    let deadline = Instant::now() + Duration::from_secs(600);
     let mut acked = false;
     loop {
+        if Instant::now() > deadline {
+            anyhow::bail!(
+                "not done after ten minutes: items all acked: {acked}; {} of {n} events published",
+                events.info().await?.state.messages
+            );
+        }
         if !acked {
             let mut consumer: jetstream::consumer::PullConsumer = items
                 .get_consumer(ConsumerKey::EtlItems.durable_name())
