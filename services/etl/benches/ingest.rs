@@ -30,17 +30,18 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use async_nats::jetstream;
-use serde_json::{json, Value};
+use serde_json::json;
 use sqlx::{Connection, PgPool};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tributary_etl::normalise::{EntityFields, NormalisedItem, Normaliser};
 use tributary_etl::store::copy::CopyText;
-use tributary_etl::store::sql;
+use tributary_etl::store::{copy_source_row, entity_row, sql};
 use tributary_kit::backoff::Backoff;
 use tributary_kit::consume::{consume_in_batches, Batching};
 use tributary_kit::outbox::{OutboxEvent, OutboxPublisher};
 use tributary_kit::testing::TestEnv;
+use tributary_proto::envelope::MSG_ID_HEADER;
 use tributary_proto::events::{DataChange, EventKind};
 use tributary_proto::model::EntityType;
 use tributary_proto::streams::{ConsumerKey, StreamKey};
@@ -236,28 +237,11 @@ impl FloorWrites {
     /// The writes of a new person from `item`, as the ETL makes them.
     fn of(item: &NormalisedItem, subjects: &Subjects) -> anyhow::Result<Self> {
         let id = uuid::Uuid::now_v7();
-        let now = chrono::Utc::now();
         let mut source = CopyText::default();
-        source.text(&item.key.instance_id);
-        source.text(item.key.entity_type.as_str());
-        source.text(&item.key.external_id);
-        source.text(&id.to_string());
-        source.text(&item.version.to_rfc3339());
-        source.text(&item.content_hash);
-        source.json(&item.raw);
-        source.json(&item.json);
-        source.bool(false);
-        source.end_row();
-        let mut row = item.json.as_object().cloned().unwrap_or_default();
-        row.insert("id".into(), json!(id));
-        row.insert("created_at".into(), json!(now));
-        row.insert("updated_at".into(), json!(now));
-        row.insert("deleted_at".into(), Value::Null);
+        copy_source_row(&mut source, item, id);
+        let row = entity_row(item.json.clone(), id, &json!(chrono::Utc::now()));
         let mut person = CopyText::default();
-        for column in sql::columns(EntityType::Person) {
-            person.value(row.get(column));
-        }
-        person.end_row();
+        person.object_row(&sql::columns(EntityType::Person), &row);
         let kind = EventKind::Data {
             entity: EntityType::Person,
             change: DataChange::Created,
@@ -266,7 +250,7 @@ impl FloorWrites {
             kind,
             EventSource::new(ServiceName::Etl.as_str(), Some("bench".into())),
             Some(id),
-            Value::Object(row),
+            row,
         );
         Ok(Self {
             source: source.into_bytes(),
@@ -324,7 +308,7 @@ async fn publish_floor_batch(
     for message in messages {
         let event = &FloorWrites::of_message(writes, message)?.event;
         let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Msg-Id", event.event_id.to_string().as_str());
+        headers.insert(MSG_ID_HEADER, event.event_id.to_string().as_str());
         let payload = event.payload.get().as_bytes().to_vec();
         acks.push(
             js.publish_with_headers(event.subject.clone(), headers, payload.into())
@@ -557,7 +541,7 @@ async fn main() -> anyhow::Result<()> {
         .await?;
         let event = serde_json::to_vec(&json!({"id": id, "data": p}))?;
         let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Msg-Id", id.to_string().as_str());
+        headers.insert(MSG_ID_HEADER, id.to_string().as_str());
         js.publish_with_headers(event_subject.clone(), headers, event.into())
             .await?
             .await

@@ -104,6 +104,14 @@ impl CopyText {
             Some(object @ Value::Object(_)) => self.json(object),
         }
     }
+
+    /// A whole row from a JSON object: its `columns`, in order (a missing one is NULL).
+    pub fn object_row(&mut self, columns: &[&str], row: &Value) {
+        for column in columns {
+            self.value(row.get(*column));
+        }
+        self.end_row();
+    }
 }
 
 /// Appends `value` escaped for the text format: backslash, newline, carriage return and tab

@@ -24,6 +24,7 @@ use uuid::Uuid;
 
 pub use self::error::StoreError;
 use self::plan::{Action, ItemOutcome};
+pub use self::tables::copy_source_row;
 use crate::normalise::{EntityFields, NormalisedItem};
 
 /// An item on its way to the database, with the trace context of the message it came in.
@@ -123,7 +124,7 @@ impl<'a> BatchChanges<'a> {
 
 /// A whole row: the fields of `fields` (a JSON object) with id and timestamps; `now` is the
 /// batch's time as JSON, written once for all its rows.
-fn entity_row(fields: Value, id: Uuid, now: &Value) -> Value {
+pub fn entity_row(fields: Value, id: Uuid, now: &Value) -> Value {
     let mut row = match fields {
         Value::Object(map) => map,
         _ => Map::new(),
@@ -231,7 +232,7 @@ impl BatchWriter {
             }
         }
         if !people.is_empty() {
-            people::resolve(tx, &items, &people, now, &mut changes, &mut outcomes).await?;
+            people::resolve(tx, &items, &people, &now_json, &mut changes, &mut outcomes).await?;
         }
         if changes.rows.contains_key(&EntityType::Message) {
             tables::resolve_conversations(tx, &mut changes).await?;

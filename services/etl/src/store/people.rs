@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use sqlx::{Postgres, Row, Transaction};
 use tributary_proto::events::DataChange;
@@ -24,16 +23,15 @@ struct PersonChange<'a> {
 }
 
 /// Resolves the batch's person items (`people`: index and action) into rows, merges and
-/// events, added to `changes`.
+/// events, added to `changes`; `now` is the batch's time as JSON.
 pub(super) async fn resolve<'a>(
     tx: &mut Transaction<'static, Postgres>,
     items: &[&'a NormalisedItem],
     people: &[(usize, Action)],
-    now: DateTime<Utc>,
+    now: &Value,
     changes: &mut BatchChanges<'a>,
     outcomes: &mut [ItemOutcome],
 ) -> Result<(), StoreError> {
-    let now_json = json!(now);
     let mut stored: HashSet<Uuid> = HashSet::new();
     let mut person_changes = Vec::with_capacity(people.len());
     for &(index, action) in people {
@@ -203,7 +201,7 @@ pub(super) async fn resolve<'a>(
             Some(fields) => {
                 let json =
                     serde_json::to_value(&fields).map_err(|e| StoreError::Encode(e.to_string()))?;
-                let mut row = entity_row(json, *f, &now_json);
+                let mut row = entity_row(json, *f, now);
                 row["merged_into"] = Value::Null;
                 changes.row(EntityType::Person, row, !stored.contains(f));
                 let change = if stored.contains(f) {
@@ -249,9 +247,9 @@ pub(super) async fn resolve<'a>(
             if let Some(fields) = person_fields(change.item) {
                 let json =
                     serde_json::to_value(fields).map_err(|e| StoreError::Encode(e.to_string()))?;
-                let mut row = entity_row(json, merged, &now_json);
+                let mut row = entity_row(json, merged, now);
                 row["merged_into"] = json!(kept);
-                row["deleted_at"] = now_json.clone();
+                row["deleted_at"] = now.clone();
                 changes.row(EntityType::Person, row, true);
             }
         }

@@ -58,6 +58,21 @@ pub(super) async fn lock_sources<'k>(
     Ok(stored)
 }
 
+/// Appends the source record of `item`, which maps to `entity_id`, as a row of
+/// [`sql::COPY_SOURCES`].
+pub fn copy_source_row(copy: &mut CopyText, item: &NormalisedItem, entity_id: Uuid) {
+    copy.text(&item.key.instance_id);
+    copy.text(item.key.entity_type.as_str());
+    copy.text(&item.key.external_id);
+    copy.text(&entity_id.to_string());
+    copy.text(&item.version.to_rfc3339());
+    copy.text(&item.content_hash);
+    copy.json(&item.raw);
+    copy.json(&item.json);
+    copy.bool(item.fields.is_none());
+    copy.end_row();
+}
+
 /// Writes the batch's source records: the new ones with `COPY` (in key order, so that two
 /// batches inserting the same new keys wait on each other rather than deadlock; the second
 /// fails with a unique violation, a conflict, and is written again), the others upserted.
@@ -70,17 +85,7 @@ pub(super) async fn write_sources(
     if !new.is_empty() {
         let mut copy = CopyText::default();
         for source in new {
-            let item = source.item;
-            copy.text(&item.key.instance_id);
-            copy.text(item.key.entity_type.as_str());
-            copy.text(&item.key.external_id);
-            copy.text(&source.entity_id.to_string());
-            copy.text(&item.version.to_rfc3339());
-            copy.text(&item.content_hash);
-            copy.json(&item.raw);
-            copy.json(&item.json);
-            copy.bool(item.fields.is_none());
-            copy.end_row();
+            copy_source_row(&mut copy, source.item, source.entity_id);
         }
         copy_in(tx, sql::COPY_SOURCES, copy).await?;
     }
@@ -123,10 +128,7 @@ pub(super) async fn write_entities(
         let columns = sql::columns(entity);
         let mut copy = CopyText::default();
         for row in &rows.new {
-            for column in &columns {
-                copy.value(row.get(*column));
-            }
-            copy.end_row();
+            copy.object_row(&columns, row);
         }
         copy_in(tx, &sql::copy_entities(entity), copy).await?;
     }
