@@ -70,7 +70,8 @@ pub fn find_program(
         })
 }
 
-/// Where [`find_program`] looked, for its error: "on the PATH", "in <dirs>" or both.
+/// Where [`find_program`] looked, for its error: "on the PATH", "in <dirs>", both, or
+/// nowhere.
 fn where_searched(path: bool, extra_dirs: &[PathBuf]) -> String {
     let dirs = extra_dirs
         .iter()
@@ -80,7 +81,8 @@ fn where_searched(path: bool, extra_dirs: &[PathBuf]) -> String {
     match (path, dirs.is_empty()) {
         (true, true) => "on the PATH".to_owned(),
         (true, false) => format!("on the PATH nor in {dirs}"),
-        (false, _) => format!("in {dirs}"),
+        (false, false) => format!("in {dirs}"),
+        (false, true) => "anywhere: there was no PATH and no directory to look in".to_owned(),
     }
 }
 
@@ -158,5 +160,12 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert_eq!(error, "pg_ctl was not found on the PATH. install it");
+        let error = find_program("pg_ctl", None, &[], "install it")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "pg_ctl was not found anywhere: there was no PATH and no directory to look in. install it"
+        );
     }
 }
