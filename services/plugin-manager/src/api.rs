@@ -261,8 +261,9 @@ pub struct AuditQuery {
     /// Only this instance's entries.
     #[serde(default)]
     pub instance_id: Option<String>,
-    /// The newest this many (100 when absent).
+    /// The newest this many: 1 to 10000, 100 when absent.
     #[serde(default)]
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<i64>,
 }
 
@@ -304,6 +305,8 @@ pub enum ErrorCode {
     PermissionsNotAccepted,
     /// The instance is not in a state that allows this.
     Conflict,
+    /// The route is not served with this method.
+    MethodNotAllowed,
     /// Something failed inside the service.
     Internal,
 }
@@ -315,6 +318,7 @@ impl ErrorCode {
             ErrorCode::BadRequest => 400,
             ErrorCode::Unauthorized => 401,
             ErrorCode::NotFound => 404,
+            ErrorCode::MethodNotAllowed => 405,
             ErrorCode::InvalidConfig => 422,
             ErrorCode::PermissionsNotAccepted | ErrorCode::Conflict => 409,
             ErrorCode::Internal => 500,

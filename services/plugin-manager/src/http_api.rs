@@ -1,16 +1,25 @@
 //! The admin HTTP API, under `/api/v1`, and its OpenAPI document at `/api/v1/openapi.json`.
 //! The routes and the document come from the same declarations (utoipa-axum), and every
 //! route but the document requires `Authorization: Bearer <plugin_manager.admin_token>`.
+//! Every error, a refused path, query or body included, is an [`ApiError`] in JSON, and the
+//! document lists each status a route can answer.
+
+use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{FromRef, FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -21,8 +30,44 @@ use crate::api::{
 };
 use crate::manager::PluginManager;
 
-/// The actor recorded in the audit log for admin API changes.
-const ACTOR: &str = "admin-api";
+/// Who the audit log records for admin API changes: `admin-api:` and the token's
+/// fingerprint ([`token_fingerprint`]), so a change of token shows in the log.
+#[derive(Debug, Clone)]
+struct Actor(Arc<str>);
+
+/// What the routes share: the registry and who acts through them.
+#[derive(Debug, Clone)]
+struct AdminState {
+    /// The registry every route works on.
+    manager: PluginManager,
+    /// Recorded in the audit log for every change made through the API.
+    actor: Actor,
+}
+
+impl FromRef<AdminState> for PluginManager {
+    fn from_ref(state: &AdminState) -> Self {
+        state.manager.clone()
+    }
+}
+
+impl FromRef<AdminState> for Actor {
+    fn from_ref(state: &AdminState) -> Self {
+        state.actor.clone()
+    }
+}
+
+/// A short, non-secret name for a bearer token: the first 8 hex digits of its SHA-256. It
+/// tells tokens apart in the audit log; a token of 16 characters or more (the least
+/// accepted) cannot be found again from it.
+pub fn token_fingerprint(token: &SecretString) -> String {
+    let digest = Sha256::digest(token.expose_secret().as_bytes());
+    hex::encode(&digest[..4])
+}
+
+/// The audit actor of changes made with `token`: `admin-api:<fingerprint>`.
+pub fn admin_actor(token: &SecretString) -> String {
+    format!("admin-api:{}", token_fingerprint(token))
+}
 
 /// Where the OpenAPI document is served (without a token).
 pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
@@ -47,6 +92,98 @@ fn bad_body(rejection: JsonRejection) -> ApiError {
         ErrorCode::BadRequest,
         format!("the request body is not valid: {}", rejection.body_text()),
     )
+}
+
+/// [`axum::extract::Path`], refusing with an [`ApiError`] (400) instead of plain text.
+struct Path<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| Path(value))
+            .map_err(|e| {
+                ApiError::new(
+                    ErrorCode::BadRequest,
+                    format!("the path is not valid: {}", e.body_text()),
+                )
+            })
+    }
+}
+
+/// [`axum::extract::Query`], refusing with an [`ApiError`] (400) that names the parameter
+/// instead of plain text.
+struct Query<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| Query(value))
+            .map_err(|e| {
+                ApiError::new(
+                    ErrorCode::BadRequest,
+                    format!("the query string is not valid: {}", e.body_text()),
+                )
+            })
+    }
+}
+
+/// Adds the answers every route can give to each operation of the document, so none is
+/// forgotten: 401 (the token check), 500, and 400 where the route reads a path, a query or a
+/// body. The answers of one route (404, 409, 422) are declared on it.
+struct CommonAnswers;
+
+impl Modify for CommonAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let reads_input = operation.request_body.is_some()
+                    || operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
+                if reads_input {
+                    add_error(
+                        operation,
+                        400,
+                        "the path, query string or body is not valid",
+                    );
+                }
+                add_error(operation, 401, "no bearer token, or a wrong one");
+                add_error(
+                    operation,
+                    500,
+                    "the service failed (the cause is in its log)",
+                );
+            }
+        }
+    }
+}
+
+fn add_error(operation: &mut Operation, status: u16, description: &str) {
+    let response = ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ApiError")))
+                .build(),
+        )
+        .build();
+    operation
+        .responses
+        .responses
+        .entry(status.to_string())
+        .or_insert(RefOr::T(response));
 }
 
 struct BearerAuth;
@@ -77,7 +214,7 @@ struct ApiDoc;
 
 /// The admin API's routes (with their state and the token check) and its OpenAPI document.
 pub fn router(manager: PluginManager, token: SecretString) -> (Router, utoipa::openapi::OpenApi) {
-    let (routes, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (routes, mut api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(list_plugins))
         .routes(routes!(rescan_plugins))
         .routes(routes!(get_plugin))
@@ -89,8 +226,15 @@ pub fn router(manager: PluginManager, token: SecretString) -> (Router, utoipa::o
         .routes(routes!(upgrade_instance))
         .routes(routes!(audit_log))
         .split_for_parts();
+    // After the routes: the document's own modifiers run before any path is in it.
+    CommonAnswers.modify(&mut api);
+    let state = AdminState {
+        manager,
+        actor: Actor(admin_actor(&token).into()),
+    };
     let routes = routes
-        .with_state(manager)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
         .layer(middleware::from_fn_with_state(token, require_bearer_token));
     let document = api.clone();
     let router = routes
@@ -100,6 +244,17 @@ pub fn router(manager: PluginManager, token: SecretString) -> (Router, utoipa::o
         )
         .fallback(no_route);
     (router, api)
+}
+
+async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!(
+            "{} is not served on {}; the OpenAPI document ({OPENAPI_PATH}) lists what is",
+            request.method(),
+            request.uri().path()
+        ),
+    )
 }
 
 async fn no_route(request: Request) -> ApiError {
@@ -139,14 +294,14 @@ pub async fn require_bearer_token(
 
 /// List every plugin found, valid and invalid.
 #[utoipa::path(get, path = "/api/v1/plugins", tag = "plugins",
-    responses((status = 200, body = PluginList), (status = 401, body = ApiError)))]
+    responses((status = 200, body = PluginList)))]
 async fn list_plugins(State(m): State<PluginManager>) -> Json<PluginList> {
     Json(m.plugins())
 }
 
 /// Scan the plugin directories again.
 #[utoipa::path(post, path = "/api/v1/plugins/rescan", tag = "plugins",
-    responses((status = 200, body = PluginList), (status = 401, body = ApiError)))]
+    responses((status = 200, body = PluginList)))]
 async fn rescan_plugins(State(m): State<PluginManager>) -> Result<Json<PluginList>, ApiError> {
     m.rescan().await.map(Json)
 }
@@ -154,7 +309,7 @@ async fn rescan_plugins(State(m): State<PluginManager>) -> Result<Json<PluginLis
 /// One plugin.
 #[utoipa::path(get, path = "/api/v1/plugins/{plugin_id}", tag = "plugins",
     params(("plugin_id" = String, Path, description = "Reverse-DNS plugin id")),
-    responses((status = 200, body = PluginView), (status = 404, body = ApiError), (status = 401, body = ApiError)))]
+    responses((status = 200, body = PluginView), (status = 404, description = "no such plugin", body = ApiError)))]
 async fn get_plugin(
     State(m): State<PluginManager>,
     Path(plugin_id): Path<String>,
@@ -164,7 +319,7 @@ async fn get_plugin(
 
 /// Installed instances.
 #[utoipa::path(get, path = "/api/v1/instances", tag = "instances", params(InstanceFilter),
-    responses((status = 200, body = Vec<InstanceView>), (status = 401, body = ApiError)))]
+    responses((status = 200, body = Vec<InstanceView>)))]
 async fn list_instances(
     State(m): State<PluginManager>,
     Query(filter): Query<InstanceFilter>,
@@ -175,13 +330,14 @@ async fn list_instances(
 /// Install an instance; every permission the plugin asks for must be in `accept_permissions`.
 #[utoipa::path(post, path = "/api/v1/instances", tag = "instances", request_body = InstallRequest,
     responses((status = 201, body = InstanceView), (status = 409, description = "permissions not accepted, or the id is taken", body = ApiError),
-              (status = 422, description = "invalid configuration", body = ApiError), (status = 404, body = ApiError), (status = 401, body = ApiError)))]
+              (status = 422, description = "invalid configuration", body = ApiError), (status = 404, description = "no such plugin", body = ApiError)))]
 async fn install_instance(
     State(m): State<PluginManager>,
+    State(Actor(actor)): State<Actor>,
     body: Result<Json<InstallRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<InstanceView>), ApiError> {
     let Json(request) = body.map_err(bad_body)?;
-    m.install(request, ACTOR)
+    m.install(request, &actor)
         .await
         .map(|v| (StatusCode::CREATED, Json(v)))
 }
@@ -189,7 +345,7 @@ async fn install_instance(
 /// One instance (secrets shown only as set or not set).
 #[utoipa::path(get, path = "/api/v1/instances/{instance_id}", tag = "instances",
     params(("instance_id" = String, Path, description = "Instance id")),
-    responses((status = 200, body = InstanceView), (status = 404, body = ApiError), (status = 401, body = ApiError)))]
+    responses((status = 200, body = InstanceView), (status = 404, description = "no such instance", body = ApiError)))]
 async fn get_instance(
     State(m): State<PluginManager>,
     Path(instance_id): Path<String>,
@@ -200,13 +356,14 @@ async fn get_instance(
 /// Uninstall an instance, keeping its data or purging it.
 #[utoipa::path(delete, path = "/api/v1/instances/{instance_id}", tag = "instances",
     params(("instance_id" = String, Path, description = "Instance id"), UninstallRequest),
-    responses((status = 200, body = UninstallOutcome), (status = 404, body = ApiError), (status = 401, body = ApiError)))]
+    responses((status = 200, body = UninstallOutcome), (status = 404, description = "no such instance", body = ApiError)))]
 async fn uninstall_instance(
     State(m): State<PluginManager>,
+    State(Actor(actor)): State<Actor>,
     Path(instance_id): Path<String>,
     Query(request): Query<UninstallRequest>,
 ) -> Result<Json<UninstallOutcome>, ApiError> {
-    m.uninstall(&instance_id, request.purge, ACTOR)
+    m.uninstall(&instance_id, request.purge, &actor)
         .await
         .map(Json)
 }
@@ -214,14 +371,16 @@ async fn uninstall_instance(
 /// Replace an instance's configuration; secrets left out keep their value.
 #[utoipa::path(put, path = "/api/v1/instances/{instance_id}/config", tag = "instances",
     params(("instance_id" = String, Path, description = "Instance id")), request_body = ConfigureRequest,
-    responses((status = 200, body = InstanceView), (status = 422, body = ApiError), (status = 404, body = ApiError), (status = 401, body = ApiError)))]
+    responses((status = 200, body = InstanceView), (status = 422, description = "invalid configuration", body = ApiError),
+              (status = 404, description = "no such instance", body = ApiError), (status = 409, description = "the instance is uninstalled", body = ApiError)))]
 async fn configure_instance(
     State(m): State<PluginManager>,
+    State(Actor(actor)): State<Actor>,
     Path(instance_id): Path<String>,
     body: Result<Json<ConfigureRequest>, JsonRejection>,
 ) -> Result<Json<InstanceView>, ApiError> {
     let Json(request) = body.map_err(bad_body)?;
-    m.configure(&instance_id, request.config, ACTOR)
+    m.configure(&instance_id, request.config, &actor)
         .await
         .map(Json)
 }
@@ -229,49 +388,56 @@ async fn configure_instance(
 /// Enable an instance: its service starts it.
 #[utoipa::path(post, path = "/api/v1/instances/{instance_id}/enable", tag = "instances",
     params(("instance_id" = String, Path, description = "Instance id")),
-    responses((status = 200, body = InstanceView), (status = 422, description = "configuration incomplete", body = ApiError), (status = 404, body = ApiError), (status = 401, body = ApiError)))]
+    responses((status = 200, body = InstanceView), (status = 422, description = "configuration incomplete", body = ApiError),
+              (status = 404, description = "no such instance", body = ApiError), (status = 409, description = "the instance is uninstalled", body = ApiError)))]
 async fn enable_instance(
     State(m): State<PluginManager>,
+    State(Actor(actor)): State<Actor>,
     Path(instance_id): Path<String>,
 ) -> Result<Json<InstanceView>, ApiError> {
-    m.enable(&instance_id, ACTOR).await.map(Json)
+    m.enable(&instance_id, &actor).await.map(Json)
 }
 
 /// Disable an instance: its service stops it.
 #[utoipa::path(post, path = "/api/v1/instances/{instance_id}/disable", tag = "instances",
     params(("instance_id" = String, Path, description = "Instance id")),
-    responses((status = 200, body = InstanceView), (status = 404, body = ApiError), (status = 401, body = ApiError)))]
+    responses((status = 200, body = InstanceView), (status = 404, description = "no such instance", body = ApiError),
+              (status = 409, description = "the instance is uninstalled", body = ApiError)))]
 async fn disable_instance(
     State(m): State<PluginManager>,
+    State(Actor(actor)): State<Actor>,
     Path(instance_id): Path<String>,
 ) -> Result<Json<InstanceView>, ApiError> {
-    m.disable(&instance_id, ACTOR).await.map(Json)
+    m.disable(&instance_id, &actor).await.map(Json)
 }
 
 /// Move an instance to the newest version found; held until added permissions are accepted.
 #[utoipa::path(post, path = "/api/v1/instances/{instance_id}/upgrade", tag = "instances",
     params(("instance_id" = String, Path, description = "Instance id")), request_body = UpgradeRequest,
-    responses((status = 200, body = InstanceView), (status = 409, description = "held: new permissions to accept, or nothing newer", body = ApiError),
-              (status = 404, body = ApiError), (status = 401, body = ApiError)))]
+    responses((status = 200, body = InstanceView),
+              (status = 409, description = "held: new permissions to accept; nothing newer; or the instance is uninstalled", body = ApiError),
+              (status = 422, description = "an enabled instance's configuration does not satisfy the new version", body = ApiError),
+              (status = 404, description = "no such instance", body = ApiError)))]
 async fn upgrade_instance(
     State(m): State<PluginManager>,
+    State(Actor(actor)): State<Actor>,
     Path(instance_id): Path<String>,
     body: Result<Json<UpgradeRequest>, JsonRejection>,
 ) -> Result<Json<InstanceView>, ApiError> {
     let Json(request) = body.map_err(bad_body)?;
-    m.upgrade(&instance_id, &request.accept_permissions, ACTOR)
+    m.upgrade(&instance_id, &request.accept_permissions, &actor)
         .await
         .map(Json)
 }
 
 /// The audit log: every lifecycle and permission change.
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditQuery),
-    responses((status = 200, body = Vec<AuditEntry>), (status = 401, body = ApiError)))]
+    responses((status = 200, body = Vec<AuditEntry>)))]
 async fn audit_log(
     State(m): State<PluginManager>,
     Query(params): Query<AuditQuery>,
 ) -> Result<Json<Vec<AuditEntry>>, ApiError> {
-    m.audit_log(params.instance_id.as_deref(), params.limit.unwrap_or(100))
+    m.audit_log(params.instance_id.as_deref(), params.limit)
         .await
         .map(Json)
 }

@@ -18,6 +18,7 @@ pub mod manager;
 pub mod nats_api;
 pub mod store;
 mod uninstall;
+pub mod validate;
 pub mod vault;
 
 use tributary_kit::{Config, KitError, ServiceRuntime, ServiceSpec};

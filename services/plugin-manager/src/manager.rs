@@ -23,15 +23,37 @@ use crate::config_schema::{self, ConfigProblem, SecretChange};
 use crate::discovery::{self, Catalog, DiscoveredPlugin};
 use crate::keys::MasterKey;
 use crate::store::{self, InstanceRow, StoreError};
+use crate::validate;
 use crate::vault::secret_context;
 
 /// The service name in event sources.
 const SOURCE: &str = "plugin-manager";
 
+/// PostgreSQL's codes for a character it cannot store (a NUL byte in `text`, `\u0000` in
+/// `jsonb`).
+const UNSTORABLE_CHARACTER: [&str; 2] = ["22021", "22P05"];
+
+/// A database failure, as the caller sees it: its cause goes to the log, never to the caller.
+/// A NUL byte the checks in [`crate::validate`] missed is still the caller's fault (400).
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        if let StoreError::Database(sqlx::Error::Database(db)) = &e {
+            if db
+                .code()
+                .is_some_and(|c| UNSTORABLE_CHARACTER.contains(&c.as_ref()))
+            {
+                tracing::warn!(error = %e, "A request held a character the registry cannot store.");
+                return ApiError::new(
+                    ErrorCode::BadRequest,
+                    "a value contains a NUL byte (\\u0000), which is not allowed",
+                );
+            }
+        }
         tracing::error!(error = %e, "Registry failure.");
-        ApiError::new(ErrorCode::Internal, format!("the registry failed: {e}"))
+        ApiError::new(
+            ErrorCode::Internal,
+            "the registry failed; the plugin manager's log has the cause",
+        )
     }
 }
 
@@ -39,6 +61,15 @@ impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         StoreError::from(e).into()
     }
+}
+
+/// Refuses to look up an id that could not have been stored (it holds a NUL byte): there is
+/// no such instance.
+fn findable(instance_id: &str) -> Result<(), ApiError> {
+    if instance_id.contains('\0') {
+        return Err(not_found(&instance_id.escape_debug().to_string()));
+    }
+    Ok(())
 }
 
 fn not_found(instance_id: &str) -> ApiError {
@@ -175,6 +206,7 @@ impl PluginManager {
 
     /// Installed instances.
     pub async fn instances(&self, filter: &InstanceFilter) -> Result<Vec<InstanceView>, ApiError> {
+        validate::instance_filter(filter)?;
         let rows = store::instances(
             &self.pool,
             filter.plugin_type.as_deref(),
@@ -190,19 +222,25 @@ impl PluginManager {
 
     /// One instance.
     pub async fn instance(&self, instance_id: &str) -> Result<InstanceView, ApiError> {
+        findable(instance_id)?;
         let row = store::instance(&self.pool, instance_id)
             .await?
             .ok_or_else(|| not_found(instance_id))?;
         self.view(&row).await
     }
 
-    /// The audit log, of one instance or all, newest `limit` entries.
+    /// The audit log, of one instance or all, newest `limit` entries (100 when absent; a
+    /// limit outside [`validate::AUDIT_LIMITS`] is refused).
     pub async fn audit_log(
         &self,
         instance_id: Option<&str>,
-        limit: i64,
+        limit: Option<i64>,
     ) -> Result<Vec<AuditEntry>, ApiError> {
-        Ok(store::audit_log(&self.pool, instance_id, limit.clamp(1, 10_000)).await?)
+        if let Some(id) = instance_id {
+            validate::text("instance_id", id)?;
+        }
+        let limit = validate::audit_limit(limit)?;
+        Ok(store::audit_log(&self.pool, instance_id, limit).await?)
     }
 
     async fn view(&self, row: &InstanceRow) -> Result<InstanceView, ApiError> {
@@ -543,6 +581,9 @@ impl PluginManager {
         let mut tx = self.pool.begin().await?;
         let mut row = self.lock_live(&mut tx, instance_id).await?;
         row.last_heartbeat = Some(chrono::Utc::now());
+        // A service's report is kept even when its error holds a NUL (from a provider's
+        // answer, say), which PostgreSQL cannot store.
+        let error = error.map(|e| e.replace('\0', "\u{FFFD}"));
         match error {
             Some(error) if row.state != InstanceState::Failed => {
                 row.state = InstanceState::Failed;
@@ -569,6 +610,7 @@ impl PluginManager {
 
     /// What the service running an instance needs, secrets included.
     pub async fn runtime(&self, instance_id: &str) -> Result<RuntimeInstance, ApiError> {
+        findable(instance_id)?;
         let row = store::instance(&self.pool, instance_id)
             .await?
             .ok_or_else(|| not_found(instance_id))?;
@@ -609,6 +651,7 @@ impl PluginManager {
         tx: &mut sqlx::PgConnection,
         instance_id: &str,
     ) -> Result<InstanceRow, ApiError> {
+        findable(instance_id)?;
         let row = store::lock_instance(tx, instance_id)
             .await?
             .ok_or_else(|| not_found(instance_id))?;
@@ -718,6 +761,10 @@ fn prepare_config(
     config: Value,
     stored: Vec<(String, String)>,
 ) -> Result<(Value, Vec<(String, SecretChange)>), ApiError> {
+    let nul = validate::nul_problems(&config);
+    if !nul.is_empty() {
+        return Err(invalid_config("the configuration is not valid", nul));
+    }
     if !config.is_object() {
         return Err(invalid_config(
             "the configuration must be a JSON object",

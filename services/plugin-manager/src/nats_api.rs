@@ -17,6 +17,7 @@ use crate::api::{
     InstanceCall, InstanceFilter, NatsReply, UninstallRequest, UpgradeRequest,
 };
 use crate::manager::PluginManager;
+use crate::validate;
 
 /// Requests one endpoint handles at the same time.
 const CONCURRENT_REQUESTS: usize = 16;
@@ -53,8 +54,13 @@ pub struct InstanceRef {
     pub instance_id: String,
 }
 
-fn actor(given: Option<String>) -> String {
-    given.unwrap_or_else(|| DEFAULT_ACTOR.to_owned())
+/// Who asks, for the audit log: what the request declares (NATS does not tell the
+/// responder which user sent a request, so it is declared, not authenticated), or
+/// [`DEFAULT_ACTOR`].
+fn actor(given: Option<String>) -> Result<String, ApiError> {
+    let actor = given.unwrap_or_else(|| DEFAULT_ACTOR.to_owned());
+    validate::text("actor", &actor)?;
+    Ok(actor)
 }
 
 /// Adds every `plugins.*` endpoint to the service's micro service and answers them until it
@@ -91,31 +97,31 @@ pub async fn serve(runtime: &ServiceRuntime, manager: PluginManager) -> Result<(
         .instance(&r.instance_id)
         .await);
     endpoint!("install", |m, r: Call<InstallRequest>| m
-        .install(r.body, &actor(r.actor))
+        .install(r.body, &actor(r.actor)?)
         .await);
     endpoint!("configure", |m, r: InstanceCall<ConfigureRequest>| m
-        .configure(&r.instance_id, r.body.config, &actor(r.actor))
+        .configure(&r.instance_id, r.body.config, &actor(r.actor)?)
         .await);
     endpoint!("enable", |m, r: InstanceCall<NoBody>| m
-        .enable(&r.instance_id, &actor(r.actor))
+        .enable(&r.instance_id, &actor(r.actor)?)
         .await);
     endpoint!("disable", |m, r: InstanceCall<NoBody>| m
-        .disable(&r.instance_id, &actor(r.actor))
+        .disable(&r.instance_id, &actor(r.actor)?)
         .await);
     endpoint!("upgrade", |m, r: InstanceCall<UpgradeRequest>| m
-        .upgrade(&r.instance_id, &r.body.accept_permissions, &actor(r.actor))
+        .upgrade(&r.instance_id, &r.body.accept_permissions, &actor(r.actor)?)
         .await);
     endpoint!("uninstall", |m, r: InstanceCall<UninstallRequest>| m
-        .uninstall(&r.instance_id, r.body.purge, &actor(r.actor))
+        .uninstall(&r.instance_id, r.body.purge, &actor(r.actor)?)
         .await);
     endpoint!("heartbeat", |m, r: Call<HeartbeatRequest>| m
-        .heartbeat(&r.body.instance_id, r.body.error, &actor(r.actor))
+        .heartbeat(&r.body.instance_id, r.body.error, &actor(r.actor)?)
         .await);
     endpoint!("runtime", |m, r: InstanceRef| m
         .runtime(&r.instance_id)
         .await);
     endpoint!("audit", |m, r: AuditQuery| m
-        .audit_log(r.instance_id.as_deref(), r.limit.unwrap_or(100))
+        .audit_log(r.instance_id.as_deref(), r.limit)
         .await);
     Ok(())
 }

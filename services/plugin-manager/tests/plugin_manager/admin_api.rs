@@ -129,3 +129,171 @@ async fn the_openapi_document_lists_exactly_the_routes_served() {
     );
     pm.stop().await;
 }
+
+/// The statuses an operation of the document lists.
+fn documented_statuses(doc: &Value, method: &str, path: &str) -> Vec<u16> {
+    doc["paths"][path][method.to_lowercase()]["responses"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|s| s.parse().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn every_error_a_route_answers_is_documented_for_it_with_the_json_error_shape() {
+    let (env, _dir, pm) = started_with_work(false).await;
+    install(&env, "gone", contacts_config()).await;
+    ask::<Value>(&env, "uninstall", json!({ "instance_id": "gone" }))
+        .await
+        .unwrap();
+    let admin = Admin::new(&env, &pm);
+    let (_, doc) = admin.call("GET", "/api/v1/openapi.json", None).await;
+
+    let mut seen = std::collections::BTreeSet::new();
+    for (template, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let method = method.to_uppercase();
+            let statuses = documented_statuses(&doc, &method, template);
+            // Every documented error has the one error body.
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                if status.starts_with('4') || status.starts_with('5') {
+                    let schema = &response["content"]["application/json"]["schema"]["$ref"];
+                    assert_eq!(
+                        schema, "#/components/schemas/ApiError",
+                        "{method} {template} {status}"
+                    );
+                }
+            }
+            for needed in [401, 500] {
+                assert!(
+                    statuses.contains(&needed),
+                    "{method} {template}: {statuses:?}"
+                );
+            }
+            // Provoke what the route can answer: no token; an unknown, an uninstalled and an
+            // unreadable instance or plugin; a body that is not JSON; a query that does not
+            // parse.
+            let with = |id: &str| {
+                template
+                    .replace("{instance_id}", id)
+                    .replace("{plugin_id}", id)
+            };
+            let body = (method == "POST" || method == "PUT").then(|| json!({}));
+            let mut tries: Vec<(Admin, String, Option<Value>)> =
+                vec![(Admin::with_token(&pm, None), with("work"), body.clone())];
+            for id in ["ghost", "gone", "%FF", "%00"] {
+                tries.push((Admin::new(&env, &pm), with(id), body.clone()));
+            }
+            if body.is_some() {
+                tries.push((
+                    Admin::new(&env, &pm),
+                    with("work"),
+                    Some(json!("not an object")),
+                ));
+            }
+            for query in ["?purge=maybe", "?limit=many", "?limit=-1", "?state=asleep"] {
+                tries.push((
+                    Admin::new(&env, &pm),
+                    format!("{}{query}", with("work")),
+                    body.clone(),
+                ));
+            }
+            for (client, path, body) in tries {
+                let (status, reply) = client.call(&method, &path, body).await;
+                if status < 400 {
+                    continue;
+                }
+                seen.insert(status);
+                assert!(
+                    statuses.contains(&status),
+                    "{method} {path} answered {status}, which {template} does not document ({statuses:?}): {reply}"
+                );
+                assert!(
+                    reply["error"].is_string() && reply["message"].is_string(),
+                    "{method} {path} answered {status} without the JSON error: {reply}"
+                );
+            }
+        }
+    }
+    // The walk did reach each kind of refusal.
+    for status in [400, 401, 404, 409] {
+        assert!(seen.contains(&status), "{seen:?}");
+    }
+    pm.stop().await;
+}
+
+#[tokio::test]
+async fn a_query_string_that_does_not_parse_gets_the_json_error_naming_the_parameter() {
+    let (env, _dir, pm) = started_with_work(false).await;
+    let admin = Admin::new(&env, &pm);
+    for (method, path, parameter) in [
+        ("GET", "/api/v1/audit?limit=many", "limit"),
+        ("DELETE", "/api/v1/instances/work?purge=maybe", "purge"),
+    ] {
+        let (status, reply) = admin.call(method, path, None).await;
+        assert_eq!(status, 400, "{method} {path}: {reply}");
+        assert_eq!(reply["error"], "bad_request", "{method} {path}: {reply}");
+        let message = reply["message"].as_str().unwrap();
+        assert!(message.contains(parameter), "{method} {path}: {reply}");
+    }
+    let view: Value = ask(&env, "instance", json!({ "instance_id": "work" }))
+        .await
+        .unwrap();
+    assert_eq!(
+        view["state"], "installed",
+        "the refused uninstall did nothing"
+    );
+    pm.stop().await;
+}
+
+#[tokio::test]
+async fn an_audit_limit_outside_1_to_10000_is_refused_naming_the_range() {
+    let (env, _dir, pm) = started_with_work(false).await;
+    let admin = Admin::new(&env, &pm);
+    for limit in ["-1", "0", "10001"] {
+        let (status, reply) = admin
+            .call("GET", &format!("/api/v1/audit?limit={limit}"), None)
+            .await;
+        assert_eq!(status, 400, "limit={limit}: {reply}");
+        assert!(
+            reply["message"]
+                .as_str()
+                .unwrap()
+                .contains("`limit` must be from 1 to 10000"),
+            "{reply}"
+        );
+        let e = ask::<Value>(
+            &env,
+            "audit",
+            json!({ "limit": limit.parse::<i64>().unwrap() }),
+        )
+        .await
+        .unwrap_err();
+        assert!(e.message.contains("`limit`"), "{e:?}");
+    }
+    let (status, entries) = admin.call("GET", "/api/v1/audit?limit=1", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(entries.as_array().unwrap().len(), 1);
+    let (_, doc) = admin.call("GET", "/api/v1/openapi.json", None).await;
+    let limit = doc["paths"]["/api/v1/audit"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "limit")
+        .unwrap();
+    assert_eq!(limit["schema"]["minimum"], 1, "{limit}");
+    assert_eq!(limit["schema"]["maximum"], 10000, "{limit}");
+    pm.stop().await;
+}
+
+#[tokio::test]
+async fn a_method_a_route_does_not_serve_gets_405_with_the_json_error() {
+    let (env, _dir, pm) = started_with_work(false).await;
+    let (status, reply) = Admin::new(&env, &pm)
+        .call("PATCH", "/api/v1/instances/work", None)
+        .await;
+    assert_eq!(status, 405);
+    assert_eq!(reply["error"], "method_not_allowed", "{reply}");
+    pm.stop().await;
+}

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod admin_api;
+mod bad_input;
 mod configs;
 mod discovery;
 mod lifecycle;

@@ -1,0 +1,169 @@
+//! Input PostgreSQL cannot store (a NUL byte) is refused naming the field, over HTTP and NATS
+//! alike, and a database failure never reaches the caller.
+
+use serde_json::{json, Value};
+use tributary_plugin_manager::api::ErrorCode;
+
+use crate::support::*;
+
+/// Whether a reply leaks what PostgreSQL said.
+fn leaks_the_database(reply: &Value) -> bool {
+    let text = reply.to_string();
+    [
+        "invalid byte sequence",
+        "UTF8",
+        "database",
+        "relation",
+        "sqlx",
+        "0x00",
+    ]
+    .iter()
+    .any(|leak| text.contains(leak))
+}
+
+#[tokio::test]
+async fn a_nul_in_a_filter_is_refused_over_http_naming_the_parameter() {
+    let (env, _dir, pm) = started_with_work(false).await;
+    let admin = Admin::new(&env, &pm);
+    for (path, field) in [
+        ("/api/v1/instances?state=%00", "`state`"),
+        ("/api/v1/instances?plugin_type=%00", "`plugin_type`"),
+        ("/api/v1/audit?instance_id=%00", "`instance_id`"),
+    ] {
+        let (status, reply) = admin.call("GET", path, None).await;
+        assert_eq!(status, 400, "{path}: {reply}");
+        assert_eq!(reply["error"], "bad_request", "{path}: {reply}");
+        let message = reply["message"].as_str().unwrap();
+        assert!(message.contains(field), "{path}: {reply}");
+        assert!(!leaks_the_database(&reply), "{path}: {reply}");
+    }
+    pm.stop().await;
+}
+
+#[tokio::test]
+async fn an_instance_id_with_a_nul_is_not_found_on_every_instance_route() {
+    let (env, _dir, pm) = started_with_work(false).await;
+    let admin = Admin::new(&env, &pm);
+    for (method, path, body) in [
+        ("GET", "/api/v1/instances/%00", None),
+        ("POST", "/api/v1/instances/%00/enable", None),
+        ("POST", "/api/v1/instances/%00/disable", None),
+        ("POST", "/api/v1/instances/a%00b/upgrade", Some(json!({}))),
+        (
+            "PUT",
+            "/api/v1/instances/%00/config",
+            Some(json!({ "config": contacts_config() })),
+        ),
+    ] {
+        let (status, reply) = admin.call(method, path, body).await;
+        assert_eq!(status, 404, "{method} {path}: {reply}");
+        assert!(!leaks_the_database(&reply), "{method} {path}: {reply}");
+    }
+    // Uninstall looks its instance up itself; a NUL is still the caller's fault, without
+    // internals.
+    let (status, reply) = admin.call("DELETE", "/api/v1/instances/%00", None).await;
+    assert!([400, 404].contains(&status), "{status} {reply}");
+    assert!(!leaks_the_database(&reply), "{reply}");
+    pm.stop().await;
+}
+
+#[tokio::test]
+async fn a_config_string_with_a_nul_is_refused_as_invalid_config_naming_its_path() {
+    let (env, _dir, pm) = started_with_work(false).await;
+    let admin = Admin::new(&env, &pm);
+    let config = json!({ "server": "https://dav.example.com/\u{0}", "password": "pw-0123456789" });
+    let (status, reply) = admin
+        .call(
+            "PUT",
+            "/api/v1/instances/work/config",
+            Some(json!({ "config": config })),
+        )
+        .await;
+    assert_eq!(status, 422, "{reply}");
+    assert_eq!(reply["error"], "invalid_config");
+    assert_eq!(reply["problems"][0]["path"], "/server", "{reply}");
+    assert!(!leaks_the_database(&reply), "{reply}");
+
+    let refused = ask::<Value>(
+        &env,
+        "install",
+        json!({ "plugin_id": CONTACTS, "instance_id": "other", "accept_permissions": V1_PERMISSIONS,
+                "config": { "server": "https://dav.example.com", "password": "pw-0123456789", "username": "a\u{0}" } }),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(refused.error, ErrorCode::InvalidConfig);
+    assert_eq!(refused.problems[0].path, "/username", "{refused:?}");
+    pm.stop().await;
+}
+
+#[tokio::test]
+async fn a_nul_over_nats_is_refused_with_the_matching_code_naming_the_field() {
+    let (env, _dir, pm) = started_with_work(false).await;
+    let nul = "\u{0}";
+    let asked = |verb: &'static str, body: Value| {
+        let env = &env;
+        async move { ask::<Value>(env, verb, body).await.unwrap_err() }
+    };
+    for verb in ["instance", "runtime", "enable", "disable", "upgrade"] {
+        let e = asked(
+            verb,
+            json!({ "instance_id": nul, "accept_permissions": [] }),
+        )
+        .await;
+        assert_eq!(e.error, ErrorCode::NotFound, "plugins.{verb}: {e:?}");
+    }
+    let e = asked("instances", json!({ "state": nul })).await;
+    assert_eq!(e.error, ErrorCode::BadRequest);
+    assert!(e.message.contains("`state`"), "{e:?}");
+    let e = asked("instances", json!({ "plugin_type": nul })).await;
+    assert!(e.message.contains("`plugin_type`"), "{e:?}");
+    let e = asked("audit", json!({ "instance_id": nul })).await;
+    assert!(e.message.contains("`instance_id`"), "{e:?}");
+    let e = asked("enable", json!({ "instance_id": "work", "actor": nul })).await;
+    assert_eq!(e.error, ErrorCode::BadRequest);
+    assert!(e.message.contains("`actor`"), "{e:?}");
+    let e = asked(
+        "configure",
+        json!({ "instance_id": "work", "config": { "server": nul } }),
+    )
+    .await;
+    assert_eq!(e.error, ErrorCode::InvalidConfig, "{e:?}");
+    assert_eq!(e.problems[0].path, "/server", "{e:?}");
+    pm.stop().await;
+}
+
+#[tokio::test]
+async fn a_failure_report_whose_error_holds_a_nul_is_kept() {
+    let (env, _dir, pm) = started_with_work(true).await;
+    let view: Value = ask(
+        &env,
+        "heartbeat",
+        json!({ "instance_id": "work", "error": "the provider said \u{0}no" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(view["state"], "failed");
+    assert_eq!(view["last_error"], "the provider said \u{FFFD}no");
+    pm.stop().await;
+}
+
+#[tokio::test]
+async fn a_database_failure_is_logged_not_shown_to_the_caller() {
+    let (env, _dir, pm) = started_with_work(false).await;
+    // Break the registry under the running service.
+    sqlx::query("ALTER TABLE plugin_audit RENAME TO plugin_audit_gone")
+        .execute(&env.pool().await)
+        .await
+        .unwrap();
+    let e = ask::<Value>(&env, "audit", json!({})).await.unwrap_err();
+    assert_eq!(e.error, ErrorCode::Internal);
+    assert!(!e.message.contains("plugin_audit"), "{e:?}");
+    assert!(e.message.contains("log"), "{e:?}");
+    let (status, reply) = Admin::new(&env, &pm)
+        .call("GET", "/api/v1/audit", None)
+        .await;
+    assert_eq!(status, 500);
+    assert!(!leaks_the_database(&reply), "{reply}");
+    pm.stop().await;
+}
