@@ -30,7 +30,38 @@ impl ContactNormaliser {
             return None;
         }
         let number = phonenumber::parse(Some(self.region), raw).ok()?;
+        // phonenumber 0.3 (up to 0.3.10+9.0.33, the newest) strips the national prefix of the
+        // region it is given even from a number with a country code of its own: with region
+        // US, the `1` of every Paris number (`+33 1 …`) went, and the number was invalid. So
+        // a number that names its country is read again without a region, in `+` form, as
+        // libphonenumber reads it with that country's own rules.
+        let number = match number.code().source() {
+            country::Source::Default => number,
+            country::Source::Plus => phonenumber::parse(None, raw).ok()?,
+            country::Source::Idd | country::Source::Number => {
+                phonenumber::parse(None, self.in_plus_form(raw)).ok()?
+            }
+        };
         phonenumber::is_valid(&number).then(|| number.format().mode(Mode::E164).to_string())
+    }
+
+    /// A number dialled with this region's international prefix (`011 33 1…` in the US,
+    /// `00 33 1…` in Europe) or starting with a country code, as `+<digits>`: its digits,
+    /// up to an extension or anything else that is not part of the number, without the
+    /// international prefix.
+    fn in_plus_form(&self, raw: &str) -> String {
+        let digits: String = raw
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || " -./()".contains(*c))
+            .filter(char::is_ascii_digit)
+            .collect();
+        let idd_end = phonenumber::metadata::DATABASE
+            .by_id(self.region.as_ref())
+            .and_then(|meta| meta.international_prefix())
+            .and_then(|idd| idd.find(&digits))
+            .filter(|found| found.start() == 0)
+            .map_or(0, |found| found.end());
+        format!("+{}", &digits[idd_end..])
     }
 
     /// An address of a message or a conversation, which may be an e-mail address, a phone
@@ -135,6 +166,70 @@ mod tests {
         assert_eq!(gb.phone("020 7946 0958"), Some("+442079460958".into()));
         assert_eq!(us().phone("12"), None);
         assert_eq!(us().phone("not a number"), None);
+    }
+
+    /// libphonenumber's verdicts, from the Python port `phonenumbers==9.0.43`
+    /// (`phonenumbers.parse(raw, region)`, then `is_valid_number` and the E.164 form): each
+    /// number as written, the region it is read in, and its E.164 form (`None`: invalid).
+    const LIBPHONENUMBER_VERDICTS: &[(&str, &str, Option<&str>)] = &[
+        ("+33 1 44 55 66 77", "US", Some("+33144556677")),
+        ("+33142685300", "US", Some("+33142685300")),
+        ("+33 6 12 34 56 78", "US", Some("+33612345678")),
+        ("+44 20 7946 0958", "US", Some("+442079460958")),
+        ("+1 212 555 0123", "US", Some("+12125550123")),
+        ("+1 212-736-5000", "GB", Some("+12127365000")),
+        ("+49 30 901820", "US", Some("+4930901820")),
+        ("+49 151 23456789", "US", Some("+4915123456789")),
+        ("+81 3-3224-5000", "US", Some("+81332245000")),
+        ("+61 2 9374 4000", "US", Some("+61293744000")),
+        ("+91 98765 43210", "US", Some("+919876543210")),
+        ("+91 11 2301 2345", "US", Some("+911123012345")),
+        ("+55 11 98765-4321", "US", Some("+5511987654321")),
+        ("+55 11 3055-1234", "US", Some("+551130551234")),
+        ("+86 10 6552 9988", "US", Some("+861065529988")),
+        ("+86 138 0013 8000", "US", Some("+8613800138000")),
+        ("+7 495 123-45-67", "US", Some("+74951234567")),
+        ("+34 91 123 45 67", "US", Some("+34911234567")),
+        ("+39 06 6982 0000", "US", Some("+390669820000")),
+        ("+39 06 6982 0000", "GB", Some("+390669820000")),
+        ("+39 347 123 4567", "US", Some("+393471234567")),
+        ("+31 20 624 1111", "US", Some("+31206241111")),
+        ("+41 44 668 18 00", "US", Some("+41446681800")),
+        ("+353 1 234 5678", "US", Some("+35312345678")),
+        ("+52 55 1234 5678", "US", Some("+525512345678")),
+        ("+27 11 123 4567", "US", Some("+27111234567")),
+        ("+82 2-312-3456", "US", Some("+8223123456")),
+        ("+46 8 123 456 78", "US", Some("+46812345678")),
+        ("+48 22 123 45 67", "US", Some("+48221234567")),
+        ("011 33 1 44 55 66 77", "US", Some("+33144556677")),
+        ("00 33 1 44 55 66 77", "GB", Some("+33144556677")),
+        ("0033 6 12 34 56 78", "FR", Some("+33612345678")),
+        ("01 44 55 66 77", "FR", Some("+33144556677")),
+        ("020 7946 0958", "GB", Some("+442079460958")),
+        ("(212) 555-0123", "US", Some("+12125550123")),
+        ("030 901820", "DE", Some("+4930901820")),
+        ("+32 2 123 45 67", "US", None),
+        ("+64 9 123 4567", "US", None),
+        ("+33 1 23", "US", None),
+        ("+1 212 555 012", "US", None),
+        ("+44 20 7946 09581", "US", None),
+        ("+999 123 456 789", "US", None),
+        ("+49 30 9", "US", None),
+        ("+1 011 555 0123", "US", None),
+    ];
+
+    #[test]
+    fn phones_of_many_countries_get_libphonenumbers_verdict() {
+        let wrong: Vec<String> = LIBPHONENUMBER_VERDICTS
+            .iter()
+            .filter_map(|&(raw, region, want)| {
+                let region = ContactNormaliser::parse_region(region).expect("a region");
+                let got = ContactNormaliser::new(region).phone(raw);
+                (got.as_deref() != want)
+                    .then(|| format!("{raw} in {region:?}: {got:?}, libphonenumber says {want:?}"))
+            })
+            .collect();
+        assert!(wrong.is_empty(), "{wrong:#?}");
     }
 
     #[test]
