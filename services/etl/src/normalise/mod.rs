@@ -15,7 +15,10 @@ use tributary_proto::model::{
 use tributary_proto::{ConnectorItem, ItemOperation, Subjects};
 
 use self::contact::{dedup_in_order, email, ContactNormaliser};
-use self::text::{collapse_whitespace, html_to_text, is_html_media_type, tidy_optional};
+use self::text::{
+    collapse_whitespace, html_to_text, is_html_media_type, replace_nul, replace_nul_in_json,
+    tidy_optional,
+};
 use crate::hash::content_hash;
 
 /// Why an item can never be stored. It goes to the dead-letter stream with this reason.
@@ -131,7 +134,26 @@ impl Normaliser {
     }
 
     /// Validates and normalises an item's fields.
-    pub fn normalise(&self, item: ConnectorItem) -> Result<NormalisedItem, Rejection> {
+    ///
+    /// Every NUL character in its external id, data and raw payload is replaced first (see
+    /// [`text::NUL_REPLACEMENT`]): PostgreSQL cannot store one, and an item is worth storing
+    /// without it. This is the one place it is done, so every write (`COPY` or upsert) and
+    /// every event sees the same text. Each item it happens to is logged and counted in
+    /// `tributary_etl_nul_replaced_total`.
+    pub fn normalise(&self, mut item: ConnectorItem) -> Result<NormalisedItem, Rejection> {
+        let replaced = replace_nul(&mut item.external_id)
+            + replace_nul_in_json(&mut item.data)
+            + replace_nul_in_json(&mut item.raw);
+        if replaced > 0 {
+            tracing::warn!(
+                instance = %item.instance_id,
+                entity_type = %item.entity_type,
+                external_id = %item.external_id,
+                replaced,
+                "An item held NUL characters, which PostgreSQL cannot store; each was replaced with U+FFFD."
+            );
+            metrics::counter!("tributary_etl_nul_replaced_total").increment(replaced as u64);
+        }
         let key = SourceKey {
             instance_id: item.instance_id,
             entity_type: item.entity_type,

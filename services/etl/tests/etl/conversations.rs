@@ -112,22 +112,6 @@ async fn a_message_stored_before_its_conversation_is_linked_and_announced_when_i
     etl.stop().await;
 }
 
-/// A migrated database of its own, its subjects, and a normaliser, to drive the writer.
-async fn migrated() -> (
-    tributary_kit::testing::TestEnv,
-    tributary_proto::Subjects,
-    sqlx::PgPool,
-    Normaliser,
-) {
-    let env = env().await;
-    let subjects = env.subjects();
-    let pool = tributary_kit::db::connect_and_migrate(&env.config.database)
-        .await
-        .unwrap();
-    let normaliser = Normaliser::new(subjects.clone(), phonenumber::country::Id::US);
-    (env, subjects, pool, normaliser)
-}
-
 /// Items of instance `mail` as the pipeline hands them to the writer.
 fn pending(
     normaliser: &Normaliser,

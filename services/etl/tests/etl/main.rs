@@ -8,5 +8,6 @@ mod crash;
 mod dead_letters;
 mod end_to_end;
 mod merge;
+mod nul;
 mod outage;
 mod versions;

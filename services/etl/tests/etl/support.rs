@@ -316,3 +316,20 @@ pub fn pending_item(
         traceparent: None,
     }
 }
+
+/// A migrated database of its own, its subjects, and a normaliser, to drive the writer.
+pub async fn migrated() -> (
+    TestEnv,
+    Subjects,
+    sqlx::PgPool,
+    tributary_etl::normalise::Normaliser,
+) {
+    let env = env().await;
+    let subjects = env.subjects();
+    let pool = tributary_kit::db::connect_and_migrate(&env.config.database)
+        .await
+        .unwrap();
+    let normaliser =
+        tributary_etl::normalise::Normaliser::new(subjects.clone(), phonenumber::country::Id::US);
+    (env, subjects, pool, normaliser)
+}
