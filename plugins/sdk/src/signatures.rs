@@ -41,12 +41,20 @@ pub enum SignatureError {
     /// The signature does not match the request: a wrong secret, or a changed body or URL.
     #[error("the `{0}` signature does not match the request")]
     Mismatch(&'static str),
+    /// A scheme without a signature (Telegram's) sends a shared secret token as is, and the
+    /// one received is not the one configured.
+    #[error("the `{0}` secret token does not match the one configured")]
+    TokenMismatch(&'static str),
     /// The signed timestamp is outside the window: a replay, or a clock far off.
-    #[error("the `{header}` timestamp is {age_secs} s from now, more than the {tolerance_secs} s allowed")]
+    #[error(
+        "the `{header}` timestamp is {} s {}, more than the {tolerance_secs} s allowed",
+        age_secs.unsigned_abs(),
+        if *age_secs >= 0 { "ago" } else { "from now" }
+    )]
     Stale {
         /// The timestamp header.
         header: &'static str,
-        /// How far it is from now, in seconds.
+        /// How old it is, in seconds: negative for a timestamp in the future.
         age_secs: i64,
         /// The window, in seconds.
         tolerance_secs: u64,
@@ -381,7 +389,9 @@ pub mod telegram {
         if constant_time_eq(header.as_bytes(), secret_token.expose_secret().as_bytes()) {
             Ok(())
         } else {
-            Err(SignatureError::Mismatch("X-Telegram-Bot-Api-Secret-Token"))
+            Err(SignatureError::TokenMismatch(
+                "X-Telegram-Bot-Api-Secret-Token",
+            ))
         }
     }
 }
@@ -396,6 +406,46 @@ mod tests {
 
     fn at(ts: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(ts, 0).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_stale_timestamp_says_how_long_ago_and_a_future_one_how_far_ahead() {
+        let now = at(1_700_000_000);
+        let past = check_window(
+            "X-Slack-Request-Timestamp",
+            1_700_000_000 - 3600,
+            now,
+            DEFAULT_TOLERANCE,
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            past,
+            "the `X-Slack-Request-Timestamp` timestamp is 3600 s ago, more than the 300 s allowed"
+        );
+        let future = check_window(
+            "webhook-timestamp",
+            1_700_000_000 + 3600,
+            now,
+            DEFAULT_TOLERANCE,
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            future,
+            "the `webhook-timestamp` timestamp is 3600 s from now, more than the 300 s allowed"
+        );
+    }
+
+    #[test]
+    fn a_wrong_telegram_token_is_a_token_mismatch_not_a_signature() {
+        let e = telegram::verify(&secret("the-secret-token"), Some("another")).unwrap_err();
+        assert_eq!(
+            e,
+            SignatureError::TokenMismatch("X-Telegram-Bot-Api-Secret-Token")
+        );
+        assert!(!e.to_string().contains("signature"), "{e}");
+        assert!(e.to_string().contains("secret token does not match"), "{e}");
     }
 
     /// Twilio's documented example (twilio.com/docs/usage/webhooks/webhooks-security).

@@ -187,6 +187,23 @@ fn a_wrong_or_missing_secret_token_is_rejected() {
 }
 
 #[test]
+fn a_wrong_secret_token_is_reported_as_a_token_that_does_not_match_not_a_signature() {
+    let test = inbound_context();
+    let body = private_message().to_string();
+    let rejection = Telegram
+        .verify_webhook(
+            &test.ctx(),
+            &update_with(body.as_bytes(), Some("not-the-secret")),
+        )
+        .unwrap_err();
+    assert!(
+        rejection.reason.contains("secret token does not match"),
+        "{rejection}"
+    );
+    assert!(!rejection.reason.contains("signature"), "{rejection}");
+}
+
+#[test]
 fn the_secret_token_is_checked_before_the_body_is_read() {
     // Proves: an unauthenticated caller learns nothing about what the body should be.
     let test = inbound_context();
