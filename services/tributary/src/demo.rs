@@ -1,6 +1,7 @@
 //! `tributary up --demo`: installs the demo connector (`tributary.demo`) as the instance
 //! `demo`, waits until its sample set is searchable, and says how to search it.
 
+use crate::outln;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -54,14 +55,14 @@ pub async fn install_and_announce(config: &Config, search_addr: SocketAddr) -> a
         let started: ReindexStarted = client
             .request(ServiceName::Search, "reindex", &NoBody {})
             .await?;
-        println!(
+        outln!(
             "The demo data is in PostgreSQL but not in the {} index: rebuilding the index from \
              PostgreSQL (`tributary search reindex`).",
             started.backend
         );
     }
     let searchable = wait_until_searchable(&client, expected).await?;
-    println!("{}", announcement(config, search_addr, searchable));
+    outln!("{}", announcement(config, search_addr, searchable));
     Ok(())
 }
 

@@ -7,6 +7,7 @@
 
 pub mod demo;
 pub mod local;
+pub mod output;
 pub mod plugins_cli;
 pub mod search_cli;
 pub mod send_cli;
@@ -86,21 +87,24 @@ async fn up(mut config: Config, sources: &ConfigSources, args: up::UpArgs) -> Re
             config.data_dir.display()
         ))
     })?;
-    for file in made {
-        tracing::info!(file = %file.display(), "Made a local key (keep it: plugin secrets and the admin API depend on it).");
+    for key in made {
+        tracing::info!(file = %key.file.display(), "Made a local key: {}.", key.purpose);
     }
     up::run_with_servers(config, sources, args, tributary_kit::shutdown::signal()).await
 }
 
 /// `tributary check-config`: the settings that are not secret.
 fn check_config(config: &Config) {
-    println!("configuration is valid");
-    println!("nats.url = {}", config.nats.url);
-    println!(
+    outln!("configuration is valid");
+    outln!("nats.url = {}", config.nats.url);
+    outln!(
         "database = {}@{}:{}/{}",
-        config.database.user, config.database.host, config.database.port, config.database.name
+        config.database.user,
+        config.database.host,
+        config.database.port,
+        config.database.name
     );
     for service in tributary_proto::ServiceName::ALL {
-        println!("{service}: http://{}", config.http_addr_of(service));
+        outln!("{service}: http://{}", config.http_addr_of(service));
     }
 }

@@ -9,6 +9,7 @@ pub mod config_input;
 pub mod keys;
 pub mod render;
 
+use crate::outln;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -177,7 +178,7 @@ async fn execute(config: &Config, args: PluginsArgs) -> anyhow::Result<()> {
 
 /// Prints `value` as indented JSON on standard output.
 pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 

@@ -4,7 +4,8 @@
 //! `tributary search stats` says what the index holds. To search for the word "reindex"
 //! itself: `tributary search -- reindex`.
 
-use std::io::{IsTerminal, Write};
+use crate::{out, outln};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -114,7 +115,7 @@ async fn search(config: &Config, args: SearchArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         print_json(&results)?;
     } else {
-        print!(
+        out!(
             "{}",
             render(&query, &results, std::io::stdout().is_terminal())
         );
@@ -210,7 +211,7 @@ async fn stats(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
     if json {
         print_json(&stats)?;
     } else {
-        println!(
+        outln!(
             "{} entries searchable in the {} index{}",
             stats.documents,
             stats.backend,
@@ -234,7 +235,7 @@ async fn reindex(config: &Config) -> anyhow::Result<ExitCode> {
     let started: ReindexStarted = client
         .request(ServiceName::Search, "reindex", &NoBody {})
         .await?;
-    println!(
+    outln!(
         "Reindexing the {} index from PostgreSQL (job {}); it keeps answering until the new one is ready.",
         started.backend, started.job_id
     );
@@ -260,26 +261,26 @@ async fn reindex(config: &Config) -> anyhow::Result<ExitCode> {
             ReindexPhase::Indexing => {
                 // A live line on a terminal; a line a second otherwise.
                 if terminal {
-                    print!("\r{}", progress_line(&report));
-                    std::io::stdout().flush()?;
+                    out!("\r{}", progress_line(&report));
                 } else if last_line.elapsed() >= Duration::from_secs(1) {
-                    println!("{}", progress_line(&report));
+                    outln!("{}", progress_line(&report));
                     last_line = Instant::now();
                 }
             }
             ReindexPhase::Done => {
                 if terminal {
-                    println!();
+                    outln!();
                 }
-                println!(
+                outln!(
                     "Reindexed {} entries in {:.1} s; the new index is live.",
-                    report.indexed, report.elapsed_secs
+                    report.indexed,
+                    report.elapsed_secs
                 );
                 return Ok(ExitCode::SUCCESS);
             }
             ReindexPhase::Failed => {
                 if terminal {
-                    println!();
+                    outln!();
                 }
                 eprintln!(
                     "error: the reindex failed, the old index stays: {}",

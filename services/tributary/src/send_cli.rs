@@ -2,6 +2,7 @@
 //! instance (`channel.send.<instance>`) and prints how it went. Exit codes: 0 the provider
 //! took it, 1 it failed or could not be sent.
 
+use crate::outln;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -80,7 +81,7 @@ async fn execute(config: &Config, args: SendArgs) -> anyhow::Result<ExitCode> {
         } else {
             ""
         };
-        println!(
+        outln!(
             "Sent {} through {}: {}{again}, provider id {}",
             outcome.message_id,
             outcome.instance_id,

@@ -6,6 +6,7 @@
 //! Exit codes: 0 the sync completed (or was started, with `--detach`), 1 it failed, was
 //! cancelled or could not start.
 
+use crate::{out, outln};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -94,7 +95,7 @@ async fn execute(config: &Config, args: SyncArgs) -> anyhow::Result<ExitCode> {
             if args.json {
                 print_json(&states)?;
             } else {
-                print!("{}", status_table(&states.instances));
+                out!("{}", status_table(&states.instances));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -108,7 +109,7 @@ async fn execute(config: &Config, args: SyncArgs) -> anyhow::Result<ExitCode> {
             if args.json {
                 print_json(&cancelled)?;
             } else {
-                println!(
+                outln!(
                     "Asked sync {} of {} to stop.",
                     cancelled.sync_id, cancelled.instance_id
                 );
@@ -155,7 +156,7 @@ async fn follow_sync(
         if json {
             print_json(&accepted)?;
         } else {
-            println!(
+            outln!(
                 "Started sync {} of {}{}.",
                 accepted.sync_id,
                 accepted.instance_id,
@@ -228,7 +229,7 @@ async fn follow_sync(
                         if json {
                             print_json(&last)?;
                         } else {
-                            println!("Sync completed: {}", progress_line(&last, started.elapsed()));
+                            outln!("Sync completed: {}", progress_line(&last, started.elapsed()));
                         }
                         return Ok(ExitCode::SUCCESS);
                     }

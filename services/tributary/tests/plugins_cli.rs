@@ -766,3 +766,32 @@ async fn rotate_key_moves_the_secrets_to_a_new_key_the_restarted_service_uses() 
 fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
+
+#[tokio::test]
+async fn install_and_info_show_the_host_a_config_property_permission_grants() {
+    // Proves a person sees what `network:outbound:${url}` grants this instance, not only the
+    // pattern: install's page and `info` both show the resolved host next to it.
+    let h = Harness::start().await;
+    let resolved = "network:outbound:${url} → network:outbound:dav.example.com";
+
+    let installed = h
+        .cli(&[
+            "plugins",
+            "install",
+            "tributary.dav",
+            "--id",
+            "dav-ada",
+            "--set",
+            "url=https://dav.example.com/ada/",
+            "--set",
+            "username=ada",
+            "--yes",
+        ])
+        .await
+        .ok();
+    let info = h.cli(&["plugins", "info", "dav-ada"]).await.ok();
+
+    assert!(installed.stdout.contains(resolved), "{}", installed.stdout);
+    assert!(info.stdout.contains(resolved), "{}", info.stdout);
+    h.finish().await;
+}

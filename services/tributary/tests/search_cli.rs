@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::json;
 use tributary_kit::testing::{RunningService, TestEnv};
 
-use common::cli;
+use common::{cli, cli_into_closed_pipe};
 
 async fn publish_items(env: &TestEnv, items: &[serde_json::Value]) {
     let js = async_nats::jetstream::new(env.nats().await);
@@ -107,4 +107,35 @@ async fn search_prints_readable_results_and_reindex_follows_its_progress() {
 
     search.stop().await;
     etl.stop().await;
+}
+
+#[tokio::test]
+async fn search_into_a_pipe_closed_early_exits_quietly() {
+    // Proves `tributary search "" --json | head` ends like a Unix tool: exit 0, nothing on
+    // standard error, no panic about a broken pipe.
+    let env = TestEnv::new().await;
+    let search = RunningService::start(tributary_search::build, env.config.clone()).await;
+
+    let run = cli_into_closed_pipe(&env, &["search", "", "--json"]).await;
+
+    assert_eq!((run.code, run.stderr.as_str()), (0, ""));
+    search.stop().await;
+}
+
+#[tokio::test]
+async fn commands_without_the_mesh_into_a_pipe_closed_early_exit_quietly() {
+    // Proves the quiet exit is the CLI's, not one command's: the commands that print without
+    // asking any service behave the same.
+    let env = TestEnv::new().await;
+    for args in [
+        &["check-config"][..],
+        &["plugins", "generate-key"],
+        &["plugins", "generate-key", "--json"],
+    ] {
+        let run = cli_into_closed_pipe(&env, args).await;
+        // generate-key's advice goes to standard error before the key; nothing else may.
+        let complaint = run.stderr.contains("Broken pipe") || run.stderr.contains("panicked");
+        assert_eq!(run.code, 0, "tributary {args:?}: {}", run.stderr);
+        assert!(!complaint, "tributary {args:?}: {}", run.stderr);
+    }
 }

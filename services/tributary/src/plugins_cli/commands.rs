@@ -1,5 +1,6 @@
 //! The `tributary plugins …` commands that go through the plugin manager on NATS.
 
+use crate::{out, outln};
 use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::anyhow;
@@ -18,7 +19,7 @@ pub async fn list(client: &MeshClient, json: bool) -> anyhow::Result<()> {
     if json {
         print_json(&json!({ "plugins": plugins, "instances": instances }))
     } else {
-        print!(
+        out!(
             "{}",
             render::plugin_list(&plugins.plugins, &plugins.invalid, &instances)
         );
@@ -32,7 +33,7 @@ pub async fn rescan(client: &MeshClient, json: bool) -> anyhow::Result<()> {
     if json {
         print_json(&plugins)
     } else {
-        print!(
+        out!(
             "{}",
             render::plugin_table(&plugins.plugins, &plugins.invalid)
         );
@@ -46,13 +47,13 @@ pub async fn info(client: &MeshClient, id: &str, json: bool) -> anyhow::Result<(
     match client.instance(id).await {
         Ok(instance) if json => print_json(&json!({ "instance": instance })),
         Ok(instance) => {
-            print!("{}", render::instance_details(&instance));
+            out!("{}", render::instance_details(&instance));
             Ok(())
         }
         Err(e) if e.is_not_found() => match client.plugin(id).await {
             Ok(plugin) if json => print_json(&json!({ "plugin": plugin })),
             Ok(plugin) => {
-                print!("{}", render::plugin_details(&plugin));
+                out!("{}", render::plugin_details(&plugin));
                 Ok(())
             }
             Err(e) if e.is_not_found() => Err(ApiError::new(
@@ -85,7 +86,13 @@ pub async fn install(client: &MeshClient, args: Install, json: bool) -> anyhow::
     let plugin = client.plugin(&args.plugin_id).await?;
     let secret_fields = config_schema::secret_fields(&plugin.config_schema);
     // The configuration is read first, so a mistake in it shows before any question.
-    let config = config_input::build(&args.config, None, &secret_fields, env_var)?;
+    let config = config_input::build(
+        &args.config,
+        None,
+        &plugin.config_schema,
+        &secret_fields,
+        env_var,
+    )?;
     warn_secrets_on_command_line(config.as_ref());
     if !args.accept_permissions && !plugin.permissions.is_empty() && !ask_to_accept(&plugin)? {
         let mut refusal = ApiError::new(
@@ -113,14 +120,16 @@ pub async fn install(client: &MeshClient, args: Install, json: bool) -> anyhow::
     if json {
         return print_json(&instance);
     }
-    println!(
+    outln!(
         "Installed `{}` ({} {}).",
-        instance.id, instance.plugin_id, instance.version
+        instance.id,
+        instance.plugin_id,
+        instance.version
     );
-    println!();
-    print!("{}", render::instance_details(&instance));
-    println!();
-    println!(
+    outln!();
+    out!("{}", render::instance_details(&instance));
+    outln!();
+    outln!(
         "It runs once enabled: `tributary plugins enable {}`.",
         instance.id
     );
@@ -142,16 +151,30 @@ pub async fn configure(
     }
     let current = client.instance(instance_id).await?;
     let secret_fields: Vec<String> = current.secrets.keys().cloned().collect();
-    let built = config_input::build(args, Some(&current.config), &secret_fields, env_var)?
-        .ok_or_else(|| anyhow!("no configuration given"))?;
+    // `--set` reads values as the plugin's schema types them. The plugin manager knows the
+    // newest version's schema, which the instance's follows but for what an upgrade changed;
+    // without it (the plugin is gone), values are read as JSON when they parse.
+    let schema = match client.plugin(&current.plugin_id).await {
+        Ok(plugin) => plugin.config_schema,
+        Err(e) if e.is_not_found() => serde_json::Value::Null,
+        Err(e) => return Err(e.into()),
+    };
+    let built = config_input::build(
+        args,
+        Some(&current.config),
+        &schema,
+        &secret_fields,
+        env_var,
+    )?
+    .ok_or_else(|| anyhow!("no configuration given"))?;
     warn_secrets_on_command_line(Some(&built));
     let instance = client.configure(instance_id, built.config).await?;
     if json {
         return print_json(&instance);
     }
-    println!("Configured `{}`.", instance.id);
-    println!();
-    print!("{}", render::instance_details(&instance));
+    outln!("Configured `{}`.", instance.id);
+    outln!();
+    out!("{}", render::instance_details(&instance));
     Ok(())
 }
 
@@ -170,7 +193,7 @@ pub async fn set_enabled(
     if json {
         return print_json(&instance);
     }
-    println!("`{}` is {}.", instance.id, instance.state);
+    outln!("`{}` is {}.", instance.id, instance.state);
     Ok(())
 }
 
@@ -199,9 +222,11 @@ pub async fn upgrade(
     if json {
         return print_json(&instance);
     }
-    println!(
+    outln!(
         "Upgraded `{}` to {} {}.",
-        instance.id, instance.plugin_id, instance.version
+        instance.id,
+        instance.plugin_id,
+        instance.version
     );
     Ok(())
 }
@@ -218,12 +243,12 @@ pub async fn uninstall(
         return print_json(&outcome);
     }
     if outcome.purged {
-        println!(
+        outln!(
             "Uninstalled `{}` and purged its configuration and credentials; {} items it brought in were sent to be deleted.",
             outcome.instance_id, outcome.items_deleted
         );
     } else {
-        println!(
+        outln!(
             "Uninstalled `{}`. Its configuration, credentials and data are kept; `tributary plugins uninstall {} --purge` deletes them.",
             outcome.instance_id, outcome.instance_id
         );
@@ -242,7 +267,7 @@ pub async fn audit(
     if json {
         print_json(&entries)
     } else {
-        print!("{}", render::audit(&entries));
+        out!("{}", render::audit(&entries));
         Ok(())
     }
 }

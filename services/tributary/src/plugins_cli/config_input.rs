@@ -16,9 +16,12 @@ pub struct ConfigArgs {
     /// left out keep their stored value.
     #[arg(long = "config-json", value_name = "FILE", conflicts_with = "set")]
     pub config_json: Option<PathBuf>,
-    /// Set one field: `key=value`. The value is read as JSON when it is JSON (`50`, `true`,
-    /// `null`, `"text"`), else as text; `a.b=…` sets `b` inside `a`. With `configure`, the
-    /// other fields keep their current values; `key=null` removes a field (clears a secret).
+    /// Set one field: `key=value`, read as the plugin's configuration schema types the field:
+    /// a string field takes the text as it is (`phoneNumberId=1065…`, `name=true`), a number,
+    /// integer or boolean field its JSON value (`50`, `true`), an object or array field JSON
+    /// (`'collections=["Work"]'`); a field the schema does not type is JSON when it parses,
+    /// else text. `a.b=…` sets `b` inside `a`. With `configure`, the other fields keep their
+    /// current values; `key=null` removes a field (clears a secret).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
     /// Set a field (best a secret) from an environment variable: `accessToken=TOKEN_VAR`.
@@ -46,12 +49,14 @@ pub struct BuiltConfig {
 /// Builds the configuration to send, or `None` when `args` gives none.
 ///
 /// `base` is what `--set` starts from (the instance's current configuration; ignored when a
-/// file is given). `secret_fields` are the JSON pointers of the plugin's secret fields: their
-/// `--set` values stay text (`--set password=1234` is the text `"1234"`). `env` looks up
-/// environment variables.
+/// file is given). `schema` is the plugin's configuration schema: each `--set` value is read
+/// as the type it gives the field ([`set_value`]). `secret_fields` are the JSON pointers of
+/// the secret fields: their `--set` values stay text (`--set password=1234` is the text
+/// `"1234"`). `env` looks up environment variables.
 pub fn build(
     args: &ConfigArgs,
     base: Option<&Value>,
+    schema: &Value,
     secret_fields: &[String],
     env: impl Fn(&str) -> Option<String>,
 ) -> anyhow::Result<Option<BuiltConfig>> {
@@ -66,10 +71,13 @@ pub fn build(
     for pair in &args.set {
         let (path, raw) = split_pair(pair, "--set", "key=value")?;
         let secret = secret_fields.contains(&pointer(&path));
-        let value = if secret && raw != "null" {
+        let value = if raw == "null" {
+            Value::Null
+        } else if secret {
             Value::String(raw.to_owned())
         } else {
-            serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned()))
+            set_value(&path, raw, field_types(schema, &path))
+                .map_err(|problem| anyhow!("--set {pair}: {problem}"))?
         };
         if secret && !value.is_null() {
             secrets_on_command_line.push(path.join("."));
@@ -94,6 +102,73 @@ pub fn build(
         config,
         secrets_on_command_line,
     }))
+}
+
+/// The JSON types `schema` allows at the dotted `path` (`["string"]`, `["integer", "null"]`),
+/// empty when it does not say.
+fn field_types(schema: &Value, path: &[String]) -> Vec<String> {
+    let mut at = schema;
+    for part in path {
+        match at.get("properties").and_then(|p| p.get(part)) {
+            Some(property) => at = property,
+            None => return Vec::new(),
+        }
+    }
+    match at.get("type") {
+        Some(Value::String(t)) => vec![t.clone()],
+        Some(Value::Array(types)) => types
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The value `--set <path>=<raw>` gives a field of the JSON `types` (see [`field_types`]): a
+/// string field takes `raw` as it is, whatever it looks like; otherwise `raw` must be JSON of
+/// one of the types (`50` for an integer, `true` for a boolean, `["a"]` for an array). With no
+/// type known, `raw` is JSON when it parses, else text. The error says what the field wants.
+pub fn set_value(path: &[String], raw: &str, types: Vec<String>) -> Result<Value, String> {
+    let parsed = serde_json::from_str::<Value>(raw).ok();
+    if types.is_empty() {
+        return Ok(parsed.unwrap_or_else(|| Value::String(raw.to_owned())));
+    }
+    let fits = |value: &Value| {
+        types.iter().any(|t| match t.as_str() {
+            "integer" => value.is_i64() || value.is_u64(),
+            "number" => value.is_number(),
+            "boolean" => value.is_boolean(),
+            "object" => value.is_object(),
+            "array" => value.is_array(),
+            "null" => value.is_null(),
+            _ => false,
+        })
+    };
+    // A string field keeps the text: `1065…` and `true` are a phone number id and a word.
+    // Only a field that also allows another type reads a value of that type as one.
+    let non_string = parsed.filter(|value| !value.is_string() && fits(value));
+    match non_string {
+        Some(value) => Ok(value),
+        None if types.iter().any(|t| t == "string") => Ok(Value::String(raw.to_owned())),
+        None => Err(format!(
+            "`{}` takes {}, and `{raw}` is not one",
+            path.join("."),
+            types
+                .iter()
+                .map(|t| match t.as_str() {
+                    "integer" => "an integer",
+                    "number" => "a number",
+                    "boolean" => "`true` or `false`",
+                    "object" => "a JSON object",
+                    "array" => "a JSON array",
+                    "null" => "`null`",
+                    other => other,
+                })
+                .collect::<Vec<_>>()
+                .join(" or ")
+        )),
+    }
 }
 
 fn read_json_file(file: &std::path::Path) -> anyhow::Result<Value> {
@@ -215,6 +290,7 @@ mod tests {
                 &[],
             ),
             None,
+            &Value::Null,
             &[],
             |_| None,
         )
@@ -232,6 +308,7 @@ mod tests {
         let built = build(
             &args(&["pageSize=null", "extra=1"], &[]),
             Some(&base),
+            &Value::Null,
             &[],
             |_| None,
         )
@@ -246,6 +323,7 @@ mod tests {
         let built = build(
             &args(&["password=1234"], &["auth.token=TOKEN"]),
             None,
+            &Value::Null,
             &secrets,
             |name| (name == "TOKEN").then(|| "s3cr3t".to_owned()),
         )
@@ -256,7 +334,14 @@ mod tests {
             json!({"password": "1234", "auth": {"token": "s3cr3t"}})
         );
         assert_eq!(built.secrets_on_command_line, vec!["password"]);
-        let missing = build(&args(&[], &["password=NOPE"]), None, &secrets, |_| None).unwrap_err();
+        let missing = build(
+            &args(&[], &["password=NOPE"]),
+            None,
+            &Value::Null,
+            &secrets,
+            |_| None,
+        )
+        .unwrap_err();
         assert!(
             missing.to_string().contains("`NOPE` is not set"),
             "{missing}"
@@ -264,11 +349,90 @@ mod tests {
     }
 
     #[test]
+    fn set_reads_each_value_as_the_schema_types_its_field() {
+        let schema = json!({"type": "object", "properties": {
+            "phoneNumberId": {"type": "string"},
+            "label": {"type": "string"},
+            "pageSize": {"type": "integer"},
+            "ratio": {"type": "number"},
+            "live": {"type": "boolean"},
+            "collections": {"type": "array", "items": {"type": "string"}},
+            "limit": {"type": ["integer", "null"]},
+            "auth": {"type": "object", "properties": {"clientId": {"type": "string"}}}
+        }});
+        let built = build(
+            &args(
+                &[
+                    "phoneNumberId=106540352242922",
+                    "label=true",
+                    "pageSize=50",
+                    "ratio=0.5",
+                    "live=false",
+                    r#"collections=["Work", "/dav/ada/"]"#,
+                    "limit=7",
+                    "auth.clientId=42",
+                    "untyped=3",
+                ],
+                &[],
+            ),
+            None,
+            &schema,
+            &[],
+            |_| None,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            built.config,
+            json!({
+                "phoneNumberId": "106540352242922", "label": "true", "pageSize": 50,
+                "ratio": 0.5, "live": false, "collections": ["Work", "/dav/ada/"], "limit": 7,
+                "auth": {"clientId": "42"}, "untyped": 3
+            })
+        );
+    }
+
+    #[test]
+    fn a_value_that_is_not_of_its_fields_type_is_refused_naming_the_field() {
+        let schema = json!({"properties": {
+            "pageSize": {"type": "integer"}, "live": {"type": "boolean"},
+            "collections": {"type": "array"}
+        }});
+        for (pair, wanted) in [
+            (
+                "pageSize=fifty",
+                "`pageSize` takes an integer, and `fifty` is not one",
+            ),
+            ("pageSize=1.5", "`pageSize` takes an integer"),
+            ("live=yes", "`live` takes `true` or `false`"),
+            ("collections=Work", "`collections` takes a JSON array"),
+        ] {
+            let error = build(&args(&[pair], &[]), None, &schema, &[], |_| None)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.starts_with(&format!("--set {pair}: {wanted}")),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
     fn malformed_pairs_are_refused() {
-        assert!(build(&args(&["novalue"], &[]), None, &[], |_| None).is_err());
-        assert!(build(&args(&["a..b=1"], &[]), None, &[], |_| None).is_err());
-        assert!(build(&args(&["a=1", "a.b=2"], &[]), None, &[], |_| None).is_err());
-        assert_eq!(build(&args(&[], &[]), None, &[], |_| None).unwrap(), None);
+        assert!(build(&args(&["novalue"], &[]), None, &Value::Null, &[], |_| None).is_err());
+        assert!(build(&args(&["a..b=1"], &[]), None, &Value::Null, &[], |_| None).is_err());
+        assert!(build(
+            &args(&["a=1", "a.b=2"], &[]),
+            None,
+            &Value::Null,
+            &[],
+            |_| None
+        )
+        .is_err());
+        assert_eq!(
+            build(&args(&[], &[]), None, &Value::Null, &[], |_| None).unwrap(),
+            None
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! Rotation talks to PostgreSQL directly, because the plugin manager must not run meanwhile:
 //! it would keep sealing new secrets under the old key.
 
+use crate::outln;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -29,7 +30,7 @@ pub fn generate_key(json: bool) -> anyhow::Result<()> {
             "key_id": key.id(),
         }))?;
     } else {
-        println!("{}", key.to_base64().expose_secret());
+        outln!("{}", key.to_base64().expose_secret());
         eprintln!(
             "Keep this key safe: plugin secrets cannot be read without it. Give it to the plugin manager as plugin_manager.master_key (TRIBUTARY__PLUGIN_MANAGER__MASTER_KEY) or in a file named by plugin_manager.master_key_file."
         );
@@ -83,7 +84,7 @@ pub async fn rotate_key(
         }))?;
     } else {
         let noun = if moved == 1 { "secret" } else { "secrets" };
-        println!(
+        outln!(
             "Moved {moved} {noun} from key {} to key {}.",
             old.id(),
             new.id()
@@ -99,7 +100,7 @@ pub async fn rotate_key(
                 file.display()
             ),
         };
-        println!("{next}: it no longer starts with the old key.");
+        outln!("{next}: it no longer starts with the old key.");
     }
     Ok(())
 }

@@ -8,6 +8,9 @@ use tributary_plugin_manager::api::{
     AuditEntry, InstanceView, InvalidPluginView, PluginView, SecretStatus,
 };
 
+use tributary_proto::grants::Grants;
+use tributary_proto::manifest::{config_host_property, Permission};
+
 use super::config_input::dotted;
 
 /// Shown in a cell with nothing to say.
@@ -322,8 +325,34 @@ pub fn instance_details(instance: &InstanceView) -> String {
         indent(&mut out, &table.render());
     }
     out.push_str("\nPermissions accepted:\n");
-    list_lines(&mut out, &instance.permissions);
+    list_lines(
+        &mut out,
+        &resolved_permissions(&instance.permissions, &instance.config),
+    );
     out
+}
+
+/// Each accepted permission as it is granted: one that names a config property
+/// (`network:outbound:${url}`) is followed by what the instance's config makes of it, as the
+/// services grant it (`network:outbound:${url} → network:outbound:dav.example.com`), or by
+/// why it grants nothing yet.
+pub fn resolved_permissions(permissions: &[String], config: &Value) -> Vec<String> {
+    permissions
+        .iter()
+        .map(|text| {
+            let Ok(permission) = text.parse::<Permission>() else {
+                return text.clone();
+            };
+            let Some(property) = config_host_property(&permission.resource) else {
+                return text.clone();
+            };
+            let granted = Grants::for_instance([permission.clone()], config);
+            match granted.permissions().first() {
+                Some(resolved) => format!("{text} → {resolved}"),
+                None => format!("{text} → nothing: `{property}` is not set to a URL with a host"),
+            }
+        })
+        .collect()
 }
 
 /// `plugins audit`: oldest first.
@@ -398,6 +427,24 @@ mod tests {
         assert_eq!(
             table.render(),
             "ID         NAME\na          first\nlonger-id  -\n"
+        );
+    }
+
+    #[test]
+    fn a_permission_naming_a_config_property_shows_the_host_it_grants() {
+        let permissions = vec![
+            "network:outbound:${server}".to_owned(),
+            "network:outbound:${apiBaseUrl}".to_owned(),
+            "data:write:persons".to_owned(),
+        ];
+        let config = json!({"server": "https://DAV.example.com:8443/user/"});
+        assert_eq!(
+            resolved_permissions(&permissions, &config),
+            vec![
+                "network:outbound:${server} → network:outbound:dav.example.com",
+                "network:outbound:${apiBaseUrl} → nothing: `apiBaseUrl` is not set to a URL with a host",
+                "data:write:persons",
+            ]
         );
     }
 

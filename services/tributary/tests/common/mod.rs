@@ -38,6 +38,33 @@ pub async fn cli(env: &TestEnv, args: &[&str]) -> Run {
     }
 }
 
+/// Runs `tributary <args>` like [`cli`], with its standard output a pipe whose reading end
+/// is closed before the command starts, as `tributary … | head` leaves it once `head` has
+/// read enough: every write to it fails with EPIPE.
+pub async fn cli_into_closed_pipe(env: &TestEnv, args: &[&str]) -> Run {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("TRIBUTARY__NATS__SUBJECT_PREFIX", &env.prefix)
+        .env("TRIBUTARY__DATABASE__NAME", &env.database)
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        // Not `output()`: tokio's replaces the standard output given here with a pipe of its own.
+        .spawn()
+        .unwrap()
+        .wait_with_output()
+        .await
+        .unwrap();
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::new(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
 /// `tributary up` from this crate's binary with nothing of the caller's environment but
 /// `path_var` as the PATH: logs at `warn`, and every service's HTTP listener on a free port.
 pub fn up_command(path_var: &std::ffi::OsStr) -> std::process::Command {
