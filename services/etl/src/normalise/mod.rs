@@ -207,7 +207,13 @@ impl Normaliser {
                 EntityFields::Message(self.message(typed(entity, data)?)?)
             }
             EntityType::CalendarEvent => {
-                resolve_times(&mut data, &["starts_at", "ends_at"], true)?;
+                // An all-day event's dates and a floating time (flagged by the connector) are
+                // in no zone: the offset they were written with (UTC) is not one the source
+                // meant, so none is recorded; a zone the item names itself is kept.
+                let flagged = |value: Option<&Value>| value == Some(&Value::Bool(true));
+                let zoneless = flagged(data.get("all_day"))
+                    || flagged(data.get("extra").and_then(|e| e.get("floating_time")));
+                resolve_times(&mut data, &["starts_at", "ends_at"], !zoneless)?;
                 EntityFields::CalendarEvent(self.calendar_event(typed(entity, data)?)?)
             }
             EntityType::Document => {

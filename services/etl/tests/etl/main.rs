@@ -3,6 +3,7 @@
 
 mod support;
 
+mod calendar;
 mod conversations;
 mod crash;
 mod dead_letters;
