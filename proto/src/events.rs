@@ -236,7 +236,7 @@ impl EventKind {
                 ),
             },
             EventKind::PersonMerged => {
-                "Two people from different sources share an e-mail address or phone number and are now one; `data` names both ids and carries the kept person.".into()
+                "Two people from different sources share an e-mail address or phone number and are now one; `data` names both ids and carries the kept person. A person found to be someone already known in the very batch that brings them in was never a person of their own, and is not announced as created: `merged_id` may then be an id no earlier event named. Treat it as another name of `kept_id` (delete it where you keep it, if you do), and take the person from `data`.".into()
             }
             EventKind::Plugin(e) => format!("A plugin instance was {}.", format!("{e:?}").to_lowercase()),
             EventKind::Sync(SyncEvent::Progress) => {
@@ -281,7 +281,9 @@ pub struct EntityDeleted {
 pub struct PersonMerged {
     /// The person that remains.
     pub kept_id: Uuid,
-    /// The person folded into it; later items for it land on `kept_id`.
+    /// The person folded into it; later items for it land on `kept_id`. It may be an id no
+    /// earlier event named: a person merged in the batch that brings them in is never
+    /// announced as created (they never were a person of their own).
     pub merged_id: Uuid,
     /// The kept person after the merge.
     pub person: Person,

@@ -15,6 +15,11 @@ pub enum ItemOperation {
     Upsert,
     /// The source deleted it: a tombstone. `data` is ignored.
     Delete,
+    /// The instance was uninstalled with `--purge`: the entity is deleted as by a tombstone,
+    /// then the source record itself (its version, content and raw payload) is forgotten, so
+    /// that nothing of it can hide what a later instance under the same id brings in. Sent
+    /// only by the plugin manager; a plugin that yields one is refused.
+    Purge,
 }
 
 /// One item a connector yields, published on `connector.items.<instance>`.
@@ -43,20 +48,30 @@ pub struct ConnectorItem {
 }
 
 impl ConnectorItem {
-    /// The NATS headers to publish this item with: `Nats-Msg-Id` ([`Self::message_id`]) and
-    /// the current span's `traceparent`, so one trace follows the item into the ETL.
-    pub fn headers(&self) -> async_nats::HeaderMap {
+    /// The NATS headers to publish this item with as part of `run`: `Nats-Msg-Id`
+    /// ([`Self::message_id`]) and the current span's `traceparent`, so one trace follows the
+    /// item into the ETL.
+    pub fn headers(&self, run: &str) -> async_nats::HeaderMap {
         let mut headers = async_nats::HeaderMap::new();
-        headers.insert(crate::envelope::MSG_ID_HEADER, self.message_id().as_str());
+        headers.insert(
+            crate::envelope::MSG_ID_HEADER,
+            self.message_id(run).as_str(),
+        );
         crate::trace_context::inject_current(&mut headers);
         headers
     }
 
-    /// The value of the `Nats-Msg-Id` header for this item: the same version of the same
-    /// source thing published twice is dropped by JetStream's duplicate window.
-    pub fn message_id(&self) -> String {
+    /// The value of the `Nats-Msg-Id` header for this item, published as part of `run`: the
+    /// sync, inbound webhook or purge that sends it.
+    ///
+    /// The same version of the same source thing published twice within one run (a publish
+    /// retried after a lost acknowledgement, a webhook handled again after a crash) is dropped
+    /// by JetStream's duplicate window. Another run sending it again is not: after a purge, a
+    /// reinstalled instance's first sync sends its unchanged items once more and the ETL must
+    /// see them (its own version check makes an unneeded repeat harmless).
+    pub fn message_id(&self, run: &str) -> String {
         format!(
-            "{}:{}:{}:{}:{:?}",
+            "{run}:{}:{}:{}:{}:{:?}",
             self.instance_id,
             self.entity_type,
             self.external_id,

@@ -889,7 +889,7 @@ async fn publish_chunk(
         let ack = js
             .publish_with_headers(
                 subjects.connector_items(&item.instance_id),
-                item.headers(),
+                item.headers("e2e"),
                 payload.into(),
             )
             .await

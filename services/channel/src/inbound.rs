@@ -192,7 +192,9 @@ impl InboundHandler {
             tracing::debug!(instance = %instance.instance_id, provider_id = %message.provider_message_id, "MessageReceived was published before; handled again after a redelivery.");
         }
         let items = inbound_items(&instance.channel, &instance.instance_id, &message);
-        self.publisher.items(instance, &items).await?;
+        self.publisher
+            .items(instance, &envelope.id.to_string(), &items)
+            .await?;
         Ok(())
     }
 

@@ -161,7 +161,11 @@ impl Sender {
     /// as the send itself is done and recorded.
     pub async fn file(&self, instance: &ChannelInstance, record: &SentRecord) {
         let items = outbound_items(&instance.channel, &instance.instance_id, record);
-        if let Err(e) = self.publisher.items(instance, &items).await {
+        if let Err(e) = self
+            .publisher
+            .items(instance, &record.message.id.to_string(), &items)
+            .await
+        {
             tracing::warn!(instance = %instance.instance_id, message = %record.message.id, error = %e, "Cannot file a sent message in the unified model.");
         }
     }

@@ -71,12 +71,14 @@ impl MeshPublisher {
         self.publish(subject, envelope.headers(), payload).await
     }
 
-    /// Publishes `items` of `instance`, in order, to its item stream for the ETL. An item of
-    /// an entity type the instance may not write is left out, with a warning naming the
-    /// missing permission.
+    /// Publishes `items` of `instance`, in order, to its item stream for the ETL, as part of
+    /// `run` (the inbound event or sent message they file: handling it again publishes them
+    /// under the same message ids). An item of an entity type the instance may not write is
+    /// left out, with a warning naming the missing permission.
     pub async fn items(
         &self,
         instance: &ChannelInstance,
+        run: &str,
         items: &[ConnectorItem],
     ) -> Result<(), PublishError> {
         let subject = self.subjects.connector_items(&instance.instance_id);
@@ -89,7 +91,7 @@ impl MeshPublisher {
                 subject: subject.clone(),
                 reason: e.to_string(),
             })?;
-            self.publish(subject.clone(), item.headers(), payload)
+            self.publish(subject.clone(), item.headers(run), payload)
                 .await?;
         }
         Ok(())

@@ -128,7 +128,7 @@ async fn raw_publishes(
 ) -> anyhow::Result<f64> {
     let payloads: Vec<(String, Vec<u8>)> = items
         .iter()
-        .map(|item| Ok((item.message_id(), serde_json::to_vec(item)?)))
+        .map(|item| Ok((item.message_id("bench"), serde_json::to_vec(item)?)))
         .collect::<anyhow::Result<_>>()?;
     let subject = runtime.subjects.connector_items(instance);
     let started = Instant::now();

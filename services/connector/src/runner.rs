@@ -15,7 +15,7 @@ use tributary_plugin_manager::client::MeshClient;
 use tributary_plugin_sdk::{
     ConnectorItem, ConnectorPlugin, Cursor, Grants, PluginContext, PluginError, SyncStep,
 };
-use tributary_proto::Subjects;
+use tributary_proto::{ItemOperation, Subjects};
 use uuid::Uuid;
 
 use crate::bridge::{NatsEventSink, PgDataReader};
@@ -308,7 +308,7 @@ impl SyncRunner {
                         return Some(self.settle(progress, SyncEnd::Failed(e.to_string())).await);
                     }
                     Some(Ok(SyncStep::Item(item))) => {
-                        if let Err(e) = self.publish(spec, &subject, max_payload, item, progress).await {
+                        if let Err(e) = self.publish(spec, sync_id, &subject, max_payload, item, progress).await {
                             progress.counts.errors += 1;
                             return Some(self.settle(progress, SyncEnd::Failed(e)).await);
                         }
@@ -330,6 +330,7 @@ impl SyncRunner {
     async fn publish(
         &self,
         spec: &InstanceSpec,
+        sync_id: Uuid,
         subject: &str,
         max_payload: usize,
         mut item: ConnectorItem,
@@ -340,6 +341,13 @@ impl SyncRunner {
             .map_err(|denied| {
                 format!("the plugin yielded a {} item: {denied}", item.entity_type)
             })?;
+        // Forgetting source records is the plugin manager's, when an instance is purged.
+        if item.operation == ItemOperation::Purge {
+            return Err(format!(
+                "the plugin yielded a purge item for {}; only the plugin manager purges, a plugin deletes with `delete`",
+                item.external_id
+            ));
+        }
         // The instance is the service's to say, not the plugin's: items never cross instances.
         item.instance_id.clone_from(&spec.instance_id);
         let payload = serde_json::to_vec(&item)
@@ -361,7 +369,11 @@ impl SyncRunner {
         }
         let ack = self
             .jetstream
-            .publish_with_headers(subject.to_owned(), item.headers(), payload.into())
+            .publish_with_headers(
+                subject.to_owned(),
+                item.headers(&sync_id.to_string()),
+                payload.into(),
+            )
             .await
             .map_err(|e| format!("cannot publish item {} on {subject}: {e}", item.external_id))?;
         progress.inflight.push_back(ack);

@@ -63,6 +63,13 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+fn already_exists(instance_id: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::Conflict,
+        format!("an instance `{instance_id}` already exists"),
+    )
+}
+
 /// Refuses to look up an id that could not have been stored (it holds a NUL byte): there is
 /// no such instance.
 fn findable(instance_id: &str) -> Result<(), ApiError> {
@@ -323,6 +330,12 @@ impl PluginManager {
                 &manifest.permissions.iter().collect::<Vec<_>>(),
             ));
         }
+        if let Some(kept) = store::instance(&self.pool, &instance_id).await? {
+            return self.reinstall(kept, manifest, request.config, actor).await;
+        }
+        // A purge of an earlier instance under this id must be applied first, or what it
+        // left could hide this one's items.
+        self.wait_for_purge(&instance_id).await?;
         let (config, changes) = match request.config {
             Some(config) => prepare_config(&manifest, config, Vec::new())?,
             None => (json!({}), Vec::new()),
@@ -342,10 +355,7 @@ impl PluginManager {
         };
         let mut tx = self.pool.begin().await?;
         if !store::insert_instance(&mut tx, &row).await? {
-            return Err(ApiError::new(
-                ErrorCode::Conflict,
-                format!("an instance `{instance_id}` already exists"),
-            ));
+            return Err(already_exists(&instance_id));
         }
         self.apply_secret_changes(&mut tx, &instance_id, &changes)
             .await?;
@@ -372,6 +382,81 @@ impl PluginManager {
             .await?;
         self.commit(tx).await?;
         tracing::info!(instance = %instance_id, plugin = %row.plugin_id, actor, "Instance installed.");
+        self.instance(&instance_id).await
+    }
+
+    /// Installs again an instance that was uninstalled with what it had kept: its
+    /// configuration (replaced by `config` when given; secrets left out keep their value),
+    /// credentials, sync state and data, on the plugin's newest version, with its permissions
+    /// accepted again (checked by the caller). It comes back installed, not enabled.
+    async fn reinstall(
+        &self,
+        kept: InstanceRow,
+        manifest: PluginManifest,
+        config: Option<Value>,
+        actor: &str,
+    ) -> Result<InstanceView, ApiError> {
+        let instance_id = kept.id.clone();
+        if kept.state != InstanceState::Uninstalled {
+            return Err(already_exists(&instance_id));
+        }
+        if kept.plugin_id != manifest.id {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "`{instance_id}` was an instance of `{}`, uninstalled with its configuration \
+                     and data kept; install `{}` under this id to bring it back, or purge it \
+                     (`tributary plugins uninstall {instance_id} --purge`) to reuse the id",
+                    kept.plugin_id, kept.plugin_id
+                ),
+            ));
+        }
+        let mut tx = self.pool.begin().await?;
+        let mut row = store::lock_instance(&mut tx, &instance_id)
+            .await?
+            .ok_or_else(|| not_found(&instance_id))?;
+        if row.state != InstanceState::Uninstalled {
+            return Err(already_exists(&instance_id));
+        }
+        let stored = self.secrets_of(&mut tx, &instance_id).await?;
+        let (public, changes) = prepare_config(
+            &manifest,
+            config.unwrap_or_else(|| row.config.clone()),
+            stored,
+        )?;
+        let from_version = row.manifest.version.to_string();
+        row.config = public;
+        row.accepted = manifest.permissions.clone();
+        row.manifest = manifest;
+        row.state = InstanceState::Installed;
+        row.held = None;
+        row.last_error = None;
+        store::save_instance(&mut tx, &row).await?;
+        self.apply_secret_changes(&mut tx, &instance_id, &changes)
+            .await?;
+        let permissions: Vec<String> = row.accepted.iter().map(ToString::to_string).collect();
+        store::audit(
+            &mut tx,
+            actor,
+            "reinstall",
+            Some(&row.plugin_id),
+            Some(&instance_id),
+            json!({ "from_version": from_version, "version": row.manifest.version.to_string() }),
+        )
+        .await?;
+        store::audit(
+            &mut tx,
+            actor,
+            "accept_permissions",
+            Some(&row.plugin_id),
+            Some(&instance_id),
+            json!({ "permissions": permissions }),
+        )
+        .await?;
+        self.announce(&mut tx, PluginEvent::Installed, &row, actor, None)
+            .await?;
+        self.commit(tx).await?;
+        tracing::info!(instance = %instance_id, plugin = %row.plugin_id, actor, "Instance reinstalled with what it had kept.");
         self.instance(&instance_id).await
     }
 
@@ -658,7 +743,12 @@ impl PluginManager {
         if row.state == InstanceState::Uninstalled {
             return Err(ApiError::new(
                 ErrorCode::Conflict,
-                format!("`{instance_id}` is uninstalled"),
+                format!(
+                    "`{instance_id}` is uninstalled (its configuration, credentials and data are \
+                     kept): bring it back with `tributary plugins install {} --id {instance_id}`, \
+                     or delete it with `tributary plugins uninstall {instance_id} --purge`",
+                    row.plugin_id
+                ),
             ));
         }
         Ok(row)

@@ -350,19 +350,63 @@ pub async fn audit_log(
         .collect()
 }
 
-/// The live source records an instance brought in: (entity type, external id).
+/// A source record an instance brought in, as a purge sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceRecordKey {
+    /// The entity type it maps to.
+    pub entity_type: String,
+    /// The source's own id of it.
+    pub external_id: String,
+    /// Whether it is a tombstone (the source deleted it).
+    pub deleted: bool,
+}
+
+/// Every source record an instance brought in, tombstones too: a purge forgets them all.
 pub async fn source_records_of(
     pool: &PgPool,
     instance_id: &str,
-) -> Result<Vec<(String, String)>, StoreError> {
+) -> Result<Vec<SourceRecordKey>, StoreError> {
     let rows = sqlx::query(
-        "SELECT entity_type, external_id FROM source_record \
-         WHERE instance_id = $1 AND NOT deleted ORDER BY entity_type, external_id",
+        "SELECT entity_type, external_id, deleted FROM source_record \
+         WHERE instance_id = $1 ORDER BY entity_type, external_id",
     )
     .bind(instance_id)
     .fetch_all(pool)
     .await?;
     rows.iter()
-        .map(|r| Ok((r.try_get("entity_type")?, r.try_get("external_id")?)))
+        .map(|r| {
+            Ok(SourceRecordKey {
+                entity_type: r.try_get("entity_type")?,
+                external_id: r.try_get("external_id")?,
+                deleted: r.try_get("deleted")?,
+            })
+        })
         .collect()
+}
+
+/// How many source records of `instance_id` are stored: after a purge, those the ETL has not
+/// forgotten yet.
+pub async fn source_record_count(pool: &PgPool, instance_id: &str) -> Result<u64, StoreError> {
+    let count: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM source_record WHERE instance_id = $1")
+            .bind(instance_id)
+            .fetch_one(pool)
+            .await?;
+    Ok(u64::try_from(count).unwrap_or(0))
+}
+
+/// Deletes what other services keep of a purged instance in their own tables: the
+/// connector's sync state and cursor (a reinstalled instance must sync from the start, not
+/// resume a cursor that says everything was sent) and the channel's outbound messages.
+///
+/// Done here, in the purge's transaction, rather than when those services next hear of the
+/// purge, so that a reinstall that comes first cannot find them.
+pub async fn delete_service_state(conn: &mut PgConnection, id: &str) -> Result<(), StoreError> {
+    for statement in [
+        "DELETE FROM connector_sync_state WHERE instance_id = $1",
+        "DELETE FROM channel_outbound WHERE instance_id = $1",
+    ] {
+        sqlx::query(statement).bind(id).execute(&mut *conn).await?;
+    }
+    Ok(())
 }

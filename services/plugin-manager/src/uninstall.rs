@@ -1,7 +1,8 @@
 //! Uninstalling an instance, keeping or purging what it brought in.
 
+use std::time::Duration;
+
 use serde_json::json;
-use tributary_proto::envelope::MSG_ID_HEADER;
 use tributary_proto::events::{InstanceState, PluginEvent};
 use tributary_proto::item::{ConnectorItem, ItemOperation};
 use tributary_proto::model::EntityType;
@@ -10,15 +11,24 @@ use crate::api::{ApiError, ErrorCode, UninstallOutcome};
 use crate::manager::PluginManager;
 use crate::store;
 
-/// Publish acknowledgements awaited at once while sending tombstones.
+/// Publish acknowledgements awaited at once while sending purge items.
 const ACK_WINDOW: usize = 1000;
+
+/// How long an install under the id of a purged instance waits for the ETL to finish
+/// forgetting what the purge sent, before it is refused: well within a client's request
+/// timeout ([`crate::client::REQUEST_TIMEOUT`]), so the refusal reaches it.
+const PURGE_APPLIED_WITHIN: Duration = Duration::from_secs(5);
 
 impl PluginManager {
     /// Uninstalls an instance. Kept: it stays in the registry as `uninstalled`, with its
-    /// configuration, credentials and data. Purged: a tombstone for every item it brought in
-    /// goes to its item stream (the ETL deletes each entity the usual way, announcing
-    /// `Deleted`), then its registry row, configuration and credentials are deleted. The audit
-    /// log keeps the record either way.
+    /// configuration, credentials and data, and installing its plugin under its id again
+    /// brings it back. Purged: a purge item for every source record it brought in goes to
+    /// its item stream (the ETL deletes each entity the usual way, announcing `Deleted`, then
+    /// forgets the record), then its registry row, configuration, credentials, sync state and
+    /// outbound messages are deleted. The audit log keeps the record either way.
+    ///
+    /// Purging an id that has no instance but still has source records (a purge the ETL has
+    /// not applied, or one made by an earlier version that kept them) sends the purge again.
     pub async fn uninstall(
         &self,
         instance_id: &str,
@@ -26,11 +36,10 @@ impl PluginManager {
         actor: &str,
     ) -> Result<UninstallOutcome, ApiError> {
         let mut tx = self.pool().begin().await?;
-        let mut row = store::lock_instance(&mut tx, instance_id)
-            .await?
-            .ok_or_else(|| {
-                ApiError::new(ErrorCode::NotFound, format!("no instance `{instance_id}`"))
-            })?;
+        let Some(mut row) = store::lock_instance(&mut tx, instance_id).await? else {
+            drop(tx);
+            return self.purge_leftovers(instance_id, purge, actor).await;
+        };
         if row.state == InstanceState::Uninstalled && !purge {
             return Ok(UninstallOutcome {
                 instance_id: instance_id.to_owned(),
@@ -39,13 +48,14 @@ impl PluginManager {
             });
         }
         let items_deleted = if purge {
-            self.send_tombstones(instance_id).await?
+            self.send_purge(instance_id).await?
         } else {
             0
         };
         row.state = InstanceState::Uninstalled;
         if purge {
             store::delete_instance(&mut tx, instance_id).await?;
+            store::delete_service_state(&mut tx, instance_id).await?;
         } else {
             store::save_instance(&mut tx, &row).await?;
         }
@@ -73,12 +83,48 @@ impl PluginManager {
         })
     }
 
-    /// Publishes a tombstone for every live item the instance brought in, awaiting JetStream's
-    /// acknowledgement of each. Returns how many.
-    async fn send_tombstones(&self, instance_id: &str) -> Result<u64, ApiError> {
+    /// The purge of an id with no instance: sends the purge again for the source records
+    /// still stored under it; `NotFound` when there are none (or `purge` is not asked).
+    async fn purge_leftovers(
+        &self,
+        instance_id: &str,
+        purge: bool,
+        actor: &str,
+    ) -> Result<UninstallOutcome, ApiError> {
+        let not_found =
+            || ApiError::new(ErrorCode::NotFound, format!("no instance `{instance_id}`"));
+        if !purge || store::source_record_count(self.pool(), instance_id).await? == 0 {
+            return Err(not_found());
+        }
+        let items_deleted = self.send_purge(instance_id).await?;
+        let mut tx = self.pool().begin().await?;
+        store::delete_service_state(&mut tx, instance_id).await?;
+        store::audit(
+            &mut tx,
+            actor,
+            "purge_leftovers",
+            None,
+            Some(instance_id),
+            json!({ "items_deleted": items_deleted }),
+        )
+        .await?;
+        self.commit(tx).await?;
+        tracing::info!(instance = %instance_id, items_deleted, actor, "Purge sent again for what a purged instance left.");
+        Ok(UninstallOutcome {
+            instance_id: instance_id.to_owned(),
+            purged: true,
+            items_deleted,
+        })
+    }
+
+    /// Publishes a purge item for every source record the instance brought in, tombstones
+    /// too, awaiting JetStream's acknowledgement of each. Returns how many were live.
+    async fn send_purge(&self, instance_id: &str) -> Result<u64, ApiError> {
         let records = store::source_records_of(self.pool(), instance_id).await?;
         let subject = self.subjects().connector_items(instance_id);
         let now = chrono::Utc::now();
+        // One purge is one run: a later purge of the same id sends its items again.
+        let run = format!("purge-{}", uuid::Uuid::now_v7());
         let mut pending = Vec::with_capacity(ACK_WINDOW);
         let failed = |e: String| {
             ApiError::new(
@@ -86,25 +132,27 @@ impl PluginManager {
                 format!("cannot publish the purge of `{instance_id}` to `{subject}`: {e}; nothing was uninstalled"),
             )
         };
-        for (entity_type, external_id) in &records {
-            let Ok(entity_type) = entity_type.parse::<EntityType>() else {
+        let mut live = 0;
+        for record in &records {
+            let Ok(entity_type) = record.entity_type.parse::<EntityType>() else {
                 continue;
             };
+            if !record.deleted {
+                live += 1;
+            }
             let item = ConnectorItem {
                 instance_id: instance_id.to_owned(),
                 entity_type,
-                external_id: external_id.clone(),
-                operation: ItemOperation::Delete,
+                external_id: record.external_id.clone(),
+                operation: ItemOperation::Purge,
                 source_modified_at: now,
                 data: serde_json::Value::Null,
                 raw: serde_json::Value::Null,
             };
-            let mut headers = async_nats::HeaderMap::new();
-            headers.insert(MSG_ID_HEADER, item.message_id().as_str());
             let body = serde_json::to_vec(&item).map_err(|e| failed(e.to_string()))?;
             let ack = self
                 .jetstream()
-                .publish_with_headers(subject.clone(), headers, body.into())
+                .publish_with_headers(subject.clone(), item.headers(&run), body.into())
                 .await
                 .map_err(|e| failed(e.to_string()))?;
             pending.push(ack);
@@ -117,6 +165,32 @@ impl PluginManager {
         for ack in pending {
             ack.await.map_err(|e| failed(e.to_string()))?;
         }
-        Ok(records.len() as u64)
+        Ok(live)
+    }
+
+    /// Waits until the ETL has forgotten every source record stored under `instance_id`
+    /// (what a purge of an earlier instance with this id sent), so that nothing of that
+    /// instance can hide what a new one brings in; refuses when it has not within
+    /// [`PURGE_APPLIED_WITHIN`].
+    pub(crate) async fn wait_for_purge(&self, instance_id: &str) -> Result<(), ApiError> {
+        let deadline = tokio::time::Instant::now() + PURGE_APPLIED_WITHIN;
+        loop {
+            let left = store::source_record_count(self.pool(), instance_id).await?;
+            if left == 0 {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ApiError::new(
+                    ErrorCode::Conflict,
+                    format!(
+                        "the purge of an earlier instance `{instance_id}` is not applied yet: \
+                         the ETL has {left} of its items left to forget; is the ETL running? \
+                         Install it again once the ETL has caught up, or send the purge again \
+                         with `tributary plugins uninstall {instance_id} --purge`"
+                    ),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }

@@ -26,20 +26,21 @@ pub async fn install_and_announce(config: &Config, search_addr: SocketAddr) -> a
     let client = MeshClient::connect(config, "tributary-up-demo".to_owned()).await?;
     let installed_before = match client.instance(DEMO_INSTANCE).await {
         Ok(instance) if instance.state == "enabled" => true,
+        Ok(instance) if instance.state == "uninstalled" => {
+            outln!(
+                "The `{DEMO_INSTANCE}` instance was uninstalled with its data kept: installing \
+                 it again (`tributary plugins uninstall {DEMO_INSTANCE} --purge` deletes it)."
+            );
+            install_demo(&client).await?;
+            client.enable(DEMO_INSTANCE).await?;
+            true
+        }
         Ok(_) => {
             client.enable(DEMO_INSTANCE).await?;
             true
         }
         Err(e) if e.is_not_found() => {
-            let plugin = client.plugin(tributary_connector_demo::PLUGIN_ID).await?;
-            client
-                .install(InstallRequest {
-                    plugin_id: plugin.id,
-                    instance_id: Some(DEMO_INSTANCE.to_owned()),
-                    config: Some(serde_json::json!({})),
-                    accept_permissions: plugin.permissions,
-                })
-                .await?;
+            install_demo(&client).await?;
             client.enable(DEMO_INSTANCE).await?;
             false
         }
@@ -63,6 +64,21 @@ pub async fn install_and_announce(config: &Config, search_addr: SocketAddr) -> a
     }
     let searchable = wait_until_searchable(&client, expected).await?;
     outln!("{}", announcement(config, search_addr, searchable));
+    Ok(())
+}
+
+/// Installs the demo connector as [`DEMO_INSTANCE`] with every permission it asks for; one
+/// uninstalled with its data kept comes back with it.
+async fn install_demo(client: &MeshClient) -> Result<(), CallError> {
+    let plugin = client.plugin(tributary_connector_demo::PLUGIN_ID).await?;
+    client
+        .install(InstallRequest {
+            plugin_id: plugin.id,
+            instance_id: Some(DEMO_INSTANCE.to_owned()),
+            config: Some(serde_json::json!({})),
+            accept_permissions: plugin.permissions,
+        })
+        .await?;
     Ok(())
 }
 

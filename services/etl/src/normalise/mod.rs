@@ -70,6 +70,9 @@ pub struct NormalisedItem {
     pub content_hash: String,
     /// The source's payload as the connector gave it.
     pub raw: Value,
+    /// A purge's tombstone: once the entity is deleted, the source record is forgotten, not
+    /// kept (see [`ItemOperation::Purge`]).
+    pub forget: bool,
 }
 
 /// The hash recorded for a tombstone.
@@ -160,7 +163,9 @@ impl Normaliser {
             external_id: item.external_id,
         };
         let (fields, json, hash) = match item.operation {
-            ItemOperation::Delete => (None, Value::Null, TOMBSTONE_HASH.to_owned()),
+            ItemOperation::Delete | ItemOperation::Purge => {
+                (None, Value::Null, TOMBSTONE_HASH.to_owned())
+            }
             ItemOperation::Upsert => {
                 let Value::Object(data) = item.data else {
                     return Err(Rejection(format!(
@@ -181,6 +186,7 @@ impl Normaliser {
             json,
             content_hash: hash,
             raw: item.raw,
+            forget: item.operation == ItemOperation::Purge,
         })
     }
 

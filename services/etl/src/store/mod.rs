@@ -7,6 +7,7 @@ mod error;
 pub mod identity;
 mod people;
 pub mod plan;
+mod sources;
 pub mod sql;
 mod tables;
 
@@ -71,6 +72,21 @@ enum PlannedEvent {
         merged: Uuid,
         cause: usize,
     },
+}
+
+impl PlannedEvent {
+    /// The person whose row this event carries, if it carries one.
+    fn person_announced(&self) -> Option<Uuid> {
+        match *self {
+            PlannedEvent::Upserted {
+                entity: EntityType::Person,
+                id,
+                ..
+            } => Some(id),
+            PlannedEvent::Merged { kept, .. } => Some(kept),
+            _ => None,
+        }
+    }
 }
 
 /// The source record an item writes.
@@ -186,6 +202,10 @@ impl BatchWriter {
                     outcomes[i] = ItemOutcome::Unchanged;
                     changes.source(item, entity_id, false);
                 }
+                Action::Forget => {
+                    outcomes[i] = ItemOutcome::Forgotten;
+                    changes.source(item, Uuid::nil(), false);
+                }
                 _ if entity == EntityType::Person => people.push((i, action)),
                 Action::Write {
                     entity_id,
@@ -287,6 +307,12 @@ impl BatchWriter {
             }
         }
 
+        let people: Vec<Uuid> = changes
+            .events
+            .iter()
+            .filter_map(PlannedEvent::person_announced)
+            .collect();
+        sources::set_person_sources(tx, &people, &mut rows_by_id).await?;
         let events = self.events(batch, &changes.events, &rows_by_id, &deleted, now)?;
         let count = events.len();
         tributary_kit::outbox::enqueue_all(tx, ServiceName::Etl, &events).await?;

@@ -55,7 +55,7 @@ pub(super) async fn resolve<'a>(
                 }
                 (entity_id, new_source)
             }
-            Action::Skip(_) | Action::Touch { .. } => continue,
+            Action::Skip(_) | Action::Touch { .. } | Action::Forget => continue,
         };
         person_changes.push(PersonChange {
             index,

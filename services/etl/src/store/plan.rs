@@ -29,6 +29,9 @@ pub enum ItemOutcome {
     /// A tombstone for something never stored: recorded, so an older version arriving late
     /// does not bring it back.
     TombstoneRecorded,
+    /// A purge's tombstone for something already deleted or never stored: its source record,
+    /// if any, is forgotten.
+    Forgotten,
 }
 
 impl ItemOutcome {
@@ -44,6 +47,7 @@ impl ItemOutcome {
             ItemOutcome::Stale => "stale",
             ItemOutcome::Superseded => "superseded",
             ItemOutcome::TombstoneRecorded => "tombstone_recorded",
+            ItemOutcome::Forgotten => "forgotten",
         }
     }
 }
@@ -80,6 +84,8 @@ pub enum Action {
         /// Whether the entity row exists already (perhaps deleted).
         row_exists: bool,
     },
+    /// Forget the source record (a purge's, of something not live).
+    Forget,
     /// Delete the entity.
     Tombstone {
         /// The entity it maps to; nil when it was never stored.
@@ -125,6 +131,9 @@ pub fn newest_per_key(items: &[&NormalisedItem]) -> (Vec<usize>, HashMap<usize, 
 
 /// Decides what to do with an item, given its stored source record.
 pub fn decide(item: &NormalisedItem, stored: Option<&StoredSource>) -> Action {
+    if item.forget {
+        return decide_purge(stored);
+    }
     let is_tombstone = item.fields.is_none();
     let Some(stored) = stored else {
         return if is_tombstone {
@@ -175,6 +184,19 @@ pub fn decide(item: &NormalisedItem, stored: Option<&StoredSource>) -> Action {
     }
 }
 
+/// A purge's tombstone: deletes the entity when it is live, whatever the versions say (the
+/// purge is of everything the instance brought in), and forgets the record either way.
+fn decide_purge(stored: Option<&StoredSource>) -> Action {
+    match stored {
+        None => Action::Skip(ItemOutcome::Forgotten),
+        Some(s) if s.deleted || s.entity_id.is_nil() => Action::Forget,
+        Some(s) => Action::Tombstone {
+            entity_id: s.entity_id,
+            new_source: false,
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,6 +216,7 @@ mod tests {
             json: serde_json::Value::Null,
             content_hash: hash.into(),
             raw: serde_json::Value::Null,
+            forget: false,
         }
     }
 
@@ -254,6 +277,26 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn a_purge_deletes_what_is_live_and_forgets_whatever_its_version() {
+        let mut purge = item("a", 1, TOMBSTONE_HASH);
+        purge.forget = true;
+        // Older than what is stored (a source clock ahead of ours): deleted all the same.
+        let live = stored(9, "h", false);
+        assert_eq!(
+            decide(&purge, Some(&live)),
+            Action::Tombstone {
+                entity_id: live.entity_id,
+                new_source: false
+            }
+        );
+        assert_eq!(
+            decide(&purge, Some(&stored(9, TOMBSTONE_HASH, true))),
+            Action::Forget
+        );
+        assert_eq!(decide(&purge, None), Action::Skip(ItemOutcome::Forgotten));
     }
 
     #[test]

@@ -134,6 +134,13 @@ pub const LOCK_SOURCES: &str = "\
     ORDER BY s.instance_id, s.entity_type, s.external_id \
     FOR UPDATE OF s";
 
+/// Forgets the source records of the keys `($1[i], $2[i], $3[i])`: what a purge leaves.
+pub const FORGET_SOURCES: &str = "\
+    DELETE FROM source_record s \
+    USING unnest($1::text[], $2::text[], $3::text[]) AS k(instance_id, entity_type, external_id) \
+    WHERE s.instance_id = k.instance_id AND s.entity_type = k.entity_type \
+      AND s.external_id = k.external_id";
+
 /// Writes the source records of `$1` (records stored before this batch, or by a concurrent
 /// one since).
 pub const UPSERT_SOURCES: &str = "\

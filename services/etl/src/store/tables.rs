@@ -18,17 +18,25 @@ use super::plan::StoredSource;
 use super::{sql, BatchChanges, EntityRows, StoreError};
 use crate::normalise::{NormalisedItem, SourceKey};
 
-/// Locks the stored source records of `keys` for the rest of the transaction.
-pub(super) async fn lock_sources<'k>(
-    tx: &mut Transaction<'static, Postgres>,
+/// The columns of `keys`, as the `unnest($1, $2, $3)` of a statement on source keys takes them.
+fn key_columns<'k>(
     keys: impl Iterator<Item = &'k SourceKey>,
-) -> Result<HashMap<SourceKey, StoredSource>, StoreError> {
+) -> (Vec<&'k str>, Vec<&'k str>, Vec<&'k str>) {
     let (mut instances, mut types, mut externals) = (Vec::new(), Vec::new(), Vec::new());
     for key in keys {
         instances.push(key.instance_id.as_str());
         types.push(key.entity_type.as_str());
         externals.push(key.external_id.as_str());
     }
+    (instances, types, externals)
+}
+
+/// Locks the stored source records of `keys` for the rest of the transaction.
+pub(super) async fn lock_sources<'k>(
+    tx: &mut Transaction<'static, Postgres>,
+    keys: impl Iterator<Item = &'k SourceKey>,
+) -> Result<HashMap<SourceKey, StoredSource>, StoreError> {
+    let (instances, types, externals) = key_columns(keys);
     let rows = sqlx::query(sql::LOCK_SOURCES)
         .bind(&instances)
         .bind(&types)
@@ -75,12 +83,17 @@ pub fn copy_source_row(copy: &mut CopyText, item: &NormalisedItem, entity_id: Uu
 
 /// Writes the batch's source records: the new ones with `COPY` (in key order, so that two
 /// batches inserting the same new keys wait on each other rather than deadlock; the second
-/// fails with a unique violation, a conflict, and is written again), the others upserted.
+/// fails with a unique violation, a conflict, and is written again), the others upserted;
+/// those of a purge are forgotten instead.
 pub(super) async fn write_sources(
     tx: &mut Transaction<'static, Postgres>,
     changes: &BatchChanges<'_>,
 ) -> Result<(), StoreError> {
-    let mut new: Vec<_> = changes.sources.iter().filter(|s| s.new).collect();
+    let (forgotten, kept): (Vec<_>, Vec<_>) = changes.sources.iter().partition(|s| s.item.forget);
+    if !forgotten.is_empty() {
+        forget_sources(tx, forgotten.iter().map(|s| &s.item.key)).await?;
+    }
+    let mut new: Vec<_> = kept.iter().filter(|s| s.new).collect();
     new.sort_by(|a, b| a.item.key.cmp(&b.item.key));
     if !new.is_empty() {
         let mut copy = CopyText::default();
@@ -89,8 +102,7 @@ pub(super) async fn write_sources(
         }
         copy_in(tx, sql::COPY_SOURCES, copy).await?;
     }
-    let known: Vec<Value> = changes
-        .sources
+    let known: Vec<Value> = kept
         .iter()
         .filter(|s| !s.new)
         .map(|s| {
@@ -114,6 +126,21 @@ pub(super) async fn write_sources(
             .execute(&mut **tx)
             .await?;
     }
+    Ok(())
+}
+
+/// Deletes the source records of `keys`.
+async fn forget_sources<'k>(
+    tx: &mut Transaction<'static, Postgres>,
+    keys: impl Iterator<Item = &'k SourceKey>,
+) -> Result<(), StoreError> {
+    let (instances, types, externals) = key_columns(keys);
+    sqlx::query(sql::FORGET_SOURCES)
+        .bind(&instances)
+        .bind(&types)
+        .bind(&externals)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 

@@ -11,4 +11,5 @@ mod end_to_end;
 mod merge;
 mod nul;
 mod outage;
+mod purge;
 mod versions;

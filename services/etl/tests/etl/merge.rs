@@ -41,6 +41,21 @@ async fn people_from_two_sources_sharing_an_address_become_one() {
         .unwrap()
         .to_owned();
     assert_ne!(merged, kept);
+    // She was merged in the batch that brought her in: never announced as a person of her
+    // own (the event catalog says so), and her id still says where she went.
+    assert!(
+        events[..2]
+            .iter()
+            .all(|e| e.json()["entity_id"] != merged.as_str()),
+        "no event before the merge names {merged}"
+    );
+    let merged_into: Option<uuid::Uuid> =
+        sqlx::query_scalar("SELECT merged_into FROM person WHERE id = $1::uuid")
+            .bind(&merged)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(merged_into.map(|id| id.to_string()), Some(kept.clone()));
     let person = &merged_event["data"]["person"];
     assert_eq!(
         person["display_name"], "Ada Lovelace",

@@ -329,7 +329,7 @@ async fn uninstall_keeps_the_instance_or_purges_it_with_its_data() {
         .unwrap()
         .unwrap();
         let item: Value = serde_json::from_slice(&message.payload).unwrap();
-        assert_eq!(item["operation"], "delete");
+        assert_eq!(item["operation"], "purge");
         assert_eq!(item["instance_id"], "purged");
         seen.push(item["external_id"].as_str().unwrap().to_owned());
     }

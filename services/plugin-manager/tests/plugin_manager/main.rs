@@ -7,5 +7,6 @@ mod bad_input;
 mod configs;
 mod discovery;
 mod lifecycle;
+mod reinstall;
 mod secrets;
 mod support;
