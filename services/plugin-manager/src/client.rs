@@ -61,13 +61,72 @@ impl CallError {
     }
 }
 
-/// Who the command line says it is in the audit log: `cli:<$USER>`, or `cli:unknown`.
+/// Who the command line says it is in the audit log: `cli:<user>`, the user named by `$USER`
+/// or `$LOGNAME`, else the account of the process's uid in `/etc/passwd` (containers seldom
+/// set `$USER`); without a name `cli:uid-<uid>@<host>`, then `cli@<host>`, then `cli:unknown`.
+///
+/// It is declared by the client, not authenticated: NATS does not tell the plugin manager
+/// which NATS user sent a request (the server's permissions decide who may send one at all).
 pub fn actor_from_env() -> String {
-    let user = std::env::var("USER")
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-        .unwrap_or_else(|| "unknown".to_owned());
-    format!("cli:{user}")
+    let named = ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().and_then(usable));
+    let uid = process_uid();
+    let user = named.or_else(|| {
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+        uid.and_then(|uid| passwd_name(&passwd, uid))
+    });
+    declared_actor(user, uid, host_name())
+}
+
+/// The actor for a user name, else a uid and a host name, as far as they are known.
+fn declared_actor(user: Option<String>, uid: Option<u32>, host: Option<String>) -> String {
+    match (user, uid, host) {
+        (Some(user), _, _) => format!("cli:{user}"),
+        (None, Some(uid), Some(host)) => format!("cli:uid-{uid}@{host}"),
+        (None, Some(uid), None) => format!("cli:uid-{uid}"),
+        (None, None, Some(host)) => format!("cli@{host}"),
+        (None, None, None) => "cli:unknown".to_owned(),
+    }
+}
+
+/// A name worth recording: not blank, no control characters (a NUL would be refused).
+fn usable(name: String) -> Option<String> {
+    let name = name.trim();
+    (!name.is_empty() && !name.chars().any(char::is_control)).then(|| name.to_owned())
+}
+
+/// The account name of `uid` in an `/etc/passwd` text (`name:x:uid:gid:…`).
+fn passwd_name(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let uid_field = fields.nth(1)?;
+        (uid_field.parse::<u32>().ok()? == uid)
+            .then(|| usable(name.to_owned()))
+            .flatten()
+    })
+}
+
+/// The uid this process runs as: the owner of `/proc/self`.
+fn process_uid() -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata("/proc/self").ok().map(|m| m.uid())
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
+/// This machine's name, from the kernel, `/etc/hostname` or `$HOSTNAME`.
+fn host_name() -> Option<String> {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|f| std::fs::read_to_string(f).ok().and_then(usable))
+        .or_else(|| std::env::var("HOSTNAME").ok().and_then(usable))
 }
 
 /// A connection to the services' NATS request APIs.
@@ -331,5 +390,51 @@ fn service_label(service: ServiceName) -> &'static str {
         ServiceName::Etl => "ETL service",
         ServiceName::Channel => "channel service",
         ServiceName::Search => "search service",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_actor_is_the_user_else_the_uid_and_host_else_the_host() {
+        let host = || Some("box".to_owned());
+        assert_eq!(
+            declared_actor(Some("alice".into()), Some(0), host()),
+            "cli:alice"
+        );
+        assert_eq!(declared_actor(None, Some(1000), host()), "cli:uid-1000@box");
+        assert_eq!(declared_actor(None, None, host()), "cli@box");
+        assert_eq!(declared_actor(None, None, None), "cli:unknown");
+    }
+
+    #[test]
+    fn the_os_user_is_read_from_passwd_by_uid() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\n\
+                      broken\n\
+                      app:x:1000:1000::/home/app:/bin/sh\n";
+        assert_eq!(passwd_name(passwd, 1000).as_deref(), Some("app"));
+        assert_eq!(passwd_name(passwd, 0).as_deref(), Some("root"));
+        assert_eq!(passwd_name(passwd, 4242), None);
+    }
+
+    #[test]
+    fn without_user_or_logname_the_actor_still_names_who_acted() {
+        // nextest runs each test in its own process, so this changes no other test's
+        // environment.
+        std::env::remove_var("USER");
+        std::env::remove_var("LOGNAME");
+        let actor = actor_from_env();
+        assert_ne!(actor, "cli:unknown");
+        assert!(!actor.contains('\0'), "{actor}");
+        if let Some(uid) = process_uid() {
+            let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+            match passwd_name(&passwd, uid) {
+                Some(name) => assert_eq!(actor, format!("cli:{name}")),
+                None => assert!(actor.starts_with(&format!("cli:uid-{uid}")), "{actor}"),
+            }
+        }
     }
 }

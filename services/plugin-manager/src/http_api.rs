@@ -87,11 +87,16 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn bad_body(rejection: JsonRejection) -> ApiError {
+/// A path, query string or body (`what`) that does not parse, as the JSON error.
+fn unreadable(what: &str, reason: String) -> ApiError {
     ApiError::new(
         ErrorCode::BadRequest,
-        format!("the request body is not valid: {}", rejection.body_text()),
+        format!("the {what} is not valid: {reason}"),
     )
+}
+
+fn bad_body(rejection: JsonRejection) -> ApiError {
+    unreadable("request body", rejection.body_text())
 }
 
 /// [`axum::extract::Path`], refusing with an [`ApiError`] (400) instead of plain text.
@@ -104,12 +109,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(value)| Path(value))
-            .map_err(|e| {
-                ApiError::new(
-                    ErrorCode::BadRequest,
-                    format!("the path is not valid: {}", e.body_text()),
-                )
-            })
+            .map_err(|e| unreadable("path", e.body_text()))
     }
 }
 
@@ -124,12 +124,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Query(value)| Query(value))
-            .map_err(|e| {
-                ApiError::new(
-                    ErrorCode::BadRequest,
-                    format!("the query string is not valid: {}", e.body_text()),
-                )
-            })
+            .map_err(|e| unreadable("query string", e.body_text()))
     }
 }
 

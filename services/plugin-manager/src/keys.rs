@@ -230,19 +230,30 @@ pub fn local_master_key_file(config: &Config) -> PathBuf {
 
 const LOCAL_MASTER_KEY: &str = "master.key";
 
-/// A key `tributary up` may make: its inline setting, its file setting, the file's name and
-/// how to make a value.
+/// A key `tributary up` may make: its inline setting, its file setting, the file's name, how
+/// to make a value and what it is for.
 type LocalKey<'a> = (
     &'a SecretString,
     &'a mut PathBuf,
     &'static str,
     fn() -> String,
+    &'static str,
 );
+
+/// A key file [`ensure_local_keys`] made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MadeKey {
+    /// Where it is.
+    pub file: PathBuf,
+    /// What it is for and what depends on it, for the line `tributary up` prints about it.
+    pub purpose: &'static str,
+}
 
 /// For one machine (`tributary up`): when neither an inline value nor a file is configured for
 /// the master key, the admin token or the search API token, points the config at `<data_dir>/secrets/` and creates
-/// the files there (readable by the owner only) if they do not exist. Returns the files made.
-pub fn ensure_local_keys(config: &mut Config) -> std::io::Result<Vec<PathBuf>> {
+/// the files there (readable by the owner only) if they do not exist. Returns the files made,
+/// each with what it is for.
+pub fn ensure_local_keys(config: &mut Config) -> std::io::Result<Vec<MadeKey>> {
     let dir = local_keys_dir(config);
     let mut made = Vec::new();
     let pm = &mut config.plugin_manager;
@@ -254,28 +265,34 @@ pub fn ensure_local_keys(config: &mut Config) -> std::io::Result<Vec<PathBuf>> {
             &mut pm.master_key_file,
             "master.key",
             || MasterKey::generate().to_base64().expose_secret().to_owned(),
+            "the master key that seals plugin secrets (keep it: they cannot be read without it)",
         ),
         (
             &pm.admin_token,
             &mut pm.admin_token_file,
             "admin.token",
             token,
+            "the bearer token of the plugin manager's admin HTTP API",
         ),
         (
             &search.api_token,
             &mut search.api_token_file,
             "search.token",
             token,
+            "the bearer token of the search HTTP API (GET /search)",
         ),
     ];
-    for (inline, file, name, make) in wanted {
+    for (inline, file, name, make, purpose) in wanted {
         if !inline.expose_secret().trim().is_empty() || !file.as_os_str().is_empty() {
             continue;
         }
         let path = dir.join(name);
         if !path.exists() {
             write_private(&path, &make())?;
-            made.push(path.clone());
+            made.push(MadeKey {
+                file: path.clone(),
+                purpose,
+            });
         }
         *file = path;
     }
@@ -386,6 +403,27 @@ mod tests {
             master_key_from(&again.plugin_manager).unwrap().id(),
             first.id()
         );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn each_local_key_made_says_what_it_is_for() {
+        let dir = std::env::temp_dir().join(format!("pm-keys-{}", uuid::Uuid::new_v4()));
+        let mut config = Config::defaults().unwrap();
+        config.data_dir = dir.clone();
+        let made = ensure_local_keys(&mut config).unwrap();
+        let purpose = |name: &str| {
+            made.iter()
+                .find(|k| k.file.ends_with(name))
+                .map(|k| k.purpose)
+                .unwrap()
+        };
+        assert!(purpose("master.key").contains("plugin secrets"));
+        for (name, api) in [("admin.token", "admin"), ("search.token", "search")] {
+            let purpose = purpose(name);
+            assert!(purpose.contains(api), "{name}: {purpose}");
+            assert!(!purpose.contains("plugin secrets"), "{name}: {purpose}");
+        }
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

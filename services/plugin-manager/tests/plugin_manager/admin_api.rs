@@ -297,3 +297,24 @@ async fn a_method_a_route_does_not_serve_gets_405_with_the_json_error() {
     assert_eq!(reply["error"], "method_not_allowed", "{reply}");
     pm.stop().await;
 }
+
+#[tokio::test]
+async fn a_change_through_the_admin_api_is_recorded_under_the_tokens_fingerprint_never_the_token() {
+    let (env, _dir, pm) = started_with_work(false).await;
+    let (status, reply) = Admin::new(&env, &pm)
+        .call("POST", "/api/v1/instances/work/disable", None)
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    let (audit, actions) = audit_of(&env, "work").await;
+    assert_eq!(actions.last().unwrap(), "disable");
+    let token = &env.config.plugin_manager.admin_token;
+    let actor = audit.last().unwrap()["actor"].as_str().unwrap().to_owned();
+    assert_eq!(
+        actor,
+        tributary_plugin_manager::http_api::admin_actor(token)
+    );
+    assert!(actor.starts_with("admin-api:"), "{actor}");
+    assert_eq!(actor.len(), "admin-api:".len() + 8, "{actor}");
+    assert!(!actor.contains(&token.expose_secret_string()), "{actor}");
+    pm.stop().await;
+}

@@ -186,7 +186,10 @@ async fn an_instance_is_enabled_only_with_a_complete_config_and_secrets_survive_
         configures[1]["detail"]["fields_changed"],
         json!(["pageSize", "server"])
     );
-    assert_eq!(configures[1]["actor"], "admin-api");
+    assert_eq!(
+        configures[1]["actor"],
+        tributary_plugin_manager::http_api::admin_actor(&env.config.plugin_manager.admin_token)
+    );
     let unknown = ask::<Value>(
         &env,
         "configure",
