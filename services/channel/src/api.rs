@@ -1,5 +1,6 @@
-//! What `channel.send.<instance>` takes and answers, and what `channel.routes` lists: JSON
-//! in the mesh's reply envelope, shared by the service, the CLI and any program in the mesh.
+//! What `channel.send.<instance>` takes and answers, what `channel.routes` lists and what
+//! `channel.webhook` tells of one instance: JSON in the mesh's reply envelope, shared by the
+//! service, the CLI and any program in the mesh.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -78,4 +79,28 @@ pub struct RouteView {
 pub struct RouteList {
     /// By instance id.
     pub routes: Vec<RouteView>,
+}
+
+/// What `channel.webhook` is asked: one channel instance, enabled or not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookRequest {
+    /// The channel instance.
+    pub instance_id: String,
+}
+
+/// The webhook route of one channel instance, from `channel.webhook`: the URL to give the
+/// provider, as this channel service serves it once the instance is enabled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookView {
+    /// The channel instance.
+    pub instance_id: String,
+    /// Its route name (`twilio-sms`).
+    pub channel: String,
+    /// The URL to give the provider (`<channel.public_base_url>/webhooks/<channel>/<instance>`);
+    /// `None` for a channel that takes no webhooks (no `network:inbound`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+    /// Whether the route answers now (the instance is enabled and running here); until then
+    /// the URL is answered 404.
+    pub served: bool,
 }

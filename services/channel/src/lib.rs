@@ -100,7 +100,14 @@ pub async fn build_with(
         ),
         settings.max_body_bytes,
     ));
-    nats_api::serve(&runtime, sender.clone(), routes.clone(), public_base_url).await?;
+    nats_api::serve(
+        &runtime,
+        sender.clone(),
+        routes.clone(),
+        plugins.clone(),
+        public_base_url,
+    )
+    .await?;
 
     let limits = DeliveryLimits {
         ack_wait: settings.ack_wait(),

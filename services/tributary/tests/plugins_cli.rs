@@ -795,3 +795,130 @@ async fn install_and_info_show_the_host_a_config_property_permission_grants() {
     assert!(info.stdout.contains(resolved), "{}", info.stdout);
     h.finish().await;
 }
+
+/// `plugins info <id> --json` until its `webhook` says the route is served (or `secs` pass).
+async fn wait_served_webhook(h: &Harness, id: &str, secs: u64) -> String {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let info = h.cli(&["plugins", "info", id, "--json"]).await.ok().json();
+        if info["webhook"]["served"] == true {
+            return info["webhook"]["webhook_url"].as_str().unwrap().to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the route was never served: {info}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn install_and_info_print_the_webhook_url_the_channel_route_answers_on() {
+    // Proves a person gets the URL to paste into the provider from the CLI alone, and that it
+    // is the URL the channel service really answers once the instance is enabled.
+    let h = Harness::start().await;
+    let channel = tributary_kit::testing::RunningService::start(
+        tributary_channel::build,
+        h.env.config.clone(),
+    )
+    .await;
+    let expected = format!("http://{}/webhooks/telegram/tg", channel.http_addr);
+
+    let installed = h
+        .cli(&[
+            "plugins",
+            "install",
+            "tributary.telegram",
+            "--id",
+            "tg",
+            "--set",
+            "botToken=110201543:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw",
+            "--set",
+            "secretToken=a-long-random-token",
+            "--yes",
+        ])
+        .await
+        .ok();
+    assert!(
+        installed.stdout.contains(&format!(
+            "webhook URL:     {expected} (answers once enabled)\n"
+        )),
+        "{}",
+        installed.stdout
+    );
+    assert!(
+        installed
+            .stdout
+            .contains(&format!("Give the provider this webhook URL: {expected}\n")),
+        "{}",
+        installed.stdout
+    );
+    h.cli(&["plugins", "enable", "tg"]).await.ok();
+    let served = wait_served_webhook(&h, "tg", 10).await;
+    let info = h.cli(&["plugins", "info", "tg"]).await.ok();
+    let answer = reqwest::Client::new()
+        .post(&served)
+        .header("content-type", "application/json")
+        .header("x-telegram-bot-api-secret-token", "a-long-random-token")
+        .body(json!({"update_id": 1}).to_string())
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(served, expected);
+    assert!(
+        info.stdout
+            .contains(&format!("webhook URL:     {expected}\n")),
+        "{}",
+        info.stdout
+    );
+    assert_eq!(answer.status().as_u16(), 200);
+    channel.stop().await;
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn a_channel_without_webhooks_says_so_and_a_stopped_channel_service_is_named() {
+    // Proves `info` on a channel instance never invents a URL: e-mail takes no webhooks, and
+    // without a channel service the page says why the URL is unknown.
+    let h = Harness::start().await;
+    h.cli(&[
+        "plugins",
+        "install",
+        "tributary.email",
+        "--id",
+        "mail-out",
+        "--set",
+        "server=smtp://smtp.example.com:587",
+        "--set",
+        "from=hub@example.com",
+        "--yes",
+    ])
+    .await
+    .ok();
+
+    let without_service = h.cli(&["plugins", "info", "mail-out"]).await.ok();
+    let channel = tributary_kit::testing::RunningService::start(
+        tributary_channel::build,
+        h.env.config.clone(),
+    )
+    .await;
+    let with_service = h.cli(&["plugins", "info", "mail-out"]).await.ok();
+
+    assert!(
+        without_service
+            .stdout
+            .contains("webhook URL:     unknown: the channel service does not answer"),
+        "{}",
+        without_service.stdout
+    );
+    assert!(
+        with_service
+            .stdout
+            .contains("webhook URL:     none (this channel takes no webhooks)\n"),
+        "{}",
+        with_service.stdout
+    );
+    channel.stop().await;
+    h.finish().await;
+}

@@ -5,8 +5,14 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::anyhow;
 use serde_json::json;
-use tributary_plugin_manager::api::{ApiError, ErrorCode, InstallRequest, PluginView};
+use std::time::Duration;
+
+use tributary_channel::api::{WebhookRequest, WebhookView};
+use tributary_plugin_manager::api::{
+    ApiError, ErrorCode, InstallRequest, InstanceView, PluginView,
+};
 use tributary_plugin_manager::config_schema;
+use tributary_proto::ServiceName;
 
 use super::config_input::{self, BuiltConfig, ConfigArgs};
 use super::{print_json, render};
@@ -45,9 +51,17 @@ pub async fn rescan(client: &MeshClient, json: bool) -> anyhow::Result<()> {
 /// `{"instance": …}` or `{"plugin": …}`.
 pub async fn info(client: &MeshClient, id: &str, json: bool) -> anyhow::Result<()> {
     match client.instance(id).await {
-        Ok(instance) if json => print_json(&json!({ "instance": instance })),
         Ok(instance) => {
-            out!("{}", render::instance_details(&instance));
+            let webhook = webhook_of(client, &instance).await;
+            if json {
+                let mut answer = json!({ "instance": instance });
+                if let Some(Ok(view)) = &webhook {
+                    answer["webhook"] = json!(view);
+                }
+                return print_json(&answer);
+            }
+            let webhook = webhook.map(render_webhook);
+            out!("{}", render::instance_details(&instance, webhook.as_ref()));
             Ok(())
         }
         Err(e) if e.is_not_found() => match client.plugin(id).await {
@@ -127,8 +141,12 @@ pub async fn install(client: &MeshClient, args: Install, json: bool) -> anyhow::
         instance.version
     );
     outln!();
-    out!("{}", render::instance_details(&instance));
+    let webhook = webhook_of(client, &instance).await.map(render_webhook);
+    out!("{}", render::instance_details(&instance, webhook.as_ref()));
     outln!();
+    if let Some(render::Webhook::Url { url, .. }) = &webhook {
+        outln!("Give the provider this webhook URL: {url}");
+    }
     outln!(
         "It runs once enabled: `tributary plugins enable {}`.",
         instance.id
@@ -174,7 +192,8 @@ pub async fn configure(
     }
     outln!("Configured `{}`.", instance.id);
     outln!();
-    out!("{}", render::instance_details(&instance));
+    let webhook = webhook_of(client, &instance).await.map(render_webhook);
+    out!("{}", render::instance_details(&instance, webhook.as_ref()));
     Ok(())
 }
 
@@ -269,6 +288,42 @@ pub async fn audit(
     } else {
         out!("{}", render::audit(&entries));
         Ok(())
+    }
+}
+
+/// How long `info` and `install` wait for the channel service's answer about a webhook: a
+/// stopped service answers "no responders" at once, a busy one must not hold the page up.
+const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// For a channel instance, its webhook route as the channel service serves it
+/// (`channel.webhook`), or why that could not be asked; `None` for any other instance.
+async fn webhook_of(
+    client: &MeshClient,
+    instance: &InstanceView,
+) -> Option<Result<WebhookView, CallError>> {
+    if instance.plugin_type != "channel" {
+        return None;
+    }
+    let request = WebhookRequest {
+        instance_id: instance.id.clone(),
+    };
+    let answer = client
+        .clone()
+        .with_timeout(WEBHOOK_TIMEOUT)
+        .request(ServiceName::Channel, "webhook", &request)
+        .await;
+    Some(answer)
+}
+
+fn render_webhook(answer: Result<WebhookView, CallError>) -> render::Webhook {
+    match answer {
+        Ok(WebhookView {
+            webhook_url: Some(url),
+            served,
+            ..
+        }) => render::Webhook::Url { url, served },
+        Ok(_) => render::Webhook::NoRoute,
+        Err(e) => render::Webhook::Unknown(e.to_string()),
     }
 }
 

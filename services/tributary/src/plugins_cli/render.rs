@@ -255,8 +255,26 @@ pub fn plugin_details(plugin: &PluginView) -> String {
     out
 }
 
-/// `plugins info <instance>`: everything but secret values, which it never has.
-pub fn instance_details(instance: &InstanceView) -> String {
+/// What `plugins info` and `install` say of a channel instance's webhook route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Webhook {
+    /// The URL to give the provider, and whether the route answers now (it does once the
+    /// instance is enabled).
+    Url {
+        /// `<channel.public_base_url>/webhooks/<channel>/<instance>`.
+        url: String,
+        /// Whether the channel service serves it now.
+        served: bool,
+    },
+    /// The channel takes no webhooks (it has no `network:inbound`).
+    NoRoute,
+    /// The channel service could not be asked; why.
+    Unknown(String),
+}
+
+/// `plugins info <instance>`: everything but secret values, which it never has; for a channel
+/// instance, `webhook` is its route.
+pub fn instance_details(instance: &InstanceView, webhook: Option<&Webhook>) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "instance:        {}", instance.id);
     let _ = writeln!(
@@ -265,6 +283,21 @@ pub fn instance_details(instance: &InstanceView) -> String {
         instance.plugin_id, instance.version, instance.plugin_type
     );
     let _ = writeln!(out, "state:           {}", instance.state);
+    match webhook {
+        Some(Webhook::Url { url, served: true }) => {
+            let _ = writeln!(out, "webhook URL:     {url}");
+        }
+        Some(Webhook::Url { url, served: false }) => {
+            let _ = writeln!(out, "webhook URL:     {url} (answers once enabled)");
+        }
+        Some(Webhook::NoRoute) => {
+            out.push_str("webhook URL:     none (this channel takes no webhooks)\n");
+        }
+        Some(Webhook::Unknown(why)) => {
+            let _ = writeln!(out, "webhook URL:     unknown: {why}");
+        }
+        None => {}
+    }
     if let Some(available) = &instance.available_version {
         let _ = writeln!(
             out,
