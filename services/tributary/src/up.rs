@@ -24,6 +24,10 @@ pub struct UpArgs {
     /// when servers are configured or answer on the default ports.
     #[arg(long)]
     pub own_servers: bool,
+    /// Do not install a missing nats-server or PostgreSQL with the system's package manager
+    /// (apt-get, as root or with passwordless sudo); say what to install instead.
+    #[arg(long)]
+    pub no_install: bool,
 }
 
 /// Starts the five services, in order, and returns them started. If one cannot start, the
@@ -46,9 +50,10 @@ pub async fn run_with_servers(
     args: UpArgs,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), KitError> {
-    let servers = LocalServers::start_missing(&mut config, sources, args.own_servers)
-        .await
-        .map_err(|e| KitError::Unexpected(anyhow::Error::new(e)))?;
+    let servers =
+        LocalServers::start_missing(&mut config, sources, args.own_servers, !args.no_install)
+            .await
+            .map_err(|e| KitError::Unexpected(anyhow::Error::new(e)))?;
     let outcome = run(config, args.demo, shutdown).await;
     let stopped = servers
         .stop()

@@ -271,3 +271,92 @@ async fn up_names_what_to_install_when_nats_server_is_missing() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn up_installs_a_missing_nats_server_with_apt_get_or_prints_the_command() {
+    // Proves the first `up` on a fresh Debian machine installs what it lacks, logged, and says
+    // the one command when it cannot. The PATH holds only a stand-in `apt-get` that records
+    // its arguments (and installs nothing), so nothing is installed on this machine.
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let calls = dir.path().join("apt-get.calls");
+    let apt_get = bin.join("apt-get");
+    std::fs::write(
+        &apt_get,
+        format!("#!/bin/sh\necho \"$@\" >> '{}'\n", calls.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &apt_get,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let root = nix::unistd::geteuid().is_root();
+
+    // At `info`, where a person sees the installation step logged.
+    let mut up = Up(common::up_command(bin.as_os_str())
+        .arg("--own-servers")
+        .env("TRIBUTARY__DATA_DIR", dir.path().join("data"))
+        .env("TRIBUTARY__TELEMETRY__LOG_FILTER", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap());
+    let status = up.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(up.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(up.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+    let recorded = std::fs::read_to_string(&calls).unwrap_or_default();
+
+    // The stand-in installed nothing, so `up` still stops, naming the program.
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("nats-server was not found"), "{stderr}");
+    if root {
+        assert_eq!(recorded, "update\ninstall -y nats-server\n", "{stderr}");
+        assert!(
+            stdout.contains("Installing nats-server with apt-get"),
+            "{stdout}"
+        );
+    } else {
+        assert_eq!(recorded, "", "{stderr}");
+        assert!(
+            stderr.contains("sudo apt-get update && sudo apt-get install -y nats-server"),
+            "{stderr}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn up_with_no_install_never_runs_the_package_manager() {
+    // Proves `--no-install` leaves the machine alone and only says what to install.
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let calls = dir.path().join("apt-get.calls");
+    let apt_get = bin.join("apt-get");
+    std::fs::write(
+        &apt_get,
+        format!("#!/bin/sh\necho \"$@\" >> '{}'\n", calls.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &apt_get,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+
+    let mut up = spawn_up(
+        &dir.path().join("data"),
+        &["--no-install"],
+        &bin.display().to_string(),
+    );
+    let status = up.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(up.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(!calls.exists(), "apt-get ran: {stderr}");
+    assert!(stderr.contains("apt install nats-server"), "{stderr}");
+}

@@ -3,9 +3,11 @@
 //! under Tributary's data directory, each stopped again when `tributary up` stops.
 //!
 //! The programs are found on the `PATH` (and, for PostgreSQL, in the directories its
-//! packages install to); when one is missing, [`LocalServerError::Missing`] says what to
-//! install.
+//! packages install to); when one is missing, [`install`] installs its package with `apt-get`
+//! where it can (`up --no-install` says not to), and otherwise [`LocalServerError::Missing`]
+//! says what to install.
 
+pub mod install;
 mod nats;
 mod postgres;
 mod programs;

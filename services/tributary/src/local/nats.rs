@@ -10,7 +10,7 @@ use tokio::process::{Child, Command};
 use super::{find_program, free_port, log_tail, make_dir, wait_for_port, LocalServerError};
 
 /// What to do when `nats-server` is missing.
-const INSTALL_NATS: &str =
+pub(super) const INSTALL_NATS: &str =
     "Install the NATS server (Debian and Ubuntu: `apt install nats-server`; \
 macOS: `brew install nats-server`; or a release from https://github.com/nats-io/nats-server), \
 or set nats.url (TRIBUTARY__NATS__URL) to a NATS server with JetStream that you run.";

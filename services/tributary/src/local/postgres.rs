@@ -16,7 +16,8 @@ use tokio::process::Command;
 use super::{find_program, free_port, log_tail, make_dir, postgres_search_dirs, LocalServerError};
 
 /// What to do when PostgreSQL's programs are missing.
-const INSTALL_POSTGRES: &str = "Install the PostgreSQL server (Debian and Ubuntu: `apt install \
+pub(super) const INSTALL_POSTGRES: &str =
+    "Install the PostgreSQL server (Debian and Ubuntu: `apt install \
 postgresql`; Fedora: `dnf install postgresql-server`; macOS: `brew install postgresql`), or set \
 database.host and database.port (TRIBUTARY__DATABASE__HOST, …) to a PostgreSQL server you run.";
 

@@ -3,7 +3,8 @@
 
 use tributary_kit::{Config, ConfigSources};
 
-use super::{answers_on, LocalNats, LocalPostgres, LocalServerError};
+use super::install::{install_if_missing, NATS_SERVER, POSTGRESQL};
+use super::{answers_on, postgres_search_dirs, LocalNats, LocalPostgres, LocalServerError};
 
 /// The default NATS port; an embedded NATS takes it when it is free, so that the other
 /// `tributary` commands find it without configuration.
@@ -30,15 +31,27 @@ impl LocalServers {
     ///   port. Unless the database is configured, a private cluster made by an earlier run is
     ///   used again, so its data is not left behind when another server appears on 5432.
     ///
-    /// With `own_servers`, both are started whatever answers, each on a free port.
+    /// With `own_servers`, both are started whatever answers, each on a free port. With
+    /// `install`, a server program that is missing is installed first where the system's
+    /// package manager allows ([`super::install`]).
     pub async fn start_missing(
         config: &mut Config,
         sources: &ConfigSources,
         own_servers: bool,
+        install: bool,
     ) -> Result<Self, LocalServerError> {
         let data_dir = config.data_dir.clone();
+        let path_var = std::env::var_os("PATH");
         let mut servers = LocalServers::default();
         if own_servers || (!sources.sets("nats.url") && !answers_on(NATS_PORT)) {
+            install_if_missing(
+                NATS_SERVER,
+                path_var.as_deref(),
+                Vec::new,
+                super::nats::INSTALL_NATS,
+                install,
+            )
+            .await?;
             let port = if own_servers { 0 } else { NATS_PORT };
             let nats = LocalNats::start(&data_dir, port).await?;
             tracing::info!(url = %nats.url(), data = %nats.dir().display(), "Started NATS with JetStream (no NATS server was configured or answering).");
@@ -48,6 +61,14 @@ impl LocalServers {
         let configured = sources.sets("database.host") || sources.sets("database.port");
         let made_before = LocalPostgres::cluster_exists(&data_dir);
         if own_servers || (!configured && (made_before || !answers_on(POSTGRES_PORT))) {
+            install_if_missing(
+                POSTGRESQL,
+                path_var.as_deref(),
+                postgres_search_dirs,
+                super::postgres::INSTALL_POSTGRES,
+                install,
+            )
+            .await?;
             let postgres = LocalPostgres::start(&data_dir, 0).await?;
             tracing::info!(port = postgres.port(), data = %postgres.dir().display(), "Started a private PostgreSQL cluster.");
             config.database.host = postgres.host().to_owned();
