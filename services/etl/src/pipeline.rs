@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use async_nats::jetstream::consumer::{pull, Consumer};
-use async_nats::jetstream::{self, AckKind, Message};
+use async_nats::jetstream::{self, Message};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tributary_kit::config::EtlConfig;
@@ -14,10 +14,25 @@ use tributary_proto::trace_context::TRACEPARENT_HEADER;
 use tributary_proto::Subjects;
 
 use crate::normalise::Normaliser;
-use crate::store::{BatchWriter, PendingItem};
+use crate::store::{BatchReport, BatchWriter, PendingItem, StoreError};
 use tributary_kit::backoff::Backoff;
+use tributary_kit::batch_retry::{BatchRetry, BatchTarget};
 use tributary_kit::consume::{consume_in_batches, Batching};
-use tributary_kit::dead_letter::{DeadLetters, Retry};
+use tributary_kit::dead_letter::DeadLetters;
+
+#[async_trait::async_trait]
+impl BatchTarget<PendingItem> for BatchWriter {
+    type Report = BatchReport;
+    type Error = StoreError;
+
+    async fn apply(&self, items: &[PendingItem]) -> Result<BatchReport, StoreError> {
+        self.write(items).await
+    }
+
+    fn is_transient(error: &StoreError) -> bool {
+        error.is_transient()
+    }
+}
 
 /// Moves items from JetStream into PostgreSQL.
 #[derive(Debug, Clone)]
@@ -25,6 +40,7 @@ pub struct ItemPipeline {
     normaliser: Normaliser,
     writer: BatchWriter,
     dead_letters: DeadLetters,
+    retry: BatchRetry,
     settings: EtlConfig,
     wake_publisher: Arc<Notify>,
 }
@@ -39,10 +55,19 @@ impl ItemPipeline {
         settings: EtlConfig,
         wake_publisher: Arc<Notify>,
     ) -> Self {
+        let dead_letters = DeadLetters::for_consumer(jetstream, subjects, ConsumerKey::EtlItems);
         Self {
             normaliser,
             writer,
-            dead_letters: DeadLetters::for_consumer(jetstream, subjects, ConsumerKey::EtlItems),
+            retry: BatchRetry {
+                dead_letters: dead_letters.clone(),
+                max_deliver: settings.max_deliver,
+                failure: "An item could not be stored",
+                what: "items",
+                retry_initial: settings.retry_initial(),
+                retry_max: settings.retry_max(),
+            },
+            dead_letters,
             settings,
             wake_publisher,
         }
@@ -106,72 +131,31 @@ impl ItemPipeline {
         }
     }
 
-    /// Writes a batch, retrying while PostgreSQL is down; when PostgreSQL refuses it, writes
-    /// its items one by one so that only the one at fault is held back.
+    /// Writes a batch under the consumer's [`BatchRetry`] policy: retried while PostgreSQL is
+    /// down; when PostgreSQL refuses it, written in halves so that only the item at fault is
+    /// held back.
     async fn write(
         &self,
         items: Vec<PendingItem>,
         messages: Vec<Message>,
         shutdown: &CancellationToken,
     ) {
-        let mut backoff = self.backoff();
-        loop {
-            match self.writer.write(&items).await {
-                Ok(report) => {
-                    for outcome in &report.outcomes {
-                        metrics::counter!("tributary_etl_items_total", "outcome" => outcome.as_str())
-                            .increment(1);
-                    }
-                    if report.events > 0 {
-                        self.wake_publisher.notify_one();
-                    }
-                    for message in &messages {
-                        if let Err(e) = message.ack().await {
-                            tracing::warn!(error = %e, "Cannot ack a stored item; it will come again and be recognised.");
-                        }
-                    }
-                    return;
-                }
-                Err(e) if e.is_transient() => {
-                    let wait = backoff.next_wait();
-                    tracing::warn!(error = %e, items = items.len(), retry_in = ?wait, "Cannot write a batch; retrying.");
-                    // Keeps JetStream from delivering the batch to someone else meanwhile.
-                    for message in &messages {
-                        let _ = message.ack_with(AckKind::Progress).await;
-                    }
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        _ = tokio::time::sleep(wait) => {}
-                    }
-                }
-                Err(e) if items.len() > 1 => {
-                    tracing::warn!(error = %e, items = items.len(), "A batch was refused; writing its items one by one.");
-                    for (item, message) in items.into_iter().zip(messages) {
-                        Box::pin(self.write(vec![item], vec![message], shutdown)).await;
-                    }
-                    return;
-                }
-                Err(e) => {
-                    let Some(message) = messages.first() else {
-                        return;
-                    };
-                    let retry = self
-                        .dead_letters
-                        .retry_or_give_up(
-                            message,
-                            self.settings.max_deliver,
-                            "An item could not be stored",
-                            &e,
-                            |_| backoff.next_wait(),
-                        )
-                        .await;
-                    if retry == Retry::GaveUp {
-                        metrics::counter!("tributary_etl_items_total", "outcome" => "failed")
-                            .increment(1);
-                    }
-                    return;
-                }
+        let applied = self
+            .retry
+            .apply(&self.writer, items, messages, shutdown)
+            .await;
+        let mut events = 0;
+        for report in &applied.reports {
+            for outcome in &report.outcomes {
+                metrics::counter!("tributary_etl_items_total", "outcome" => outcome.as_str())
+                    .increment(1);
             }
+            events += report.events;
         }
+        if events > 0 {
+            self.wake_publisher.notify_one();
+        }
+        metrics::counter!("tributary_etl_items_total", "outcome" => "failed")
+            .increment(applied.gave_up as u64);
     }
 }

@@ -1,9 +1,11 @@
 //! What every Tributary service shares: configuration ([`config`]), telemetry ([`telemetry`]),
 //! NATS and JetStream ([`nats`]), the database pool and migrations ([`db`]), the health server
-//! ([`health`]), the outbox ([`outbox`]), dead letters ([`dead_letter`]), shutdown triggers ([`shutdown`]) and the runtime that ties them together
+//! ([`health`]), the outbox ([`outbox`]), dead letters ([`dead_letter`]), the batch retry policy
+//! ([`batch_retry`]), shutdown triggers ([`shutdown`]) and the runtime that ties them together
 //! ([`service`]).
 
 pub mod backoff;
+pub mod batch_retry;
 pub mod config;
 pub mod consume;
 pub mod db;

@@ -11,16 +11,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{pull, Consumer};
-use async_nats::jetstream::{self, AckKind, Message};
+use async_nats::jetstream::{self, Message};
 use tokio_util::sync::CancellationToken;
 use tributary_kit::backoff::Backoff;
+use tributary_kit::batch_retry::{BatchRetry, BatchTarget};
 use tributary_kit::config::SearchConfig;
 use tributary_kit::consume::{consume_in_batches, Batching};
-use tributary_kit::dead_letter::{DeadLetters, Retry};
+use tributary_kit::dead_letter::DeadLetters;
 use tributary_proto::streams::{ConsumerKey, DeliveryLimits};
 use tributary_proto::Subjects;
 
-use crate::backend::SearchBackend;
+use crate::backend::{ApplyReport, SearchBackend, SearchError};
 use crate::document::{changes_from_event, IndexChange};
 
 /// The first wait before a refused batch is tried again.
@@ -41,15 +42,16 @@ pub fn delivery_limits(settings: &SearchConfig) -> DeliveryLimits {
 /// Moves data events from JetStream into the index.
 #[derive(Clone)]
 pub struct Indexer {
-    backend: Arc<dyn SearchBackend>,
+    target: IndexTarget,
     dead_letters: DeadLetters,
+    retry: BatchRetry,
     settings: SearchConfig,
 }
 
 impl std::fmt::Debug for Indexer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Indexer")
-            .field("backend", &self.backend.name())
+            .field("backend", &self.target.0.name())
             .finish_non_exhaustive()
     }
 }
@@ -62,13 +64,19 @@ impl Indexer {
         subjects: &Subjects,
         settings: SearchConfig,
     ) -> Self {
+        let dead_letters =
+            DeadLetters::for_consumer(jetstream, subjects, ConsumerKey::SearchIndexer);
         Self {
-            backend,
-            dead_letters: DeadLetters::for_consumer(
-                jetstream,
-                subjects,
-                ConsumerKey::SearchIndexer,
-            ),
+            target: IndexTarget(backend),
+            retry: BatchRetry {
+                dead_letters: dead_letters.clone(),
+                max_deliver: settings.max_deliver,
+                failure: "The index refused an event",
+                what: "data events",
+                retry_initial: RETRY_INITIAL,
+                retry_max: RETRY_MAX,
+            },
+            dead_letters,
             settings,
         }
     }
@@ -116,70 +124,46 @@ impl Indexer {
         }
     }
 
-    /// Applies a batch, retrying while the backend refuses it; a batch refused again and
-    /// again is applied event by event, so only the event at fault is held back.
+    /// Applies a batch under the consumer's [`BatchRetry`] policy: retried while the index
+    /// cannot be reached; when the index refuses it, applied in halves, so only the event at
+    /// fault is held back.
     async fn apply(
         &self,
         changes: Vec<Vec<IndexChange>>,
         messages: Vec<Message>,
         shutdown: &CancellationToken,
     ) {
-        let mut backoff = Backoff::new(RETRY_INITIAL, RETRY_MAX);
-        let flat: Vec<IndexChange> = changes.iter().flatten().cloned().collect();
-        let outcome = loop {
-            match self.backend.apply(flat.clone()).await {
-                Err(e) if e.is_transient() => {
-                    let wait = backoff.next_wait();
-                    tracing::warn!(error = %e, events = messages.len(), retry_in = ?wait, "Cannot reach the index; retrying.");
-                    // Keeps JetStream from delivering the batch to someone else meanwhile.
-                    for message in &messages {
-                        let _ = message.ack_with(AckKind::Progress).await;
-                    }
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        _ = tokio::time::sleep(wait) => {}
-                    }
-                }
-                outcome => break outcome,
-            }
-        };
-        match outcome {
-            Ok(report) => {
-                metrics::counter!("tributary_search_events_total", "outcome" => "applied")
-                    .increment(report.applied as u64);
-                metrics::counter!("tributary_search_events_total", "outcome" => "stale")
-                    .increment(report.stale as u64);
-                for message in &messages {
-                    if let Err(e) = message.ack().await {
-                        tracing::warn!(error = %e, "Cannot ack an indexed event; it will come again and change nothing.");
-                    }
-                }
-            }
-            Err(e) if messages.len() > 1 => {
-                tracing::warn!(error = %e, events = messages.len(), "The index refused a batch; applying its events one by one.");
-                for (change, message) in changes.into_iter().zip(messages) {
-                    Box::pin(self.apply(vec![change], vec![message], shutdown)).await;
-                }
-            }
-            Err(e) => {
-                let Some(message) = messages.first() else {
-                    return;
-                };
-                let retry = self
-                    .dead_letters
-                    .retry_or_give_up(
-                        message,
-                        self.settings.max_deliver,
-                        "The index refused an event",
-                        e,
-                        |delivered| RETRY_INITIAL.saturating_mul(1 << delivered.clamp(1, 6)),
-                    )
-                    .await;
-                if retry == Retry::GaveUp {
-                    metrics::counter!("tributary_search_events_total", "outcome" => "failed")
-                        .increment(1);
-                }
-            }
+        let applied = self
+            .retry
+            .apply(&self.target, changes, messages, shutdown)
+            .await;
+        for report in &applied.reports {
+            metrics::counter!("tributary_search_events_total", "outcome" => "applied")
+                .increment(report.applied as u64);
+            metrics::counter!("tributary_search_events_total", "outcome" => "stale")
+                .increment(report.stale as u64);
         }
+        metrics::counter!("tributary_search_events_total", "outcome" => "failed")
+            .increment(applied.gave_up as u64);
+    }
+}
+
+/// The index as a [`BatchTarget`]: each event's changes, applied together.
+#[derive(Clone)]
+struct IndexTarget(Arc<dyn SearchBackend>);
+
+#[async_trait::async_trait]
+impl BatchTarget<Vec<IndexChange>> for IndexTarget {
+    type Report = ApplyReport;
+    type Error = SearchError;
+
+    async fn apply(&self, changes: &[Vec<IndexChange>]) -> Result<ApplyReport, SearchError> {
+        self.0
+            .apply(changes.iter().flatten().cloned().collect())
+            .await
+    }
+
+    fn is_transient(error: &SearchError) -> bool {
+        error.is_transient()
     }
 }

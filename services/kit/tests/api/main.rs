@@ -1,6 +1,7 @@
 //! Integration tests of the kit against the real NATS and PostgreSQL of this machine.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod batch_retry;
 mod config;
 mod outbox;
 mod provisioning;
