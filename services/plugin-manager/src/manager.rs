@@ -72,7 +72,7 @@ fn already_exists(instance_id: &str) -> ApiError {
 
 /// Refuses to look up an id that could not have been stored (it holds a NUL byte): there is
 /// no such instance.
-fn findable(instance_id: &str) -> Result<(), ApiError> {
+pub(crate) fn findable(instance_id: &str) -> Result<(), ApiError> {
     if instance_id.contains('\0') {
         return Err(not_found(&instance_id.escape_debug().to_string()));
     }

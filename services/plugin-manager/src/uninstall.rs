@@ -8,7 +8,7 @@ use tributary_proto::item::{ConnectorItem, ItemOperation};
 use tributary_proto::model::EntityType;
 
 use crate::api::{ApiError, ErrorCode, UninstallOutcome};
-use crate::manager::PluginManager;
+use crate::manager::{findable, PluginManager};
 use crate::store;
 
 /// Publish acknowledgements awaited at once while sending purge items.
@@ -35,6 +35,7 @@ impl PluginManager {
         purge: bool,
         actor: &str,
     ) -> Result<UninstallOutcome, ApiError> {
+        findable(instance_id)?;
         let mut tx = self.pool().begin().await?;
         let Some(mut row) = store::lock_instance(&mut tx, instance_id).await? else {
             drop(tx);
