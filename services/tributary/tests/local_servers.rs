@@ -6,7 +6,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -272,15 +272,12 @@ async fn up_names_what_to_install_when_nats_server_is_missing() {
     );
 }
 
-#[tokio::test]
-async fn up_installs_a_missing_nats_server_with_apt_get_or_prints_the_command() {
-    // Proves the first `up` on a fresh Debian machine installs what it lacks, logged, and says
-    // the one command when it cannot. The PATH holds only a stand-in `apt-get` that records
-    // its arguments (and installs nothing), so nothing is installed on this machine.
-    let dir = tempfile::tempdir().unwrap();
-    let bin = dir.path().join("bin");
+/// A directory under `dir` holding only an `apt-get` that installs nothing and appends its
+/// arguments to the file returned beside it.
+fn stand_in_apt_get(dir: &Path) -> (PathBuf, PathBuf) {
+    let bin = dir.join("bin");
     std::fs::create_dir(&bin).unwrap();
-    let calls = dir.path().join("apt-get.calls");
+    let calls = dir.join("apt-get.calls");
     let apt_get = bin.join("apt-get");
     std::fs::write(
         &apt_get,
@@ -292,6 +289,16 @@ async fn up_installs_a_missing_nats_server_with_apt_get_or_prints_the_command() 
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .unwrap();
+    (bin, calls)
+}
+
+#[tokio::test]
+async fn up_installs_a_missing_nats_server_with_apt_get_or_prints_the_command() {
+    // Proves the first `up` on a fresh Debian machine installs what it lacks, logged, and says
+    // the one command when it cannot. The PATH holds only a stand-in `apt-get` that records
+    // its arguments (and installs nothing), so nothing is installed on this machine.
+    let dir = tempfile::tempdir().unwrap();
+    let (bin, calls) = stand_in_apt_get(dir.path());
     let root = nix::unistd::geteuid().is_root();
 
     // At `info`, where a person sees the installation step logged.
@@ -332,20 +339,7 @@ async fn up_installs_a_missing_nats_server_with_apt_get_or_prints_the_command() 
 async fn up_with_no_install_never_runs_the_package_manager() {
     // Proves `--no-install` leaves the machine alone and only says what to install.
     let dir = tempfile::tempdir().unwrap();
-    let bin = dir.path().join("bin");
-    std::fs::create_dir(&bin).unwrap();
-    let calls = dir.path().join("apt-get.calls");
-    let apt_get = bin.join("apt-get");
-    std::fs::write(
-        &apt_get,
-        format!("#!/bin/sh\necho \"$@\" >> '{}'\n", calls.display()),
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        &apt_get,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    let (bin, calls) = stand_in_apt_get(dir.path());
 
     let mut up = spawn_up(
         &dir.path().join("data"),

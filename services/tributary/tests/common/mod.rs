@@ -21,16 +21,21 @@ pub struct Run {
     pub stderr: String,
 }
 
-pub async fn cli(env: &TestEnv, args: &[&str]) -> Run {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_tributary"))
+/// `tributary <args>` with nothing of the caller's environment but the PATH, on this test's
+/// prefix and database.
+fn command(env: &TestEnv, args: &[&str]) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_tributary"));
+    command
         .args(args)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("TRIBUTARY__NATS__SUBJECT_PREFIX", &env.prefix)
-        .env("TRIBUTARY__DATABASE__NAME", &env.database)
-        .output()
-        .await
-        .unwrap();
+        .env("TRIBUTARY__DATABASE__NAME", &env.database);
+    command
+}
+
+pub async fn cli(env: &TestEnv, args: &[&str]) -> Run {
+    let output = command(env, args).output().await.unwrap();
     Run {
         code: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -44,12 +49,7 @@ pub async fn cli(env: &TestEnv, args: &[&str]) -> Run {
 pub async fn cli_into_closed_pipe(env: &TestEnv, args: &[&str]) -> Run {
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_tributary"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("TRIBUTARY__NATS__SUBJECT_PREFIX", &env.prefix)
-        .env("TRIBUTARY__DATABASE__NAME", &env.database)
+    let output = command(env, args)
         .stdout(writer)
         .stderr(std::process::Stdio::piped())
         // Not `output()`: tokio's replaces the standard output given here with a pipe of its own.
