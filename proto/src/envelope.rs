@@ -129,6 +129,7 @@ mod tests {
             created_at: Utc::now(),
             updated_at: Utc::now(),
             deleted_at: None,
+            sources: Some(vec!["carddav-1".into()]),
         };
         let envelope = Envelope::new(
             kind,

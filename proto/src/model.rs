@@ -118,6 +118,13 @@ pub struct Record<F> {
     /// When its source deleted it.
     #[serde(default)]
     pub deleted_at: Option<DateTime<Utc>>,
+    /// The plugin instances that hold a live (not deleted) record of it, in name order. The
+    /// ETL sets it on every person it announces: a person met through several sources keeps
+    /// living when one of them deletes its record, and this is how a subscriber learns that
+    /// the person no longer comes from there. Absent on other entities (each comes from the
+    /// one instance that the event's `source` names) and in rows read from PostgreSQL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sources: Option<Vec<String>>,
 }
 
 /// Anything a source said that has no typed field, kept as JSON.
@@ -318,9 +325,11 @@ mod tests {
             created_at: DateTime::<Utc>::UNIX_EPOCH,
             updated_at: DateTime::<Utc>::UNIX_EPOCH,
             deleted_at: None,
+            sources: None,
         };
         let json = serde_json::to_value(&person).unwrap();
         assert_eq!(json["display_name"], "Ada");
+        assert!(json.get("sources").is_none(), "absent unless known: {json}");
         let back: Person = serde_json::from_value(json).unwrap();
         assert_eq!(back, person);
     }

@@ -132,6 +132,7 @@ fn documents(rng: &mut Rng, vocab: &[String], n: usize) -> Vec<SearchDocument> {
             title,
             text,
             sources: sources.iter().map(|s| (*s).to_owned()).collect(),
+            sources_complete: false,
             date,
             version: date + chrono::Duration::seconds(rng.below(3600) as i64),
         });

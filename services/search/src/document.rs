@@ -36,6 +36,10 @@ pub struct SearchDocument {
     pub text: String,
     /// The plugin instances it came from.
     pub sources: Vec<String>,
+    /// Whether `sources` is every instance it still comes from (a person's event says so),
+    /// so that it replaces the sources the index holds instead of adding to them.
+    #[serde(skip)]
+    pub sources_complete: bool,
     /// The date `from` and `to` filter on: when a message was sent, an event starts, a
     /// document was modified; otherwise when the entity last changed.
     pub date: DateTime<Utc>,
@@ -46,8 +50,9 @@ pub struct SearchDocument {
 /// One thing to do to the index.
 #[derive(Debug, Clone, PartialEq)]
 pub enum IndexChange {
-    /// Add or replace the document, unless the index holds a newer version. Its `sources` are
-    /// added to those the index already knows for it.
+    /// Add or replace the document, unless the index holds a newer version. Its `sources`
+    /// replace those the index knows for it when they are complete, and are added to them
+    /// otherwise.
     Upsert(SearchDocument),
     /// Remove the entity from results, keeping a tombstone of `version`.
     Delete {
@@ -270,12 +275,19 @@ fn document_of<F: Searchable>(
             version: deleted_at.max(record.updated_at),
         });
     }
+    // A person's event names every instance she still comes from; any other names only the
+    // one that caused it.
+    let (sources, sources_complete) = match record.sources {
+        Some(all) => (all, true),
+        None => (sources, false),
+    };
     Ok(IndexChange::Upsert(SearchDocument {
         id: record.id,
         entity_type,
         title: record.fields.title(),
         text: record.fields.text(),
         sources,
+        sources_complete,
         date: record.fields.date().unwrap_or(record.updated_at),
         version: record.updated_at,
     }))
@@ -450,6 +462,7 @@ mod tests {
                 title: title.into(),
                 text: String::new(),
                 sources: vec![],
+                sources_complete: false,
                 date: at(version),
                 version: at(version),
             })

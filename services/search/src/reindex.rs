@@ -272,7 +272,7 @@ fn rows_sql(entity: EntityType) -> String {
         "SELECT t.id, to_jsonb(t) - 'merged_into' AS entity, \
                 COALESCE((SELECT array_agg(DISTINCT s.instance_id ORDER BY s.instance_id) \
                           FROM source_record s \
-                          WHERE s.entity_type = $2 AND s.entity_id = t.id), '{{}}') AS sources \
+                          WHERE s.entity_type = $2 AND s.entity_id = t.id AND NOT s.deleted), '{{}}') AS sources \
          FROM {table} t WHERE t.id > $1 ORDER BY t.id LIMIT $3",
         table = entity.as_str()
     )

@@ -55,6 +55,7 @@ fn doc(id: Uuid, entity_type: EntityType, title: &str, text: &str) -> SearchDocu
         title: title.into(),
         text: text.into(),
         sources: vec!["mail".into()],
+        sources_complete: false,
         date: at("2026-03-01T09:00:00.250Z"),
         version: at("2026-03-01T10:00:00Z"),
     }

@@ -38,10 +38,11 @@ pub(super) async fn set_person_sources(
     }
     for id in people {
         if let Some(Value::Object(row)) = rows.get_mut(id) {
-            let sources = live.remove(id).unwrap_or_default();
+            // A person can be in `people` twice (updated and merged): both events share her row.
+            let sources = live.get(id).map(Vec::as_slice).unwrap_or_default();
             row.insert(
                 "sources".into(),
-                Value::Array(sources.into_iter().map(Value::String).collect()),
+                Value::Array(sources.iter().cloned().map(Value::String).collect()),
             );
         }
     }

@@ -12,4 +12,5 @@ mod merge;
 mod nul;
 mod outage;
 mod purge;
+mod sources;
 mod versions;

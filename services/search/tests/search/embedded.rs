@@ -26,6 +26,7 @@ fn doc(
         title: title.into(),
         text: text.into(),
         sources: vec![source.into()],
+        sources_complete: false,
         date: at(date),
         version: at("2026-01-01T00:00:00Z"),
     }

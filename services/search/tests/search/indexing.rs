@@ -119,6 +119,37 @@ async fn people_merged_across_sources_are_one_hit_from_both_sources() {
     );
 }
 
+/// A person met through two sources who is deleted at one of them lives on, and is no longer
+/// found by that source.
+#[tokio::test]
+async fn a_person_no_longer_comes_from_a_source_whose_records_are_all_deleted() {
+    let mesh = Mesh::start().await;
+    let v1 = "2026-03-01T10:00:00Z";
+    let ada = |instance: &str, id: &str, name: &str| {
+        item(
+            instance,
+            "person",
+            id,
+            v1,
+            json!({"display_name": name, "emails": ["ada@example.org"]}),
+        )
+    };
+    mesh.publish_items(&[ada("crm", "p1", "Ada Lovelace")])
+        .await;
+    mesh.wait_hits(&[("q", "ada"), ("source", "crm")], 1).await;
+    mesh.publish_items(&[ada("phone", "x9", "Ada L.")]).await;
+    mesh.wait_hits(&[("q", "ada"), ("source", "phone")], 1)
+        .await;
+
+    mesh.publish_items(&[tombstone("phone", "person", "x9", "2026-03-02T10:00:00Z")])
+        .await;
+
+    mesh.wait_hits(&[("q", "ada"), ("source", "phone")], 0)
+        .await;
+    let found = mesh.wait_hits(&[("q", "ada"), ("source", "crm")], 1).await;
+    assert_eq!(found.hits[0].sources, vec!["crm".to_owned()]);
+}
+
 fn document(id: Uuid, title: &str, updated_at: &str) -> serde_json::Value {
     json!({
         "id": id, "title": title, "content": "", "created_at": "2026-01-01T00:00:00Z",

@@ -35,6 +35,82 @@ async fn answers(mesh: &Mesh) -> Vec<(usize, BTreeSet<Uuid>)> {
     out
 }
 
+/// Stops the search service, removes its index and starts it again on an empty one.
+async fn lose_the_index(mesh: &mut Mesh) {
+    mesh.stop_search().await;
+    std::fs::remove_dir_all(mesh.env.config.data_dir.join("search")).unwrap();
+    mesh.restart_search().await;
+    assert_eq!(mesh.search(&[("q", "")]).await.total, 0);
+}
+
+/// Runs `search.reindex` on the embedded index to its end, which must be `Done`, and returns
+/// every progress report it published.
+async fn reindex(mesh: &Mesh) -> Vec<ReindexProgress> {
+    let client = mesh.mesh_client().await;
+    let mut progress = client
+        .nats()
+        .subscribe(progress_subject(&mesh.subjects))
+        .await
+        .unwrap();
+    let started: ReindexStarted = client
+        .request(ServiceName::Search, "reindex", &NoBody {})
+        .await
+        .unwrap();
+    assert_eq!(started.backend, "embedded");
+    let mut seen = Vec::new();
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(30), progress.next())
+            .await
+            .expect("progress within 30 s")
+            .expect("a progress message");
+        let report: ReindexProgress = serde_json::from_slice(&message.payload).unwrap();
+        assert_eq!(report.job_id, started.job_id);
+        seen.push(report.clone());
+        if report.phase != ReindexPhase::Indexing {
+            assert_eq!(report.phase, ReindexPhase::Done, "{seen:#?}");
+            return seen;
+        }
+    }
+}
+
+/// A source whose records of a person are all deleted is not among her sources after a
+/// reindex either.
+#[tokio::test]
+async fn reindex_gives_a_person_only_the_sources_that_still_hold_her() {
+    let mut mesh = Mesh::start().await;
+    let v1 = "2026-03-01T10:00:00Z";
+    let ada = |instance: &str, id: &str| {
+        item(
+            instance,
+            "person",
+            id,
+            v1,
+            json!({"display_name": "Ada", "emails": ["ada@example.org"]}),
+        )
+    };
+    mesh.publish_items(&[ada("crm", "p1")]).await;
+    mesh.wait_hits(&[("q", "ada"), ("source", "crm")], 1).await;
+    mesh.publish_items(&[ada("phone", "x1")]).await;
+    mesh.wait_hits(&[("q", "ada"), ("source", "phone")], 1)
+        .await;
+    mesh.publish_items(&[tombstone("phone", "person", "x1", "2026-03-02T00:00:00Z")])
+        .await;
+    mesh.wait_hits(&[("q", "ada"), ("source", "phone")], 0)
+        .await;
+
+    lose_the_index(&mut mesh).await;
+    reindex(&mesh).await;
+
+    let found = mesh.wait_hits(&[("q", "ada"), ("type", "person")], 1).await;
+    assert_eq!(found.hits[0].sources, vec!["crm".to_owned()]);
+    assert_eq!(
+        mesh.search(&[("q", "ada"), ("source", "phone")])
+            .await
+            .total,
+        0
+    );
+}
+
 #[tokio::test]
 async fn reindex_rebuilds_the_same_answers_from_postgresql_with_progress() {
     let mut mesh = Mesh::start().await;
@@ -91,36 +167,10 @@ async fn reindex_rebuilds_the_same_answers_from_postgresql_with_progress() {
     assert_eq!(before[1].0, 1, "one merged Ada: {before:?}");
 
     // The index is lost; the events that built it were all acknowledged long ago.
-    mesh.stop_search().await;
-    std::fs::remove_dir_all(mesh.env.config.data_dir.join("search")).unwrap();
-    mesh.restart_search().await;
-    assert_eq!(mesh.search(&[("q", "")]).await.total, 0);
+    lose_the_index(&mut mesh).await;
 
-    let client = mesh.mesh_client().await;
-    let mut progress = client
-        .nats()
-        .subscribe(progress_subject(&mesh.subjects))
-        .await
-        .unwrap();
-    let started: ReindexStarted = client
-        .request(ServiceName::Search, "reindex", &NoBody {})
-        .await
-        .unwrap();
-    assert_eq!(started.backend, "embedded");
-    let mut seen = Vec::new();
-    let last = loop {
-        let message = tokio::time::timeout(Duration::from_secs(30), progress.next())
-            .await
-            .expect("progress within 30 s")
-            .expect("a progress message");
-        let report: ReindexProgress = serde_json::from_slice(&message.payload).unwrap();
-        assert_eq!(report.job_id, started.job_id);
-        seen.push(report.clone());
-        if report.phase != ReindexPhase::Indexing {
-            break report;
-        }
-    };
-    assert_eq!(last.phase, ReindexPhase::Done, "{seen:#?}");
+    let seen = reindex(&mesh).await;
+    let last = seen.last().expect("progress").clone();
     // Every row of the model, tombstones included (the deleted document, and the second Ada
     // when the ETL stored her before it merged the two).
     let pool = mesh.env.pool().await;

@@ -248,7 +248,7 @@ impl TantivyIndex {
             }
             let (doc, deleted) = match change {
                 IndexChange::Upsert(mut doc) => {
-                    if let Some(before) = before.filter(|h| !h.deleted) {
+                    if let Some(before) = before.filter(|h| !h.deleted && !doc.sources_complete) {
                         let mut sources: Vec<String> = before.sources.clone();
                         let known: HashSet<String> = sources.iter().cloned().collect();
                         sources.extend(doc.sources.into_iter().filter(|s| !known.contains(s)));
@@ -267,6 +267,7 @@ impl TantivyIndex {
                         title: String::new(),
                         text: String::new(),
                         sources: Vec::new(),
+                        sources_complete: true,
                         date: version,
                         version,
                     },

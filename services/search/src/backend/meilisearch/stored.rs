@@ -76,7 +76,8 @@ fn union(held: &[String], new: &[String]) -> Vec<String> {
 
 /// The documents to write for `changes` (already reduced to the newest per entity) and what
 /// that does: a change older than the version held is stale and skipped; a deletion becomes a
-/// tombstone keeping its version; an upsert onto a live document keeps the sources held.
+/// tombstone keeping its version; an upsert onto a live document keeps the sources held, unless
+/// its own are complete.
 pub(super) fn plan(changes: &[IndexChange], held: Vec<Held>) -> (Vec<StoredDocument>, ApplyReport) {
     let held: HashMap<Uuid, Held> = held.into_iter().map(|h| (h.id, h)).collect();
     let mut report = ApplyReport::default();
@@ -91,7 +92,9 @@ pub(super) fn plan(changes: &[IndexChange], held: Vec<Held>) -> (Vec<StoredDocum
         writes.push(match change {
             IndexChange::Upsert(doc) => {
                 let sources = match current {
-                    Some(h) if !h.deleted => union(&h.sources, &doc.sources),
+                    Some(h) if !h.deleted && !doc.sources_complete => {
+                        union(&h.sources, &doc.sources)
+                    }
                     _ => union(&[], &doc.sources),
                 };
                 stored(doc, sources)
@@ -133,6 +136,7 @@ mod tests {
             title: "a \u{1}title\u{2}".into(),
             text: "text".into(),
             sources: sources.iter().map(|s| (*s).to_owned()).collect(),
+            sources_complete: false,
             date: at("2026-03-01T09:00:00.5Z"),
             version: at(version),
         })
@@ -145,6 +149,18 @@ mod tests {
             deleted,
             sources: sources.iter().map(|s| (*s).to_owned()).collect(),
         }
+    }
+
+    #[test]
+    fn complete_sources_replace_those_held() {
+        let id = Uuid::now_v7();
+        let mut change = upsert(id, "2026-01-02T00:00:00Z", &["crm"]);
+        if let IndexChange::Upsert(doc) = &mut change {
+            doc.sources_complete = true;
+        }
+        let held = vec![held(id, "2026-01-01T00:00:00Z", false, &["crm", "phone"])];
+        let (writes, _) = plan(&[change], held);
+        assert_eq!(writes[0].sources, ["crm"]);
     }
 
     #[test]
