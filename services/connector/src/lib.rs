@@ -45,6 +45,23 @@ const OUTBOX_BATCH: usize = 100;
 /// Who the service says it is to the plugin manager.
 const ACTOR: &str = "connector";
 
+/// Checks what the connector service reads of `config` beyond its shape, as
+/// [`build_with`] does before it starts: `tributary check-config` runs it too.
+pub fn check_config(config: &Config) -> Result<(), ConfigError> {
+    default_schedule(config).map(|_| ())
+}
+
+/// `connector.default_schedule`, read.
+fn default_schedule(config: &Config) -> Result<Schedule, ConfigError> {
+    config
+        .connector
+        .default_schedule
+        .parse()
+        .map_err(|e: schedule::InvalidSchedule| {
+            ConfigError::new("connector.default_schedule", e.to_string())
+        })
+}
+
 /// Starts the service with the built-in connectors.
 pub async fn build(config: Config) -> Result<ServiceRuntime, KitError> {
     build_with(config, ConnectorRegistry::builtin()).await
@@ -56,14 +73,7 @@ pub async fn build_with(
     config: Config,
     registry: ConnectorRegistry,
 ) -> Result<ServiceRuntime, KitError> {
-    let default_schedule: Schedule =
-        config
-            .connector
-            .default_schedule
-            .parse()
-            .map_err(|e: schedule::InvalidSchedule| {
-                ConfigError::new("connector.default_schedule", e.to_string())
-            })?;
+    let default_schedule = default_schedule(&config)?;
     let runtime = ServiceRuntime::start(SERVICE, config).await?;
     let pool = runtime.db.clone().ok_or_else(|| {
         KitError::Unexpected(anyhow::anyhow!("the connector service needs its database"))

@@ -44,19 +44,29 @@ pub fn delivery_limits(config: &Config) -> DeliveryLimits {
     }
 }
 
+/// Checks what the ETL reads of `config` beyond its shape, as [`build`] does before it
+/// starts: `tributary check-config` runs it too.
+pub fn check_config(config: &Config) -> Result<(), ConfigError> {
+    phone_region(config).map(|_| ())
+}
+
+/// `etl.default_phone_region`, as a region with phone numbers.
+fn phone_region(config: &Config) -> Result<phonenumber::country::Id, ConfigError> {
+    ContactNormaliser::parse_region(&config.etl.default_phone_region).ok_or_else(|| {
+        ConfigError::new(
+            "etl.default_phone_region",
+            format!(
+                "`{}` is not a region with phone numbers",
+                config.etl.default_phone_region
+            ),
+        )
+    })
+}
+
 /// Starts the service: connects to NATS and PostgreSQL (migrating it), provisions the
 /// `etl-items` consumer, and runs the item pipeline and the outbox publisher.
 pub async fn build(config: Config) -> Result<ServiceRuntime, KitError> {
-    let region =
-        ContactNormaliser::parse_region(&config.etl.default_phone_region).ok_or_else(|| {
-            ConfigError::new(
-                "etl.default_phone_region",
-                format!(
-                    "`{}` is not a region with phone numbers",
-                    config.etl.default_phone_region
-                ),
-            )
-        })?;
+    let region = phone_region(&config)?;
     let runtime = ServiceRuntime::start(SERVICE, config).await?;
     let Some(pool) = runtime.db.clone() else {
         return Err(KitError::Unexpected(anyhow::anyhow!(

@@ -491,6 +491,10 @@ impl EtlConfig {
     }
 }
 
+/// A service's check of what it reads of the configuration beyond its shape: run by its own
+/// start-up and by `tributary check-config`, so each key is judged in one place.
+pub type ConfigCheck = fn(&Config) -> Result<(), ConfigError>;
+
 /// Configuration that cannot be used, with the key at fault.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: `{key}`: {message}")]

@@ -230,15 +230,28 @@ pub fn local_master_key_file(config: &Config) -> PathBuf {
 
 const LOCAL_MASTER_KEY: &str = "master.key";
 
-/// A key `tributary up` may make: its inline setting, its file setting, the file's name, how
-/// to make a value and what it is for.
-type LocalKey<'a> = (
-    &'a SecretString,
-    &'a mut PathBuf,
-    &'static str,
-    fn() -> String,
-    &'static str,
-);
+/// A key `tributary up` may make when none is configured.
+struct LocalKey<'a> {
+    /// Its inline setting.
+    inline: &'a mut SecretString,
+    /// Its file setting.
+    file: &'a mut PathBuf,
+    /// The inline setting's configuration key.
+    setting: &'static str,
+    /// The file's name under `<data_dir>/secrets/`.
+    name: &'static str,
+    /// Makes a new value.
+    make: fn() -> String,
+    /// What it is for, for the line `tributary up` prints about it.
+    purpose: &'static str,
+}
+
+impl LocalKey<'_> {
+    /// Whether it is configured, inline or as a file.
+    fn configured(&self) -> bool {
+        !self.inline.expose_secret().trim().is_empty() || !self.file.as_os_str().is_empty()
+    }
+}
 
 /// A key file [`ensure_local_keys`] made.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -249,54 +262,85 @@ pub struct MadeKey {
     pub purpose: &'static str,
 }
 
-/// For one machine (`tributary up`): when neither an inline value nor a file is configured for
-/// the master key, the admin token or the search API token, points the config at `<data_dir>/secrets/` and creates
-/// the files there (readable by the owner only) if they do not exist. Returns the files made,
-/// each with what it is for.
-pub fn ensure_local_keys(config: &mut Config) -> std::io::Result<Vec<MadeKey>> {
-    let dir = local_keys_dir(config);
-    let mut made = Vec::new();
+/// The keys of `config` that `tributary up` makes when neither an inline value nor a file is
+/// configured: the master key, the admin token and the search API token.
+fn local_keys(config: &mut Config) -> [LocalKey<'_>; 3] {
     let pm = &mut config.plugin_manager;
     let search = &mut config.search;
     let token = || hex::encode(MasterKey::generate().key.as_slice());
-    let wanted: [LocalKey<'_>; 3] = [
-        (
-            &pm.master_key,
-            &mut pm.master_key_file,
-            "master.key",
-            || MasterKey::generate().to_base64().expose_secret().to_owned(),
-            "the master key that seals plugin secrets (keep it: they cannot be read without it)",
-        ),
-        (
-            &pm.admin_token,
-            &mut pm.admin_token_file,
-            "admin.token",
-            token,
-            "the bearer token of the plugin manager's admin HTTP API",
-        ),
-        (
-            &search.api_token,
-            &mut search.api_token_file,
-            "search.token",
-            token,
-            "the bearer token of the search HTTP API (GET /search)",
-        ),
-    ];
-    for (inline, file, name, make, purpose) in wanted {
-        if !inline.expose_secret().trim().is_empty() || !file.as_os_str().is_empty() {
+    [
+        LocalKey {
+            inline: &mut pm.master_key,
+            file: &mut pm.master_key_file,
+            setting: "plugin_manager.master_key",
+            name: LOCAL_MASTER_KEY,
+            make: || MasterKey::generate().to_base64().expose_secret().to_owned(),
+            purpose:
+                "the master key that seals plugin secrets (keep it: they cannot be read without it)",
+        },
+        LocalKey {
+            inline: &mut pm.admin_token,
+            file: &mut pm.admin_token_file,
+            setting: "plugin_manager.admin_token",
+            name: "admin.token",
+            make: token,
+            purpose: "the bearer token of the plugin manager's admin HTTP API",
+        },
+        LocalKey {
+            inline: &mut search.api_token,
+            file: &mut search.api_token_file,
+            setting: "search.api_token",
+            name: "search.token",
+            make: token,
+            purpose: "the bearer token of the search HTTP API (GET /search)",
+        },
+    ]
+}
+
+/// For one machine (`tributary up`): when neither an inline value nor a file is configured for
+/// the master key, the admin token or the search API token, points the config at
+/// `<data_dir>/secrets/` and creates the files there (readable by the owner only) if they do
+/// not exist. Returns the files made, each with what it is for.
+pub fn ensure_local_keys(config: &mut Config) -> std::io::Result<Vec<MadeKey>> {
+    let dir = local_keys_dir(config);
+    let mut made = Vec::new();
+    for key in local_keys(config) {
+        if key.configured() {
             continue;
         }
-        let path = dir.join(name);
+        let path = dir.join(key.name);
         if !path.exists() {
-            write_private(&path, &make())?;
+            write_private(&path, &(key.make)())?;
             made.push(MadeKey {
                 file: path.clone(),
-                purpose,
+                purpose: key.purpose,
             });
         }
-        *file = path;
+        *key.file = path;
     }
     Ok(made)
+}
+
+/// For `tributary check-config`: each key `tributary up` would take from `<data_dir>/secrets/`
+/// (none configured) is pointed at its file where that exists, and otherwise given a value
+/// made in memory only, so that the checks that follow judge the configuration `up` would run
+/// with, and nothing is written. Returns the settings of the keys `up` would make, with where.
+pub fn assume_local_keys(config: &mut Config) -> Vec<(&'static str, PathBuf)> {
+    let dir = local_keys_dir(config);
+    let mut to_make = Vec::new();
+    for key in local_keys(config) {
+        if key.configured() {
+            continue;
+        }
+        let path = dir.join(key.name);
+        if path.exists() {
+            *key.file = path;
+        } else {
+            *key.inline = SecretString::from((key.make)());
+            to_make.push((key.setting, path));
+        }
+    }
+    to_make
 }
 
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {

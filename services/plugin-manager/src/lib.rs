@@ -21,7 +21,7 @@ mod uninstall;
 pub mod validate;
 pub mod vault;
 
-use tributary_kit::{Config, KitError, ServiceRuntime, ServiceSpec};
+use tributary_kit::{Config, ConfigError, KitError, ServiceRuntime, ServiceSpec};
 use tributary_proto::ServiceName;
 
 pub use manager::PluginManager;
@@ -38,14 +38,28 @@ pub const SERVICE: ServiceSpec = ServiceSpec {
 /// Events published per round of the outbox publisher.
 const OUTBOX_BATCH: usize = 100;
 
-/// Starts the service: checks its keys and plugin directories (a wrong or missing master key
-/// stops start-up naming the setting), connects, scans for plugins, and serves `plugins.*` on
-/// NATS and the admin API on `plugin_manager.http_addr`.
-pub async fn build(config: Config) -> Result<ServiceRuntime, KitError> {
+/// Checks what the plugin manager reads of `config` beyond its shape (its master key, admin
+/// token and plugin directories), as [`build`] does before it starts: `tributary
+/// check-config` runs it too.
+pub fn check_config(config: &Config) -> Result<(), ConfigError> {
+    checked(config).map(|_| ())
+}
+
+/// The master key and the admin token, once the plugin directories are found to exist.
+fn checked(config: &Config) -> Result<(keys::MasterKey, secrecy::SecretString), ConfigError> {
     let settings = &config.plugin_manager;
     let key = keys::master_key_from(settings)?;
     let token = keys::admin_token_from(settings)?;
     discovery::check_dirs(&settings.plugin_dirs)?;
+    Ok((key, token))
+}
+
+/// Starts the service: checks its keys and plugin directories (a wrong or missing master key
+/// stops start-up naming the setting), connects, scans for plugins, and serves `plugins.*` on
+/// NATS and the admin API on `plugin_manager.http_addr`.
+pub async fn build(config: Config) -> Result<ServiceRuntime, KitError> {
+    let (key, token) = checked(&config)?;
+    let settings = &config.plugin_manager;
     let plugin_dirs = settings.plugin_dirs.clone();
 
     let mut runtime = ServiceRuntime::start(SERVICE, config).await?;

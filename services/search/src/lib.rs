@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use tributary_kit::health::ReadinessCheck;
-use tributary_kit::{Config, KitError, ServiceRuntime, ServiceSpec};
+use tributary_kit::{Config, ConfigError, KitError, ServiceRuntime, ServiceSpec};
 use tributary_plugin_manager::keys::bearer_token_from;
 use tributary_proto::streams::ConsumerKey;
 use tributary_proto::ServiceName;
@@ -62,16 +62,27 @@ fn index_failed(e: SearchError) -> KitError {
     KitError::Unexpected(anyhow::anyhow!("cannot open the search index: {e}"))
 }
 
+/// Checks what the search service reads of `config` beyond its shape, as [`build`] does
+/// before it starts: `tributary check-config` runs it too.
+pub fn check_config(config: &Config) -> Result<(), ConfigError> {
+    api_token(config).map(|_| ())
+}
+
+/// `search.api_token` (or the file `search.api_token_file` names), long enough.
+fn api_token(config: &Config) -> Result<secrecy::SecretString, ConfigError> {
+    bearer_token_from(
+        &config.search.api_token,
+        &config.search.api_token_file,
+        "search.api_token",
+        "the search API's bearer token",
+    )
+}
+
 /// Starts the service: opens the index and applies its settings, connects to NATS,
 /// provisions the `search-indexer` consumer, runs the indexer and serves the query API.
 pub async fn build(config: Config) -> Result<ServiceRuntime, KitError> {
     let settings = config.search.clone();
-    let token = bearer_token_from(
-        &settings.api_token,
-        &settings.api_token_file,
-        "search.api_token",
-        "the search API's bearer token",
-    )?;
+    let token = api_token(&config)?;
     let backend = open_backend(&config).map_err(index_failed)?;
     backend.prepare().await.map_err(index_failed)?;
     let checked = backend.clone();

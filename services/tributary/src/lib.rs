@@ -18,7 +18,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tributary_kit::{config::Config, ConfigSources, KitError};
+use tributary_kit::config::{Config, ConfigCheck};
+use tributary_kit::{ConfigError, ConfigSources, KitError};
 
 /// Tributary: a self-hosted integration hub.
 #[derive(Debug, Parser)]
@@ -66,10 +67,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     };
     match cli.command {
         Command::Up(args) => tributary_kit::exit_code(up(config, &sources, args).await),
-        Command::CheckConfig => {
-            check_config(&config);
-            ExitCode::SUCCESS
-        }
+        Command::CheckConfig => check_config(&config),
         Command::Plugins(args) => plugins_cli::run(&config, args).await,
         Command::Sync(args) => sync_cli::run(&config, args).await,
         Command::Send(args) => send_cli::run(&config, args).await,
@@ -93,8 +91,31 @@ async fn up(mut config: Config, sources: &ConfigSources, args: up::UpArgs) -> Re
     up::run_with_servers(config, sources, args, tributary_kit::shutdown::signal()).await
 }
 
-/// `tributary check-config`: the settings that are not secret.
-fn check_config(config: &Config) {
+/// What each service checks of the configuration before it starts, beyond its shape: one
+/// function per service, the same one its `build` runs.
+const START_UP_CHECKS: [ConfigCheck; 4] = [
+    tributary_plugin_manager::check_config,
+    tributary_connector::check_config,
+    tributary_etl::check_config,
+    tributary_search::check_config,
+];
+
+/// `tributary check-config`: every check the services run at start-up, on the configuration
+/// `tributary up` would run with (the keys it makes when none is configured are assumed, not
+/// written); then the settings that are not secret. Exits 1 naming each key at fault.
+fn check_config(config: &Config) -> ExitCode {
+    let mut assumed = config.clone();
+    let made_by_up = tributary_plugin_manager::keys::assume_local_keys(&mut assumed);
+    let problems: Vec<ConfigError> = START_UP_CHECKS
+        .iter()
+        .filter_map(|check| check(&assumed).err())
+        .collect();
+    if !problems.is_empty() {
+        for problem in &problems {
+            eprintln!("error: {problem}");
+        }
+        return ExitCode::FAILURE;
+    }
     outln!("configuration is valid");
     outln!("nats.url = {}", config.nats.url);
     outln!(
@@ -107,4 +128,11 @@ fn check_config(config: &Config) {
     for service in tributary_proto::ServiceName::ALL {
         outln!("{service}: http://{}", config.http_addr_of(service));
     }
+    for (setting, file) in made_by_up {
+        outln!(
+            "{setting} is not set: `tributary up` makes one in {} (a service started on its own refuses to start without it)",
+            file.display()
+        );
+    }
+    ExitCode::SUCCESS
 }
