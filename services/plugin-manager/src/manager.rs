@@ -359,28 +359,9 @@ impl PluginManager {
         }
         self.apply_secret_changes(&mut tx, &instance_id, &changes)
             .await?;
-        let permissions: Vec<String> = row.accepted.iter().map(ToString::to_string).collect();
-        store::audit(
-            &mut tx,
-            actor,
-            "install",
-            Some(&row.plugin_id),
-            Some(&instance_id),
-            json!({ "version": row.manifest.version.to_string() }),
-        )
-        .await?;
-        store::audit(
-            &mut tx,
-            actor,
-            "accept_permissions",
-            Some(&row.plugin_id),
-            Some(&instance_id),
-            json!({ "permissions": permissions }),
-        )
-        .await?;
-        self.announce(&mut tx, PluginEvent::Installed, &row, actor, None)
+        let detail = json!({ "version": row.manifest.version.to_string() });
+        self.record_install(tx, &row, "install", detail, actor)
             .await?;
-        self.commit(tx).await?;
         tracing::info!(instance = %instance_id, plugin = %row.plugin_id, actor, "Instance installed.");
         self.instance(&instance_id).await
     }
@@ -434,14 +415,32 @@ impl PluginManager {
         store::save_instance(&mut tx, &row).await?;
         self.apply_secret_changes(&mut tx, &instance_id, &changes)
             .await?;
+        let detail =
+            json!({ "from_version": from_version, "version": row.manifest.version.to_string() });
+        self.record_install(tx, &row, "reinstall", detail, actor)
+            .await?;
+        tracing::info!(instance = %instance_id, plugin = %row.plugin_id, actor, "Instance reinstalled with what it had kept.");
+        self.instance(&instance_id).await
+    }
+
+    /// Audits an install (`action`, with `detail`) and the permissions it accepted, announces
+    /// `plugins.PluginInstalled`, and commits `tx`.
+    async fn record_install(
+        &self,
+        mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+        row: &InstanceRow,
+        action: &str,
+        detail: Value,
+        actor: &str,
+    ) -> Result<(), ApiError> {
         let permissions: Vec<String> = row.accepted.iter().map(ToString::to_string).collect();
         store::audit(
             &mut tx,
             actor,
-            "reinstall",
+            action,
             Some(&row.plugin_id),
-            Some(&instance_id),
-            json!({ "from_version": from_version, "version": row.manifest.version.to_string() }),
+            Some(&row.id),
+            detail,
         )
         .await?;
         store::audit(
@@ -449,15 +448,13 @@ impl PluginManager {
             actor,
             "accept_permissions",
             Some(&row.plugin_id),
-            Some(&instance_id),
+            Some(&row.id),
             json!({ "permissions": permissions }),
         )
         .await?;
-        self.announce(&mut tx, PluginEvent::Installed, &row, actor, None)
+        self.announce(&mut tx, PluginEvent::Installed, row, actor, None)
             .await?;
-        self.commit(tx).await?;
-        tracing::info!(instance = %instance_id, plugin = %row.plugin_id, actor, "Instance reinstalled with what it had kept.");
-        self.instance(&instance_id).await
+        self.commit(tx).await
     }
 
     /// Replaces an instance's configuration (secrets left out keep their value).
