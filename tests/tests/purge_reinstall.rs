@@ -67,26 +67,25 @@ async fn a_connector_instance_purged_and_installed_again_gets_everything_back() 
     stack.wait_search_total(&[("source", FOLDER)], 5, 30).await;
 }
 
-/// Posts a signed inbound SMS from `from` with `text`; the status.
-async fn sms(stack: &Stack, url: &str, sid: u32, from: &str, text: &str) -> u16 {
-    let params = twilio::inbound_sms(&format!("SM{sid:0>32}"), from, text);
-    let (headers, body) = twilio::signed(TOKEN, url, &params);
-    stack.post(url, &headers, body).await.0
+/// Installs and enables the Twilio SMS instance [`SMS`], then posts to its route a signed
+/// inbound SMS `sid` with `text` from the same number each time, which must be answered 200.
+async fn install_and_text(stack: &Stack, sid: u32, text: &str) {
+    stack
+        .install("tributary.twilio-sms", SMS, twilio::config(TOKEN))
+        .await;
+    stack.enable(SMS).await;
+    let url = stack.webhook_url(SMS).await;
+    let params = twilio::inbound_sms(&format!("SM{sid:0>32}"), "+15550002", text);
+    let (headers, body) = twilio::signed(TOKEN, &url, &params);
+    let (status, answer) = stack.post(&url, &headers, body).await;
+    assert_eq!(status, 200, "{text}: {answer}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_channel_instance_purged_and_installed_again_files_its_conversations_again() {
     let mut stack = Stack::new().await;
     stack.start_all().await;
-    stack
-        .install("tributary.twilio-sms", SMS, twilio::config(TOKEN))
-        .await;
-    stack.enable(SMS).await;
-    let url = stack.webhook_url(SMS).await;
-    assert_eq!(
-        sms(&stack, &url, 1, "+15550002", "Before the purge").await,
-        200
-    );
+    install_and_text(&stack, 1, "Before the purge").await;
     stack
         .wait_count(
             "SELECT count(*) FROM message WHERE deleted_at IS NULL",
@@ -104,15 +103,7 @@ async fn a_channel_instance_purged_and_installed_again_files_its_conversations_a
         )
         .await;
 
-    stack
-        .install("tributary.twilio-sms", SMS, twilio::config(TOKEN))
-        .await;
-    stack.enable(SMS).await;
-    let url = stack.webhook_url(SMS).await;
-    assert_eq!(
-        sms(&stack, &url, 2, "+15550002", "After the purge").await,
-        200
-    );
+    install_and_text(&stack, 2, "After the purge").await;
     // The same conversation (the same two numbers) is live again, with the new message in it.
     stack
         .wait_count(
