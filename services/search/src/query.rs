@@ -11,6 +11,11 @@ use uuid::Uuid;
 pub const DEFAULT_LIMIT: usize = 20;
 /// The most results one page may hold.
 pub const MAX_LIMIT: usize = 1000;
+/// The deepest a page may reach: `offset + limit` at most. A backend reserves room for
+/// `offset + limit` hits to rank them (tantivy's top-docs collector does it up front), so an
+/// unbounded offset is a request that can take the whole process down. Elasticsearch stops at
+/// the same depth by default (`index.max_result_window`).
+pub const MAX_RESULT_WINDOW: usize = 10_000;
 /// The longest query text accepted, in characters.
 pub const MAX_QUERY_CHARS: usize = 512;
 /// The tag a snippet opens around a matched word.
@@ -178,8 +183,15 @@ impl SearchQuery {
                 ));
             }
         }
-        if self.offset > usize::MAX / 2 {
-            return Err(InvalidParameter::new("offset", "is too large"));
+        if self.offset.saturating_add(self.limit) > MAX_RESULT_WINDOW {
+            return Err(InvalidParameter::new(
+                "offset",
+                format!(
+                    "with `limit` reaches past result {MAX_RESULT_WINDOW} (offset {} + limit {}); \
+                     narrow the search with `type`, `source`, `from` or `to` to page further",
+                    self.offset, self.limit
+                ),
+            ));
         }
         Ok(())
     }
@@ -297,6 +309,8 @@ mod tests {
             (vec![("limit", "0")], "limit"),
             (vec![("limit", "100000")], "limit"),
             (vec![("offset", "x")], "offset"),
+            (vec![("offset", "100000000000000000")], "offset"),
+            (vec![("offset", "9990"), ("limit", "11")], "offset"),
             (vec![("type", "people")], "type"),
             (vec![("from", "yesterday")], "from"),
             (vec![("to", "2026-13-01")], "to"),
@@ -307,6 +321,15 @@ mod tests {
         }
         let err = SearchQuery::from_params(&params(&[("kind", "person")])).unwrap_err();
         assert!(err.to_string().contains("`kind`"), "{err}");
+    }
+
+    #[test]
+    fn a_page_may_reach_the_result_window_and_no_further() {
+        let deepest = params(&[("offset", "9990"), ("limit", "10")]);
+        assert!(SearchQuery::from_params(&deepest).is_ok());
+        let err =
+            SearchQuery::from_params(&params(&[("offset", &usize::MAX.to_string())])).unwrap_err();
+        assert!(err.to_string().contains("page further"), "{err}");
     }
 
     #[test]

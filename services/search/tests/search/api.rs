@@ -191,3 +191,22 @@ async fn the_search_route_needs_the_bearer_token_and_readyz_checks_the_index() {
         "{ready}"
     );
 }
+
+#[tokio::test]
+async fn a_page_far_past_every_result_is_refused_and_the_service_keeps_answering() {
+    // Under `tributary up`, `offset=100000000000000000` made the embedded index reserve room
+    // for that many hits and aborted the process, and all five services with it.
+    let mesh = Mesh::start().await;
+    let response = mesh.http(&[("offset", "100000000000000000")]).await;
+    assert_eq!(response.status(), 400);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("`offset`"),
+        "{body}"
+    );
+    let response = mesh.http(&[("q", "anything")]).await;
+    assert_eq!(response.status(), 200, "still answering");
+}
