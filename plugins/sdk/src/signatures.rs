@@ -211,6 +211,29 @@ pub mod twilio {
         };
         require_match("X-Twilio-Signature", &expected, signature)
     }
+
+    /// Verifies a JSON POST: `url` must carry `bodySHA256`, the hex SHA-256 of `body`, since
+    /// the signature covers the URL alone. Without it nothing binds the body to the signature,
+    /// and one signed URL would authenticate any body, forever, so it is refused.
+    pub fn verify_json(
+        auth_token: &SecretString,
+        url: &str,
+        body: &[u8],
+        signature: Option<&str>,
+    ) -> Result<(), SignatureError> {
+        let names_body = url::Url::parse(url)
+            .ok()
+            .is_some_and(|u| u.query_pairs().any(|(k, _)| k == "bodySHA256"));
+        if !names_body {
+            return Err(SignatureError::Malformed {
+                header: "X-Twilio-Signature",
+                problem: "a JSON body must be named by `bodySHA256` in the signed URL; the \
+                          signature alone covers only the URL"
+                    .to_owned(),
+            });
+        }
+        verify(auth_token, url, &[], body, signature)
+    }
 }
 
 /// Slack's signed secrets: `X-Slack-Signature` is `v0=` and the hex HMAC-SHA256, keyed with

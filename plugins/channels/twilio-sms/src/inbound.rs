@@ -127,16 +127,24 @@ pub(crate) fn verify(
         )));
     }
     let config = TwilioConfig::load(ctx).map_err(WebhookRejection::misconfigured)?;
-    // A GET carries its parameters in the URL, which the signature covers as it is.
-    let form = if is_get || is_json(request) {
-        Vec::new()
+    // A GET carries its parameters in the URL, which the signature covers as it is; a body
+    // beside them would be covered by nothing.
+    if is_get && !request.body.is_empty() {
+        return Err(WebhookRejection::bad_request(
+            "a Twilio GET webhook carries its parameters in the URL, not a body",
+        ));
+    }
+    let signed = if is_json(request) {
+        Signed::Json
+    } else if is_get {
+        Signed::Form(Vec::new())
     } else {
-        request.form_params()
+        Signed::Form(request.form_params())
     };
     check_signature(
         &config,
         &request.url,
-        &form,
+        &signed,
         &request.body,
         request.header(signatures::twilio::HEADER),
     )?;
@@ -170,22 +178,35 @@ pub(crate) fn verify(
 /// Verifies the signature against the URL as the service saw it and, failing that, the same
 /// URL with its default port added or removed: Twilio signs the URL as configured, and its
 /// own helper libraries try both forms for the same reason.
+/// What Twilio's signature covers besides the URL.
+enum Signed {
+    /// The parameters of a form-encoded POST (none for a GET: they are in the URL).
+    Form(Vec<(String, String)>),
+    /// A JSON body, through the URL's `bodySHA256`.
+    Json,
+}
+
 fn check_signature(
     config: &TwilioConfig,
     url: &str,
-    form: &[(String, String)],
+    signed: &Signed,
     body: &[u8],
     signature: Option<&str>,
 ) -> Result<(), WebhookRejection> {
-    let first = signatures::twilio::verify(&config.auth_token, url, form, body, signature);
+    let verify = |url: &str| match signed {
+        Signed::Form(form) => {
+            signatures::twilio::verify(&config.auth_token, url, form, body, signature)
+        }
+        Signed::Json => signatures::twilio::verify_json(&config.auth_token, url, body, signature),
+    };
+    let first = verify(url);
     match first {
         Ok(()) => return Ok(()),
         Err(SignatureError::Mismatch(_)) => {}
         Err(other) => return Err(other.into()),
     }
     if let Some(other_url) = with_other_port_form(url) {
-        if signatures::twilio::verify(&config.auth_token, &other_url, form, body, signature).is_ok()
-        {
+        if verify(&other_url).is_ok() {
             return Ok(());
         }
     }

@@ -216,6 +216,45 @@ fn a_json_body_is_verified_through_body_sha256() {
 }
 
 #[test]
+fn a_json_body_not_named_by_body_sha256_is_refused_though_its_url_is_signed() {
+    // The attack: a signature over the bare URL (one Twilio sent, or any URL-only signature)
+    // with a body of the attacker's choosing. Without `bodySHA256` the signature covers the
+    // URL alone, so it authenticated any JSON body.
+    let body = json!({
+        "MessageSid": "SMforgedforgedforgedforgedforged00",
+        "AccountSid": ACCOUNT,
+        "From": "+15550009999",
+        "To": OUR_NUMBER,
+        "Body": "wire the money",
+        "SmsStatus": "received",
+        "NumMedia": 0
+    })
+    .to_string();
+    let mut request = post(URL, &body, Some(twilio::sign(&token(TOKEN), URL, &[])));
+    request.headers[0].1 = "application/json".to_owned();
+    let (status, reason) = verdict(&request).unwrap_err();
+    assert_eq!(status, 401, "{reason}");
+    assert!(reason.contains("bodySHA256"), "{reason}");
+}
+
+#[test]
+fn a_get_with_a_body_is_refused() {
+    let url = format!("{URL}?{INBOUND}");
+    let request = IncomingWebhook {
+        method: "GET".to_owned(),
+        url: url.clone(),
+        query: Some(INBOUND.to_owned()),
+        headers: vec![(
+            "x-twilio-signature".to_owned(),
+            twilio::sign(&token(TOKEN), &url, &[]),
+        )],
+        body: b"Body=not+covered+by+the+signature".to_vec(),
+        received_at: received_at(),
+    };
+    assert_eq!(verdict(&request).unwrap_err().0, 400);
+}
+
+#[test]
 fn a_get_webhook_is_verified_over_its_url() {
     let url = format!("{URL}?{INBOUND}");
     let request = IncomingWebhook {
