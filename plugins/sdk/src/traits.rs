@@ -481,6 +481,15 @@ pub trait ChannelPlugin: Send + Sync {
         ))
     }
 
+    /// The request headers (lower-case names) [`ChannelPlugin::handle_incoming`] reads, kept
+    /// with a verified webhook when it is stored; every other header is dropped once
+    /// [`ChannelPlugin::verify_webhook`] has accepted it. Signatures and secret tokens are
+    /// for verification only: stored, they would let whoever reads the stream forge
+    /// deliveries (Telegram's secret token is its only authenticator).
+    fn headers_to_keep(&self) -> &'static [&'static str] {
+        &["content-type"]
+    }
+
     /// Turns a verified webhook into what it carries: messages, delivery statuses, or
     /// nothing (an event the channel does not keep).
     async fn handle_incoming(

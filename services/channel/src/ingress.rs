@@ -1,7 +1,8 @@
 //! The webhook routes: `POST` (and, for handshakes, `GET`) `/webhooks/<channel>/<instance>`.
 //! A request to a route not served is 404; a body over `channel.max_body_bytes` is 413. The
 //! instance's plugin verifies the signature first: a request it refuses gets its status (401
-//! for a bad signature) and is stored nowhere. An accepted one is published to
+//! for a bad signature) and is stored nowhere. An accepted one, with only the headers its
+//! plugin reads when it handles it (no signature, no secret token), is published to
 //! `channel.inbound.<channel>.<instance>` with the provider's delivery id as `Nats-Msg-Id`,
 //! and answered 200 only once JetStream has acknowledged it; JetStream recognises a
 //! redelivery by that id, and it is answered 200 without being stored again.
@@ -149,6 +150,11 @@ async fn receive(
         }
     };
     let msg_id = delivery_msg_id(&instance_id, &delivery_id);
+    let mut webhook = webhook;
+    let keep = instance.plugin.headers_to_keep();
+    webhook
+        .headers
+        .retain(|(name, _)| keep.iter().any(|k| k.eq_ignore_ascii_case(name)));
     let stored = StoredWebhook {
         channel: channel.clone(),
         instance_id: instance_id.clone(),

@@ -179,3 +179,51 @@ async fn a_webhook_its_plugin_cannot_read_is_dead_lettered_with_the_reason() {
     );
     mesh.stop().await;
 }
+
+#[tokio::test]
+async fn a_stored_webhook_keeps_no_signature_or_secret_token() {
+    // Whoever reads CHANNEL_INBOUND (kept 7 days, dead letters 30) must not find Telegram's
+    // secret token, its only authenticator, nor any provider's signature.
+    let mesh = Mesh::start(false).await;
+    mesh.install(
+        "tributary.telegram",
+        "tg-kept",
+        json!({"botToken": "1:x", "secretToken": "token-never-stored"}),
+    )
+    .await;
+    let request = Signed::new(
+        "/webhooks/telegram/tg-kept",
+        vec![
+            ("content-type", "application/json".into()),
+            (
+                "x-telegram-bot-api-secret-token",
+                "token-never-stored".into(),
+            ),
+            ("x-forwarded-for", "203.0.113.9".into()),
+        ],
+        json!({"update_id": 5, "message": {"message_id": 1, "chat": {"id": 42, "type": "private"},
+               "date": 1_700_000_000, "text": "hello"}})
+        .to_string(),
+    );
+    assert_eq!(mesh.post(&request).await.0, 200);
+
+    let subjects = mesh.env.subjects();
+    let js = async_nats::jetstream::new(mesh.env.nats().await);
+    let stream = js
+        .get_stream(tributary_proto::streams::StreamKey::ChannelInbound.name(&subjects))
+        .await
+        .unwrap();
+    let stored = stream
+        .get_last_raw_message_by_subject(&subjects.channel_inbound("telegram", "tg-kept"))
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&stored.payload).into_owned();
+    assert!(!text.contains("token-never-stored"), "{text}");
+    let stored: serde_json::Value = serde_json::from_slice(&stored.payload).unwrap();
+    assert_eq!(
+        stored["webhook"]["headers"],
+        json!([["content-type", "application/json"]]),
+        "only what the plugin reads when it handles the update"
+    );
+    mesh.stop().await;
+}
