@@ -3,10 +3,10 @@
 //! adds, updates or removes its route at once; a full comparison every
 //! `channel.reconcile_interval_secs` catches events missed while disconnected.
 
+use tributary_host::InstanceContexts;
 use tributary_plugin_manager::api::RuntimeInstance;
 use tributary_plugin_manager::client::{CallError, MeshClient};
 use tributary_plugin_manager::follow::{BoxFuture, InstanceFollower};
-use tributary_plugin_sdk::PluginContext;
 
 use crate::registry::{channel_name, ChannelRegistry};
 use crate::routes::{ChannelInstance, RouteTable};
@@ -20,23 +20,25 @@ pub struct RouteKeeper {
     registry: ChannelRegistry,
     routes: RouteTable,
     plugins: MeshClient,
-    /// Attempts of each provider call, for the instances' HTTP clients.
-    http_attempts: u32,
+    /// Makes each instance's plugin context (config, logger, HTTP, events, data), as the host
+    /// makes every instance's.
+    contexts: InstanceContexts,
 }
 
 impl RouteKeeper {
-    /// A keeper filling `routes` with `registry`'s channels.
+    /// A keeper filling `routes` with `registry`'s channels, each handed a context from
+    /// `contexts`.
     pub fn new(
         registry: ChannelRegistry,
         routes: RouteTable,
         plugins: MeshClient,
-        http_attempts: u32,
+        contexts: InstanceContexts,
     ) -> Self {
         Self {
             registry,
             routes,
             plugins,
-            http_attempts,
+            contexts,
         }
     }
 
@@ -57,7 +59,7 @@ impl RouteKeeper {
     /// Brings one instance's route in line with the plugin manager.
     pub async fn reconcile(&self, instance_id: &str) {
         match self.plugins.runtime(instance_id).await {
-            Ok(runtime) if runtime.plugin_type == CHANNEL && runtime.runs() => {
+            Ok(runtime) if runtime.plugin_type.as_str() == CHANNEL && runtime.runs() => {
                 self.serve(runtime).await;
             }
             Ok(_) => {
@@ -92,22 +94,22 @@ impl RouteKeeper {
             return;
         }
         let instance_id = runtime.instance_id.clone();
-        let Some(plugin) = self.registry.get(&runtime.entrypoint) else {
-            let error = format!(
-                "no channel runs entrypoint `{}` in this channel service",
-                runtime.entrypoint
-            );
-            tracing::warn!(instance = %instance_id, error, "Cannot serve the instance.");
-            self.routes.remove(&instance_id);
-            let _ = self.plugins.heartbeat(&instance_id, Some(error)).await;
-            return;
+        let plugin = match self.registry.resolve(&runtime.entrypoint) {
+            Ok(plugin) => plugin,
+            Err(e) => {
+                let error = e.to_string();
+                tracing::warn!(instance = %instance_id, error, "Cannot serve the instance.");
+                self.routes.remove(&instance_id);
+                let _ = self.plugins.heartbeat(&instance_id, Some(error)).await;
+                return;
+            }
         };
-        let grants = runtime.grants();
-        let attempts = self.http_attempts;
-        let ctx = PluginContext::builder(runtime.plugin_id.clone(), instance_id.clone(), grants)
-            .config(runtime.config)
-            .http(|http| http.max_attempts(attempts))
-            .build();
+        let ctx = self.contexts.build(
+            runtime.plugin_id.clone(),
+            instance_id.clone(),
+            runtime.grants(),
+            runtime.config,
+        );
         let ctx = match ctx {
             Ok(ctx) => ctx,
             Err(e) => {

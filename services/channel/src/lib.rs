@@ -82,7 +82,7 @@ pub async fn build_with(
     );
     let publisher =
         publish::MeshPublisher::new(runtime.jetstream.clone(), runtime.subjects.clone());
-    let store = store::OutboundStore::new(pool, runtime.subjects.clone(), wake);
+    let store = store::OutboundStore::new(pool.clone(), runtime.subjects.clone(), wake);
     let sender = outbound::Sender::new(
         routes.clone(),
         store,
@@ -139,7 +139,10 @@ pub async fn build_with(
         Ok(())
     });
 
-    let keeper = follower::RouteKeeper::new(registry, routes, plugins, settings.send_max_attempts);
+    let contexts =
+        tributary_host::InstanceContexts::new(runtime.nats.clone(), runtime.subjects.clone(), pool)
+            .with_http_attempts(settings.send_max_attempts);
+    let keeper = follower::RouteKeeper::new(registry, routes, plugins, contexts);
     follow_plugin_manager(&runtime, Arc::new(keeper), settings.reconcile_interval()).await?;
     Ok(runtime)
 }

@@ -9,9 +9,7 @@
 //! arrives, and `tributary up` runs it next to the other four in one process.
 
 pub mod api;
-pub mod bridge;
 pub mod nats_api;
-pub mod registry;
 pub mod runner;
 pub mod schedule;
 pub mod state;
@@ -24,11 +22,13 @@ use tributary_plugin_manager::client::MeshClient;
 use tributary_plugin_manager::follow::follow_plugin_manager;
 use tributary_proto::ServiceName;
 
-pub use registry::ConnectorRegistry;
 use runner::SyncRunner;
 use schedule::Schedule;
 use state::SyncStore;
 use supervisor::Supervisor;
+/// The connectors a connector service runs, by entrypoint: the built-ins from the host's one
+/// list, and any a test registers.
+pub use tributary_host::ConnectorRegistry;
 
 /// What this service is, for NATS registration and health.
 pub const SERVICE: ServiceSpec = ServiceSpec {

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::context::PublishAckFuture;
 use futures::StreamExt;
 use serde_json::Value;
-use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
+use tributary_host::InstanceContexts;
 use tributary_plugin_manager::client::MeshClient;
 use tributary_plugin_sdk::{
     ConnectorItem, ConnectorPlugin, Cursor, Grants, PluginContext, PluginError, SyncStep,
@@ -18,7 +18,6 @@ use tributary_plugin_sdk::{
 use tributary_proto::{ItemOperation, Subjects};
 use uuid::Uuid;
 
-use crate::bridge::{NatsEventSink, PgDataReader};
 use crate::state::{BegunSync, SyncCounts, SyncEnd, SyncStore};
 
 /// How long a heartbeat to the plugin manager may take before it is given up on.
@@ -100,6 +99,9 @@ pub struct SyncRunner {
     nats: async_nats::Client,
     subjects: Subjects,
     plugins: MeshClient,
+    /// Makes each sync's plugin context (config, logger, HTTP, events, data), as the host
+    /// makes every instance's.
+    contexts: InstanceContexts,
     max_inflight: usize,
     heartbeat_every: Duration,
     /// The service stopping: a sync it stops is left `running`, to resume at the next start.
@@ -173,12 +175,14 @@ impl SyncRunner {
         heartbeat_every: Duration,
         shutdown: CancellationToken,
     ) -> Self {
+        let contexts = InstanceContexts::new(nats.clone(), subjects.clone(), store.pool().clone());
         Self {
             store,
             jetstream,
             nats,
             subjects,
             plugins,
+            contexts,
             max_inflight: max_inflight.max(1),
             heartbeat_every,
             shutdown,
@@ -190,19 +194,13 @@ impl SyncRunner {
         &self.store
     }
 
-    fn context(&self, spec: &InstanceSpec, pool: &PgPool) -> Result<PluginContext, PluginError> {
-        PluginContext::builder(
+    fn context(&self, spec: &InstanceSpec) -> Result<PluginContext, PluginError> {
+        self.contexts.build(
             spec.plugin_id.clone(),
             spec.instance_id.clone(),
             spec.grants.clone(),
+            spec.config.clone(),
         )
-        .config(spec.config.clone())
-        .event_sink(Arc::new(NatsEventSink::new(
-            self.nats.clone(),
-            self.subjects.clone(),
-        )))
-        .data_reader(Arc::new(PgDataReader::new(pool.clone())))
-        .build()
     }
 
     /// Runs the sync `sync_id` of `spec` that [`SyncStore::begin`] allowed, until the plugin's
@@ -222,7 +220,7 @@ impl SyncRunner {
             started: Instant::now(),
             inflight: VecDeque::new(),
         };
-        let end = match self.context(spec, self.store.pool()) {
+        let end = match self.context(spec) {
             Ok(ctx) => {
                 self.stream(spec, ctx, sync_id, begun, &stop, &mut progress)
                     .await

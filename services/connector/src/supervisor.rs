@@ -13,13 +13,13 @@ use sqlx::{Connection, PgConnection};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tributary_host::ConnectorRegistry;
 use tributary_plugin_manager::api::{ApiError, ErrorCode, RuntimeInstance};
 use tributary_plugin_manager::client::{CallError, MeshClient};
 use tributary_plugin_sdk::SyncRequest;
 use uuid::Uuid;
 
 use crate::api::{CancelAccepted, SyncAccepted, SyncStateView, SyncStatus};
-use crate::registry::ConnectorRegistry;
 use crate::runner::{InstanceSpec, RunOutcome, StopSignal, SyncRunner};
 use crate::schedule::{InvalidSchedule, Schedule};
 
@@ -133,7 +133,7 @@ impl Supervisor {
     /// connector instance, with its current config; stops it otherwise.
     pub async fn reconcile(&self, instance_id: &str) {
         match self.inner.plugins.runtime(instance_id).await {
-            Ok(runtime) if runtime.plugin_type == CONNECTOR && runtime.runs() => {
+            Ok(runtime) if runtime.plugin_type.as_str() == CONNECTOR && runtime.runs() => {
                 self.run_instance(runtime).await;
             }
             Ok(_) => self.remove(instance_id, "the instance was disabled"),
@@ -160,19 +160,19 @@ impl Supervisor {
         {
             return;
         }
-        let Some(connector) = self.inner.registry.get(&runtime.entrypoint) else {
-            let error = format!(
-                "no connector runs entrypoint `{}` in this connector service",
-                runtime.entrypoint
-            );
-            tracing::warn!(instance = %instance_id, error, "Cannot run the instance.");
-            self.remove(&instance_id, &error);
-            let _ = self
-                .inner
-                .plugins
-                .heartbeat(&instance_id, Some(error))
-                .await;
-            return;
+        let connector = match self.inner.registry.resolve(&runtime.entrypoint) {
+            Ok(connector) => connector,
+            Err(e) => {
+                let error = e.to_string();
+                tracing::warn!(instance = %instance_id, error, "Cannot run the instance.");
+                self.remove(&instance_id, &error);
+                let _ = self
+                    .inner
+                    .plugins
+                    .heartbeat(&instance_id, Some(error))
+                    .await;
+                return;
+            }
         };
         let spec = Arc::new(InstanceSpec {
             grants: runtime.grants(),

@@ -12,64 +12,10 @@ use tributary_proto::manifest::{ManifestProblem, PluginManifest};
 /// Where built-in plugins are said to be found.
 pub const BUILTIN_LOCATION: &str = "builtin";
 
-/// The manifests of the plugins compiled into Tributary, as (name, `plugin.json` text): the
-/// built-in connectors and channels. The connector and channel services' registries run each
-/// one's entrypoint; their tests hold the lists together through [`builtin_entrypoints`].
-pub const BUILTIN_MANIFESTS: &[(&str, &str)] = &[
-    (
-        "dav",
-        include_str!("../../../plugins/connectors/dav/plugin.json"),
-    ),
-    (
-        "folder",
-        include_str!("../../../plugins/connectors/folder/plugin.json"),
-    ),
-    (
-        "demo",
-        include_str!("../../../plugins/connectors/demo/plugin.json"),
-    ),
-    (
-        "twilio-sms",
-        include_str!("../../../plugins/channels/twilio-sms/plugin.json"),
-    ),
-    (
-        "slack",
-        include_str!("../../../plugins/channels/slack/plugin.json"),
-    ),
-    (
-        "telegram",
-        include_str!("../../../plugins/channels/telegram/plugin.json"),
-    ),
-    (
-        "whatsapp",
-        include_str!("../../../plugins/channels/whatsapp/plugin.json"),
-    ),
-    (
-        "webhook",
-        include_str!("../../../plugins/channels/webhook/plugin.json"),
-    ),
-    (
-        "email",
-        include_str!("../../../plugins/channels/email/plugin.json"),
-    ),
-];
-
-/// The entrypoints of the built-in plugins of type `plugin_type`, sorted; an error naming the
-/// built-in manifest that does not parse.
-pub fn builtin_entrypoints(
-    plugin_type: tributary_proto::manifest::PluginType,
-) -> Result<Vec<String>, String> {
-    let mut entrypoints = Vec::new();
-    for (name, text) in BUILTIN_MANIFESTS {
-        let manifest =
-            PluginManifest::parse(text).map_err(|e| format!("built-in manifest {name}: {e}"))?;
-        if manifest.plugin_type == plugin_type {
-            entrypoints.push(manifest.entrypoint);
-        }
-    }
-    entrypoints.sort();
-    Ok(entrypoints)
-}
+/// The manifests of the plugins compiled into Tributary (the built-in connectors and
+/// channels), from the host's one list, `tributary_host::BUILTINS`, which the connector and
+/// channel services run their constructors from too.
+pub const BUILTIN_MANIFESTS: &[&str] = &tributary_host::builtin::MANIFESTS;
 
 /// A plugin whose manifest is valid.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -127,13 +73,13 @@ pub fn check_dirs(dirs: &[PathBuf]) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// Scans the built-in manifests and `dirs`. Ids must be unique: a later plugin with an id
-/// already taken is listed as invalid, naming where the first one is.
-pub fn discover(builtin: &[(&str, &str)], dirs: &[PathBuf]) -> Catalog {
+/// Scans the built-in manifests (their texts) and `dirs`. Ids must be unique: a later plugin
+/// with an id already taken is listed as invalid, naming where the first one is.
+pub fn discover(builtin: &[&str], dirs: &[PathBuf]) -> Catalog {
     let mut found: Vec<Found> = Vec::new();
-    for (name, text) in builtin {
+    for text in builtin {
         found.push((
-            format!("{BUILTIN_LOCATION}:{name}"),
+            builtin_location(text),
             PluginManifest::parse(text).map_err(|e| e.problems),
             id_of(text),
         ));
@@ -220,11 +166,24 @@ fn plugin_dirs_in(dir: &Path) -> Vec<PathBuf> {
     dirs
 }
 
+/// Where a built-in plugin is said to be: its entrypoint (`builtin:dav`), or `builtin` when
+/// its manifest has no readable one.
+fn builtin_location(text: &str) -> String {
+    string_field(text, "entrypoint")
+        .filter(|e| e.starts_with(&format!("{BUILTIN_LOCATION}:")))
+        .unwrap_or_else(|| BUILTIN_LOCATION.to_owned())
+}
+
 /// The `id` of a manifest that may be invalid, when it has a string one.
 fn id_of(text: &str) -> Option<String> {
+    string_field(text, "id")
+}
+
+/// The string `field` of a manifest that may be invalid.
+fn string_field(text: &str, field: &str) -> Option<String> {
     serde_json::from_str::<serde_json::Value>(text)
         .ok()?
-        .get("id")?
+        .get(field)?
         .as_str()
         .map(str::to_owned)
 }
@@ -253,10 +212,9 @@ mod tests {
         write("c-dup", &manifest("com.example.good", "2.0.0"));
         write("d-json", "{not json");
         std::fs::create_dir_all(root.join("e-no-manifest")).unwrap();
-        let builtin = [("builtin-one", manifest("com.example.builtin", "0.1.0"))];
-        let builtin: Vec<(&str, &str)> = builtin.iter().map(|(n, t)| (*n, t.as_str())).collect();
+        let builtin = manifest("com.example.builtin", "0.1.0");
 
-        let catalog = discover(&builtin, std::slice::from_ref(&root));
+        let catalog = discover(&[builtin.as_str()], std::slice::from_ref(&root));
         std::fs::remove_dir_all(&root).unwrap();
 
         let ids: Vec<&str> = catalog

@@ -15,6 +15,9 @@ mod config;
 pub mod message;
 mod smtp;
 
+/// The plugin's manifest, `plugin.json`.
+pub const MANIFEST: &str = include_str!("../plugin.json");
+
 /// The e-mail channel (`tributary.email`, `builtin:email`).
 #[derive(Debug, Default, Clone)]
 pub struct Email;

@@ -21,6 +21,9 @@ mod config;
 mod inbound;
 mod outbound;
 
+/// The plugin's manifest, `plugin.json`.
+pub const MANIFEST: &str = include_str!("../plugin.json");
+
 /// The Slack channel: one instance per Slack app installation.
 #[derive(Debug, Default, Clone)]
 pub struct Slack;

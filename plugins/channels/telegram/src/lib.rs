@@ -22,6 +22,9 @@ mod config;
 mod inbound;
 mod outbound;
 
+/// The plugin's manifest, `plugin.json`.
+pub const MANIFEST: &str = include_str!("../plugin.json");
+
 /// The Telegram channel: one instance per bot.
 #[derive(Debug, Default, Clone)]
 pub struct Telegram;

@@ -25,6 +25,9 @@ mod outbound;
 
 pub use address::{conversation_id, normalize_number};
 
+/// The plugin's manifest, `plugin.json`.
+pub const MANIFEST: &str = include_str!("../plugin.json");
+
 /// The Twilio SMS channel (`builtin:twilio-sms`); stateless, every call reads the
 /// instance's config from its context.
 #[derive(Debug, Default, Clone)]

@@ -16,6 +16,9 @@ mod config;
 pub mod inbound;
 pub mod outbound;
 
+/// The plugin's manifest, `plugin.json`.
+pub const MANIFEST: &str = include_str!("../plugin.json");
+
 /// The generic webhook channel (`tributary.webhook`, `builtin:webhook`).
 #[derive(Debug, Default, Clone)]
 pub struct GenericWebhook;

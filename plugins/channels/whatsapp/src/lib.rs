@@ -24,6 +24,9 @@ mod outbound;
 
 pub use address::{conversation_id, normalize_wa_id};
 
+/// The plugin's manifest, `plugin.json`.
+pub const MANIFEST: &str = include_str!("../plugin.json");
+
 /// The WhatsApp Cloud API channel (`builtin:whatsapp`); stateless, every call reads the
 /// instance's config from its context.
 #[derive(Debug, Default, Clone)]

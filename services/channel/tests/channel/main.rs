@@ -3,6 +3,7 @@
 //! ingress, and outbound sends against local servers that answer as the providers document.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod context;
 mod durability;
 mod outbound;
 mod routes;

@@ -30,7 +30,7 @@ async fn invalid_plugins_are_listed_with_every_problem_and_the_others_load() {
         .collect();
     let mut expected: Vec<String> = tributary_plugin_manager::discovery::BUILTIN_MANIFESTS
         .iter()
-        .map(|(_, text)| {
+        .map(|text| {
             serde_json::from_str::<Value>(text).unwrap()["id"]
                 .as_str()
                 .unwrap()

@@ -1,0 +1,131 @@
+//! The one [`PluginContext`] every hosted instance is handed, connector or channel: its
+//! config, a logger tagged with it, an HTTP client held to its grants, an [`EventSink`]
+//! publishing on NATS and a [`DataReader`] over the unified model in PostgreSQL. The context
+//! checks the grants (`network:outbound`, `event:publish`, `data:read`) before any of them is
+//! reached.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use sqlx::PgPool;
+use tributary_plugin_sdk::{
+    DataReader, EntityType, EventSink, Grants, PluginContext, PluginError, PluginEvent,
+};
+use tributary_proto::Subjects;
+use uuid::Uuid;
+
+/// Makes the context of each instance a service runs; one per service, cheap to clone.
+#[derive(Clone)]
+pub struct InstanceContexts {
+    /// Where every instance's emitted events go.
+    events: Arc<dyn EventSink>,
+    /// What every instance reads the unified model through.
+    data: Arc<dyn DataReader>,
+    /// Attempts of each HTTP call an instance makes; `None` keeps the SDK's default.
+    http_attempts: Option<u32>,
+}
+
+impl std::fmt::Debug for InstanceContexts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstanceContexts")
+            .field("http_attempts", &self.http_attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl InstanceContexts {
+    /// Contexts whose events are published through `nats` under `subjects`' prefix and whose
+    /// reads go to `pool`.
+    pub fn new(nats: async_nats::Client, subjects: Subjects, pool: PgPool) -> Self {
+        Self {
+            events: Arc::new(NatsEventSink::new(nats, subjects)),
+            data: Arc::new(PgDataReader::new(pool)),
+            http_attempts: None,
+        }
+    }
+
+    /// The same, with every HTTP call of an instance tried at most `attempts` times.
+    pub fn with_http_attempts(mut self, attempts: u32) -> Self {
+        self.http_attempts = Some(attempts);
+        self
+    }
+
+    /// The context of instance `instance_id` of plugin `plugin_id`, allowed `grants`, with its
+    /// `config` (secrets included). Fails only when its HTTP client cannot be built.
+    pub fn build(
+        &self,
+        plugin_id: impl Into<String>,
+        instance_id: impl Into<String>,
+        grants: Grants,
+        config: Value,
+    ) -> Result<PluginContext, PluginError> {
+        let attempts = self.http_attempts;
+        PluginContext::builder(plugin_id, instance_id, grants)
+            .config(config)
+            .http(|http| match attempts {
+                Some(attempts) => http.max_attempts(attempts),
+                None => http,
+            })
+            .event_sink(self.events.clone())
+            .data_reader(self.data.clone())
+            .build()
+    }
+}
+
+/// Publishes a plugin's events on NATS, under the deployment's subject prefix.
+#[derive(Debug, Clone)]
+pub struct NatsEventSink {
+    nats: async_nats::Client,
+    subjects: Subjects,
+}
+
+impl NatsEventSink {
+    /// A sink publishing through `nats`.
+    pub fn new(nats: async_nats::Client, subjects: Subjects) -> Self {
+        Self { nats, subjects }
+    }
+}
+
+#[async_trait]
+impl EventSink for NatsEventSink {
+    async fn publish(&self, event: PluginEvent) -> Result<(), PluginError> {
+        let payload = serde_json::to_vec(&event.payload)
+            .map_err(|e| PluginError::Other(format!("cannot encode the event: {e}")))?;
+        self.nats
+            .publish(self.subjects.qualify(&event.subject), payload.into())
+            .await
+            .map_err(|e| {
+                PluginError::Transient(format!("cannot publish on {}: {e}", event.subject))
+            })
+    }
+}
+
+/// Reads entities of the unified model, as the JSON of their row.
+#[derive(Debug, Clone)]
+pub struct PgDataReader {
+    pool: PgPool,
+}
+
+impl PgDataReader {
+    /// A reader over `pool`.
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+#[async_trait]
+impl DataReader for PgDataReader {
+    async fn get(&self, entity: EntityType, id: Uuid) -> Result<Option<Value>, PluginError> {
+        // The table is one of six fixed names from the enum, never from input.
+        let query = format!(
+            "SELECT to_jsonb(t) FROM {} t WHERE id = $1 AND deleted_at IS NULL",
+            entity.as_str()
+        );
+        sqlx::query_scalar::<_, Value>(&query)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| PluginError::Transient(format!("cannot read {entity} {id}: {e}")))
+    }
+}

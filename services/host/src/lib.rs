@@ -1,0 +1,19 @@
+//! The one plugin host, shared by the connector and the channel service: where an instance's
+//! plugin comes from and what it is handed.
+//!
+//! - [`builtin`]: the one list of plugins compiled in ([`BUILTINS`]); the plugin manager reads
+//!   their manifests from it, the services their constructors.
+//! - [`resolve`]: from an instance's entrypoint to the plugin that runs it
+//!   ([`PluginRegistry::resolve`], the seam where `wasm:` and `declarative:` plug in).
+//! - [`context`]: the [`tributary_plugin_sdk::PluginContext`] of every instance, connector
+//!   or channel alike ([`InstanceContexts`]).
+
+pub mod builtin;
+pub mod context;
+pub mod resolve;
+
+pub use builtin::{BuiltinKind, BuiltinPlugin, BUILTINS};
+pub use context::{InstanceContexts, NatsEventSink, PgDataReader};
+pub use resolve::{
+    ChannelRegistry, ConnectorRegistry, Entrypoint, HostedPlugin, PluginRegistry, ResolveError,
+};

@@ -1,0 +1,301 @@
+//! From an instance's entrypoint to the plugin that runs it: [`PluginRegistry::resolve`] is
+//! the one place where each way of running a plugin plugs in ([`Entrypoint`]).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tributary_plugin_sdk::{ChannelPlugin, ConnectorPlugin};
+use tributary_proto::manifest::PluginType;
+
+use crate::builtin::{BuiltinKind, BUILTINS, BUILTIN_PREFIX};
+
+/// What a manifest's `entrypoint` names, by its scheme.
+///
+/// This is the seam the other runtimes plug into: a `wasm:` component (WebAssembly, run by
+/// wasmtime against the WIT world) and a `declarative:` connector spec each get their arm in
+/// [`PluginRegistry::resolve`], which today reports them not supported yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entrypoint<'a> {
+    /// `builtin:<name>`: Rust compiled into this binary ([`BUILTINS`], or registered with
+    /// [`PluginRegistry::with`]).
+    Builtin(&'a str),
+    /// `wasm:<path>.wasm`: a WebAssembly component inside the plugin's directory.
+    Wasm(&'a str),
+    /// `declarative:<spec>`: a REST API described by a spec, run with no code.
+    Declarative(&'a str),
+    /// Any other form.
+    Unknown(&'a str),
+}
+
+impl<'a> Entrypoint<'a> {
+    /// Reads `entrypoint` by its scheme.
+    pub fn parse(entrypoint: &'a str) -> Self {
+        if let Some(name) = entrypoint.strip_prefix(BUILTIN_PREFIX) {
+            Entrypoint::Builtin(name)
+        } else if let Some(path) = entrypoint.strip_prefix("wasm:") {
+            Entrypoint::Wasm(path)
+        } else if let Some(spec) = entrypoint.strip_prefix("declarative:") {
+            Entrypoint::Declarative(spec)
+        } else {
+            Entrypoint::Unknown(entrypoint)
+        }
+    }
+}
+
+/// Why an entrypoint resolves to no plugin; reported to the plugin manager as the instance's
+/// failure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveError {
+    /// No plugin of this type is registered under the entrypoint.
+    #[error("no {plugin_type} runs entrypoint `{entrypoint}` in this {plugin_type} service")]
+    NotFound {
+        /// `connector` or `channel`.
+        plugin_type: &'static str,
+        /// The entrypoint asked for.
+        entrypoint: String,
+    },
+    /// The entrypoint's runtime is not part of Tributary yet.
+    #[error("no {plugin_type} runs entrypoint `{entrypoint}` in this {plugin_type} service: {runtime} plugins are not supported yet")]
+    NotSupported {
+        /// `connector` or `channel`.
+        plugin_type: &'static str,
+        /// The entrypoint asked for.
+        entrypoint: String,
+        /// What kind of plugin it names (`WebAssembly`, `declarative`).
+        runtime: &'static str,
+    },
+}
+
+/// A plugin trait the host runs instances of: [`ConnectorPlugin`] or [`ChannelPlugin`].
+pub trait HostedPlugin: Send + Sync + 'static {
+    /// The manifest `type` of its plugins.
+    const TYPE: PluginType;
+
+    /// The plugin a built-in constructor makes, when it is of this trait.
+    fn from_builtin(kind: BuiltinKind) -> Option<Arc<Self>>;
+}
+
+impl HostedPlugin for dyn ConnectorPlugin {
+    const TYPE: PluginType = PluginType::Connector;
+
+    fn from_builtin(kind: BuiltinKind) -> Option<Arc<Self>> {
+        match kind {
+            BuiltinKind::Connector(make) => Some(make()),
+            BuiltinKind::Channel(_) => None,
+        }
+    }
+}
+
+impl HostedPlugin for dyn ChannelPlugin {
+    const TYPE: PluginType = PluginType::Channel;
+
+    fn from_builtin(kind: BuiltinKind) -> Option<Arc<Self>> {
+        match kind {
+            BuiltinKind::Channel(make) => Some(make()),
+            BuiltinKind::Connector(_) => None,
+        }
+    }
+}
+
+/// The connectors a connector service runs, by entrypoint.
+pub type ConnectorRegistry = PluginRegistry<dyn ConnectorPlugin>;
+
+/// The channels a channel service runs, by entrypoint.
+pub type ChannelRegistry = PluginRegistry<dyn ChannelPlugin>;
+
+/// The plugins of one type a service can run, by entrypoint: the built-ins of that type from
+/// [`BUILTINS`], and any a test registers with [`PluginRegistry::with`].
+pub struct PluginRegistry<P: ?Sized + HostedPlugin> {
+    /// Compiled-in plugins by their full entrypoint (`builtin:dav`).
+    compiled: BTreeMap<String, Arc<P>>,
+}
+
+impl<P: ?Sized + HostedPlugin> Clone for PluginRegistry<P> {
+    fn clone(&self) -> Self {
+        Self {
+            compiled: self.compiled.clone(),
+        }
+    }
+}
+
+impl<P: ?Sized + HostedPlugin> Default for PluginRegistry<P> {
+    fn default() -> Self {
+        Self {
+            compiled: BTreeMap::new(),
+        }
+    }
+}
+
+impl<P: ?Sized + HostedPlugin> std::fmt::Debug for PluginRegistry<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.compiled.keys()).finish()
+    }
+}
+
+impl<P: ?Sized + HostedPlugin> PluginRegistry<P> {
+    /// No plugins.
+    pub fn empty() -> Self {
+        Self::default()
+    }
+
+    /// Every built-in plugin of this type, from [`BUILTINS`]. A built-in whose manifest does
+    /// not parse is logged and left out (a test keeps that from shipping).
+    pub fn builtin() -> Self {
+        let mut registry = Self::empty();
+        for builtin in BUILTINS {
+            let Some(plugin) = P::from_builtin(builtin.kind) else {
+                continue;
+            };
+            match builtin.parse() {
+                Ok(manifest) => {
+                    registry.compiled.insert(manifest.entrypoint, plugin);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "A built-in plugin's manifest does not parse; it is not run.");
+                }
+            }
+        }
+        registry
+    }
+
+    /// The same registry, with `plugin` run for instances whose manifest says `entrypoint`.
+    /// Replaces one registered there before.
+    pub fn with(mut self, entrypoint: &str, plugin: Arc<P>) -> Self {
+        self.compiled.insert(entrypoint.to_owned(), plugin);
+        self
+    }
+
+    /// Every entrypoint it runs, sorted.
+    pub fn entrypoints(&self) -> impl Iterator<Item = &str> {
+        self.compiled.keys().map(String::as_str)
+    }
+
+    /// The plugin that runs an instance whose manifest says `entrypoint`.
+    ///
+    /// The seam for the other runtimes: the `wasm:` arm is where WebAssembly components will
+    /// be loaded, the `declarative:` arm where a connector spec will be run; both report
+    /// [`ResolveError::NotSupported`] until then.
+    pub fn resolve(&self, entrypoint: &str) -> Result<Arc<P>, ResolveError> {
+        let plugin_type = P::TYPE.as_str();
+        let not_supported = |runtime| ResolveError::NotSupported {
+            plugin_type,
+            entrypoint: entrypoint.to_owned(),
+            runtime,
+        };
+        match Entrypoint::parse(entrypoint) {
+            Entrypoint::Builtin(_) => {
+                self.compiled
+                    .get(entrypoint)
+                    .cloned()
+                    .ok_or_else(|| ResolveError::NotFound {
+                        plugin_type,
+                        entrypoint: entrypoint.to_owned(),
+                    })
+            }
+            Entrypoint::Wasm(_) => Err(not_supported("WebAssembly")),
+            Entrypoint::Declarative(_) => Err(not_supported("declarative")),
+            Entrypoint::Unknown(_) => Err(ResolveError::NotFound {
+                plugin_type,
+                entrypoint: entrypoint.to_owned(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn each_service_registry_runs_exactly_the_builtins_of_its_type() {
+        let connectors: Vec<String> = ConnectorRegistry::builtin()
+            .entrypoints()
+            .map(str::to_owned)
+            .collect();
+        let channels: Vec<String> = ChannelRegistry::builtin()
+            .entrypoints()
+            .map(str::to_owned)
+            .collect();
+        let expected = |plugin_type| {
+            let mut entrypoints: Vec<String> = BUILTINS
+                .iter()
+                .map(|b| b.parse().unwrap())
+                .filter(|m| m.plugin_type == plugin_type)
+                .map(|m| m.entrypoint)
+                .collect();
+            entrypoints.sort();
+            entrypoints
+        };
+        assert_eq!(connectors, expected(PluginType::Connector));
+        assert_eq!(channels, expected(PluginType::Channel));
+        assert_eq!(
+            connectors,
+            ["builtin:dav", "builtin:demo", "builtin:folder"]
+        );
+        assert_eq!(channels.len(), 6);
+    }
+
+    #[test]
+    fn a_builtin_entrypoint_resolves_to_its_plugin_and_an_unknown_one_is_named() {
+        let registry = ConnectorRegistry::builtin();
+        assert!(registry.resolve("builtin:dav").is_ok());
+        let err = registry.resolve("builtin:nothing").err().unwrap();
+        assert_eq!(
+            err.to_string(),
+            "no connector runs entrypoint `builtin:nothing` in this connector service"
+        );
+        let channels = ChannelRegistry::builtin();
+        assert!(channels.resolve("builtin:slack").is_ok());
+        assert!(
+            channels.resolve("builtin:dav").is_err(),
+            "a connector is no channel"
+        );
+    }
+
+    #[test]
+    fn wasm_and_declarative_entrypoints_are_reported_not_supported_yet() {
+        let registry = ChannelRegistry::builtin();
+        let err = registry.resolve("wasm:acme/chat.wasm").err().unwrap();
+        assert!(
+            matches!(
+                err,
+                ResolveError::NotSupported {
+                    runtime: "WebAssembly",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "no channel runs entrypoint `wasm:acme/chat.wasm` in this channel service: WebAssembly plugins are not supported yet"
+        );
+        let err = ConnectorRegistry::builtin()
+            .resolve("declarative:github.yaml")
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string()
+                .ends_with("declarative plugins are not supported yet"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn entrypoints_are_read_by_their_scheme() {
+        assert_eq!(Entrypoint::parse("builtin:dav"), Entrypoint::Builtin("dav"));
+        assert_eq!(
+            Entrypoint::parse("wasm:a/b.wasm"),
+            Entrypoint::Wasm("a/b.wasm")
+        );
+        assert_eq!(
+            Entrypoint::parse("declarative:x"),
+            Entrypoint::Declarative("x")
+        );
+        assert_eq!(
+            Entrypoint::parse("exe:/bin/sh"),
+            Entrypoint::Unknown("exe:/bin/sh")
+        );
+    }
+}

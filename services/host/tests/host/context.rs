@@ -1,0 +1,97 @@
+//! The context the host hands an instance reaches NATS and PostgreSQL through its grants.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::json;
+use tributary_host::InstanceContexts;
+use tributary_kit::testing::TestEnv;
+use tributary_plugin_sdk::{EntityType, Grants, Permission, PluginContext, PluginError};
+use uuid::Uuid;
+
+/// A context for `probe-1` allowed `permissions`, over `env`'s NATS and database.
+async fn context(env: &TestEnv, permissions: &[&str]) -> (PluginContext, sqlx::PgPool) {
+    let pool = tributary_kit::db::connect_and_migrate(&env.config.database)
+        .await
+        .expect("the test database migrates");
+    let grants = Grants::new(
+        permissions
+            .iter()
+            .map(|p| p.parse::<Permission>().expect("a permission")),
+    );
+    let ctx = InstanceContexts::new(env.nats().await, env.subjects(), pool.clone())
+        .build(
+            "test.probe",
+            "probe-1",
+            grants,
+            json!({ "greeting": "hello" }),
+        )
+        .expect("the context builds");
+    (ctx, pool)
+}
+
+#[tokio::test]
+async fn a_hosted_context_publishes_a_granted_event_on_nats_under_the_prefix() {
+    // Proves the host's event sink: an event under an `event:publish` grant reaches NATS on
+    // the deployment's prefixed subject, and one outside it is refused before NATS.
+    let env = TestEnv::new().await;
+    let (ctx, _pool) = context(&env, &["event:publish:probe.*"]).await;
+    let nats = env.nats().await;
+    let mut events = nats
+        .subscribe(env.subjects().qualify("probe.Greeted"))
+        .await
+        .expect("subscribed");
+    nats.flush().await.expect("flushed");
+
+    ctx.emit_event("probe.Greeted", json!({ "to": "Ada" }))
+        .await
+        .expect("a granted subject publishes");
+    let refused = ctx.emit_event("data.PersonCreated", json!({})).await;
+
+    let message = tokio::time::timeout(Duration::from_secs(5), events.next())
+        .await
+        .expect("the event arrives within 5 s")
+        .expect("the subscription is open");
+    let payload: serde_json::Value = serde_json::from_slice(&message.payload).expect("JSON");
+    assert_eq!(payload, json!({ "to": "Ada" }));
+    assert!(
+        matches!(refused, Err(PluginError::PermissionDenied(_))),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_hosted_context_reads_a_granted_entity_from_postgresql() {
+    // Proves the host's data reader: a `data:read` grant reads the live row as JSON, a
+    // missing row is None, and another entity type is refused naming the permission.
+    let env = TestEnv::new().await;
+    let (ctx, pool) = context(&env, &["data:read:persons"]).await;
+    let id = Uuid::now_v7();
+    sqlx::query("INSERT INTO person (id, display_name) VALUES ($1, 'Ada Lovelace')")
+        .bind(id)
+        .execute(&pool)
+        .await
+        .expect("a person row");
+
+    let person = ctx
+        .data()
+        .get(EntityType::Person, id)
+        .await
+        .expect("a granted read");
+    let missing = ctx
+        .data()
+        .get(EntityType::Person, Uuid::now_v7())
+        .await
+        .expect("a granted read");
+    let refused = ctx.data().get(EntityType::Message, id).await;
+
+    assert_eq!(
+        person.expect("the row is found")["display_name"],
+        "Ada Lovelace"
+    );
+    assert_eq!(missing, None);
+    let Err(PluginError::PermissionDenied(denied)) = refused else {
+        panic!("{refused:?}")
+    };
+    assert!(denied.to_string().contains("data:read"), "{denied}");
+}
