@@ -16,7 +16,8 @@ pub struct ChannelInstance {
     pub channel: String,
     /// The plugin.
     pub plugin: Arc<dyn ChannelPlugin>,
-    /// The context the plugin is handed: config (secrets included), grants, HTTP client.
+    /// The context the host hands the plugin: config (secrets included), grants, logger,
+    /// HTTP client, event sink and data reader.
     pub ctx: PluginContext,
     /// What the instance was built from (permissions, config, version), to tell whether a
     /// change in the plugin manager matters.
