@@ -3,7 +3,8 @@
 //! Everything two services must agree on lives here and nowhere else: the NATS subjects
 //! ([`subjects`]), the event envelope ([`envelope`]) and every event type ([`events`]), the
 //! unified model ([`model`]) and the connector item ([`item`]), the plugin manifest
-//! ([`manifest`]) and the checks of what a plugin was granted ([`grants`]), the JetStream
+//! ([`manifest`]) and the checks of what a plugin was granted ([`grants`]), the typed request
+//! catalog with its error codes and reply shape ([`requests`]), the JetStream
 //! streams and consumers ([`streams`]), and the trace context that crosses NATS in headers
 //! ([`trace_context`]), and the headers of dead letters ([`dead_letter`]). JSON Schemas for
 //! every payload are generated from these types into `proto/schemas/` ([`contract`]).
@@ -16,6 +17,7 @@ pub mod grants;
 pub mod item;
 pub mod manifest;
 pub mod model;
+pub mod requests;
 pub mod streams;
 pub mod subjects;
 pub mod trace_context;
@@ -26,4 +28,5 @@ pub use grants::{Grants, PermissionDenied};
 pub use item::{ConnectorItem, ItemOperation};
 pub use manifest::{ManifestErrors, Permission, PluginManifest, PluginType};
 pub use model::EntityType;
+pub use requests::{ApiError, ErrorCode, NatsReply, Request};
 pub use subjects::{ServiceName, Subjects};

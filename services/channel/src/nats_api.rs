@@ -137,12 +137,12 @@ async fn webhook_of(
             format!("cannot ask the plugin manager about `{instance_id}`: {other}"),
         ),
     })?;
-    if runtime.plugin_type != "channel" {
+    if runtime.plugin_type != tributary_proto::PluginType::Channel {
         return Err(ApiError::new(
             ErrorCode::NotFound,
             format!(
                 "`{instance_id}` is a {} instance, not a channel: it has no webhook route",
-                runtime.plugin_type
+                runtime.plugin_type.as_str()
             ),
         ));
     }

@@ -7,7 +7,7 @@ use tributary_plugin_manager::nats_api::{answer, NoBody};
 use tributary_plugin_sdk::SyncRequest;
 use tributary_proto::events::SyncMode;
 
-use crate::api::{InstanceRequest, SyncCommand, SyncStates};
+use crate::api::{CancelSync, StateQuery, SyncCommand, SyncStates};
 use crate::supervisor::Supervisor;
 
 /// The request a `connector.sync` command asks for; a backfill needs `since`, nothing else
@@ -59,10 +59,10 @@ pub async fn serve(runtime: &ServiceRuntime, supervisor: Supervisor) -> Result<(
         s.start_sync(&r.instance_id, request, "connector.sync")
             .await
     });
-    endpoint!("cancel", |s, r: InstanceRequest| s
+    endpoint!("cancel", |s, r: CancelSync| s
         .cancel(&r.instance_id)
         .await);
-    endpoint!("state", |s, r: InstanceRequest| s
+    endpoint!("state", |s, r: StateQuery| s
         .state(&r.instance_id)
         .await);
     endpoint!("states", |s, _r: NoBody| s

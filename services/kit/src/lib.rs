@@ -1,16 +1,18 @@
 //! What every Tributary service shares: configuration ([`config`]), telemetry ([`telemetry`]),
 //! NATS and JetStream ([`nats`]), the database pool and migrations ([`db`]), the health server
-//! ([`health`]), the outbox ([`outbox`]), dead letters ([`dead_letter`]), the batch retry policy
-//! ([`batch_retry`]), shutdown triggers ([`shutdown`]) and the runtime that ties them together
+//! ([`health`]), what the HTTP APIs share: refusals and bearer tokens ([`http`]), the outbox ([`outbox`]), dead letters ([`dead_letter`]), the batch retry policy
+//! ([`batch_retry`]), the typed mesh client ([`client`]), shutdown triggers ([`shutdown`]) and the runtime that ties them together
 //! ([`service`]).
 
 pub mod backoff;
 pub mod batch_retry;
+pub mod client;
 pub mod config;
 pub mod consume;
 pub mod db;
 pub mod dead_letter;
 pub mod health;
+pub mod http;
 pub mod nats;
 pub mod outbox;
 pub mod service;

@@ -1,18 +1,9 @@
 //! An instance's configuration against its plugin's `configSchema`: validation with errors that
 //! name the JSON path, and the split between plain fields and secrets (`writeOnly` fields).
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use utoipa::ToSchema;
 
-/// One reason a configuration is refused.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct ConfigProblem {
-    /// JSON pointer of the offending value (`/tenantId`); empty for the document itself.
-    pub path: String,
-    /// What is wrong; a secret's value is never repeated here.
-    pub message: String,
-}
+pub use tributary_proto::requests::ConfigProblem;
 
 /// Checks `config` against `schema`, reporting every problem. Messages never contain the
 /// values of `secrets` (the plaintext secrets of this config), so they can be logged and

@@ -9,14 +9,12 @@ use std::sync::Arc;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRef, FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::middleware;
 use axum::{Json, Router};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
@@ -72,21 +70,6 @@ pub fn admin_actor(token: &SecretString) -> String {
 /// Where the OpenAPI document is served (without a token).
 pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.error.http_status())
-            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut response = (status, Json(self)).into_response();
-        if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                header::HeaderValue::from_static("Bearer"),
-            );
-        }
-        response
-    }
-}
-
 /// A path, query string or body (`what`) that does not parse, as the JSON error.
 fn unreadable(what: &str, reason: String) -> ApiError {
     ApiError::new(
@@ -103,13 +86,13 @@ fn bad_body(rejection: JsonRejection) -> ApiError {
 struct Path<T>(T);
 
 impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
-    type Rejection = ApiError;
+    type Rejection = HttpError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, HttpError> {
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(value)| Path(value))
-            .map_err(|e| unreadable("path", e.body_text()))
+            .map_err(|e| HttpError(unreadable("path", e.body_text())))
     }
 }
 
@@ -118,13 +101,13 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
 struct Query<T>(T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
-    type Rejection = ApiError;
+    type Rejection = HttpError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, HttpError> {
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Query(value)| Query(value))
-            .map_err(|e| unreadable("query string", e.body_text()))
+            .map_err(|e| HttpError(unreadable("query string", e.body_text())))
     }
 }
 
@@ -241,51 +224,26 @@ pub fn router(manager: PluginManager, token: SecretString) -> (Router, utoipa::o
     (router, api)
 }
 
-async fn method_not_allowed(request: Request) -> ApiError {
-    ApiError::new(
+async fn method_not_allowed(request: Request) -> HttpError {
+    HttpError(ApiError::new(
         ErrorCode::MethodNotAllowed,
         format!(
             "{} is not served on {}; the OpenAPI document ({OPENAPI_PATH}) lists what is",
             request.method(),
             request.uri().path()
         ),
-    )
+    ))
 }
 
-async fn no_route(request: Request) -> ApiError {
-    ApiError::new(
+async fn no_route(request: Request) -> HttpError {
+    HttpError(ApiError::new(
         ErrorCode::NotFound,
         format!("no route {} {}", request.method(), request.uri().path()),
-    )
+    ))
 }
 
-/// Refuses a request without the right bearer token (the state); compares in constant time.
-/// Shared by every HTTP API that needs a token: `from_fn_with_state(token, require_bearer_token)`.
-pub async fn require_bearer_token(
-    State(token): State<SecretString>,
-    request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    match given {
-        Some(given) if bool::from(given.as_bytes().ct_eq(token.expose_secret().as_bytes())) => {
-            Ok(next.run(request).await)
-        }
-        Some(_) => Err(ApiError::new(
-            ErrorCode::Unauthorized,
-            "the bearer token is wrong",
-        )),
-        None => Err(ApiError::new(
-            ErrorCode::Unauthorized,
-            "an `Authorization: Bearer <token>` header is required",
-        )),
-    }
-}
+pub use tributary_kit::http::require_bearer_token;
+use tributary_kit::http::HttpError;
 
 /// List every plugin found, valid and invalid.
 #[utoipa::path(get, path = "/api/v1/plugins", tag = "plugins",
@@ -297,8 +255,8 @@ async fn list_plugins(State(m): State<PluginManager>) -> Json<PluginList> {
 /// Scan the plugin directories again.
 #[utoipa::path(post, path = "/api/v1/plugins/rescan", tag = "plugins",
     responses((status = 200, body = PluginList)))]
-async fn rescan_plugins(State(m): State<PluginManager>) -> Result<Json<PluginList>, ApiError> {
-    m.rescan().await.map(Json)
+async fn rescan_plugins(State(m): State<PluginManager>) -> Result<Json<PluginList>, HttpError> {
+    m.rescan().await.map(Json).map_err(HttpError)
 }
 
 /// One plugin.
@@ -308,8 +266,8 @@ async fn rescan_plugins(State(m): State<PluginManager>) -> Result<Json<PluginLis
 async fn get_plugin(
     State(m): State<PluginManager>,
     Path(plugin_id): Path<String>,
-) -> Result<Json<PluginView>, ApiError> {
-    m.plugin(&plugin_id).map(Json)
+) -> Result<Json<PluginView>, HttpError> {
+    m.plugin(&plugin_id).map(Json).map_err(HttpError)
 }
 
 /// Installed instances.
@@ -318,8 +276,8 @@ async fn get_plugin(
 async fn list_instances(
     State(m): State<PluginManager>,
     Query(filter): Query<InstanceFilter>,
-) -> Result<Json<Vec<InstanceView>>, ApiError> {
-    m.instances(&filter).await.map(Json)
+) -> Result<Json<Vec<InstanceView>>, HttpError> {
+    m.instances(&filter).await.map(Json).map_err(HttpError)
 }
 
 /// Install an instance; every permission the plugin asks for must be in `accept_permissions`.
@@ -330,11 +288,12 @@ async fn install_instance(
     State(m): State<PluginManager>,
     State(Actor(actor)): State<Actor>,
     body: Result<Json<InstallRequest>, JsonRejection>,
-) -> Result<(StatusCode, Json<InstanceView>), ApiError> {
+) -> Result<(StatusCode, Json<InstanceView>), HttpError> {
     let Json(request) = body.map_err(bad_body)?;
     m.install(request, &actor)
         .await
         .map(|v| (StatusCode::CREATED, Json(v)))
+        .map_err(HttpError)
 }
 
 /// One instance (secrets shown only as set or not set).
@@ -344,8 +303,8 @@ async fn install_instance(
 async fn get_instance(
     State(m): State<PluginManager>,
     Path(instance_id): Path<String>,
-) -> Result<Json<InstanceView>, ApiError> {
-    m.instance(&instance_id).await.map(Json)
+) -> Result<Json<InstanceView>, HttpError> {
+    m.instance(&instance_id).await.map(Json).map_err(HttpError)
 }
 
 /// Uninstall an instance, keeping its data or purging it.
@@ -357,10 +316,11 @@ async fn uninstall_instance(
     State(Actor(actor)): State<Actor>,
     Path(instance_id): Path<String>,
     Query(request): Query<UninstallRequest>,
-) -> Result<Json<UninstallOutcome>, ApiError> {
+) -> Result<Json<UninstallOutcome>, HttpError> {
     m.uninstall(&instance_id, request.purge, &actor)
         .await
         .map(Json)
+        .map_err(HttpError)
 }
 
 /// Replace an instance's configuration; secrets left out keep their value.
@@ -373,11 +333,12 @@ async fn configure_instance(
     State(Actor(actor)): State<Actor>,
     Path(instance_id): Path<String>,
     body: Result<Json<ConfigureRequest>, JsonRejection>,
-) -> Result<Json<InstanceView>, ApiError> {
+) -> Result<Json<InstanceView>, HttpError> {
     let Json(request) = body.map_err(bad_body)?;
     m.configure(&instance_id, request.config, &actor)
         .await
         .map(Json)
+        .map_err(HttpError)
 }
 
 /// Enable an instance: its service starts it.
@@ -389,8 +350,11 @@ async fn enable_instance(
     State(m): State<PluginManager>,
     State(Actor(actor)): State<Actor>,
     Path(instance_id): Path<String>,
-) -> Result<Json<InstanceView>, ApiError> {
-    m.enable(&instance_id, &actor).await.map(Json)
+) -> Result<Json<InstanceView>, HttpError> {
+    m.enable(&instance_id, &actor)
+        .await
+        .map(Json)
+        .map_err(HttpError)
 }
 
 /// Disable an instance: its service stops it.
@@ -402,8 +366,11 @@ async fn disable_instance(
     State(m): State<PluginManager>,
     State(Actor(actor)): State<Actor>,
     Path(instance_id): Path<String>,
-) -> Result<Json<InstanceView>, ApiError> {
-    m.disable(&instance_id, &actor).await.map(Json)
+) -> Result<Json<InstanceView>, HttpError> {
+    m.disable(&instance_id, &actor)
+        .await
+        .map(Json)
+        .map_err(HttpError)
 }
 
 /// Move an instance to the newest version found; held until added permissions are accepted.
@@ -418,11 +385,12 @@ async fn upgrade_instance(
     State(Actor(actor)): State<Actor>,
     Path(instance_id): Path<String>,
     body: Result<Json<UpgradeRequest>, JsonRejection>,
-) -> Result<Json<InstanceView>, ApiError> {
+) -> Result<Json<InstanceView>, HttpError> {
     let Json(request) = body.map_err(bad_body)?;
     m.upgrade(&instance_id, &request.accept_permissions, &actor)
         .await
         .map(Json)
+        .map_err(HttpError)
 }
 
 /// The audit log: every lifecycle and permission change.
@@ -431,8 +399,9 @@ async fn upgrade_instance(
 async fn audit_log(
     State(m): State<PluginManager>,
     Query(params): Query<AuditQuery>,
-) -> Result<Json<Vec<AuditEntry>>, ApiError> {
+) -> Result<Json<Vec<AuditEntry>>, HttpError> {
     m.audit_log(params.instance_id.as_deref(), params.limit)
         .await
         .map(Json)
+        .map_err(HttpError)
 }

@@ -144,53 +144,7 @@ impl MasterKey {
     }
 }
 
-/// An inline value, or else the contents of a file, or else an error naming the inline key.
-/// `key` is the inline setting's full name (`search.api_token`); the file setting is the same
-/// with `_file` appended.
-pub fn inline_or_file(
-    inline: &SecretString,
-    file: &Path,
-    key: &str,
-    what: &str,
-) -> Result<SecretString, ConfigError> {
-    if !inline.expose_secret().trim().is_empty() {
-        return Ok(inline.clone());
-    }
-    if file.as_os_str().is_empty() {
-        let env = format!("TRIBUTARY__{}", key.replace('.', "__").to_uppercase());
-        return Err(ConfigError::new(
-            key,
-            format!("{what} is not set: give {key} (or {env}) or {key}_file"),
-        ));
-    }
-    let text = std::fs::read_to_string(file).map_err(|e| {
-        ConfigError::new(
-            format!("{key}_file"),
-            format!("cannot read {}: {e}", file.display()),
-        )
-    })?;
-    if text.trim().is_empty() {
-        return Err(ConfigError::new(
-            format!("{key}_file"),
-            format!("{} is empty", file.display()),
-        ));
-    }
-    Ok(SecretString::from(text.trim().to_owned()))
-}
-
-/// A bearer token from `key` (inline) or `key_file`, at least 16 characters long.
-pub fn bearer_token_from(
-    inline: &SecretString,
-    file: &Path,
-    key: &str,
-    what: &str,
-) -> Result<SecretString, ConfigError> {
-    let token = inline_or_file(inline, file, key, what)?;
-    if token.expose_secret().len() < 16 {
-        return Err(ConfigError::new(key, "must be at least 16 characters"));
-    }
-    Ok(token)
-}
+pub use tributary_kit::http::{bearer_token_from, inline_or_file};
 
 /// The master key configured in `plugin_manager.master_key` or `plugin_manager.master_key_file`.
 pub fn master_key_from(config: &PluginManagerConfig) -> Result<MasterKey, ConfigError> {

@@ -57,12 +57,6 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<sqlx::Error> for ApiError {
-    fn from(e: sqlx::Error) -> Self {
-        StoreError::from(e).into()
-    }
-}
-
 fn already_exists(instance_id: &str) -> ApiError {
     ApiError::new(
         ErrorCode::Conflict,
@@ -140,7 +134,7 @@ impl PluginManager {
         &self,
         tx: sqlx::Transaction<'_, sqlx::Postgres>,
     ) -> Result<(), ApiError> {
-        tx.commit().await?;
+        tx.commit().await.map_err(StoreError::from)?;
         self.wake.notify_one();
         Ok(())
     }
@@ -251,7 +245,7 @@ impl PluginManager {
     }
 
     async fn view(&self, row: &InstanceRow) -> Result<InstanceView, ApiError> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.pool.acquire().await.map_err(StoreError::from)?;
         let stored: Vec<String> = store::secrets_of(&mut conn, &row.id)
             .await?
             .into_iter()
@@ -353,7 +347,7 @@ impl PluginManager {
             created_at: chrono::Utc::now(),
             updated_at: chrono::Utc::now(),
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
         if !store::insert_instance(&mut tx, &row).await? {
             return Err(already_exists(&instance_id));
         }
@@ -392,7 +386,7 @@ impl PluginManager {
                 ),
             ));
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
         let mut row = store::lock_instance(&mut tx, &instance_id)
             .await?
             .ok_or_else(|| not_found(&instance_id))?;
@@ -464,7 +458,7 @@ impl PluginManager {
         config: Value,
         actor: &str,
     ) -> Result<InstanceView, ApiError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
         let mut row = self.lock_live(&mut tx, instance_id).await?;
         let stored = self.secrets_of(&mut tx, instance_id).await?;
         let (public, changes) = prepare_config(&row.manifest, config, stored)?;
@@ -491,7 +485,7 @@ impl PluginManager {
 
     /// Enables an instance: its service starts it. Its configuration must be complete.
     pub async fn enable(&self, instance_id: &str, actor: &str) -> Result<InstanceView, ApiError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
         let mut row = self.lock_live(&mut tx, instance_id).await?;
         if row.state == InstanceState::Enabled {
             return self.instance(instance_id).await;
@@ -514,7 +508,7 @@ impl PluginManager {
 
     /// Disables an instance: its service stops it.
     pub async fn disable(&self, instance_id: &str, actor: &str) -> Result<InstanceView, ApiError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
         let mut row = self.lock_live(&mut tx, instance_id).await?;
         if row.state != InstanceState::Disabled {
             row.state = InstanceState::Disabled;
@@ -557,7 +551,7 @@ impl PluginManager {
         actor: &str,
     ) -> Result<InstanceView, ApiError> {
         let accept = parse_permissions(accept)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
         let mut row = self.lock_live(&mut tx, instance_id).await?;
         let newest = self
             .newest(&row.plugin_id)
@@ -660,7 +654,7 @@ impl PluginManager {
         error: Option<String>,
         actor: &str,
     ) -> Result<InstanceView, ApiError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
         let mut row = self.lock_live(&mut tx, instance_id).await?;
         row.last_heartbeat = Some(chrono::Utc::now());
         // A service's report is kept even when its error holds a NUL (from a provider's
@@ -696,19 +690,19 @@ impl PluginManager {
         let row = store::instance(&self.pool, instance_id)
             .await?
             .ok_or_else(|| not_found(instance_id))?;
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.pool.acquire().await.map_err(StoreError::from)?;
         let secrets = self.secrets_of(&mut conn, instance_id).await?;
         let mut config = row.config.clone();
         config_schema::put_secrets(&mut config, &secrets);
         Ok(RuntimeInstance {
             instance_id: row.id,
             plugin_id: row.plugin_id,
-            plugin_type: row.manifest.plugin_type.as_str().to_owned(),
+            plugin_type: row.manifest.plugin_type,
             version: row.manifest.version.to_string(),
             entrypoint: row.manifest.entrypoint,
-            permissions: row.accepted.iter().map(ToString::to_string).collect(),
+            permissions: row.accepted,
             config,
-            state: store::state_name(row.state).to_owned(),
+            state: row.state,
         })
     }
 
@@ -775,7 +769,9 @@ impl PluginManager {
                 reason,
             },
         );
-        tributary_kit::outbox::enqueue(tx, &self.subjects, kind, &envelope, None).await?;
+        tributary_kit::outbox::enqueue(tx, &self.subjects, kind, &envelope, None)
+            .await
+            .map_err(StoreError::from)?;
         Ok(())
     }
 

@@ -9,7 +9,7 @@ use tributary_proto::model::EntityType;
 
 use crate::api::{ApiError, ErrorCode, UninstallOutcome};
 use crate::manager::{findable, PluginManager};
-use crate::store;
+use crate::store::{self, StoreError};
 
 /// Publish acknowledgements awaited at once while sending purge items.
 const ACK_WINDOW: usize = 1000;
@@ -36,7 +36,7 @@ impl PluginManager {
         actor: &str,
     ) -> Result<UninstallOutcome, ApiError> {
         findable(instance_id)?;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.pool().begin().await.map_err(StoreError::from)?;
         let Some(mut row) = store::lock_instance(&mut tx, instance_id).await? else {
             drop(tx);
             return self.purge_leftovers(instance_id, purge, actor).await;
@@ -98,7 +98,7 @@ impl PluginManager {
             return Err(not_found());
         }
         let items_deleted = self.send_purge(instance_id).await?;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.pool().begin().await.map_err(StoreError::from)?;
         store::delete_service_state(&mut tx, instance_id).await?;
         store::audit(
             &mut tx,

@@ -9,10 +9,9 @@ use axum::middleware;
 use axum::routing::get;
 use axum::{Json, Router};
 use secrecy::SecretString;
-use serde::{Deserialize, Serialize};
+use tributary_kit::http::{require_bearer_token, HttpError};
 use tributary_kit::{KitError, ServiceRuntime};
 use tributary_plugin_manager::api::{ApiError, ErrorCode};
-use tributary_plugin_manager::http_api::require_bearer_token;
 use tributary_plugin_manager::nats_api::{answer, register_failed, NoBody};
 
 use crate::backend::{SearchBackend, SearchError};
@@ -22,16 +21,7 @@ use crate::reindex::{ReindexError, Reindexer};
 /// The path of the HTTP search route.
 pub const SEARCH_PATH: &str = "/search";
 
-/// `search.stats`: what the index holds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IndexStats {
-    /// `embedded` or `meilisearch`.
-    pub backend: String,
-    /// Documents searchable now.
-    pub documents: u64,
-    /// Whether a reindex is running.
-    pub reindexing: bool,
-}
+pub use tributary_proto::requests::search::IndexStats;
 
 fn bad_parameter(e: InvalidParameter) -> ApiError {
     ApiError::new(ErrorCode::BadRequest, e.to_string())
@@ -61,9 +51,9 @@ pub fn router(backend: Arc<dyn SearchBackend>, token: SecretString) -> Router {
 async fn search_route(
     State(backend): State<Arc<dyn SearchBackend>>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<SearchResults>, ApiError> {
+) -> Result<Json<SearchResults>, HttpError> {
     let query = SearchQuery::from_params(&params).map_err(bad_parameter)?;
-    run_query(backend.as_ref(), query).await.map(Json)
+    Ok(Json(run_query(backend.as_ref(), query).await?))
 }
 
 /// Adds the `search.*` endpoints and answers them until the service stops.

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use tributary_kit::health::ReadinessCheck;
 use tributary_kit::{Config, ConfigError, KitError, ServiceRuntime, ServiceSpec};
-use tributary_plugin_manager::keys::bearer_token_from;
+use tributary_kit::http::bearer_token_from;
 use tributary_proto::streams::ConsumerKey;
 use tributary_proto::ServiceName;
 

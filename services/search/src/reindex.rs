@@ -27,16 +27,7 @@ use crate::document::{change_from_entity, IndexChange};
 /// Rows read and written per round.
 const CHUNK: i64 = 1000;
 
-/// The answer to `search.reindex`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReindexStarted {
-    /// The job's id; its progress messages carry it.
-    pub job_id: Uuid,
-    /// The backend being rebuilt.
-    pub backend: String,
-    /// Where progress is published.
-    pub progress_subject: String,
-}
+pub use tributary_proto::requests::search::ReindexStarted;
 
 /// Where a reindex job is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,14 +15,13 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Subcommand};
 use futures::StreamExt;
 use tributary_connector::api::{
-    CancelAccepted, InstanceRequest, SyncAccepted, SyncCommand, SyncStateView, SyncStates,
+    CancelAccepted, CancelSync, StateQuery, StatesQuery, SyncAccepted, SyncCommand, SyncStateView,
+    SyncStates,
 };
 use tributary_kit::Config;
 use tributary_plugin_manager::client::{self, MeshClient};
-use tributary_plugin_manager::nats_api::NoBody;
 use tributary_proto::envelope::Envelope;
 use tributary_proto::events::{EventKind, SyncEvent, SyncLifecycle, SyncMode};
-use tributary_proto::ServiceName;
 
 use crate::plugins_cli::render::Table;
 use crate::plugins_cli::{print_json, report};
@@ -89,9 +88,7 @@ async fn execute(config: &Config, args: SyncArgs) -> anyhow::Result<ExitCode> {
     let client = MeshClient::connect(config, client::actor_from_env()).await?;
     match (args.command, args.instance) {
         (Some(SyncSubcommand::Status), _) => {
-            let states: SyncStates = client
-                .request(ServiceName::Connector, "states", &NoBody {})
-                .await?;
+            let states: SyncStates = client.call(&StatesQuery {}).await?;
             if args.json {
                 print_json(&states)?;
             } else {
@@ -100,12 +97,10 @@ async fn execute(config: &Config, args: SyncArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         (Some(SyncSubcommand::Cancel { instance }), _) => {
-            let request = InstanceRequest {
+            let request = CancelSync {
                 instance_id: instance,
             };
-            let cancelled: CancelAccepted = client
-                .request(ServiceName::Connector, "cancel", &request)
-                .await?;
+            let cancelled: CancelAccepted = client.call(&request).await?;
             if args.json {
                 print_json(&cancelled)?;
             } else {
@@ -149,9 +144,7 @@ async fn follow_sync(
         events.push(client.nats().subscribe(subject).await?);
     }
     let mut events = futures::stream::select_all(events);
-    let accepted: SyncAccepted = client
-        .request(ServiceName::Connector, "sync", &command)
-        .await?;
+    let accepted: SyncAccepted = client.call(&command).await?;
     if detach {
         if json {
             print_json(&accepted)?;
@@ -200,8 +193,8 @@ async fn follow_sync(
                 }
                 if last_event.elapsed() > QUIET_CHECK {
                     last_event = Instant::now();
-                    let request = InstanceRequest { instance_id: accepted.instance_id.clone() };
-                    let state: SyncStateView = client.request(ServiceName::Connector, "state", &request).await?;
+                    let request = StateQuery { instance_id: accepted.instance_id.clone() };
+                    let state: SyncStateView = client.call(&request).await?;
                     if state.sync_id != Some(accepted.sync_id) || state.status != tributary_connector::api::SyncStatus::Running {
                         anyhow::bail!("sync {} is no longer running (status {:?}) and its end was not seen", accepted.sync_id, state.status);
                     }

@@ -118,7 +118,10 @@ pub async fn ask<T: DeserializeOwned>(
     body: impl Serialize,
 ) -> Result<T, ApiError> {
     let client = MeshClient::new(env.nats().await, env.subjects(), "test".into());
-    match client.call(verb, &body).await {
+    match client
+        .request(tributary_proto::ServiceName::PluginManager, verb, &body)
+        .await
+    {
         Ok(value) => Ok(value),
         Err(CallError::Api(e)) => Err(e),
         Err(e) => panic!("{verb}: {e}"),

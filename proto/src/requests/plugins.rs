@@ -1,0 +1,445 @@
+//! The `plugins.*` requests the plugin manager answers, and what they answer with. The admin
+//! HTTP API takes and gives the same types, so the CLI, the other services and scripts read
+//! one shape.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::error::ErrorCode::{
+    self, BadRequest, Conflict, Internal, InvalidConfig, NotFound, PermissionsNotAccepted,
+};
+use crate::events::InstanceState;
+use crate::grants::Grants;
+use crate::manifest::{Permission, PluginType};
+use crate::subjects::ServiceName;
+
+/// A plugin whose manifest is valid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PluginView {
+    /// Reverse-DNS id.
+    pub id: String,
+    /// Human-readable name.
+    pub name: String,
+    /// The newest version discovered.
+    pub version: String,
+    /// `connector`, `channel` or `operator`.
+    pub plugin_type: String,
+    /// One paragraph on what it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// What it asks to be allowed to do.
+    pub permissions: Vec<String>,
+    /// `builtin` or its directory.
+    pub location: String,
+    /// JSON Schema of an instance's configuration.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub config_schema: Value,
+}
+
+/// One problem with a manifest, naming its field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FieldProblem {
+    /// The field (`permissions[2]`), or empty for the whole document.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// A plugin that was found but cannot be loaded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InvalidPluginView {
+    /// Where it was found.
+    pub location: String,
+    /// Its id, when readable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Every problem.
+    pub problems: Vec<FieldProblem>,
+}
+
+/// Every plugin discovered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PluginList {
+    /// The valid plugins.
+    pub plugins: Vec<PluginView>,
+    /// The invalid ones, with their problems.
+    pub invalid: Vec<InvalidPluginView>,
+}
+
+/// Whether a secret field holds a value. Secrets themselves are never returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum SecretStatus {
+    /// A value is stored (encrypted).
+    Set,
+    /// No value.
+    NotSet,
+}
+
+/// An upgrade waiting for a person to accept the permissions it adds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HeldUpgrade {
+    /// The version it would move to.
+    pub version: String,
+    /// The permissions that version asks for beyond those accepted.
+    pub new_permissions: Vec<String>,
+}
+
+/// An installed instance, as the APIs show it: secrets only as set or not set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InstanceView {
+    /// The instance id (one NATS token).
+    pub id: String,
+    /// The plugin it is an instance of.
+    pub plugin_id: String,
+    /// `connector`, `channel` or `operator`.
+    pub plugin_type: String,
+    /// The plugin version it runs.
+    pub version: String,
+    /// `installed`, `enabled`, `disabled`, `failed` or `uninstalled`.
+    pub state: String,
+    /// Its configuration without secrets.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub config: Value,
+    /// Each secret field (JSON pointer) and whether it is set.
+    pub secrets: BTreeMap<String, SecretStatus>,
+    /// The permissions accepted for it.
+    pub permissions: Vec<String>,
+    /// A newer version discovered, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub available_version: Option<String>,
+    /// An upgrade held until its new permissions are accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_upgrade: Option<HeldUpgrade>,
+    /// When its service last reported it alive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_heartbeat: Option<DateTime<Utc>>,
+    /// The last error reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// When it was installed.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Install an instance of a plugin.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InstallRequest {
+    /// The plugin.
+    pub plugin_id: String,
+    /// The instance id to use (letters, digits, `-`, `_`); made up when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+    /// Its configuration, checked against the plugin's config schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub config: Option<Value>,
+    /// The permissions accepted: all the plugin asks for, or the install is refused.
+    #[serde(default)]
+    pub accept_permissions: Vec<String>,
+}
+
+/// Replace an instance's configuration. Secret fields left out keep their stored value; a
+/// secret set to `null` is cleared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConfigureRequest {
+    /// The new configuration.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub config: Value,
+}
+
+/// Move an instance to the newest discovered version of its plugin.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UpgradeRequest {
+    /// Permissions accepted for the new version; needed when it asks for more.
+    #[serde(default)]
+    pub accept_permissions: Vec<String>,
+}
+
+/// Remove an instance (on HTTP, the query of `DELETE /api/v1/instances/{instance_id}`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct UninstallRequest {
+    /// Also delete its configuration, credentials and the data it brought in (each item it
+    /// synced is deleted from the unified model through the ETL, announced as usual).
+    #[serde(default)]
+    pub purge: bool,
+}
+
+/// Start an instance (`plugins.enable`): nothing but its id and who asks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct EnableRequest {}
+
+/// Stop an instance (`plugins.disable`): nothing but its id and who asks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DisableRequest {}
+
+/// What an uninstall did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UninstallOutcome {
+    /// The instance.
+    pub instance_id: String,
+    /// Whether its configuration, credentials and data were purged.
+    pub purged: bool,
+    /// Items it had brought in that were sent to be deleted.
+    pub items_deleted: u64,
+}
+
+/// A service reports that an instance it runs is alive, or failed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HeartbeatRequest {
+    /// The instance.
+    pub instance_id: String,
+    /// The error that stopped it, when it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Which instances to list (`plugins.instances`, and the query of `GET /api/v1/instances`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct InstanceFilter {
+    /// Only instances of this plugin type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin_type: Option<String>,
+    /// Only instances in this state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+}
+
+/// `plugins.list`: every plugin discovered, valid and invalid.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ListPlugins {}
+
+/// `plugins.rescan`: scan the plugin directories again, answered with the new list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RescanPlugins {}
+
+/// `plugins.info`: one valid plugin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PluginInfo {
+    /// The plugin.
+    pub plugin_id: String,
+}
+
+/// `plugins.instance`: one instance as the APIs show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct InstanceInfo {
+    /// The instance.
+    pub instance_id: String,
+}
+
+/// `plugins.runtime`: what the service running an instance needs, secrets included.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RuntimeQuery {
+    /// The instance.
+    pub instance_id: String,
+}
+
+/// Everything the service that runs an instance needs, secrets included. Only
+/// `plugins.runtime` answers with it; it is never served over HTTP.
+///
+/// Its permissions are parsed: the plugin manager cannot send one that does not parse, and a
+/// reply holding one is refused as unreadable by the receiver instead of granting nothing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RuntimeInstance {
+    /// The instance.
+    pub instance_id: String,
+    /// Its plugin.
+    pub plugin_id: String,
+    /// What kind of plugin it is.
+    pub plugin_type: PluginType,
+    /// The version it runs.
+    pub version: String,
+    /// `builtin:<name>` or `wasm:<path>`.
+    pub entrypoint: String,
+    /// The permissions accepted for it: all it may do.
+    pub permissions: Vec<Permission>,
+    /// Its whole configuration, secrets included.
+    pub config: Value,
+    /// Its state.
+    pub state: InstanceState,
+}
+
+/// Whether the service of an instance in the state spelled `state` runs it
+/// ([`InstanceState::runs`]); an unknown spelling does not run.
+pub fn runs_in_state(state: &str) -> bool {
+    serde_json::from_value::<InstanceState>(Value::from(state)).is_ok_and(InstanceState::runs)
+}
+
+impl InstanceState {
+    /// Whether the service of an instance in this state runs it: enabled, or failed (a failed
+    /// instance keeps running, and recovers when its service reports it healthy again).
+    pub fn runs(self) -> bool {
+        matches!(self, InstanceState::Enabled | InstanceState::Failed)
+    }
+}
+
+impl RuntimeInstance {
+    /// Whether its service runs it now ([`InstanceState::runs`]).
+    pub fn runs(&self) -> bool {
+        self.state.runs()
+    }
+
+    /// What it may do: its accepted permissions, each `network:outbound:${property}` resolved
+    /// against its config.
+    pub fn grants(&self) -> Grants {
+        Grants::for_instance(self.permissions.iter().cloned(), &self.config)
+    }
+
+    /// What its runner was built from: permissions, config and version. A service compares
+    /// it with the last one to tell whether a change in the plugin manager matters.
+    pub fn source(&self) -> (Vec<String>, Value, String) {
+        (
+            self.permissions.iter().map(ToString::to_string).collect(),
+            self.config.clone(),
+            self.version.clone(),
+        )
+    }
+}
+
+/// Which audit entries to read: `plugins.audit`, and the query of `GET /api/v1/audit`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct AuditQuery {
+    /// Only this instance's entries.
+    #[serde(default)]
+    pub instance_id: Option<String>,
+    /// The newest this many: 1 to 10000, 100 when absent.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 10000))]
+    pub limit: Option<i64>,
+}
+
+/// One line of the audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditEntry {
+    /// Order of the change.
+    pub seq: i64,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub actor: String,
+    /// What: `install`, `configure`, `enable`, `accept_permissions`…
+    pub action: String,
+    /// The plugin concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin_id: Option<String>,
+    /// The instance concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+    /// Details (versions, permissions, the fields that changed; never a secret's value).
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub detail: Value,
+}
+
+/// A `plugins.*` request about one instance: its id, who asks, and the rest of the request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct InstanceCall<B> {
+    /// The instance.
+    pub instance_id: String,
+    /// Who asks, for the audit log (`cli:alice`); `nats` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    /// The rest.
+    #[serde(flatten)]
+    pub body: B,
+}
+
+/// A `plugins.*` request not about one instance, with who asks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Call<B> {
+    /// Who asks, for the audit log; `nats` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    /// The rest.
+    #[serde(flatten)]
+    pub body: B,
+}
+
+/// The refusals every `plugins.*` request about an instance can answer with.
+const INSTANCE: &[ErrorCode] = &[BadRequest, NotFound, Internal];
+
+super::requests! {
+    ServiceName::PluginManager;
+    ListPlugins => "list", PluginList, &[BadRequest, Internal];
+    RescanPlugins => "rescan", PluginList, &[BadRequest, Internal];
+    PluginInfo => "info", PluginView, &[BadRequest, NotFound, Internal];
+    InstanceFilter => "instances", Vec<InstanceView>, &[BadRequest, Internal];
+    InstanceInfo => "instance", InstanceView, INSTANCE;
+    RuntimeQuery => "runtime", RuntimeInstance, INSTANCE;
+    Call<InstallRequest> => "install", InstanceView,
+        &[BadRequest, NotFound, InvalidConfig, PermissionsNotAccepted, Conflict, Internal];
+    InstanceCall<ConfigureRequest> => "configure", InstanceView,
+        &[BadRequest, NotFound, InvalidConfig, Conflict, Internal];
+    InstanceCall<EnableRequest> => "enable", InstanceView,
+        &[BadRequest, NotFound, InvalidConfig, Conflict, Internal];
+    InstanceCall<DisableRequest> => "disable", InstanceView,
+        &[BadRequest, NotFound, Conflict, Internal];
+    InstanceCall<UpgradeRequest> => "upgrade", InstanceView,
+        &[BadRequest, NotFound, InvalidConfig, PermissionsNotAccepted, Conflict, Internal];
+    InstanceCall<UninstallRequest> => "uninstall", UninstallOutcome,
+        &[BadRequest, NotFound, Conflict, Internal];
+    Call<HeartbeatRequest> => "heartbeat", InstanceView, &[BadRequest, NotFound, Conflict, Internal];
+    AuditQuery => "audit", Vec<AuditEntry>, &[BadRequest, Internal];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_runtime_reply_with_a_permission_that_does_not_parse_is_refused() {
+        let reply = serde_json::json!({
+            "instance_id": "a", "plugin_id": "p", "plugin_type": "connector",
+            "version": "1.0.0", "entrypoint": "builtin:demo",
+            "permissions": ["network:sideways:example.com"],
+            "config": {}, "state": "enabled"
+        });
+        assert!(serde_json::from_value::<RuntimeInstance>(reply).is_err());
+    }
+
+    #[test]
+    fn a_runtime_reply_carries_the_plugin_type_and_state_as_enums() {
+        let reply = serde_json::json!({
+            "instance_id": "a", "plugin_id": "p", "plugin_type": "channel",
+            "version": "1.0.0", "entrypoint": "builtin:webhook",
+            "permissions": ["network:inbound"], "config": {}, "state": "failed"
+        });
+        let runtime: RuntimeInstance = serde_json::from_value(reply).unwrap_or_else(|e| {
+            panic!("a valid runtime reply: {e}");
+        });
+        assert_eq!(runtime.plugin_type, PluginType::Channel);
+        assert!(runtime.runs());
+        assert!(runtime.grants().check_inbound().is_ok());
+    }
+
+    #[test]
+    fn only_enabled_and_failed_instances_run() {
+        assert!(runs_in_state("enabled"));
+        assert!(runs_in_state("failed"));
+        assert!(!runs_in_state("disabled"));
+        assert!(!runs_in_state("nonsense"));
+    }
+}
