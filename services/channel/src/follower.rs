@@ -1,12 +1,13 @@
-//! Keeps the route table in line with the plugin manager (through
-//! `tributary_plugin_manager::follow`): each `plugins.Plugin*` event about a channel instance
+//! Keeps the route table in line with the plugin manager (through the host's
+//! [`tributary_host::follow`]): each `plugins.Plugin*` event about a channel instance
 //! adds, updates or removes its route at once; a full comparison every
 //! `channel.reconcile_interval_secs` catches events missed while disconnected.
 
+use tributary_host::follow::{BoxFuture, InstanceFollower};
 use tributary_host::InstanceContexts;
-use tributary_plugin_manager::api::RuntimeInstance;
-use tributary_plugin_manager::client::{CallError, MeshClient};
-use tributary_plugin_manager::follow::{BoxFuture, InstanceFollower};
+use tributary_kit::client::{CallError, MeshClient};
+use tributary_plugin_sdk::PluginType;
+use tributary_proto::requests::plugins::RuntimeInstance;
 
 use crate::registry::{channel_name, ChannelRegistry};
 use crate::routes::{ChannelInstance, RouteTable};
@@ -135,8 +136,8 @@ impl RouteKeeper {
 }
 
 impl InstanceFollower for RouteKeeper {
-    fn plugin_type(&self) -> &'static str {
-        CHANNEL
+    fn plugin_type(&self) -> PluginType {
+        PluginType::Channel
     }
 
     fn reconcile_all(&self) -> BoxFuture<'_, Result<(), CallError>> {

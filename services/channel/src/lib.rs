@@ -24,9 +24,9 @@ pub mod store;
 
 use std::sync::Arc;
 
+use tributary_host::follow_plugin_manager;
+use tributary_kit::client::MeshClient;
 use tributary_kit::{Config, KitError, ServiceRuntime, ServiceSpec};
-use tributary_plugin_manager::client::MeshClient;
-use tributary_plugin_manager::follow::follow_plugin_manager;
 use tributary_proto::streams::{ConsumerKey, DeliveryLimits};
 use tributary_proto::ServiceName;
 

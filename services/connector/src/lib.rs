@@ -17,9 +17,9 @@ pub mod supervisor;
 
 use std::sync::Arc;
 
+use tributary_host::follow_plugin_manager;
+use tributary_kit::client::MeshClient;
 use tributary_kit::{Config, ConfigError, KitError, ServiceRuntime, ServiceSpec};
-use tributary_plugin_manager::client::MeshClient;
-use tributary_plugin_manager::follow::follow_plugin_manager;
 use tributary_proto::ServiceName;
 
 use runner::SyncRunner;

@@ -11,7 +11,7 @@ use futures::StreamExt;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tributary_host::InstanceContexts;
-use tributary_plugin_manager::client::MeshClient;
+use tributary_kit::client::MeshClient;
 use tributary_plugin_sdk::{
     ConnectorItem, ConnectorPlugin, Cursor, Grants, PluginContext, PluginError, SyncStep,
 };

@@ -13,10 +13,13 @@ use sqlx::{Connection, PgConnection};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tributary_host::follow::{BoxFuture, InstanceFollower};
 use tributary_host::ConnectorRegistry;
-use tributary_plugin_manager::api::{ApiError, ErrorCode, RuntimeInstance};
-use tributary_plugin_manager::client::{CallError, MeshClient};
+use tributary_kit::client::{CallError, MeshClient};
+use tributary_plugin_sdk::PluginType;
 use tributary_plugin_sdk::SyncRequest;
+use tributary_proto::requests::plugins::RuntimeInstance;
+use tributary_proto::requests::{ApiError, ErrorCode};
 use uuid::Uuid;
 
 use crate::api::{CancelAccepted, SyncAccepted, SyncStateView, SyncStatus};
@@ -519,21 +522,16 @@ fn already_running(instance_id: &str, sync_id: Option<Uuid>) -> ApiError {
     ApiError::new(ErrorCode::Conflict, message)
 }
 
-impl tributary_plugin_manager::follow::InstanceFollower for Supervisor {
-    fn plugin_type(&self) -> &'static str {
-        CONNECTOR
+impl InstanceFollower for Supervisor {
+    fn plugin_type(&self) -> PluginType {
+        PluginType::Connector
     }
 
-    fn reconcile_all(
-        &self,
-    ) -> tributary_plugin_manager::follow::BoxFuture<'_, Result<(), CallError>> {
+    fn reconcile_all(&self) -> BoxFuture<'_, Result<(), CallError>> {
         Box::pin(Supervisor::reconcile_all(self))
     }
 
-    fn reconcile<'a>(
-        &'a self,
-        instance_id: &'a str,
-    ) -> tributary_plugin_manager::follow::BoxFuture<'a, ()> {
+    fn reconcile<'a>(&'a self, instance_id: &'a str) -> BoxFuture<'a, ()> {
         Box::pin(Supervisor::reconcile(self, instance_id))
     }
 }

@@ -7,13 +7,17 @@
 //!   ([`PluginRegistry::resolve`], the seam where `wasm:` and `declarative:` plug in).
 //! - [`context`]: the [`tributary_plugin_sdk::PluginContext`] of every instance, connector
 //!   or channel alike ([`InstanceContexts`]).
+//! - [`follow`]: keeping a service's instances in line with the plugin manager's
+//!   ([`follow_plugin_manager`]).
 
 pub mod builtin;
 pub mod context;
+pub mod follow;
 pub mod resolve;
 
 pub use builtin::{BuiltinKind, BuiltinPlugin, BUILTINS};
 pub use context::{InstanceContexts, NatsEventSink, PgDataReader};
+pub use follow::{follow_plugin_manager, InstanceFollower};
 pub use resolve::{
     ChannelRegistry, ConnectorRegistry, Entrypoint, HostedPlugin, PluginRegistry, ResolveError,
 };

@@ -11,7 +11,6 @@ pub mod api;
 pub mod client;
 pub mod config_schema;
 pub mod discovery;
-pub mod follow;
 pub mod http_api;
 pub mod keys;
 pub mod manager;

@@ -1,4 +1,4 @@
-//! How a service that runs plugin instances (the connector and channel services) keeps in
+//! How a service that hosts plugin instances (the connector and channel services) keeps in
 //! line with the plugin manager: each `plugins.Plugin*` event about an instance of its plugin
 //! type is compared at once; all of them every so often, which also catches events missed
 //! while disconnected.
@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use tributary_kit::backoff::Backoff;
+use tributary_kit::client::CallError;
 use tributary_kit::{KitError, ServiceRuntime};
 use tributary_proto::envelope::Envelope;
 use tributary_proto::events::{EventKind, PluginEvent, PluginLifecycle};
-
-use crate::client::CallError;
+use tributary_proto::manifest::PluginType;
 
 /// The plugin events after which an instance is compared with the plugin manager again (an
 /// install never makes an instance run: only its enable does).
@@ -31,8 +31,8 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// What a service does to keep its instances in line with the plugin manager.
 pub trait InstanceFollower: Send + Sync + 'static {
-    /// The plugin type whose instances it runs (`connector`, `channel`).
-    fn plugin_type(&self) -> &'static str;
+    /// The plugin type whose instances it runs.
+    fn plugin_type(&self) -> PluginType;
 
     /// Compares every instance with the plugin manager's; fails when the plugin manager
     /// cannot be asked.
@@ -77,7 +77,7 @@ pub async fn follow_plugin_manager(
                         }
                         Err(e) => {
                             let wait = backoff.next_wait();
-                            tracing::debug!(error = %e, retry_in = ?wait, plugin_type = follower.plugin_type(), "Cannot list the instances yet.");
+                            tracing::debug!(error = %e, retry_in = ?wait, plugin_type = follower.plugin_type().as_str(), "Cannot list the instances yet.");
                             next_full = tokio::time::Instant::now() + wait;
                         }
                     }
@@ -88,7 +88,7 @@ pub async fn follow_plugin_manager(
                         tracing::warn!(subject = %message.subject, "Ignoring a plugin event that does not parse.");
                         continue;
                     };
-                    if envelope.data.plugin_type == follower.plugin_type() {
+                    if envelope.data.plugin_type == follower.plugin_type().as_str() {
                         follower.reconcile(&envelope.data.instance_id).await;
                     }
                 }
