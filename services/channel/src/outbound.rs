@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use tributary_plugin_manager::api::{ApiError, ErrorCode};
 use tributary_plugin_sdk::{OutboundMessage, Participant};
+use tributary_proto::requests::{ApiError, ErrorCode};
 use uuid::Uuid;
 
 use crate::api::{SendOutcome, SendRequest};
