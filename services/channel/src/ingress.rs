@@ -1,5 +1,8 @@
 //! The webhook routes: `POST` (and, for handshakes, `GET`) `/webhooks/<channel>/<instance>`.
-//! A request to a route not served is 404; a body over `channel.max_body_bytes` is 413. The
+//! The route is found before the body is read: a request to a route not served is 404 at
+//! once, whatever it sends. A body over `channel.max_body_bytes` is 413, one that takes longer
+//! than `channel.webhook_body_timeout_ms` to arrive is 408, and beyond
+//! `channel.max_concurrent_webhooks` requests in flight the next is 503 at once. The
 //! instance's plugin verifies the signature first: a request it refuses gets its status (401
 //! for a bad signature) and is stored nowhere. An accepted one, with only the headers its
 //! plugin reads when it handles it (no signature, no secret token), is published to
@@ -11,19 +14,43 @@ use std::sync::Arc;
 
 use async_nats::jetstream;
 use async_nats::HeaderMap as NatsHeaders;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+use tributary_kit::config::ChannelConfig;
 use tributary_plugin_sdk::{IncomingWebhook, WebhookVerdict};
 use tributary_proto::envelope::MSG_ID_HEADER;
 use tributary_proto::Subjects;
 
 use crate::routes::RouteTable;
+
+/// What one webhook may cost before it is refused.
+#[derive(Debug, Clone)]
+pub struct WebhookLimits {
+    /// The largest body, in bytes.
+    pub max_body_bytes: usize,
+    /// How long the body may take to arrive once the route is known.
+    pub body_timeout: std::time::Duration,
+    /// Requests read and verified at the same time.
+    pub max_in_flight: usize,
+}
+
+impl WebhookLimits {
+    /// The limits `settings` set.
+    pub fn of(settings: &ChannelConfig) -> Self {
+        Self {
+            max_body_bytes: settings.max_body_bytes,
+            body_timeout: settings.webhook_body_timeout(),
+            max_in_flight: settings.max_concurrent_webhooks,
+        }
+    }
+}
 
 /// A verified webhook as it is kept in the `CHANNEL_INBOUND` stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,30 +78,63 @@ pub struct Ingress {
     jetstream: jetstream::Context,
     subjects: Subjects,
     public_base_url: Arc<str>,
+    limits: WebhookLimits,
+    /// One permit per request being read and verified, [`WebhookLimits::max_in_flight`] in all.
+    in_flight: Arc<Semaphore>,
 }
 
 impl Ingress {
-    /// Serves `routes`, storing into `jetstream`; URLs are rebuilt under `public_base_url`.
+    /// Serves `routes`, storing into `jetstream`; URLs are rebuilt under `public_base_url`;
+    /// each request within `limits`.
     pub fn new(
         routes: RouteTable,
         jetstream: jetstream::Context,
         subjects: Subjects,
         public_base_url: &str,
+        limits: WebhookLimits,
     ) -> Self {
         Self {
             routes,
             jetstream,
             subjects,
             public_base_url: Arc::from(public_base_url),
+            in_flight: Arc::new(Semaphore::new(limits.max_in_flight.max(1))),
+            limits,
+        }
+    }
+
+    /// Reads `body` within the limits: 413 when it is too large, 408 when it is too slow.
+    async fn read(&self, body: Body) -> Result<Bytes, Response> {
+        let limits = &self.limits;
+        match tokio::time::timeout(
+            limits.body_timeout,
+            axum::body::to_bytes(body, limits.max_body_bytes),
+        )
+        .await
+        {
+            Ok(Ok(bytes)) => Ok(bytes),
+            Ok(Err(_)) => Err(answer(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!(
+                    "the body is over {} bytes, or was cut off",
+                    limits.max_body_bytes
+                ),
+            )),
+            Err(_) => Err(answer(
+                StatusCode::REQUEST_TIMEOUT,
+                &format!(
+                    "the body did not arrive within {} ms",
+                    limits.body_timeout.as_millis()
+                ),
+            )),
         }
     }
 }
 
-/// The webhook routes, with bodies limited to `max_body_bytes`.
-pub fn router(ingress: Ingress, max_body_bytes: usize) -> Router {
+/// The webhook routes.
+pub fn router(ingress: Ingress) -> Router {
     Router::new()
         .route("/webhooks/{channel}/{instance}", any(receive))
-        .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(ingress)
 }
 
@@ -93,8 +153,16 @@ async fn receive(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
+    let Ok(_permit) = ingress.in_flight.clone().try_acquire_owned() else {
+        metrics::counter!("tributary_channel_webhooks_total", "outcome" => "overloaded")
+            .increment(1);
+        return answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many webhooks at once; try again",
+        );
+    };
     if method != Method::POST && method != Method::GET {
         return answer(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -110,6 +178,11 @@ async fn receive(
             StatusCode::NOT_FOUND,
             &format!("no webhook route for {channel} instance `{instance_id}`"),
         );
+    };
+    // Only now, with a route that takes it, is the body read.
+    let body = match ingress.read(body).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
     };
     let path_and_query = uri
         .path_and_query()

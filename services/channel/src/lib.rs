@@ -91,15 +91,13 @@ pub async fn build_with(
         settings.send_timeout(),
     );
 
-    runtime.merge_routes(ingress::router(
-        ingress::Ingress::new(
-            routes.clone(),
-            runtime.jetstream.clone(),
-            runtime.subjects.clone(),
-            &public_base_url,
-        ),
-        settings.max_body_bytes,
-    ));
+    runtime.merge_routes(ingress::router(ingress::Ingress::new(
+        routes.clone(),
+        runtime.jetstream.clone(),
+        runtime.subjects.clone(),
+        &public_base_url,
+        ingress::WebhookLimits::of(&settings),
+    )));
     nats_api::serve(
         &runtime,
         sender.clone(),

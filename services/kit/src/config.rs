@@ -204,6 +204,12 @@ pub struct ChannelConfig {
     pub public_base_url: String,
     /// The largest webhook body accepted, in bytes; a larger one gets 413.
     pub max_body_bytes: usize,
+    /// Milliseconds a webhook's body may take to arrive once its route is known; a slower one
+    /// gets 408, so a slow sender cannot hold a request open.
+    pub webhook_body_timeout_ms: u64,
+    /// Webhooks one channel process reads and verifies at the same time; one more is answered
+    /// 503 at once (providers retry), so a flood cannot hold memory and tasks without bound.
+    pub max_concurrent_webhooks: usize,
     /// Verified webhooks handled at the same time by one channel process.
     pub concurrent_handlers: usize,
     /// Seconds JetStream waits for a handled webhook's ack before delivering it again.
@@ -227,6 +233,11 @@ impl ChannelConfig {
         Duration::from_secs(self.ack_wait_secs)
     }
 
+    /// How long a webhook's body may take to arrive.
+    pub fn webhook_body_timeout(&self) -> Duration {
+        Duration::from_millis(self.webhook_body_timeout_ms)
+    }
+
     /// The time limit of one send.
     pub fn send_timeout(&self) -> Duration {
         Duration::from_secs(self.send_timeout_secs)
@@ -240,6 +251,14 @@ impl ChannelConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         for (key, value) in [
             ("channel.max_body_bytes", self.max_body_bytes as u64),
+            (
+                "channel.webhook_body_timeout_ms",
+                self.webhook_body_timeout_ms,
+            ),
+            (
+                "channel.max_concurrent_webhooks",
+                self.max_concurrent_webhooks as u64,
+            ),
             (
                 "channel.concurrent_handlers",
                 self.concurrent_handlers as u64,
