@@ -322,7 +322,8 @@ pub struct SearchConfig {
     pub embedded_writer_memory_mb: usize,
     /// Data events applied to the index at once.
     pub batch_size: usize,
-    /// Milliseconds a batch waits to fill before it is applied anyway.
+    /// Milliseconds a batch waits to fill, while more events are on their way, before it is
+    /// applied anyway; with nothing else pending, a batch is applied at once.
     pub batch_wait_ms: u64,
     /// Seconds JetStream waits for an ack before it delivers an event again.
     pub ack_wait_secs: u64,
@@ -425,7 +426,8 @@ pub struct EtlConfig {
     pub http_addr: SocketAddr,
     /// Items written in one transaction.
     pub batch_size: usize,
-    /// Milliseconds a batch waits to fill before it is written anyway.
+    /// Milliseconds a batch waits to fill, while more items are on their way, before it is
+    /// written anyway; with nothing else pending, a batch is written at once.
     pub batch_wait_ms: u64,
     /// Batches written at the same time by one ETL process.
     pub concurrent_batches: usize,

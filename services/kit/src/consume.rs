@@ -1,7 +1,12 @@
-//! Consuming a durable JetStream pull consumer in batches: pull, cut the stream into batches
-//! of at most `batch_size` (or whatever came within `batch_wait`), hand each to the service,
-//! and pull again after an error, with backoff, until the service stops. The ETL writes its
-//! item batches this way and the search service its index batches.
+//! Consuming a durable JetStream pull consumer in batches: pull, cut the stream into batches,
+//! hand each to the service, and pull again after an error, with backoff, until the service
+//! stops. The ETL writes its item batches this way and the search service its index batches.
+//!
+//! A batch is cut at `batch_size` messages, or as soon as nothing more is waiting for the
+//! consumer (the server says so in each message: its `pending` count), or `batch_wait` after
+//! its first message, whichever comes first. So under load batches fill, while a lone message
+//! (a webhook on a quiet afternoon) is handed over at once instead of waiting for a batch
+//! that no other message will join.
 
 use std::future::Future;
 use std::time::Duration;
@@ -18,7 +23,8 @@ use crate::backoff::Backoff;
 pub struct Batching {
     /// The most messages in one batch (and pulled at once).
     pub batch_size: usize,
-    /// How long a batch waits to fill before it is handed over anyway.
+    /// How long a batch waits to fill, while more messages are on their way, before it is
+    /// handed over anyway.
     pub batch_wait: Duration,
     /// Batches handled at the same time.
     pub concurrent_batches: usize,
@@ -58,11 +64,7 @@ pub async fn consume_in_batches<F, Fut>(
             }
         };
         backoff.reset();
-        let batches = tokio_stream::StreamExt::chunks_timeout(
-            messages,
-            batching.batch_size,
-            batching.batch_wait,
-        );
+        let batches = batched(messages, batching.batch_size, batching.batch_wait);
         futures::StreamExt::take_until(batches, shutdown.clone().cancelled_owned())
             .for_each_concurrent(batching.concurrent_batches.max(1), |batch| {
                 let handle = &handle;
@@ -81,4 +83,34 @@ pub async fn consume_in_batches<F, Fut>(
             })
             .await;
     }
+}
+
+/// Cuts `messages` into batches: at `batch_size`, when the last message says nothing more is
+/// pending for the consumer, or `batch_wait` after the batch's first message.
+fn batched<S, E>(
+    messages: S,
+    batch_size: usize,
+    batch_wait: Duration,
+) -> impl futures::Stream<Item = Vec<Result<Message, E>>>
+where
+    S: futures::Stream<Item = Result<Message, E>>,
+{
+    let messages = Box::pin(messages.fuse());
+    futures::stream::unfold(messages, move |mut messages| async move {
+        let first = messages.next().await?;
+        let deadline = tokio::time::Instant::now() + batch_wait;
+        let mut batch = vec![first];
+        while batch.len() < batch_size.max(1) && !nothing_pending_after(batch.last()) {
+            match tokio::time::timeout_at(deadline, messages.next()).await {
+                Ok(Some(message)) => batch.push(message),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        Some((batch, messages))
+    })
+}
+
+/// Whether `message` is the last one the server had for its consumer when it sent it.
+fn nothing_pending_after<E>(message: Option<&Result<Message, E>>) -> bool {
+    matches!(message, Some(Ok(m)) if m.info().is_ok_and(|info| info.pending == 0))
 }

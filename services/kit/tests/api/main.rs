@@ -3,6 +3,7 @@
 
 mod batch_retry;
 mod config;
+mod consume;
 mod outbox;
 mod provisioning;
 mod readiness;
