@@ -11,10 +11,12 @@ use async_nats::jetstream;
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection, PgPool};
+use tributary_kit::client::{CallError, MeshClient};
 use tributary_kit::config::config_section;
 use tributary_kit::{Config, ConfigSources};
-use tributary_plugin_manager::api::ApiError;
-use tributary_plugin_manager::client::{CallError, MeshClient};
+use tributary_proto::requests::channel::RoutesQuery;
+use tributary_proto::requests::search::StatsQuery;
+use tributary_proto::requests::{ApiError, Request};
 use tributary_proto::streams::{ConsumerKey, StreamKey};
 use tributary_proto::{ConnectorItem, ServiceName, Subjects};
 
@@ -362,18 +364,13 @@ impl Stack {
             .with_timeout(Duration::from_secs(20))
     }
 
-    /// Asks `<service>.<verb>` over NATS; the service's answer or its refusal. Panics when
-    /// nobody answers.
-    pub async fn ask(
-        &self,
-        service: ServiceName,
-        verb: &str,
-        body: Value,
-    ) -> Result<Value, ApiError> {
-        match self.mesh().request(service, verb, &body).await {
-            Ok(value) => Ok(value),
+    /// Asks `request` of its service over NATS; the service's answer as JSON, or its
+    /// refusal. Panics when nobody answers.
+    pub async fn ask<R: Request>(&self, request: &R) -> Result<Value, ApiError> {
+        match self.mesh().call(request).await {
+            Ok(reply) => Ok(serde_json::to_value(reply).unwrap_or(Value::Null)),
             Err(CallError::Api(e)) => Err(e),
-            Err(e) => panic!("{service}.{verb} {body}: {e}"),
+            Err(e) => panic!("{}.{}: {e}", R::SERVICE.request_domain(), R::VERB),
         }
     }
 
@@ -522,12 +519,8 @@ impl Stack {
 
     /// How many documents the index holds, from `search.stats`.
     pub async fn indexed(&self) -> u64 {
-        match self
-            .mesh()
-            .request::<_, Value>(ServiceName::Search, "stats", &json!({}))
-            .await
-        {
-            Ok(stats) => stats["documents"].as_u64().unwrap_or(0),
+        match self.mesh().call(&StatsQuery {}).await {
+            Ok(stats) => stats.documents,
             Err(_) => 0,
         }
     }
@@ -535,10 +528,7 @@ impl Stack {
     /// The webhook URL the channel service serves for `instance`, once it serves it.
     pub async fn webhook_url(&self, instance: &str) -> String {
         eventually(20, &format!("a webhook route for {instance}"), || async {
-            let routes = self
-                .ask(ServiceName::Channel, "routes", json!({}))
-                .await
-                .ok()?;
+            let routes = self.ask(&RoutesQuery {}).await.ok()?;
             routes["routes"]
                 .as_array()?
                 .iter()

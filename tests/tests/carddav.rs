@@ -6,7 +6,9 @@
 
 use serde_json::{json, Value};
 use tributary_e2e::radicale::{event, vcard};
-use tributary_e2e::{collect_json, eventually, ServiceName, Stack};
+use tributary_e2e::{collect_json, eventually, Stack};
+use tributary_proto::events::SyncMode;
+use tributary_proto::requests::connector::SyncCommand;
 use uuid::Uuid;
 
 const INSTANCE: &str = "dav-ada";
@@ -23,11 +25,11 @@ fn of_instance(event: &Value) -> bool {
 async fn sync_now(stack: &Stack) -> Value {
     eventually(10, "connector.sync to be accepted", || async {
         stack
-            .ask(
-                ServiceName::Connector,
-                "sync",
-                json!({ "instance_id": INSTANCE }),
-            )
+            .ask(&SyncCommand {
+                instance_id: INSTANCE.to_owned(),
+                mode: SyncMode::Incremental,
+                since: None,
+            })
             .await
             .ok()
     })

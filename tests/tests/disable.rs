@@ -4,10 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use tributary_e2e::radicale::vcard;
-use tributary_e2e::{collect_json, eventually, twilio, ServiceName, Stack};
-use tributary_plugin_manager::api::ErrorCode;
+use tributary_e2e::{collect_json, eventually, twilio, Stack};
+use tributary_proto::events::SyncMode;
+use tributary_proto::requests::connector::{StateQuery, SyncCommand};
+use tributary_proto::requests::ErrorCode;
 
 const DAV: &str = "dav-sched";
 const SMS: &str = "sms-off";
@@ -84,11 +86,11 @@ async fn disabled_instances_stop_syncing_and_their_webhook_route_answers_404() {
     // The connector stops the instance as soon as it hears: a sync request is refused.
     let refusal = eventually(15, "connector.sync to be refused as not found", || async {
         stack
-            .ask(
-                ServiceName::Connector,
-                "sync",
-                json!({ "instance_id": DAV }),
-            )
+            .ask(&SyncCommand {
+                instance_id: DAV.to_owned(),
+                mode: SyncMode::Incremental,
+                since: None,
+            })
             .await
             .err()
             .filter(|e| e.error == ErrorCode::NotFound)
@@ -96,11 +98,9 @@ async fn disabled_instances_stop_syncing_and_their_webhook_route_answers_404() {
     .await;
     assert!(refusal.message.contains(DAV), "{}", refusal.message);
     let state = stack
-        .ask(
-            ServiceName::Connector,
-            "state",
-            json!({ "instance_id": DAV }),
-        )
+        .ask(&StateQuery {
+            instance_id: DAV.to_owned(),
+        })
         .await
         .unwrap();
     assert_eq!(state["scheduled"], false, "{state}");

@@ -10,11 +10,10 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde_json::json;
+use tributary_kit::client::MeshClient;
 use tributary_kit::testing::{RunningService, TestEnv};
-use tributary_plugin_manager::api::InstallRequest;
-use tributary_plugin_manager::client::MeshClient;
 use tributary_plugin_sdk::signatures::standard_webhooks;
-use tributary_proto::ServiceName;
+use tributary_proto::requests::plugins::InstallRequest;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -128,11 +127,11 @@ async fn main() {
         .unwrap();
     client.enable("bench").await.unwrap();
     loop {
-        let routes: serde_json::Value = client
-            .request(ServiceName::Channel, "routes", &json!({}))
+        let routes = client
+            .call(&tributary_channel::api::RoutesQuery {})
             .await
             .unwrap();
-        if routes["routes"].as_array().is_some_and(|r| !r.is_empty()) {
+        if !routes.routes.is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -1,22 +1,17 @@
 //! The `channel.*` endpoints of the NATS micro service: `channel.send.<instance>` sends a
 //! message, `channel.routes` lists the webhook routes served here, `channel.webhook` gives
 //! one instance's webhook URL (enabled or not, so `tributary plugins install` can print it);
-//! all answered in the mesh's reply envelope.
+//! each served through [`tributary_kit::requests::serve`].
 
-use tributary_kit::{KitError, ServiceRuntime};
-use tributary_plugin_manager::api::{ApiError, ErrorCode};
-use tributary_plugin_manager::nats_api::{answer, answer_on_subject, register_failed, NoBody};
+use tributary_kit::client::{CallError, MeshClient};
+use tributary_kit::{requests, KitError, ServiceRuntime};
+use tributary_proto::requests::{ApiError, ErrorCode};
 
-use tributary_plugin_manager::client::MeshClient;
-
-use crate::api::{RouteList, RouteView, SendRequest, WebhookRequest, WebhookView};
+use crate::api::{RouteList, RouteView, RoutesQuery, SendMessage, WebhookRequest, WebhookView};
 use crate::outbound::Sender;
 use crate::registry::channel_name;
 use crate::routes::RouteTable;
 use crate::webhook_url;
-
-/// The verb of sends; the instance is the token after it.
-pub const SEND: &str = "send";
 
 /// Adds the `channel.*` endpoints and answers them until the service stops.
 pub async fn serve(
@@ -26,66 +21,28 @@ pub async fn serve(
     plugins: MeshClient,
     public_base_url: String,
 ) -> Result<(), KitError> {
-    let group = runtime
-        .micro_service()
-        .group(runtime.subjects.request_group(runtime.spec.name));
-
-    let send = group
-        .endpoint_builder()
-        .name(SEND)
-        .add(format!("{SEND}.*"))
-        .await
-        .map_err(register_failed("channel", "send.*"))?;
-    let subjects = runtime.subjects.clone();
-    let work = answer_on_subject(
-        send,
-        runtime.shutdown.clone(),
-        move |subject: &str, request: SendRequest| {
-            let sender = sender.clone();
-            let instance = subjects
-                .unqualify(subject)
-                .strip_prefix("channel.send.")
-                .unwrap_or_default()
-                .to_owned();
-            async move {
-                if instance.is_empty() {
-                    return Err(ApiError::new(
-                        ErrorCode::BadRequest,
-                        "send on channel.send.<instance>",
-                    ));
-                }
-                sender.send(&instance, request).await
+    requests::serve(runtime, move |request: SendMessage| {
+        let sender = sender.clone();
+        async move {
+            if request.instance_id.is_empty() {
+                return Err(ApiError::new(
+                    ErrorCode::BadRequest,
+                    "send on channel.send.<instance>",
+                ));
             }
-        },
-    );
-    runtime.spawn_worker("channel.send", async move {
-        work.await;
-        Ok(())
-    });
+            sender.send(&request.instance_id, request.message).await
+        }
+    })
+    .await?;
 
-    let webhook = group
-        .endpoint("webhook")
-        .await
-        .map_err(register_failed("channel", "webhook"))?;
     let (served_routes, base) = (routes.clone(), public_base_url.clone());
-    let work = answer(
-        webhook,
-        runtime.shutdown.clone(),
-        move |request: WebhookRequest| {
-            let (routes, plugins, base) = (served_routes.clone(), plugins.clone(), base.clone());
-            async move { webhook_of(&routes, &plugins, &base, &request.instance_id).await }
-        },
-    );
-    runtime.spawn_worker("channel.webhook", async move {
-        work.await;
-        Ok(())
-    });
+    requests::serve(runtime, move |request: WebhookRequest| {
+        let (routes, plugins, base) = (served_routes.clone(), plugins.clone(), base.clone());
+        async move { webhook_of(&routes, &plugins, &base, &request.instance_id).await }
+    })
+    .await?;
 
-    let list = group
-        .endpoint("routes")
-        .await
-        .map_err(register_failed("channel", "routes"))?;
-    let work = answer(list, runtime.shutdown.clone(), move |_: NoBody| {
+    requests::serve(runtime, move |_: RoutesQuery| {
         let routes = routes
             .all()
             .iter()
@@ -101,12 +58,8 @@ pub async fn serve(
             })
             .collect();
         async move { Ok::<_, ApiError>(RouteList { routes }) }
-    });
-    runtime.spawn_worker("channel.routes", async move {
-        work.await;
-        Ok(())
-    });
-    Ok(())
+    })
+    .await
 }
 
 /// The webhook route of `instance_id`: the one served when it is enabled here, else the one it
@@ -131,7 +84,7 @@ async fn webhook_of(
         });
     }
     let runtime = plugins.runtime(instance_id).await.map_err(|e| match e {
-        tributary_plugin_manager::client::CallError::Api(api) => api,
+        CallError::Api(api) => api,
         other => ApiError::new(
             ErrorCode::Internal,
             format!("cannot ask the plugin manager about `{instance_id}`: {other}"),

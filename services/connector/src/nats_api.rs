@@ -1,13 +1,12 @@
 //! The `connector.*` endpoints of the NATS micro service: `sync`, `cancel`, `state` and
-//! `states`, each answered in the mesh's reply envelope.
+//! `states`, each served through [`tributary_kit::requests::serve`].
 
-use tributary_kit::{KitError, ServiceRuntime};
-use tributary_plugin_manager::api::{ApiError, ErrorCode};
-use tributary_plugin_manager::nats_api::{answer, NoBody};
+use tributary_kit::{requests, KitError, ServiceRuntime};
 use tributary_plugin_sdk::SyncRequest;
 use tributary_proto::events::SyncMode;
+use tributary_proto::requests::{ApiError, ErrorCode};
 
-use crate::api::{CancelSync, StateQuery, SyncCommand, SyncStates};
+use crate::api::{CancelSync, StateQuery, StatesQuery, SyncCommand, SyncStates};
 use crate::supervisor::Supervisor;
 
 /// The request a `connector.sync` command asks for; a backfill needs `since`, nothing else
@@ -31,43 +30,31 @@ pub fn request_of(command: &SyncCommand) -> Result<SyncRequest, ApiError> {
 /// Adds every `connector.*` endpoint to the service's micro service and answers them until
 /// it stops.
 pub async fn serve(runtime: &ServiceRuntime, supervisor: Supervisor) -> Result<(), KitError> {
-    let group = runtime
-        .micro_service()
-        .group(runtime.subjects.request_group(runtime.spec.name));
-    macro_rules! endpoint {
-        ($name:literal, |$s:ident, $req:ident : $ty:ty| $body:expr) => {{
-            let endpoint = group
-                .endpoint($name)
+    let s = supervisor.clone();
+    requests::serve(runtime, move |r: SyncCommand| {
+        let s = s.clone();
+        async move {
+            let request = request_of(&r)?;
+            s.start_sync(&r.instance_id, request, "connector.sync")
                 .await
-                .map_err(|e| KitError::Register {
-                    service: "connector",
-                    reason: format!("endpoint `{}`: {e}", $name),
-                })?;
-            let supervisor = supervisor.clone();
-            let work = answer(endpoint, runtime.shutdown.clone(), move |$req: $ty| {
-                let $s = supervisor.clone();
-                async move { $body }
-            });
-            runtime.spawn_worker(concat!("connector.", $name), async move {
-                work.await;
-                Ok(())
-            });
-        }};
-    }
-    endpoint!("sync", |s, r: SyncCommand| {
-        let request = request_of(&r)?;
-        s.start_sync(&r.instance_id, request, "connector.sync")
-            .await
-    });
-    endpoint!("cancel", |s, r: CancelSync| s
-        .cancel(&r.instance_id)
-        .await);
-    endpoint!("state", |s, r: StateQuery| s
-        .state(&r.instance_id)
-        .await);
-    endpoint!("states", |s, _r: NoBody| s
-        .states()
-        .await
-        .map(|instances| SyncStates { instances }));
-    Ok(())
+        }
+    })
+    .await?;
+    let s = supervisor.clone();
+    requests::serve(runtime, move |r: CancelSync| {
+        let s = s.clone();
+        async move { s.cancel(&r.instance_id).await }
+    })
+    .await?;
+    let s = supervisor.clone();
+    requests::serve(runtime, move |r: StateQuery| {
+        let s = s.clone();
+        async move { s.state(&r.instance_id).await }
+    })
+    .await?;
+    requests::serve(runtime, move |_: StatesQuery| {
+        let s = supervisor.clone();
+        async move { s.states().await.map(|instances| SyncStates { instances }) }
+    })
+    .await
 }

@@ -9,8 +9,8 @@ use async_nats::client::RequestErrorKind;
 use tributary_proto::requests::plugins::{
     AuditEntry, AuditQuery, Call, ConfigureRequest, DisableRequest, EnableRequest,
     HeartbeatRequest, InstallRequest, InstanceCall, InstanceFilter, InstanceInfo, InstanceView,
-    ListPlugins, PluginInfo, PluginList, PluginView, RescanPlugins, RuntimeInstance,
-    RuntimeQuery, UninstallOutcome, UninstallRequest, UpgradeRequest,
+    ListPlugins, PluginInfo, PluginList, PluginView, RescanPlugins, RuntimeInstance, RuntimeQuery,
+    UninstallOutcome, UninstallRequest, UpgradeRequest,
 };
 use tributary_proto::requests::{ApiError, ErrorCode, NatsReply, Request};
 use tributary_proto::{ServiceName, Subjects};

@@ -1,8 +1,9 @@
 //! What every Tributary service shares: configuration ([`config`]), telemetry ([`telemetry`]),
 //! NATS and JetStream ([`nats`]), the database pool and migrations ([`db`]), the health server
-//! ([`health`]), what the HTTP APIs share: refusals and bearer tokens ([`http`]), the outbox ([`outbox`]), dead letters ([`dead_letter`]), the batch retry policy
-//! ([`batch_retry`]), the typed mesh client ([`client`]), shutdown triggers ([`shutdown`]) and the runtime that ties them together
-//! ([`service`]).
+//! ([`health`]), what the HTTP APIs share: refusals and bearer tokens ([`http`]), the outbox
+//! ([`outbox`]), dead letters ([`dead_letter`]), the batch retry policy ([`batch_retry`]), the
+//! typed mesh client ([`client`]) and the one way to serve a request ([`requests`]), shutdown
+//! triggers ([`shutdown`]) and the runtime that ties them together ([`service`]).
 
 pub mod backoff;
 pub mod batch_retry;
@@ -15,6 +16,7 @@ pub mod health;
 pub mod http;
 pub mod nats;
 pub mod outbox;
+pub mod requests;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;

@@ -10,9 +10,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use secrecy::SecretString;
 use tributary_kit::http::{require_bearer_token, HttpError};
-use tributary_kit::{KitError, ServiceRuntime};
-use tributary_plugin_manager::api::{ApiError, ErrorCode};
-use tributary_plugin_manager::nats_api::{answer, register_failed, NoBody};
+use tributary_kit::{requests, KitError, ServiceRuntime};
+use tributary_proto::requests::search::{StartReindex, StatsQuery};
+use tributary_proto::requests::{ApiError, ErrorCode};
 
 use crate::backend::{SearchBackend, SearchError};
 use crate::query::{InvalidParameter, SearchQuery, SearchResults};
@@ -62,36 +62,16 @@ pub async fn serve(
     backend: Arc<dyn SearchBackend>,
     reindexer: Reindexer,
 ) -> Result<(), KitError> {
-    let group = runtime
-        .micro_service()
-        .group(runtime.subjects.request_group(runtime.spec.name));
-
-    let endpoint = group
-        .endpoint("query")
-        .await
-        .map_err(register_failed("search", "query"))?;
     let searching = backend.clone();
-    let work = answer(
-        endpoint,
-        runtime.shutdown.clone(),
-        move |query: SearchQuery| {
-            let backend = searching.clone();
-            async move { run_query(backend.as_ref(), query).await }
-        },
-    );
-    runtime.spawn_worker("search.query", async move {
-        work.await;
-        Ok(())
-    });
+    requests::serve(runtime, move |query: SearchQuery| {
+        let backend = searching.clone();
+        async move { run_query(backend.as_ref(), query).await }
+    })
+    .await?;
 
-    let endpoint = group
-        .endpoint("stats")
-        .await
-        .map_err(register_failed("search", "stats"))?;
-    let counting = backend.clone();
     let jobs = reindexer.clone();
-    let work = answer(endpoint, runtime.shutdown.clone(), move |_: NoBody| {
-        let (backend, jobs) = (counting.clone(), jobs.clone());
+    requests::serve(runtime, move |_: StatsQuery| {
+        let (backend, jobs) = (backend.clone(), jobs.clone());
         async move {
             Ok(IndexStats {
                 backend: backend.name().to_owned(),
@@ -99,17 +79,10 @@ pub async fn serve(
                 reindexing: jobs.is_running(),
             })
         }
-    });
-    runtime.spawn_worker("search.stats", async move {
-        work.await;
-        Ok(())
-    });
+    })
+    .await?;
 
-    let endpoint = group
-        .endpoint("reindex")
-        .await
-        .map_err(register_failed("search", "reindex"))?;
-    let work = answer(endpoint, runtime.shutdown.clone(), move |_: NoBody| {
+    requests::serve(runtime, move |_: StartReindex| {
         let jobs = reindexer.clone();
         async move {
             jobs.start().await.map_err(|e| match e {
@@ -119,10 +92,6 @@ pub async fn serve(
                 other => ApiError::internal(other.to_string()),
             })
         }
-    });
-    runtime.spawn_worker("search.reindex", async move {
-        work.await;
-        Ok(())
-    });
-    Ok(())
+    })
+    .await
 }

@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 use tributary_kit::Config;
 use tributary_plugin_manager::api::InstallRequest;
 use tributary_plugin_manager::client::{CallError, MeshClient};
-use tributary_plugin_manager::nats_api::NoBody;
-use tributary_proto::ServiceName;
+use tributary_proto::requests::search::StartReindex;
 use tributary_search::query::{SearchQuery, SearchResults};
 use tributary_search::reindex::ReindexStarted;
 
@@ -53,9 +52,7 @@ pub async fn install_and_announce(config: &Config, search_addr: SocketAddr) -> a
     // Installed by an earlier run, its items are in PostgreSQL and a sync sends nothing new:
     // an index made since (a new data directory, a deleted index) is rebuilt from there.
     if installed_before && searchable_now(&client).await? < expected {
-        let started: ReindexStarted = client
-            .request(ServiceName::Search, "reindex", &NoBody {})
-            .await?;
+        let started: ReindexStarted = client.call(&StartReindex {}).await?;
         outln!(
             "The demo data is in PostgreSQL but not in the {} index: rebuilding the index from \
              PostgreSQL (`tributary search reindex`).",
@@ -89,7 +86,7 @@ async fn searchable_now(client: &MeshClient) -> Result<usize, CallError> {
         limit: 1,
         ..SearchQuery::default()
     };
-    let results: SearchResults = client.request(ServiceName::Search, "query", &query).await?;
+    let results: SearchResults = client.call(&query).await?;
     Ok(results.total)
 }
 

@@ -13,9 +13,8 @@ use clap::{Args, Subcommand};
 use futures::StreamExt;
 use tributary_kit::Config;
 use tributary_plugin_manager::client::{self, MeshClient};
-use tributary_plugin_manager::nats_api::NoBody;
+use tributary_proto::requests::search::{StartReindex, StatsQuery};
 use tributary_proto::model::EntityType;
-use tributary_proto::ServiceName;
 use tributary_search::api::IndexStats;
 use tributary_search::query::{SearchQuery, SearchResults, HIGHLIGHT_END, HIGHLIGHT_START};
 use tributary_search::reindex::{progress_subject, ReindexPhase, ReindexProgress, ReindexStarted};
@@ -110,7 +109,7 @@ async fn search(config: &Config, args: SearchArgs) -> anyhow::Result<ExitCode> {
     let query = query_of(&args)?;
     let results: SearchResults = connect(config)
         .await?
-        .request(ServiceName::Search, "query", &query)
+        .call(&query)
         .await?;
     if args.json {
         print_json(&results)?;
@@ -206,7 +205,7 @@ fn readable_snippet(snippet: &str, terminal: bool) -> String {
 async fn stats(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
     let stats: IndexStats = connect(config)
         .await?
-        .request(ServiceName::Search, "stats", &NoBody {})
+        .call(&StatsQuery {})
         .await?;
     if json {
         print_json(&stats)?;
@@ -232,9 +231,7 @@ async fn reindex(config: &Config) -> anyhow::Result<ExitCode> {
         .nats()
         .subscribe(progress_subject(client.subjects()))
         .await?;
-    let started: ReindexStarted = client
-        .request(ServiceName::Search, "reindex", &NoBody {})
-        .await?;
+    let started: ReindexStarted = client.call(&StartReindex {}).await?;
     outln!(
         "Reindexing the {} index from PostgreSQL (job {}); it keeps answering until the new one is ready.",
         started.backend, started.job_id

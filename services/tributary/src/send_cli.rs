@@ -7,10 +7,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
-use tributary_channel::api::{SendOutcome, SendRequest};
+use tributary_channel::api::{SendMessage, SendOutcome, SendRequest};
 use tributary_kit::Config;
 use tributary_plugin_manager::client::{self, MeshClient};
-use tributary_proto::ServiceName;
 use uuid::Uuid;
 
 use crate::plugins_cli::{print_json, report};
@@ -58,21 +57,18 @@ async fn execute(config: &Config, args: SendArgs) -> anyhow::Result<ExitCode> {
     let client = MeshClient::connect(config, client::actor_from_env())
         .await?
         .with_timeout(Duration::from_secs(args.timeout.max(1)));
-    let request = SendRequest {
-        id: args.id,
-        to: args.to,
-        text: args.text,
-        subject: args.subject,
-        conversation_id: args.conversation_id,
-        in_reply_to: args.in_reply_to,
+    let request = SendMessage {
+        instance_id: args.instance,
+        message: SendRequest {
+            id: args.id,
+            to: args.to,
+            text: args.text,
+            subject: args.subject,
+            conversation_id: args.conversation_id,
+            in_reply_to: args.in_reply_to,
+        },
     };
-    let outcome: SendOutcome = client
-        .request(
-            ServiceName::Channel,
-            &format!("send.{}", args.instance),
-            &request,
-        )
-        .await?;
+    let outcome: SendOutcome = client.call(&request).await?;
     if args.json {
         print_json(&outcome)?;
     } else if outcome.is_sent() {

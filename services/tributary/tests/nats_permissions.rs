@@ -25,13 +25,15 @@ use futures::StreamExt;
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use tokio::time::{timeout, Instant};
+use tributary_kit::client::MeshClient;
 use tributary_kit::testing::{RunningService, TestEnv};
 use tributary_kit::{Config, KitError, ServiceRuntime};
-use tributary_plugin_manager::api::InstallRequest;
-use tributary_plugin_manager::client::MeshClient;
 use tributary_plugin_sdk::signatures::standard_webhooks;
 use tributary_plugin_sdk::testing::{Canned, FixtureServer};
 use tributary_proto::events::EventKind;
+use tributary_proto::requests::channel::{RoutesQuery, SendMessage};
+use tributary_proto::requests::plugins::InstallRequest;
+use tributary_proto::requests::search::SearchQuery;
 use tributary_proto::streams::{ConsumerKey, DeliveryLimits, StreamKey};
 use tributary_proto::{ServiceName, Subjects};
 
@@ -360,10 +362,12 @@ async fn wait_found(server: &NatsServer, admin: &MeshClient, q: &str, entity_typ
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut last = Value::Null;
     loop {
-        if let Ok(results) = admin
-            .request::<_, Value>(ServiceName::Search, "query", &json!({ "q": q }))
-            .await
-        {
+        let query = SearchQuery {
+            q: q.to_owned(),
+            ..SearchQuery::default()
+        };
+        if let Ok(results) = admin.call(&query).await {
+            let results = serde_json::to_value(results).unwrap_or(Value::Null);
             let found = results["hits"]
                 .as_array()
                 .is_some_and(|hits| hits.iter().any(|h| h["entity_type"] == entity_type));
@@ -534,10 +538,7 @@ async fn every_service_does_its_work_as_its_own_nats_user() {
     admin.enable("helpdesk").await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let routes: Value = admin
-            .request(ServiceName::Channel, "routes", &json!({}))
-            .await
-            .unwrap();
+        let routes = serde_json::to_value(admin.call(&RoutesQuery {}).await.unwrap()).unwrap();
         if routes["routes"].to_string().contains("helpdesk") {
             break;
         }
@@ -587,14 +588,17 @@ async fn every_service_does_its_work_as_its_own_nats_user() {
     )
     .await;
     wait_found(&server, &admin, "quokka", "message").await;
-    let sent: Value = admin
-        .request(
-            ServiceName::Channel,
-            "send.helpdesk",
-            &json!({"to": ["alice@example.com"], "text": "We fixed the invoice."}),
-        )
+    let sent = admin
+        .call(&SendMessage {
+            instance_id: "helpdesk".into(),
+            message: serde_json::from_value(
+                json!({"to": ["alice@example.com"], "text": "We fixed the invoice."}),
+            )
+            .unwrap(),
+        })
         .await
         .unwrap();
+    let sent = serde_json::to_value(sent).unwrap();
     assert_eq!(sent["status"], "sent", "{sent}");
     assert_eq!(counterpart.requests_to("/inbox").len(), 1);
     next_on(

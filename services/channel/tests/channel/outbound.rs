@@ -4,12 +4,11 @@
 
 use secrecy::SecretString;
 use serde_json::{json, Value};
-use tributary_channel::api::{SendOutcome, SendRequest};
-use tributary_plugin_manager::client::CallError;
+use tributary_channel::api::{SendMessage, SendOutcome, SendRequest};
+use tributary_kit::client::CallError;
 use tributary_plugin_sdk::signatures::twilio;
 use tributary_plugin_sdk::testing::{Canned, FixtureServer};
 use tributary_proto::events::CommunicationEvent;
-use tributary_proto::ServiceName;
 use uuid::Uuid;
 
 use crate::support::{Mesh, Signed};
@@ -48,7 +47,10 @@ async fn send(
 ) -> Result<SendOutcome, CallError> {
     mesh.client()
         .await
-        .request(ServiceName::Channel, &format!("send.{instance}"), request)
+        .call(&SendMessage {
+            instance_id: instance.to_owned(),
+            message: request.clone(),
+        })
         .await
 }
 

@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use serde_json::Value;
+use tributary_channel::api::RoutesQuery;
+use tributary_kit::client::MeshClient;
 use tributary_kit::testing::{RunningService, TestEnv};
-use tributary_plugin_manager::api::InstallRequest;
-use tributary_plugin_manager::client::MeshClient;
 use tributary_proto::events::{CommunicationEvent, EventKind};
-use tributary_proto::ServiceName;
+use tributary_proto::requests::plugins::InstallRequest;
 
 /// A request to a webhook route: path below the route's base URL, headers and body.
 #[derive(Debug, Clone)]
@@ -142,10 +142,10 @@ impl Mesh {
         let client = self.client().await;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
-            let routes: Value = client
-                .request(ServiceName::Channel, "routes", &serde_json::json!({}))
-                .await
-                .unwrap_or(Value::Null);
+            let routes: Value = match client.call(&RoutesQuery {}).await {
+                Ok(routes) => serde_json::to_value(routes).unwrap_or(Value::Null),
+                Err(_) => Value::Null,
+            };
             let found = routes["routes"]
                 .as_array()
                 .is_some_and(|r| r.iter().any(|r| r["instance_id"] == instance));

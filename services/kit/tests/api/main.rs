@@ -8,4 +8,5 @@ mod outbox;
 mod provisioning;
 mod readiness;
 mod readme;
+mod requests;
 mod trace_context;

@@ -2,10 +2,9 @@
 //! bad parameters and the bearer token.
 
 use serde_json::json;
-use tributary_plugin_manager::client::CallError;
+use tributary_kit::client::CallError;
 use tributary_proto::events::{DataChange, EventKind};
 use tributary_proto::model::EntityType;
-use tributary_proto::ServiceName;
 use tributary_search::query::SearchQuery;
 use uuid::Uuid;
 
@@ -148,12 +147,7 @@ async fn bad_parameters_get_400_naming_the_parameter() {
         limit: 5000,
         ..SearchQuery::default()
     };
-    let err = mesh
-        .mesh_client()
-        .await
-        .request::<_, serde_json::Value>(ServiceName::Search, "query", &query)
-        .await
-        .unwrap_err();
+    let err = mesh.mesh_client().await.call(&query).await.unwrap_err();
     assert!(
         matches!(&err, CallError::Api(e) if e.message.contains("`limit`")),
         "{err}"

@@ -6,10 +6,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::json;
+use tributary_kit::client::{CallError, MeshClient};
 use tributary_kit::testing::RunningService;
-use tributary_plugin_manager::client::{CallError, MeshClient};
-use tributary_plugin_manager::nats_api::NoBody;
-use tributary_proto::ServiceName;
+use tributary_proto::requests::search::{StartReindex, StatsQuery};
 use tributary_search::api::IndexStats;
 use tributary_search::reindex::{progress_subject, ReindexPhase, ReindexProgress, ReindexStarted};
 use uuid::Uuid;
@@ -52,10 +51,7 @@ async fn reindex(mesh: &Mesh) -> Vec<ReindexProgress> {
         .subscribe(progress_subject(&mesh.subjects))
         .await
         .unwrap();
-    let started: ReindexStarted = client
-        .request(ServiceName::Search, "reindex", &NoBody {})
-        .await
-        .unwrap();
+    let started: ReindexStarted = client.call(&StartReindex {}).await.unwrap();
     assert_eq!(started.backend, "embedded");
     let mut seen = Vec::new();
     loop {
@@ -220,18 +216,12 @@ async fn reindex_without_postgresql_is_refused_and_the_index_keeps_answering() {
     env.config.database.acquire_timeout_secs = 1;
     let search = RunningService::start(tributary_search::build, env.config.clone()).await;
     let client = MeshClient::new(env.nats().await, env.subjects(), "test".into());
-    let err = client
-        .request::<_, ReindexStarted>(ServiceName::Search, "reindex", &NoBody {})
-        .await
-        .unwrap_err();
+    let err = client.call(&StartReindex {}).await.unwrap_err();
     assert!(
         matches!(&err, CallError::Api(e) if e.message.contains("PostgreSQL")),
         "{err}"
     );
-    let stats: IndexStats = client
-        .request(ServiceName::Search, "stats", &NoBody {})
-        .await
-        .unwrap();
+    let stats: IndexStats = client.call(&StatsQuery {}).await.unwrap();
     assert_eq!((stats.documents, stats.reindexing), (0, false));
     search.stop().await;
 }

@@ -6,11 +6,11 @@ use std::time::Duration;
 use async_nats::jetstream;
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
+use tributary_kit::client::MeshClient;
 use tributary_kit::testing::{RunningService, TestEnv};
-use tributary_plugin_manager::client::MeshClient;
 use tributary_proto::envelope::{Envelope, EventSource};
 use tributary_proto::events::EventKind;
-use tributary_proto::{ServiceName, Subjects};
+use tributary_proto::Subjects;
 use tributary_search::query::{SearchQuery, SearchResults};
 
 /// A test environment with batches and retries turned down for speed.
@@ -130,7 +130,7 @@ impl Mesh {
     pub async fn nats_query(&self, query: &SearchQuery) -> SearchResults {
         self.mesh_client()
             .await
-            .request(ServiceName::Search, "query", query)
+            .call(query)
             .await
             .expect("search.query answers")
     }

@@ -12,7 +12,6 @@ use tributary_plugin_manager::api::{
     ApiError, ErrorCode, InstallRequest, InstanceView, PluginView,
 };
 use tributary_plugin_manager::config_schema;
-use tributary_proto::ServiceName;
 
 use super::config_input::{self, BuiltConfig, ConfigArgs};
 use super::{print_json, render};
@@ -310,7 +309,7 @@ async fn webhook_of(
     let answer = client
         .clone()
         .with_timeout(WEBHOOK_TIMEOUT)
-        .request(ServiceName::Channel, "webhook", &request)
+        .call(&request)
         .await;
     Some(answer)
 }

@@ -151,7 +151,7 @@ async fn refuse_while_running(config: &Config) -> anyhow::Result<()> {
         Err(CallError::NotAnswering { .. }) | Err(CallError::Send { .. }) => Ok(()),
         _ => bail!(
             "the plugin manager is running (it answers on {}); stop it first, or it keeps sealing new secrets under the old key, then rotate and start it with the new key",
-            client.subjects().request(tributary_proto::ServiceName::PluginManager, "list")
+            tributary_proto::requests::Request::subject(&tributary_proto::requests::plugins::ListPlugins {}, client.subjects())
         ),
     }
 }
