@@ -6,7 +6,12 @@ use serde_json::Value;
 
 /// Crates whose normal (non-dev) dependencies must not include the plugin manager. Tests may
 /// still start a real plugin manager (a dev-dependency).
-const MUST_NOT_IMPORT_THE_PLUGIN_MANAGER: &[&str] = &["tributary-host"];
+const MUST_NOT_IMPORT_THE_PLUGIN_MANAGER: &[&str] = &[
+    "tributary-host",
+    "tributary-connector",
+    "tributary-channel",
+    "tributary-search",
+];
 
 /// The plugin manager's package name.
 const PLUGIN_MANAGER: &str = "tributary-plugin-manager";
@@ -54,7 +59,7 @@ fn workspace_metadata() -> Value {
 }
 
 #[test]
-fn the_host_does_not_depend_on_the_plugin_manager() {
+fn the_host_connector_channel_and_search_do_not_depend_on_the_plugin_manager() {
     let metadata = workspace_metadata();
     let names: Vec<&str> = metadata["packages"]
         .as_array()
