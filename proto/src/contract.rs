@@ -1,5 +1,5 @@
-//! The generated face of the contract: JSON Schemas in `proto/schemas/` and the event catalog
-//! in `docs/events.md`.
+//! The generated face of the contract: JSON Schemas in `proto/schemas/` and the catalog of
+//! events and requests in `docs/events.md`.
 //!
 //! Both are generated from the Rust types by `cargo run -p tributary-proto --bin
 //! generate-contract`, and a test fails when the committed files differ from what the types
@@ -19,6 +19,7 @@ use crate::events::{
 use crate::item::ConnectorItem;
 use crate::manifest::PluginManifest;
 use crate::model::{self, EntityType};
+use crate::requests::{self, CatalogEntry, ErrorCode};
 use crate::streams::{ConsumerKey, DeliveryLimits, StreamKey};
 use crate::subjects::Subjects;
 
@@ -72,6 +73,30 @@ pub fn item_data_schema_path(entity: EntityType) -> String {
     format!("item-data/{}.json", entity.as_str())
 }
 
+/// The schema file of a request's body, relative to `proto/schemas/`
+/// (`requests/plugins.install.request.json`).
+pub fn request_schema_path(entry: &CatalogEntry) -> String {
+    format!("requests/{}.request.json", request_file_stem(entry))
+}
+
+/// The schema file of a request's reply envelope, relative to `proto/schemas/`
+/// (`requests/plugins.install.reply.json`).
+pub fn reply_schema_path(entry: &CatalogEntry) -> String {
+    format!("requests/{}.reply.json", request_file_stem(entry))
+}
+
+/// A request's subject without a deployment prefix or the instance token.
+fn request_file_stem(entry: &CatalogEntry) -> String {
+    Subjects::default().request(entry.service, entry.verb)
+}
+
+fn schema_text(schema: schemars::Schema) -> String {
+    // A schema is plain JSON; serialising it cannot fail.
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
 /// Every schema file, by its path relative to `proto/schemas/`.
 pub fn schema_files() -> BTreeMap<String, String> {
     let mut files = BTreeMap::new();
@@ -83,17 +108,33 @@ pub fn schema_files() -> BTreeMap<String, String> {
     }
     files.insert("connector-item.json".into(), pretty::<ConnectorItem>());
     files.insert("plugin-manifest.json".into(), pretty::<PluginManifest>());
+    for entry in requests::catalog() {
+        files.insert(
+            request_schema_path(&entry),
+            schema_text((entry.request_schema)()),
+        );
+        files.insert(
+            reply_schema_path(&entry),
+            schema_text((entry.reply_schema)()),
+        );
+    }
     files
 }
 
-/// The event catalog, `docs/events.md`.
+/// The catalog of events and requests, `docs/events.md`.
 pub fn event_catalog() -> String {
     let subjects = Subjects::default();
     let mut md = String::new();
     md.push_str("<!-- Generated from proto/ by `");
     md.push_str(REGENERATE);
     md.push_str("`. Do not edit. -->\n");
-    md.push_str("# Event catalog\n\n");
+    md.push_str("# Event and request catalog\n\n");
+    md.push_str(
+        "Everything services say to each other on NATS: the events they publish (below), the \
+         JetStream streams and consumers that carry them, and the requests they answer \
+         ([Requests](#requests)) with the error codes a refusal carries \
+         ([Error codes](#error-codes)).\n\n",
+    );
     md.push_str(
         "Every event is a JSON envelope `{id, type, source, time, entity_id, data}`: `id` is a \
          UUIDv7 and is also the `Nats-Msg-Id` header, `type` is the subject below, and the W3C \
@@ -162,7 +203,55 @@ pub fn event_catalog() -> String {
             limits.max_deliver
         ));
     }
+    request_catalog(&mut md);
     md
+}
+
+/// The requests section of the catalog: every request, then the error table.
+fn request_catalog(md: &mut String) {
+    md.push_str("\n## Requests\n\n");
+    md.push_str(
+        "Each service answers `<service>.<verb>` on its NATS micro service (so `$SRV.PING`, \
+         `$SRV.INFO` and `$SRV.STATS` find it). The answer is `{\"ok\": <reply>}`, or \
+         `{\"error\": {\"error\": \"<code>\", \"message\": …}}` with the \
+         `Nats-Service-Error` (the message) and `Nats-Service-Error-Code` headers set, so \
+         `$SRV.STATS` counts the refusal. In Rust each request is a type implementing \
+         `tributary_proto::requests::Request` (its service, verb and reply): \
+         `tributary_kit::client::MeshClient::call` sends one, \
+         `tributary_kit::requests::serve` answers one. The request schema validates the body, \
+         the reply schema the whole answer.\n\n\
+         | subject | request | reply | errors | schemas |\n|---|---|---|---|---|\n",
+    );
+    for entry in requests::catalog() {
+        let errors = entry
+            .errors
+            .iter()
+            .map(|e| format!("`{}`", e.as_str()))
+            .collect::<Vec<_>>()
+            .join(" ");
+        md.push_str(&format!(
+            "| `{}` | `{}` | `{}` | {} | [request](../proto/schemas/{}) [reply](../proto/schemas/{}) |\n",
+            entry.subject(),
+            entry.request,
+            entry.reply,
+            errors,
+            request_schema_path(&entry),
+            reply_schema_path(&entry),
+        ));
+    }
+    md.push_str(
+        "\n## Error codes\n\nOne table for NATS and HTTP (`tributary_proto::requests::ErrorCode`).\n\n\
+         | error | HTTP status | `Nats-Service-Error-Code` | when |\n|---|---|---|---|\n",
+    );
+    for code in ErrorCode::ALL {
+        md.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            code.as_str(),
+            code.http_status(),
+            code.nats_code(),
+            code.description()
+        ));
+    }
 }
 
 fn human_duration(secs: u64) -> String {
@@ -214,6 +303,7 @@ pub fn stale_files(root: &Path) -> Vec<String> {
         "proto/schemas",
         "proto/schemas/events",
         "proto/schemas/item-data",
+        "proto/schemas/requests",
     ] {
         let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
             continue;

@@ -286,3 +286,28 @@ fn staleness_is_detected_when_a_schema_changes() {
         "{stale:?}"
     );
 }
+
+#[test]
+fn every_request_of_the_catalog_has_its_schemas_and_a_row_in_the_catalog_page() {
+    let files = contract::schema_files();
+    let page = contract::event_catalog();
+    let catalog = tributary_proto::requests::catalog();
+    assert!(catalog.len() >= 24, "{} requests", catalog.len());
+    for entry in &catalog {
+        assert!(files.contains_key(&contract::request_schema_path(entry)));
+        assert!(files.contains_key(&contract::reply_schema_path(entry)));
+        assert!(
+            page.contains(&format!("| `{}` | `{}` |", entry.subject(), entry.request)),
+            "{} is not in the catalog page",
+            entry.subject()
+        );
+    }
+    for subject in [
+        "plugins.install",
+        "connector.sync",
+        "channel.send.<instance>",
+        "search.query",
+    ] {
+        assert!(catalog.iter().any(|e| e.subject() == subject), "{subject}");
+    }
+}

@@ -9,8 +9,6 @@
 //! never by a string: `tributary_kit::client::MeshClient::call` sends one,
 //! `tributary_kit::requests::serve` answers one.
 
-use std::borrow::Cow;
-
 use schemars::{JsonSchema, Schema};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -89,10 +87,10 @@ pub struct CatalogEntry {
     pub verb: &'static str,
     /// Whether its subject carries one more token (`channel.send.<instance>`).
     pub wildcard: bool,
-    /// The request type's schema name.
-    pub request: Cow<'static, str>,
-    /// The reply type's schema name.
-    pub reply: Cow<'static, str>,
+    /// The request type's Rust name, without module paths (`Call<InstallRequest>`).
+    pub request: String,
+    /// The reply type's Rust name, without module paths (`Vec<InstanceView>`).
+    pub reply: String,
     /// The codes it can be refused with.
     pub errors: &'static [ErrorCode],
     /// The JSON Schema of the request body.
@@ -108,8 +106,8 @@ impl CatalogEntry {
             service: R::SERVICE,
             verb: R::VERB,
             wildcard: R::WILDCARD,
-            request: R::schema_name(),
-            reply: R::Reply::schema_name(),
+            request: short_type_name(std::any::type_name::<R>()),
+            reply: short_type_name(std::any::type_name::<R::Reply>()),
             errors: R::ERRORS,
             request_schema: || schemars::schema_for!(R),
             reply_schema: || schemars::schema_for!(NatsReply<R::Reply>),
@@ -127,6 +125,28 @@ impl CatalogEntry {
     }
 }
 
+/// A Rust type name without its module paths: `alloc::vec::Vec<a::b::InstanceView>` is
+/// `Vec<InstanceView>`.
+fn short_type_name(full: &str) -> String {
+    let mut out = String::with_capacity(full.len());
+    let mut word = String::new();
+    let mut chars = full.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == ':' && chars.peek() == Some(&':') {
+            chars.next();
+            word.clear();
+        } else if c.is_alphanumeric() || c == '_' {
+            word.push(c);
+        } else {
+            out.push_str(&word);
+            word.clear();
+            out.push(c);
+        }
+    }
+    out.push_str(&word);
+    out
+}
+
 /// Every request of every service, by service, then as each service lists them.
 pub fn catalog() -> Vec<CatalogEntry> {
     let mut all = plugins::catalog();
@@ -134,4 +154,21 @@ pub fn catalog() -> Vec<CatalogEntry> {
     all.extend(channel::catalog());
     all.extend(search::catalog());
     all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_type_name_loses_its_module_paths_but_keeps_its_parameters() {
+        assert_eq!(
+            short_type_name("alloc::vec::Vec<crate::requests::plugins::InstanceView>"),
+            "Vec<InstanceView>"
+        );
+        assert_eq!(
+            short_type_name("a::Call<b::c::InstallRequest>"),
+            "Call<InstallRequest>"
+        );
+    }
 }
