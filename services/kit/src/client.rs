@@ -166,54 +166,32 @@ impl MeshClient {
 
     /// Sends `request` to its service (`R::SERVICE`, `R::VERB`) and reads the reply.
     pub async fn call<R: Request>(&self, request: &R) -> Result<R::Reply, CallError> {
-        let subject = request.subject(&self.subjects);
-        let body = serde_json::to_vec(request).map_err(|e| CallError::Send {
-            subject: subject.clone(),
-            reason: e.to_string(),
-        })?;
-        let asked = async_nats::Request::new()
-            .payload(body.into())
-            .timeout(Some(self.timeout));
-        let message = self
-            .nats
-            .send_request(subject.clone(), asked)
+        self.send(R::SERVICE, request.subject(&self.subjects), request)
             .await
-            .map_err(|e| match e.kind() {
-                RequestErrorKind::NoResponders | RequestErrorKind::TimedOut => {
-                    CallError::NotAnswering {
-                        service: service_label(R::SERVICE),
-                        subject: subject.clone(),
-                    }
-                }
-                _ => CallError::Send {
-                    subject: subject.clone(),
-                    reason: e.to_string(),
-                },
-            })?;
-        match serde_json::from_slice::<NatsReply<R::Reply>>(&message.payload) {
-            Ok(NatsReply::Ok(value)) => Ok(value),
-            Ok(NatsReply::Error(e)) => Err(CallError::Api(e)),
-            Err(e) => Err(CallError::BadReply {
-                subject,
-                reason: e.to_string(),
-            }),
-        }
     }
 
-    /// Sends `request` to `<service>.<verb>` and reads the answer: the untyped way, left for
-    /// callers not yet moved to [`MeshClient::call`] (issue 20 removes it).
-    pub async fn request<Req, Resp>(
+    /// Sends `body`, any JSON, on the subject of request type `R` and reads the reply as
+    /// `Resp`: for a test or tool that must send what `R` would not allow (a malformed
+    /// body, a NUL byte) or read a reply loosely. The subject still comes from the type.
+    pub async fn call_with_body<R, Resp>(
         &self,
-        service: ServiceName,
-        verb: &str,
-        request: &Req,
+        body: &impl serde::Serialize,
     ) -> Result<Resp, CallError>
     where
-        Req: serde::Serialize,
+        R: Request,
         Resp: serde::de::DeserializeOwned,
     {
-        let subject = self.subjects.request(service, verb);
-        let body = serde_json::to_vec(request).map_err(|e| CallError::Send {
+        let subject = self.subjects.request(R::SERVICE, R::VERB);
+        self.send(R::SERVICE, subject, body).await
+    }
+
+    async fn send<Resp: serde::de::DeserializeOwned>(
+        &self,
+        service: ServiceName,
+        subject: String,
+        body: &impl serde::Serialize,
+    ) -> Result<Resp, CallError> {
+        let body = serde_json::to_vec(body).map_err(|e| CallError::Send {
             subject: subject.clone(),
             reason: e.to_string(),
         })?;

@@ -14,7 +14,6 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tributary_kit::testing::TestEnv;
 use tributary_kit::{Config, KitError};
-use tributary_proto::ServiceName;
 
 const PLUGIN: &str = "com.example.contacts";
 
@@ -60,7 +59,10 @@ impl Service {
             let _ = stopped.await;
         }));
         let client = env.nats().await;
-        let subject = env.subjects().request(ServiceName::PluginManager, "list");
+        let subject = tributary_proto::Request::subject(
+            &tributary_proto::requests::plugins::ListPlugins {},
+            &env.subjects(),
+        );
         let deadline = Instant::now() + Duration::from_secs(10);
         while client.request(subject.clone(), "{}".into()).await.is_err() {
             assert!(
@@ -662,7 +664,10 @@ async fn a_plugin_manager_that_does_not_answer_gives_one_clear_line() {
 
     let run = h.cli(&["plugins", "list"]).await;
     assert_eq!(run.code, 1);
-    let subject = h.env.subjects().request(ServiceName::PluginManager, "list");
+    let subject = tributary_proto::Request::subject(
+        &tributary_proto::requests::plugins::ListPlugins {},
+        &h.env.subjects(),
+    );
     assert_eq!(
         run.stderr,
         format!("error: the plugin manager does not answer on {subject}; is it running (tributary up)?\n")
@@ -748,9 +753,12 @@ async fn rotate_key_moves_the_secrets_to_a_new_key_the_restarted_service_uses() 
     let client = h.env.nats().await;
     let runtime = client
         .request(
-            h.env
-                .subjects()
-                .request(ServiceName::PluginManager, "runtime"),
+            tributary_proto::Request::subject(
+                &tributary_proto::requests::plugins::RuntimeQuery {
+                    instance_id: "contacts".into(),
+                },
+                &h.env.subjects(),
+            ),
             r#"{"instance_id": "contacts"}"#.into(),
         )
         .await

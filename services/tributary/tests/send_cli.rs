@@ -11,7 +11,9 @@ use serde_json::{json, Value};
 use tributary_kit::testing::{RunningService, TestEnv};
 use tributary_plugin_sdk::signatures::standard_webhooks;
 use tributary_plugin_sdk::testing::{Canned, FixtureServer};
-use tributary_proto::ServiceName;
+use tributary_proto::requests::plugins::{
+    Call, EnableRequest, InstallRequest, InstanceCall, PluginInfo,
+};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -22,17 +24,9 @@ async fn send_delivers_through_a_channel_and_fails_with_the_providers_reason() {
     receiver.respond("/inbox", [Canned::json(202, json!({"id": "remote-1"}))]);
     let pm = RunningService::start(tributary_plugin_manager::build, env.config.clone()).await;
     let channel = RunningService::start(tributary_channel::build, env.config.clone()).await;
-    let info = ask(
+    let info = ask::<PluginInfo>(&env, json!({"plugin_id": "tributary.webhook"})).await;
+    ask::<Call<InstallRequest>>(
         &env,
-        ServiceName::PluginManager,
-        "info",
-        json!({"plugin_id": "tributary.webhook"}),
-    )
-    .await;
-    ask(
-        &env,
-        ServiceName::PluginManager,
-        "install",
         json!({
             "plugin_id": "tributary.webhook",
             "instance_id": "out",
@@ -41,13 +35,7 @@ async fn send_delivers_through_a_channel_and_fails_with_the_providers_reason() {
         }),
     )
     .await;
-    ask(
-        &env,
-        ServiceName::PluginManager,
-        "enable",
-        json!({"instance_id": "out"}),
-    )
-    .await;
+    ask::<InstanceCall<EnableRequest>>(&env, json!({"instance_id": "out"})).await;
 
     // The route appears within moments of the enable; until then, `send` says which instance
     // is unknown.

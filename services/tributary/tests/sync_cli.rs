@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tributary_kit::testing::{RunningService, TestEnv};
 use tributary_plugin_manager::client::MeshClient;
-use tributary_proto::ServiceName;
+use tributary_proto::requests::connector::StateQuery;
+use tributary_proto::requests::plugins::{Call, EnableRequest, InstallRequest, InstanceCall};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_follows_a_sync_to_its_end_and_status_lists_every_instance() {
@@ -29,10 +30,8 @@ async fn sync_follows_a_sync_to_its_end_and_status_lists_every_instance() {
     let pm = RunningService::start(tributary_plugin_manager::build, env.config.clone()).await;
     let etl = RunningService::start(tributary_etl::build, env.config.clone()).await;
     let connector = RunningService::start(tributary_connector::build, env.config.clone()).await;
-    ask(
+    ask::<Call<InstallRequest>>(
         &env,
-        ServiceName::PluginManager,
-        "install",
         json!({
             "plugin_id": "tributary.folder",
             "instance_id": "notes",
@@ -41,23 +40,13 @@ async fn sync_follows_a_sync_to_its_end_and_status_lists_every_instance() {
         }),
     )
     .await;
-    ask(
-        &env,
-        ServiceName::PluginManager,
-        "enable",
-        json!({ "instance_id": "notes" }),
-    )
-    .await;
+    ask::<InstanceCall<EnableRequest>>(&env, json!({ "instance_id": "notes" })).await;
     // It syncs once on its own when enabled; wait for that to end.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         // Not known to the connector service until it has heard of the enable: ask again.
         let state: Value = MeshClient::new(env.nats().await, env.subjects(), "test".into())
-            .request(
-                ServiceName::Connector,
-                "state",
-                &json!({ "instance_id": "notes" }),
-            )
+            .call_with_body::<StateQuery, Value>(&json!({ "instance_id": "notes" }))
             .await
             .unwrap_or(Value::Null);
         if state["status"] == "succeeded" {

@@ -7,9 +7,10 @@ use serde_json::{json, Value};
 use tributary_plugin_manager::api::ErrorCode;
 use tributary_plugin_sdk::testing::{Canned, FixtureServer};
 use tributary_proto::events::SyncEvent;
-use tributary_proto::ServiceName;
 
 use crate::support::{next_event_of, Mesh, NUMBERS, NUMBERS_FIXED_HOST};
+use tributary_proto::requests::connector::{CancelSync, StateQuery, StatesQuery, SyncCommand};
+use tributary_proto::requests::plugins::{InstanceCall, InstanceInfo, UninstallRequest};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_not_granted_fails_that_sync_naming_the_permission_while_others_sync() {
@@ -47,11 +48,7 @@ async fn a_host_not_granted_fails_that_sync_naming_the_permission_while_others_s
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let view: Value = mesh
-            .ask(
-                ServiceName::PluginManager,
-                "instance",
-                json!({ "instance_id": "denied" }),
-            )
+            .ask::<InstanceInfo, _>(json!({ "instance_id": "denied" }))
             .await
             .unwrap();
         if view["state"] == "failed" {
@@ -130,7 +127,7 @@ async fn cancel_stops_a_running_sync_cleanly() {
     assert!(beat["data"]["items"].as_u64().unwrap() > 0, "{beat}");
 
     let cancelled: Value = mesh
-        .connector_ask("cancel", json!({ "instance_id": "long" }))
+        .ask::<CancelSync, _>(json!({ "instance_id": "long" }))
         .await
         .unwrap();
     let failure = next_event_of(&mut failed, "long", 10).await;
@@ -142,7 +139,7 @@ async fn cancel_stops_a_running_sync_cleanly() {
     assert!(items > 0 && items < 100000, "{state}");
     // Nothing runs any more: a second cancel has nothing to stop.
     let err = mesh
-        .connector_ask::<Value>("cancel", json!({ "instance_id": "long" }))
+        .ask::<CancelSync, Value>(json!({ "instance_id": "long" }))
         .await
         .unwrap_err();
     assert_eq!(err.error, ErrorCode::Conflict);
@@ -173,7 +170,7 @@ async fn disabling_an_instance_stops_its_sync_and_its_schedule() {
     let failure = next_event_of(&mut failed, "stopped", 10).await;
     assert_eq!(failure["data"]["error"], "the instance was disabled");
     let err = mesh
-        .connector_ask::<Value>("sync", json!({ "instance_id": "stopped" }))
+        .ask::<SyncCommand, Value>(json!({ "instance_id": "stopped" }))
         .await
         .unwrap_err();
     assert_eq!(err.error, ErrorCode::NotFound);
@@ -229,18 +226,18 @@ async fn bad_sync_requests_are_refused_naming_the_problem() {
     ];
     for (body, code, needle) in cases {
         let err = mesh
-            .connector_ask::<Value>("sync", body.clone())
+            .ask::<SyncCommand, Value>(body.clone())
             .await
             .unwrap_err();
         assert_eq!(err.error, code, "{body}: {}", err.message);
         assert!(err.message.contains(needle), "{body}: {}", err.message);
     }
     let err = mesh
-        .connector_ask::<Value>("state", json!({ "instance_id": "nobody" }))
+        .ask::<StateQuery, Value>(json!({ "instance_id": "nobody" }))
         .await
         .unwrap_err();
     assert_eq!(err.error, ErrorCode::NotFound);
-    let states: Value = mesh.connector_ask("states", json!({})).await.unwrap();
+    let states: Value = mesh.ask::<StatesQuery, _>(json!({})).await.unwrap();
     let ids: Vec<&str> = states["instances"]
         .as_array()
         .unwrap()
@@ -261,18 +258,14 @@ async fn a_purged_instance_leaves_no_sync_state_and_a_kept_one_keeps_it() {
     }
     for (id, purge) in [("purged", true), ("kept", false)] {
         let _: Value = mesh
-            .ask(
-                ServiceName::PluginManager,
-                "uninstall",
-                json!({ "instance_id": id, "purge": purge }),
-            )
+            .ask::<InstanceCall<UninstallRequest>, _>(json!({ "instance_id": id, "purge": purge }))
             .await
             .unwrap();
     }
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let err = mesh
-            .connector_ask::<Value>("state", json!({ "instance_id": "purged" }))
+            .ask::<StateQuery, Value>(json!({ "instance_id": "purged" }))
             .await;
         if matches!(&err, Err(e) if e.error == ErrorCode::NotFound) {
             break;

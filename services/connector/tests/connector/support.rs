@@ -13,9 +13,13 @@ use tributary_kit::testing::{RunningService, TestEnv};
 use tributary_plugin_manager::api::ApiError;
 use tributary_plugin_manager::client::{CallError, MeshClient};
 use tributary_proto::events::{EventKind, SyncEvent};
-use tributary_proto::ServiceName;
 
 use crate::numbers::{self, Numbers};
+use tributary_proto::requests::connector::{StateQuery, SyncCommand};
+use tributary_proto::requests::plugins::{
+    Call, DisableRequest, EnableRequest, InstallRequest, InstanceCall, PluginInfo,
+};
+use tributary_proto::requests::Request;
 
 /// The test connector's plugin, allowed the host of its `url`.
 pub const NUMBERS: &str = "test.numbers";
@@ -123,28 +127,17 @@ impl Mesh {
         }
     }
 
-    /// Asks `<service>.<verb>` over NATS.
-    pub async fn ask<T: DeserializeOwned>(
+    /// Asks request `R` over NATS with `body`, any JSON, reading the reply as `T`.
+    pub async fn ask<R: Request, T: DeserializeOwned>(
         &self,
-        service: ServiceName,
-        verb: &str,
         body: impl Serialize,
     ) -> Result<T, ApiError> {
         let client = MeshClient::new(self.env.nats().await, self.env.subjects(), "test".into());
-        match client.request(service, verb, &body).await {
+        match client.call_with_body::<R, T>(&body).await {
             Ok(value) => Ok(value),
             Err(CallError::Api(e)) => Err(e),
-            Err(e) => panic!("{verb}: {e}"),
+            Err(e) => panic!("{}: {e}", R::VERB),
         }
-    }
-
-    /// Asks the connector service.
-    pub async fn connector_ask<T: DeserializeOwned>(
-        &self,
-        verb: &str,
-        body: Value,
-    ) -> Result<T, ApiError> {
-        self.ask(ServiceName::Connector, verb, body).await
     }
 
     /// `connector.sync` with `body`; a sync that just ended may still hold the instance for
@@ -152,7 +145,7 @@ impl Mesh {
     pub async fn sync_now(&self, body: Value) -> Value {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         loop {
-            match self.connector_ask::<Value>("sync", body.clone()).await {
+            match self.ask::<SyncCommand, Value>(body.clone()).await {
                 Ok(accepted) => return accepted,
                 Err(e)
                     if e.error == tributary_plugin_manager::api::ErrorCode::Conflict
@@ -168,26 +161,18 @@ impl Mesh {
     /// Installs `plugin` as `instance` with every permission accepted, enabled or not.
     pub async fn install(&self, plugin: &str, instance: &str, config: Value, enable: bool) {
         let info: Value = self
-            .ask(
-                ServiceName::PluginManager,
-                "info",
-                json!({ "plugin_id": plugin }),
-            )
+            .ask::<PluginInfo, _>(json!({ "plugin_id": plugin }))
             .await
             .unwrap_or_else(|e| panic!("info {plugin}: {e:?}"));
         let permissions = info["permissions"].clone();
         let _: Value = self
-            .ask(
-                ServiceName::PluginManager,
-                "install",
-                json!({
-                    "plugin_id": plugin,
-                    "instance_id": instance,
-                    "config": config,
-                    "accept_permissions": permissions,
-                    "actor": "test",
-                }),
-            )
+            .ask::<Call<InstallRequest>, _>(json!({
+                "plugin_id": plugin,
+                "instance_id": instance,
+                "config": config,
+                "accept_permissions": permissions,
+                "actor": "test",
+            }))
             .await
             .unwrap_or_else(|e| panic!("install {instance}: {e:?}"));
         if enable {
@@ -197,20 +182,18 @@ impl Mesh {
 
     /// Enables or disables `instance`.
     pub async fn set_enabled(&self, instance: &str, enabled: bool) {
-        let verb = if enabled { "enable" } else { "disable" };
-        let _: Value = self
-            .ask(
-                ServiceName::PluginManager,
-                verb,
-                json!({ "instance_id": instance }),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("{verb} {instance}: {e:?}"));
+        let body = json!({ "instance_id": instance });
+        let asked: Result<Value, _> = if enabled {
+            self.ask::<InstanceCall<EnableRequest>, _>(body).await
+        } else {
+            self.ask::<InstanceCall<DisableRequest>, _>(body).await
+        };
+        asked.unwrap_or_else(|e| panic!("enabled={enabled} {instance}: {e:?}"));
     }
 
     /// `connector.state` of `instance`.
     pub async fn state(&self, instance: &str) -> Value {
-        self.connector_ask("state", json!({ "instance_id": instance }))
+        self.ask::<StateQuery, _>(json!({ "instance_id": instance }))
             .await
             .unwrap_or_else(|e| panic!("state {instance}: {e:?}"))
     }
@@ -225,7 +208,7 @@ impl Mesh {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
         loop {
             let state = self
-                .connector_ask::<Value>("state", json!({ "instance_id": instance }))
+                .ask::<StateQuery, Value>(json!({ "instance_id": instance }))
                 .await
                 .unwrap_or(Value::Null);
             if done(&state) {

@@ -4,6 +4,9 @@
 use serde_json::{json, Value};
 
 use crate::support::*;
+use tributary_proto::requests::plugins::{
+    AuditQuery, InstanceCall, InstanceInfo, UninstallRequest,
+};
 
 const METHODS: [&str; 5] = ["GET", "POST", "PUT", "DELETE", "PATCH"];
 
@@ -29,7 +32,7 @@ async fn no_token_or_a_wrong_one_gets_401_on_every_route_and_changes_nothing() {
         .call("GET", "/api/v1/openapi.json", None)
         .await;
     assert_eq!(status, 200, "the document needs no token");
-    let before: Vec<Value> = ask(&env, "audit", json!({})).await.unwrap();
+    let before: Vec<Value> = ask::<AuditQuery, _>(&env, json!({})).await.unwrap();
     let operations = documented(&doc, "work");
     assert!(operations.len() >= 12, "{operations:?}");
 
@@ -51,9 +54,9 @@ async fn no_token_or_a_wrong_one_gets_401_on_every_route_and_changes_nothing() {
             assert_eq!(reply["error"], "unauthorized");
         }
     }
-    let after: Vec<Value> = ask(&env, "audit", json!({})).await.unwrap();
+    let after: Vec<Value> = ask::<AuditQuery, _>(&env, json!({})).await.unwrap();
     assert_eq!(before, after, "nothing was changed");
-    let view: Value = ask(&env, "instance", json!({ "instance_id": "work" }))
+    let view: Value = ask::<InstanceInfo, _>(&env, json!({ "instance_id": "work" }))
         .await
         .unwrap();
     assert_eq!(view["state"], "installed");
@@ -144,7 +147,7 @@ fn documented_statuses(doc: &Value, method: &str, path: &str) -> Vec<u16> {
 async fn every_error_a_route_answers_is_documented_for_it_with_the_json_error_shape() {
     let (env, _dir, pm) = started_with_work(false).await;
     install(&env, "gone", contacts_config()).await;
-    ask::<Value>(&env, "uninstall", json!({ "instance_id": "gone" }))
+    ask::<InstanceCall<UninstallRequest>, Value>(&env, json!({ "instance_id": "gone" }))
         .await
         .unwrap();
     let admin = Admin::new(&env, &pm);
@@ -237,7 +240,7 @@ async fn a_query_string_that_does_not_parse_gets_the_json_error_naming_the_param
         let message = reply["message"].as_str().unwrap();
         assert!(message.contains(parameter), "{method} {path}: {reply}");
     }
-    let view: Value = ask(&env, "instance", json!({ "instance_id": "work" }))
+    let view: Value = ask::<InstanceInfo, _>(&env, json!({ "instance_id": "work" }))
         .await
         .unwrap();
     assert_eq!(
@@ -263,13 +266,9 @@ async fn an_audit_limit_outside_1_to_10000_is_refused_naming_the_range() {
                 .contains("`limit` must be from 1 to 10000"),
             "{reply}"
         );
-        let e = ask::<Value>(
-            &env,
-            "audit",
-            json!({ "limit": limit.parse::<i64>().unwrap() }),
-        )
-        .await
-        .unwrap_err();
+        let e = ask::<AuditQuery, Value>(&env, json!({ "limit": limit.parse::<i64>().unwrap() }))
+            .await
+            .unwrap_err();
         assert!(e.message.contains("`limit`"), "{e:?}");
     }
     let (status, entries) = admin.call("GET", "/api/v1/audit?limit=1", None).await;

@@ -5,6 +5,10 @@ use serde_json::{json, Value};
 use tributary_plugin_manager::api::ErrorCode;
 
 use crate::support::*;
+use tributary_proto::requests::plugins::{
+    AuditQuery, Call, ConfigureRequest, DisableRequest, EnableRequest, HeartbeatRequest,
+    InstallRequest, InstanceCall, InstanceFilter, InstanceInfo, RuntimeQuery, UpgradeRequest,
+};
 
 /// Whether a reply leaks what PostgreSQL said.
 fn leaks_the_database(reply: &Value) -> bool {
@@ -81,9 +85,8 @@ async fn a_config_string_with_a_nul_is_refused_as_invalid_config_naming_its_path
     assert_eq!(reply["problems"][0]["path"], "/server", "{reply}");
     assert!(!leaks_the_database(&reply), "{reply}");
 
-    let refused = ask::<Value>(
+    let refused = ask::<Call<InstallRequest>, Value>(
         &env,
-        "install",
         json!({ "plugin_id": CONTACTS, "instance_id": "other", "accept_permissions": V1_PERMISSIONS,
                 "config": { "server": "https://dav.example.com", "password": "pw-0123456789", "username": "a\u{0}" } }),
     )
@@ -100,7 +103,20 @@ async fn a_nul_over_nats_is_refused_with_the_matching_code_naming_the_field() {
     let nul = "\u{0}";
     let asked = |verb: &'static str, body: Value| {
         let env = &env;
-        async move { ask::<Value>(env, verb, body).await.unwrap_err() }
+        async move {
+            let asked = match verb {
+                "instance" => ask::<InstanceInfo, Value>(env, body).await,
+                "runtime" => ask::<RuntimeQuery, Value>(env, body).await,
+                "enable" => ask::<InstanceCall<EnableRequest>, Value>(env, body).await,
+                "disable" => ask::<InstanceCall<DisableRequest>, Value>(env, body).await,
+                "upgrade" => ask::<InstanceCall<UpgradeRequest>, Value>(env, body).await,
+                "configure" => ask::<InstanceCall<ConfigureRequest>, Value>(env, body).await,
+                "instances" => ask::<InstanceFilter, Value>(env, body).await,
+                "audit" => ask::<AuditQuery, Value>(env, body).await,
+                other => panic!("no request type for plugins.{other}"),
+            };
+            asked.unwrap_err()
+        }
     };
     for verb in ["instance", "runtime", "enable", "disable", "upgrade"] {
         let e = asked(
@@ -133,9 +149,8 @@ async fn a_nul_over_nats_is_refused_with_the_matching_code_naming_the_field() {
 #[tokio::test]
 async fn a_failure_report_whose_error_holds_a_nul_is_kept() {
     let (env, _dir, pm) = started_with_work(true).await;
-    let view: Value = ask(
+    let view: Value = ask::<Call<HeartbeatRequest>, _>(
         &env,
-        "heartbeat",
         json!({ "instance_id": "work", "error": "the provider said \u{0}no" }),
     )
     .await
@@ -153,7 +168,7 @@ async fn a_database_failure_is_logged_not_shown_to_the_caller() {
         .execute(&env.pool().await)
         .await
         .unwrap();
-    let e = ask::<Value>(&env, "audit", json!({})).await.unwrap_err();
+    let e = ask::<AuditQuery, Value>(&env, json!({})).await.unwrap_err();
     assert_eq!(e.error, ErrorCode::Internal);
     assert!(!e.message.contains("plugin_audit"), "{e:?}");
     assert!(e.message.contains("log"), "{e:?}");

@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 use tributary_plugin_manager::api::ErrorCode;
 
 use crate::support::*;
+use tributary_proto::requests::plugins::{ConfigureRequest, InstanceCall, RuntimeQuery};
 
 #[tokio::test]
 async fn bad_configs_are_refused_naming_each_json_path_and_nothing_is_installed() {
@@ -148,7 +149,7 @@ async fn an_instance_is_enabled_only_with_a_complete_config_and_secrets_survive_
         view["config"],
         json!({ "server": "https://dav2.example.com" })
     );
-    let runtime: Value = ask(&env, "runtime", json!({ "instance_id": "work" }))
+    let runtime: Value = ask::<RuntimeQuery, _>(&env, json!({ "instance_id": "work" }))
         .await
         .unwrap();
     assert_eq!(runtime["config"]["password"], "first-secret-1");
@@ -168,7 +169,7 @@ async fn an_instance_is_enabled_only_with_a_complete_config_and_secrets_survive_
         .await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["problems"][0]["path"], "/password");
-    let runtime: Value = ask(&env, "runtime", json!({ "instance_id": "work" }))
+    let runtime: Value = ask::<RuntimeQuery, _>(&env, json!({ "instance_id": "work" }))
         .await
         .unwrap();
     assert_eq!(runtime["config"]["password"], "first-secret-1");
@@ -190,9 +191,8 @@ async fn an_instance_is_enabled_only_with_a_complete_config_and_secrets_survive_
         configures[1]["actor"],
         tributary_plugin_manager::http_api::admin_actor(&env.config.plugin_manager.admin_token)
     );
-    let unknown = ask::<Value>(
+    let unknown = ask::<InstanceCall<ConfigureRequest>, Value>(
         &env,
-        "configure",
         json!({ "instance_id": "nope", "config": {} }),
     )
     .await

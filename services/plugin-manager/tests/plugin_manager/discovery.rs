@@ -4,6 +4,7 @@ use serde_json::{json, Value};
 use tributary_plugin_manager::api::ErrorCode;
 
 use crate::support::*;
+use tributary_proto::requests::plugins::{Call, InstallRequest, ListPlugins, PluginInfo};
 
 #[tokio::test]
 async fn invalid_plugins_are_listed_with_every_problem_and_the_others_load() {
@@ -20,7 +21,7 @@ async fn invalid_plugins_are_listed_with_every_problem_and_the_others_load() {
     env.config.plugin_manager.plugin_dirs.push(empty.0.clone());
     let pm = RunningPm::start(env.config.clone()).await;
 
-    let list: Value = ask(&env, "list", json!({})).await.unwrap();
+    let list: Value = ask::<ListPlugins, _>(&env, json!({})).await.unwrap();
     // The built-in plugins are there too, and the good one from the directory.
     let ids: Vec<&str> = list["plugins"]
         .as_array()
@@ -86,11 +87,11 @@ async fn invalid_plugins_are_listed_with_every_problem_and_the_others_load() {
         .unwrap()
         .contains("JSON"));
 
-    let info: Value = ask(&env, "info", json!({ "plugin_id": CONTACTS }))
+    let info: Value = ask::<PluginInfo, _>(&env, json!({ "plugin_id": CONTACTS }))
         .await
         .unwrap();
     assert_eq!(info["permissions"], json!(V1_PERMISSIONS));
-    let unknown = ask::<Value>(&env, "info", json!({ "plugin_id": "com.example.nope" }))
+    let unknown = ask::<PluginInfo, Value>(&env, json!({ "plugin_id": "com.example.nope" }))
         .await
         .unwrap_err();
     assert_eq!(unknown.error, ErrorCode::NotFound);
@@ -100,7 +101,7 @@ async fn invalid_plugins_are_listed_with_every_problem_and_the_others_load() {
         json!({ "server": "https://dav.example.com", "password": "pw" }),
     )
     .await;
-    let bad = ask::<Value>(&env, "install", "not an object")
+    let bad = ask::<Call<InstallRequest>, Value>(&env, "not an object")
         .await
         .unwrap_err();
     assert_eq!(bad.error, ErrorCode::BadRequest);

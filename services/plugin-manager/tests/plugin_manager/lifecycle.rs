@@ -5,6 +5,10 @@ use tributary_plugin_manager::api::ErrorCode;
 use tributary_proto::events::PluginEvent;
 
 use crate::support::*;
+use tributary_proto::requests::plugins::{
+    Call, DisableRequest, EnableRequest, HeartbeatRequest, InstallRequest, InstanceCall,
+    InstanceFilter, InstanceInfo, RescanPlugins, UninstallRequest, UpgradeRequest,
+};
 
 #[tokio::test]
 async fn install_needs_every_permission_accepted_and_announces_the_instance() {
@@ -12,9 +16,8 @@ async fn install_needs_every_permission_accepted_and_announces_the_instance() {
     let pm = RunningPm::start(env.config.clone()).await;
     let mut installed = watch(&env, PluginEvent::Installed).await;
 
-    let refused = ask::<Value>(
+    let refused = ask::<Call<InstallRequest>, Value>(
         &env,
-        "install",
         json!({ "plugin_id": CONTACTS, "instance_id": "work", "config": contacts_config(),
                 "accept_permissions": [V1_PERMISSIONS[0]] }),
     )
@@ -23,7 +26,7 @@ async fn install_needs_every_permission_accepted_and_announces_the_instance() {
     assert_eq!(refused.error, ErrorCode::PermissionsNotAccepted);
     assert_eq!(refused.permissions, V1_PERMISSIONS.to_vec());
     assert!(refused.message.contains(V1_PERMISSIONS[1]), "{refused:?}");
-    let missing = ask::<Value>(&env, "instance", json!({ "instance_id": "work" }))
+    let missing = ask::<InstanceInfo, Value>(&env, json!({ "instance_id": "work" }))
         .await
         .unwrap_err();
     assert_eq!(missing.error, ErrorCode::NotFound);
@@ -45,15 +48,14 @@ async fn install_needs_every_permission_accepted_and_announces_the_instance() {
         json!({ "server": "https://home.example.com", "password": "other-pw-123" }),
     )
     .await;
-    let taken = ask::<Value>(
+    let taken = ask::<Call<InstallRequest>, Value>(
         &env,
-        "install",
         json!({ "plugin_id": CONTACTS, "instance_id": "work", "accept_permissions": V1_PERMISSIONS }),
     )
     .await
     .unwrap_err();
     assert_eq!(taken.error, ErrorCode::Conflict);
-    let all: Vec<Value> = ask(&env, "instances", json!({})).await.unwrap();
+    let all: Vec<Value> = ask::<InstanceFilter, _>(&env, json!({})).await.unwrap();
     let ids: Vec<&str> = all.iter().map(|i| i["id"].as_str().unwrap()).collect();
     assert_eq!(ids, vec!["home", "work"]);
     assert_eq!(all[0]["config"]["server"], "https://home.example.com");
@@ -74,19 +76,19 @@ async fn an_upgrade_that_adds_a_permission_is_held_until_it_is_accepted() {
     let mut v2: Vec<&str> = V1_PERMISSIONS.to_vec();
     v2.push(added);
     dir.write("contacts", &contacts_manifest("2.0.0", &v2));
-    let list: Value = ask(&env, "rescan", json!({})).await.unwrap();
+    let list: Value = ask::<RescanPlugins, _>(&env, json!({})).await.unwrap();
     assert_eq!(list["plugins"][0]["version"], "2.0.0");
-    let view: Value = ask(&env, "instance", json!({ "instance_id": "work" }))
+    let view: Value = ask::<InstanceInfo, _>(&env, json!({ "instance_id": "work" }))
         .await
         .unwrap();
     assert_eq!(view["available_version"], "2.0.0");
 
-    let held = ask::<Value>(&env, "upgrade", json!({ "instance_id": "work" }))
+    let held = ask::<InstanceCall<UpgradeRequest>, Value>(&env, json!({ "instance_id": "work" }))
         .await
         .unwrap_err();
     assert_eq!(held.error, ErrorCode::PermissionsNotAccepted);
     assert_eq!(held.permissions, vec![added.to_owned()]);
-    let view: Value = ask(&env, "instance", json!({ "instance_id": "work" }))
+    let view: Value = ask::<InstanceInfo, _>(&env, json!({ "instance_id": "work" }))
         .await
         .unwrap();
     assert_eq!(view["version"], "1.0.0", "held: still on the old version");
@@ -98,18 +100,16 @@ async fn an_upgrade_that_adds_a_permission_is_held_until_it_is_accepted() {
     );
 
     // Accepting something else does not release it either.
-    let still = ask::<Value>(
+    let still = ask::<InstanceCall<UpgradeRequest>, Value>(
         &env,
-        "upgrade",
         json!({ "instance_id": "work", "accept_permissions": ["network:outbound:api.another.org"] }),
     )
     .await
     .unwrap_err();
     assert_eq!(still.error, ErrorCode::PermissionsNotAccepted);
 
-    let view: Value = ask(
+    let view: Value = ask::<InstanceCall<UpgradeRequest>, _>(
         &env,
-        "upgrade",
         json!({ "instance_id": "work", "accept_permissions": [added], "actor": "alice" }),
     )
     .await
@@ -126,10 +126,11 @@ async fn an_upgrade_that_adds_a_permission_is_held_until_it_is_accepted() {
         "contacts",
         &contacts_manifest("3.0.0", &V1_PERMISSIONS[..1]),
     );
-    ask::<Value>(&env, "rescan", json!({})).await.unwrap();
-    let view: Value = ask(&env, "upgrade", json!({ "instance_id": "work" }))
-        .await
-        .unwrap();
+    ask::<RescanPlugins, Value>(&env, json!({})).await.unwrap();
+    let view: Value =
+        ask::<InstanceCall<UpgradeRequest>, _>(&env, json!({ "instance_id": "work" }))
+            .await
+            .unwrap();
     assert_eq!(view["version"], "3.0.0");
     assert_eq!(view["permissions"], json!([V1_PERMISSIONS[0]]));
 
@@ -157,14 +158,13 @@ async fn disabling_announces_it_and_the_state_survives_a_restart() {
     let mut enabled = watch(&env, PluginEvent::Enabled).await;
     let mut disabled = watch(&env, PluginEvent::Disabled).await;
 
-    let view: Value = ask(&env, "enable", json!({ "instance_id": "work" }))
+    let view: Value = ask::<InstanceCall<EnableRequest>, _>(&env, json!({ "instance_id": "work" }))
         .await
         .unwrap();
     assert_eq!(view["state"], "enabled");
     assert_eq!(next_event(&mut enabled).await["data"]["state"], "enabled");
-    let view: Value = ask(
+    let view: Value = ask::<InstanceCall<DisableRequest>, _>(
         &env,
-        "disable",
         json!({ "instance_id": "work", "actor": "bob" }),
     )
     .await
@@ -179,7 +179,7 @@ async fn disabling_announces_it_and_the_state_survives_a_restart() {
 
     pm.stop().await;
     let pm = RunningPm::start(env.config.clone()).await;
-    let view: Value = ask(&env, "instance", json!({ "instance_id": "work" }))
+    let view: Value = ask::<InstanceInfo, _>(&env, json!({ "instance_id": "work" }))
         .await
         .unwrap();
     assert_eq!(view["state"], "disabled");
@@ -192,18 +192,16 @@ async fn a_reported_failure_fails_the_instance_once_until_it_is_enabled_again() 
     let (env, _dir, pm) = started_with_work(true).await;
     let mut failed = watch(&env, PluginEvent::Failed).await;
 
-    let view: Value = ask(
+    let view: Value = ask::<Call<HeartbeatRequest>, _>(
         &env,
-        "heartbeat",
         json!({ "instance_id": "work", "actor": "connector" }),
     )
     .await
     .unwrap();
     assert_eq!(view["state"], "enabled");
     assert!(view["last_heartbeat"].is_string());
-    let view: Value = ask(
+    let view: Value = ask::<Call<HeartbeatRequest>, _>(
         &env,
-        "heartbeat",
         json!({ "instance_id": "work", "error": "401 from the server", "actor": "connector" }),
     )
     .await
@@ -212,14 +210,10 @@ async fn a_reported_failure_fails_the_instance_once_until_it_is_enabled_again() 
     assert_eq!(view["last_error"], "401 from the server");
     let event = next_event(&mut failed).await;
     assert_eq!(event["data"]["reason"], "401 from the server");
-    ask::<Value>(
-        &env,
-        "heartbeat",
-        json!({ "instance_id": "work", "error": "again" }),
-    )
-    .await
-    .unwrap();
-    let view: Value = ask(&env, "enable", json!({ "instance_id": "work" }))
+    ask::<Call<HeartbeatRequest>, Value>(&env, json!({ "instance_id": "work", "error": "again" }))
+        .await
+        .unwrap();
+    let view: Value = ask::<InstanceCall<EnableRequest>, _>(&env, json!({ "instance_id": "work" }))
         .await
         .unwrap();
     assert_eq!(view["state"], "enabled");
@@ -235,9 +229,8 @@ async fn a_failed_instance_recovers_when_its_service_reports_it_healthy() {
     let (env, _dir, pm) = started_with_work(true).await;
     let mut enabled = watch(&env, PluginEvent::Enabled).await;
     let heartbeat = |error: Option<&str>| {
-        ask::<Value>(
+        ask::<Call<HeartbeatRequest>, Value>(
             &env,
-            "heartbeat",
             json!({ "instance_id": "work", "error": error, "actor": "connector" }),
         )
     };
@@ -281,14 +274,15 @@ async fn uninstall_keeps_the_instance_or_purges_it_with_its_data() {
     }
     let mut uninstalled = watch(&env, PluginEvent::Uninstalled).await;
 
-    let kept: Value = ask(&env, "uninstall", json!({ "instance_id": "kept" }))
-        .await
-        .unwrap();
+    let kept: Value =
+        ask::<InstanceCall<UninstallRequest>, _>(&env, json!({ "instance_id": "kept" }))
+            .await
+            .unwrap();
     assert_eq!(
         kept,
         json!({ "instance_id": "kept", "purged": false, "items_deleted": 0 })
     );
-    let view: Value = ask(&env, "instance", json!({ "instance_id": "kept" }))
+    let view: Value = ask::<InstanceInfo, _>(&env, json!({ "instance_id": "kept" }))
         .await
         .unwrap();
     assert_eq!(view["state"], "uninstalled");
@@ -296,7 +290,7 @@ async fn uninstall_keeps_the_instance_or_purges_it_with_its_data() {
         view["secrets"]["/password"], "set",
         "kept: credentials stay"
     );
-    let refused = ask::<Value>(&env, "enable", json!({ "instance_id": "kept" }))
+    let refused = ask::<InstanceCall<EnableRequest>, Value>(&env, json!({ "instance_id": "kept" }))
         .await
         .unwrap_err();
     assert_eq!(refused.error, ErrorCode::Conflict);
@@ -311,9 +305,8 @@ async fn uninstall_keeps_the_instance_or_purges_it_with_its_data() {
         .await
         .unwrap();
     items.flush().await.unwrap();
-    let purged: Value = ask(
+    let purged: Value = ask::<InstanceCall<UninstallRequest>, _>(
         &env,
-        "uninstall",
         json!({ "instance_id": "purged", "purge": true }),
     )
     .await
@@ -335,7 +328,7 @@ async fn uninstall_keeps_the_instance_or_purges_it_with_its_data() {
     }
     seen.sort();
     assert_eq!(seen, vec!["p1", "p2"]);
-    let gone = ask::<Value>(&env, "instance", json!({ "instance_id": "purged" }))
+    let gone = ask::<InstanceInfo, Value>(&env, json!({ "instance_id": "purged" }))
         .await
         .unwrap_err();
     assert_eq!(gone.error, ErrorCode::NotFound);

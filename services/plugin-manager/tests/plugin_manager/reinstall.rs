@@ -7,6 +7,10 @@ use serde_json::{json, Value};
 use tributary_plugin_manager::api::ErrorCode;
 
 use crate::support::*;
+use tributary_proto::requests::plugins::{
+    Call, DisableRequest, EnableRequest, InstallRequest, InstanceCall, InstanceInfo,
+    UninstallRequest,
+};
 
 /// Stores a source record of `instance`, as the ETL does for an item it wrote.
 async fn source_record(pool: &sqlx::PgPool, instance: &str, external_id: &str) {
@@ -38,13 +42,16 @@ fn install_request(instance: &str, config: Option<Value>, accept: &[&str]) -> Va
 #[tokio::test]
 async fn an_uninstalled_instance_says_how_to_bring_it_back() {
     let (env, _dir, pm) = started_with_work(true).await;
-    let _: Value = ask(&env, "uninstall", json!({ "instance_id": "work" }))
+    let _: Value = ask::<InstanceCall<UninstallRequest>, _>(&env, json!({ "instance_id": "work" }))
         .await
         .unwrap();
     for verb in ["enable", "disable"] {
-        let refused = ask::<Value>(&env, verb, json!({ "instance_id": "work" }))
-            .await
-            .unwrap_err();
+        let body = json!({ "instance_id": "work" });
+        let refused = match verb {
+            "enable" => ask::<InstanceCall<EnableRequest>, Value>(&env, body).await,
+            _ => ask::<InstanceCall<DisableRequest>, Value>(&env, body).await,
+        }
+        .unwrap_err();
         assert_eq!(refused.error, ErrorCode::Conflict, "{verb}");
         assert!(
             refused
@@ -61,29 +68,27 @@ async fn an_uninstalled_instance_says_how_to_bring_it_back() {
 #[tokio::test]
 async fn installing_an_uninstalled_instance_again_brings_back_what_it_kept() {
     let (env, _dir, pm) = started_with_work(true).await;
-    let _: Value = ask(&env, "uninstall", json!({ "instance_id": "work" }))
+    let _: Value = ask::<InstanceCall<UninstallRequest>, _>(&env, json!({ "instance_id": "work" }))
         .await
         .unwrap();
 
     // Its permissions must be accepted again.
-    let refused = ask::<Value>(&env, "install", install_request("work", None, &[]))
+    let refused = ask::<Call<InstallRequest>, Value>(&env, install_request("work", None, &[]))
         .await
         .unwrap_err();
     assert_eq!(refused.error, ErrorCode::PermissionsNotAccepted);
 
-    let view: Value = ask(
-        &env,
-        "install",
-        install_request("work", None, &V1_PERMISSIONS),
-    )
-    .await
-    .unwrap();
+    let view: Value =
+        ask::<Call<InstallRequest>, _>(&env, install_request("work", None, &V1_PERMISSIONS))
+            .await
+            .unwrap();
     assert_eq!(view["state"], "installed");
     assert_eq!(view["config"]["server"], "https://dav.example.com");
     assert_eq!(view["secrets"]["/password"], "set", "credentials kept");
-    let enabled: Value = ask(&env, "enable", json!({ "instance_id": "work" }))
-        .await
-        .unwrap();
+    let enabled: Value =
+        ask::<InstanceCall<EnableRequest>, _>(&env, json!({ "instance_id": "work" }))
+            .await
+            .unwrap();
     assert_eq!(enabled["state"], "enabled");
     let (_, actions) = audit_of(&env, "work").await;
     assert_eq!(
@@ -92,12 +97,11 @@ async fn installing_an_uninstalled_instance_again_brings_back_what_it_kept() {
     );
 
     // A config given with it replaces the kept one, secrets left out keeping their value.
-    let _: Value = ask(&env, "uninstall", json!({ "instance_id": "work" }))
+    let _: Value = ask::<InstanceCall<UninstallRequest>, _>(&env, json!({ "instance_id": "work" }))
         .await
         .unwrap();
-    let view: Value = ask(
+    let view: Value = ask::<Call<InstallRequest>, _>(
         &env,
-        "install",
         install_request(
             "work",
             Some(json!({ "server": "https://other.example.com" })),
@@ -118,19 +122,21 @@ async fn an_uninstalled_id_is_not_taken_by_another_plugin() {
     dir.write("other", &other);
     let pm = RunningPm::start(env.config.clone()).await;
     install(&env, "work", contacts_config()).await;
-    let _: Value = ask(&env, "uninstall", json!({ "instance_id": "work" }))
+    let _: Value = ask::<InstanceCall<UninstallRequest>, _>(&env, json!({ "instance_id": "work" }))
         .await
         .unwrap();
     let mut request = install_request("work", Some(contacts_config()), &V1_PERMISSIONS);
     request["plugin_id"] = json!("com.example.other");
-    let refused = ask::<Value>(&env, "install", request).await.unwrap_err();
+    let refused = ask::<Call<InstallRequest>, Value>(&env, request)
+        .await
+        .unwrap_err();
     assert_eq!(refused.error, ErrorCode::Conflict);
     assert!(
         refused.message.contains(CONTACTS) && refused.message.contains("--purge"),
         "{}",
         refused.message
     );
-    let view: Value = ask(&env, "instance", json!({ "instance_id": "work" }))
+    let view: Value = ask::<InstanceInfo, _>(&env, json!({ "instance_id": "work" }))
         .await
         .unwrap();
     assert_eq!(view["state"], "uninstalled");
@@ -176,9 +182,8 @@ async fn an_install_under_an_id_whose_purge_is_never_applied_is_refused_saying_w
     source_record(&pool, "stuck", "p1").await;
     source_record(&pool, "stuck", "p2").await;
 
-    let refused = ask::<Value>(
+    let refused = ask::<Call<InstallRequest>, Value>(
         &env,
-        "install",
         install_request("stuck", Some(contacts_config()), &V1_PERMISSIONS),
     )
     .await
@@ -200,9 +205,8 @@ async fn an_install_under_an_id_whose_purge_is_never_applied_is_refused_saying_w
         .await
         .unwrap();
     items.flush().await.unwrap();
-    let again: Value = ask(
+    let again: Value = ask::<InstanceCall<UninstallRequest>, _>(
         &env,
-        "uninstall",
         json!({ "instance_id": "stuck", "purge": true }),
     )
     .await

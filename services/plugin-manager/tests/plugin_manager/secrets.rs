@@ -10,6 +10,11 @@ use tributary_plugin_manager::keys::{MasterKey, SealedSecret};
 use tributary_plugin_manager::vault::{self, secret_context, VaultError};
 
 use crate::support::*;
+use tributary_proto::requests::plugins::{
+    AuditQuery, ConfigureRequest, EnableRequest, InstanceCall, InstanceFilter, InstanceInfo,
+    RuntimeQuery,
+};
+use tributary_proto::requests::Request;
 
 const FIRST_SECRET: &str = "s3cret-first-Zq81xv";
 const SECOND_SECRET: &str = "s3cret-second-Pw92mk";
@@ -64,9 +69,10 @@ async fn a_secret_never_appears_in_responses_logs_events_or_database_bytes() {
         .await
         .unwrap();
     client.flush().await.unwrap();
-    let list = env
-        .subjects()
-        .request(tributary_proto::ServiceName::PluginManager, "list");
+    let list = Request::subject(
+        &tributary_proto::requests::plugins::ListPlugins {},
+        &env.subjects(),
+    );
     let mut ready = false;
     for _ in 0..100 {
         let asked = tokio::time::timeout(
@@ -105,16 +111,15 @@ async fn a_secret_never_appears_in_responses_logs_events_or_database_bytes() {
         .unwrap();
     assert_eq!(install.status(), 201);
     seen.push(install.text().await.unwrap());
-    let configured: Value = ask(
+    let configured: Value = ask::<InstanceCall<ConfigureRequest>, _>(
         &env,
-        "configure",
         json!({ "instance_id": "work", "config": { "server": "https://dav.example.com", "password": SECOND_SECRET } }),
     )
     .await
     .unwrap();
     seen.push(configured.to_string());
     seen.push(
-        ask::<Value>(&env, "enable", json!({ "instance_id": "work" }))
+        ask::<InstanceCall<EnableRequest>, Value>(&env, json!({ "instance_id": "work" }))
             .await
             .unwrap()
             .to_string(),
@@ -139,7 +144,12 @@ async fn a_secret_never_appears_in_responses_logs_events_or_database_bytes() {
         ("instances", json!({})),
         ("audit", json!({})),
     ] {
-        seen.push(ask::<Value>(&env, verb, body).await.unwrap().to_string());
+        let answer = match verb {
+            "instance" => ask::<InstanceInfo, Value>(&env, body).await,
+            "instances" => ask::<InstanceFilter, Value>(&env, body).await,
+            _ => ask::<AuditQuery, Value>(&env, body).await,
+        };
+        seen.push(answer.unwrap().to_string());
     }
     let shown: Value = serde_json::from_str(&seen[3]).unwrap();
     assert_eq!(
@@ -147,7 +157,7 @@ async fn a_secret_never_appears_in_responses_logs_events_or_database_bytes() {
         "a secret is shown only as set"
     );
     // The service that runs the instance does get it.
-    let runtime: Value = ask(&env, "runtime", json!({ "instance_id": "work" }))
+    let runtime: Value = ask::<RuntimeQuery, _>(&env, json!({ "instance_id": "work" }))
         .await
         .unwrap();
     assert_eq!(runtime["config"]["password"], SECOND_SECRET);
@@ -329,7 +339,7 @@ async fn rotation_keeps_every_secret_readable_under_the_new_key_and_none_under_t
     env.config.plugin_manager.master_key = new.to_base64();
     let pm = RunningPm::start(env.config.clone()).await;
     for (instance, wanted) in [("one", FIRST_SECRET), ("two", SECOND_SECRET)] {
-        let runtime: Value = ask(&env, "runtime", json!({ "instance_id": instance }))
+        let runtime: Value = ask::<RuntimeQuery, _>(&env, json!({ "instance_id": instance }))
             .await
             .unwrap();
         assert_eq!(runtime["config"]["password"], wanted);
@@ -395,7 +405,7 @@ async fn a_wrong_or_missing_master_key_stops_start_up_and_loses_no_secret() {
     env.config.plugin_manager.admin_token =
         SecretString::from("a-long-enough-admin-token".to_owned());
     let pm = RunningPm::start(env.config.clone()).await;
-    let runtime: Value = ask(&env, "runtime", json!({ "instance_id": "work" }))
+    let runtime: Value = ask::<RuntimeQuery, _>(&env, json!({ "instance_id": "work" }))
         .await
         .unwrap();
     assert_eq!(
@@ -432,7 +442,7 @@ async fn a_new_key_is_taken_while_no_secret_is_stored_and_kept_once_one_is() {
     assert!(err.contains("does not open"), "{err}");
     env.config.plugin_manager.master_key = second;
     let pm = RunningPm::start(env.config.clone()).await;
-    let runtime: Value = ask(&env, "runtime", json!({ "instance_id": "work" }))
+    let runtime: Value = ask::<RuntimeQuery, _>(&env, json!({ "instance_id": "work" }))
         .await
         .unwrap();
     assert_eq!(runtime["config"]["password"], FIRST_SECRET);

@@ -14,6 +14,10 @@ use tributary_kit::Config;
 use tributary_plugin_manager::api::ApiError;
 use tributary_plugin_manager::client::{CallError, MeshClient};
 use tributary_proto::events::{EventKind, PluginEvent};
+use tributary_proto::requests::plugins::{
+    AuditQuery, Call, EnableRequest, InstallRequest, InstanceCall,
+};
+use tributary_proto::requests::Request;
 
 /// A temporary plugin directory, removed on drop.
 pub struct PluginDir(pub PathBuf);
@@ -104,27 +108,24 @@ pub async fn started_with_work(enabled: bool) -> (TestEnv, PluginDir, RunningSer
     let pm = RunningPm::start(env.config.clone()).await;
     install(&env, "work", contacts_config()).await;
     if enabled {
-        ask::<Value>(&env, "enable", json!({ "instance_id": "work" }))
+        ask::<InstanceCall<EnableRequest>, Value>(&env, json!({ "instance_id": "work" }))
             .await
             .unwrap();
     }
     (env, dir, pm)
 }
 
-/// Asks `plugins.<verb>` over NATS.
-pub async fn ask<T: DeserializeOwned>(
+/// Asks request `R` of the plugin manager over NATS with `body`, any JSON (tests send what
+/// the type would not allow), reading the reply as `T`.
+pub async fn ask<R: Request, T: DeserializeOwned>(
     env: &TestEnv,
-    verb: &str,
     body: impl Serialize,
 ) -> Result<T, ApiError> {
     let client = MeshClient::new(env.nats().await, env.subjects(), "test".into());
-    match client
-        .request(tributary_proto::ServiceName::PluginManager, verb, &body)
-        .await
-    {
+    match client.call_with_body::<R, T>(&body).await {
         Ok(value) => Ok(value),
         Err(CallError::Api(e)) => Err(e),
-        Err(e) => panic!("{verb}: {e}"),
+        Err(e) => panic!("plugins.{}: {e}", R::VERB),
     }
 }
 
@@ -183,9 +184,8 @@ impl Admin {
 
 /// Installs the contacts plugin as `instance` with all its permissions accepted and `config`.
 pub async fn install(env: &TestEnv, instance: &str, config: Value) -> Value {
-    ask(
+    ask::<Call<InstallRequest>, _>(
         env,
-        "install",
         json!({
             "plugin_id": CONTACTS,
             "instance_id": instance,
@@ -200,7 +200,7 @@ pub async fn install(env: &TestEnv, instance: &str, config: Value) -> Value {
 
 /// An instance's audit log, oldest first, and its actions in order.
 pub async fn audit_of(env: &TestEnv, instance: &str) -> (Vec<Value>, Vec<String>) {
-    let audit: Vec<Value> = ask(env, "audit", json!({ "instance_id": instance }))
+    let audit: Vec<Value> = ask::<AuditQuery, _>(env, json!({ "instance_id": instance }))
         .await
         .unwrap();
     let actions = audit

@@ -3,16 +3,18 @@
 #![allow(dead_code)]
 
 use serde_json::Value;
+use tributary_kit::client::MeshClient;
 use tributary_kit::testing::TestEnv;
-use tributary_plugin_manager::client::MeshClient;
+use tributary_proto::requests::Request;
 use tributary_proto::ServiceName;
 
-pub async fn ask(env: &TestEnv, service: ServiceName, verb: &str, body: Value) -> Value {
+/// Asks request `R` over NATS with `body`, any JSON; the reply as JSON.
+pub async fn ask<R: Request>(env: &TestEnv, body: Value) -> Value {
     let client = MeshClient::new(env.nats().await, env.subjects(), "test".into());
     client
-        .request(service, verb, &body)
+        .call_with_body::<R, Value>(&body)
         .await
-        .unwrap_or_else(|e| panic!("{verb}: {e}"))
+        .unwrap_or_else(|e| panic!("{}: {e}", R::VERB))
 }
 
 pub struct Run {
