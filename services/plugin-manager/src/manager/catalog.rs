@@ -1,0 +1,81 @@
+//! The catalog: the plugins discovered, one plugin, and scanning for them again.
+
+use crate::api::{ApiError, ErrorCode, FieldProblem, InvalidPluginView, PluginList, PluginView};
+use crate::discovery::{self, DiscoveredPlugin};
+use crate::store;
+
+use super::PluginManager;
+
+impl PluginManager {
+    /// Scans the built-in manifests and the plugin directories again, records what it found,
+    /// and answers with the list.
+    pub async fn rescan(&self) -> Result<PluginList, ApiError> {
+        let dirs = self.plugin_dirs.clone();
+        let catalog = tokio::task::spawn_blocking(move || {
+            discovery::discover(discovery::BUILTIN_MANIFESTS, &dirs)
+        })
+        .await
+        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("plugin scan failed: {e}")))?;
+        store::upsert_plugins(&self.pool, &catalog.plugins).await?;
+        match self.catalog.write() {
+            Ok(mut c) => *c = catalog,
+            Err(poisoned) => *poisoned.into_inner() = catalog,
+        }
+        Ok(self.plugins())
+    }
+
+    /// Every plugin discovered, valid and invalid.
+    pub fn plugins(&self) -> PluginList {
+        self.with_catalog(|catalog| PluginList {
+            plugins: catalog.plugins.iter().map(plugin_view).collect(),
+            invalid: catalog
+                .invalid
+                .iter()
+                .map(|i| InvalidPluginView {
+                    location: i.location.clone(),
+                    id: i.id.clone(),
+                    problems: i
+                        .problems
+                        .iter()
+                        .map(|p| FieldProblem {
+                            field: p.field.clone(),
+                            message: p.message.clone(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        })
+    }
+
+    /// One plugin.
+    pub fn plugin(&self, plugin_id: &str) -> Result<PluginView, ApiError> {
+        self.newest(plugin_id)
+            .map(|p| plugin_view(&p))
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::NotFound,
+                    format!(
+                        "no valid plugin `{plugin_id}`; `tributary plugins list` shows those found"
+                    ),
+                )
+            })
+    }
+}
+
+fn plugin_view(p: &DiscoveredPlugin) -> PluginView {
+    PluginView {
+        id: p.manifest.id.clone(),
+        name: p.manifest.name.clone(),
+        version: p.manifest.version.to_string(),
+        plugin_type: p.manifest.plugin_type.as_str().to_owned(),
+        description: p.manifest.description.clone(),
+        permissions: p
+            .manifest
+            .permissions
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        location: p.location.clone(),
+        config_schema: p.manifest.config_schema.clone(),
+    }
+}

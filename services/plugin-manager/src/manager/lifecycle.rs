@@ -1,0 +1,178 @@
+//! Moving an instance between states: enabling, disabling and upgrading it.
+
+use serde_json::json;
+use tributary_proto::events::{InstanceState, PluginEvent};
+use tributary_proto::grants::Grants;
+use tributary_proto::manifest::Permission;
+
+use crate::api::{ApiError, ErrorCode, InstanceView};
+use crate::store::{self, InstanceRow, StoreError};
+
+use super::configure::problems_with;
+use super::{invalid_config, parse_permissions, permissions_needed, PluginManager};
+
+impl PluginManager {
+    /// Enables an instance: its service starts it. Its configuration must be complete.
+    pub async fn enable(&self, instance_id: &str, actor: &str) -> Result<InstanceView, ApiError> {
+        let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
+        let mut row = self.lock_live(&mut tx, instance_id).await?;
+        if row.state == InstanceState::Enabled {
+            return self.instance(instance_id).await;
+        }
+        let secrets = self.secrets_of(&mut tx, instance_id).await?;
+        let problems = problems_with(&row.manifest.config_schema, &row.config, &secrets);
+        if !problems.is_empty() {
+            return Err(invalid_config(
+                format!("`{instance_id}` cannot be enabled until its configuration is complete"),
+                problems,
+            ));
+        }
+        row.state = InstanceState::Enabled;
+        row.last_error = None;
+        self.transition(&mut tx, &row, "enable", PluginEvent::Enabled, actor)
+            .await?;
+        self.commit(tx).await?;
+        self.instance(instance_id).await
+    }
+
+    /// Disables an instance: its service stops it.
+    pub async fn disable(&self, instance_id: &str, actor: &str) -> Result<InstanceView, ApiError> {
+        let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
+        let mut row = self.lock_live(&mut tx, instance_id).await?;
+        if row.state != InstanceState::Disabled {
+            row.state = InstanceState::Disabled;
+            self.transition(&mut tx, &row, "disable", PluginEvent::Disabled, actor)
+                .await?;
+            self.commit(tx).await?;
+        }
+        self.instance(instance_id).await
+    }
+
+    /// Saves a change of state, audits it as `action` and announces `event`.
+    pub(super) async fn transition(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        row: &InstanceRow,
+        action: &str,
+        event: PluginEvent,
+        actor: &str,
+    ) -> Result<(), ApiError> {
+        store::save_instance(tx, row).await?;
+        store::audit(
+            tx,
+            actor,
+            action,
+            Some(&row.plugin_id),
+            Some(&row.id),
+            json!({ "state": store::state_name(row.state) }),
+        )
+        .await?;
+        self.announce(tx, event, row, actor, row.last_error.clone())
+            .await
+    }
+
+    /// Moves an instance to the newest discovered version. When that version asks for
+    /// permissions not yet accepted, and `accept` does not accept them, the upgrade is held:
+    /// the instance stays on its version and the refusal lists what to accept.
+    pub async fn upgrade(
+        &self,
+        instance_id: &str,
+        accept: &[String],
+        actor: &str,
+    ) -> Result<InstanceView, ApiError> {
+        let accept = parse_permissions(accept)?;
+        let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
+        let mut row = self.lock_live(&mut tx, instance_id).await?;
+        let newest = self
+            .newest(&row.plugin_id)
+            .map(|p| p.manifest)
+            .filter(|m| m.version > row.manifest.version)
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::Conflict,
+                    format!(
+                        "`{instance_id}` already runs the newest version found of `{}` ({})",
+                        row.plugin_id, row.manifest.version
+                    ),
+                )
+            })?;
+        let mut granted = row.accepted.clone();
+        granted.extend(accept.iter().cloned());
+        let missing: Vec<Permission> = Grants::new(granted)
+            .not_covered(&newest.permissions)
+            .into_iter()
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            let names: Vec<String> = missing.iter().map(ToString::to_string).collect();
+            let newly_held =
+                row.held.as_ref().map(|(v, _)| v.as_str()) != Some(&newest.version.to_string());
+            row.held = Some((newest.version.to_string(), names.clone()));
+            store::save_instance(&mut tx, &row).await?;
+            if newly_held {
+                store::audit(
+                    &mut tx,
+                    actor,
+                    "upgrade_held",
+                    Some(&row.plugin_id),
+                    Some(instance_id),
+                    json!({ "from": row.manifest.version.to_string(), "to": newest.version.to_string(), "new_permissions": names }),
+                )
+                .await?;
+            }
+            self.commit(tx).await?;
+            return Err(permissions_needed(
+                format!(
+                    "version {} of `{}` asks for more permissions; `{instance_id}` stays on {} until they are accepted: {}",
+                    newest.version, row.plugin_id, row.manifest.version, names.join(", ")
+                ),
+                &missing.iter().collect::<Vec<_>>(),
+            ));
+        }
+        let secrets = self.secrets_of(&mut tx, instance_id).await?;
+        let problems = problems_with(&newest.config_schema, &row.config, &secrets);
+        if !problems.is_empty() && row.state == InstanceState::Enabled {
+            return Err(invalid_config(
+                format!(
+                    "`{instance_id}`'s configuration does not satisfy version {}; configure it for that version first, or disable it",
+                    newest.version
+                ),
+                problems,
+            ));
+        }
+        let from = row.manifest.version.to_string();
+        let newly_accepted: Vec<String> = Grants::new(row.accepted.clone())
+            .not_covered(&newest.permissions)
+            .into_iter()
+            .map(ToString::to_string)
+            .collect();
+        row.accepted = newest.permissions.clone();
+        row.manifest = newest;
+        row.held = None;
+        store::save_instance(&mut tx, &row).await?;
+        if !newly_accepted.is_empty() {
+            store::audit(
+                &mut tx,
+                actor,
+                "accept_permissions",
+                Some(&row.plugin_id),
+                Some(instance_id),
+                json!({ "permissions": newly_accepted }),
+            )
+            .await?;
+        }
+        store::audit(
+            &mut tx,
+            actor,
+            "upgrade",
+            Some(&row.plugin_id),
+            Some(instance_id),
+            json!({ "from": from, "to": row.manifest.version.to_string() }),
+        )
+        .await?;
+        self.announce(&mut tx, PluginEvent::Upgraded, &row, actor, None)
+            .await?;
+        self.commit(tx).await?;
+        self.instance(instance_id).await
+    }
+}

@@ -1,0 +1,71 @@
+//! What the services running instances report and read: heartbeats and runtime config.
+
+use tributary_proto::events::{InstanceState, PluginEvent};
+
+use crate::api::{ApiError, InstanceView, RuntimeInstance};
+use crate::config_schema;
+use crate::store::{self, StoreError};
+
+use super::{findable, not_found, PluginManager};
+
+impl PluginManager {
+    /// Records a service's report on an instance it runs: alive, or failed with an error
+    /// (which moves it to `failed` and announces `PluginFailed` once).
+    pub async fn heartbeat(
+        &self,
+        instance_id: &str,
+        error: Option<String>,
+        actor: &str,
+    ) -> Result<InstanceView, ApiError> {
+        let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
+        let mut row = self.lock_live(&mut tx, instance_id).await?;
+        row.last_heartbeat = Some(chrono::Utc::now());
+        // A service's report is kept even when its error holds a NUL (from a provider's
+        // answer, say), which PostgreSQL cannot store.
+        let error = error.map(|e| e.replace('\0', "\u{FFFD}"));
+        match error {
+            Some(error) if row.state != InstanceState::Failed => {
+                row.state = InstanceState::Failed;
+                row.last_error = Some(error);
+                self.transition(&mut tx, &row, "fail", PluginEvent::Failed, actor)
+                    .await?;
+            }
+            Some(error) => {
+                row.last_error = Some(error);
+                store::save_instance(&mut tx, &row).await?;
+            }
+            // A failed instance that works again (its next sync succeeded) recovers.
+            None if row.state == InstanceState::Failed => {
+                row.state = InstanceState::Enabled;
+                row.last_error = None;
+                self.transition(&mut tx, &row, "recover", PluginEvent::Enabled, actor)
+                    .await?;
+            }
+            None => store::save_instance(&mut tx, &row).await?,
+        }
+        self.commit(tx).await?;
+        self.instance(instance_id).await
+    }
+
+    /// What the service running an instance needs, secrets included.
+    pub async fn runtime(&self, instance_id: &str) -> Result<RuntimeInstance, ApiError> {
+        findable(instance_id)?;
+        let row = store::instance(&self.pool, instance_id)
+            .await?
+            .ok_or_else(|| not_found(instance_id))?;
+        let mut conn = self.pool.acquire().await.map_err(StoreError::from)?;
+        let secrets = self.secrets_of(&mut conn, instance_id).await?;
+        let mut config = row.config.clone();
+        config_schema::put_secrets(&mut config, &secrets);
+        Ok(RuntimeInstance {
+            instance_id: row.id,
+            plugin_id: row.plugin_id,
+            plugin_type: row.manifest.plugin_type,
+            version: row.manifest.version.to_string(),
+            entrypoint: row.manifest.entrypoint,
+            permissions: row.accepted,
+            config,
+            state: row.state,
+        })
+    }
+}
