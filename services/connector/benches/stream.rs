@@ -19,9 +19,9 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tributary_connector::runner::{InstanceSpec, RunOutcome, StopSignal, SyncRunner};
 use tributary_connector::state::{SyncEnd, SyncStore};
+use tributary_kit::client::MeshClient;
 use tributary_kit::testing::TestEnv;
 use tributary_kit::ServiceRuntime;
-use tributary_plugin_manager::client::MeshClient;
 use tributary_plugin_sdk::{
     ConnectorItem, ConnectorPlugin, Cursor, EntityType, Grants, ItemOperation, PluginContext,
     PluginError, SyncRequest, SyncStep,

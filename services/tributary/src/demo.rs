@@ -5,9 +5,9 @@ use crate::outln;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use tributary_kit::client::{CallError, MeshClient};
 use tributary_kit::Config;
-use tributary_plugin_manager::api::InstallRequest;
-use tributary_plugin_manager::client::{CallError, MeshClient};
+use tributary_proto::requests::plugins::InstallRequest;
 use tributary_proto::requests::search::StartReindex;
 use tributary_search::query::{SearchQuery, SearchResults};
 use tributary_search::reindex::ReindexStarted;

@@ -16,10 +16,10 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use tributary_kit::Config;
-use tributary_plugin_manager::api::{ApiError, ErrorCode};
+use tributary_proto::requests::{ApiError, ErrorCode};
 
 use config_input::ConfigArgs;
-use tributary_plugin_manager::client::{self, CallError, MeshClient};
+use tributary_kit::client::{self, CallError, MeshClient};
 
 /// The exit code when permissions were not accepted.
 pub const EXIT_PERMISSIONS_NOT_ACCEPTED: u8 = 2;

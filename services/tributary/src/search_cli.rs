@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 use futures::StreamExt;
+use tributary_kit::client::{self, MeshClient};
 use tributary_kit::Config;
-use tributary_plugin_manager::client::{self, MeshClient};
-use tributary_proto::requests::search::{StartReindex, StatsQuery};
 use tributary_proto::model::EntityType;
+use tributary_proto::requests::search::{StartReindex, StatsQuery};
 use tributary_search::api::IndexStats;
 use tributary_search::query::{SearchQuery, SearchResults, HIGHLIGHT_END, HIGHLIGHT_START};
 use tributary_search::reindex::{progress_subject, ReindexPhase, ReindexProgress, ReindexStarted};
@@ -107,10 +107,7 @@ fn query_of(args: &SearchArgs) -> anyhow::Result<SearchQuery> {
 
 async fn search(config: &Config, args: SearchArgs) -> anyhow::Result<ExitCode> {
     let query = query_of(&args)?;
-    let results: SearchResults = connect(config)
-        .await?
-        .call(&query)
-        .await?;
+    let results: SearchResults = connect(config).await?.call(&query).await?;
     if args.json {
         print_json(&results)?;
     } else {
@@ -203,10 +200,7 @@ fn readable_snippet(snippet: &str, terminal: bool) -> String {
 }
 
 async fn stats(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
-    let stats: IndexStats = connect(config)
-        .await?
-        .call(&StatsQuery {})
-        .await?;
+    let stats: IndexStats = connect(config).await?.call(&StatsQuery {}).await?;
     if json {
         print_json(&stats)?;
     } else {

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use clap::Args;
 use tributary_channel::api::{SendMessage, SendOutcome, SendRequest};
+use tributary_kit::client::{self, MeshClient};
 use tributary_kit::Config;
-use tributary_plugin_manager::client::{self, MeshClient};
 use uuid::Uuid;
 
 use crate::plugins_cli::{print_json, report};

@@ -18,8 +18,8 @@ use tributary_connector::api::{
     CancelAccepted, CancelSync, StateQuery, StatesQuery, SyncAccepted, SyncCommand, SyncStateView,
     SyncStates,
 };
+use tributary_kit::client::{self, MeshClient};
 use tributary_kit::Config;
-use tributary_plugin_manager::client::{self, MeshClient};
 use tributary_proto::envelope::Envelope;
 use tributary_proto::events::{EventKind, SyncEvent, SyncLifecycle, SyncMode};
 

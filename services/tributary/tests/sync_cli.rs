@@ -10,8 +10,8 @@ use common::{ask, cli};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use tributary_kit::client::MeshClient;
 use tributary_kit::testing::{RunningService, TestEnv};
-use tributary_plugin_manager::client::MeshClient;
 use tributary_proto::requests::connector::StateQuery;
 use tributary_proto::requests::plugins::{Call, EnableRequest, InstallRequest, InstanceCall};
 

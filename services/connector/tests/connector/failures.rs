@@ -4,9 +4,9 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tributary_plugin_manager::api::ErrorCode;
 use tributary_plugin_sdk::testing::{Canned, FixtureServer};
 use tributary_proto::events::SyncEvent;
+use tributary_proto::requests::ErrorCode;
 
 use crate::support::{next_event_of, Mesh, NUMBERS, NUMBERS_FIXED_HOST};
 use tributary_proto::requests::connector::{CancelSync, StateQuery, StatesQuery, SyncCommand};

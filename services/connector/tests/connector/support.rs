@@ -9,10 +9,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
 use tributary_connector::ConnectorRegistry;
+use tributary_kit::client::{CallError, MeshClient};
 use tributary_kit::testing::{RunningService, TestEnv};
-use tributary_plugin_manager::api::ApiError;
-use tributary_plugin_manager::client::{CallError, MeshClient};
 use tributary_proto::events::{EventKind, SyncEvent};
+use tributary_proto::requests::ApiError;
 
 use crate::numbers::{self, Numbers};
 use tributary_proto::requests::connector::{StateQuery, SyncCommand};
@@ -148,7 +148,7 @@ impl Mesh {
             match self.ask::<SyncCommand, Value>(body.clone()).await {
                 Ok(accepted) => return accepted,
                 Err(e)
-                    if e.error == tributary_plugin_manager::api::ErrorCode::Conflict
+                    if e.error == tributary_proto::requests::ErrorCode::Conflict
                         && tokio::time::Instant::now() < deadline =>
                 {
                     tokio::time::sleep(Duration::from_millis(50)).await;

@@ -8,14 +8,13 @@ use serde_json::json;
 use std::time::Duration;
 
 use tributary_channel::api::{WebhookRequest, WebhookView};
-use tributary_plugin_manager::api::{
-    ApiError, ErrorCode, InstallRequest, InstanceView, PluginView,
-};
 use tributary_plugin_manager::config_schema;
+use tributary_proto::requests::plugins::{InstallRequest, InstanceView, PluginView};
+use tributary_proto::requests::{ApiError, ErrorCode};
 
 use super::config_input::{self, BuiltConfig, ConfigArgs};
 use super::{print_json, render};
-use tributary_plugin_manager::client::{CallError, MeshClient};
+use tributary_kit::client::{CallError, MeshClient};
 
 /// `plugins list`.
 pub async fn list(client: &MeshClient, json: bool) -> anyhow::Result<()> {

@@ -13,7 +13,7 @@ use tributary_kit::Config;
 use tributary_plugin_manager::keys::{self, MasterKey};
 use tributary_plugin_manager::vault;
 
-use tributary_plugin_manager::client::{CallError, MeshClient};
+use tributary_kit::client::{CallError, MeshClient};
 
 /// The environment variable that can hold the new key instead of `--new-key-file`.
 pub const NEW_KEY_ENV: &str = "TRIBUTARY_NEW_MASTER_KEY";
@@ -141,8 +141,7 @@ fn configured_key(config: &Config) -> anyhow::Result<(MasterKey, KeySource)> {
 /// Fails when a plugin manager answers on this deployment's subjects. When NATS itself cannot
 /// be reached, nothing can be running that uses it, so rotation goes on.
 async fn refuse_while_running(config: &Config) -> anyhow::Result<()> {
-    let Ok(client) =
-        MeshClient::connect(config, tributary_plugin_manager::client::actor_from_env()).await
+    let Ok(client) = MeshClient::connect(config, tributary_kit::client::actor_from_env()).await
     else {
         return Ok(());
     };

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use serde_json::Value;
-use tributary_plugin_manager::api::{
+use tributary_proto::requests::plugins::{
     AuditEntry, InstanceView, InvalidPluginView, PluginView, SecretStatus,
 };
 
