@@ -18,8 +18,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use tributary_kit::health::ReadinessCheck;
-use tributary_kit::{Config, ConfigError, KitError, ServiceRuntime, ServiceSpec};
 use tributary_kit::http::bearer_token_from;
+use tributary_kit::{Config, ConfigError, KitError, ServiceRuntime, ServiceSpec};
 use tributary_proto::streams::ConsumerKey;
 use tributary_proto::ServiceName;
 
