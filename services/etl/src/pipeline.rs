@@ -87,6 +87,8 @@ impl ItemPipeline {
             batch_size: self.settings.batch_size,
             batch_wait: self.settings.batch_wait(),
             concurrent_batches: self.settings.concurrent_batches,
+            // Not yet: see `Batching::cut_when_idle` (people in concurrent batches).
+            cut_when_idle: false,
         };
         let stopping = shutdown.clone();
         consume_in_batches(

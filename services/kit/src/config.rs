@@ -426,8 +426,7 @@ pub struct EtlConfig {
     pub http_addr: SocketAddr,
     /// Items written in one transaction.
     pub batch_size: usize,
-    /// Milliseconds a batch waits to fill, while more items are on their way, before it is
-    /// written anyway; with nothing else pending, a batch is written at once.
+    /// Milliseconds a batch waits to fill before it is written anyway.
     pub batch_wait_ms: u64,
     /// Batches written at the same time by one ETL process.
     pub concurrent_batches: usize,

@@ -2,11 +2,11 @@
 //! hand each to the service, and pull again after an error, with backoff, until the service
 //! stops. The ETL writes its item batches this way and the search service its index batches.
 //!
-//! A batch is cut at `batch_size` messages, or as soon as nothing more is waiting for the
-//! consumer (the server says so in each message: its `pending` count), or `batch_wait` after
-//! its first message, whichever comes first. So under load batches fill, while a lone message
-//! (a webhook on a quiet afternoon) is handed over at once instead of waiting for a batch
-//! that no other message will join.
+//! A batch is cut at `batch_size` messages, or `batch_wait` after its first message, or, when
+//! [`Batching::cut_when_idle`] is set, as soon as nothing more is waiting for the consumer (the
+//! server says so in each message: its `pending` count), whichever comes first. So under load
+//! batches fill, while a lone message (a webhook on a quiet afternoon) is handed over at once
+//! instead of waiting for a batch that no other message will join.
 
 use std::future::Future;
 use std::time::Duration;
@@ -28,6 +28,12 @@ pub struct Batching {
     pub batch_wait: Duration,
     /// Batches handled at the same time.
     pub concurrent_batches: usize,
+    /// Whether a batch is handed over as soon as nothing more is pending for the consumer,
+    /// rather than after `batch_wait`. Only for a consumer whose concurrent batches cannot
+    /// miss each other's work: the ETL's cannot use it yet, as two people sharing an address
+    /// in two concurrent batches are not merged (each batch's identity lookup misses the
+    /// other's uncommitted person), and small batches make that common.
+    pub cut_when_idle: bool,
 }
 
 /// Hands `consumer`'s messages to `handle` in batches until `shutdown`; the batches in hand
@@ -64,7 +70,7 @@ pub async fn consume_in_batches<F, Fut>(
             }
         };
         backoff.reset();
-        let batches = batched(messages, batching.batch_size, batching.batch_wait);
+        let batches = batched(messages, batching);
         futures::StreamExt::take_until(batches, shutdown.clone().cancelled_owned())
             .for_each_concurrent(batching.concurrent_batches.max(1), |batch| {
                 let handle = &handle;
@@ -85,12 +91,11 @@ pub async fn consume_in_batches<F, Fut>(
     }
 }
 
-/// Cuts `messages` into batches: at `batch_size`, when the last message says nothing more is
-/// pending for the consumer, or `batch_wait` after the batch's first message.
+/// Cuts `messages` into batches: at `batch_size`, `batch_wait` after the batch's first
+/// message, or (with `cut_when_idle`) when the last message says nothing more is pending.
 fn batched<S, E>(
     messages: S,
-    batch_size: usize,
-    batch_wait: Duration,
+    batching: Batching,
 ) -> impl futures::Stream<Item = Vec<Result<Message, E>>>
 where
     S: futures::Stream<Item = Result<Message, E>>,
@@ -98,9 +103,11 @@ where
     let messages = Box::pin(messages.fuse());
     futures::stream::unfold(messages, move |mut messages| async move {
         let first = messages.next().await?;
-        let deadline = tokio::time::Instant::now() + batch_wait;
+        let deadline = tokio::time::Instant::now() + batching.batch_wait;
         let mut batch = vec![first];
-        while batch.len() < batch_size.max(1) && !nothing_pending_after(batch.last()) {
+        while batch.len() < batching.batch_size.max(1)
+            && !(batching.cut_when_idle && nothing_pending_after(batch.last()))
+        {
             match tokio::time::timeout_at(deadline, messages.next()).await {
                 Ok(Some(message)) => batch.push(message),
                 Ok(None) | Err(_) => break,

@@ -88,6 +88,8 @@ impl Indexer {
             batch_size: self.settings.batch_size,
             batch_wait: self.settings.batch_wait(),
             concurrent_batches: 1,
+            // One batch at a time: a lone event is applied at once.
+            cut_when_idle: true,
         };
         let backoff = Backoff::new(RETRY_INITIAL, RETRY_MAX);
         let stopping = shutdown.clone();

@@ -32,6 +32,7 @@ async fn consume(env: &TestEnv, batch_size: usize) -> (Arc<Mutex<Vec<usize>>>, C
             batch_size,
             batch_wait: Duration::from_secs(60),
             concurrent_batches: 1,
+            cut_when_idle: true,
         };
         let backoff = Backoff::new(Duration::from_millis(10), Duration::from_millis(100));
         consume_in_batches(
