@@ -18,6 +18,29 @@ const SPEC: ServiceSpec = ServiceSpec {
     uses_database: false,
 };
 
+/// `plugins.instance` asked with the raw `body`, bypassing the typed client: the whole reply.
+async fn raw_instance_request(
+    nats: &async_nats::Client,
+    subjects: &tributary_proto::Subjects,
+    body: &'static str,
+) -> async_nats::Message {
+    nats.request(
+        subjects.request(ServiceName::PluginManager, "instance"),
+        body.into(),
+    )
+    .await
+    .unwrap()
+}
+
+/// The value of the header `name` of `reply`.
+fn header(reply: &async_nats::Message, name: &str) -> Option<String> {
+    reply
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(name))
+        .map(|v| v.as_str().to_owned())
+}
+
 /// A stand-in plugin manager: `plugins.list` answers an empty list, `plugins.instance`
 /// refuses every id as not found.
 async fn start(env: &TestEnv) -> ServiceRuntime {
@@ -67,25 +90,14 @@ async fn a_refused_request_carries_the_error_headers_and_body_and_is_counted_in_
     assert!(client.call(&ListPlugins {}).await.is_ok());
 
     // The raw reply has both the NATS service error headers and the JSON body.
-    let raw = nats
-        .request(
-            subjects.request(ServiceName::PluginManager, "instance"),
-            r#"{"instance_id":"ghost"}"#.into(),
-        )
-        .await
-        .unwrap();
-    let headers = raw.headers.clone().unwrap_or_default();
+    let raw = raw_instance_request(&nats, &subjects, r#"{"instance_id":"ghost"}"#).await;
     assert_eq!(
-        headers
-            .get(async_nats::service::NATS_SERVICE_ERROR_CODE)
-            .map(|v| v.as_str()),
-        Some("404")
+        header(&raw, async_nats::service::NATS_SERVICE_ERROR_CODE),
+        Some("404".to_owned())
     );
     assert_eq!(
-        headers
-            .get(async_nats::service::NATS_SERVICE_ERROR)
-            .map(|v| v.as_str()),
-        Some("no instance `ghost`")
+        header(&raw, async_nats::service::NATS_SERVICE_ERROR),
+        Some("no instance `ghost`".to_owned())
     );
     let body: Value = serde_json::from_slice(&raw.payload).unwrap();
     assert_eq!(body["error"]["error"], "not_found", "{body}");
@@ -128,19 +140,10 @@ async fn a_body_that_does_not_parse_is_a_counted_bad_request() {
     let subjects = runtime.subjects.clone();
     let running = tokio::spawn(runtime.run_until_stopped(std::future::pending()));
 
-    let raw = nats
-        .request(
-            subjects.request(ServiceName::PluginManager, "instance"),
-            r#"{"instance_id": 7}"#.into(),
-        )
-        .await
-        .unwrap();
-    let headers = raw.headers.clone().unwrap_or_default();
+    let raw = raw_instance_request(&nats, &subjects, r#"{"instance_id": 7}"#).await;
     assert_eq!(
-        headers
-            .get(async_nats::service::NATS_SERVICE_ERROR_CODE)
-            .map(|v| v.as_str()),
-        Some("400")
+        header(&raw, async_nats::service::NATS_SERVICE_ERROR_CODE),
+        Some("400".to_owned())
     );
     let body: Value = serde_json::from_slice(&raw.payload).unwrap();
     assert_eq!(body["error"]["error"], "bad_request", "{body}");
