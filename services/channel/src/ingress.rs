@@ -187,7 +187,7 @@ async fn receive(
     let path_and_query = uri
         .path_and_query()
         .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned());
-    let webhook = IncomingWebhook {
+    let mut webhook = IncomingWebhook {
         method: method.as_str().to_owned(),
         url: format!("{}{path_and_query}", ingress.public_base_url),
         query: uri.query().map(str::to_owned),
@@ -223,7 +223,6 @@ async fn receive(
         }
     };
     let msg_id = delivery_msg_id(&instance_id, &delivery_id);
-    let mut webhook = webhook;
     let keep = instance.plugin.headers_to_keep();
     webhook
         .headers
