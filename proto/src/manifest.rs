@@ -66,6 +66,47 @@ pub struct PluginManifest {
     /// One paragraph on what it does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// For a `wasm:` entrypoint: the SHA-256 (hex, lower-case) of the component file. The
+    /// component is refused when its content does not match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// For a `wasm:` entrypoint: the sandbox limits the plugin asks for, each bounded by the
+    /// service's configuration.
+    #[serde(default, skip_serializing_if = "WasmLimits::is_empty")]
+    pub limits: WasmLimits,
+}
+
+/// The sandbox limits a WebAssembly plugin's manifest asks for (`limits` in `plugin.json`).
+/// A limit left out takes the service's default; one above the service's maximum is lowered
+/// to it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WasmLimits {
+    /// Linear memory of one instance, in MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mib: Option<u32>,
+    /// CPU time of one call into the guest, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_cpu_ms: Option<u32>,
+    /// CPU time of a whole sync, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_cpu_ms: Option<u32>,
+    /// Size of one item's JSON, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_bytes: Option<u32>,
+    /// Length of one log line, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_line_bytes: Option<u32>,
+    /// Log lines per second kept; the rest are dropped and counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_lines_per_second: Option<u32>,
+}
+
+impl WasmLimits {
+    /// Whether it asks for nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == WasmLimits::default()
+    }
 }
 
 fn empty_object_schema() -> Value {
@@ -73,7 +114,7 @@ fn empty_object_schema() -> Value {
 }
 
 /// The fields a manifest may have; any other is a typo worth reporting.
-const KNOWN_FIELDS: [&str; 10] = [
+const KNOWN_FIELDS: [&str; 12] = [
     "id",
     "name",
     "version",
@@ -84,6 +125,8 @@ const KNOWN_FIELDS: [&str; 10] = [
     "description",
     "author",
     "homepage",
+    "sha256",
+    "limits",
 ];
 
 /// One problem in a manifest, with the field it concerns (`permissions[2]`, `version`).
@@ -178,6 +221,27 @@ fn is_reverse_dns(id: &str) -> bool {
         })
 }
 
+/// Whether `s` is a SHA-256 digest in lower-case hex.
+fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64
+        && s.chars()
+            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+}
+
+impl WasmLimits {
+    /// Each limit with its manifest name.
+    pub fn named(&self) -> [(&'static str, Option<u32>); 6] {
+        [
+            ("memoryMib", self.memory_mib),
+            ("callCpuMs", self.call_cpu_ms),
+            ("syncCpuMs", self.sync_cpu_ms),
+            ("itemBytes", self.item_bytes),
+            ("logLineBytes", self.log_line_bytes),
+            ("logLinesPerSecond", self.log_lines_per_second),
+        ]
+    }
+}
+
 fn check_entrypoint(entrypoint: &str) -> Result<(), String> {
     if let Some(name) = entrypoint.strip_prefix("builtin:") {
         if name.is_empty() {
@@ -260,9 +324,11 @@ impl PluginManifest {
             }
         });
         let entrypoint = p.string(obj, "entrypoint");
+        let mut is_wasm = false;
         if let Some(e) = &entrypoint {
-            if let Err(message) = check_entrypoint(e) {
-                p.add("entrypoint", message);
+            match check_entrypoint(e) {
+                Ok(()) => is_wasm = e.starts_with("wasm:"),
+                Err(message) => p.add("entrypoint", message),
             }
         }
 
@@ -321,6 +387,52 @@ impl PluginManifest {
             }
         };
 
+        let sha256 = match obj.get("sha256") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if is_sha256_hex(s) => Some(s.clone()),
+            Some(Value::String(s)) => {
+                p.add(
+                    "sha256",
+                    format!("`{s}` is not a SHA-256 digest: 64 lower-case hex digits"),
+                );
+                None
+            }
+            Some(other) => {
+                p.add(
+                    "sha256",
+                    format!("must be a string, found {}", kind_of(other)),
+                );
+                None
+            }
+        };
+        if is_wasm && sha256.is_none() && !p.0.iter().any(|problem| problem.field == "sha256") {
+            p.add(
+                "sha256",
+                "is required for a `wasm:` entrypoint: the SHA-256 of the component file",
+            );
+        }
+        let limits = match obj.get("limits") {
+            None | Some(Value::Null) => WasmLimits::default(),
+            Some(value) => match WasmLimits::deserialize(value) {
+                Ok(limits) if !is_wasm && !limits.is_empty() => {
+                    p.add("limits", "applies only to a `wasm:` entrypoint");
+                    limits
+                }
+                Ok(limits) => {
+                    for (name, value) in limits.named() {
+                        if value == Some(0) {
+                            p.add(format!("limits.{name}"), "must be at least 1");
+                        }
+                    }
+                    limits
+                }
+                Err(e) => {
+                    p.add("limits", e.to_string());
+                    WasmLimits::default()
+                }
+            },
+        };
+
         match (id, name, version, plugin_type, entrypoint) {
             (Some(id), Some(name), Some(version), Some(plugin_type), Some(entrypoint))
                 if p.0.is_empty() =>
@@ -334,6 +446,8 @@ impl PluginManifest {
                     permissions,
                     config_schema,
                     description,
+                    sha256,
+                    limits,
                 })
             }
             _ => Err(ManifestErrors { problems: p.0 }),

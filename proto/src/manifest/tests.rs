@@ -33,6 +33,15 @@ fn with(field: &str, value: Value) -> String {
     m.to_string()
 }
 
+/// A valid WebAssembly plugin's manifest, as text, with `field` set to `value`.
+fn wasm_with(field: &str, value: Value) -> String {
+    let mut m = valid();
+    m["entrypoint"] = json!("wasm:plugin.wasm");
+    m["sha256"] = json!("0".repeat(64));
+    m[field] = value;
+    m.to_string()
+}
+
 /// The valid manifest, as text, without `field`.
 fn without(field: &str) -> String {
     let mut m = valid();
@@ -81,6 +90,36 @@ fn each_bad_manifest_names_exactly_its_fields() {
             "wasm entrypoint not .wasm",
             with("entrypoint", json!("wasm:plugin.wat")),
             &["entrypoint"],
+        ),
+        (
+            "wasm entrypoint without its sha256",
+            with("entrypoint", json!("wasm:plugin.wasm")),
+            &["sha256"],
+        ),
+        (
+            "sha256 not hex",
+            wasm_with("sha256", json!("XYZ")),
+            &["sha256"],
+        ),
+        (
+            "sha256 upper-case",
+            wasm_with("sha256", json!("A".repeat(64))),
+            &["sha256"],
+        ),
+        (
+            "limits an unknown one",
+            wasm_with("limits", json!({"memoryMib": 32, "disk": 1})),
+            &["limits"],
+        ),
+        (
+            "limits zero",
+            wasm_with("limits", json!({"callCpuMs": 0, "memoryMib": 0})),
+            &["limits.callCpuMs", "limits.memoryMib"],
+        ),
+        (
+            "limits on a built-in",
+            with("limits", json!({"memoryMib": 32})),
+            &["limits"],
         ),
         (
             "permission an object",
@@ -378,4 +417,14 @@ fn a_host_from_config_must_name_a_string_property() {
             "{malformed}"
         );
     }
+}
+
+#[test]
+fn a_wasm_manifest_carries_its_digest_and_the_limits_it_asks_for() {
+    let text = wasm_with("limits", json!({"memoryMib": 32, "logLinesPerSecond": 5}));
+    let manifest = PluginManifest::parse(&text).unwrap();
+    assert_eq!(manifest.sha256.as_deref(), Some("0".repeat(64).as_str()));
+    assert_eq!(manifest.limits.memory_mib, Some(32));
+    assert_eq!(manifest.limits.log_lines_per_second, Some(5));
+    assert_eq!(manifest.limits.call_cpu_ms, None);
 }

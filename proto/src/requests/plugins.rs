@@ -14,7 +14,7 @@ use super::error::ErrorCode::{
 };
 use crate::events::InstanceState;
 use crate::grants::Grants;
-use crate::manifest::{Permission, PluginType};
+use crate::manifest::{Permission, PluginType, WasmLimits};
 use crate::subjects::ServiceName;
 
 /// A plugin whose manifest is valid.
@@ -278,6 +278,25 @@ pub struct RuntimeInstance {
     pub config: Value,
     /// Its state.
     pub state: InstanceState,
+    /// The top-level config fields that are secrets (`writeOnly` in its config schema): a
+    /// WebAssembly guest reads them only through an explicit call.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secret_fields: Vec<String>,
+    /// For a `wasm:` plugin: the component file and the SHA-256 it must have.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component: Option<ComponentSource>,
+    /// For a `wasm:` plugin: the limits its manifest asks for.
+    #[serde(default, skip_serializing_if = "WasmLimits::is_empty")]
+    pub limits: WasmLimits,
+}
+
+/// Where a WebAssembly plugin's component is, and what its content must hash to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ComponentSource {
+    /// The `.wasm` file, as an absolute path on the machine the services share.
+    pub path: String,
+    /// Its SHA-256, lower-case hex, from the manifest.
+    pub sha256: String,
 }
 
 /// Whether the service of an instance in the state spelled `state` runs it

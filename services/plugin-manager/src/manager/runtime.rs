@@ -57,7 +57,11 @@ impl PluginManager {
         let secrets = self.secrets_of(&mut conn, instance_id).await?;
         let mut config = row.config.clone();
         config_schema::put_secrets(&mut config, &secrets);
+        let component = self.component_of(&row.manifest);
         Ok(RuntimeInstance {
+            secret_fields: config_schema::secret_fields(&row.manifest.config_schema),
+            component,
+            limits: row.manifest.limits,
             instance_id: row.id,
             plugin_id: row.plugin_id,
             plugin_type: row.manifest.plugin_type,
@@ -66,6 +70,33 @@ impl PluginManager {
             permissions: row.accepted,
             config,
             state: row.state,
+        })
+    }
+}
+
+impl PluginManager {
+    /// Where the component of a `wasm:` plugin is: inside the directory the catalog found the
+    /// plugin's manifest in (the same version when it is still there). The service checks
+    /// its content against the manifest's SHA-256 before running it.
+    fn component_of(&self, manifest: &PluginManifest) -> Option<ComponentSource> {
+        let relative = manifest.entrypoint.strip_prefix("wasm:")?;
+        let sha256 = manifest.sha256.clone()?;
+        let location = self.with_catalog(|catalog| {
+            let same_id = || {
+                catalog
+                    .plugins
+                    .iter()
+                    .filter(|p| p.manifest.id == manifest.id)
+            };
+            same_id()
+                .find(|p| p.manifest.version == manifest.version)
+                .or_else(|| same_id().next())
+                .map(|p| p.location.clone())
+        })?;
+        let path = std::path::Path::new(&location).join(relative);
+        Some(ComponentSource {
+            path: path.display().to_string(),
+            sha256,
         })
     }
 }
