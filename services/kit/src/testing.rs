@@ -1,5 +1,10 @@
 //! Helpers for integration tests against the real NATS and PostgreSQL: every test gets its
-//! own database, subject prefix and streams, and leaves nothing behind.
+//! own database, subject prefix and streams, and leaves nothing behind; [`Mesh`] is the one
+//! typed handle a test drives the mesh through.
+
+mod mesh;
+
+pub use mesh::{Accept, Events, ItemMessage, Mesh, TEST_ACTOR, TEST_REQUEST_TIMEOUT};
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -139,47 +144,21 @@ impl TestEnv {
         conn
     }
 
-    /// Waits up to `secs` until the database answers `count_sql` (one bigint) with `want`.
+    /// Waits up to `secs` until the database answers `count_sql` (one bigint) with `want`
+    /// ([`Mesh::wait_for_rows`]).
     pub async fn wait_count(&self, count_sql: &str, want: i64, secs: u64) {
-        let pool = self.pool().await;
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
-        loop {
-            let got: i64 = sqlx::query_scalar(count_sql)
-                .fetch_one(&pool)
-                .await
-                .unwrap_or(-1);
-            if got == want {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "`{count_sql}` gave {got}, not {want}, within {secs} s"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+        Mesh::of(self)
+            .await
+            .wait_for_rows(count_sql, want, std::time::Duration::from_secs(secs))
+            .await;
     }
 
     /// How many messages this test's streams hold on `subject` (unprefixed, such as
-    /// `data.PersonCreated`).
+    /// `data.PersonCreated`; [`Mesh::stored_on`]).
     pub async fn stored_on(&self, subject: &str) -> u64 {
-        let js = async_nats::jetstream::new(self.nats().await);
-        let subject = self.subjects().qualify(subject);
-        let mut streams = js.streams();
-        while let Some(Ok(info)) = streams.next().await {
-            if !info.config.name.starts_with(&format!("{}_", self.prefix)) {
-                continue;
-            }
-            let Ok(stream) = js.get_stream(&info.config.name).await else {
-                continue;
-            };
-            let Ok(mut subjects) = stream.info_with_subjects(subject.clone()).await else {
-                continue;
-            };
-            if let Some(Ok((_, count))) = subjects.next().await {
-                return count as u64;
-            }
-        }
-        0
+        Mesh::new(self.nats().await, self.subjects())
+            .stored_on(subject)
+            .await
     }
 
     async fn cleanup(config: Config, prefix: String, database: String) {
