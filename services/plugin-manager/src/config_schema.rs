@@ -2,8 +2,7 @@
 //! name the JSON path, and the split between plain fields and secrets (`writeOnly` fields).
 
 use serde_json::{Map, Value};
-
-pub use tributary_proto::requests::ConfigProblem;
+use tributary_proto::requests::ConfigProblem;
 
 /// Checks `config` against `schema`, reporting every problem. Messages never contain the
 /// values of `secrets` (the plaintext secrets of this config), so they can be logged and

@@ -2,7 +2,8 @@
 //! The routes and the document come from the same declarations (utoipa-axum), and every
 //! route but the document requires `Authorization: Bearer <plugin_manager.admin_token>`.
 //! Every error, a refused path, query or body included, is an [`ApiError`] in JSON, and the
-//! document lists each status a route can answer.
+//! document lists each status a route can answer. This is the registry's other edge: what
+//! the manager refuses (a [`RegistryError`]) becomes an [`ApiError`] here, in [`refused`].
 
 use std::sync::Arc;
 
@@ -22,10 +23,13 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::{
-    ApiError, AuditEntry, AuditQuery, ConfigureRequest, ErrorCode, InstallRequest, InstanceFilter,
-    InstanceView, PluginList, PluginView, UninstallOutcome, UninstallRequest, UpgradeRequest,
+use tributary_proto::requests::plugins::{
+    AuditEntry, AuditQuery, ConfigureRequest, InstallRequest, InstanceFilter, InstanceView,
+    PluginList, PluginView, UninstallOutcome, UninstallRequest, UpgradeRequest,
 };
+use tributary_proto::requests::{ApiError, ErrorCode};
+
+use crate::error::RegistryError;
 use crate::manager::PluginManager;
 
 /// Who the audit log records for admin API changes: `admin-api:` and the token's
@@ -242,8 +246,13 @@ async fn no_route(request: Request) -> HttpError {
     ))
 }
 
-pub use tributary_kit::http::require_bearer_token;
+use tributary_kit::http::require_bearer_token;
 use tributary_kit::http::HttpError;
+
+/// What the manager refused, as the JSON error with its status.
+fn refused(e: RegistryError) -> HttpError {
+    HttpError(e.into())
+}
 
 /// List every plugin found, valid and invalid.
 #[utoipa::path(get, path = "/api/v1/plugins", tag = "plugins",
@@ -256,7 +265,7 @@ async fn list_plugins(State(m): State<PluginManager>) -> Json<PluginList> {
 #[utoipa::path(post, path = "/api/v1/plugins/rescan", tag = "plugins",
     responses((status = 200, body = PluginList)))]
 async fn rescan_plugins(State(m): State<PluginManager>) -> Result<Json<PluginList>, HttpError> {
-    m.rescan().await.map(Json).map_err(HttpError)
+    m.rescan().await.map(Json).map_err(refused)
 }
 
 /// One plugin.
@@ -267,7 +276,7 @@ async fn get_plugin(
     State(m): State<PluginManager>,
     Path(plugin_id): Path<String>,
 ) -> Result<Json<PluginView>, HttpError> {
-    m.plugin(&plugin_id).map(Json).map_err(HttpError)
+    m.plugin(&plugin_id).map(Json).map_err(refused)
 }
 
 /// Installed instances.
@@ -277,7 +286,7 @@ async fn list_instances(
     State(m): State<PluginManager>,
     Query(filter): Query<InstanceFilter>,
 ) -> Result<Json<Vec<InstanceView>>, HttpError> {
-    m.instances(&filter).await.map(Json).map_err(HttpError)
+    m.instances(&filter).await.map(Json).map_err(refused)
 }
 
 /// Install an instance; every permission the plugin asks for must be in `accept_permissions`.
@@ -293,7 +302,7 @@ async fn install_instance(
     m.install(request, &actor)
         .await
         .map(|v| (StatusCode::CREATED, Json(v)))
-        .map_err(HttpError)
+        .map_err(refused)
 }
 
 /// One instance (secrets shown only as set or not set).
@@ -304,7 +313,7 @@ async fn get_instance(
     State(m): State<PluginManager>,
     Path(instance_id): Path<String>,
 ) -> Result<Json<InstanceView>, HttpError> {
-    m.instance(&instance_id).await.map(Json).map_err(HttpError)
+    m.instance(&instance_id).await.map(Json).map_err(refused)
 }
 
 /// Uninstall an instance, keeping its data or purging it.
@@ -320,7 +329,7 @@ async fn uninstall_instance(
     m.uninstall(&instance_id, request.purge, &actor)
         .await
         .map(Json)
-        .map_err(HttpError)
+        .map_err(refused)
 }
 
 /// Replace an instance's configuration; secrets left out keep their value.
@@ -338,7 +347,7 @@ async fn configure_instance(
     m.configure(&instance_id, request.config, &actor)
         .await
         .map(Json)
-        .map_err(HttpError)
+        .map_err(refused)
 }
 
 /// Enable an instance: its service starts it.
@@ -354,7 +363,7 @@ async fn enable_instance(
     m.enable(&instance_id, &actor)
         .await
         .map(Json)
-        .map_err(HttpError)
+        .map_err(refused)
 }
 
 /// Disable an instance: its service stops it.
@@ -370,7 +379,7 @@ async fn disable_instance(
     m.disable(&instance_id, &actor)
         .await
         .map(Json)
-        .map_err(HttpError)
+        .map_err(refused)
 }
 
 /// Move an instance to the newest version found; held until added permissions are accepted.
@@ -390,7 +399,7 @@ async fn upgrade_instance(
     m.upgrade(&instance_id, &request.accept_permissions, &actor)
         .await
         .map(Json)
-        .map_err(HttpError)
+        .map_err(refused)
 }
 
 /// The audit log: every lifecycle and permission change.
@@ -403,5 +412,5 @@ async fn audit_log(
     m.audit_log(params.instance_id.as_deref(), params.limit)
         .await
         .map(Json)
-        .map_err(HttpError)
+        .map_err(refused)
 }

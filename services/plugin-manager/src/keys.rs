@@ -144,7 +144,7 @@ impl MasterKey {
     }
 }
 
-pub use tributary_kit::http::{bearer_token_from, inline_or_file};
+use tributary_kit::http::{bearer_token_from, inline_or_file};
 
 /// The master key configured in `plugin_manager.master_key` or `plugin_manager.master_key_file`.
 pub fn master_key_from(config: &PluginManagerConfig) -> Result<MasterKey, ConfigError> {

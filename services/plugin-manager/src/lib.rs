@@ -2,15 +2,17 @@
 //! keeps installed instances with their validated configuration ([`config_schema`]) and
 //! sealed secrets ([`keys`], [`vault`]) in PostgreSQL ([`store`]), runs their lifecycle
 //! ([`manager`]), announces every change as a `plugins.*` event through the outbox, and
-//! answers on NATS ([`nats_api`]) and on an admin HTTP API ([`http_api`]).
+//! answers on NATS ([`nats_api`]) and on an admin HTTP API ([`http_api`]). What it refuses is
+//! a [`RegistryError`] ([`error`]), which those two edges turn into the contract's
+//! `ApiError`; the request and reply types are the contract's own
+//! ([`tributary_proto::requests::plugins`]).
 //!
 //! `main.rs` only runs [`build`] until a signal arrives, and `tributary up` runs it next to
 //! the other four in one process.
 
-pub mod api;
-pub mod client;
 pub mod config_schema;
 pub mod discovery;
+pub mod error;
 pub mod http_api;
 pub mod keys;
 pub mod manager;
@@ -23,6 +25,7 @@ pub mod vault;
 use tributary_kit::{Config, ConfigError, KitError, ServiceRuntime, ServiceSpec};
 use tributary_proto::ServiceName;
 
+pub use error::RegistryError;
 pub use manager::PluginManager;
 
 /// What this service is, for NATS registration and health.

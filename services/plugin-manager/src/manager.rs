@@ -15,12 +15,12 @@ use secrecy::ExposeSecret;
 use sqlx::PgPool;
 use tributary_proto::envelope::{Envelope, EventSource};
 use tributary_proto::events::{EventKind, InstanceState, PluginEvent, PluginLifecycle};
-use tributary_proto::manifest::Permission;
+use tributary_proto::manifest::{InvalidPermission, Permission};
 use tributary_proto::Subjects;
 
-use crate::api::{ApiError, ErrorCode};
-use crate::config_schema::{ConfigProblem, SecretChange};
+use crate::config_schema::SecretChange;
 use crate::discovery::{Catalog, DiscoveredPlugin};
+use crate::error::RegistryError;
 use crate::keys::MasterKey;
 use crate::store::{self, InstanceRow, StoreError};
 use crate::vault::secret_context;
@@ -35,55 +35,19 @@ mod runtime;
 /// The service name in event sources.
 const SOURCE: &str = "plugin-manager";
 
-/// PostgreSQL's codes for a character it cannot store (a NUL byte in `text`, `\u0000` in
-/// `jsonb`).
-const UNSTORABLE_CHARACTER: [&str; 2] = ["22021", "22P05"];
-
-/// A database failure, as the caller sees it: its cause goes to the log, never to the caller.
-/// A NUL byte the checks in [`crate::validate`] missed is still the caller's fault (400).
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        if let StoreError::Database(sqlx::Error::Database(db)) = &e {
-            if db
-                .code()
-                .is_some_and(|c| UNSTORABLE_CHARACTER.contains(&c.as_ref()))
-            {
-                tracing::warn!(error = %e, "A request held a character the registry cannot store.");
-                return ApiError::new(
-                    ErrorCode::BadRequest,
-                    "a value contains a NUL byte (\\u0000), which is not allowed",
-                );
-            }
-        }
-        tracing::error!(error = %e, "Registry failure.");
-        ApiError::new(
-            ErrorCode::Internal,
-            "the registry failed; the plugin manager's log has the cause",
-        )
-    }
-}
-
-fn already_exists(instance_id: &str) -> ApiError {
-    ApiError::new(
-        ErrorCode::Conflict,
-        format!("an instance `{instance_id}` already exists"),
-    )
-}
-
 /// Refuses to look up an id that could not have been stored (it holds a NUL byte): there is
 /// no such instance.
-pub(crate) fn findable(instance_id: &str) -> Result<(), ApiError> {
+pub(crate) fn findable(instance_id: &str) -> Result<(), RegistryError> {
     if instance_id.contains('\0') {
-        return Err(not_found(&instance_id.escape_debug().to_string()));
+        return Err(RegistryError::UnknownInstance(
+            instance_id.escape_debug().to_string(),
+        ));
     }
     Ok(())
 }
 
-fn not_found(instance_id: &str) -> ApiError {
-    ApiError::new(
-        ErrorCode::NotFound,
-        format!("no instance `{instance_id}`; `tributary plugins list` shows the installed ones"),
-    )
+fn not_found(instance_id: &str) -> RegistryError {
+    RegistryError::UnknownInstance(instance_id.to_owned())
 }
 
 /// The plugin registry.
@@ -139,8 +103,8 @@ impl PluginManager {
     pub(crate) async fn commit(
         &self,
         tx: sqlx::Transaction<'_, sqlx::Postgres>,
-    ) -> Result<(), ApiError> {
-        tx.commit().await.map_err(StoreError::from)?;
+    ) -> Result<(), RegistryError> {
+        tx.commit().await?;
         self.wake.notify_one();
         Ok(())
     }
@@ -177,21 +141,16 @@ impl PluginManager {
         &self,
         tx: &mut sqlx::PgConnection,
         instance_id: &str,
-    ) -> Result<InstanceRow, ApiError> {
+    ) -> Result<InstanceRow, RegistryError> {
         findable(instance_id)?;
         let row = store::lock_instance(tx, instance_id)
             .await?
             .ok_or_else(|| not_found(instance_id))?;
         if row.state == InstanceState::Uninstalled {
-            return Err(ApiError::new(
-                ErrorCode::Conflict,
-                format!(
-                    "`{instance_id}` is uninstalled (its configuration, credentials and data are \
-                     kept): bring it back with `tributary plugins install {} --id {instance_id}`, \
-                     or delete it with `tributary plugins uninstall {instance_id} --purge`",
-                    row.plugin_id
-                ),
-            ));
+            return Err(RegistryError::Uninstalled {
+                instance_id: instance_id.to_owned(),
+                plugin_id: row.plugin_id,
+            });
         }
         Ok(row)
     }
@@ -204,7 +163,7 @@ impl PluginManager {
         row: &InstanceRow,
         actor: &str,
         reason: Option<String>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), RegistryError> {
         let kind = EventKind::Plugin(event);
         let envelope = Envelope::new(
             kind,
@@ -231,7 +190,7 @@ impl PluginManager {
         &self,
         conn: &mut sqlx::PgConnection,
         instance_id: &str,
-    ) -> Result<Vec<(String, String)>, ApiError> {
+    ) -> Result<Vec<(String, String)>, RegistryError> {
         store::secrets_of(conn, instance_id)
             .await?
             .into_iter()
@@ -239,13 +198,10 @@ impl PluginManager {
                 self.key
                     .open(&sealed, &secret_context(instance_id, &field))
                     .map(|plain| (field.clone(), plain.expose_secret().to_owned()))
-                    .map_err(|e| {
-                        ApiError::new(
-                            ErrorCode::Internal,
-                            format!(
-                                "the secret `{field}` of `{instance_id}` cannot be opened: {e}"
-                            ),
-                        )
+                    .map_err(|source| RegistryError::SecretUnreadable {
+                        instance_id: instance_id.to_owned(),
+                        field: field.clone(),
+                        source,
                     })
             })
             .collect()
@@ -256,7 +212,7 @@ impl PluginManager {
         tx: &mut sqlx::PgConnection,
         instance_id: &str,
         changes: &[(String, SecretChange)],
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), RegistryError> {
         for (field, change) in changes {
             match change {
                 SecretChange::Set(value) => {
@@ -270,34 +226,6 @@ impl PluginManager {
     }
 }
 
-fn invalid_config(message: impl Into<String>, problems: Vec<ConfigProblem>) -> ApiError {
-    ApiError {
-        problems,
-        ..ApiError::new(ErrorCode::InvalidConfig, message)
-    }
-}
-
-fn permissions_needed(message: String, permissions: &[&Permission]) -> ApiError {
-    ApiError {
-        permissions: permissions.iter().map(ToString::to_string).collect(),
-        ..ApiError::new(ErrorCode::PermissionsNotAccepted, message)
-    }
-}
-
-fn join(permissions: &[&Permission]) -> String {
-    permissions
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn parse_permissions(given: &[String]) -> Result<Vec<Permission>, ApiError> {
-    given
-        .iter()
-        .map(|p| {
-            p.parse::<Permission>()
-                .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))
-        })
-        .collect()
+fn parse_permissions(given: &[String]) -> Result<Vec<Permission>, InvalidPermission> {
+    given.iter().map(|p| p.parse::<Permission>()).collect()
 }

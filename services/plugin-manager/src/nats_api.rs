@@ -1,6 +1,7 @@
 //! The `plugins.*` endpoints of the NATS micro service, each served through
 //! [`tributary_kit::requests::serve`]: `{"ok": …}`, or `{"error": {"error": "<code>",
-//! "message": …}}` with the NATS service error headers.
+//! "message": …}}` with the NATS service error headers. This is one edge of the registry: a
+//! [`RegistryError`] becomes the wire's [`ApiError`] here, in [`on`].
 //!
 //! `plugins.runtime` answers with an instance's secrets: in a deployment only the connector
 //! and channel services' NATS users may call it (deploy/nats-server.conf).
@@ -10,13 +11,14 @@ use std::future::Future;
 use tributary_kit::requests;
 use tributary_kit::{KitError, ServiceRuntime};
 
-use crate::api::{
-    ApiError, AuditQuery, Call, ConfigureRequest, DisableRequest, EnableRequest, HeartbeatRequest,
+use tributary_proto::requests::plugins::{
+    AuditQuery, Call, ConfigureRequest, DisableRequest, EnableRequest, HeartbeatRequest,
     InstallRequest, InstanceCall, InstanceFilter, InstanceInfo, ListPlugins, PluginInfo,
     RescanPlugins, RuntimeQuery, UninstallRequest, UpgradeRequest,
 };
-use tributary_proto::requests::Request;
+use tributary_proto::requests::{ApiError, Request};
 
+use crate::error::RegistryError;
 use crate::manager::PluginManager;
 use crate::validate;
 
@@ -26,13 +28,14 @@ const DEFAULT_ACTOR: &str = "nats";
 /// Who asks, for the audit log: what the request declares (NATS does not tell the
 /// responder which user sent a request, so it is declared, not authenticated), or
 /// [`DEFAULT_ACTOR`].
-fn actor(given: Option<String>) -> Result<String, ApiError> {
+fn actor(given: Option<String>) -> Result<String, RegistryError> {
     let actor = given.unwrap_or_else(|| DEFAULT_ACTOR.to_owned());
     validate::text("actor", &actor)?;
     Ok(actor)
 }
 
-/// Serves `R` with `handle`, handing it the manager.
+/// Serves `R` with `handle`, handing it the manager, and answers what it refuses as the
+/// wire's [`ApiError`].
 async fn on<R, F, Fut>(
     runtime: &ServiceRuntime,
     manager: &PluginManager,
@@ -41,10 +44,14 @@ async fn on<R, F, Fut>(
 where
     R: Request,
     F: Fn(PluginManager, R) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<R::Reply, ApiError>> + Send,
+    Fut: Future<Output = Result<R::Reply, RegistryError>> + Send,
 {
     let manager = manager.clone();
-    requests::serve(runtime, move |request: R| handle(manager.clone(), request)).await
+    requests::serve(runtime, move |request: R| {
+        let handled = handle(manager.clone(), request);
+        async move { handled.await.map_err(ApiError::from) }
+    })
+    .await
 }
 
 /// Adds every `plugins.*` endpoint to the service's micro service and answers them until it

@@ -6,8 +6,8 @@ use serde_json::Value;
 use sqlx::{PgConnection, PgPool, Row};
 use tributary_proto::events::InstanceState;
 use tributary_proto::manifest::{Permission, PluginManifest};
+use tributary_proto::requests::plugins::AuditEntry;
 
-use crate::api::AuditEntry;
 use crate::discovery::DiscoveredPlugin;
 use crate::keys::SealedSecret;
 

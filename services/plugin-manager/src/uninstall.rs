@@ -6,17 +6,18 @@ use serde_json::json;
 use tributary_proto::events::{InstanceState, PluginEvent};
 use tributary_proto::item::{ConnectorItem, ItemOperation};
 use tributary_proto::model::EntityType;
+use tributary_proto::requests::plugins::UninstallOutcome;
 
-use crate::api::{ApiError, ErrorCode, UninstallOutcome};
+use crate::error::RegistryError;
 use crate::manager::{findable, PluginManager};
-use crate::store::{self, StoreError};
+use crate::store;
 
 /// Publish acknowledgements awaited at once while sending purge items.
 const ACK_WINDOW: usize = 1000;
 
 /// How long an install under the id of a purged instance waits for the ETL to finish
 /// forgetting what the purge sent, before it is refused: well within a client's request
-/// timeout ([`crate::client::REQUEST_TIMEOUT`]), so the refusal reaches it.
+/// timeout ([`tributary_kit::client::REQUEST_TIMEOUT`]), so the refusal reaches it.
 const PURGE_APPLIED_WITHIN: Duration = Duration::from_secs(5);
 
 impl PluginManager {
@@ -34,9 +35,9 @@ impl PluginManager {
         instance_id: &str,
         purge: bool,
         actor: &str,
-    ) -> Result<UninstallOutcome, ApiError> {
+    ) -> Result<UninstallOutcome, RegistryError> {
         findable(instance_id)?;
-        let mut tx = self.pool().begin().await.map_err(StoreError::from)?;
+        let mut tx = self.pool().begin().await?;
         let Some(mut row) = store::lock_instance(&mut tx, instance_id).await? else {
             drop(tx);
             return self.purge_leftovers(instance_id, purge, actor).await;
@@ -91,14 +92,12 @@ impl PluginManager {
         instance_id: &str,
         purge: bool,
         actor: &str,
-    ) -> Result<UninstallOutcome, ApiError> {
-        let not_found =
-            || ApiError::new(ErrorCode::NotFound, format!("no instance `{instance_id}`"));
+    ) -> Result<UninstallOutcome, RegistryError> {
         if !purge || store::source_record_count(self.pool(), instance_id).await? == 0 {
-            return Err(not_found());
+            return Err(RegistryError::NothingToUninstall(instance_id.to_owned()));
         }
         let items_deleted = self.send_purge(instance_id).await?;
-        let mut tx = self.pool().begin().await.map_err(StoreError::from)?;
+        let mut tx = self.pool().begin().await?;
         store::delete_service_state(&mut tx, instance_id).await?;
         store::audit(
             &mut tx,
@@ -120,18 +119,17 @@ impl PluginManager {
 
     /// Publishes a purge item for every source record the instance brought in, tombstones
     /// too, awaiting JetStream's acknowledgement of each. Returns how many were live.
-    async fn send_purge(&self, instance_id: &str) -> Result<u64, ApiError> {
+    async fn send_purge(&self, instance_id: &str) -> Result<u64, RegistryError> {
         let records = store::source_records_of(self.pool(), instance_id).await?;
         let subject = self.subjects().connector_items(instance_id);
         let now = chrono::Utc::now();
         // One purge is one run: a later purge of the same id sends its items again.
         let run = format!("purge-{}", uuid::Uuid::now_v7());
         let mut pending = Vec::with_capacity(ACK_WINDOW);
-        let failed = |e: String| {
-            ApiError::new(
-                ErrorCode::Internal,
-                format!("cannot publish the purge of `{instance_id}` to `{subject}`: {e}; nothing was uninstalled"),
-            )
+        let failed = |reason: String| RegistryError::PurgeNotPublished {
+            instance_id: instance_id.to_owned(),
+            subject: subject.clone(),
+            reason,
         };
         let mut live = 0;
         for record in &records {
@@ -173,7 +171,7 @@ impl PluginManager {
     /// (what a purge of an earlier instance with this id sent), so that nothing of that
     /// instance can hide what a new one brings in; refuses when it has not within
     /// [`PURGE_APPLIED_WITHIN`].
-    pub(crate) async fn wait_for_purge(&self, instance_id: &str) -> Result<(), ApiError> {
+    pub(crate) async fn wait_for_purge(&self, instance_id: &str) -> Result<(), RegistryError> {
         let deadline = tokio::time::Instant::now() + PURGE_APPLIED_WITHIN;
         loop {
             let left = store::source_record_count(self.pool(), instance_id).await?;
@@ -181,15 +179,10 @@ impl PluginManager {
                 return Ok(());
             }
             if tokio::time::Instant::now() >= deadline {
-                return Err(ApiError::new(
-                    ErrorCode::Conflict,
-                    format!(
-                        "the purge of an earlier instance `{instance_id}` is not applied yet: \
-                         the ETL has {left} of its items left to forget; is the ETL running? \
-                         Install it again once the ETL has caught up, or send the purge again \
-                         with `tributary plugins uninstall {instance_id} --purge`"
-                    ),
-                ));
+                return Err(RegistryError::PurgePending {
+                    instance_id: instance_id.to_owned(),
+                    left,
+                });
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

@@ -8,9 +8,10 @@ use std::ops::RangeInclusive;
 use serde_json::Value;
 use tributary_proto::events::InstanceState;
 use tributary_proto::manifest::PluginType;
+use tributary_proto::requests::plugins::InstanceFilter;
+use tributary_proto::requests::ConfigProblem;
 
-use crate::api::{ApiError, ErrorCode, InstanceFilter};
-use crate::config_schema::ConfigProblem;
+use crate::error::RegistryError;
 use crate::store;
 
 /// How many audit entries one read may ask for.
@@ -35,54 +36,46 @@ const PLUGIN_TYPES: [PluginType; 3] = [
     PluginType::Operator,
 ];
 
-/// `bad_request` naming `field` when `value` holds a NUL byte.
-pub(crate) fn text(field: &str, value: &str) -> Result<(), ApiError> {
+/// Refuses `value` of `field` when it holds a NUL byte.
+pub(crate) fn text(field: &'static str, value: &str) -> Result<(), RegistryError> {
     if value.contains('\0') {
-        return Err(ApiError::new(
-            ErrorCode::BadRequest,
-            format!("`{field}` contains a NUL byte (\\u0000), which is not allowed"),
-        ));
+        return Err(RegistryError::NulByte(field));
     }
     Ok(())
 }
 
-/// `bad_request` naming `field` unless `value` is absent or one of `allowed`.
-fn one_of(field: &str, value: Option<&str>, allowed: &[&str]) -> Result<(), ApiError> {
+/// Refuses `value` of `field` unless it is absent or one of `allowed`.
+fn one_of(
+    field: &'static str,
+    value: Option<&str>,
+    allowed: Vec<&'static str>,
+) -> Result<(), RegistryError> {
     match value {
-        Some(value) if !allowed.contains(&value) => Err(ApiError::new(
-            ErrorCode::BadRequest,
-            format!(
-                "`{field}` must be one of {}; got {value:?}",
-                allowed.join(", ")
-            ),
-        )),
+        Some(value) if !allowed.contains(&value) => Err(RegistryError::NotOneOf {
+            field,
+            allowed,
+            got: value.to_owned(),
+        }),
         _ => Ok(()),
     }
 }
 
 /// Refuses a filter on a plugin type or a state that does not exist.
-pub(crate) fn instance_filter(filter: &InstanceFilter) -> Result<(), ApiError> {
-    let types: Vec<&str> = PLUGIN_TYPES.iter().map(|t| t.as_str()).collect();
-    one_of("plugin_type", filter.plugin_type.as_deref(), &types)?;
-    let states: Vec<&str> = STATES.iter().map(|s| store::state_name(*s)).collect();
-    one_of("state", filter.state.as_deref(), &states)
+pub(crate) fn instance_filter(filter: &InstanceFilter) -> Result<(), RegistryError> {
+    let types = PLUGIN_TYPES.iter().map(|t| t.as_str()).collect();
+    one_of("plugin_type", filter.plugin_type.as_deref(), types)?;
+    let states = STATES.iter().map(|s| store::state_name(*s)).collect();
+    one_of("state", filter.state.as_deref(), states)
 }
 
 /// The audit read's limit: [`DEFAULT_AUDIT_LIMIT`] when absent, refused outside
 /// [`AUDIT_LIMITS`].
-pub(crate) fn audit_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+pub(crate) fn audit_limit(limit: Option<i64>) -> Result<i64, RegistryError> {
     let limit = limit.unwrap_or(DEFAULT_AUDIT_LIMIT);
     if AUDIT_LIMITS.contains(&limit) {
         Ok(limit)
     } else {
-        Err(ApiError::new(
-            ErrorCode::BadRequest,
-            format!(
-                "`limit` must be from {} to {}; got {limit}",
-                AUDIT_LIMITS.start(),
-                AUDIT_LIMITS.end()
-            ),
-        ))
+        Err(RegistryError::AuditLimit(limit))
     }
 }
 
@@ -130,6 +123,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use serde_json::json;
+    use tributary_proto::requests::{ApiError, ErrorCode};
 
     #[test]
     fn every_nul_in_a_config_is_named_by_its_pointer() {
@@ -145,7 +139,7 @@ mod tests {
         assert_eq!(audit_limit(None).unwrap(), 100);
         assert_eq!(audit_limit(Some(10_000)).unwrap(), 10_000);
         for bad in [-1, 0, 10_001] {
-            let e = audit_limit(Some(bad)).unwrap_err();
+            let e = ApiError::from(audit_limit(Some(bad)).unwrap_err());
             assert_eq!(e.error, ErrorCode::BadRequest);
             assert!(e.message.contains("`limit` must be from 1 to 10000"), "{e}");
         }
@@ -158,12 +152,12 @@ mod tests {
             state: state.map(str::to_owned),
         };
         assert!(instance_filter(&filter(Some("channel"), Some("failed"))).is_ok());
-        let e = instance_filter(&filter(None, Some("\u{0}"))).unwrap_err();
+        let e = ApiError::from(instance_filter(&filter(None, Some("\u{0}"))).unwrap_err());
         assert!(
             e.message.starts_with("`state` must be one of installed"),
             "{e}"
         );
-        let e = instance_filter(&filter(Some("x"), None)).unwrap_err();
+        let e = ApiError::from(instance_filter(&filter(Some("x"), None)).unwrap_err());
         assert!(
             e.message
                 .starts_with("`plugin_type` must be one of connector"),

@@ -1,7 +1,9 @@
 //! The catalog: the plugins discovered, one plugin, and scanning for them again.
 
-use crate::api::{ApiError, ErrorCode, FieldProblem, InvalidPluginView, PluginList, PluginView};
+use tributary_proto::requests::plugins::{FieldProblem, InvalidPluginView, PluginList, PluginView};
+
 use crate::discovery::{self, DiscoveredPlugin};
+use crate::error::RegistryError;
 use crate::store;
 
 use super::PluginManager;
@@ -9,13 +11,13 @@ use super::PluginManager;
 impl PluginManager {
     /// Scans the built-in manifests and the plugin directories again, records what it found,
     /// and answers with the list.
-    pub async fn rescan(&self) -> Result<PluginList, ApiError> {
+    pub async fn rescan(&self) -> Result<PluginList, RegistryError> {
         let dirs = self.plugin_dirs.clone();
         let catalog = tokio::task::spawn_blocking(move || {
             discovery::discover(discovery::BUILTIN_MANIFESTS, &dirs)
         })
         .await
-        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("plugin scan failed: {e}")))?;
+        .map_err(RegistryError::ScanFailed)?;
         store::upsert_plugins(&self.pool, &catalog.plugins).await?;
         match self.catalog.write() {
             Ok(mut c) => *c = catalog,
@@ -48,17 +50,10 @@ impl PluginManager {
     }
 
     /// One plugin.
-    pub fn plugin(&self, plugin_id: &str) -> Result<PluginView, ApiError> {
+    pub fn plugin(&self, plugin_id: &str) -> Result<PluginView, RegistryError> {
         self.newest(plugin_id)
             .map(|p| plugin_view(&p))
-            .ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::NotFound,
-                    format!(
-                        "no valid plugin `{plugin_id}`; `tributary plugins list` shows those found"
-                    ),
-                )
-            })
+            .ok_or_else(|| RegistryError::UnknownPlugin(plugin_id.to_owned()))
     }
 }
 

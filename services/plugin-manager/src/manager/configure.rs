@@ -6,13 +6,15 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 use tributary_proto::events::PluginEvent;
 use tributary_proto::manifest::PluginManifest;
+use tributary_proto::requests::plugins::InstanceView;
+use tributary_proto::requests::ConfigProblem;
 
-use crate::api::{ApiError, InstanceView};
-use crate::config_schema::{self, ConfigProblem, SecretChange};
-use crate::store::{self, StoreError};
+use crate::config_schema::{self, SecretChange};
+use crate::error::RegistryError;
+use crate::store;
 use crate::validate;
 
-use super::{invalid_config, PluginManager};
+use super::PluginManager;
 
 impl PluginManager {
     /// Replaces an instance's configuration (secrets left out keep their value).
@@ -21,8 +23,8 @@ impl PluginManager {
         instance_id: &str,
         config: Value,
         actor: &str,
-    ) -> Result<InstanceView, ApiError> {
-        let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
+    ) -> Result<InstanceView, RegistryError> {
+        let mut tx = self.pool.begin().await?;
         let mut row = self.lock_live(&mut tx, instance_id).await?;
         let stored = self.secrets_of(&mut tx, instance_id).await?;
         let (public, changes) = prepare_config(&row.manifest, config, stored)?;
@@ -54,23 +56,17 @@ pub(super) fn prepare_config(
     manifest: &PluginManifest,
     config: Value,
     stored: Vec<(String, String)>,
-) -> Result<(Value, Vec<(String, SecretChange)>), ApiError> {
+) -> Result<(Value, Vec<(String, SecretChange)>), RegistryError> {
     let nul = validate::nul_problems(&config);
     if !nul.is_empty() {
-        return Err(invalid_config("the configuration is not valid", nul));
+        return Err(RegistryError::MalformedConfig(nul));
     }
     if !config.is_object() {
-        return Err(invalid_config(
-            "the configuration must be a JSON object",
-            vec![ConfigProblem {
-                path: String::new(),
-                message: "must be an object".into(),
-            }],
-        ));
+        return Err(RegistryError::ConfigNotAnObject);
     }
     let fields = config_schema::secret_fields(&manifest.config_schema);
     let (public, changes) = config_schema::take_secrets(config, &fields)
-        .map_err(|p| invalid_config("the configuration is not valid", vec![p]))?;
+        .map_err(|p| RegistryError::MalformedConfig(vec![p]))?;
     let mut secrets: BTreeMap<String, String> = stored.into_iter().collect();
     for (field, change) in &changes {
         match change {
@@ -85,13 +81,10 @@ pub(super) fn prepare_config(
     let secrets: Vec<(String, String)> = secrets.into_iter().collect();
     let problems = problems_with(&manifest.config_schema, &public, &secrets);
     if !problems.is_empty() {
-        return Err(invalid_config(
-            format!(
-                "the configuration does not satisfy the config schema of `{}`",
-                manifest.id
-            ),
+        return Err(RegistryError::InvalidConfig {
+            plugin_id: manifest.id.clone(),
             problems,
-        ));
+        });
     }
     Ok((public, changes))
 }

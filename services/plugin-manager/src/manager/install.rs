@@ -4,14 +4,13 @@ use serde_json::{json, Value};
 use tributary_proto::events::{InstanceState, PluginEvent};
 use tributary_proto::grants::Grants;
 use tributary_proto::manifest::PluginManifest;
+use tributary_proto::requests::plugins::{InstallRequest, InstanceView};
 
-use crate::api::{ApiError, ErrorCode, InstallRequest, InstanceView};
-use crate::store::{self, InstanceRow, StoreError};
+use crate::error::RegistryError;
+use crate::store::{self, InstanceRow};
 
 use super::configure::prepare_config;
-use super::{
-    already_exists, join, not_found, parse_permissions, permissions_needed, PluginManager,
-};
+use super::{not_found, parse_permissions, PluginManager};
 
 impl PluginManager {
     /// Installs an instance. Every permission the plugin asks for must be accepted.
@@ -19,16 +18,10 @@ impl PluginManager {
         &self,
         request: InstallRequest,
         actor: &str,
-    ) -> Result<InstanceView, ApiError> {
-        let plugin = self.newest(&request.plugin_id).ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::NotFound,
-                format!(
-                    "no valid plugin `{}`; `tributary plugins list` shows those found",
-                    request.plugin_id
-                ),
-            )
-        })?;
+    ) -> Result<InstanceView, RegistryError> {
+        let plugin = self
+            .newest(&request.plugin_id)
+            .ok_or_else(|| RegistryError::UnknownPlugin(request.plugin_id.clone()))?;
         let manifest = plugin.manifest;
         let instance_id = match request.instance_id {
             Some(id) => check_instance_id(&id)?,
@@ -37,14 +30,11 @@ impl PluginManager {
         let accepted = parse_permissions(&request.accept_permissions)?;
         let missing = Grants::new(accepted).not_covered(&manifest.permissions);
         if !missing.is_empty() {
-            return Err(permissions_needed(
-                format!(
-                    "installing `{}` needs its permissions accepted; not accepted: {}",
-                    manifest.id,
-                    join(&missing)
-                ),
-                &manifest.permissions.iter().collect::<Vec<_>>(),
-            ));
+            return Err(RegistryError::PermissionsNotAccepted {
+                plugin_id: manifest.id.clone(),
+                missing: missing.into_iter().cloned().collect(),
+                asked: manifest.permissions.clone(),
+            });
         }
         if let Some(kept) = store::instance(&self.pool, &instance_id).await? {
             return self.reinstall(kept, manifest, request.config, actor).await;
@@ -69,9 +59,9 @@ impl PluginManager {
             created_at: chrono::Utc::now(),
             updated_at: chrono::Utc::now(),
         };
-        let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
+        let mut tx = self.pool.begin().await?;
         if !store::insert_instance(&mut tx, &row).await? {
-            return Err(already_exists(&instance_id));
+            return Err(RegistryError::AlreadyExists(instance_id));
         }
         self.apply_secret_changes(&mut tx, &instance_id, &changes)
             .await?;
@@ -92,28 +82,23 @@ impl PluginManager {
         manifest: PluginManifest,
         config: Option<Value>,
         actor: &str,
-    ) -> Result<InstanceView, ApiError> {
+    ) -> Result<InstanceView, RegistryError> {
         let instance_id = kept.id.clone();
         if kept.state != InstanceState::Uninstalled {
-            return Err(already_exists(&instance_id));
+            return Err(RegistryError::AlreadyExists(instance_id));
         }
         if kept.plugin_id != manifest.id {
-            return Err(ApiError::new(
-                ErrorCode::Conflict,
-                format!(
-                    "`{instance_id}` was an instance of `{}`, uninstalled with its configuration \
-                     and data kept; install `{}` under this id to bring it back, or purge it \
-                     (`tributary plugins uninstall {instance_id} --purge`) to reuse the id",
-                    kept.plugin_id, kept.plugin_id
-                ),
-            ));
+            return Err(RegistryError::KeptForAnotherPlugin {
+                instance_id,
+                plugin_id: kept.plugin_id,
+            });
         }
-        let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
+        let mut tx = self.pool.begin().await?;
         let mut row = store::lock_instance(&mut tx, &instance_id)
             .await?
             .ok_or_else(|| not_found(&instance_id))?;
         if row.state != InstanceState::Uninstalled {
-            return Err(already_exists(&instance_id));
+            return Err(RegistryError::AlreadyExists(instance_id));
         }
         let stored = self.secrets_of(&mut tx, &instance_id).await?;
         let (public, changes) = prepare_config(
@@ -148,7 +133,7 @@ impl PluginManager {
         action: &str,
         detail: Value,
         actor: &str,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), RegistryError> {
         let permissions: Vec<String> = row.accepted.iter().map(ToString::to_string).collect();
         store::audit(
             &mut tx,
@@ -175,7 +160,7 @@ impl PluginManager {
 }
 
 /// An instance id is one NATS token: 1 to 64 letters, digits, `-` or `_`.
-fn check_instance_id(id: &str) -> Result<String, ApiError> {
+fn check_instance_id(id: &str) -> Result<String, RegistryError> {
     let ok = !id.is_empty()
         && id.len() <= 64
         && id
@@ -184,10 +169,7 @@ fn check_instance_id(id: &str) -> Result<String, ApiError> {
     if ok {
         Ok(id.to_owned())
     } else {
-        Err(ApiError::new(
-            ErrorCode::BadRequest,
-            format!("instance id `{id}` must be 1 to 64 letters, digits, `-` or `_`"),
-        ))
+        Err(RegistryError::InvalidInstanceId(id.to_owned()))
     }
 }
 

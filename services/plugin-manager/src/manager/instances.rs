@@ -2,16 +2,23 @@
 
 use std::collections::BTreeMap;
 
-use crate::api::{ApiError, AuditEntry, HeldUpgrade, InstanceFilter, InstanceView, SecretStatus};
+use tributary_proto::requests::plugins::{
+    AuditEntry, HeldUpgrade, InstanceFilter, InstanceView, SecretStatus,
+};
+
 use crate::config_schema;
-use crate::store::{self, InstanceRow, StoreError};
+use crate::error::RegistryError;
+use crate::store::{self, InstanceRow};
 use crate::validate;
 
 use super::{findable, not_found, PluginManager};
 
 impl PluginManager {
     /// Installed instances.
-    pub async fn instances(&self, filter: &InstanceFilter) -> Result<Vec<InstanceView>, ApiError> {
+    pub async fn instances(
+        &self,
+        filter: &InstanceFilter,
+    ) -> Result<Vec<InstanceView>, RegistryError> {
         validate::instance_filter(filter)?;
         let rows = store::instances(
             &self.pool,
@@ -27,7 +34,7 @@ impl PluginManager {
     }
 
     /// One instance.
-    pub async fn instance(&self, instance_id: &str) -> Result<InstanceView, ApiError> {
+    pub async fn instance(&self, instance_id: &str) -> Result<InstanceView, RegistryError> {
         findable(instance_id)?;
         let row = store::instance(&self.pool, instance_id)
             .await?
@@ -41,7 +48,7 @@ impl PluginManager {
         &self,
         instance_id: Option<&str>,
         limit: Option<i64>,
-    ) -> Result<Vec<AuditEntry>, ApiError> {
+    ) -> Result<Vec<AuditEntry>, RegistryError> {
         if let Some(id) = instance_id {
             validate::text("instance_id", id)?;
         }
@@ -49,8 +56,8 @@ impl PluginManager {
         Ok(store::audit_log(&self.pool, instance_id, limit).await?)
     }
 
-    async fn view(&self, row: &InstanceRow) -> Result<InstanceView, ApiError> {
-        let mut conn = self.pool.acquire().await.map_err(StoreError::from)?;
+    async fn view(&self, row: &InstanceRow) -> Result<InstanceView, RegistryError> {
+        let mut conn = self.pool.acquire().await?;
         let stored: Vec<String> = store::secrets_of(&mut conn, &row.id)
             .await?
             .into_iter()

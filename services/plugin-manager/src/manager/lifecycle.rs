@@ -4,17 +4,22 @@ use serde_json::json;
 use tributary_proto::events::{InstanceState, PluginEvent};
 use tributary_proto::grants::Grants;
 use tributary_proto::manifest::Permission;
+use tributary_proto::requests::plugins::InstanceView;
 
-use crate::api::{ApiError, ErrorCode, InstanceView};
-use crate::store::{self, InstanceRow, StoreError};
+use crate::error::RegistryError;
+use crate::store::{self, InstanceRow};
 
 use super::configure::problems_with;
-use super::{invalid_config, parse_permissions, permissions_needed, PluginManager};
+use super::{parse_permissions, PluginManager};
 
 impl PluginManager {
     /// Enables an instance: its service starts it. Its configuration must be complete.
-    pub async fn enable(&self, instance_id: &str, actor: &str) -> Result<InstanceView, ApiError> {
-        let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
+    pub async fn enable(
+        &self,
+        instance_id: &str,
+        actor: &str,
+    ) -> Result<InstanceView, RegistryError> {
+        let mut tx = self.pool.begin().await?;
         let mut row = self.lock_live(&mut tx, instance_id).await?;
         if row.state == InstanceState::Enabled {
             return self.instance(instance_id).await;
@@ -22,10 +27,10 @@ impl PluginManager {
         let secrets = self.secrets_of(&mut tx, instance_id).await?;
         let problems = problems_with(&row.manifest.config_schema, &row.config, &secrets);
         if !problems.is_empty() {
-            return Err(invalid_config(
-                format!("`{instance_id}` cannot be enabled until its configuration is complete"),
+            return Err(RegistryError::ConfigIncomplete {
+                instance_id: instance_id.to_owned(),
                 problems,
-            ));
+            });
         }
         row.state = InstanceState::Enabled;
         row.last_error = None;
@@ -36,8 +41,12 @@ impl PluginManager {
     }
 
     /// Disables an instance: its service stops it.
-    pub async fn disable(&self, instance_id: &str, actor: &str) -> Result<InstanceView, ApiError> {
-        let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
+    pub async fn disable(
+        &self,
+        instance_id: &str,
+        actor: &str,
+    ) -> Result<InstanceView, RegistryError> {
+        let mut tx = self.pool.begin().await?;
         let mut row = self.lock_live(&mut tx, instance_id).await?;
         if row.state != InstanceState::Disabled {
             row.state = InstanceState::Disabled;
@@ -56,7 +65,7 @@ impl PluginManager {
         action: &str,
         event: PluginEvent,
         actor: &str,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), RegistryError> {
         store::save_instance(tx, row).await?;
         store::audit(
             tx,
@@ -79,22 +88,18 @@ impl PluginManager {
         instance_id: &str,
         accept: &[String],
         actor: &str,
-    ) -> Result<InstanceView, ApiError> {
+    ) -> Result<InstanceView, RegistryError> {
         let accept = parse_permissions(accept)?;
-        let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
+        let mut tx = self.pool.begin().await?;
         let mut row = self.lock_live(&mut tx, instance_id).await?;
         let newest = self
             .newest(&row.plugin_id)
             .map(|p| p.manifest)
             .filter(|m| m.version > row.manifest.version)
-            .ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::Conflict,
-                    format!(
-                        "`{instance_id}` already runs the newest version found of `{}` ({})",
-                        row.plugin_id, row.manifest.version
-                    ),
-                )
+            .ok_or_else(|| RegistryError::UpToDate {
+                instance_id: instance_id.to_owned(),
+                plugin_id: row.plugin_id.clone(),
+                version: row.manifest.version.to_string(),
             })?;
         let mut granted = row.accepted.clone();
         granted.extend(accept.iter().cloned());
@@ -121,24 +126,22 @@ impl PluginManager {
                 .await?;
             }
             self.commit(tx).await?;
-            return Err(permissions_needed(
-                format!(
-                    "version {} of `{}` asks for more permissions; `{instance_id}` stays on {} until they are accepted: {}",
-                    newest.version, row.plugin_id, row.manifest.version, names.join(", ")
-                ),
-                &missing.iter().collect::<Vec<_>>(),
-            ));
+            return Err(RegistryError::UpgradeHeld {
+                instance_id: instance_id.to_owned(),
+                plugin_id: row.plugin_id,
+                from: row.manifest.version.to_string(),
+                to: newest.version.to_string(),
+                missing,
+            });
         }
         let secrets = self.secrets_of(&mut tx, instance_id).await?;
         let problems = problems_with(&newest.config_schema, &row.config, &secrets);
         if !problems.is_empty() && row.state == InstanceState::Enabled {
-            return Err(invalid_config(
-                format!(
-                    "`{instance_id}`'s configuration does not satisfy version {}; configure it for that version first, or disable it",
-                    newest.version
-                ),
+            return Err(RegistryError::ConfigUnfitForVersion {
+                instance_id: instance_id.to_owned(),
+                version: newest.version.to_string(),
                 problems,
-            ));
+            });
         }
         let from = row.manifest.version.to_string();
         let newly_accepted: Vec<String> = Grants::new(row.accepted.clone())

@@ -1,10 +1,12 @@
 //! What the services running instances report and read: heartbeats and runtime config.
 
 use tributary_proto::events::{InstanceState, PluginEvent};
+use tributary_proto::manifest::PluginManifest;
+use tributary_proto::requests::plugins::{ComponentSource, InstanceView, RuntimeInstance};
 
-use crate::api::{ApiError, InstanceView, RuntimeInstance};
 use crate::config_schema;
-use crate::store::{self, StoreError};
+use crate::error::RegistryError;
+use crate::store;
 
 use super::{findable, not_found, PluginManager};
 
@@ -16,8 +18,8 @@ impl PluginManager {
         instance_id: &str,
         error: Option<String>,
         actor: &str,
-    ) -> Result<InstanceView, ApiError> {
-        let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
+    ) -> Result<InstanceView, RegistryError> {
+        let mut tx = self.pool.begin().await?;
         let mut row = self.lock_live(&mut tx, instance_id).await?;
         row.last_heartbeat = Some(chrono::Utc::now());
         // A service's report is kept even when its error holds a NUL (from a provider's
@@ -48,12 +50,12 @@ impl PluginManager {
     }
 
     /// What the service running an instance needs, secrets included.
-    pub async fn runtime(&self, instance_id: &str) -> Result<RuntimeInstance, ApiError> {
+    pub async fn runtime(&self, instance_id: &str) -> Result<RuntimeInstance, RegistryError> {
         findable(instance_id)?;
         let row = store::instance(&self.pool, instance_id)
             .await?
             .ok_or_else(|| not_found(instance_id))?;
-        let mut conn = self.pool.acquire().await.map_err(StoreError::from)?;
+        let mut conn = self.pool.acquire().await?;
         let secrets = self.secrets_of(&mut conn, instance_id).await?;
         let mut config = row.config.clone();
         config_schema::put_secrets(&mut config, &secrets);

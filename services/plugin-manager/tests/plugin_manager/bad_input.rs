@@ -2,7 +2,7 @@
 //! alike, and a database failure never reaches the caller.
 
 use serde_json::{json, Value};
-use tributary_plugin_manager::api::ErrorCode;
+use tributary_proto::requests::ErrorCode;
 
 use crate::support::*;
 use tributary_proto::requests::plugins::{

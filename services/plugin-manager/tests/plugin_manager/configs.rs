@@ -2,7 +2,7 @@
 //! path, nothing stored when refused, and secrets kept across partial updates.
 
 use serde_json::{json, Value};
-use tributary_plugin_manager::api::ErrorCode;
+use tributary_proto::requests::ErrorCode;
 
 use crate::support::*;
 use tributary_proto::requests::plugins::{ConfigureRequest, InstanceCall, RuntimeQuery};

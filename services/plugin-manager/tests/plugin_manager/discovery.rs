@@ -1,7 +1,7 @@
 //! Plugins found on disk: invalid ones listed with their problems, never stopping the others.
 
 use serde_json::{json, Value};
-use tributary_plugin_manager::api::ErrorCode;
+use tributary_proto::requests::ErrorCode;
 
 use crate::support::*;
 use tributary_proto::requests::plugins::{Call, InstallRequest, ListPlugins, PluginInfo};

@@ -1,8 +1,8 @@
 //! Install, enable, disable, upgrade, fail and uninstall, with their events and audit log.
 
 use serde_json::{json, Value};
-use tributary_plugin_manager::api::ErrorCode;
 use tributary_proto::events::PluginEvent;
+use tributary_proto::requests::ErrorCode;
 
 use crate::support::*;
 use tributary_proto::requests::plugins::{

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tributary_plugin_manager::api::ErrorCode;
+use tributary_proto::requests::ErrorCode;
 
 use crate::support::*;
 use tributary_proto::requests::plugins::{

@@ -9,14 +9,14 @@ use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
+use tributary_kit::client::{CallError, MeshClient};
 use tributary_kit::testing::{RunningService, TestEnv};
 use tributary_kit::Config;
-use tributary_plugin_manager::api::ApiError;
-use tributary_plugin_manager::client::{CallError, MeshClient};
 use tributary_proto::events::{EventKind, PluginEvent};
 use tributary_proto::requests::plugins::{
     AuditQuery, Call, EnableRequest, InstallRequest, InstanceCall,
 };
+use tributary_proto::requests::ApiError;
 use tributary_proto::requests::Request;
 
 /// A temporary plugin directory, removed on drop.
