@@ -3,15 +3,16 @@
 use std::time::Duration;
 
 use serde_json::json;
-use tributary_proto::events::SyncEvent;
+use tributary_kit::testing::Accept;
+use tributary_proto::events::{EventKind, SyncEvent};
 
-use crate::support::{next_event_of, Mesh, TempDir};
+use crate::support::{Harness, TempDir};
 
 const DOCUMENTS: &str = "SELECT count(*) FROM document WHERE deleted_at IS NULL";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_folder_connector_syncs_notes_then_their_changes_and_deletions() {
-    let mesh = Mesh::start(true).await;
+    let mesh = Harness::start(true).await;
     let notes = TempDir::new("folder-notes");
     std::fs::write(
         notes.0.join("alpha.md"),
@@ -22,17 +23,19 @@ async fn the_folder_connector_syncs_notes_then_their_changes_and_deletions() {
     std::fs::create_dir_all(notes.0.join("sub")).unwrap();
     std::fs::write(notes.0.join("sub/gamma.md"), "# Gamma\n\nNested.\n").unwrap();
     std::fs::write(notes.0.join("image.png"), [0u8, 1, 2]).unwrap();
-    let mut completed = mesh.watch(SyncEvent::Completed).await;
+    let mut completed = mesh.watch(EventKind::Sync(SyncEvent::Completed)).await;
     mesh.install(
         "tributary.folder",
         "notes",
         json!({ "path": notes.0.display().to_string() }),
-        true,
+        Accept::Requested,
     )
     .await;
-    let done = next_event_of(&mut completed, "notes", 30).await;
-    assert_eq!(done["data"]["items"], 3);
-    mesh.wait_count(DOCUMENTS, 3, 30).await;
+    mesh.enable("notes").await;
+    let done = completed.next_of("notes", Duration::from_secs(30)).await;
+    assert_eq!(done.data["items"], 3);
+    mesh.wait_for_rows(DOCUMENTS, 3, Duration::from_secs(30))
+        .await;
     let pool = mesh.env.pool().await;
     let (title, content): (String, String) = sqlx::query_as(
         "SELECT d.title, d.content FROM document d JOIN source_record s ON s.entity_id = d.id \
@@ -60,13 +63,14 @@ async fn the_folder_connector_syncs_notes_then_their_changes_and_deletions() {
         .unwrap();
     std::fs::remove_file(notes.0.join("beta.txt")).unwrap();
     mesh.sync_now(json!({ "instance_id": "notes" })).await;
-    let done = next_event_of(&mut completed, "notes", 30).await;
-    assert_eq!(done["data"]["items"], 2, "{done}");
-    mesh.wait_count(DOCUMENTS, 2, 30).await;
-    mesh.wait_count(
+    let done = completed.next_of("notes", Duration::from_secs(30)).await;
+    assert_eq!(done.data["items"], 2, "{done:?}");
+    mesh.wait_for_rows(DOCUMENTS, 2, Duration::from_secs(30))
+        .await;
+    mesh.wait_for_rows(
         "SELECT count(*) FROM document WHERE content LIKE '%second part%'",
         1,
-        30,
+        Duration::from_secs(30),
     )
     .await;
     mesh.stop().await;

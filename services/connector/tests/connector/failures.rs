@@ -4,38 +4,46 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use tributary_kit::testing::Accept;
 use tributary_plugin_sdk::testing::{Canned, FixtureServer};
-use tributary_proto::events::SyncEvent;
+use tributary_proto::events::{EventKind, PluginEvent, PluginLifecycle, SyncEvent};
 use tributary_proto::requests::ErrorCode;
 
-use crate::support::{next_event_of, Mesh, NUMBERS, NUMBERS_FIXED_HOST};
+use crate::support::{Harness, NUMBERS, NUMBERS_FIXED_HOST, UNRUNNABLE, UNRUNNABLE_ENTRYPOINT};
 use tributary_proto::requests::connector::{CancelSync, StateQuery, StatesQuery, SyncCommand};
 use tributary_proto::requests::plugins::{InstanceCall, InstanceInfo, UninstallRequest};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_not_granted_fails_that_sync_naming_the_permission_while_others_sync() {
-    let mesh = Mesh::start(false).await;
+    let mesh = Harness::start(false).await;
     let fixture = FixtureServer::start().await.unwrap();
     fixture.respond("/page", [Canned::json(200, json!({}))]);
-    let mut failed = mesh.watch(SyncEvent::Failed).await;
-    let mut completed = mesh.watch(SyncEvent::Completed).await;
+    let mut failed = mesh.watch(EventKind::Sync(SyncEvent::Failed)).await;
+    let mut completed = mesh.watch(EventKind::Sync(SyncEvent::Completed)).await;
     let url = fixture.url("/page");
     // Granted only api.example.com, it reaches for 127.0.0.1.
     mesh.install(
         NUMBERS_FIXED_HOST,
         "denied",
         json!({ "count": 5, "url": url }),
-        true,
+        Accept::Requested,
     )
     .await;
-    mesh.install(NUMBERS, "granted", json!({ "count": 30, "url": url }), true)
-        .await;
+    mesh.enable("denied").await;
+    mesh.install(
+        NUMBERS,
+        "granted",
+        json!({ "count": 30, "url": url }),
+        Accept::Requested,
+    )
+    .await;
+    mesh.enable("granted").await;
 
-    let failure = next_event_of(&mut failed, "denied", 20).await;
-    let error = failure["data"]["error"].as_str().unwrap().to_owned();
+    let failure = failed.next_of("denied", Duration::from_secs(20)).await;
+    let error = failure.data["error"].as_str().unwrap().to_owned();
     assert!(error.contains("network:outbound:127.0.0.1"), "{error}");
-    let done = next_event_of(&mut completed, "granted", 20).await;
-    assert_eq!(done["data"]["items"], 30);
+    let done = completed.next_of("granted", Duration::from_secs(20)).await;
+    assert_eq!(done.data["items"], 30);
 
     let state = mesh.state("denied").await;
     assert_eq!(state["status"], "failed");
@@ -68,14 +76,14 @@ async fn a_host_not_granted_fails_that_sync_naming_the_permission_while_others_s
     assert_eq!(fixture.requests_to("/page").len(), 3, "one per page of 10");
     // A failed instance keeps its schedule: another sync can run.
     let again = mesh.sync_now(json!({ "instance_id": "denied" })).await;
-    let failure = next_event_of(&mut failed, "denied", 20).await;
-    assert_eq!(failure["data"]["sync_id"], again["sync_id"]);
+    let failure = failed.next_of("denied", Duration::from_secs(20)).await;
+    assert_eq!(failure.data["sync_id"], again["sync_id"]);
     mesh.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_answering_429_with_retry_after_is_waited_for() {
-    let mesh = Mesh::start(false).await;
+    let mesh = Harness::start(false).await;
     let fixture = FixtureServer::start().await.unwrap();
     fixture.respond(
         "/page",
@@ -84,17 +92,18 @@ async fn a_server_answering_429_with_retry_after_is_waited_for() {
             Canned::json(200, json!({})),
         ],
     );
-    let mut completed = mesh.watch(SyncEvent::Completed).await;
+    let mut completed = mesh.watch(EventKind::Sync(SyncEvent::Completed)).await;
     let began = Instant::now();
     mesh.install(
         NUMBERS,
         "patient",
         json!({ "count": 5, "url": fixture.url("/page") }),
-        true,
+        Accept::Requested,
     )
     .await;
-    let done = next_event_of(&mut completed, "patient", 30).await;
-    assert_eq!(done["data"]["items"], 5);
+    mesh.enable("patient").await;
+    let done = completed.next_of("patient", Duration::from_secs(30)).await;
+    assert_eq!(done.data["items"], 5);
     assert_eq!(
         fixture.requests_to("/page").len(),
         2,
@@ -110,29 +119,30 @@ async fn a_server_answering_429_with_retry_after_is_waited_for() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_stops_a_running_sync_cleanly() {
-    let mesh = Mesh::start(false).await;
-    let mut failed = mesh.watch(SyncEvent::Failed).await;
-    let mut progress = mesh.watch(SyncEvent::Progress).await;
+    let mesh = Harness::start(false).await;
+    let mut failed = mesh.watch(EventKind::Sync(SyncEvent::Failed)).await;
+    let mut progress = mesh.watch(EventKind::Sync(SyncEvent::Progress)).await;
     mesh.install(
         NUMBERS,
         "long",
         json!({ "count": 100000, "checkpointEvery": 10, "delayMs": 5 }),
-        true,
+        Accept::Requested,
     )
     .await;
+    mesh.enable("long").await;
     // Heartbeats come while it runs, with counts and a rate.
-    let beat = next_event_of(&mut progress, "long", 20).await;
-    assert!(beat["data"]["rate"].as_f64().is_some(), "{beat}");
-    let beat = next_event_of(&mut progress, "long", 20).await;
-    assert!(beat["data"]["items"].as_u64().unwrap() > 0, "{beat}");
+    let beat = progress.next_of("long", Duration::from_secs(20)).await;
+    assert!(beat.data["rate"].as_f64().is_some(), "{beat:?}");
+    let beat = progress.next_of("long", Duration::from_secs(20)).await;
+    assert!(beat.data["items"].as_u64().unwrap() > 0, "{beat:?}");
 
     let cancelled: Value = mesh
         .ask::<CancelSync, _>(json!({ "instance_id": "long" }))
         .await
         .unwrap();
-    let failure = next_event_of(&mut failed, "long", 10).await;
-    assert_eq!(failure["data"]["sync_id"], cancelled["sync_id"]);
-    assert_eq!(failure["data"]["error"], "cancelled by connector.cancel");
+    let failure = failed.next_of("long", Duration::from_secs(10)).await;
+    assert_eq!(failure.data["sync_id"], cancelled["sync_id"]);
+    assert_eq!(failure.data["error"], "cancelled by connector.cancel");
     let state = mesh.state("long").await;
     assert_eq!(state["status"], "cancelled");
     let items = state["items"].as_u64().unwrap();
@@ -153,22 +163,23 @@ async fn cancel_stops_a_running_sync_cleanly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disabling_an_instance_stops_its_sync_and_its_schedule() {
-    let mesh = Mesh::start(false).await;
-    let mut failed = mesh.watch(SyncEvent::Failed).await;
+    let mesh = Harness::start(false).await;
+    let mut failed = mesh.watch(EventKind::Sync(SyncEvent::Failed)).await;
     mesh.install(
         NUMBERS,
         "stopped",
         json!({ "count": 100000, "checkpointEvery": 10, "delayMs": 5 }),
-        true,
+        Accept::Requested,
     )
     .await;
+    mesh.enable("stopped").await;
     mesh.wait_state("stopped", 20, |s| {
         s["status"] == "running" && s["items"].as_u64() > Some(0)
     })
     .await;
-    mesh.set_enabled("stopped", false).await;
-    let failure = next_event_of(&mut failed, "stopped", 10).await;
-    assert_eq!(failure["data"]["error"], "the instance was disabled");
+    mesh.disable("stopped").await;
+    let failure = failed.next_of("stopped", Duration::from_secs(10)).await;
+    assert_eq!(failure.data["error"], "the instance was disabled");
     let err = mesh
         .ask::<SyncCommand, Value>(json!({ "instance_id": "stopped" }))
         .await
@@ -182,14 +193,15 @@ async fn disabling_an_instance_stops_its_sync_and_its_schedule() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_sync_requests_are_refused_naming_the_problem() {
-    let mesh = Mesh::start(false).await;
+    let mesh = Harness::start(false).await;
     mesh.install(
         NUMBERS,
         "busy",
         json!({ "count": 100000, "checkpointEvery": 10, "delayMs": 5 }),
-        true,
+        Accept::Requested,
     )
     .await;
+    mesh.enable("busy").await;
     mesh.wait_state("busy", 20, |s| s["status"] == "running")
         .await;
     let cases = [
@@ -250,11 +262,13 @@ async fn bad_sync_requests_are_refused_naming_the_problem() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_purged_instance_leaves_no_sync_state_and_a_kept_one_keeps_it() {
-    let mesh = Mesh::start(false).await;
-    let mut completed = mesh.watch(SyncEvent::Completed).await;
+    let mesh = Harness::start(false).await;
+    let mut completed = mesh.watch(EventKind::Sync(SyncEvent::Completed)).await;
     for id in ["purged", "kept"] {
-        mesh.install(NUMBERS, id, json!({ "count": 3 }), true).await;
-        next_event_of(&mut completed, id, 20).await;
+        mesh.install(NUMBERS, id, json!({ "count": 3 }), Accept::Requested)
+            .await;
+        mesh.enable(id).await;
+        completed.next_of(id, Duration::from_secs(20)).await;
     }
     for (id, purge) in [("purged", true), ("kept", false)] {
         let _: Value = mesh
@@ -280,5 +294,38 @@ async fn a_purged_instance_leaves_no_sync_state_and_a_kept_one_keeps_it() {
         .await;
     assert_eq!(kept["status"], "succeeded");
     assert_eq!(kept["scheduled"], false, "{kept}");
+    mesh.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_whose_entrypoint_no_connector_runs_is_failed_with_the_reason() {
+    // Proves the host's health report on a resolve failure: the plugin manager marks the
+    // instance failed with the resolver's message, and the connector service does not run it.
+    let mesh = Harness::start(false).await;
+    let mut failed = mesh
+        .watch_as::<PluginLifecycle>(EventKind::Plugin(PluginEvent::Failed))
+        .await;
+    mesh.install(
+        UNRUNNABLE,
+        "nowhere",
+        json!({ "count": 1 }),
+        Accept::Requested,
+    )
+    .await;
+
+    mesh.enable("nowhere").await;
+
+    let reason =
+        format!("no connector runs entrypoint `{UNRUNNABLE_ENTRYPOINT}` in this connector service");
+    let failure = failed.next_of("nowhere", Duration::from_secs(20)).await;
+    assert_eq!(failure.data.reason.as_deref(), Some(reason.as_str()));
+    let view = mesh.client().instance("nowhere").await.unwrap();
+    assert_eq!(view.state, "failed");
+    assert_eq!(view.last_error.as_deref(), Some(reason.as_str()));
+    let err = mesh
+        .ask::<SyncCommand, Value>(json!({ "instance_id": "nowhere" }))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error, ErrorCode::NotFound, "{}", err.message);
     mesh.stop().await;
 }

@@ -150,14 +150,15 @@ impl ConnectorPlugin for Numbers {
     }
 }
 
-/// Its manifest, as plugin `id`, granting `permissions`.
-pub fn manifest(id: &str, permissions: &[&str]) -> String {
+/// Its manifest, as plugin `id` run by `entrypoint` (its own, [`ENTRYPOINT`], or one no
+/// connector runs), granting `permissions`.
+pub fn manifest(id: &str, entrypoint: &str, permissions: &[&str]) -> String {
     json!({
         "id": id,
         "name": "Numbers",
         "version": "1.0.0",
         "type": "connector",
-        "entrypoint": ENTRYPOINT,
+        "entrypoint": entrypoint,
         "permissions": permissions,
         "configSchema": {
             "type": "object",

@@ -1,6 +1,8 @@
-//! The mesh a connector test runs: the real plugin manager, connector service and (when
-//! asked) ETL on this test's NATS prefix and database, with the test connector registered.
+//! The services a connector test runs: the real plugin manager, connector service and (when
+//! asked) ETL on this test's NATS prefix and database, with the test connector registered;
+//! the test drives them through kit's one mesh handle ([`Mesh`]), which [`Harness`] derefs to.
 
+use std::ops::Deref;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,22 +11,21 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
 use tributary_connector::ConnectorRegistry;
-use tributary_kit::client::{CallError, MeshClient};
-use tributary_kit::testing::{RunningService, TestEnv};
-use tributary_proto::events::{EventKind, SyncEvent};
-use tributary_proto::requests::ApiError;
+use tributary_kit::client::CallError;
+use tributary_kit::testing::{Mesh, RunningService, TestEnv};
+use tributary_proto::requests::connector::{StateQuery, SyncCommand};
+use tributary_proto::requests::{ApiError, Request};
 
 use crate::numbers::{self, Numbers};
-use tributary_proto::requests::connector::{StateQuery, SyncCommand};
-use tributary_proto::requests::plugins::{
-    Call, DisableRequest, EnableRequest, InstallRequest, InstanceCall, PluginInfo,
-};
-use tributary_proto::requests::Request;
 
 /// The test connector's plugin, allowed the host of its `url`.
 pub const NUMBERS: &str = "test.numbers";
 /// The same connector under a manifest granting only `api.example.com`.
 pub const NUMBERS_FIXED_HOST: &str = "test.numbers.fixed";
+/// A plugin whose entrypoint no connector of this service runs.
+pub const UNRUNNABLE: &str = "test.unrunnable";
+/// [`UNRUNNABLE`]'s entrypoint.
+pub const UNRUNNABLE_ENTRYPOINT: &str = "builtin:test-nowhere";
 
 /// A temporary directory, removed on drop.
 pub struct TempDir(pub PathBuf);
@@ -44,9 +45,12 @@ impl Drop for TempDir {
     }
 }
 
-/// The running services of one test.
-pub struct Mesh {
+/// The running services of one test, and its handle on the mesh (install, enable, watch,
+/// wait for rows), which the harness derefs to.
+pub struct Harness {
     pub env: TestEnv,
+    /// The test's handle on the mesh.
+    pub mesh: Mesh,
     pub numbers: Numbers,
     pub plugin_manager: Option<RunningService>,
     pub connector: Option<RunningService>,
@@ -54,26 +58,46 @@ pub struct Mesh {
     _plugins: TempDir,
 }
 
-impl Mesh {
+impl Deref for Harness {
+    type Target = Mesh;
+
+    fn deref(&self) -> &Mesh {
+        &self.mesh
+    }
+}
+
+impl Harness {
     /// The plugin manager and the connector service, and the ETL when `with_etl`.
     pub async fn start(with_etl: bool) -> Self {
         let mut env = TestEnv::new().await;
         let plugins = TempDir::new("connector-plugins");
-        for (dir, id, permissions) in [
+        for (dir, id, entrypoint, permissions) in [
             (
                 "numbers",
                 NUMBERS,
+                numbers::ENTRYPOINT,
                 &["network:outbound:${url}", "data:write:persons"][..],
             ),
             (
                 "numbers-fixed",
                 NUMBERS_FIXED_HOST,
+                numbers::ENTRYPOINT,
                 &["network:outbound:api.example.com", "data:write:persons"][..],
+            ),
+            (
+                "unrunnable",
+                UNRUNNABLE,
+                UNRUNNABLE_ENTRYPOINT,
+                &["data:write:persons"][..],
             ),
         ] {
             let dir = plugins.0.join(dir);
             std::fs::create_dir_all(&dir).unwrap();
-            std::fs::write(dir.join("plugin.json"), numbers::manifest(id, permissions)).unwrap();
+            std::fs::write(
+                dir.join("plugin.json"),
+                numbers::manifest(id, entrypoint, permissions),
+            )
+            .unwrap();
         }
         env.config.plugin_manager.plugin_dirs = vec![plugins.0.clone()];
         env.config.connector.heartbeat_interval_ms = 200;
@@ -84,7 +108,8 @@ impl Mesh {
         } else {
             None
         };
-        let mut mesh = Mesh {
+        let mut harness = Harness {
+            mesh: Mesh::of(&env).await,
             env,
             numbers: Numbers::default(),
             plugin_manager: Some(plugin_manager),
@@ -92,8 +117,8 @@ impl Mesh {
             etl,
             _plugins: plugins,
         };
-        mesh.start_connector().await;
-        mesh
+        harness.start_connector().await;
+        harness
     }
 
     /// Starts the connector service (again).
@@ -132,8 +157,7 @@ impl Mesh {
         &self,
         body: impl Serialize,
     ) -> Result<T, ApiError> {
-        let client = MeshClient::new(self.env.nats().await, self.env.subjects(), "test".into());
-        match client.call_with_body::<R, T>(&body).await {
+        match self.client().call_with_body::<R, T>(&body).await {
             Ok(value) => Ok(value),
             Err(CallError::Api(e)) => Err(e),
             Err(e) => panic!("{}: {e}", R::VERB),
@@ -156,39 +180,6 @@ impl Mesh {
                 Err(e) => panic!("sync {body}: {e:?}"),
             }
         }
-    }
-
-    /// Installs `plugin` as `instance` with every permission accepted, enabled or not.
-    pub async fn install(&self, plugin: &str, instance: &str, config: Value, enable: bool) {
-        let info: Value = self
-            .ask::<PluginInfo, _>(json!({ "plugin_id": plugin }))
-            .await
-            .unwrap_or_else(|e| panic!("info {plugin}: {e:?}"));
-        let permissions = info["permissions"].clone();
-        let _: Value = self
-            .ask::<Call<InstallRequest>, _>(json!({
-                "plugin_id": plugin,
-                "instance_id": instance,
-                "config": config,
-                "accept_permissions": permissions,
-                "actor": "test",
-            }))
-            .await
-            .unwrap_or_else(|e| panic!("install {instance}: {e:?}"));
-        if enable {
-            self.set_enabled(instance, true).await;
-        }
-    }
-
-    /// Enables or disables `instance`.
-    pub async fn set_enabled(&self, instance: &str, enabled: bool) {
-        let body = json!({ "instance_id": instance });
-        let asked: Result<Value, _> = if enabled {
-            self.ask::<InstanceCall<EnableRequest>, _>(body).await
-        } else {
-            self.ask::<InstanceCall<DisableRequest>, _>(body).await
-        };
-        asked.unwrap_or_else(|e| panic!("enabled={enabled} {instance}: {e:?}"));
     }
 
     /// `connector.state` of `instance`.
@@ -219,47 +210,6 @@ impl Mesh {
                 "{instance}: the state did not come within {secs} s; last: {state}"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// A subscription to one kind of `connector.Sync*` event.
-    pub async fn watch(&self, event: SyncEvent) -> async_nats::Subscriber {
-        let client = self.env.nats().await;
-        let subscriber = client
-            .subscribe(self.env.subjects().event(EventKind::Sync(event)))
-            .await
-            .unwrap();
-        client.flush().await.unwrap();
-        subscriber
-    }
-
-    /// Waits up to `secs` until the database satisfies `count_sql` (a scalar bigint) = `want`.
-    pub async fn wait_count(&self, sql: &str, want: i64, secs: u64) {
-        self.env.wait_count(sql, want, secs).await;
-    }
-
-    /// How many messages JetStream holds on `subject` (unprefixed, such as
-    /// `data.PersonCreated`).
-    pub async fn stored_on(&self, subject: &str) -> u64 {
-        self.env.stored_on(subject).await
-    }
-}
-
-/// The next event on `subscriber` within `secs`, as JSON.
-pub async fn next_event(subscriber: &mut async_nats::Subscriber, secs: u64) -> Value {
-    tributary_kit::testing::next_json(subscriber, secs).await
-}
-
-/// The next event on `subscriber` about `instance`.
-pub async fn next_event_of(
-    subscriber: &mut async_nats::Subscriber,
-    instance: &str,
-    secs: u64,
-) -> Value {
-    loop {
-        let event = next_event(subscriber, secs).await;
-        if event["data"]["instance_id"] == instance {
-            return event;
         }
     }
 }
