@@ -1,8 +1,7 @@
 //! Messages that arrive before their conversation are linked to it when it comes.
 
 use serde_json::json;
-use tributary_etl::normalise::Normaliser;
-use tributary_etl::store::{BatchWriter, PendingItem};
+use tributary_etl::store::BatchWriter;
 
 use crate::support::*;
 
@@ -112,25 +111,12 @@ async fn a_message_stored_before_its_conversation_is_linked_and_announced_when_i
     etl.stop().await;
 }
 
-/// Items of instance `mail` as the pipeline hands them to the writer.
-fn pending(
-    normaliser: &Normaliser,
-    subjects: &tributary_proto::Subjects,
-    items: Vec<serde_json::Value>,
-) -> Vec<PendingItem> {
-    let subject = subjects.connector_items("mail");
-    items
-        .iter()
-        .map(|item| pending_item(normaliser, &subject, &serde_json::to_vec(item).unwrap()))
-        .collect()
-}
-
 #[tokio::test]
 async fn a_conversation_that_comes_after_its_own_tombstone_links_the_messages_waiting_for_it() {
     let (_env, subjects, pool, normaliser) = migrated().await;
     let writer = BatchWriter::new(pool.clone(), subjects.clone());
     let write = |items: Vec<serde_json::Value>| {
-        let batch = pending(&normaliser, &subjects, items);
+        let batch = pending_items(&normaliser, &subjects, &items);
         let writer = writer.clone();
         async move { writer.write(&batch).await.unwrap() }
     };
@@ -161,7 +147,7 @@ async fn a_conversation_that_comes_after_its_own_tombstone_links_the_messages_wa
 #[tokio::test]
 async fn concurrent_batches_of_messages_and_their_conversations_always_link_them() {
     let (_env, subjects, pool, normaliser) = migrated().await;
-    let pending = |items: Vec<serde_json::Value>| pending(&normaliser, &subjects, items);
+    let pending = |items: Vec<serde_json::Value>| pending_items(&normaliser, &subjects, &items);
     let writer = BatchWriter::new(pool.clone(), subjects.clone());
     // Each round writes 20 messages in one batch and their 20 conversations in another,
     // at the same time: whichever commits first, the other must see it.

@@ -317,6 +317,26 @@ pub fn pending_item(
     }
 }
 
+/// Connector items as the pipeline hands them to the writer, each from its instance's
+/// subject.
+pub fn pending_items(
+    normaliser: &tributary_etl::normalise::Normaliser,
+    subjects: &Subjects,
+    items: &[Value],
+) -> Vec<tributary_etl::store::PendingItem> {
+    items
+        .iter()
+        .map(|item| {
+            let instance = item["instance_id"].as_str().unwrap_or("none");
+            pending_item(
+                normaliser,
+                &subjects.connector_items(instance),
+                &serde_json::to_vec(item).unwrap(),
+            )
+        })
+        .collect()
+}
+
 /// A migrated database of its own, its subjects, and a normaliser, to drive the writer.
 pub async fn migrated() -> (
     TestEnv,
