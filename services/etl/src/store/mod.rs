@@ -5,6 +5,7 @@
 pub mod copy;
 mod error;
 pub mod identity;
+mod locks;
 mod people;
 pub mod plan;
 mod sources;
@@ -185,7 +186,7 @@ impl BatchWriter {
         for (i, outcome) in dropped {
             outcomes[i] = outcome;
         }
-        tables::lock_conversation_links(tx, &items).await?;
+        locks::lock_batch(tx, &items).await?;
         let stored = tables::lock_sources(tx, kept.iter().map(|&i| &items[i].key)).await?;
         let now = now_micros();
         let now_json = json!(now);

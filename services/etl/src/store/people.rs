@@ -65,7 +65,11 @@ pub(super) async fn resolve<'a>(
         });
     }
 
-    // Who already stored shares an address with the incoming people.
+    // Who already stored shares an address with the incoming people. The batch holds the
+    // locks of these addresses (`locks::lock_batch`, taken before anything was read, not here:
+    // here would be after the source-record locks, in an order other batches do not follow),
+    // so another batch with a person at one of them has either committed, and is seen here,
+    // or waits until this one has.
     let (mut emails, mut phones) = (Vec::new(), Vec::new());
     for change in &person_changes {
         if let Some(p) = person_fields(change.item) {

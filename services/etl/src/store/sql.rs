@@ -192,16 +192,17 @@ pub const CONVERSATION_IDS: &str = "\
       USING (instance_id, external_id) \
     WHERE s.entity_type = 'conversation' AND s.entity_id <> '00000000-0000-0000-0000-000000000000'";
 
-/// Takes the transaction-long locks that serialise the batches linking messages to the
-/// conversations of (instance id `$2`, external id `$3`): one lock per bucket of `$1`
-/// buckets, taken in bucket order. A batch that writes a message and one that writes its
-/// conversation then never both miss the other: the later one sees the earlier one's rows.
-/// The first key, 1953655138 ("trib" in ASCII), keeps these locks apart from any other
-/// advisory lock in the database.
-pub const LOCK_CONVERSATION_LINKS: &str = "\
+/// Takes the transaction-long locks that serialise the batches that would otherwise miss each
+/// other's uncommitted rows. Key `i` is of kind `$2[i]` and named by `$3[i]` and `$4[i]` (a
+/// scope and a name); the keys of each kind are hashed into `$1` buckets of its own (kind `k`
+/// owns locks `k·$1` to `k·$1 + $1 − 1`), and all the locks are taken in this one statement,
+/// in order, so two batches never each hold a lock the other waits for. The first key,
+/// 1953655138 ("trib" in ASCII), keeps these locks apart from any other advisory lock in the
+/// database.
+pub const LOCK_BATCH_KEYS: &str = "\
     SELECT pg_advisory_xact_lock(1953655138, b) FROM ( \
-        SELECT DISTINCT abs(hashtext(instance_id || chr(31) || external_id) % $1) AS b \
-        FROM unnest($2::text[], $3::text[]) AS k(instance_id, external_id) ORDER BY b) buckets";
+        SELECT DISTINCT kind * $1 + abs(hashtext(scope || chr(31) || name) % $1) AS b \
+        FROM unnest($2::int4[], $3::text[], $4::text[]) AS k(kind, scope, name) ORDER BY b) buckets";
 
 /// Links the live messages still waiting for the conversations of `$1`, `$2`, `$3`
 /// (instance ids, external ids, conversation ids) at `$4`; returns each linked message whole

@@ -254,40 +254,9 @@ pub(super) async fn resolve_conversations(
     Ok(())
 }
 
-/// How many locks the conversation links of all batches are spread over. Batches whose
-/// conversations fall in different buckets never wait on each other; a batch takes at most
-/// this many locks, well within PostgreSQL's lock table.
-const CONVERSATION_LINK_BUCKETS: i32 = 64;
-
-/// Serialises this batch with any other that writes its messages' conversations or its
-/// conversations' messages, until the transaction ends. Taken before anything is read, so
-/// that each batch sees what the one before it committed.
-pub(super) async fn lock_conversation_links(
-    tx: &mut Transaction<'static, Postgres>,
-    items: &[&NormalisedItem],
-) -> Result<(), StoreError> {
-    let (mut instances, mut externals) = (Vec::new(), Vec::new());
-    for item in items {
-        if let Some(conversation) = conversation_of(item) {
-            instances.push(item.key.instance_id.as_str());
-            externals.push(conversation);
-        }
-    }
-    if instances.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(sql::LOCK_CONVERSATION_LINKS)
-        .bind(CONVERSATION_LINK_BUCKETS)
-        .bind(&instances)
-        .bind(&externals)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
 /// The conversation an item is about, by its external id at the item's instance: a
 /// conversation's own, or the one a message belongs to.
-fn conversation_of(item: &NormalisedItem) -> Option<&str> {
+pub(super) fn conversation_of(item: &NormalisedItem) -> Option<&str> {
     match item.key.entity_type {
         EntityType::Conversation => Some(&item.key.external_id),
         EntityType::Message => item.json["conversation_external_id"].as_str(),

@@ -174,3 +174,89 @@ async fn two_new_people_in_one_batch_who_share_a_phone_are_one() {
     assert_eq!(live, 1);
     etl.stop().await;
 }
+
+#[tokio::test]
+async fn people_sharing_an_address_in_two_concurrent_batches_are_one() {
+    // Proves that identity resolution does not depend on batches coming one at a time: two
+    // batches written at once, each with a new person who shares an address with a new person
+    // of the other, whichever commits first, end with one person per address.
+    let (_env, subjects, pool, normaliser) = migrated().await;
+    let writer = tributary_etl::store::BatchWriter::new(pool.clone(), subjects.clone());
+    const ROUNDS: usize = 30;
+    const VERSION: &str = "2026-01-01T00:00:00Z";
+    for round in 0..ROUNDS {
+        // The CRM and the phone book each know Ada by e-mail and Grace by phone, written
+        // differently, under ids of their own.
+        let crm = pending_items(
+            &normaliser,
+            &subjects,
+            &[
+                item(
+                    "crm",
+                    "person",
+                    &format!("ada-{round}"),
+                    VERSION,
+                    json!({"display_name": "Ada", "emails": [format!("ada{round}@example.org")]}),
+                ),
+                item(
+                    "crm",
+                    "person",
+                    &format!("grace-{round}"),
+                    VERSION,
+                    json!({"display_name": "Grace", "phones": [format!("(415) 555-01{round:02}")]}),
+                ),
+            ],
+        );
+        let phone_book = pending_items(
+            &normaliser,
+            &subjects,
+            &[
+                item(
+                    "phone",
+                    "person",
+                    &format!("ada-{round}"),
+                    VERSION,
+                    json!({"display_name": "Ada Lovelace", "emails": [format!(" ADA{round}@Example.org")]}),
+                ),
+                item(
+                    "phone",
+                    "person",
+                    &format!("grace-{round}"),
+                    VERSION,
+                    json!({"display_name": "Grace Hopper", "phones": [format!("+1 415 555 01{round:02}")]}),
+                ),
+            ],
+        );
+        let (a, b) = tokio::join!(writer.write(&crm), writer.write(&phone_book));
+        a.unwrap();
+        b.unwrap();
+    }
+
+    // Each external id names one person at both sources: its two source records point at one
+    // live person.
+    let split: Vec<String> = sqlx::query_scalar(
+        "SELECT s.external_id FROM source_record s LEFT JOIN person p ON p.id = s.entity_id \
+         GROUP BY s.external_id \
+         HAVING count(DISTINCT s.entity_id) <> 1 \
+             OR count(*) FILTER (WHERE p.merged_into IS NULL AND p.deleted_at IS NULL) <> 2 \
+         ORDER BY s.external_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(
+        split.is_empty(),
+        "{} of {} people were left apart: {split:?}",
+        split.len(),
+        2 * ROUNDS
+    );
+    let live: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM person WHERE merged_into IS NULL AND deleted_at IS NULL",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(live, 2 * ROUNDS as i64);
+    assert_eq!(count(&pool, "source_record").await, 4 * ROUNDS as i64);
+    pool.close().await;
+}
