@@ -8,14 +8,14 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use serde_json::{json, Value};
 use tributary_channel::ChannelRegistry;
-use tributary_kit::testing::{RunningService, TestEnv};
+use tributary_kit::testing::{Mesh, RunningService, TestEnv};
 use tributary_plugin_sdk::{
     ChannelPlugin, EntityType, IncomingEvent, IncomingWebhook, OutboundMessage, PluginContext,
     PluginError, SentMessage, WebhookRejection, WebhookVerdict,
 };
 use uuid::Uuid;
 
-use crate::support::{Mesh, Signed};
+use crate::support::{Harness, Signed};
 
 /// The probe channel's plugin id.
 const PROBE: &str = "test.probe";
@@ -112,7 +112,8 @@ async fn a_channel_plugin_emits_an_event_and_reads_data_through_its_context() {
         env.config.clone(),
     )
     .await;
-    let mesh = Mesh {
+    let mesh = Harness {
+        mesh: Mesh::of(&env).await,
         env,
         plugin_manager: Some(plugin_manager),
         channel: Some(channel),
@@ -125,7 +126,7 @@ async fn a_channel_plugin_emits_an_event_and_reads_data_through_its_context() {
         .execute(&mesh.env.pool().await)
         .await
         .unwrap();
-    mesh.install(PROBE, "probe-1", json!({})).await;
+    mesh.serve(PROBE, "probe-1", json!({})).await;
     let nats = mesh.env.nats().await;
     let mut seen = nats
         .subscribe(mesh.env.subjects().qualify(SEEN))

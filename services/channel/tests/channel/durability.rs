@@ -9,10 +9,10 @@ use serde_json::json;
 use tributary_kit::testing::RunningService;
 use tributary_proto::events::CommunicationEvent;
 
-use crate::support::{Mesh, Signed};
+use crate::support::{Harness, Signed};
 
 /// The channel service as its own process on `port`, configured like the test's services.
-fn spawn_channel(mesh: &Mesh, port: u16) -> Child {
+fn spawn_channel(mesh: &Harness, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_tributary-channel"))
         .env("TRIBUTARY__NATS__SUBJECT_PREFIX", &mesh.env.prefix)
         .env("TRIBUTARY__DATABASE__NAME", &mesh.env.database)
@@ -55,8 +55,8 @@ fn update(id: u64) -> Signed {
 
 #[tokio::test]
 async fn a_channel_service_killed_after_answering_loses_nothing_and_repeats_nothing() {
-    let mut mesh = Mesh::start_with(true, |env| env.config.channel.ack_wait_secs = 2).await;
-    mesh.install(
+    let mut mesh = Harness::start_with(true, |env| env.config.channel.ack_wait_secs = 2).await;
+    mesh.serve(
         "tributary.telegram",
         "tg-kill",
         json!({"botToken": "1:x", "secretToken": "token-kill"}),
@@ -111,13 +111,12 @@ async fn a_channel_service_killed_after_answering_loses_nothing_and_repeats_noth
     // Another channel service takes over: whatever the first had not acked comes again.
     mesh.channel =
         Some(RunningService::start(tributary_channel::build, mesh.env.config.clone()).await);
-    mesh.env
-        .wait_count(
-            "SELECT count(*) FROM message WHERE body_text LIKE 'message %'",
-            40,
-            30,
-        )
-        .await;
+    mesh.wait_for_rows(
+        "SELECT count(*) FROM message WHERE body_text LIKE 'message %'",
+        40,
+        Duration::from_secs(30),
+    )
+    .await;
     // Past the ack wait, so anything redelivered has been handled again.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
@@ -126,19 +125,21 @@ async fn a_channel_service_killed_after_answering_loses_nothing_and_repeats_noth
         40
     );
     assert_eq!(mesh.stored_webhooks("telegram", "tg-kill").await, 40);
-    mesh.env
-        .wait_count("SELECT count(*) FROM message", 40, 1)
+    mesh.wait_for_rows("SELECT count(*) FROM message", 40, Duration::from_secs(1))
         .await;
-    mesh.env
-        .wait_count("SELECT count(*) FROM conversation", 1, 1)
-        .await;
+    mesh.wait_for_rows(
+        "SELECT count(*) FROM conversation",
+        1,
+        Duration::from_secs(1),
+    )
+    .await;
     mesh.stop().await;
 }
 
 #[tokio::test]
 async fn a_webhook_its_plugin_cannot_read_is_dead_lettered_with_the_reason() {
-    let mesh = Mesh::start(false).await;
-    mesh.install(
+    let mesh = Harness::start(false).await;
+    mesh.serve(
         "tributary.telegram",
         "tg-bad",
         json!({"botToken": "1:x", "secretToken": "token-bad"}),
@@ -184,8 +185,8 @@ async fn a_webhook_its_plugin_cannot_read_is_dead_lettered_with_the_reason() {
 async fn a_stored_webhook_keeps_no_signature_or_secret_token() {
     // Whoever reads CHANNEL_INBOUND (kept 7 days, dead letters 30) must not find Telegram's
     // secret token, its only authenticator, nor any provider's signature.
-    let mesh = Mesh::start(false).await;
-    mesh.install(
+    let mesh = Harness::start(false).await;
+    mesh.serve(
         "tributary.telegram",
         "tg-kept",
         json!({"botToken": "1:x", "secretToken": "token-never-stored"}),

@@ -2,16 +2,18 @@
 //! Messages API documents (429 with Retry-After, 5xx, 4xx), the idempotent retry of a send,
 //! and Twilio's status callbacks updating the sent message, in the unified model too.
 
+use std::time::Duration;
+
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use tributary_channel::api::{SendMessage, SendOutcome, SendRequest};
 use tributary_kit::client::CallError;
 use tributary_plugin_sdk::signatures::twilio;
 use tributary_plugin_sdk::testing::{Canned, FixtureServer};
-use tributary_proto::events::CommunicationEvent;
+use tributary_proto::events::{CommunicationEvent, EventKind};
 use uuid::Uuid;
 
-use crate::support::{Mesh, Signed};
+use crate::support::{Harness, Signed};
 
 const MESSAGES: &str = "/2010-04-01/Accounts/AC0123/Messages.json";
 
@@ -41,12 +43,11 @@ fn twilio_message(sid: &str, status: &str) -> Value {
 }
 
 async fn send(
-    mesh: &Mesh,
+    mesh: &Harness,
     instance: &str,
     request: &SendRequest,
 ) -> Result<SendOutcome, CallError> {
     mesh.client()
-        .await
         .call(&SendMessage {
             instance_id: instance.to_owned(),
             message: request.clone(),
@@ -67,9 +68,9 @@ fn text_to(to: &str, text: &str) -> SendRequest {
 
 #[tokio::test]
 async fn a_send_survives_a_429_and_its_status_callbacks_update_the_message() {
-    let mesh = Mesh::start(true).await;
+    let mesh = Harness::start(true).await;
     let twilio_api = FixtureServer::start().await.unwrap();
-    mesh.install(
+    mesh.serve(
         "tributary.twilio-sms",
         "sms-out",
         json!({
@@ -91,7 +92,9 @@ async fn a_send_survives_a_429_and_its_status_callbacks_update_the_message() {
             Canned::json(201, twilio_message("SM7001", "queued")),
         ],
     );
-    let mut sent_events = mesh.watch(CommunicationEvent::MessageSent).await;
+    let mut sent_events = mesh
+        .watch(EventKind::Communication(CommunicationEvent::MessageSent))
+        .await;
     let mut request = text_to("+15550002", "Your order shipped");
     request.id = Some(Uuid::now_v7());
     let outcome = send(&mesh, "sms-out", &request).await.unwrap();
@@ -118,9 +121,9 @@ async fn a_send_survives_a_429_and_its_status_callbacks_update_the_message() {
         .header("authorization")
         .is_some_and(|a| a.starts_with("Basic ")));
 
-    let event = tributary_kit::testing::next_json(&mut sent_events, 5).await;
-    assert_eq!(event["data"]["message_id"], json!(outcome.message_id));
-    assert_eq!(event["data"]["provider_message_id"], "SM7001");
+    let event = sent_events.next(Duration::from_secs(5)).await;
+    assert_eq!(event.data["message_id"], json!(outcome.message_id));
+    assert_eq!(event.data["provider_message_id"], "SM7001");
 
     // The same id again: answered from the record, nothing sent.
     let again = send(&mesh, "sms-out", &request).await.unwrap();
@@ -130,10 +133,15 @@ async fn a_send_survives_a_429_and_its_status_callbacks_update_the_message() {
 
     // The sent message is in the unified model.
     let sent_row = "SELECT count(*) FROM message WHERE extra->>'delivery_status' = 'queued' AND body_text = 'Your order shipped'";
-    mesh.env.wait_count(sent_row, 1, 10).await;
+    mesh.wait_for_rows(sent_row, 1, Duration::from_secs(10))
+        .await;
 
     // Twilio's status callback, signed as Twilio signs it, to the URL it was given.
-    let mut changed = mesh.watch(CommunicationEvent::DeliveryStatusChanged).await;
+    let mut changed = mesh
+        .watch(EventKind::Communication(
+            CommunicationEvent::DeliveryStatusChanged,
+        ))
+        .await;
     let params = [
         ("MessageSid", "SM7001"),
         ("SmsSid", "SM7001"),
@@ -165,13 +173,13 @@ async fn a_send_survives_a_429_and_its_status_callbacks_update_the_message() {
         body,
     );
     assert_eq!(mesh.post(&status_callback).await.0, 200);
-    let event = tributary_kit::testing::next_json(&mut changed, 5).await;
-    assert_eq!(event["data"]["status"], "delivered");
-    assert_eq!(event["data"]["message_id"], json!(outcome.message_id));
+    let event = changed.next(Duration::from_secs(5)).await;
+    assert_eq!(event.data["status"], "delivered");
+    assert_eq!(event.data["message_id"], json!(outcome.message_id));
     let delivered_row = "SELECT count(*) FROM message WHERE extra->>'delivery_status' = 'delivered' AND body_text = 'Your order shipped'";
-    mesh.env.wait_count(delivered_row, 1, 10).await;
-    mesh.env
-        .wait_count("SELECT count(*) FROM message", 1, 1)
+    mesh.wait_for_rows(delivered_row, 1, Duration::from_secs(10))
+        .await;
+    mesh.wait_for_rows("SELECT count(*) FROM message", 1, Duration::from_secs(1))
         .await;
     let stored: String = sqlx::query_scalar("SELECT status FROM channel_outbound WHERE id = $1")
         .bind(outcome.message_id)
@@ -184,9 +192,9 @@ async fn a_send_survives_a_429_and_its_status_callbacks_update_the_message() {
 
 #[tokio::test]
 async fn failures_are_outcomes_with_their_reason_and_a_delivery_failed_event() {
-    let mesh = Mesh::start_with(false, |env| env.config.channel.send_max_attempts = 3).await;
+    let mesh = Harness::start_with(false, |env| env.config.channel.send_max_attempts = 3).await;
     let twilio_api = FixtureServer::start().await.unwrap();
-    mesh.install(
+    mesh.serve(
         "tributary.twilio-sms",
         "sms-fail",
         json!({
@@ -197,7 +205,9 @@ async fn failures_are_outcomes_with_their_reason_and_a_delivery_failed_event() {
         }),
     )
     .await;
-    let mut failed = mesh.watch(CommunicationEvent::DeliveryFailed).await;
+    let mut failed = mesh
+        .watch(EventKind::Communication(CommunicationEvent::DeliveryFailed))
+        .await;
 
     // 5xx every time: retried send_max_attempts times, then failed.
     twilio_api.respond(
@@ -213,9 +223,9 @@ async fn failures_are_outcomes_with_their_reason_and_a_delivery_failed_event() {
         "{outcome:?}"
     );
     assert_eq!(twilio_api.requests_to(MESSAGES).len(), 3);
-    let event = tributary_kit::testing::next_json(&mut failed, 5).await;
-    assert_eq!(event["data"]["message_id"], json!(outcome.message_id));
-    assert!(event["data"]["error"]
+    let event = failed.next(Duration::from_secs(5)).await;
+    assert_eq!(event.data["message_id"], json!(outcome.message_id));
+    assert!(event.data["error"]
         .as_str()
         .is_some_and(|e| e.contains("503")));
 
@@ -333,8 +343,8 @@ impl Drop for Aiosmtpd {
 #[tokio::test]
 async fn a_send_through_the_email_channel_reaches_a_real_smtp_server() {
     let smtp = Aiosmtpd::start();
-    let mesh = Mesh::start(true).await;
-    mesh.install(
+    let mesh = Harness::start(true).await;
+    mesh.serve(
         "tributary.email",
         "mail-out",
         json!({
@@ -359,12 +369,7 @@ async fn a_send_through_the_email_channel_reaches_a_real_smtp_server() {
         "{mail}"
     );
     assert!(mail.contains("All green tonight."), "{mail}");
-    mesh.env
-        .wait_count(
-            "SELECT count(*) FROM message WHERE subject = 'Nightly report' AND extra->>'direction' = 'outbound'",
-            1,
-            10,
-        )
+    mesh.wait_for_rows("SELECT count(*) FROM message WHERE subject = 'Nightly report' AND extra->>'direction' = 'outbound'", 1, Duration::from_secs(10))
         .await;
 
     // Nothing listening any more: the send fails, with a reason, after the channel's retries.

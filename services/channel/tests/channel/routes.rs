@@ -1,10 +1,12 @@
 //! Routes come and go with their instances, without a restart; what is not served is 404,
 //! and bodies over the limit are 413.
 
-use serde_json::json;
-use tributary_proto::events::CommunicationEvent;
+use std::time::Duration;
 
-use crate::support::{Mesh, Signed};
+use serde_json::json;
+use tributary_proto::events::{CommunicationEvent, EventKind};
+
+use crate::support::{Harness, Signed};
 
 fn telegram(path: &str, token: &str, body: Vec<u8>) -> Signed {
     Signed::new(
@@ -34,13 +36,13 @@ fn update(id: u64, text: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn routes_follow_enable_and_disable_and_unknown_ones_are_404() {
-    let mesh = Mesh::start_with(false, |env| env.config.channel.max_body_bytes = 4096).await;
+    let mesh = Harness::start_with(false, |env| env.config.channel.max_body_bytes = 4096).await;
     let path = "/webhooks/telegram/tg-live";
     let request = telegram(path, "token-live", update(1, "first"));
 
     // Before the instance exists, and under the wrong channel name: 404.
     assert_eq!(mesh.post(&request).await.0, 404);
-    mesh.install(
+    mesh.serve(
         "tributary.telegram",
         "tg-live",
         json!({"botToken": "1:x", "secretToken": "token-live"}),
@@ -57,10 +59,14 @@ async fn routes_follow_enable_and_disable_and_unknown_ones_are_404() {
         404
     );
 
-    let mut received = mesh.watch(CommunicationEvent::MessageReceived).await;
+    let mut received = mesh
+        .watch(EventKind::Communication(
+            CommunicationEvent::MessageReceived,
+        ))
+        .await;
     assert_eq!(mesh.post(&request).await.0, 200);
-    let event = tributary_kit::testing::next_json(&mut received, 5).await;
-    assert_eq!(event["data"]["text"], "first");
+    let event = received.next(Duration::from_secs(5)).await;
+    assert_eq!(event.data["text"], "first");
 
     // A body over channel.max_body_bytes: 413, and nothing stored.
     let huge = update(2, &"x".repeat(5000));
@@ -69,7 +75,7 @@ async fn routes_follow_enable_and_disable_and_unknown_ones_are_404() {
     assert_eq!(mesh.stored_webhooks("telegram", "tg-live").await, 1);
 
     // Disabled: its route is gone at once, without a restart.
-    let client = mesh.client().await;
+    let client = mesh.client();
     client.disable("tg-live").await.unwrap();
     mesh.wait_route("tg-live", false).await;
     let (status, body) = mesh
@@ -92,8 +98,8 @@ async fn routes_follow_enable_and_disable_and_unknown_ones_are_404() {
 
 #[tokio::test]
 async fn a_channel_without_network_inbound_has_no_webhook_route() {
-    let mesh = Mesh::start(false).await;
-    mesh.install(
+    let mesh = Harness::start(false).await;
+    mesh.serve(
         "tributary.email",
         "mail-out",
         json!({"server": "smtp://127.0.0.1:2525?tls=none", "from": "hub@example.com"}),
@@ -101,7 +107,6 @@ async fn a_channel_without_network_inbound_has_no_webhook_route() {
     .await;
     let routes = mesh
         .client()
-        .await
         .call(&tributary_channel::api::RoutesQuery {})
         .await
         .unwrap();
@@ -123,7 +128,7 @@ async fn a_channel_without_network_inbound_has_no_webhook_route() {
 /// Opens a connection to the channel service and sends the head of a `POST` to `path` that
 /// announces a body of `length` bytes and sends none of it, as a slow sender does; the
 /// connection is kept open by the returned stream.
-async fn slow_post(mesh: &Mesh, path: &str, length: usize) -> tokio::net::TcpStream {
+async fn slow_post(mesh: &Harness, path: &str, length: usize) -> tokio::net::TcpStream {
     use tokio::io::AsyncWriteExt;
     let addr = mesh.base_url().trim_start_matches("http://").to_owned();
     let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
@@ -157,7 +162,7 @@ async fn status_of(stream: &mut tokio::net::TcpStream, secs: u64) -> u16 {
 async fn a_route_not_served_is_404_before_any_of_the_body_arrives() {
     // Before, the whole body (up to 1 MiB) was read before the route was known, with no time
     // limit: slow bodies to a route that does not exist held memory and tasks for ever.
-    let mesh = Mesh::start(false).await;
+    let mesh = Harness::start(false).await;
     let mut slow = slow_post(&mesh, "/webhooks/telegram/nowhere", 1_000_000).await;
     assert_eq!(status_of(&mut slow, 5).await, 404);
     mesh.stop().await;
@@ -165,12 +170,12 @@ async fn a_route_not_served_is_404_before_any_of_the_body_arrives() {
 
 #[tokio::test]
 async fn a_body_slower_than_the_timeout_is_408_and_too_many_at_once_is_503() {
-    let mesh = Mesh::start_with(false, |env| {
+    let mesh = Harness::start_with(false, |env| {
         env.config.channel.webhook_body_timeout_ms = 1500;
         env.config.channel.max_concurrent_webhooks = 1;
     })
     .await;
-    mesh.install(
+    mesh.serve(
         "tributary.telegram",
         "tg-slow",
         json!({"botToken": "1:x", "secretToken": "token-slow"}),

@@ -3,13 +3,15 @@
 //! changed body, a changed URL, a stale timestamp or no signature is refused with 401 and
 //! nothing is stored or published; a redelivery is answered 200 and not handled twice.
 
+use std::time::Duration;
+
 use base64::Engine as _;
 use secrecy::SecretString;
 use serde_json::json;
 use tributary_plugin_sdk::signatures::{meta, slack, standard_webhooks, twilio};
-use tributary_proto::events::CommunicationEvent;
+use tributary_proto::events::{CommunicationEvent, EventKind};
 
-use crate::support::{now_secs, received_of, Mesh, Signed};
+use crate::support::{now_secs, Harness, Signed};
 
 fn secret(s: &str) -> SecretString {
     SecretString::from(s.to_owned())
@@ -19,7 +21,7 @@ fn secret(s: &str) -> SecretString {
 /// `MessageReceived` with `text` follows, and only one webhook is stored, for `instance`
 /// alone.
 async fn judge(
-    mesh: &Mesh,
+    mesh: &Harness,
     channel: &str,
     instance: &str,
     other: &str,
@@ -27,7 +29,11 @@ async fn judge(
     refused: Vec<(&str, Signed)>,
     text: &str,
 ) {
-    let mut received = mesh.watch(CommunicationEvent::MessageReceived).await;
+    let mut received = mesh
+        .watch(EventKind::Communication(
+            CommunicationEvent::MessageReceived,
+        ))
+        .await;
     for (what, request) in &refused {
         let (status, body) = mesh.post(request).await;
         assert_eq!(
@@ -41,10 +47,14 @@ async fn judge(
     let (status, body) = mesh.post(&valid).await;
     assert_eq!(status, 200, "a redelivery is answered 200: {body}");
 
-    let events = received_of(&mut received, instance, 2, 5).await;
+    let events = received
+        .collect(2, Duration::from_secs(5), |e| {
+            e.data["instance_id"] == instance
+        })
+        .await;
     assert_eq!(events.len(), 1, "one MessageReceived: {events:?}");
-    assert_eq!(events[0]["data"]["text"], text);
-    assert_eq!(events[0]["data"]["channel"], channel);
+    assert_eq!(events[0].data["text"], text);
+    assert_eq!(events[0].data["channel"], channel);
     assert_eq!(mesh.stored_webhooks(channel, instance).await, 1);
     assert_eq!(mesh.stored_webhooks(channel, other).await, 0);
     assert_eq!(
@@ -70,9 +80,9 @@ fn owned(params: &[(&str, &str)]) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn twilio_sms_signatures_cover_the_url_and_the_form() {
-    let mesh = Mesh::start(false).await;
+    let mesh = Harness::start(false).await;
     for (instance, token) in [("sms-a", "token-a"), ("sms-b", "token-b")] {
-        mesh.install(
+        mesh.serve(
             "tributary.twilio-sms",
             instance,
             json!({"accountSid": "AC0123", "authToken": token, "fromNumber": "+15550001"}),
@@ -142,11 +152,11 @@ async fn twilio_sms_signatures_cover_the_url_and_the_form() {
 #[tokio::test]
 async fn a_public_base_url_behind_a_proxy_is_what_twilio_signatures_cover() {
     let public = "https://hub.example.com/tributary";
-    let mesh = Mesh::start_with(false, |env| {
+    let mesh = Harness::start_with(false, |env| {
         env.config.channel.public_base_url = format!("{public}/");
     })
     .await;
-    mesh.install(
+    mesh.serve(
         "tributary.twilio-sms",
         "sms-proxy",
         json!({"accountSid": "AC0123", "authToken": "token-p", "fromNumber": "+15550001"}),
@@ -217,9 +227,9 @@ fn slack_signed(path: &str, signing: &str, timestamp: i64, body: Vec<u8>) -> Sig
 
 #[tokio::test]
 async fn slack_signatures_cover_the_timestamp_and_the_body() {
-    let mesh = Mesh::start(false).await;
+    let mesh = Harness::start(false).await;
     for (instance, signing) in [("slack-a", "signing-a"), ("slack-b", "signing-b")] {
-        mesh.install(
+        mesh.serve(
             "tributary.slack",
             instance,
             json!({"signingSecret": signing, "botToken": "xoxb-test"}),
@@ -337,9 +347,9 @@ fn standard_signed(
 
 #[tokio::test]
 async fn standard_webhooks_signatures_cover_the_id_the_timestamp_and_the_body() {
-    let mesh = Mesh::start(false).await;
+    let mesh = Harness::start(false).await;
     for (instance, seed) in [("hook-a", 1), ("hook-b", 2)] {
-        mesh.install(
+        mesh.serve(
             "tributary.webhook",
             instance,
             json!({"secret": whsec(seed)}),
@@ -441,9 +451,9 @@ fn meta_signed(path: &str, app_secret: &str, body: Vec<u8>) -> Signed {
 
 #[tokio::test]
 async fn whatsapp_signatures_cover_the_body_and_the_handshake_needs_the_verify_token() {
-    let mesh = Mesh::start(false).await;
+    let mesh = Harness::start(false).await;
     for (instance, app) in [("wa-a", "app-secret-a"), ("wa-b", "app-secret-b")] {
-        mesh.install(
+        mesh.serve(
             "tributary.whatsapp",
             instance,
             json!({
@@ -536,9 +546,9 @@ fn telegram_update(text: &str) -> Vec<u8> {
 /// URL, and there is no timestamp (see docs/channels/telegram.md).
 #[tokio::test]
 async fn telegram_requests_must_carry_the_instance_secret_token() {
-    let mesh = Mesh::start(false).await;
+    let mesh = Harness::start(false).await;
     for (instance, token) in [("tg-a", "secret-token-a"), ("tg-b", "secret-token-b")] {
-        mesh.install(
+        mesh.serve(
             "tributary.telegram",
             instance,
             json!({"botToken": "123456:ABC-test", "secretToken": token}),

@@ -1,14 +1,14 @@
-//! The mesh a channel test runs (the real plugin manager and channel service, and the ETL
-//! when asked, on this test's NATS prefix and database) and signed requests to send it.
+//! The services a channel test runs (the real plugin manager and channel service, and the
+//! ETL when asked, on this test's NATS prefix and database) and signed requests to send them;
+//! the test drives the mesh through kit's one handle ([`Mesh`]), which [`Harness`] derefs to.
 
+use std::ops::Deref;
 use std::time::Duration;
 
 use serde_json::Value;
 use tributary_channel::api::RoutesQuery;
-use tributary_kit::client::MeshClient;
-use tributary_kit::testing::{RunningService, TestEnv};
+use tributary_kit::testing::{Accept, Mesh, RunningService, TestEnv};
 use tributary_proto::events::{CommunicationEvent, EventKind};
-use tributary_proto::requests::plugins::InstallRequest;
 
 /// A request to a webhook route: path below the route's base URL, headers and body.
 #[derive(Debug, Clone)]
@@ -47,22 +47,33 @@ impl Signed {
     }
 }
 
-/// The running services of one test.
-pub struct Mesh {
+/// The running services of one test, and its handle on the mesh (install, enable, watch,
+/// wait for rows), which the harness derefs to.
+pub struct Harness {
     pub env: TestEnv,
+    /// The test's handle on the mesh.
+    pub mesh: Mesh,
     pub plugin_manager: Option<RunningService>,
     pub channel: Option<RunningService>,
     pub etl: Option<RunningService>,
     pub http: reqwest::Client,
 }
 
-impl Mesh {
+impl Deref for Harness {
+    type Target = Mesh;
+
+    fn deref(&self) -> &Mesh {
+        &self.mesh
+    }
+}
+
+impl Harness {
     /// The plugin manager and the channel service, and the ETL when `with_etl`.
     pub async fn start(with_etl: bool) -> Self {
         Self::start_with(with_etl, |_| {}).await
     }
 
-    /// [`Mesh::start`] with the configuration adjusted by `adjust` first.
+    /// [`Harness::start`] with the configuration adjusted by `adjust` first.
     pub async fn start_with(with_etl: bool, adjust: impl FnOnce(&mut TestEnv)) -> Self {
         let mut env = TestEnv::new().await;
         adjust(&mut env);
@@ -74,7 +85,8 @@ impl Mesh {
             None
         };
         let channel = RunningService::start(tributary_channel::build, env.config.clone()).await;
-        Mesh {
+        Harness {
+            mesh: Mesh::of(&env).await,
             env,
             plugin_manager: Some(plugin_manager),
             channel: Some(channel),
@@ -97,12 +109,6 @@ impl Mesh {
         }
     }
 
-    /// A client of the mesh's request subjects.
-    pub async fn client(&self) -> MeshClient {
-        MeshClient::new(self.env.nats().await, self.env.subjects(), "test".into())
-            .with_timeout(Duration::from_secs(30))
-    }
-
     /// The channel service's base URL.
     pub fn base_url(&self) -> String {
         let addr = self
@@ -115,31 +121,16 @@ impl Mesh {
 
     /// Installs `plugin` as `instance` with `config` and every permission accepted, enables
     /// it, and waits until the channel service serves it.
-    pub async fn install(&self, plugin: &str, instance: &str, config: Value) {
-        let client = self.client().await;
-        let info = client
-            .plugin(plugin)
-            .await
-            .unwrap_or_else(|e| panic!("{plugin}: {e}"));
-        client
-            .install(InstallRequest {
-                plugin_id: plugin.to_owned(),
-                instance_id: Some(instance.to_owned()),
-                config: Some(config),
-                accept_permissions: info.permissions,
-            })
-            .await
-            .unwrap_or_else(|e| panic!("install {instance}: {e}"));
-        client
-            .enable(instance)
-            .await
-            .unwrap_or_else(|e| panic!("enable {instance}: {e}"));
+    pub async fn serve(&self, plugin: &str, instance: &str, config: Value) {
+        self.install(plugin, instance, config, Accept::Requested)
+            .await;
+        self.enable(instance).await;
         self.wait_route(instance, true).await;
     }
 
     /// Waits until the channel service serves `instance` (or, with `served` false, stops).
     pub async fn wait_route(&self, instance: &str, served: bool) {
-        let client = self.client().await;
+        let client = self.client();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
             let routes: Value = match client.call(&RoutesQuery {}).await {
@@ -175,57 +166,17 @@ impl Mesh {
         (status, response.text().await.unwrap_or_default())
     }
 
-    /// A subscription to `communication.<event>`, ready before it returns.
-    pub async fn watch(&self, event: CommunicationEvent) -> async_nats::Subscriber {
-        let client = self.env.nats().await;
-        let subscriber = client
-            .subscribe(self.env.subjects().event(EventKind::Communication(event)))
-            .await
-            .unwrap();
-        client.flush().await.unwrap();
-        subscriber
-    }
-
     /// How many webhooks of `instance` the inbound stream holds.
     pub async fn stored_webhooks(&self, channel: &str, instance: &str) -> u64 {
-        self.env
-            .stored_on(&format!("channel.inbound.{channel}.{instance}"))
+        self.stored_on(&format!("channel.inbound.{channel}.{instance}"))
             .await
     }
 
     /// How many `communication.<event>` events the stream holds.
     pub async fn stored_events(&self, event: CommunicationEvent) -> u64 {
-        self.env
-            .stored_on(&EventKind::Communication(event).subject())
+        self.stored_on(&EventKind::Communication(event).subject())
             .await
     }
-}
-
-/// The `MessageReceived` events of `instance` that arrive within `secs`, at most `max`.
-pub async fn received_of(
-    subscriber: &mut async_nats::Subscriber,
-    instance: &str,
-    max: usize,
-    secs: u64,
-) -> Vec<Value> {
-    let mut found = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    while found.len() < max {
-        let now = tokio::time::Instant::now();
-        if now >= deadline {
-            break;
-        }
-        let Ok(Some(message)) =
-            tokio::time::timeout(deadline - now, futures::StreamExt::next(subscriber)).await
-        else {
-            break;
-        };
-        let event: Value = serde_json::from_slice(&message.payload).unwrap();
-        if event["data"]["instance_id"] == instance {
-            found.push(event);
-        }
-    }
-    found
 }
 
 /// Now, as a Unix timestamp in seconds.
