@@ -104,59 +104,41 @@ async fn one_of_each() -> Vec<RegistryError> {
     ]
 }
 
+/// The requests whose use case locks a live instance first (`lock_live`).
+const ON_A_LIVE_INSTANCE: &[&str] = &["configure", "enable", "disable", "upgrade", "heartbeat"];
+
 /// The verbs of the `plugins.*` requests whose handler can meet `e`. No `_` arm: a new
 /// variant does not compile until it says where it can be met.
-fn met_by(e: &RegistryError) -> &'static [&'static str] {
+fn met_by(e: &RegistryError) -> Vec<&'static str> {
+    let live = |more: &[&'static str]| [ON_A_LIVE_INSTANCE, more].concat();
     match e {
-        InvalidInstanceId(_) | AlreadyExists(_) | KeptForAnotherPlugin { .. } => &["install"],
-        PurgePending { .. } | PermissionsNotAccepted { .. } => &["install"],
-        InvalidPermission(_) => &["install", "upgrade"],
+        InvalidInstanceId(_) | AlreadyExists(_) | KeptForAnotherPlugin { .. } => vec!["install"],
+        PurgePending { .. } | PermissionsNotAccepted { .. } => vec!["install"],
+        InvalidPermission(_) => vec!["install", "upgrade"],
         // `actor` on every change, `instance_id` on the audit read.
-        NulByte(_) => &[
-            "install",
-            "configure",
-            "enable",
-            "disable",
-            "upgrade",
-            "uninstall",
-            "heartbeat",
-            "audit",
-        ],
-        NotOneOf { .. } => &["instances"],
-        AuditLimit(_) => &["audit"],
-        UnknownPlugin(_) => &["info", "install"],
-        UnknownInstance(_) => &[
-            "instance",
-            "runtime",
-            "install",
-            "configure",
-            "enable",
-            "disable",
-            "upgrade",
-            "uninstall",
-            "heartbeat",
-        ],
-        NothingToUninstall(_) | PurgeNotPublished { .. } => &["uninstall"],
-        Uninstalled { .. } => &["configure", "enable", "disable", "upgrade", "heartbeat"],
-        UpToDate { .. } | UpgradeHeld { .. } | ConfigUnfitForVersion { .. } => &["upgrade"],
-        MalformedConfig(_) | ConfigNotAnObject | InvalidConfig { .. } => &["install", "configure"],
-        ConfigIncomplete { .. } => &["enable"],
-        Store(_) => &[
+        NulByte(_) => live(&["install", "uninstall", "audit"]),
+        NotOneOf { .. } => vec!["instances"],
+        AuditLimit(_) => vec!["audit"],
+        UnknownPlugin(_) => vec!["info", "install"],
+        UnknownInstance(_) => live(&["instance", "runtime", "install", "uninstall"]),
+        NothingToUninstall(_) | PurgeNotPublished { .. } => vec!["uninstall"],
+        Uninstalled { .. } => live(&[]),
+        UpToDate { .. } | UpgradeHeld { .. } | ConfigUnfitForVersion { .. } => vec!["upgrade"],
+        MalformedConfig(_) | ConfigNotAnObject | InvalidConfig { .. } => {
+            vec!["install", "configure"]
+        }
+        ConfigIncomplete { .. } => vec!["enable"],
+        Store(_) => live(&[
             "rescan",
             "instances",
             "instance",
             "runtime",
             "install",
-            "configure",
-            "enable",
-            "disable",
-            "upgrade",
             "uninstall",
-            "heartbeat",
             "audit",
-        ],
-        SecretUnreadable { .. } => &["runtime", "install", "configure", "enable", "upgrade"],
-        ScanFailed(_) => &["rescan"],
+        ]),
+        SecretUnreadable { .. } => vec!["runtime", "install", "configure", "enable", "upgrade"],
+        ScanFailed(_) => vec!["rescan"],
     }
 }
 
@@ -170,7 +152,7 @@ async fn every_refusal_is_answered_with_a_code_its_requests_declare() {
         let verbs = met_by(&e);
         let shown = format!("{e:?}");
         let code = ApiError::from(e).error;
-        for verb in verbs {
+        for verb in &verbs {
             let entry = requests
                 .iter()
                 .find(|entry| entry.verb == *verb)

@@ -5,6 +5,7 @@
 mod admin_api;
 mod bad_input;
 mod configs;
+mod declared_errors;
 mod discovery;
 mod lifecycle;
 mod reinstall;
