@@ -4,7 +4,7 @@
 //! `channel.reconcile_interval_secs` catches events missed while disconnected.
 
 use tributary_host::follow::{BoxFuture, InstanceFollower};
-use tributary_host::InstanceContexts;
+use tributary_host::{InstanceContexts, InstanceHealth};
 use tributary_kit::client::{CallError, MeshClient};
 use tributary_plugin_sdk::PluginType;
 use tributary_proto::requests::plugins::RuntimeInstance;
@@ -21,6 +21,8 @@ pub struct RouteKeeper {
     registry: ChannelRegistry,
     routes: RouteTable,
     plugins: MeshClient,
+    /// Where an instance that cannot be served is reported failed.
+    health: InstanceHealth,
     /// Makes each instance's plugin context (config, logger, HTTP, events, data), as the host
     /// makes every instance's.
     contexts: InstanceContexts,
@@ -38,6 +40,7 @@ impl RouteKeeper {
         Self {
             registry,
             routes,
+            health: InstanceHealth::new(plugins.clone()),
             plugins,
             contexts,
         }
@@ -98,10 +101,8 @@ impl RouteKeeper {
         let plugin = match self.registry.resolve(&runtime.entrypoint) {
             Ok(plugin) => plugin,
             Err(e) => {
-                let error = e.to_string();
-                tracing::warn!(instance = %instance_id, error, "Cannot serve the instance.");
                 self.routes.remove(&instance_id);
-                let _ = self.plugins.heartbeat(&instance_id, Some(error)).await;
+                self.health.report_unrunnable(&instance_id, &e).await;
                 return;
             }
         };
@@ -115,10 +116,7 @@ impl RouteKeeper {
             Ok(ctx) => ctx,
             Err(e) => {
                 tracing::error!(instance = %instance_id, error = %e, "Cannot build the instance's context.");
-                let _ = self
-                    .plugins
-                    .heartbeat(&instance_id, Some(e.to_string()))
-                    .await;
+                self.health.report_failed(&instance_id, e.to_string()).await;
                 return;
             }
         };

@@ -10,7 +10,7 @@ use async_nats::jetstream::context::PublishAckFuture;
 use futures::StreamExt;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
-use tributary_host::InstanceContexts;
+use tributary_host::{InstanceContexts, InstanceHealth};
 use tributary_kit::client::MeshClient;
 use tributary_plugin_sdk::{
     ConnectorItem, ConnectorPlugin, Cursor, Grants, PluginContext, PluginError, SyncStep,
@@ -19,9 +19,6 @@ use tributary_proto::{ItemOperation, Subjects};
 use uuid::Uuid;
 
 use crate::state::{BegunSync, SyncCounts, SyncEnd, SyncStore};
-
-/// How long a heartbeat to the plugin manager may take before it is given up on.
-const PLUGIN_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One enabled connector instance, as the plugin manager describes it, with its connector.
 pub struct InstanceSpec {
@@ -98,7 +95,8 @@ pub struct SyncRunner {
     jetstream: async_nats::jetstream::Context,
     nats: async_nats::Client,
     subjects: Subjects,
-    plugins: MeshClient,
+    /// Where each sync's heartbeats and end are reported to the plugin manager.
+    health: InstanceHealth,
     /// Makes each sync's plugin context (config, logger, HTTP, events, data), as the host
     /// makes every instance's.
     contexts: InstanceContexts,
@@ -181,7 +179,7 @@ impl SyncRunner {
             jetstream,
             nats,
             subjects,
-            plugins,
+            health: InstanceHealth::new(plugins),
             contexts,
             max_inflight: max_inflight.max(1),
             heartbeat_every,
@@ -291,11 +289,9 @@ impl SyncRunner {
                         Ok(false) => {}
                         Err(e) => tracing::warn!(instance = instance_id, error = %e, "Cannot record a sync heartbeat."),
                     }
-                    let plugins = self.plugins.clone();
+                    let health = self.health.clone();
                     let id = instance_id.to_owned();
-                    tokio::spawn(async move {
-                        let _ = tokio::time::timeout(PLUGIN_HEARTBEAT_TIMEOUT, plugins.heartbeat(&id, None)).await;
-                    });
+                    tokio::spawn(async move { health.report_healthy(&id).await });
                 }
                 step = steps.next() => match step {
                     None => {
@@ -405,29 +401,10 @@ impl SyncRunner {
     /// Tells the plugin manager how the instance's sync ended: a failure marks the instance
     /// failed, a success or a cancel marks it healthy (recovering a failed one).
     pub async fn report_end(&self, instance_id: &str, end: &SyncEnd) {
-        let error = match end {
-            SyncEnd::Failed(e) => Some(e.clone()),
-            SyncEnd::Succeeded | SyncEnd::Cancelled(_) => None,
-        };
-        self.report_health(instance_id, error).await;
-    }
-
-    async fn report_health(&self, instance_id: &str, error: Option<String>) {
-        match tokio::time::timeout(
-            PLUGIN_HEARTBEAT_TIMEOUT,
-            self.plugins.heartbeat(instance_id, error),
-        )
-        .await
-        {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                tracing::debug!(instance = instance_id, error = %e, "The plugin manager did not take the heartbeat.")
-            }
-            Err(_) => {
-                tracing::debug!(
-                    instance = instance_id,
-                    "The plugin manager did not answer the heartbeat in time."
-                )
+        match end {
+            SyncEnd::Failed(e) => self.health.report_failed(instance_id, e.clone()).await,
+            SyncEnd::Succeeded | SyncEnd::Cancelled(_) => {
+                self.health.report_healthy(instance_id).await
             }
         }
     }

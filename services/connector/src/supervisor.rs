@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tributary_host::follow::{BoxFuture, InstanceFollower};
-use tributary_host::ConnectorRegistry;
+use tributary_host::{ConnectorRegistry, InstanceHealth};
 use tributary_kit::client::{CallError, MeshClient};
 use tributary_plugin_sdk::PluginType;
 use tributary_plugin_sdk::SyncRequest;
@@ -65,6 +65,8 @@ struct Inner {
     registry: ConnectorRegistry,
     runner: SyncRunner,
     plugins: MeshClient,
+    /// Where an instance that cannot run, or runs on demand only, is reported failed.
+    health: InstanceHealth,
     default_schedule: Schedule,
     lock_options: PgConnectOptions,
     slots: Mutex<HashMap<String, Slot>>,
@@ -96,6 +98,7 @@ impl Supervisor {
             inner: Arc::new(Inner {
                 registry,
                 runner,
+                health: InstanceHealth::new(plugins.clone()),
                 plugins,
                 default_schedule,
                 lock_options,
@@ -166,14 +169,8 @@ impl Supervisor {
         let connector = match self.inner.registry.resolve(&runtime.entrypoint) {
             Ok(connector) => connector,
             Err(e) => {
-                let error = e.to_string();
-                tracing::warn!(instance = %instance_id, error, "Cannot run the instance.");
-                self.remove(&instance_id, &error);
-                let _ = self
-                    .inner
-                    .plugins
-                    .heartbeat(&instance_id, Some(error))
-                    .await;
+                self.remove(&instance_id, &e.to_string());
+                self.inner.health.report_unrunnable(&instance_id, &e).await;
                 return;
             }
         };
@@ -189,11 +186,7 @@ impl Supervisor {
         if let Err(e) = &schedule {
             let error = format!("config `schedule`: {e}");
             tracing::warn!(instance = %instance_id, error, "The instance syncs only on demand.");
-            let _ = self
-                .inner
-                .plugins
-                .heartbeat(&instance_id, Some(error))
-                .await;
+            self.inner.health.report_failed(&instance_id, error).await;
         }
         let scheduler = CancellationToken::new();
         let ended = Arc::new(Notify::new());

@@ -9,15 +9,19 @@
 //!   or channel alike ([`InstanceContexts`]).
 //! - [`follow`]: keeping a service's instances in line with the plugin manager's
 //!   ([`follow_plugin_manager`]).
+//! - [`health`]: reporting each instance's health to the plugin manager, a resolve failure
+//!   included ([`InstanceHealth`]).
 
 pub mod builtin;
 pub mod context;
 pub mod follow;
+pub mod health;
 pub mod resolve;
 
 pub use builtin::{BuiltinKind, BuiltinPlugin, BUILTINS};
 pub use context::{InstanceContexts, NatsEventSink, PgDataReader};
 pub use follow::{follow_plugin_manager, InstanceFollower};
+pub use health::InstanceHealth;
 pub use resolve::{
     ChannelRegistry, ConnectorRegistry, Entrypoint, HostedPlugin, PluginRegistry, ResolveError,
 };

@@ -3,3 +3,4 @@
 
 mod context;
 mod dependencies;
+mod health;
