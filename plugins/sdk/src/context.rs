@@ -43,8 +43,40 @@ pub trait DataReader: Send + Sync {
     async fn get(&self, entity: EntityType, id: Uuid) -> Result<Option<Value>, PluginError>;
 }
 
-/// What a context without a sink or reader uses: every call fails, naming what is missing.
+/// A small key-value store of each instance's own, implemented by the service. Called with
+/// the context's instance id only: an instance never reaches another's keys.
+#[async_trait]
+pub trait KeyValueStore: Send + Sync {
+    /// The value under `key`, if any.
+    async fn get(&self, instance_id: &str, key: &str) -> Result<Option<Vec<u8>>, PluginError>;
+    /// Stores `value` under `key`.
+    async fn set(&self, instance_id: &str, key: &str, value: &[u8]) -> Result<(), PluginError>;
+    /// Forgets `key`.
+    async fn delete(&self, instance_id: &str, key: &str) -> Result<(), PluginError>;
+}
+
+/// What a context without a sink, reader or store uses: every call fails, naming what is
+/// missing.
 struct Unavailable;
+
+#[async_trait]
+impl KeyValueStore for Unavailable {
+    async fn get(&self, _instance_id: &str, _key: &str) -> Result<Option<Vec<u8>>, PluginError> {
+        Err(no_store())
+    }
+
+    async fn set(&self, _instance_id: &str, _key: &str, _value: &[u8]) -> Result<(), PluginError> {
+        Err(no_store())
+    }
+
+    async fn delete(&self, _instance_id: &str, _key: &str) -> Result<(), PluginError> {
+        Err(no_store())
+    }
+}
+
+fn no_store() -> PluginError {
+    PluginError::Other("this plugin context has no key-value store".to_owned())
+}
 
 #[async_trait]
 impl EventSink for Unavailable {
@@ -84,6 +116,7 @@ struct ContextInner {
     http: PluginHttp,
     events: Arc<dyn EventSink>,
     data: Arc<dyn DataReader>,
+    kv: Arc<dyn KeyValueStore>,
 }
 
 impl std::fmt::Debug for PluginContext {
@@ -105,6 +138,7 @@ pub struct PluginContextBuilder {
     http: PluginHttpBuilder,
     events: Arc<dyn EventSink>,
     data: Arc<dyn DataReader>,
+    kv: Arc<dyn KeyValueStore>,
 }
 
 impl PluginContextBuilder {
@@ -133,6 +167,12 @@ impl PluginContextBuilder {
         self
     }
 
+    /// The instance's own key-value store; without one, its calls fail.
+    pub fn kv_store(mut self, store: Arc<dyn KeyValueStore>) -> Self {
+        self.kv = store;
+        self
+    }
+
     /// Builds the context; fails only if the HTTP client cannot be built.
     pub fn build(self) -> Result<PluginContext, PluginError> {
         let span = tracing::info_span!(
@@ -150,6 +190,7 @@ impl PluginContextBuilder {
                 span,
                 events: self.events,
                 data: self.data,
+                kv: self.kv,
             }),
         })
     }
@@ -170,6 +211,7 @@ impl PluginContext {
             config: Value::Null,
             events: Arc::new(Unavailable),
             data: Arc::new(Unavailable),
+            kv: Arc::new(Unavailable),
         }
     }
 
@@ -249,6 +291,46 @@ impl PluginContext {
     /// Read access to the unified model, each read checked against `data:read` grants.
     pub fn data(&self) -> PluginData<'_> {
         PluginData { ctx: self }
+    }
+
+    /// The instance's own key-value store (a cursor of its own, a token cache).
+    pub fn kv(&self) -> PluginKv<'_> {
+        PluginKv { ctx: self }
+    }
+}
+
+/// The instance's own keys; from [`PluginContext::kv`].
+#[derive(Debug, Clone, Copy)]
+pub struct PluginKv<'a> {
+    ctx: &'a PluginContext,
+}
+
+impl PluginKv<'_> {
+    /// The value under `key`, if any.
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PluginError> {
+        self.ctx
+            .inner
+            .kv
+            .get(&self.ctx.inner.instance_id, key)
+            .await
+    }
+
+    /// Stores `value` under `key`.
+    pub async fn set(&self, key: &str, value: &[u8]) -> Result<(), PluginError> {
+        self.ctx
+            .inner
+            .kv
+            .set(&self.ctx.inner.instance_id, key, value)
+            .await
+    }
+
+    /// Forgets `key`.
+    pub async fn delete(&self, key: &str) -> Result<(), PluginError> {
+        self.ctx
+            .inner
+            .kv
+            .delete(&self.ctx.inner.instance_id, key)
+            .await
     }
 }
 

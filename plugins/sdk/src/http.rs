@@ -193,8 +193,24 @@ impl PluginHttp {
     }
 
     /// Sends `request`: checks its host, then tries it as the retry policy allows. A request
-    /// whose body is a stream cannot be repeated and is tried once.
+    /// whose body is a stream cannot be repeated and is tried once. An answer of 400 or more
+    /// that is not retried is [`PluginError::Http`].
     pub async fn execute(&self, request: Request) -> Result<Response, PluginError> {
+        self.send_checked(request, true).await
+    }
+
+    /// Sends `request` as [`PluginHttp::execute`] does (the same grant checks, retries and
+    /// rate limit) and answers with the final response whatever its status: for callers
+    /// that read error answers themselves (a WebAssembly guest's `fetch`).
+    pub async fn fetch(&self, request: Request) -> Result<Response, PluginError> {
+        self.send_checked(request, false).await
+    }
+
+    async fn send_checked(
+        &self,
+        request: Request,
+        error_status_is_err: bool,
+    ) -> Result<Response, PluginError> {
         check_url(&self.inner.grants, request.url()).map_err(|refused| match refused {
             RefusedUrl::Denied(denied) => PluginError::from(denied),
             RefusedUrl::NoHost => PluginError::Other(format!(
@@ -229,7 +245,7 @@ impl PluginHttp {
                     tracing::warn!(request = %what, status = response.status().as_u16(), attempt, ?wait, "Retrying a request the server could not serve.");
                     wait
                 }
-                Ok(response) if response.status().as_u16() >= 400 => {
+                Ok(response) if error_status_is_err && response.status().as_u16() >= 400 => {
                     return Err(http_error(&what, response).await);
                 }
                 Ok(response) => return Ok(response),
@@ -303,11 +319,23 @@ impl HttpRequest {
 
     /// Sends the request (see [`PluginHttp::execute`]); an answer of 400 or more is an error.
     pub async fn send(self) -> Result<Response, PluginError> {
+        let (http, request) = self.build()?;
+        http.execute(request).await
+    }
+
+    /// Sends the request and answers with the final response whatever its status (see
+    /// [`PluginHttp::fetch`]).
+    pub async fn fetch(self) -> Result<Response, PluginError> {
+        let (http, request) = self.build()?;
+        http.fetch(request).await
+    }
+
+    fn build(self) -> Result<(PluginHttp, Request), PluginError> {
         let request = self
             .builder
             .build()
             .map_err(|e| PluginError::Other(format!("invalid request: {}", e.without_url())))?;
-        self.http.execute(request).await
+        Ok((self.http, request))
     }
 
     /// Sends the request and reads the answer as JSON.

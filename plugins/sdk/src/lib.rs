@@ -25,7 +25,8 @@ mod traits;
 
 pub use config::require_config;
 pub use context::{
-    DataReader, EventSink, PluginContext, PluginContextBuilder, PluginData, PluginEvent,
+    DataReader, EventSink, KeyValueStore, PluginContext, PluginContextBuilder, PluginData,
+    PluginEvent, PluginKv,
 };
 pub use error::PluginError;
 pub use http::{HttpRequest, PluginHttp, PluginHttpBuilder};

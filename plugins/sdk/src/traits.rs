@@ -481,6 +481,17 @@ pub trait ChannelPlugin: Send + Sync {
         ))
     }
 
+    /// [`ChannelPlugin::verify_webhook`] as the service calls it, on the request path. The
+    /// default calls `verify_webhook`; a plugin whose check must be awaited (a WebAssembly
+    /// guest, run so that a busy one never blocks the runtime) overrides this instead.
+    async fn verify(
+        &self,
+        ctx: &PluginContext,
+        request: &IncomingWebhook,
+    ) -> Result<WebhookVerdict, WebhookRejection> {
+        self.verify_webhook(ctx, request)
+    }
+
     /// The request headers (lower-case names) [`ChannelPlugin::handle_incoming`] reads, kept
     /// with a verified webhook when it is stored; every other header is dropped once
     /// [`ChannelPlugin::verify_webhook`] has accepted it. Signatures and secret tokens are

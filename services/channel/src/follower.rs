@@ -98,7 +98,7 @@ impl RouteKeeper {
             return;
         }
         let instance_id = runtime.instance_id.clone();
-        let plugin = match self.registry.resolve(&runtime.entrypoint) {
+        let plugin = match self.registry.resolve_instance(&runtime).await {
             Ok(plugin) => plugin,
             Err(e) => {
                 self.routes.remove(&instance_id);

@@ -203,7 +203,7 @@ async fn receive(
         body: body.to_vec(),
         received_at: Utc::now(),
     };
-    let delivery_id = match instance.plugin.verify_webhook(&instance.ctx, &webhook) {
+    let delivery_id = match instance.plugin.verify(&instance.ctx, &webhook).await {
         Ok(WebhookVerdict::Accept { delivery_id }) => delivery_id,
         Ok(WebhookVerdict::Respond(response)) => {
             let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::OK);

@@ -63,6 +63,9 @@ pub async fn build_with(
     config: Config,
     registry: ChannelRegistry,
 ) -> Result<ServiceRuntime, KitError> {
+    let registry = registry
+        .with_wasm_from(&config)
+        .map_err(|e| KitError::Unexpected(anyhow::anyhow!(e)))?;
     let mut runtime = ServiceRuntime::start(SERVICE, config).await?;
     let pool = runtime.db.clone().ok_or_else(|| {
         KitError::Unexpected(anyhow::anyhow!("the channel service needs its database"))

@@ -73,6 +73,9 @@ pub async fn build_with(
     config: Config,
     registry: ConnectorRegistry,
 ) -> Result<ServiceRuntime, KitError> {
+    let registry = registry
+        .with_wasm_from(&config)
+        .map_err(|e| KitError::Unexpected(anyhow::anyhow!(e)))?;
     let default_schedule = default_schedule(&config)?;
     let runtime = ServiceRuntime::start(SERVICE, config).await?;
     let pool = runtime.db.clone().ok_or_else(|| {

@@ -166,7 +166,7 @@ impl Supervisor {
         {
             return;
         }
-        let connector = match self.inner.registry.resolve(&runtime.entrypoint) {
+        let connector = match self.inner.registry.resolve_instance(&runtime).await {
             Ok(connector) => connector,
             Err(e) => {
                 self.remove(&instance_id, &e.to_string());

@@ -10,7 +10,8 @@ use async_trait::async_trait;
 use serde_json::Value;
 use sqlx::PgPool;
 use tributary_plugin_sdk::{
-    DataReader, EntityType, EventSink, Grants, PluginContext, PluginError, PluginEvent,
+    DataReader, EntityType, EventSink, Grants, KeyValueStore, PluginContext, PluginError,
+    PluginEvent,
 };
 use tributary_proto::Subjects;
 use uuid::Uuid;
@@ -22,6 +23,8 @@ pub struct InstanceContexts {
     events: Arc<dyn EventSink>,
     /// What every instance reads the unified model through.
     data: Arc<dyn DataReader>,
+    /// Where every instance keeps its own keys.
+    kv: Arc<dyn KeyValueStore>,
     /// Attempts of each HTTP call an instance makes; `None` keeps the SDK's default.
     http_attempts: Option<u32>,
 }
@@ -40,7 +43,8 @@ impl InstanceContexts {
     pub fn new(nats: async_nats::Client, subjects: Subjects, pool: PgPool) -> Self {
         Self {
             events: Arc::new(NatsEventSink::new(nats, subjects)),
-            data: Arc::new(PgDataReader::new(pool)),
+            data: Arc::new(PgDataReader::new(pool.clone())),
+            kv: Arc::new(PgKeyValueStore::new(pool)),
             http_attempts: None,
         }
     }
@@ -69,6 +73,7 @@ impl InstanceContexts {
             })
             .event_sink(self.events.clone())
             .data_reader(self.data.clone())
+            .kv_store(self.kv.clone())
             .build()
     }
 }
@@ -127,5 +132,58 @@ impl DataReader for PgDataReader {
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| PluginError::Transient(format!("cannot read {entity} {id}: {e}")))
+    }
+}
+
+/// Keeps each instance's own keys in PostgreSQL (`plugin_kv`); a purge deletes them.
+#[derive(Debug, Clone)]
+pub struct PgKeyValueStore {
+    pool: PgPool,
+}
+
+impl PgKeyValueStore {
+    /// A store over `pool`.
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+fn kv_error(what: &str, key: &str, e: sqlx::Error) -> PluginError {
+    PluginError::Transient(format!("cannot {what} key `{key}`: {e}"))
+}
+
+#[async_trait]
+impl KeyValueStore for PgKeyValueStore {
+    async fn get(&self, instance_id: &str, key: &str) -> Result<Option<Vec<u8>>, PluginError> {
+        sqlx::query_scalar("SELECT value FROM plugin_kv WHERE instance_id = $1 AND key = $2")
+            .bind(instance_id)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| kv_error("read", key, e))
+    }
+
+    async fn set(&self, instance_id: &str, key: &str, value: &[u8]) -> Result<(), PluginError> {
+        sqlx::query(
+            "INSERT INTO plugin_kv (instance_id, key, value) VALUES ($1, $2, $3) \
+             ON CONFLICT (instance_id, key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()",
+        )
+        .bind(instance_id)
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await
+        .map(drop)
+        .map_err(|e| kv_error("store", key, e))
+    }
+
+    async fn delete(&self, instance_id: &str, key: &str) -> Result<(), PluginError> {
+        sqlx::query("DELETE FROM plugin_kv WHERE instance_id = $1 AND key = $2")
+            .bind(instance_id)
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(|e| kv_error("delete", key, e))
     }
 }

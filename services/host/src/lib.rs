@@ -19,7 +19,7 @@ pub mod health;
 pub mod resolve;
 
 pub use builtin::{BuiltinKind, BuiltinPlugin, BUILTINS};
-pub use context::{InstanceContexts, NatsEventSink, PgDataReader};
+pub use context::{InstanceContexts, NatsEventSink, PgDataReader, PgKeyValueStore};
 pub use follow::{follow_plugin_manager, InstanceFollower};
 pub use health::InstanceHealth;
 pub use resolve::{

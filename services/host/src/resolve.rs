@@ -4,8 +4,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use tributary_kit::Config;
 use tributary_plugin_sdk::{ChannelPlugin, ConnectorPlugin};
 use tributary_proto::manifest::PluginType;
+use tributary_proto::requests::plugins::RuntimeInstance;
+use tributary_wasm::{Limits, LoadedComponent, WasmChannel, WasmConnector, WasmRuntime};
 
 use crate::builtin::{BuiltinKind, BUILTINS, BUILTIN_PREFIX};
 
@@ -64,6 +67,18 @@ pub enum ResolveError {
         /// What kind of plugin it names (`WebAssembly`, `declarative`).
         runtime: &'static str,
     },
+    /// The instance is of another plugin type than the service runs.
+    #[error("instance of a {actual} plugin sent to the {plugin_type} service")]
+    WrongType {
+        /// The type the service runs.
+        plugin_type: &'static str,
+        /// The instance's plugin type.
+        actual: &'static str,
+    },
+    /// Its WebAssembly component cannot be run: unreadable, not what its manifest's digest
+    /// says, importing what no permission grants, or failing to compile.
+    #[error("cannot run the plugin's WebAssembly component: {0}")]
+    Wasm(String),
 }
 
 /// A plugin trait the host runs instances of: [`ConnectorPlugin`] or [`ChannelPlugin`].
@@ -73,6 +88,14 @@ pub trait HostedPlugin: Send + Sync + 'static {
 
     /// The plugin a built-in constructor makes, when it is of this trait.
     fn from_builtin(kind: BuiltinKind) -> Option<Arc<Self>>;
+
+    /// One instance of a loaded WebAssembly component of this type.
+    fn from_wasm(
+        runtime: WasmRuntime,
+        component: Arc<LoadedComponent>,
+        limits: Limits,
+        secret_fields: Vec<String>,
+    ) -> Arc<Self>;
 }
 
 impl HostedPlugin for dyn ConnectorPlugin {
@@ -83,6 +106,20 @@ impl HostedPlugin for dyn ConnectorPlugin {
             BuiltinKind::Connector(make) => Some(make()),
             BuiltinKind::Channel(_) => None,
         }
+    }
+
+    fn from_wasm(
+        runtime: WasmRuntime,
+        component: Arc<LoadedComponent>,
+        limits: Limits,
+        secret_fields: Vec<String>,
+    ) -> Arc<Self> {
+        Arc::new(WasmConnector::new(
+            runtime,
+            component,
+            limits,
+            secret_fields,
+        ))
     }
 }
 
@@ -95,6 +132,15 @@ impl HostedPlugin for dyn ChannelPlugin {
             BuiltinKind::Connector(_) => None,
         }
     }
+
+    fn from_wasm(
+        runtime: WasmRuntime,
+        component: Arc<LoadedComponent>,
+        limits: Limits,
+        secret_fields: Vec<String>,
+    ) -> Arc<Self> {
+        Arc::new(WasmChannel::new(runtime, component, limits, secret_fields))
+    }
 }
 
 /// The connectors a connector service runs, by entrypoint.
@@ -104,16 +150,20 @@ pub type ConnectorRegistry = PluginRegistry<dyn ConnectorPlugin>;
 pub type ChannelRegistry = PluginRegistry<dyn ChannelPlugin>;
 
 /// The plugins of one type a service can run, by entrypoint: the built-ins of that type from
-/// [`BUILTINS`], and any a test registers with [`PluginRegistry::with`].
+/// [`BUILTINS`], any a test registers with [`PluginRegistry::with`], and WebAssembly
+/// components when it has a [`WasmRuntime`].
 pub struct PluginRegistry<P: ?Sized + HostedPlugin> {
     /// Compiled-in plugins by their full entrypoint (`builtin:dav`).
     compiled: BTreeMap<String, Arc<P>>,
+    /// What runs `wasm:` components; none: they are reported not supported.
+    wasm: Option<WasmRuntime>,
 }
 
 impl<P: ?Sized + HostedPlugin> Clone for PluginRegistry<P> {
     fn clone(&self) -> Self {
         Self {
             compiled: self.compiled.clone(),
+            wasm: self.wasm.clone(),
         }
     }
 }
@@ -122,6 +172,7 @@ impl<P: ?Sized + HostedPlugin> Default for PluginRegistry<P> {
     fn default() -> Self {
         Self {
             compiled: BTreeMap::new(),
+            wasm: None,
         }
     }
 }
@@ -165,16 +216,73 @@ impl<P: ?Sized + HostedPlugin> PluginRegistry<P> {
         self
     }
 
+    /// The same registry, running `wasm:` components with `runtime`.
+    pub fn with_wasm(mut self, runtime: WasmRuntime) -> Self {
+        self.wasm = Some(runtime);
+        self
+    }
+
+    /// The same registry, running `wasm:` components with a runtime made from `config`'s
+    /// `[wasm]` (kept when it has one already). Fails when wasmtime cannot start.
+    pub fn with_wasm_from(self, config: &Config) -> Result<Self, ResolveError> {
+        if self.wasm.is_some() {
+            return Ok(self);
+        }
+        let cache_dir = config.wasm.cache_dir_in(&config.data_dir);
+        let runtime = WasmRuntime::new(&config.wasm, Some(cache_dir))
+            .map_err(|e| ResolveError::Wasm(e.to_string()))?;
+        Ok(self.with_wasm(runtime))
+    }
+
+    /// The plugin that runs `instance`: a built-in by its entrypoint, or its WebAssembly
+    /// component, loaded (checked against its digest and for its imports, compiled once per
+    /// process and cached on disk) and made one instance of, under the limits its manifest
+    /// asks for within the service's.
+    pub async fn resolve_instance(
+        &self,
+        instance: &RuntimeInstance,
+    ) -> Result<Arc<P>, ResolveError> {
+        let plugin_type = P::TYPE.as_str();
+        if instance.plugin_type != P::TYPE {
+            return Err(ResolveError::WrongType {
+                plugin_type,
+                actual: instance.plugin_type.as_str(),
+            });
+        }
+        let Entrypoint::Wasm(_) = Entrypoint::parse(&instance.entrypoint) else {
+            return self.resolve(&instance.entrypoint);
+        };
+        let Some(runtime) = &self.wasm else {
+            return self.resolve(&instance.entrypoint);
+        };
+        let source = instance.component.as_ref().ok_or_else(|| {
+            ResolveError::Wasm(
+                "the plugin manager named no component file for it (is the plugin's directory still there?)".to_owned(),
+            )
+        })?;
+        let component = runtime
+            .load(source)
+            .await
+            .map_err(|e| ResolveError::Wasm(e.to_string()))?;
+        Ok(P::from_wasm(
+            runtime.clone(),
+            component,
+            runtime.limits_for(&instance.limits),
+            instance.secret_fields.clone(),
+        ))
+    }
+
     /// Every entrypoint it runs, sorted.
     pub fn entrypoints(&self) -> impl Iterator<Item = &str> {
         self.compiled.keys().map(String::as_str)
     }
 
-    /// The plugin that runs an instance whose manifest says `entrypoint`.
+    /// The built-in plugin that runs an instance whose manifest says `entrypoint`.
     ///
-    /// The seam for the other runtimes: the `wasm:` arm is where WebAssembly components will
-    /// be loaded, the `declarative:` arm where a connector spec will be run; both report
-    /// [`ResolveError::NotSupported`] until then.
+    /// The seam for the other runtimes: a `wasm:` entrypoint is run by
+    /// [`PluginRegistry::resolve_instance`] (here, or without a runtime, it is reported
+    /// [`ResolveError::NotSupported`]); the `declarative:` arm is where a connector spec will
+    /// be run.
     pub fn resolve(&self, entrypoint: &str) -> Result<Arc<P>, ResolveError> {
         let plugin_type = P::TYPE.as_str();
         let not_supported = |runtime| ResolveError::NotSupported {

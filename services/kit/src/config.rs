@@ -43,6 +43,106 @@ pub struct Config {
     pub channel: ChannelConfig,
     /// The search service.
     pub search: SearchConfig,
+    /// The WebAssembly plugin host of the connector and channel services.
+    pub wasm: WasmConfig,
+}
+
+/// The sandbox of WebAssembly plugins (`[wasm]`): the limits every instance gets unless its
+/// manifest asks for others, and the most a manifest may ask for.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WasmConfig {
+    /// Where compiled components are cached, keyed by content and wasmtime version; empty:
+    /// `<data_dir>/wasm-cache`.
+    pub cache_dir: PathBuf,
+    /// Linear memory of one instance, MiB.
+    pub memory_mib: u32,
+    /// The most memory a manifest may ask for, MiB.
+    pub max_memory_mib: u32,
+    /// CPU time of one call into a guest, milliseconds.
+    pub call_cpu_ms: u32,
+    /// The most CPU time per call a manifest may ask for, milliseconds.
+    pub max_call_cpu_ms: u32,
+    /// CPU time of a whole sync, milliseconds.
+    pub sync_cpu_ms: u32,
+    /// The most CPU time per sync a manifest may ask for, milliseconds.
+    pub max_sync_cpu_ms: u32,
+    /// Size of one item's data and raw payload, bytes.
+    pub item_bytes: u32,
+    /// Length of one log line, bytes; longer lines are cut.
+    pub log_line_bytes: u32,
+    /// Log lines per second per instance; more are dropped and counted.
+    pub log_lines_per_second: u32,
+    /// Instances from the pooling allocator: made in microseconds, with address space
+    /// reserved up front.
+    pub pooling: bool,
+}
+
+impl WasmConfig {
+    /// The cache directory: `cache_dir`, or `<data_dir>/wasm-cache` when it is empty.
+    pub fn cache_dir_in(&self, data_dir: &Path) -> PathBuf {
+        if self.cache_dir.as_os_str().is_empty() {
+            data_dir.join("wasm-cache")
+        } else {
+            self.cache_dir.clone()
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bounded = [
+            (
+                "memory_mib",
+                self.memory_mib,
+                self.max_memory_mib,
+                "max_memory_mib",
+            ),
+            (
+                "call_cpu_ms",
+                self.call_cpu_ms,
+                self.max_call_cpu_ms,
+                "max_call_cpu_ms",
+            ),
+            (
+                "sync_cpu_ms",
+                self.sync_cpu_ms,
+                self.max_sync_cpu_ms,
+                "max_sync_cpu_ms",
+            ),
+        ];
+        for (key, value, max, max_key) in bounded {
+            if value == 0 {
+                return Err(ConfigError::new(
+                    format!("wasm.{key}"),
+                    "must be at least 1",
+                ));
+            }
+            if value > max {
+                return Err(ConfigError::new(
+                    format!("wasm.{key}"),
+                    format!("{value} is above wasm.{max_key} ({max})"),
+                ));
+            }
+        }
+        if self.max_memory_mib > 4096 {
+            return Err(ConfigError::new(
+                "wasm.max_memory_mib",
+                "a 32-bit guest addresses at most 4096 MiB",
+            ));
+        }
+        for (key, value) in [
+            ("item_bytes", self.item_bytes),
+            ("log_line_bytes", self.log_line_bytes),
+            ("log_lines_per_second", self.log_lines_per_second),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::new(
+                    format!("wasm.{key}"),
+                    "must be at least 1",
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// How to reach NATS.
@@ -708,6 +808,7 @@ impl Config {
         self.connector.validate()?;
         self.channel.validate()?;
         self.search.validate()?;
+        self.wasm.validate()?;
         let endpoint = &self.telemetry.otlp_endpoint;
         if !endpoint.is_empty() {
             match url::Url::parse(endpoint) {
