@@ -228,6 +228,15 @@ impl Mesh {
         }
     }
 
+    /// [`Mesh::publish_items`] one item at a time, each stored before the next goes out, so
+    /// the services take them in one after another, as from a slow source, rather than as
+    /// one burst they may split into concurrent batches.
+    pub async fn publish_items_one_by_one<I: ItemMessage>(&self, items: &[I]) {
+        for item in items {
+            self.publish_items(std::slice::from_ref(item)).await;
+        }
+    }
+
     async fn publish_chunk<I: ItemMessage>(
         &self,
         js: &jetstream::Context,

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::support::*;
 
 /// Thirty messages on thirty days of April (ten per source), plus a calendar event.
-async fn april(mesh: &Mesh) {
+async fn april(mesh: &Harness) {
     let kind = EventKind::Data {
         entity: EntityType::Message,
         change: DataChange::Created,
@@ -48,7 +48,7 @@ async fn april(mesh: &Mesh) {
 
 #[tokio::test]
 async fn filters_and_pages_over_http_and_nats_give_the_same_answers() {
-    let mesh = Mesh::start().await;
+    let mesh = Harness::start().await;
     april(&mesh).await;
 
     assert_eq!(mesh.search(&[("q", "report")]).await.total, 31);
@@ -126,7 +126,7 @@ async fn filters_and_pages_over_http_and_nats_give_the_same_answers() {
 
 #[tokio::test]
 async fn bad_parameters_get_400_naming_the_parameter() {
-    let mesh = Mesh::start().await;
+    let mesh = Harness::start().await;
     for (params, named) in [
         (vec![("limit", "0")], "`limit`"),
         (vec![("limit", "many")], "`limit`"),
@@ -147,7 +147,7 @@ async fn bad_parameters_get_400_naming_the_parameter() {
         limit: 5000,
         ..SearchQuery::default()
     };
-    let err = mesh.mesh_client().await.call(&query).await.unwrap_err();
+    let err = mesh.client().call(&query).await.unwrap_err();
     assert!(
         matches!(&err, CallError::Api(e) if e.message.contains("`limit`")),
         "{err}"
@@ -156,7 +156,7 @@ async fn bad_parameters_get_400_naming_the_parameter() {
 
 #[tokio::test]
 async fn the_search_route_needs_the_bearer_token_and_readyz_checks_the_index() {
-    let mesh = Mesh::start().await;
+    let mesh = Harness::start().await;
     let url = format!("http://{}/search?q=x", mesh.search_addr());
     let client = reqwest::Client::new();
     let none = client.get(&url).send().await.unwrap();
@@ -190,7 +190,7 @@ async fn the_search_route_needs_the_bearer_token_and_readyz_checks_the_index() {
 async fn a_page_far_past_every_result_is_refused_and_the_service_keeps_answering() {
     // Under `tributary up`, `offset=100000000000000000` made the embedded index reserve room
     // for that many hits and aborted the process, and all five services with it.
-    let mesh = Mesh::start().await;
+    let mesh = Harness::start().await;
     let response = mesh.http(&[("offset", "100000000000000000")]).await;
     assert_eq!(response.status(), 400);
     let body: serde_json::Value = response.json().await.unwrap();

@@ -19,9 +19,9 @@ fn data(entity: EntityType, change: DataChange) -> EventKind {
 
 #[tokio::test]
 async fn every_entity_type_and_change_through_the_etl_reaches_the_index() {
-    let mesh = Mesh::start().await;
+    let mesh = Harness::start().await;
     let v1 = "2026-03-01T10:00:00Z";
-    mesh.publish_items(&[
+    mesh.publish_items_one_by_one(&[
         item("crm", "person", "p1", v1, json!({"display_name": "Grace Hopper", "emails": ["grace@navy.example"], "organization": "US Navy"})),
         item("crm", "organization", "o1", v1, json!({"name": "Analytical Engines", "domains": ["engines.example"]})),
         item("mail", "conversation", "c1", v1, json!({"title": "Compiler lunch", "channel": "email", "participants": ["grace@navy.example"]})),
@@ -53,7 +53,7 @@ async fn every_entity_type_and_change_through_the_etl_reaches_the_index() {
     assert_eq!(mesh.search(&[("q", "compiler")]).await.total, 3);
 
     // An update replaces the document; a tombstone removes it.
-    mesh.publish_items(&[
+    mesh.publish_items_one_by_one(&[
         item(
             "files",
             "document",
@@ -72,9 +72,9 @@ async fn every_entity_type_and_change_through_the_etl_reaches_the_index() {
 
 #[tokio::test]
 async fn people_merged_across_sources_are_one_hit_from_both_sources() {
-    let mesh = Mesh::start().await;
+    let mesh = Harness::start().await;
     let v1 = "2026-03-01T10:00:00Z";
-    mesh.publish_items(&[item(
+    mesh.publish_items_one_by_one(&[item(
         "crm",
         "person",
         "p1",
@@ -83,7 +83,7 @@ async fn people_merged_across_sources_are_one_hit_from_both_sources() {
     )])
     .await;
     mesh.wait_hits(&[("q", "lovelace")], 1).await;
-    mesh.publish_items(&[item("phone", "person", "x9", v1, json!({"display_name": "Ada L.", "emails": ["ADA@example.org"], "phones": ["+14155550132"]}))])
+    mesh.publish_items_one_by_one(&[item("phone", "person", "x9", v1, json!({"display_name": "Ada L.", "emails": ["ADA@example.org"], "phones": ["+14155550132"]}))])
         .await;
     // The merged person stays one hit; it now comes from both sources and has the phone.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -103,7 +103,7 @@ async fn people_merged_across_sources_are_one_hit_from_both_sources() {
     }
     assert_eq!(mesh.search(&[("q", "14155550132")]).await.total, 1);
     // A later item from either source lands on the same hit.
-    mesh.publish_items(&[item(
+    mesh.publish_items_one_by_one(&[item(
         "crm",
         "person",
         "p1",
@@ -123,7 +123,7 @@ async fn people_merged_across_sources_are_one_hit_from_both_sources() {
 /// found by that source.
 #[tokio::test]
 async fn a_person_no_longer_comes_from_a_source_whose_records_are_all_deleted() {
-    let mesh = Mesh::start().await;
+    let mesh = Harness::start().await;
     let v1 = "2026-03-01T10:00:00Z";
     let ada = |instance: &str, id: &str, name: &str| {
         item(
@@ -134,14 +134,15 @@ async fn a_person_no_longer_comes_from_a_source_whose_records_are_all_deleted() 
             json!({"display_name": name, "emails": ["ada@example.org"]}),
         )
     };
-    mesh.publish_items(&[ada("crm", "p1", "Ada Lovelace")])
+    mesh.publish_items_one_by_one(&[ada("crm", "p1", "Ada Lovelace")])
         .await;
     mesh.wait_hits(&[("q", "ada"), ("source", "crm")], 1).await;
-    mesh.publish_items(&[ada("phone", "x9", "Ada L.")]).await;
+    mesh.publish_items_one_by_one(&[ada("phone", "x9", "Ada L.")])
+        .await;
     mesh.wait_hits(&[("q", "ada"), ("source", "phone")], 1)
         .await;
 
-    mesh.publish_items(&[tombstone("phone", "person", "x9", "2026-03-02T10:00:00Z")])
+    mesh.publish_items_one_by_one(&[tombstone("phone", "person", "x9", "2026-03-02T10:00:00Z")])
         .await;
 
     mesh.wait_hits(&[("q", "ada"), ("source", "phone")], 0)
@@ -159,7 +160,7 @@ fn document(id: Uuid, title: &str, updated_at: &str) -> serde_json::Value {
 
 #[tokio::test]
 async fn replayed_and_late_events_change_nothing() {
-    let mesh = Mesh::start().await;
+    let mesh = Harness::start().await;
     let id = Uuid::now_v7();
     let created = data(EntityType::Document, DataChange::Created);
     let updated = data(EntityType::Document, DataChange::Updated);
@@ -222,8 +223,8 @@ async fn replayed_and_late_events_change_nothing() {
 
 #[tokio::test]
 async fn a_malformed_event_is_dead_lettered_with_its_reason_and_the_next_is_indexed() {
-    let mesh = Mesh::start().await;
-    let subject = mesh.subjects.qualify("data.PersonCreated");
+    let mesh = Harness::start().await;
+    let subject = mesh.subjects().qualify("data.PersonCreated");
     mesh.publish_raw(&subject, b"{not json".to_vec()).await;
     let kind = data(EntityType::Person, DataChange::Created);
     mesh.publish_event(
@@ -242,8 +243,8 @@ async fn a_malformed_event_is_dead_lettered_with_its_reason_and_the_next_is_inde
 
     let dead = Subjects::default().dead_letter(ConsumerKey::SearchIndexer.durable_name());
     let stream = mesh
-        .js
-        .get_stream(StreamKey::DeadLetters.name(&mesh.subjects))
+        .jetstream()
+        .get_stream(StreamKey::DeadLetters.name(mesh.subjects()))
         .await
         .unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -271,7 +272,7 @@ async fn a_malformed_event_is_dead_lettered_with_its_reason_and_the_next_is_inde
 
 #[tokio::test]
 async fn the_index_survives_a_restart_and_catches_up_on_what_came_meanwhile() {
-    let mut mesh = Mesh::start().await;
+    let mut mesh = Harness::start().await;
     let kind = data(EntityType::Document, DataChange::Created);
     mesh.publish_event(
         kind,

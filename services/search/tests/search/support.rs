@@ -1,16 +1,16 @@
 //! Starting the real ETL and search service against this test's NATS prefix, database and
-//! data directory; publishing connector items and data events; asking the search API.
+//! data directory; publishing data events; asking the search API. Connector items and
+//! everything else of the mesh go through kit's one handle ([`Mesh`]), which [`Harness`]
+//! derefs to.
 
+use std::ops::Deref;
 use std::time::Duration;
 
-use async_nats::jetstream;
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
-use tributary_kit::client::MeshClient;
-use tributary_kit::testing::{RunningService, TestEnv};
+use tributary_kit::testing::{Mesh, RunningService, TestEnv};
 use tributary_proto::envelope::{Envelope, EventSource};
 use tributary_proto::events::EventKind;
-use tributary_proto::Subjects;
 use tributary_search::query::{SearchQuery, SearchResults};
 
 /// A test environment with batches and retries turned down for speed.
@@ -24,17 +24,26 @@ pub async fn env() -> TestEnv {
     env
 }
 
-/// The ETL and the search service running, with what a test talks to them through.
-pub struct Mesh {
+/// The ETL and the search service running, and the test's handle on the mesh, which the
+/// harness derefs to.
+pub struct Harness {
     pub env: TestEnv,
-    pub subjects: Subjects,
-    pub js: jetstream::Context,
-    /// Held so the ETL runs as long as the mesh.
+    /// The test's handle on the mesh.
+    pub mesh: Mesh,
+    /// Held so the ETL runs as long as the harness.
     _etl: RunningService,
     search: Option<RunningService>,
 }
 
-impl Mesh {
+impl Deref for Harness {
+    type Target = Mesh;
+
+    fn deref(&self) -> &Mesh {
+        &self.mesh
+    }
+}
+
+impl Harness {
     /// Starts both services.
     pub async fn start() -> Self {
         Self::start_in(env().await).await
@@ -44,10 +53,8 @@ impl Mesh {
     pub async fn start_in(env: TestEnv) -> Self {
         let etl = RunningService::start(tributary_etl::build, env.config.clone()).await;
         let search = Some(start_search(&env).await);
-        let js = jetstream::new(env.nats().await);
         Self {
-            subjects: env.subjects(),
-            js,
+            mesh: Mesh::of(&env).await,
             _etl: etl,
             search,
             env,
@@ -121,34 +128,12 @@ impl Mesh {
         }
     }
 
-    /// A client of the mesh's NATS requests.
-    pub async fn mesh_client(&self) -> MeshClient {
-        MeshClient::new(self.env.nats().await, self.subjects.clone(), "test".into())
-    }
-
     /// `search.query` over NATS.
     pub async fn nats_query(&self, query: &SearchQuery) -> SearchResults {
-        self.mesh_client()
-            .await
+        self.client()
             .call(query)
             .await
             .expect("search.query answers")
-    }
-
-    /// Publishes connector items and waits until JetStream has them.
-    pub async fn publish_items(&self, items: &[Value]) {
-        for item in items {
-            let instance = item["instance_id"].as_str().unwrap_or("none");
-            self.js
-                .publish(
-                    self.subjects.connector_items(instance),
-                    serde_json::to_vec(item).unwrap().into(),
-                )
-                .await
-                .expect("publish")
-                .await
-                .expect("JetStream stores the item");
-        }
     }
 
     /// Publishes a data event as the ETL would, and waits until JetStream has it.
@@ -171,20 +156,10 @@ impl Mesh {
     /// Publishes an envelope (again, maybe) on its subject.
     pub async fn publish_envelope(&self, envelope: &Envelope<Value>) {
         self.publish_raw(
-            &self.subjects.qualify(&envelope.event_type),
+            &self.subjects().qualify(&envelope.event_type),
             serde_json::to_vec(envelope).unwrap(),
         )
         .await;
-    }
-
-    /// Publishes raw bytes on a subject of the data stream.
-    pub async fn publish_raw(&self, subject: &str, bytes: Vec<u8>) {
-        self.js
-            .publish(subject.to_owned(), bytes.into())
-            .await
-            .expect("publish")
-            .await
-            .expect("JetStream stores the event");
     }
 }
 
