@@ -1,0 +1,91 @@
+//! Where the tests find their components, and a runtime to load them with.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+use tributary_kit::config::WasmConfig;
+use tributary_plugin_sdk::{Grants, Permission, PluginContext};
+use tributary_proto::requests::plugins::ComponentSource;
+use tributary_wasm::WasmRuntime;
+
+/// The directory of built guest plugins: `TRIBUTARY_TEST_GUESTS` (set by `scripts/test`), or
+/// what `scripts/build-wasm-guests` prints (cached; a tenth of a second when built).
+pub fn guests_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        if let Ok(dir) = std::env::var("TRIBUTARY_TEST_GUESTS") {
+            return PathBuf::from(dir);
+        }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let out = std::process::Command::new(root.join("scripts/build-wasm-guests"))
+            .output()
+            .expect("scripts/build-wasm-guests runs");
+        assert!(
+            out.status.success(),
+            "scripts/build-wasm-guests failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        PathBuf::from(stdout.lines().last().expect("it prints the directory").trim())
+    })
+    .clone()
+}
+
+/// A built guest plugin: its manifest and where its component is.
+pub struct Guest {
+    #[allow(dead_code)]
+    pub manifest: Value,
+    pub source: ComponentSource,
+}
+
+/// The built guest plugin `id`.
+pub fn guest(id: &str) -> Guest {
+    let dir = guests_dir().join(id);
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("plugin.json")).unwrap()).unwrap();
+    let file = manifest["entrypoint"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("wasm:")
+        .unwrap();
+    Guest {
+        source: ComponentSource {
+            path: dir.join(file).display().to_string(),
+            sha256: manifest["sha256"].as_str().unwrap().to_owned(),
+        },
+        manifest,
+    }
+}
+
+/// The `[wasm]` defaults.
+pub fn settings() -> WasmConfig {
+    tributary_kit::Config::defaults().unwrap().wasm
+}
+
+/// A runtime with the default settings, caching compiled components where CI keeps its
+/// caches, so the 12 MB JavaScript components are compiled once per machine.
+pub fn runtime() -> WasmRuntime {
+    runtime_with(&settings())
+}
+
+/// A runtime with `settings`.
+pub fn runtime_with(settings: &WasmConfig) -> WasmRuntime {
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/tmp".to_owned());
+    let cache = PathBuf::from(home).join(".cache/tributary-wasm-compiled");
+    WasmRuntime::new(settings, Some(cache)).unwrap()
+}
+
+/// A context of instance `instance` granted `permissions`, with `config`.
+pub fn context(instance: &str, permissions: &[&str], config: Value) -> PluginContext {
+    let permissions: Vec<Permission> = permissions.iter().map(|p| p.parse().unwrap()).collect();
+    PluginContext::builder(
+        "com.example.test",
+        instance,
+        Grants::for_instance(permissions, &config),
+    )
+    .config(config)
+    .http(|http| http.max_attempts(1))
+    .build()
+    .unwrap()
+}
