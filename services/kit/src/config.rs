@@ -222,7 +222,10 @@ pub struct ServiceHttpConfig {
 pub struct PluginManagerConfig {
     /// Address to bind (health, metrics and the admin API); port 0 picks a free one.
     pub http_addr: SocketAddr,
-    /// Directories scanned for plugins: each subdirectory holding a `plugin.json` is one.
+    /// Directories scanned for plugins: each subdirectory holding a `plugin.json` is one, and
+    /// so is each subdirectory of one that holds none (`<id>/<version>/`). The managed plugin
+    /// directory ([`Config::managed_plugin_dir`]) is scanned after them
+    /// ([`Config::plugin_dirs`]).
     pub plugin_dirs: Vec<PathBuf>,
     /// The master key that encrypts plugin secrets: 32 random bytes, base64-encoded.
     pub master_key: SecretString,
@@ -838,6 +841,27 @@ impl Config {
             ServiceName::Channel => self.channel.http_addr,
             ServiceName::Search => self.search.http_addr,
         }
+    }
+
+    /// The managed plugin directory, `<data_dir>/plugins`: `tributary plugins add` copies a
+    /// plugin into `<id>/<version>/` under it, versions side by side.
+    pub fn managed_plugin_dir(&self) -> PathBuf {
+        self.data_dir.join("plugins")
+    }
+
+    /// Every directory the plugin manager scans: `plugin_manager.plugin_dirs`, then the
+    /// managed plugin directory (unless it is configured too). The managed one need not exist
+    /// yet; the first `tributary plugins add` makes it.
+    pub fn plugin_dirs(&self) -> Vec<PathBuf> {
+        let managed = self.managed_plugin_dir();
+        let same = |a: &Path, b: &Path| {
+            a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b)
+        };
+        let mut dirs = self.plugin_manager.plugin_dirs.clone();
+        if !dirs.iter().any(|d| same(d, &managed)) {
+            dirs.push(managed);
+        }
+        dirs
     }
 
     /// The shutdown grace period.

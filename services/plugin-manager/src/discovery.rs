@@ -1,6 +1,12 @@
 //! Finding plugins: the built-in manifests compiled into the binary, then every subdirectory
-//! of the configured plugin directories that holds a `plugin.json`. Each manifest is checked
-//! on its own; an invalid one is listed with all its problems and never stops the others.
+//! of the plugin directories that holds a `plugin.json`, and every subdirectory of one that
+//! holds none (`<id>/<version>/`, versions side by side, as `tributary plugins add` lays them
+//! out). Each manifest is checked on its own; an invalid one is listed with all its problems
+//! and never stops the others.
+//!
+//! One id may be found in several versions (an instance keeps running the version it was
+//! installed or upgraded to while a newer one waits for `plugins upgrade`); one id and
+//! version twice is refused, and so is a directory plugin taking a built-in plugin's id.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -40,16 +46,40 @@ pub struct InvalidPlugin {
 /// Everything one scan found.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Catalog {
-    /// Valid plugins, by id order.
+    /// Valid plugins, by id, then by version, oldest first.
     pub plugins: Vec<DiscoveredPlugin>,
     /// Invalid plugins, by location.
     pub invalid: Vec<InvalidPlugin>,
 }
 
 impl Catalog {
-    /// The valid plugin with this id.
-    pub fn get(&self, id: &str) -> Option<&DiscoveredPlugin> {
-        self.plugins.iter().find(|p| p.manifest.id == id)
+    /// The newest valid version of the plugin with this id: the highest semantic version
+    /// (`1.10.0` above `1.9.0`, `2.0.0` above `2.0.0-rc.1`).
+    pub fn newest(&self, id: &str) -> Option<&DiscoveredPlugin> {
+        self.plugins
+            .iter()
+            .filter(|p| p.manifest.id == id)
+            .max_by(|a, b| a.manifest.version.cmp(&b.manifest.version))
+    }
+
+    /// The valid plugin with this id at exactly `version`.
+    pub fn version(&self, id: &str, version: &semver::Version) -> Option<&DiscoveredPlugin> {
+        self.plugins
+            .iter()
+            .find(|p| p.manifest.id == id && p.manifest.version == *version)
+    }
+
+    /// The newest version of each plugin, by id.
+    pub fn newest_of_each(&self) -> Vec<&DiscoveredPlugin> {
+        let mut newest: Vec<&DiscoveredPlugin> = Vec::new();
+        // `plugins` is sorted by id, then version: the last of each id is its newest.
+        for plugin in &self.plugins {
+            match newest.last_mut() {
+                Some(last) if last.manifest.id == plugin.manifest.id => *last = plugin,
+                _ => newest.push(plugin),
+            }
+        }
+        newest
     }
 }
 
@@ -73,8 +103,9 @@ pub fn check_dirs(dirs: &[PathBuf]) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// Scans the built-in manifests (their texts) and `dirs`. Ids must be unique: a later plugin
-/// with an id already taken is listed as invalid, naming where the first one is.
+/// Scans the built-in manifests (their texts) and `dirs`. An id may come in several versions;
+/// a later plugin with an id and version already found is listed as invalid, naming both
+/// locations, and so is a plugin in a directory with the id of a built-in one.
 pub fn discover(builtin: &[&str], dirs: &[PathBuf]) -> Catalog {
     let mut found: Vec<Found> = Vec::new();
     for text in builtin {
@@ -107,26 +138,27 @@ pub fn discover(builtin: &[&str], dirs: &[PathBuf]) -> Catalog {
     }
 
     let mut catalog = Catalog::default();
-    let mut taken: HashMap<String, String> = HashMap::new();
+    // Where each id and version was found first, and the ids of the built-in plugins.
+    let mut taken: HashMap<(String, semver::Version), String> = HashMap::new();
+    let mut builtin_ids: HashMap<String, String> = HashMap::new();
     for (location, parsed, id) in found {
         match parsed {
             Ok(manifest) => {
-                if let Some(first) = taken.get(&manifest.id) {
+                if let Some(problem) = taken_by_another(&manifest, &location, &taken, &builtin_ids)
+                {
                     catalog.invalid.push(InvalidPlugin {
                         id: Some(manifest.id.clone()),
-                        problems: vec![ManifestProblem {
-                            field: "id".into(),
-                            message: format!(
-                                "`{}` is already the id of the plugin at {first}",
-                                manifest.id
-                            ),
-                        }],
+                        problems: vec![problem],
                         location,
                     });
                     continue;
                 }
-                taken.insert(manifest.id.clone(), location.clone());
+                taken.insert(
+                    (manifest.id.clone(), manifest.version.clone()),
+                    location.clone(),
+                );
                 let location = if location.starts_with(BUILTIN_LOCATION) {
+                    builtin_ids.insert(manifest.id.clone(), location);
                     BUILTIN_LOCATION.to_owned()
                 } else {
                     location
@@ -142,9 +174,9 @@ pub fn discover(builtin: &[&str], dirs: &[PathBuf]) -> Catalog {
             }),
         }
     }
-    catalog
-        .plugins
-        .sort_by(|a, b| a.manifest.id.cmp(&b.manifest.id));
+    catalog.plugins.sort_by(|a, b| {
+        (&a.manifest.id, &a.manifest.version).cmp(&(&b.manifest.id, &b.manifest.version))
+    });
     catalog.invalid.sort_by(|a, b| a.location.cmp(&b.location));
     for invalid in &catalog.invalid {
         tracing::warn!(location = %invalid.location, problems = ?invalid.problems, "Invalid plugin manifest; the plugin is not loaded.");
@@ -152,15 +184,55 @@ pub fn discover(builtin: &[&str], dirs: &[PathBuf]) -> Catalog {
     catalog
 }
 
-/// The subdirectories of `dir` that hold a `plugin.json`, in name order.
+/// Why a valid plugin found at `location` cannot be loaded next to those found before it:
+/// its id and version are already at `taken`'s location, or it takes a built-in's id.
+fn taken_by_another(
+    manifest: &PluginManifest,
+    location: &str,
+    taken: &HashMap<(String, semver::Version), String>,
+    builtin_ids: &HashMap<String, String>,
+) -> Option<ManifestProblem> {
+    let id = &manifest.id;
+    let version = &manifest.version;
+    let message = if let Some(builtin) = builtin_ids.get(id) {
+        format!("`{id}` is the id of the built-in plugin {builtin}; a plugin from a directory cannot take it")
+    } else {
+        let first = taken.get(&(id.clone(), version.clone()))?;
+        format!("`{id}` {version} is at {first} already, so the copy at {location} is not loaded; give this one another version")
+    };
+    Some(ManifestProblem {
+        field: "id".into(),
+        message,
+    })
+}
+
+/// The plugin directories under `dir`, in name order: each subdirectory that holds a
+/// `plugin.json`, and each subdirectory of one that holds none (`<id>/<version>/`).
 fn plugin_dirs_in(dir: &Path) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    for sub in subdirectories(dir) {
+        if sub.join("plugin.json").exists() {
+            dirs.push(sub);
+        } else {
+            dirs.extend(
+                subdirectories(&sub)
+                    .into_iter()
+                    .filter(|v| v.join("plugin.json").exists()),
+            );
+        }
+    }
+    dirs
+}
+
+/// The directories in `dir`, in name order; none when it cannot be read.
+fn subdirectories(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
     let mut dirs: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.join("plugin.json").exists())
+        .filter(|p| p.is_dir())
         .collect();
     dirs.sort();
     dirs
@@ -200,18 +272,27 @@ mod tests {
         )
     }
 
+    /// A fresh directory under the system's temporary one, and a writer of
+    /// `<it>/<relative>/plugin.json`.
+    fn plugin_root() -> (PathBuf, impl Fn(&str, &str)) {
+        let root = std::env::temp_dir().join(format!("pm-discovery-{}", uuid::Uuid::new_v4()));
+        let at = root.clone();
+        let write = move |relative: &str, text: &str| {
+            std::fs::create_dir_all(at.join(relative)).unwrap();
+            std::fs::write(at.join(relative).join("plugin.json"), text).unwrap();
+        };
+        (root, write)
+    }
+
     #[test]
     fn invalid_and_duplicate_plugins_are_listed_and_the_rest_load() {
-        let root = std::env::temp_dir().join(format!("pm-discovery-{}", uuid::Uuid::new_v4()));
-        let write = |name: &str, text: &str| {
-            std::fs::create_dir_all(root.join(name)).unwrap();
-            std::fs::write(root.join(name).join("plugin.json"), text).unwrap();
-        };
+        let (root, write) = plugin_root();
         write("a-good", &manifest("com.example.good", "1.0.0"));
         write("b-bad", r#"{"id": "Bad Id", "version": "one"}"#);
-        write("c-dup", &manifest("com.example.good", "2.0.0"));
+        write("c-dup", &manifest("com.example.good", "1.0.0"));
         write("d-json", "{not json");
         std::fs::create_dir_all(root.join("e-no-manifest")).unwrap();
+        write("f-builtin", &manifest("com.example.builtin", "9.0.0"));
         let builtin = manifest("com.example.builtin", "0.1.0");
 
         let catalog = discover(&[builtin.as_str()], std::slice::from_ref(&root));
@@ -224,18 +305,90 @@ mod tests {
             .collect();
         assert_eq!(ids, vec!["com.example.builtin", "com.example.good"]);
         assert_eq!(catalog.plugins[0].location, BUILTIN_LOCATION);
-        assert_eq!(catalog.invalid.len(), 3, "{:#?}", catalog.invalid);
+        assert!(catalog.plugins[1].location.ends_with("a-good"));
+        assert_eq!(catalog.invalid.len(), 4, "{:#?}", catalog.invalid);
         let bad = &catalog.invalid[0];
         assert!(bad.location.ends_with("b-bad"));
         let fields: Vec<&str> = bad.problems.iter().map(|p| p.field.as_str()).collect();
         for field in ["id", "name", "version", "type", "entrypoint"] {
             assert!(fields.contains(&field), "{field} not named in {fields:?}");
         }
+        // The same id and version twice: the second names where the first is, and itself.
         let dup = &catalog.invalid[1];
         assert!(dup.location.ends_with("c-dup"));
         assert_eq!(dup.problems[0].field, "id");
-        assert!(dup.problems[0].message.contains("a-good"), "{dup:?}");
+        let message = &dup.problems[0].message;
+        assert!(
+            message.contains("1.0.0") && message.contains("a-good") && message.contains("c-dup"),
+            "{dup:?}"
+        );
         assert!(catalog.invalid[2].problems[0].message.contains("JSON"));
+        // A built-in's id stays the built-in's, whatever the version.
+        let builtin_taken = &catalog.invalid[3];
+        assert!(builtin_taken.location.ends_with("f-builtin"));
+        assert!(
+            builtin_taken.problems[0]
+                .message
+                .contains("is the id of the built-in plugin builtin:test"),
+            "{builtin_taken:?}"
+        );
+    }
+
+    #[test]
+    fn versions_side_by_side_are_all_loaded_and_the_highest_semver_is_the_newest() {
+        let (root, write) = plugin_root();
+        // One version in a plugin directory of its own, two as `<id>/<version>/`.
+        write("tasks", &manifest("com.example.tasks", "1.9.0"));
+        write(
+            "com.example.tasks/1.10.0",
+            &manifest("com.example.tasks", "1.10.0"),
+        );
+        write(
+            "com.example.tasks/1.2.0",
+            &manifest("com.example.tasks", "1.2.0"),
+        );
+        write(
+            "com.example.other/0.1.0",
+            &manifest("com.example.other", "0.1.0"),
+        );
+
+        let catalog = discover(&[], std::slice::from_ref(&root));
+        std::fs::remove_dir_all(&root).unwrap();
+
+        assert!(catalog.invalid.is_empty(), "{:#?}", catalog.invalid);
+        let listed: Vec<String> = catalog
+            .plugins
+            .iter()
+            .map(|p| format!("{} {}", p.manifest.id, p.manifest.version))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                "com.example.other 0.1.0",
+                "com.example.tasks 1.2.0",
+                "com.example.tasks 1.9.0",
+                "com.example.tasks 1.10.0"
+            ]
+        );
+        let newest = catalog.newest("com.example.tasks").unwrap();
+        assert_eq!(newest.manifest.version.to_string(), "1.10.0");
+        assert!(newest.location.ends_with("com.example.tasks/1.10.0"));
+        let older = catalog
+            .version("com.example.tasks", &semver::Version::new(1, 9, 0))
+            .unwrap();
+        assert!(older.location.ends_with("tasks"), "{older:?}");
+        assert!(catalog
+            .version("com.example.tasks", &semver::Version::new(1, 3, 0))
+            .is_none());
+        let newest_of_each: Vec<String> = catalog
+            .newest_of_each()
+            .iter()
+            .map(|p| format!("{} {}", p.manifest.id, p.manifest.version))
+            .collect();
+        assert_eq!(
+            newest_of_each,
+            ["com.example.other 0.1.0", "com.example.tasks 1.10.0"]
+        );
     }
 
     #[test]

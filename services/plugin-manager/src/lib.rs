@@ -57,12 +57,13 @@ fn checked(config: &Config) -> Result<(keys::MasterKey, secrecy::SecretString), 
 }
 
 /// Starts the service: checks its keys and plugin directories (a wrong or missing master key
-/// stops start-up naming the setting), connects, scans for plugins, and serves `plugins.*` on
+/// stops start-up naming the setting), connects, scans for plugins (in the configured
+/// directories and the managed one, [`Config::plugin_dirs`]), and serves `plugins.*` on
 /// NATS and the admin API on `plugin_manager.http_addr`.
 pub async fn build(config: Config) -> Result<ServiceRuntime, KitError> {
     let (key, token) = checked(&config)?;
-    let settings = &config.plugin_manager;
-    let plugin_dirs = settings.plugin_dirs.clone();
+    // The configured directories, then the managed one `tributary plugins add` fills.
+    let plugin_dirs = config.plugin_dirs();
 
     let mut runtime = ServiceRuntime::start(SERVICE, config).await?;
     let pool = runtime.db.clone().ok_or_else(|| {

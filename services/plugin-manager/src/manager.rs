@@ -117,8 +117,9 @@ impl PluginManager {
         }
     }
 
+    /// The plugin's newest version found (the highest semantic version).
     fn newest(&self, plugin_id: &str) -> Option<DiscoveredPlugin> {
-        self.with_catalog(|c| c.get(plugin_id).cloned())
+        self.with_catalog(|c| c.newest(plugin_id).cloned())
     }
 
     /// The pool (for uninstall, which lives in its own module).

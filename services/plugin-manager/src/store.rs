@@ -109,7 +109,10 @@ fn instance_from(row: &sqlx::postgres::PgRow) -> Result<InstanceRow, StoreError>
 }
 
 /// Records the plugins a scan found (their newest manifests).
-pub async fn upsert_plugins(pool: &PgPool, plugins: &[DiscoveredPlugin]) -> Result<(), StoreError> {
+pub async fn upsert_plugins(
+    pool: &PgPool,
+    plugins: &[&DiscoveredPlugin],
+) -> Result<(), StoreError> {
     let mut tx = pool.begin().await?;
     for p in plugins {
         let manifest = serde_json::to_value(&p.manifest).map_err(corrupt("manifest"))?;

@@ -194,3 +194,29 @@ fn a_nats_user_and_password_load_and_the_password_never_shows() {
     assert_eq!(config.nats.user, "etl");
     assert!(!format!("{config:?}").contains("hunter2-nats"));
 }
+
+#[test]
+fn the_managed_plugin_directory_is_scanned_after_the_configured_ones_and_only_once() {
+    let mut config = Config::load(&ConfigSources {
+        file: None,
+        env: env(&[("TRIBUTARY__DATA_DIR", "/srv/tributary")]),
+    })
+    .unwrap();
+    config.plugin_manager.plugin_dirs = vec!["/opt/plugins".into()];
+    assert_eq!(
+        config.managed_plugin_dir(),
+        std::path::Path::new("/srv/tributary/plugins")
+    );
+    assert_eq!(
+        config.plugin_dirs(),
+        [
+            std::path::PathBuf::from("/opt/plugins"),
+            "/srv/tributary/plugins".into()
+        ]
+    );
+    config
+        .plugin_manager
+        .plugin_dirs
+        .push("/srv/tributary/plugins".into());
+    assert_eq!(config.plugin_dirs().len(), 2, "not scanned twice");
+}

@@ -18,7 +18,7 @@ impl PluginManager {
         })
         .await
         .map_err(RegistryError::ScanFailed)?;
-        store::upsert_plugins(&self.pool, &catalog.plugins).await?;
+        store::upsert_plugins(&self.pool, &catalog.newest_of_each()).await?;
         match self.catalog.write() {
             Ok(mut c) => *c = catalog,
             Err(poisoned) => *poisoned.into_inner() = catalog,
@@ -26,7 +26,7 @@ impl PluginManager {
         Ok(self.plugins())
     }
 
-    /// Every plugin discovered, valid and invalid.
+    /// Every plugin discovered, valid (each version found, by id and version) and invalid.
     pub fn plugins(&self) -> PluginList {
         self.with_catalog(|catalog| PluginList {
             plugins: catalog.plugins.iter().map(plugin_view).collect(),
@@ -49,7 +49,7 @@ impl PluginManager {
         })
     }
 
-    /// One plugin.
+    /// One plugin: its newest version found.
     pub fn plugin(&self, plugin_id: &str) -> Result<PluginView, RegistryError> {
         self.newest(plugin_id)
             .map(|p| plugin_view(&p))

@@ -78,21 +78,16 @@ impl PluginManager {
 
 impl PluginManager {
     /// Where the component of a `wasm:` plugin is: inside the directory the catalog found the
-    /// plugin's manifest in (the same version when it is still there). The service checks
-    /// its content against the manifest's SHA-256 before running it.
+    /// instance's version in, so an instance keeps running the version it was installed or
+    /// upgraded to while newer ones sit beside it (the newest when its own is gone). The
+    /// service checks its content against the manifest's SHA-256 before running it.
     fn component_of(&self, manifest: &PluginManifest) -> Option<ComponentSource> {
         let relative = manifest.entrypoint.strip_prefix("wasm:")?;
         let sha256 = manifest.sha256.clone()?;
         let location = self.with_catalog(|catalog| {
-            let same_id = || {
-                catalog
-                    .plugins
-                    .iter()
-                    .filter(|p| p.manifest.id == manifest.id)
-            };
-            same_id()
-                .find(|p| p.manifest.version == manifest.version)
-                .or_else(|| same_id().next())
+            catalog
+                .version(&manifest.id, &manifest.version)
+                .or_else(|| catalog.newest(&manifest.id))
                 .map(|p| p.location.clone())
         })?;
         let path = std::path::Path::new(&location).join(relative);

@@ -1,10 +1,15 @@
 //! Plugins found on disk: invalid ones listed with their problems, never stopping the others.
 
+use std::path::Path;
+
 use serde_json::{json, Value};
 use tributary_proto::requests::ErrorCode;
 
 use crate::support::*;
-use tributary_proto::requests::plugins::{Call, InstallRequest, ListPlugins, PluginInfo};
+use tributary_proto::requests::plugins::{
+    Call, InstallRequest, InstanceCall, InstanceInfo, ListPlugins, PluginInfo, RescanPlugins,
+    RuntimeQuery, UpgradeRequest,
+};
 
 #[tokio::test]
 async fn invalid_plugins_are_listed_with_every_problem_and_the_others_load() {
@@ -16,7 +21,8 @@ async fn invalid_plugins_are_listed_with_every_problem_and_the_others_load() {
         "configSchema": {"type": "object", "properties": {"a": {"type": "strnig"}}}}"#,
     );
     dir.write("not-json", "{ this is not json");
-    dir.write("duplicate", &contacts_manifest("9.9.9", &[]));
+    // The same id and version as `contacts`, asking for less: not loaded, naming both.
+    dir.write("duplicate", &contacts_manifest("1.0.0", &[]));
     let empty = PluginDir::new();
     env.config.plugin_manager.plugin_dirs.push(empty.0.clone());
     let pm = RunningPm::start(env.config.clone()).await;
@@ -82,6 +88,14 @@ async fn invalid_plugins_are_listed_with_every_problem_and_the_others_load() {
     );
     assert_eq!(by_dir("duplicate")["problems"][0]["field"], "id");
     assert_eq!(by_dir("duplicate")["id"], CONTACTS);
+    let message = by_dir("duplicate")["problems"][0]["message"]
+        .as_str()
+        .unwrap();
+    let first = dir.0.join("contacts").display().to_string();
+    assert!(
+        message.contains(&first) && message.contains("duplicate"),
+        "{message}"
+    );
     assert!(by_dir("not-json")["problems"][0]["message"]
         .as_str()
         .unwrap()
@@ -120,4 +134,131 @@ async fn a_missing_plugin_directory_stops_start_up_naming_the_setting() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("plugin_manager.plugin_dirs[1]"), "{err}");
+}
+
+const TASKS: &str = "com.example.tasks";
+
+/// A WebAssembly connector's manifest at `version`; its component's digest is `digit` 64
+/// times, so each version's digest is its own.
+fn tasks_manifest(version: &str, digit: char) -> String {
+    json!({
+        "id": TASKS,
+        "name": "Example Tasks",
+        "version": version,
+        "type": "connector",
+        "entrypoint": "wasm:tasks.wasm",
+        "sha256": digit.to_string().repeat(64),
+        "permissions": ["event:publish:connector.items.*"]
+    })
+    .to_string()
+}
+
+/// Writes `<dir>/plugin.json`.
+fn write_manifest(dir: &Path, manifest: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("plugin.json"), manifest).unwrap();
+}
+
+/// The component path and digest `plugins.runtime` gives the service running `instance`.
+async fn component_of(env: &tributary_kit::testing::TestEnv, instance: &str) -> (String, String) {
+    let runtime: Value = ask::<RuntimeQuery, _>(env, json!({ "instance_id": instance }))
+        .await
+        .unwrap();
+    let component = &runtime["component"];
+    (
+        component["path"].as_str().unwrap().to_owned(),
+        component["sha256"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn install_tasks(env: &tributary_kit::testing::TestEnv, instance: &str) -> Value {
+    ask::<Call<InstallRequest>, _>(
+        env,
+        json!({
+            "plugin_id": TASKS,
+            "instance_id": instance,
+            "accept_permissions": ["event:publish:connector.items.*"],
+            "actor": "test",
+        }),
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn versions_side_by_side_are_listed_a_new_install_takes_the_newest_and_upgrade_moves_to_it() {
+    // Proves a newer version added beside an older one (in the managed plugin directory,
+    // scanned by default) waits for `plugins upgrade`: the instance on the older one keeps
+    // running its own component, a new instance gets the newest by semantic version.
+    let mut env = tributary_kit::testing::TestEnv::new().await;
+    let dir = PluginDir::new();
+    dir.write("tasks", &tasks_manifest("1.9.0", '1'));
+    env.config.plugin_manager.plugin_dirs = vec![dir.0.clone()];
+    let pm = RunningPm::start(env.config.clone()).await;
+    install_tasks(&env, "early").await;
+
+    let managed = env.config.managed_plugin_dir().join(TASKS);
+    write_manifest(&managed.join("1.10.0"), &tasks_manifest("1.10.0", '2'));
+    let list: Value = ask::<RescanPlugins, _>(&env, json!({})).await.unwrap();
+    let versions: Vec<&str> = list["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["id"] == TASKS)
+        .map(|p| p["version"].as_str().unwrap())
+        .collect();
+    assert_eq!(versions, ["1.9.0", "1.10.0"], "{list:#}");
+    let info: Value = ask::<PluginInfo, _>(&env, json!({ "plugin_id": TASKS }))
+        .await
+        .unwrap();
+    assert_eq!(info["version"], "1.10.0", "1.10.0 is newer than 1.9.0");
+
+    let late = install_tasks(&env, "late").await;
+    assert_eq!(late["version"], "1.10.0");
+    let newest_component = (
+        managed.join("1.10.0/tasks.wasm").display().to_string(),
+        "2".repeat(64),
+    );
+    assert_eq!(component_of(&env, "late").await, newest_component);
+    let early: Value = ask::<InstanceInfo, _>(&env, json!({ "instance_id": "early" }))
+        .await
+        .unwrap();
+    assert_eq!(early["version"], "1.9.0", "{early:#}");
+    assert_eq!(early["available_version"], "1.10.0");
+    assert_eq!(
+        component_of(&env, "early").await,
+        (
+            dir.0.join("tasks/tasks.wasm").display().to_string(),
+            "1".repeat(64)
+        ),
+        "the older instance still runs the version it was installed on"
+    );
+
+    let upgraded: Value =
+        ask::<InstanceCall<UpgradeRequest>, _>(&env, json!({ "instance_id": "early" }))
+            .await
+            .unwrap();
+    assert_eq!(upgraded["version"], "1.10.0");
+    assert_eq!(component_of(&env, "early").await, newest_component);
+    let again = ask::<InstanceCall<UpgradeRequest>, Value>(&env, json!({ "instance_id": "early" }))
+        .await
+        .unwrap_err();
+    assert_eq!(again.error, ErrorCode::Conflict, "{again:?}");
+
+    // The same id and version once more is not loaded, naming both places.
+    write_manifest(&managed.join("1.9.0"), &tasks_manifest("1.9.0", '3'));
+    let list: Value = ask::<RescanPlugins, _>(&env, json!({})).await.unwrap();
+    let refused = list["invalid"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == TASKS)
+        .unwrap_or_else(|| panic!("the second 1.9.0 was loaded: {list:#}"));
+    let message = refused["problems"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&dir.0.join("tasks").display().to_string())
+            && message.contains(&managed.join("1.9.0").display().to_string()),
+        "{message}"
+    );
+    pm.stop().await;
 }
