@@ -27,7 +27,13 @@ pub fn guests_dir() -> PathBuf {
             String::from_utf8_lossy(&out.stderr)
         );
         let stdout = String::from_utf8_lossy(&out.stdout);
-        PathBuf::from(stdout.lines().last().expect("it prints the directory").trim())
+        PathBuf::from(
+            stdout
+                .lines()
+                .last()
+                .expect("it prints the directory")
+                .trim(),
+        )
     })
     .clone()
 }

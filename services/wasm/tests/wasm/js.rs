@@ -17,7 +17,11 @@ async fn the_javascript_connector_syncs_pages_with_a_checkpoint_each_and_resumes
     let tasks = guest("com.example.js-tasks");
     let started = Instant::now();
     let component = runtime.load(&tasks.source).await.unwrap();
-    eprintln!("loaded in {:?} (compile {:?})", started.elapsed(), component.compile_time);
+    eprintln!(
+        "loaded in {:?} (compile {:?})",
+        started.elapsed(),
+        component.compile_time
+    );
     let connector = Arc::new(WasmConnector::new(
         runtime.clone(),
         component,
@@ -52,11 +56,18 @@ async fn the_javascript_connector_syncs_pages_with_a_checkpoint_each_and_resumes
     assert_eq!(checkpoints.len(), 3, "{checkpoints:?}");
     assert_eq!(items[0].instance_id, "js-tasks-1");
     assert_eq!(items[0].external_id, "task-0");
-    assert!(matches!(steps[100], SyncStep::Checkpoint(_)), "a checkpoint after each page");
+    assert!(
+        matches!(steps[100], SyncStep::Checkpoint(_)),
+        "a checkpoint after each page"
+    );
 
     // Resumed from the second checkpoint, only the last page is left.
     let resumed: Vec<SyncStep> = connector
-        .sync(ctx, Some(checkpoints[1].clone()), SyncRequest::incremental())
+        .sync(
+            ctx,
+            Some(checkpoints[1].clone()),
+            SyncRequest::incremental(),
+        )
         .map(Result::unwrap)
         .collect()
         .await;
