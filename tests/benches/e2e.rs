@@ -25,7 +25,7 @@
 
 use std::time::{Duration, Instant};
 
-use tributary_e2e::{items, publish_items, twilio, Servers, ServiceName, Stack};
+use tributary_e2e::{items, twilio, Servers, ServiceName, Stack};
 use tributary_proto::streams::ConsumerKey;
 
 const WARM_UP: usize = 200;
@@ -48,10 +48,10 @@ struct Run {
 /// rows in PostgreSQL.
 async fn run(stack: &Stack, instance: &str, n: usize, index_target: Option<u64>) -> Run {
     let people = items::people(instance, "bench", n);
-    let (js, subjects) = (stack.jetstream(), stack.subjects().clone());
+    let mesh = stack.mesh().clone();
     let start = Instant::now();
     let publisher = tokio::spawn(async move {
-        publish_items(&js, &subjects, &people).await;
+        mesh.publish_items(&people).await;
         start.elapsed()
     });
     let mut rows = None;
@@ -140,13 +140,13 @@ async fn main() {
 
     // 2. Webhook to searchable.
     stack
-        .install(
+        .admin_install(
             "tributary.twilio-sms",
             "sms-bench",
             twilio::config("bench-token"),
         )
         .await;
-    stack.enable("sms-bench").await;
+    stack.admin_enable("sms-bench").await;
     let url = stack.webhook_url("sms-bench").await;
     let mut answered = Vec::with_capacity(m);
     let mut searchable = Vec::with_capacity(m);

@@ -4,7 +4,9 @@
 //! environment variables, against a real NATS (JetStream) and PostgreSQL.
 //!
 //! A [`Stack`] is one test's mesh: its own subject prefix, database and data directory, so
-//! tests run in parallel and leave nothing behind. Each process writes its output to a log
+//! tests run in parallel and leave nothing behind. It derefs to kit's mesh handle
+//! ([`tributary_kit::testing::Mesh`]), which every suite shares: requests, watched events,
+//! published items and waits for rows go through it. Each process writes its output to a log
 //! file in the stack's directory; the harness reads the process's HTTP address from its
 //! `Service started.` line and waits for `/readyz`. When a test fails, the tail of every log
 //! is printed. Every process started is killed when the stack is dropped (and, through
@@ -25,7 +27,7 @@ use std::time::Duration;
 
 pub use process::{binary, binary_dir, ServiceProcess};
 pub use radicale::Radicale;
-pub use stack::{publish_items, Servers, Stack, StoredMessage};
+pub use stack::{Servers, Stack, StoredMessage};
 pub use tributary_proto::ServiceName;
 
 /// Polls `check` every 50 ms until it returns `Some`, for up to `secs` seconds; `None` when
@@ -56,47 +58,4 @@ where
     eventually_within(secs, check)
         .await
         .unwrap_or_else(|| panic!("timed out after {secs} s waiting for {what}"))
-}
-
-/// The next message on `subscriber` within `secs`, as JSON; `None` when none comes.
-pub async fn next_json(
-    subscriber: &mut async_nats::Subscriber,
-    secs: u64,
-) -> Option<serde_json::Value> {
-    let message = tokio::time::timeout(
-        Duration::from_secs(secs),
-        futures::StreamExt::next(subscriber),
-    )
-    .await
-    .ok()??;
-    serde_json::from_slice(&message.payload).ok()
-}
-
-/// Collects the JSON messages on `subscriber` that satisfy `keep` until there are `want` of
-/// them, for up to `secs` seconds; what was collected (fewer when time ran out).
-pub async fn collect_json(
-    subscriber: &mut async_nats::Subscriber,
-    want: usize,
-    secs: u64,
-    keep: impl Fn(&serde_json::Value) -> bool,
-) -> Vec<serde_json::Value> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    let mut found = Vec::new();
-    while found.len() < want {
-        let now = tokio::time::Instant::now();
-        if now >= deadline {
-            break;
-        }
-        let Ok(Some(message)) =
-            tokio::time::timeout(deadline - now, futures::StreamExt::next(subscriber)).await
-        else {
-            break;
-        };
-        if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&message.payload) {
-            if keep(&value) {
-                found.push(value);
-            }
-        }
-    }
-    found
 }

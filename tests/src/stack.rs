@@ -1,24 +1,27 @@
 //! The five services of one test, each its own process, on a slice of NATS and PostgreSQL
 //! that belongs to that test alone: its own subject prefix (so its own streams), its own
-//! database and its own data directory, all removed when the stack is dropped.
+//! database and its own data directory, all removed when the stack is dropped. The test
+//! drives the mesh through kit's one handle ([`Mesh`]), which the stack derefs to.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::ops::Deref;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use async_nats::jetstream;
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
-use sqlx::{Connection, PgConnection, PgPool};
-use tributary_kit::client::{CallError, MeshClient};
+use sqlx::{Connection, PgConnection};
+use tributary_kit::client::CallError;
 use tributary_kit::config::config_section;
+use tributary_kit::testing::Mesh;
 use tributary_kit::{Config, ConfigSources};
 use tributary_proto::requests::channel::RoutesQuery;
 use tributary_proto::requests::search::StatsQuery;
 use tributary_proto::requests::{ApiError, Request};
 use tributary_proto::streams::{ConsumerKey, StreamKey};
-use tributary_proto::{ConnectorItem, ServiceName, Subjects};
+use tributary_proto::{ServiceName, Subjects};
 
 use crate::eventually;
 use crate::process::{tail, ServiceProcess};
@@ -61,7 +64,9 @@ pub struct StoredMessage {
     pub json: Value,
 }
 
-/// The services of one test as separate processes, with what the test talks to them through.
+/// The services of one test as separate processes, with what the test talks to them through:
+/// its own HTTP calls (the admin API, webhooks, `GET /search`) and the mesh handle it derefs
+/// to (requests, events, items, rows).
 ///
 /// Dropping it kills every process it started, prints the tail of each log when the test is
 /// failing, deletes the test's streams and database, and removes its directory.
@@ -69,16 +74,23 @@ pub struct Stack {
     servers: Servers,
     prefix: String,
     database: String,
-    subjects: Subjects,
     dir: Option<tempfile::TempDir>,
     vars: BTreeMap<String, String>,
     config: Config,
     running: BTreeMap<ServiceName, ServiceProcess>,
     finished: Vec<ServiceProcess>,
     started: BTreeMap<ServiceName, usize>,
-    nats: async_nats::Client,
-    pool: PgPool,
+    /// The test's handle on the mesh, over its own NATS connection, prefix and database.
+    mesh: Mesh,
     http: reqwest::Client,
+}
+
+impl Deref for Stack {
+    type Target = Mesh;
+
+    fn deref(&self) -> &Mesh {
+        &self.mesh
+    }
 }
 
 impl std::fmt::Debug for Stack {
@@ -170,8 +182,10 @@ impl Stack {
             .timeout(Duration::from_secs(30))
             .build()
             .unwrap_or_else(|e| panic!("an HTTP client: {e}"));
+        let mesh = Mesh::new(nats, Subjects::new(prefix.clone()))
+            .with_pool(pool)
+            .with_timeout(Duration::from_secs(20));
         Self {
-            subjects: Subjects::new(prefix.clone()),
             servers,
             prefix,
             database,
@@ -181,8 +195,7 @@ impl Stack {
             running: BTreeMap::new(),
             finished: Vec::new(),
             started: BTreeMap::new(),
-            nats,
-            pool,
+            mesh,
             http,
         }
     }
@@ -239,11 +252,6 @@ impl Stack {
     /// Its database's name.
     pub fn database(&self) -> &str {
         &self.database
-    }
-
-    /// Its subjects.
-    pub fn subjects(&self) -> &Subjects {
-        &self.subjects
     }
 
     /// Its directory (data and logs).
@@ -343,50 +351,19 @@ impl Stack {
         assert!(dead.is_empty(), "these services exited: {dead:?}");
     }
 
-    /// The test's NATS connection.
-    pub fn nats(&self) -> &async_nats::Client {
-        &self.nats
-    }
-
-    /// JetStream on that connection.
-    pub fn jetstream(&self) -> jetstream::Context {
-        jetstream::new(self.nats.clone())
-    }
-
-    /// A pool on the test's database.
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
-    /// A client of the services' NATS requests.
-    pub fn mesh(&self) -> MeshClient {
-        MeshClient::new(self.nats.clone(), self.subjects.clone(), "e2e".into())
-            .with_timeout(Duration::from_secs(20))
+    /// The test's handle on the mesh, to hand a clone to a task.
+    pub fn mesh(&self) -> &Mesh {
+        &self.mesh
     }
 
     /// Asks `request` of its service over NATS; the service's answer as JSON, or its
     /// refusal. Panics when nobody answers.
     pub async fn ask<R: Request>(&self, request: &R) -> Result<Value, ApiError> {
-        match self.mesh().call(request).await {
+        match self.client().call(request).await {
             Ok(reply) => Ok(serde_json::to_value(reply).unwrap_or(Value::Null)),
             Err(CallError::Api(e)) => Err(e),
             Err(e) => panic!("{}.{}: {e}", R::SERVICE.request_domain(), R::VERB),
         }
-    }
-
-    /// A subscription to a subject (unprefixed, such as `data.PersonCreated`), in place
-    /// before it returns.
-    pub async fn subscribe(&self, subject: &str) -> async_nats::Subscriber {
-        let subscriber = self
-            .nats
-            .subscribe(self.subjects.qualify(subject))
-            .await
-            .unwrap_or_else(|e| panic!("subscribe {subject}: {e}"));
-        self.nats
-            .flush()
-            .await
-            .unwrap_or_else(|e| panic!("flush: {e}"));
-        subscriber
     }
 
     /// `method path` on the plugin manager's admin API with the admin token; the status and
@@ -422,7 +399,7 @@ impl Stack {
 
     /// Installs `plugin` as `instance` with `config` through the admin API, accepting every
     /// permission the plugin asks for; not enabled.
-    pub async fn install(&self, plugin: &str, instance: &str, config: Value) {
+    pub async fn admin_install(&self, plugin: &str, instance: &str, config: Value) {
         let (status, info) = self
             .admin(
                 reqwest::Method::GET,
@@ -447,7 +424,7 @@ impl Stack {
     }
 
     /// Enables `instance` through the admin API.
-    pub async fn enable(&self, instance: &str) {
+    pub async fn admin_enable(&self, instance: &str) {
         let (status, body) = self
             .admin(
                 reqwest::Method::POST,
@@ -460,7 +437,7 @@ impl Stack {
     }
 
     /// Disables `instance` through the admin API.
-    pub async fn disable(&self, instance: &str) {
+    pub async fn admin_disable(&self, instance: &str) {
         let (status, body) = self
             .admin(
                 reqwest::Method::POST,
@@ -519,7 +496,7 @@ impl Stack {
 
     /// How many documents the index holds, from `search.stats`.
     pub async fn indexed(&self) -> u64 {
-        match self.mesh().call(&StatsQuery {}).await {
+        match self.client().call(&StatsQuery {}).await {
             Ok(stats) => stats.documents,
             Err(_) => 0,
         }
@@ -558,43 +535,13 @@ impl Stack {
         (status, response.text().await.unwrap_or_default())
     }
 
-    /// The bigint `sql` answers on the test's database (-1 when it fails: the server may be
-    /// restarting).
-    pub async fn count(&self, sql: &str) -> i64 {
-        sqlx::query_scalar(sql)
-            .fetch_one(&self.pool)
-            .await
-            .unwrap_or(-1)
-    }
-
-    /// Waits up to `secs` until `sql` answers `want`.
-    pub async fn wait_count(&self, sql: &str, want: i64, secs: u64) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-        loop {
-            let got = self.count(sql).await;
-            if got == want {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "`{sql}` gave {got}, not {want}, within {secs} s"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// Publishes connector items as a connector does; see [`publish_items`].
-    pub async fn publish_items(&self, items: &[ConnectorItem]) {
-        publish_items(&self.jetstream(), &self.subjects, items).await;
-    }
-
     /// Every message a stream holds now, in order.
     pub async fn stream_messages(&self, key: StreamKey) -> Vec<StoredMessage> {
         let js = self.jetstream();
         let stream = js
-            .get_stream(key.name(&self.subjects))
+            .get_stream(key.name(self.subjects()))
             .await
-            .unwrap_or_else(|e| panic!("stream {}: {e}", key.name(&self.subjects)));
+            .unwrap_or_else(|e| panic!("stream {}: {e}", key.name(self.subjects())));
         let state = stream.cached_info().state.clone();
         let mut out = Vec::new();
         if state.messages == 0 {
@@ -603,30 +550,12 @@ impl Stack {
         for seq in state.first_sequence..=state.last_sequence {
             if let Ok(message) = stream.get_raw_message(seq).await {
                 out.push(StoredMessage {
-                    subject: self.subjects.unqualify(&message.subject).to_owned(),
+                    subject: self.subjects().unqualify(&message.subject).to_owned(),
                     json: serde_json::from_slice(&message.payload).unwrap_or(Value::Null),
                 });
             }
         }
         out
-    }
-
-    /// How many messages the test's streams hold on `subject` (unprefixed).
-    pub async fn stored_on(&self, subject: &str) -> u64 {
-        let js = self.jetstream();
-        let qualified = self.subjects.qualify(subject);
-        for key in StreamKey::ALL {
-            let Ok(stream) = js.get_stream(key.name(&self.subjects)).await else {
-                continue;
-            };
-            let Ok(mut subjects) = stream.info_with_subjects(qualified.clone()).await else {
-                continue;
-            };
-            if let Some(Ok((_, count))) = futures::StreamExt::next(&mut subjects).await {
-                return count as u64;
-            }
-        }
-        0
     }
 
     /// Whether a durable consumer has handed out everything its stream holds and has every
@@ -636,7 +565,7 @@ impl Stack {
             .jetstream()
             .get_consumer_from_stream::<jetstream::consumer::pull::Config, _, _>(
                 consumer.durable_name(),
-                consumer.stream().name(&self.subjects),
+                consumer.stream().name(self.subjects()),
             )
             .await
             .map_err(|e| e.to_string())?;
@@ -679,16 +608,17 @@ impl Stack {
             "SELECT count(*) FROM person p JOIN source_record s \
              ON s.entity_id = p.id AND s.entity_type = 'person' WHERE s.instance_id = '{instance}'"
         );
-        self.wait_count(&persons, n as i64, secs).await;
+        self.wait_for_rows(&persons, n as i64, Duration::from_secs(secs))
+            .await;
         self.wait_consumer_settled(ConsumerKey::EtlItems, secs)
             .await;
-        self.wait_count("SELECT count(*) FROM outbox", 0, secs)
+        self.wait_for_rows("SELECT count(*) FROM outbox", 0, Duration::from_secs(secs))
             .await;
         let (rows, distinct): (i64, i64) = sqlx::query_as(
             "SELECT count(*), count(DISTINCT external_id) FROM source_record WHERE instance_id = $1",
         )
         .bind(instance)
-        .fetch_one(&self.pool)
+        .fetch_one(self.pool())
         .await
         .unwrap_or_else(|e| panic!("counting source rows: {e}"));
         assert_eq!(
@@ -701,7 +631,7 @@ impl Stack {
              AND s.entity_type = 'person' WHERE s.instance_id = $1",
         )
         .bind(instance)
-        .fetch_all(&self.pool)
+        .fetch_all(self.pool())
         .await
         .unwrap_or_else(|e| panic!("reading person ids: {e}"))
         .into_iter()
@@ -776,7 +706,7 @@ impl Drop for Stack {
             self.prefix.clone(),
             self.database.clone(),
         );
-        let pool = self.pool.clone();
+        let pool = self.mesh.pool().clone();
         // Its own thread and runtime: works from inside a test's runtime and after a panic.
         let cleaner = std::thread::spawn(move || {
             if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
@@ -845,51 +775,6 @@ async fn connect_nats(url: &str) -> async_nats::Client {
         .connect(url)
         .await
         .unwrap_or_else(|e| panic!("NATS must run at {url}: {e}"))
-}
-
-/// Publishes connector items on their instances' subjects with their headers (`Nats-Msg-Id`),
-/// as a connector does, and waits until JetStream has stored each. A publish that fails (NATS
-/// restarting) is tried again for up to two minutes; the message id makes a repeat harmless.
-pub async fn publish_items(js: &jetstream::Context, subjects: &Subjects, items: &[ConnectorItem]) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    for chunk in items.chunks(200) {
-        loop {
-            match publish_chunk(js, subjects, chunk).await {
-                Ok(()) => break,
-                Err(e) => {
-                    assert!(
-                        tokio::time::Instant::now() < deadline,
-                        "JetStream did not take the items within 120 s: {e}"
-                    );
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-            }
-        }
-    }
-}
-
-async fn publish_chunk(
-    js: &jetstream::Context,
-    subjects: &Subjects,
-    items: &[ConnectorItem],
-) -> Result<(), String> {
-    let mut acks = Vec::with_capacity(items.len());
-    for item in items {
-        let payload = serde_json::to_vec(item).map_err(|e| e.to_string())?;
-        let ack = js
-            .publish_with_headers(
-                subjects.connector_items(&item.instance_id),
-                item.headers("e2e"),
-                payload.into(),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-        acks.push(ack);
-    }
-    for ack in acks {
-        ack.await.map_err(|e| e.to_string())?;
-    }
-    Ok(())
 }
 
 fn truncate(text: &str, max: usize) -> &str {

@@ -4,10 +4,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use std::time::Duration;
+
 use serde_json::{json, Value};
 use tributary_e2e::radicale::{event, vcard};
-use tributary_e2e::{collect_json, eventually, Stack};
-use tributary_proto::events::SyncMode;
+use tributary_e2e::{eventually, Stack};
+use tributary_proto::envelope::Envelope;
+use tributary_proto::events::{DataChange, EventKind, SyncEvent, SyncMode};
+use tributary_proto::model::EntityType;
 use tributary_proto::requests::connector::SyncCommand;
 use uuid::Uuid;
 
@@ -16,8 +20,8 @@ const INSTANCE: &str = "dav-ada";
 const PERSONS_OF_INSTANCE: &str = "SELECT count(*) FROM person p JOIN source_record s \
      ON s.entity_id = p.id AND s.entity_type = 'person' WHERE s.instance_id = 'dav-ada'";
 
-fn of_instance(event: &Value) -> bool {
-    event["data"]["instance_id"] == INSTANCE
+fn of_instance(event: &Envelope<Value>) -> bool {
+    event.data["instance_id"] == INSTANCE
 }
 
 /// `connector.sync` of the instance; a sync that just ended may hold the instance a moment
@@ -79,25 +83,34 @@ async fn a_carddav_sync_becomes_persons_data_events_and_search_hits() {
 
     let mut stack = Stack::new().await;
     stack.start_all().await;
-    let mut created = stack.subscribe("data.PersonCreated").await;
-    let mut completed = stack.subscribe("connector.SyncCompleted").await;
+    let mut created = stack
+        .watch(EventKind::Data {
+            entity: EntityType::Person,
+            change: DataChange::Created,
+        })
+        .await;
+    let mut completed = stack.watch(EventKind::Sync(SyncEvent::Completed)).await;
 
     // Installed and enabled through the plugin manager's admin API; an instance that never
     // synced syncs at once.
     stack
-        .install("tributary.dav", INSTANCE, dav.config("/ada/"))
+        .admin_install("tributary.dav", INSTANCE, dav.config("/ada/"))
         .await;
-    stack.enable(INSTANCE).await;
-    let done = collect_json(&mut completed, 1, 60, of_instance).await;
+    stack.admin_enable(INSTANCE).await;
+    let done = completed
+        .collect(1, Duration::from_secs(60), of_instance)
+        .await;
     assert_eq!(done.len(), 1, "no SyncCompleted of {INSTANCE} within 60 s");
     assert_eq!(
-        done[0]["data"]["items"], 4,
-        "three contacts and one event: {}",
+        done[0].data["items"], 4,
+        "three contacts and one event: {:?}",
         done[0]
     );
 
     // Persons in PostgreSQL, each from its vCard.
-    stack.wait_count(PERSONS_OF_INSTANCE, 3, 60).await;
+    stack
+        .wait_for_rows(PERSONS_OF_INSTANCE, 3, Duration::from_secs(60))
+        .await;
     let rows: Vec<(Uuid, String, Vec<String>, Option<String>)> = sqlx::query_as(
         "SELECT p.id, p.display_name, p.emails, p.organization FROM person p JOIN source_record s \
          ON s.entity_id = p.id AND s.entity_type = 'person' \
@@ -113,22 +126,22 @@ async fn a_carddav_sync_becomes_persons_data_events_and_search_hits() {
     assert_eq!(rows[2].2, ["grace@navy.example"]);
     assert_eq!(rows[0].3.as_deref(), Some("Analytical Engines Ltd."));
     stack
-        .wait_count(
+        .wait_for_rows(
             "SELECT count(*) FROM calendar_event WHERE title = 'Difference engine review'",
             1,
-            30,
+            Duration::from_secs(30),
         )
         .await;
 
     // One data.PersonCreated per person, announcing exactly those rows.
-    let events = collect_json(&mut created, 3, 30, |_| true).await;
+    let events = created.collect(3, Duration::from_secs(30), |_| true).await;
     assert_eq!(events.len(), 3, "{events:#?}");
     let mut announced: Vec<String> = events
         .iter()
         .map(|e| {
-            assert_eq!(e["type"], "data.PersonCreated");
-            assert_eq!(e["source"]["service"], "etl");
-            e["entity_id"].as_str().unwrap().to_owned()
+            assert_eq!(e.event_type, "data.PersonCreated");
+            assert_eq!(e.source.service, "etl");
+            e.entity_id.unwrap().to_string()
         })
         .collect();
     announced.sort();
@@ -180,24 +193,31 @@ async fn a_carddav_sync_becomes_persons_data_events_and_search_hits() {
     .await;
     let accepted = sync_now(&stack).await;
     assert_eq!(accepted["instance_id"], INSTANCE);
-    let done = collect_json(&mut completed, 1, 60, of_instance).await;
+    let done = completed
+        .collect(1, Duration::from_secs(60), of_instance)
+        .await;
     assert_eq!(
         done.len(),
         1,
         "no SyncCompleted of the second sync within 60 s"
     );
     assert_eq!(
-        done[0]["data"]["items"], 1,
-        "only the new contact: {}",
+        done[0].data["items"], 1,
+        "only the new contact: {:?}",
         done[0]
     );
-    stack.wait_count(PERSONS_OF_INSTANCE, 4, 30).await;
-    let more = collect_json(&mut created, 1, 30, |_| true).await;
+    stack
+        .wait_for_rows(PERSONS_OF_INSTANCE, 4, Duration::from_secs(30))
+        .await;
+    let more = created.collect(1, Duration::from_secs(30), |_| true).await;
     assert_eq!(more.len(), 1);
     let found = stack
         .wait_search_total(&[("q", "Somerville"), ("type", "person")], 1, 30)
         .await;
     assert_eq!(found["hits"][0]["title"], "Mary Somerville");
-    assert_eq!(found["hits"][0]["id"], more[0]["entity_id"]);
+    assert_eq!(
+        found["hits"][0]["id"],
+        more[0].entity_id.unwrap().to_string()
+    );
     stack.assert_all_running();
 }

@@ -4,10 +4,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use std::time::Duration;
+
 use serde_json::Value;
 use tributary_e2e::radicale::vcard;
-use tributary_e2e::{collect_json, eventually, twilio, Stack};
-use tributary_proto::events::SyncMode;
+use tributary_e2e::{eventually, twilio, Stack};
+use tributary_proto::envelope::Envelope;
+use tributary_proto::events::{EventKind, SyncEvent, SyncMode};
 use tributary_proto::requests::connector::{StateQuery, SyncCommand};
 use tributary_proto::requests::ErrorCode;
 
@@ -20,8 +23,8 @@ const EVERY_2S: &str = "*/2 * * * * *";
 const PERSONS: &str = "SELECT count(*) FROM person p JOIN source_record s \
      ON s.entity_id = p.id AND s.entity_type = 'person' WHERE s.instance_id = 'dav-sched'";
 
-fn of_dav(event: &Value) -> bool {
-    event["data"]["instance_id"] == DAV
+fn of_dav(event: &Envelope<Value>) -> bool {
+    event.data["instance_id"] == DAV
 }
 
 /// Posts a signed inbound SMS with `text`; the status.
@@ -48,40 +51,42 @@ async fn disabled_instances_stop_syncing_and_their_webhook_route_answers_404() {
     .await;
     let mut stack = Stack::new().await;
     stack.start_all().await;
-    let mut started = stack.subscribe("connector.SyncStarted").await;
-    let mut completed = stack.subscribe("connector.SyncCompleted").await;
+    let mut started = stack.watch(EventKind::Sync(SyncEvent::Started)).await;
+    let mut completed = stack.watch(EventKind::Sync(SyncEvent::Completed)).await;
 
     // A connector on a two-second schedule: it syncs again and again.
     stack
-        .install("tributary.dav", DAV, {
+        .admin_install("tributary.dav", DAV, {
             let mut config = dav.config("/ada/contacts/");
             config["schedule"] = serde_json::json!(EVERY_2S);
             config
         })
         .await;
-    stack.enable(DAV).await;
-    let runs = collect_json(&mut completed, 3, 60, of_dav).await;
+    stack.admin_enable(DAV).await;
+    let runs = completed.collect(3, Duration::from_secs(60), of_dav).await;
     assert_eq!(
         runs.len(),
         3,
         "three syncs on schedule within 60 s: {runs:#?}"
     );
-    stack.wait_count(PERSONS, 1, 30).await;
+    stack
+        .wait_for_rows(PERSONS, 1, Duration::from_secs(30))
+        .await;
 
     // A channel whose route takes signed webhooks.
     stack
-        .install("tributary.twilio-sms", SMS, twilio::config(TOKEN))
+        .admin_install("tributary.twilio-sms", SMS, twilio::config(TOKEN))
         .await;
-    stack.enable(SMS).await;
+    stack.admin_enable(SMS).await;
     let url = stack.webhook_url(SMS).await;
     assert_eq!(sms(&stack, &url, "1", "Before the switch").await, 200);
     stack
-        .wait_count("SELECT count(*) FROM message", 1, 30)
+        .wait_for_rows("SELECT count(*) FROM message", 1, Duration::from_secs(30))
         .await;
 
     // Both disabled through the plugin manager's admin API.
-    stack.disable(DAV).await;
-    stack.disable(SMS).await;
+    stack.admin_disable(DAV).await;
+    stack.admin_disable(SMS).await;
 
     // The connector stops the instance as soon as it hears: a sync request is refused.
     let refusal = eventually(15, "connector.sync to be refused as not found", || async {
@@ -118,7 +123,12 @@ async fn disabled_instances_stop_syncing_and_their_webhook_route_answers_404() {
 
     // Whatever sync started before the switch has been announced by now; from here on, with
     // a new contact waiting and three schedule periods passing, none starts.
-    while collect_json(&mut started, 1, 1, of_dav).await.len() == 1 {}
+    while started
+        .collect(1, Duration::from_secs(1), of_dav)
+        .await
+        .len()
+        == 1
+    {}
     dav.put_vcard(
         "/ada/contacts/hopper.vcf",
         &vcard(
@@ -130,7 +140,7 @@ async fn disabled_instances_stop_syncing_and_their_webhook_route_answers_404() {
         ),
     )
     .await;
-    let late = collect_json(&mut started, 1, 6, of_dav).await;
+    let late = started.collect(1, Duration::from_secs(6), of_dav).await;
     assert!(
         late.is_empty(),
         "a sync started after the disable: {late:#?}"
@@ -148,16 +158,18 @@ async fn disabled_instances_stop_syncing_and_their_webhook_route_answers_404() {
     assert_eq!(persons["total"], 1, "{persons}");
 
     // Enabled again: the schedule brings the new contact, and the route takes webhooks.
-    stack.enable(DAV).await;
-    stack.wait_count(PERSONS, 2, 30).await;
+    stack.admin_enable(DAV).await;
+    stack
+        .wait_for_rows(PERSONS, 2, Duration::from_secs(30))
+        .await;
     stack.wait_search_total(&[("type", "person")], 2, 30).await;
-    stack.enable(SMS).await;
+    stack.admin_enable(SMS).await;
     eventually(15, "the webhook route to be served again", || async {
         (sms(&stack, &url, "4", "After the switch").await == 200).then_some(())
     })
     .await;
     stack
-        .wait_count("SELECT count(*) FROM message", 2, 30)
+        .wait_for_rows("SELECT count(*) FROM message", 2, Duration::from_secs(30))
         .await;
     stack.assert_all_running();
 }

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use tributary_e2e::{items, publish_items, ServiceName, Stack};
+use tributary_e2e::{items, ServiceName, Stack};
 use tributary_proto::streams::{ConsumerKey, StreamKey};
 
 const INSTANCE: &str = "crm-kill";
@@ -31,12 +31,12 @@ async fn an_etl_killed_mid_stream_and_restarted_stores_announces_and_indexes_eac
     stack.start_all().await;
 
     let people = items::people(INSTANCE, "kestrel", N);
-    let (js, subjects) = (stack.jetstream(), stack.subjects().clone());
+    let mesh = stack.mesh().clone();
     let (killed, after_kill) = tokio::sync::oneshot::channel::<()>();
     let publisher = tokio::spawn(async move {
-        publish_items(&js, &subjects, &people[..BEFORE_KILL]).await;
+        mesh.publish_items(&people[..BEFORE_KILL]).await;
         let _ = after_kill.await;
-        publish_items(&js, &subjects, &people[BEFORE_KILL..]).await;
+        mesh.publish_items(&people[BEFORE_KILL..]).await;
     });
 
     // SIGKILL as soon as some rows are committed.

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use secrecy::ExposeSecret;
 use tributary::local::{LocalNats, LocalPostgres};
-use tributary_e2e::{items, publish_items, Servers, ServiceName, Stack};
+use tributary_e2e::{items, Servers, ServiceName, Stack};
 
 const N: usize = 2_000;
 /// Items published before the restart; the rest only after it, so the restart is mid-stream.
@@ -39,12 +39,12 @@ async fn stream_through<F, Fut>(
     stack.start_all().await;
 
     let people = items::people(instance, "heron", N);
-    let (js, subjects) = (stack.jetstream(), stack.subjects().clone());
+    let mesh = stack.mesh().clone();
     let (restarted, after_restart) = tokio::sync::oneshot::channel::<()>();
     let publisher = tokio::spawn(async move {
-        publish_items(&js, &subjects, &people[..BEFORE_RESTART]).await;
+        mesh.publish_items(&people[..BEFORE_RESTART]).await;
         let _ = after_restart.await;
-        publish_items(&js, &subjects, &people[BEFORE_RESTART..]).await;
+        mesh.publish_items(&people[BEFORE_RESTART..]).await;
     });
 
     let persons = format!("SELECT count(*) FROM source_record WHERE instance_id = '{instance}'");

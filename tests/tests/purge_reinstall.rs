@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use std::time::Duration;
+
 use serde_json::json;
 use tributary_e2e::{twilio, Stack};
 
@@ -46,24 +48,30 @@ async fn a_connector_instance_purged_and_installed_again_gets_everything_back() 
     let mut stack = Stack::new().await;
     stack.start_all().await;
     stack
-        .install("tributary.folder", FOLDER, config.clone())
+        .admin_install("tributary.folder", FOLDER, config.clone())
         .await;
-    stack.enable(FOLDER).await;
-    stack.wait_count(LIVE_DOCUMENTS, 5, 60).await;
+    stack.admin_enable(FOLDER).await;
+    stack
+        .wait_for_rows(LIVE_DOCUMENTS, 5, Duration::from_secs(60))
+        .await;
 
     purge(&stack, FOLDER).await;
     stack
-        .wait_count(
+        .wait_for_rows(
             "SELECT count(*) FROM document WHERE deleted_at IS NULL",
             0,
-            30,
+            Duration::from_secs(30),
         )
         .await;
 
     // The same files, unchanged (older than the purge), under the same instance id.
-    stack.install("tributary.folder", FOLDER, config).await;
-    stack.enable(FOLDER).await;
-    stack.wait_count(LIVE_DOCUMENTS, 5, 60).await;
+    stack
+        .admin_install("tributary.folder", FOLDER, config)
+        .await;
+    stack.admin_enable(FOLDER).await;
+    stack
+        .wait_for_rows(LIVE_DOCUMENTS, 5, Duration::from_secs(60))
+        .await;
     stack.wait_search_total(&[("source", FOLDER)], 5, 30).await;
 }
 
@@ -71,9 +79,9 @@ async fn a_connector_instance_purged_and_installed_again_gets_everything_back() 
 /// inbound SMS `sid` with `text` from the same number each time, which must be answered 200.
 async fn install_and_text(stack: &Stack, sid: u32, text: &str) {
     stack
-        .install("tributary.twilio-sms", SMS, twilio::config(TOKEN))
+        .admin_install("tributary.twilio-sms", SMS, twilio::config(TOKEN))
         .await;
-    stack.enable(SMS).await;
+    stack.admin_enable(SMS).await;
     let url = stack.webhook_url(SMS).await;
     let params = twilio::inbound_sms(&format!("SM{sid:0>32}"), "+15550002", text);
     let (headers, body) = twilio::signed(TOKEN, &url, &params);
@@ -87,31 +95,31 @@ async fn a_channel_instance_purged_and_installed_again_files_its_conversations_a
     stack.start_all().await;
     install_and_text(&stack, 1, "Before the purge").await;
     stack
-        .wait_count(
+        .wait_for_rows(
             "SELECT count(*) FROM message WHERE deleted_at IS NULL",
             1,
-            30,
+            Duration::from_secs(30),
         )
         .await;
 
     purge(&stack, SMS).await;
     stack
-        .wait_count(
+        .wait_for_rows(
             "SELECT count(*) FROM conversation WHERE deleted_at IS NULL",
             0,
-            30,
+            Duration::from_secs(30),
         )
         .await;
 
     install_and_text(&stack, 2, "After the purge").await;
     // The same conversation (the same two numbers) is live again, with the new message in it.
     stack
-        .wait_count(
+        .wait_for_rows(
             "SELECT count(*) FROM message m JOIN conversation c ON c.id = m.conversation_id \
              WHERE m.body_text = 'After the purge' AND m.deleted_at IS NULL \
              AND c.deleted_at IS NULL",
             1,
-            30,
+            Duration::from_secs(30),
         )
         .await;
     assert_eq!(

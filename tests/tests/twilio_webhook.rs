@@ -4,7 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use tributary_e2e::{collect_json, twilio, ServiceName, Stack};
+use std::time::Duration;
+
+use tributary_e2e::{twilio, ServiceName, Stack};
+use tributary_proto::events::{CommunicationEvent, EventKind};
 
 const INSTANCE: &str = "sms-e2e";
 const TOKEN: &str = "twilio-auth-token-e2e";
@@ -14,9 +17,9 @@ async fn stack_with_twilio() -> (Stack, String) {
     let mut stack = Stack::new().await;
     stack.start_all().await;
     stack
-        .install("tributary.twilio-sms", INSTANCE, twilio::config(TOKEN))
+        .admin_install("tributary.twilio-sms", INSTANCE, twilio::config(TOKEN))
         .await;
-    stack.enable(INSTANCE).await;
+    stack.admin_enable(INSTANCE).await;
     let url = stack.webhook_url(INSTANCE).await;
     assert_eq!(
         url,
@@ -32,24 +35,29 @@ async fn stack_with_twilio() -> (Stack, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_twilio_webhook_becomes_a_searchable_message() {
     let (stack, url) = stack_with_twilio().await;
-    let mut received = stack.subscribe("communication.MessageReceived").await;
+    let mut received = stack
+        .watch(EventKind::Communication(
+            CommunicationEvent::MessageReceived,
+        ))
+        .await;
     let text = "The analytical engine weaves algebraic patterns";
     let params = twilio::inbound_sms("SM00000000000000000000000000000001", "+15550002", text);
     let (headers, body) = twilio::signed(TOKEN, &url, &params);
     let (status, answer) = stack.post(&url, &headers, body).await;
     assert!((200..300).contains(&status), "{status}: {answer}");
 
-    let events = collect_json(&mut received, 1, 30, |e| {
-        e["data"]["instance_id"] == INSTANCE
-    })
-    .await;
+    let events = received
+        .collect(1, Duration::from_secs(30), |e| {
+            e.data["instance_id"] == INSTANCE
+        })
+        .await;
     assert_eq!(events.len(), 1, "one MessageReceived");
-    assert_eq!(events[0]["data"]["text"], text);
+    assert_eq!(events[0].data["text"], text);
     stack
-        .wait_count(
+        .wait_for_rows(
             &format!("SELECT count(*) FROM message WHERE body_text = '{text}'"),
             1,
-            30,
+            Duration::from_secs(30),
         )
         .await;
 
