@@ -30,4 +30,4 @@ pub use channel::WasmChannel;
 pub use connector::WasmConnector;
 pub use error::WasmError;
 pub use limits::{LimitExceeded, Limits};
-pub use runtime::{LoadedComponent, WasmRuntime};
+pub use runtime::{sha256_hex, IdleGuest, LoadedComponent, WasmRuntime};

@@ -291,3 +291,32 @@ pub(crate) fn describe_failure(store: &Store<HostState>, error: &wasmtime::Error
     }
     message
 }
+
+/// A guest instantiated and left idle: what a warm channel instance keeps. For the benchmark
+/// (instantiation time, memory of an idle instance) and for tests.
+pub struct IdleGuest {
+    _store: Store<HostState>,
+}
+
+impl WasmRuntime {
+    /// A new guest of `component` for the instance of `ctx`, instantiated and idle.
+    pub async fn idle_guest(
+        &self,
+        component: &LoadedComponent,
+        ctx: tributary_plugin_sdk::PluginContext,
+    ) -> Result<IdleGuest, WasmError> {
+        let shared = Arc::new(InstanceShared {
+            limits: self.limits_for(&WasmLimits::default()),
+            ctx,
+            secret_fields: Vec::new(),
+            last_refusal: Mutex::new(None),
+        });
+        let mut store = self.store(shared, false, Arc::new(AtomicBool::new(false)));
+        component
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| WasmError::wasmtime("cannot instantiate the component", &e))?;
+        Ok(IdleGuest { _store: store })
+    }
+}

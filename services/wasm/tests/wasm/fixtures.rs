@@ -67,7 +67,9 @@ pub fn trap() -> Vec<u8> {
     connector("", "(unreachable)")
 }
 
-/// A guest that calls the host's `now-ms` `times` times, then ends its sync.
+/// A guest that calls the host's `now-ms` `times` times, then ends its sync (for the
+/// benchmark, which includes this module).
+#[allow(dead_code)]
 pub fn host_calls(times: u32) -> Vec<u8> {
     connector(
         r#"(import "tributary:plugin/host@0.1.0" "now-ms" (func $now (result i64)))"#,
