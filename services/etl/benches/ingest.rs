@@ -396,7 +396,7 @@ async fn run_floor(
         batch_size: settings.batch_size,
         batch_wait: settings.batch_wait(),
         concurrent_batches: settings.concurrent_batches,
-        cut_when_idle: false,
+        cut_when_idle: true,
     };
     let shutdown = CancellationToken::new();
     let cpu_before = cpu_seconds();

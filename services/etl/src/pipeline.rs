@@ -82,13 +82,15 @@ impl ItemPipeline {
     pub async fn run(self, consumer: Consumer<pull::Config>, shutdown: CancellationToken) {
         // Batches are written concurrently: while one waits on PostgreSQL the next is
         // normalised. Source-record locks keep concurrent batches correct: the newer version
-        // of a key wins whichever commits first.
+        // of a key wins whichever commits first. And what one batch could miss of another's
+        // uncommitted rows (a message's conversation, a person at the same address) it waits
+        // for, on the batch locks of `store`; so a lone item need not wait for a batch to
+        // fill, however small the batches in flight at once.
         let batching = Batching {
             batch_size: self.settings.batch_size,
             batch_wait: self.settings.batch_wait(),
             concurrent_batches: self.settings.concurrent_batches,
-            // Not yet: see `Batching::cut_when_idle` (people in concurrent batches).
-            cut_when_idle: false,
+            cut_when_idle: true,
         };
         let stopping = shutdown.clone();
         consume_in_batches(

@@ -29,10 +29,10 @@ pub struct Batching {
     /// Batches handled at the same time.
     pub concurrent_batches: usize,
     /// Whether a batch is handed over as soon as nothing more is pending for the consumer,
-    /// rather than after `batch_wait`. Only for a consumer whose concurrent batches cannot
-    /// miss each other's work: the ETL's cannot use it yet, as two people sharing an address
-    /// in two concurrent batches are not merged (each batch's identity lookup misses the
-    /// other's uncommitted person), and small batches make that common.
+    /// rather than after `batch_wait`. Small batches then come often, several at once when
+    /// `concurrent_batches` allows it: only for a consumer whose concurrent batches cannot
+    /// miss each other's work (the ETL's wait for each other on advisory locks where they
+    /// could: a message and its conversation, two people who share an address).
     pub cut_when_idle: bool,
 }
 

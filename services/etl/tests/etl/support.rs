@@ -173,8 +173,9 @@ pub async fn data_events(js: &jetstream::Context, subjects: &Subjects, n: usize)
     events
 }
 
-/// Publishes a marker person of `instance` and waits until it is stored: everything published
-/// before it on the same instance has been processed by then.
+/// Publishes a marker person and waits until it is stored and the ETL has acked every item it
+/// was given: everything published before it has been processed by then. (The marker alone
+/// would not say so: its batch may commit before an earlier batch in flight beside it.)
 pub async fn barrier(
     js: &jetstream::Context,
     subjects: &Subjects,
@@ -202,6 +203,7 @@ pub async fn barrier(
         (n == 1).then_some(())
     })
     .await;
+    items_settled(js, subjects, 0).await;
 }
 
 /// Validates an event against its JSON Schema in proto/schemas/events/.
