@@ -1,7 +1,9 @@
 //! Helpers for integration tests against the real NATS and PostgreSQL: every test gets its
 //! own database, subject prefix and streams, and leaves nothing behind; [`Mesh`] is the one
-//! typed handle a test drives the mesh through.
+//! typed handle a test drives the mesh through; [`guests`] finds the built WebAssembly guest
+//! plugins.
 
+pub mod guests;
 mod mesh;
 
 pub use mesh::{Accept, Events, ItemMessage, Mesh, TEST_ACTOR, TEST_REQUEST_TIMEOUT};
