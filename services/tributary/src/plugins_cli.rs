@@ -1,9 +1,11 @@
 //! `tributary plugins …`: the plugin registry from the command line. Every command but the
 //! key commands asks the plugin manager on NATS (`plugins.<verb>`); `rotate-key` works on
-//! PostgreSQL directly, while the plugin manager is stopped.
+//! PostgreSQL directly, while the plugin manager is stopped; `add` copies a plugin into the
+//! managed plugin directory ([`add`]) and then asks for a rescan.
 //!
 //! Exit codes: 0 done, 1 failed, 2 permissions not accepted.
 
+pub mod add;
 pub mod commands;
 pub mod config_input;
 pub mod keys;
@@ -104,6 +106,20 @@ pub enum PluginsCommand {
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..=10_000))]
         limit: i64,
     },
+    /// Add a third-party (WebAssembly) plugin from its directory or a .tar.gz of it: checks
+    /// its manifest, its component's SHA-256 and imports, copies it into
+    /// `<data_dir>/plugins/<id>/<version>/` and rescans. Install it next.
+    Add {
+        /// The plugin's directory, or a .tar.gz (.tgz) archive of it.
+        source: PathBuf,
+        /// Replace the same id and version when it was added before.
+        #[arg(long)]
+        replace: bool,
+        /// The most the plugin's files may add up to, in MiB (an archive unpacking to more is
+        /// refused).
+        #[arg(long, value_name = "MIB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=4096))]
+        max_size: u64,
+    },
     /// Scan the plugin directories again (after adding or updating a plugin).
     Rescan,
     /// Print a fresh master key (32 random bytes, base64) for plugin_manager.master_key.
@@ -166,6 +182,18 @@ async fn execute(config: &Config, args: PluginsArgs) -> anyhow::Result<()> {
         }
         PluginsCommand::Audit { instance, limit } => {
             commands::audit(&connect().await?, instance, limit, json).await
+        }
+        PluginsCommand::Add {
+            source,
+            replace,
+            max_size,
+        } => {
+            let add = add::Add {
+                source,
+                replace,
+                max_bytes: max_size * 1024 * 1024,
+            };
+            add::add(config, add, json).await
         }
         PluginsCommand::Rescan => commands::rescan(&connect().await?, json).await,
         PluginsCommand::GenerateKey => keys::generate_key(json),

@@ -15,6 +15,9 @@ use tokio::task::JoinHandle;
 use tributary_kit::testing::TestEnv;
 use tributary_kit::{Config, KitError};
 
+#[path = "plugins_cli/add.rs"]
+mod add;
+
 const PLUGIN: &str = "com.example.contacts";
 
 const MANIFEST: &str = r#"{"id": "com.example.contacts", "name": "Example Contacts", "version": "1.0.0", "type": "connector",
@@ -157,8 +160,8 @@ impl Harness {
         }
     }
 
-    /// Runs `tributary <args>` as a user named alice would, with this test's prefix and
-    /// database.
+    /// Runs `tributary <args>` as a user named alice would, with this test's prefix,
+    /// database and data directory.
     async fn cli(&self, args: &[&str]) -> Run {
         self.cli_with(args, &[]).await
     }
@@ -171,6 +174,7 @@ impl Harness {
             .env("USER", "alice")
             .env("TRIBUTARY__NATS__SUBJECT_PREFIX", &self.env.prefix)
             .env("TRIBUTARY__DATABASE__NAME", &self.env.database)
+            .env("TRIBUTARY__DATA_DIR", &self.env.config.data_dir)
             .envs(vars.iter().copied())
             .stdin(Stdio::null())
             .output()
