@@ -132,6 +132,20 @@ impl Harness {
             .join(version)
     }
 
+    /// Installs the tasks plugin as `tasks`, its permissions accepted, and checks it worked.
+    async fn install_tasks(&self) {
+        self.cli(&[
+            "plugins",
+            "install",
+            TASKS,
+            "--id",
+            "tasks",
+            "--accept-permissions",
+        ])
+        .await
+        .ok();
+    }
+
     async fn add(&self, source: &Path, extra: &[&str]) -> Run {
         let mut args = vec!["plugins", "add", source.to_str().unwrap()];
         args.extend_from_slice(extra);
@@ -218,16 +232,7 @@ async fn add_copies_a_directory_into_the_managed_directory_and_install_asks_for_
     assert!(unconsented
         .stderr
         .contains("\n  event:publish:connector.items.*"));
-    h.cli(&[
-        "plugins",
-        "install",
-        TASKS,
-        "--id",
-        "tasks",
-        "--accept-permissions",
-    ])
-    .await
-    .ok();
+    h.install_tasks().await;
     assert_eq!(h.instance_json("tasks").await["version"], "1.0.0");
     h.finish().await;
 }
@@ -241,16 +246,7 @@ async fn a_newer_version_from_a_tar_gz_sits_beside_the_older_and_upgrade_moves_t
     h.add(&Source::new("1.0.0").dir(sources.path(), "tasks"), &[])
         .await
         .ok();
-    h.cli(&[
-        "plugins",
-        "install",
-        TASKS,
-        "--id",
-        "tasks",
-        "--accept-permissions",
-    ])
-    .await
-    .ok();
+    h.install_tasks().await;
 
     let archive = Source::new("1.1.0").archive(sources.path(), "tasks-1.1.0");
     let added = h.add(&archive, &[]).await.ok();
