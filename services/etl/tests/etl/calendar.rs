@@ -12,46 +12,40 @@ use crate::support::*;
 async fn all_day_and_floating_events_are_stored_without_a_time_zone() {
     let Started {
         env: _env,
-        subjects,
-        js,
+        mesh,
         etl,
-        pool,
     } = started().await;
     let v1 = "2026-03-01T10:00:00Z";
     let event = |id: &str, data: serde_json::Value| item("cal", "calendar_event", id, v1, data);
-    publish(
-        &js,
-        &subjects,
-        &[
-            event(
-                "all-day",
-                json!({"title": "Holiday", "starts_at": "2026-03-02T00:00:00Z",
+    mesh.publish_items(&[
+        event(
+            "all-day",
+            json!({"title": "Holiday", "starts_at": "2026-03-02T00:00:00Z",
                        "ends_at": "2026-03-03T00:00:00Z", "all_day": true}),
-            ),
-            event(
-                "floating",
-                json!({"title": "Alarm", "starts_at": "2026-03-02T07:00:00Z",
+        ),
+        event(
+            "floating",
+            json!({"title": "Alarm", "starts_at": "2026-03-02T07:00:00Z",
                        "extra": {"floating_time": true}}),
-            ),
-            event(
-                "utc",
-                json!({"title": "Call", "starts_at": "2026-03-02T15:00:00Z"}),
-            ),
-            event(
-                "named-all-day",
-                json!({"title": "Fête", "starts_at": "2026-03-02", "ends_at": "2026-03-03",
+        ),
+        event(
+            "utc",
+            json!({"title": "Call", "starts_at": "2026-03-02T15:00:00Z"}),
+        ),
+        event(
+            "named-all-day",
+            json!({"title": "Fête", "starts_at": "2026-03-02", "ends_at": "2026-03-03",
                        "all_day": true, "original_timezone": "Europe/Paris"}),
-            ),
-        ],
-    )
+        ),
+    ])
     .await;
-    data_events(&js, &subjects, 4).await;
+    data_events(&mesh, 4).await;
 
     let zones: Vec<(String, Option<String>)> = sqlx::query_as(
         "SELECT s.external_id, e.original_timezone FROM calendar_event e
          JOIN source_record s ON s.entity_id = e.id ORDER BY s.external_id",
     )
-    .fetch_all(&pool)
+    .fetch_all(mesh.pool())
     .await
     .unwrap();
     assert_eq!(
@@ -64,5 +58,5 @@ async fn all_day_and_floating_events_are_stored_without_a_time_zone() {
         ]
     );
     etl.stop().await;
-    pool.close().await;
+    mesh.pool().close().await;
 }

@@ -39,28 +39,22 @@ async fn unlinked_messages(pool: &sqlx::PgPool) -> i64 {
 async fn a_message_stored_before_its_conversation_is_linked_and_announced_when_it_comes() {
     let Started {
         env: _env,
-        subjects,
-        js,
+        mesh,
         etl,
-        pool,
     } = started().await;
     // Two messages of thread c1 at "mail", and one of a thread c1 at another instance.
-    publish(
-        &js,
-        &subjects,
-        &[
-            message("mail", "m1", "c1"),
-            message("mail", "m2", "c1"),
-            message("chat", "m3", "c1"),
-        ],
-    )
+    mesh.publish_items(&[
+        message("mail", "m1", "c1"),
+        message("mail", "m2", "c1"),
+        message("chat", "m3", "c1"),
+    ])
     .await;
-    data_events(&js, &subjects, 3).await;
-    let unlinked = unlinked_messages(&pool).await;
+    data_events(&mesh, 3).await;
+    let unlinked = unlinked_messages(mesh.pool()).await;
     assert_eq!(unlinked, 3, "no conversation is known yet");
 
-    publish(&js, &subjects, &[conversation("mail", "c1")]).await;
-    let events = data_events(&js, &subjects, 6).await;
+    mesh.publish_items(&[conversation("mail", "c1")]).await;
+    let events = data_events(&mesh, 6).await;
     let created = events
         .iter()
         .find(|e| e.event_type() == "data.ConversationCreated")
@@ -90,7 +84,7 @@ async fn a_message_stored_before_its_conversation_is_linked_and_announced_when_i
          JOIN source_record s ON s.entity_type = 'message' AND s.entity_id = m.id \
          ORDER BY s.external_id",
     )
-    .fetch_all(&pool)
+    .fetch_all(mesh.pool())
     .await
     .unwrap();
     let thread: uuid::Uuid = thread.parse().unwrap();
@@ -105,9 +99,9 @@ async fn a_message_stored_before_its_conversation_is_linked_and_announced_when_i
     );
 
     // Written again unchanged, the conversation links nothing more and announces nothing.
-    publish(&js, &subjects, &[conversation("mail", "c1")]).await;
-    barrier(&js, &subjects, &pool, "after-c1").await;
-    data_events(&js, &subjects, 6).await;
+    mesh.publish_items(&[conversation("mail", "c1")]).await;
+    barrier(&mesh, "after-c1").await;
+    data_events(&mesh, 6).await;
     etl.stop().await;
 }
 

@@ -19,10 +19,11 @@ fn people(n: usize, instance: &str) -> Vec<serde_json::Value> {
 async fn an_etl_stopped_between_commit_and_ack_stores_and_announces_each_item_once() {
     let env = env().await;
     let (subjects, js) = (env.subjects(), async_nats::jetstream::new(env.nats().await));
+    let mesh = Mesh::of(&env).await;
     tributary_kit::nats::provision_streams(&js, &subjects)
         .await
         .unwrap();
-    publish(&js, &subjects, &people(50, "crm")).await;
+    mesh.publish_items(&people(50, "crm")).await;
 
     // A first process pulls the items, commits them, and dies before it acks.
     let pool = tributary_kit::db::connect_and_migrate(&env.config.database)
@@ -84,13 +85,13 @@ async fn an_etl_stopped_between_commit_and_ack_stores_and_announces_each_item_on
 
     // The restarted ETL publishes the rest once, and the items delivered again change nothing.
     let etl = RunningEtl::start(env.config.clone()).await;
-    data_events(&js, &subjects, 50).await;
-    let info = items_settled(&js, &subjects, 100).await;
+    data_events(&mesh, 50).await;
+    let info = items_settled(&mesh, 100).await;
     assert!(
         info.delivered.consumer_sequence >= 100,
         "the 50 items were delivered again"
     );
-    assert_people_stored_and_announced_once(&js, &subjects, &pool, 50).await;
+    assert_people_stored_and_announced_once(&mesh, 50).await;
     etl.stop().await;
     pool.close().await;
 }
@@ -98,11 +99,11 @@ async fn an_etl_stopped_between_commit_and_ack_stores_and_announces_each_item_on
 #[tokio::test]
 async fn two_etl_processes_share_the_items_and_store_each_once() {
     let env = env().await;
-    let (subjects, js) = (env.subjects(), async_nats::jetstream::new(env.nats().await));
+    let mesh = Mesh::of(&env).await;
     let first = RunningEtl::start(env.config.clone()).await;
     let second = RunningEtl::start(env.config.clone()).await;
-    publish(&js, &subjects, &people(400, "crm")).await;
-    let events = data_events(&js, &subjects, 400).await;
+    mesh.publish_items(&people(400, "crm")).await;
+    let events = data_events(&mesh, 400).await;
     assert!(events
         .iter()
         .all(|e| e.event_type() == "data.PersonCreated"));

@@ -8,10 +8,8 @@ use crate::support::*;
 async fn items_that_can_never_succeed_are_dead_lettered_and_the_rest_flow_on() {
     let Started {
         env: _env,
-        subjects,
-        js,
+        mesh,
         etl,
-        pool,
     } = started().await;
     let bad: Vec<(Vec<u8>, &str)> = vec![
         (
@@ -53,25 +51,21 @@ async fn items_that_can_never_succeed_are_dead_lettered_and_the_rest_flow_on() {
         ),
     ];
     for (payload, _) in &bad {
-        publish_bytes(&js, &subjects, "crm", payload).await;
+        publish_bytes(&mesh, "crm", payload).await;
     }
-    publish(
-        &js,
-        &subjects,
-        &[item(
-            "crm",
-            "person",
-            "ok",
-            "2026-01-01T00:00:00Z",
-            json!({"display_name": "Fine"}),
-        )],
-    )
+    mesh.publish_items(&[item(
+        "crm",
+        "person",
+        "ok",
+        "2026-01-01T00:00:00Z",
+        json!({"display_name": "Fine"}),
+    )])
     .await;
-    let events = data_events(&js, &subjects, 1).await;
+    let events = data_events(&mesh, 1).await;
     assert_eq!(events[0].json()["data"]["display_name"], "Fine");
 
     let letters = eventually(10, "4 dead letters", || async {
-        let letters = read_stream(&js, &subjects, StreamKey::DeadLetters).await;
+        let letters = read_stream(&mesh, StreamKey::DeadLetters).await;
         (letters.len() >= 4).then_some(letters)
     })
     .await;
@@ -83,7 +77,7 @@ async fn items_that_can_never_succeed_are_dead_lettered_and_the_rest_flow_on() {
             .iter()
             .find(|l| &l.payload == payload)
             .unwrap_or_else(|| panic!("no dead letter keeps the item that fails with {reason}"));
-        assert_eq!(letter.subject, subjects.dead_letter("etl-items"));
+        assert_eq!(letter.subject, mesh.subjects().dead_letter("etl-items"));
         let got = letter.headers.get(REASON_HEADER).unwrap().as_str();
         assert!(got.contains(reason), "{got} should name {reason}");
         assert_eq!(
@@ -92,12 +86,12 @@ async fn items_that_can_never_succeed_are_dead_lettered_and_the_rest_flow_on() {
                 .get(ORIGINAL_SUBJECT_HEADER)
                 .unwrap()
                 .as_str(),
-            subjects.connector_items("crm")
+            mesh.subjects().connector_items("crm")
         );
     }
     // Nothing of them was stored, and nothing is left pending.
-    assert_eq!(count(&pool, "person").await, 1);
-    let info = items_settled(&js, &subjects, 5).await;
+    assert_eq!(count(mesh.pool(), "person").await, 1);
+    let info = items_settled(&mesh, 5).await;
     assert_eq!(info.delivered.stream_sequence, 5);
     etl.stop().await;
 }
@@ -106,10 +100,8 @@ async fn items_that_can_never_succeed_are_dead_lettered_and_the_rest_flow_on() {
 async fn an_item_on_another_instances_subject_is_refused() {
     let Started {
         env: _env,
-        subjects,
-        js,
+        mesh,
         etl,
-        pool: _pool,
     } = started().await;
     let payload = serde_json::to_vec(&item(
         "victim",
@@ -119,9 +111,9 @@ async fn an_item_on_another_instances_subject_is_refused() {
         json!({"display_name": "X"}),
     ))
     .unwrap();
-    publish_bytes(&js, &subjects, "attacker", &payload).await;
+    publish_bytes(&mesh, "attacker", &payload).await;
     let letters = eventually(10, "a dead letter", || async {
-        let letters = read_stream(&js, &subjects, StreamKey::DeadLetters).await;
+        let letters = read_stream(&mesh, StreamKey::DeadLetters).await;
         (!letters.is_empty()).then_some(letters)
     })
     .await;

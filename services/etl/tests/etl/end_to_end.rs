@@ -5,13 +5,7 @@ use crate::support::*;
 
 #[tokio::test]
 async fn every_entity_type_becomes_a_row_and_an_event_that_matches_its_schema() {
-    let Started {
-        env,
-        subjects,
-        js,
-        etl,
-        pool,
-    } = started().await;
+    let Started { env, mesh, etl } = started().await;
     let v1 = "2026-03-01T10:00:00Z";
     let items = vec![
         item(
@@ -63,8 +57,8 @@ async fn every_entity_type_becomes_a_row_and_an_event_that_matches_its_schema() 
             json!({"title": "Plan", "path": "/plan.html", "mime_type": "text/html", "content": "<h1>Plan</h1>"}),
         ),
     ];
-    publish(&js, &subjects, &items).await;
-    let created = data_events(&js, &subjects, 6).await;
+    mesh.publish_items(&items).await;
+    let created = data_events(&mesh, 6).await;
     let mut types: Vec<String> = created.iter().map(Stored::event_type).collect();
     types.sort();
     assert_eq!(
@@ -108,7 +102,7 @@ async fn every_entity_type_becomes_a_row_and_an_event_that_matches_its_schema() 
                 .parse::<uuid::Uuid>()
                 .unwrap(),
         )
-        .fetch_one(&pool)
+        .fetch_one(mesh.pool())
         .await
         .unwrap();
         for (k, v) in row.as_object().unwrap() {
@@ -150,7 +144,7 @@ async fn every_entity_type_becomes_a_row_and_an_event_that_matches_its_schema() 
     assert_eq!(data("data.DocumentCreated")["content"], "Plan");
     let raw: serde_json::Value =
         sqlx::query_scalar("SELECT raw FROM source_record WHERE external_id = 'p1'")
-            .fetch_one(&pool)
+            .fetch_one(mesh.pool())
             .await
             .unwrap();
     assert_eq!(
@@ -172,8 +166,8 @@ async fn every_entity_type_becomes_a_row_and_an_event_that_matches_its_schema() 
     .iter()
     .map(|(i, e, x)| tombstone(i, e, x, v2))
     .collect();
-    publish(&js, &subjects, &tombstones).await;
-    let all = data_events(&js, &subjects, 12).await;
+    mesh.publish_items(&tombstones).await;
+    let all = data_events(&mesh, 12).await;
     for event in &all[6..] {
         let json = event.json();
         assert!(
@@ -188,13 +182,13 @@ async fn every_entity_type_becomes_a_row_and_an_event_that_matches_its_schema() 
             "SELECT count(*) FROM {} WHERE deleted_at IS NULL",
             entity.as_str()
         ))
-        .fetch_one(&pool)
+        .fetch_one(mesh.pool())
         .await
         .unwrap();
         assert_eq!(live, 0, "{entity} still live");
     }
     let outbox: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
-        .fetch_one(&pool)
+        .fetch_one(mesh.pool())
         .await
         .unwrap();
     assert_eq!(outbox, 0, "the outbox is drained");
@@ -241,10 +235,8 @@ async fn the_tables_hold_every_field_of_the_model() {
 async fn text_with_tabs_newlines_backslashes_and_quotes_is_stored_exactly() {
     let Started {
         env: _env,
-        subjects,
-        js,
+        mesh,
         etl,
-        pool,
     } = started().await;
     let v1 = "2026-03-01T10:00:00Z";
     let awkward = "tab\there, line\nbreak, back\\slash \\N, \"quoted\", {braces}, comma, é 🦀";
@@ -275,12 +267,12 @@ async fn text_with_tabs_newlines_backslashes_and_quotes_is_stored_exactly() {
             json!({"name": "Tabs & Co", "domains": ["a.example", "b.example"], "extra": {"tags": ["x\"y", "back\\slash"]}}),
         ),
     ];
-    publish(&js, &subjects, &items).await;
-    let events = data_events(&js, &subjects, 3).await;
+    mesh.publish_items(&items).await;
+    let events = data_events(&mesh, 3).await;
 
     let (organization, extra): (Option<String>, serde_json::Value) =
         sqlx::query_as("SELECT organization, extra FROM person")
-            .fetch_one(&pool)
+            .fetch_one(mesh.pool())
             .await
             .unwrap();
     // Names are normalised to single spaces; everything else is kept as it came.
@@ -290,7 +282,7 @@ async fn text_with_tabs_newlines_backslashes_and_quotes_is_stored_exactly() {
     assert_eq!(extra["nested"]["path"], "C:\\temp\\new");
     let (title, content, path): (String, String, Option<String>) =
         sqlx::query_as("SELECT title, content, path FROM document")
-            .fetch_one(&pool)
+            .fetch_one(mesh.pool())
             .await
             .unwrap();
     assert_eq!(title, "Notes\\draft");
@@ -298,14 +290,14 @@ async fn text_with_tabs_newlines_backslashes_and_quotes_is_stored_exactly() {
     assert_eq!(path.as_deref(), Some("C:\\Users\\ada\\notes.txt"));
     let (domains, org_extra): (Vec<String>, serde_json::Value) =
         sqlx::query_as("SELECT domains, extra FROM organization")
-            .fetch_one(&pool)
+            .fetch_one(mesh.pool())
             .await
             .unwrap();
     assert_eq!(domains, vec!["a.example", "b.example"]);
     assert_eq!(org_extra["tags"], json!(["x\"y", "back\\slash"]));
     let raw: serde_json::Value =
         sqlx::query_scalar("SELECT raw FROM source_record WHERE external_id = 'd1'")
-            .fetch_one(&pool)
+            .fetch_one(mesh.pool())
             .await
             .unwrap();
     assert_eq!(raw, json!({"source": "test", "id": "d1"}));
@@ -325,7 +317,7 @@ async fn text_with_tabs_newlines_backslashes_and_quotes_is_stored_exactly() {
     assert_eq!(person["data"]["display_name"], "O'Brien \"Bob\"");
     assert_eq!(person["data"]["extra"]["note"], awkward);
     etl.stop().await;
-    pool.close().await;
+    mesh.pool().close().await;
 }
 
 /// While a table grows from empty faster than autovacuum analyses it, the planner has no

@@ -6,31 +6,25 @@ use crate::support::*;
 async fn people_from_two_sources_sharing_an_address_become_one() {
     let Started {
         env: _env,
-        subjects,
-        js,
+        mesh,
         etl,
-        pool,
     } = started().await;
 
-    publish(
-        &js,
-        &subjects,
-        &[item(
-            "crm",
-            "person",
-            "c-1",
-            "2026-01-01T00:00:00Z",
-            json!({"display_name": "Ada", "emails": ["ada@example.org"], "title": "Countess"}),
-        )],
-    )
+    mesh.publish_items(&[item(
+        "crm",
+        "person",
+        "c-1",
+        "2026-01-01T00:00:00Z",
+        json!({"display_name": "Ada", "emails": ["ada@example.org"], "title": "Countess"}),
+    )])
     .await;
-    let events = data_events(&js, &subjects, 1).await;
+    let events = data_events(&mesh, 1).await;
     let kept = events[0].json()["entity_id"].as_str().unwrap().to_owned();
 
     // The phone book knows her by phone, and by the same address written differently.
-    publish(&js, &subjects, &[item("phone", "person", "ph-9", "2026-01-02T00:00:00Z",
+    mesh.publish_items(&[item("phone", "person", "ph-9", "2026-01-02T00:00:00Z",
         json!({"display_name": "Ada Lovelace", "emails": [" ADA@example.org"], "phones": ["+44 20 7946 0958"]}))]).await;
-    let events = data_events(&js, &subjects, 3).await;
+    let events = data_events(&mesh, 3).await;
     let types: Vec<String> = events[1..].iter().map(Stored::event_type).collect();
     assert_eq!(types, vec!["data.PersonUpdated", "data.PersonMerged"]);
     let merged_event = events[2].json();
@@ -52,7 +46,7 @@ async fn people_from_two_sources_sharing_an_address_become_one() {
     let merged_into: Option<uuid::Uuid> =
         sqlx::query_scalar("SELECT merged_into FROM person WHERE id = $1::uuid")
             .bind(&merged)
-            .fetch_one(&pool)
+            .fetch_one(mesh.pool())
             .await
             .unwrap();
     assert_eq!(merged_into.map(|id| id.to_string()), Some(kept.clone()));
@@ -70,14 +64,14 @@ async fn people_from_two_sources_sharing_an_address_become_one() {
 
     let live: Vec<uuid::Uuid> =
         sqlx::query_scalar("SELECT id FROM person WHERE deleted_at IS NULL")
-            .fetch_all(&pool)
+            .fetch_all(mesh.pool())
             .await
             .unwrap();
     assert_eq!(live, vec![kept.parse::<uuid::Uuid>().unwrap()]);
     let pointer: Option<uuid::Uuid> =
         sqlx::query_scalar("SELECT merged_into FROM person WHERE id = $1")
             .bind(merged.parse::<uuid::Uuid>().unwrap())
-            .fetch_one(&pool)
+            .fetch_one(mesh.pool())
             .await
             .unwrap();
     assert_eq!(
@@ -87,48 +81,36 @@ async fn people_from_two_sources_sharing_an_address_become_one() {
     );
 
     // Later items from either source land on the kept person.
-    publish(&js, &subjects, &[item("phone", "person", "ph-9", "2026-01-03T00:00:00Z",
+    mesh.publish_items(&[item("phone", "person", "ph-9", "2026-01-03T00:00:00Z",
         json!({"display_name": "Ada Lovelace", "emails": ["ada@example.org"], "phones": ["+44 20 7946 0958", "+1 415 555 0132"]}))]).await;
-    let events = data_events(&js, &subjects, 4).await;
+    let events = data_events(&mesh, 4).await;
     assert_eq!(events[3].event_type(), "data.PersonUpdated");
     assert_eq!(events[3].json()["entity_id"], kept);
     assert_eq!(
         events[3].json()["data"]["phones"],
         json!(["+442079460958", "+14155550132"])
     );
-    publish(
-        &js,
-        &subjects,
-        &[item(
-            "crm",
-            "person",
-            "c-1",
-            "2026-01-04T00:00:00Z",
-            json!({"display_name": "Ada King", "emails": ["ada@example.org"]}),
-        )],
-    )
+    mesh.publish_items(&[item(
+        "crm",
+        "person",
+        "c-1",
+        "2026-01-04T00:00:00Z",
+        json!({"display_name": "Ada King", "emails": ["ada@example.org"]}),
+    )])
     .await;
-    let events = data_events(&js, &subjects, 5).await;
+    let events = data_events(&mesh, 5).await;
     assert_eq!(events[4].json()["entity_id"], kept);
     assert_eq!(events[4].json()["data"]["display_name"], "Ada King");
 
     // One source deleting her leaves the person the other source knows.
-    publish(
-        &js,
-        &subjects,
-        &[tombstone("crm", "person", "c-1", "2026-01-05T00:00:00Z")],
-    )
-    .await;
-    let events = data_events(&js, &subjects, 6).await;
+    mesh.publish_items(&[tombstone("crm", "person", "c-1", "2026-01-05T00:00:00Z")])
+        .await;
+    let events = data_events(&mesh, 6).await;
     assert_eq!(events[5].event_type(), "data.PersonUpdated");
     assert_eq!(events[5].json()["data"]["display_name"], "Ada Lovelace");
-    publish(
-        &js,
-        &subjects,
-        &[tombstone("phone", "person", "ph-9", "2026-01-05T00:00:00Z")],
-    )
-    .await;
-    let events = data_events(&js, &subjects, 7).await;
+    mesh.publish_items(&[tombstone("phone", "person", "ph-9", "2026-01-05T00:00:00Z")])
+        .await;
+    let events = data_events(&mesh, 7).await;
     assert_eq!(events[6].event_type(), "data.PersonDeleted");
     etl.stop().await;
 }
@@ -137,34 +119,31 @@ async fn people_from_two_sources_sharing_an_address_become_one() {
 async fn two_new_people_in_one_batch_who_share_a_phone_are_one() {
     let env = env().await;
     let (subjects, js) = (env.subjects(), async_nats::jetstream::new(env.nats().await));
+    let mesh = Mesh::of(&env).await;
     let pool = env.pool().await;
     // Published before the ETL starts, so they arrive in one batch.
     tributary_kit::nats::provision_streams(&js, &subjects)
         .await
         .unwrap();
-    publish(
-        &js,
-        &subjects,
-        &[
-            item(
-                "a",
-                "person",
-                "1",
-                "2026-01-01T00:00:00Z",
-                json!({"display_name": "Grace", "phones": ["(415) 555-0132"]}),
-            ),
-            item(
-                "b",
-                "person",
-                "2",
-                "2026-01-01T00:00:00Z",
-                json!({"display_name": "Grace Hopper", "phones": ["+14155550132"]}),
-            ),
-        ],
-    )
+    mesh.publish_items(&[
+        item(
+            "a",
+            "person",
+            "1",
+            "2026-01-01T00:00:00Z",
+            json!({"display_name": "Grace", "phones": ["(415) 555-0132"]}),
+        ),
+        item(
+            "b",
+            "person",
+            "2",
+            "2026-01-01T00:00:00Z",
+            json!({"display_name": "Grace Hopper", "phones": ["+14155550132"]}),
+        ),
+    ])
     .await;
     let etl = RunningEtl::start(env.config.clone()).await;
-    let events = data_events(&js, &subjects, 2).await;
+    let events = data_events(&mesh, 2).await;
     let types: Vec<String> = events.iter().map(Stored::event_type).collect();
     assert_eq!(types, vec!["data.PersonCreated", "data.PersonMerged"]);
     let live: i64 = sqlx::query_scalar("SELECT count(*) FROM person WHERE deleted_at IS NULL")

@@ -34,14 +34,12 @@ fn message_with_nul(instance: &str) -> Value {
 async fn a_message_whose_text_data_and_raw_hold_nul_is_stored_and_announced() {
     let Started {
         env: _env,
-        subjects,
-        js,
+        mesh,
         etl,
-        pool,
     } = started().await;
-    publish(&js, &subjects, &[message_with_nul("sms")]).await;
+    mesh.publish_items(&[message_with_nul("sms")]).await;
 
-    let events = data_events(&js, &subjects, 1).await;
+    let events = data_events(&mesh, 1).await;
     let event = events[0].json();
     assert_eq!(event["type"], "data.MessageCreated");
     assert_eq!(event["data"]["body_text"], format!("before{MARK}after"));
@@ -49,7 +47,7 @@ async fn a_message_whose_text_data_and_raw_hold_nul_is_stored_and_announced() {
 
     let (subject, body, extra): (Option<String>, String, Value) =
         sqlx::query_as("SELECT subject, body_text, extra FROM message")
-            .fetch_one(&pool)
+            .fetch_one(mesh.pool())
             .await
             .unwrap();
     assert_eq!(subject, Some(format!("hi{MARK}there")));
@@ -60,7 +58,7 @@ async fn a_message_whose_text_data_and_raw_hold_nul_is_stored_and_announced() {
     );
     let (external_id, raw): (String, Value) =
         sqlx::query_as("SELECT external_id, raw FROM source_record")
-            .fetch_one(&pool)
+            .fetch_one(mesh.pool())
             .await
             .unwrap();
     assert_eq!(external_id, format!("m{MARK}1"));
@@ -68,11 +66,11 @@ async fn a_message_whose_text_data_and_raw_hold_nul_is_stored_and_announced() {
         raw,
         json!({"Body": format!("before{MARK}after"), format!("headers{MARK}"): {"X-Id": MARK}})
     );
-    items_settled(&js, &subjects, 1).await;
-    let dead = read_stream(&js, &subjects, StreamKey::DeadLetters).await;
+    items_settled(&mesh, 1).await;
+    let dead = read_stream(&mesh, StreamKey::DeadLetters).await;
     assert!(dead.is_empty(), "nothing is dead-lettered");
     etl.stop().await;
-    pool.close().await;
+    mesh.pool().close().await;
 }
 
 /// The second: a batch around such an item is written whole, in one transaction, the first

@@ -8,7 +8,7 @@ use crate::support::*;
 #[tokio::test]
 async fn the_database_going_away_mid_stream_loses_nothing_and_doubles_nothing() {
     let mut env = env().await;
-    let (subjects, js) = (env.subjects(), async_nats::jetstream::new(env.nats().await));
+    let mesh = Mesh::of(&env).await;
     let upstream = format!("{}:{}", env.config.database.host, env.config.database.port);
     let proxy = TcpProxy::start(upstream.parse().unwrap()).await.unwrap();
     env.config.database.host = "127.0.0.1".into();
@@ -21,7 +21,7 @@ async fn the_database_going_away_mid_stream_loses_nothing_and_doubles_nothing() 
                 json!({"display_name": format!("P{i}"), "emails": [format!("p{i}@example.org")]})))
             .collect()
     };
-    publish(&js, &subjects, &batch(0, 150)).await;
+    mesh.publish_items(&batch(0, 150)).await;
     eventually(30, "the first rows", || async {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM person")
             .fetch_one(&pool)
@@ -32,10 +32,10 @@ async fn the_database_going_away_mid_stream_loses_nothing_and_doubles_nothing() 
     .await;
 
     proxy.cut();
-    publish(&js, &subjects, &batch(150, 300)).await;
+    mesh.publish_items(&batch(150, 300)).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     proxy.restore();
 
-    assert_people_stored_and_announced_once(&js, &subjects, &pool, 300).await;
+    assert_people_stored_and_announced_once(&mesh, 300).await;
     etl.stop().await;
 }

@@ -49,10 +49,8 @@ async fn live(pool: &sqlx::PgPool, table: &str) -> i64 {
 async fn items_sent_again_after_a_purge_come_back_though_older_than_the_purge() {
     let Started {
         env: _env,
-        subjects,
-        js,
+        mesh,
         etl: _etl,
-        pool,
     } = started().await;
     let items = [
         contact("c1", "Ada Lovelace", "ada@example.org"),
@@ -61,41 +59,43 @@ async fn items_sent_again_after_a_purge_come_back_though_older_than_the_purge() 
         // Deleted at the source before the purge: its tombstone is forgotten too.
         tombstone("dav1", "document", "d2", "2026-01-02T00:00:00Z"),
     ];
-    publish(&js, &subjects, &items).await;
-    barrier(&js, &subjects, &pool, "b1").await;
+    mesh.publish_items(&items).await;
+    barrier(&mesh, "b1").await;
     // The two contacts and the barrier's marker.
     assert_eq!(
-        (live(&pool, "person").await, live(&pool, "document").await),
+        (
+            live(mesh.pool(), "person").await,
+            live(mesh.pool(), "document").await
+        ),
         (3, 1)
     );
 
-    publish(
-        &js,
-        &subjects,
-        &[
-            purge("dav1", "person", "c1"),
-            purge("dav1", "person", "c2"),
-            purge("dav1", "document", "d1"),
-            purge("dav1", "document", "d2"),
-        ],
-    )
+    mesh.publish_items(&[
+        purge("dav1", "person", "c1"),
+        purge("dav1", "person", "c2"),
+        purge("dav1", "document", "d1"),
+        purge("dav1", "document", "d2"),
+    ])
     .await;
-    barrier(&js, &subjects, &pool, "b2").await;
+    barrier(&mesh, "b2").await;
     // Deleted (the markers stay), announced, and nothing of the instance's records left.
     assert_eq!(
-        (live(&pool, "person").await, live(&pool, "document").await),
+        (
+            live(mesh.pool(), "person").await,
+            live(mesh.pool(), "document").await
+        ),
         (2, 0)
     );
     let left: i64 =
         sqlx::query_scalar("SELECT count(*) FROM source_record WHERE instance_id = 'dav1'")
-            .fetch_one(&pool)
+            .fetch_one(mesh.pool())
             .await
             .unwrap();
     assert_eq!(
         left, 0,
         "a purge forgets every source record, tombstones too"
     );
-    let events = data_events(&js, &subjects, 3 + 3).await;
+    let events = data_events(&mesh, 3 + 3).await;
     let deleted: Vec<String> = events[3..].iter().map(Stored::event_type).collect();
     assert_eq!(
         deleted.iter().filter(|t| t.ends_with("Deleted")).count(),
@@ -104,14 +104,17 @@ async fn items_sent_again_after_a_purge_come_back_though_older_than_the_purge() 
     );
 
     // The same items (same versions, older than the purge) from a new instance `dav1`.
-    publish(&js, &subjects, &items).await;
-    barrier(&js, &subjects, &pool, "b3").await;
+    mesh.publish_items(&items).await;
+    barrier(&mesh, "b3").await;
     // The two contacts and three barrier markers.
     assert_eq!(
-        (live(&pool, "person").await, live(&pool, "document").await),
+        (
+            live(mesh.pool(), "person").await,
+            live(mesh.pool(), "document").await
+        ),
         (5, 1)
     );
-    let events = data_events(&js, &subjects, 6 + 3).await;
+    let events = data_events(&mesh, 6 + 3).await;
     let back: Vec<String> = events[6..].iter().map(Stored::event_type).collect();
     assert!(
         back.iter().all(|t| t.ends_with("Created")),
@@ -123,16 +126,11 @@ async fn items_sent_again_after_a_purge_come_back_though_older_than_the_purge() 
 async fn a_purge_deletes_a_person_only_where_no_other_source_knows_them() {
     let Started {
         env: _env,
-        subjects,
-        js,
+        mesh,
         etl: _etl,
-        pool,
     } = started().await;
     // The same person from two instances: one person.
-    publish(
-        &js,
-        &subjects,
-        &[
+    mesh.publish_items(&[
             contact("c1", "Ada Lovelace", "ada@example.org"),
             item(
                 "crm",
@@ -141,29 +139,28 @@ async fn a_purge_deletes_a_person_only_where_no_other_source_knows_them() {
                 "2026-01-01T00:00:00Z",
                 json!({"display_name": "Ada Lovelace", "emails": ["ada@example.org"], "phones": ["+44 20 7946 0000"]}),
             ),
-        ],
-    )
+        ])
     .await;
-    barrier(&js, &subjects, &pool, "b1").await;
+    barrier(&mesh, "b1").await;
     eventually(10, "one person from both sources", || async {
-        (live(&pool, "person").await == 2).then_some(())
+        (live(mesh.pool(), "person").await == 2).then_some(())
     })
     .await;
 
-    publish(&js, &subjects, &[purge("dav1", "person", "c1")]).await;
-    barrier(&js, &subjects, &pool, "b2").await;
+    mesh.publish_items(&[purge("dav1", "person", "c1")]).await;
+    barrier(&mesh, "b2").await;
     let (name, phones): (String, Vec<String>) = sqlx::query_as(
         "SELECT p.display_name, p.phones FROM person p JOIN source_record s ON s.entity_id = p.id \
          WHERE s.instance_id = 'crm' AND p.deleted_at IS NULL",
     )
-    .fetch_one(&pool)
+    .fetch_one(mesh.pool())
     .await
     .unwrap();
     assert_eq!(name, "Ada Lovelace");
     assert_eq!(phones.len(), 1, "the other source's fields stay");
     let left: i64 =
         sqlx::query_scalar("SELECT count(*) FROM source_record WHERE instance_id = 'dav1'")
-            .fetch_one(&pool)
+            .fetch_one(mesh.pool())
             .await
             .unwrap();
     assert_eq!(left, 0);

@@ -11,48 +11,34 @@ use crate::support::*;
 async fn a_person_event_names_the_sources_that_still_hold_a_live_record_of_her() {
     let Started {
         env: _env,
-        subjects,
-        js,
+        mesh,
         etl,
-        pool,
     } = started().await;
     let v1 = "2026-03-01T10:00:00Z";
-    publish(
-        &js,
-        &subjects,
-        &[item(
-            "crm",
-            "person",
-            "p1",
-            v1,
-            json!({"display_name": "Ada", "emails": ["ada@example.org"]}),
-        )],
-    )
+    mesh.publish_items(&[item(
+        "crm",
+        "person",
+        "p1",
+        v1,
+        json!({"display_name": "Ada", "emails": ["ada@example.org"]}),
+    )])
     .await;
-    barrier(&js, &subjects, &pool, "after-crm").await;
-    publish(
-        &js,
-        &subjects,
-        &[item(
-            "phone",
-            "person",
-            "x9",
-            v1,
-            json!({"display_name": "Ada L.", "emails": ["ada@example.org"]}),
-        )],
-    )
+    barrier(&mesh, "after-crm").await;
+    mesh.publish_items(&[item(
+        "phone",
+        "person",
+        "x9",
+        v1,
+        json!({"display_name": "Ada L.", "emails": ["ada@example.org"]}),
+    )])
     .await;
-    barrier(&js, &subjects, &pool, "after-phone").await;
-    publish(
-        &js,
-        &subjects,
-        &[tombstone("phone", "person", "x9", "2026-03-02T10:00:00Z")],
-    )
-    .await;
+    barrier(&mesh, "after-phone").await;
+    mesh.publish_items(&[tombstone("phone", "person", "x9", "2026-03-02T10:00:00Z")])
+        .await;
 
-    barrier(&js, &subjects, &pool, "after-tombstone").await;
+    barrier(&mesh, "after-tombstone").await;
 
-    let events: Vec<Stored> = read_stream(&js, &subjects, StreamKey::DataEvents)
+    let events: Vec<Stored> = read_stream(&mesh, StreamKey::DataEvents)
         .await
         .into_iter()
         .filter(|e| e.json()["source"]["instance"] != "barrier")
@@ -80,5 +66,5 @@ async fn a_person_event_names_the_sources_that_still_hold_a_live_record_of_her()
         assert_matches_schema(&event.json());
     }
     etl.stop().await;
-    pool.close().await;
+    mesh.pool().close().await;
 }

@@ -1,11 +1,13 @@
-//! Starting the real ETL against this test's NATS prefix and database, publishing items and
-//! reading back rows, events and dead letters.
+//! Starting the real ETL against this test's NATS prefix and database, and reading back
+//! rows, events and dead letters; items go out, and rows are waited for, through kit's one
+//! mesh handle ([`Mesh`]).
 
 use std::future::Future;
 use std::time::Duration;
 
 use async_nats::jetstream;
 use serde_json::{json, Value};
+pub use tributary_kit::testing::Mesh;
 use tributary_kit::testing::{RunningService, TestEnv};
 use tributary_kit::Config;
 use tributary_proto::streams::StreamKey;
@@ -55,37 +57,10 @@ pub fn tombstone(instance: &str, entity: &str, external_id: &str, version: &str)
     })
 }
 
-/// Publishes items on their instance's subject and waits for JetStream to store them.
-pub async fn publish(js: &jetstream::Context, subjects: &Subjects, items: &[Value]) {
-    let mut acks = Vec::new();
-    for item in items {
-        let instance = item["instance_id"].as_str().unwrap_or("none");
-        acks.push(
-            js.publish(
-                subjects.connector_items(instance),
-                serde_json::to_vec(item).unwrap().into(),
-            )
-            .await
-            .expect("publish"),
-        );
-    }
-    for ack in acks {
-        ack.await.expect("JetStream stores the item");
-    }
-}
-
-/// Publishes raw bytes on an instance's subject.
-pub async fn publish_bytes(
-    js: &jetstream::Context,
-    subjects: &Subjects,
-    instance: &str,
-    bytes: &[u8],
-) {
-    js.publish(subjects.connector_items(instance), bytes.to_vec().into())
-        .await
-        .expect("publish")
-        .await
-        .expect("stored");
+/// Publishes raw bytes on an instance's subject and waits for JetStream to store them.
+pub async fn publish_bytes(mesh: &Mesh, instance: &str, bytes: &[u8]) {
+    mesh.publish_raw(&mesh.subjects().connector_items(instance), bytes.to_vec())
+        .await;
 }
 
 /// One stored message of a stream: subject, headers and payload.
@@ -107,12 +82,12 @@ impl Stored {
 }
 
 /// Every message of a stream, in order.
-pub async fn read_stream(
-    js: &jetstream::Context,
-    subjects: &Subjects,
-    key: StreamKey,
-) -> Vec<Stored> {
-    let mut stream = js.get_stream(key.name(subjects)).await.expect("stream");
+pub async fn read_stream(mesh: &Mesh, key: StreamKey) -> Vec<Stored> {
+    let mut stream = mesh
+        .jetstream()
+        .get_stream(key.name(mesh.subjects()))
+        .await
+        .expect("stream");
     let state = stream.info().await.expect("stream info").state.clone();
     let mut out = Vec::new();
     if state.messages == 0 {
@@ -150,9 +125,9 @@ where
 
 /// Waits until the data stream holds `n` events (not counting barrier markers), and returns
 /// them; fails if more arrive within a short settling time.
-pub async fn data_events(js: &jetstream::Context, subjects: &Subjects, n: usize) -> Vec<Stored> {
+pub async fn data_events(mesh: &Mesh, n: usize) -> Vec<Stored> {
     let read = || async {
-        read_stream(js, subjects, StreamKey::DataEvents)
+        read_stream(mesh, StreamKey::DataEvents)
             .await
             .into_iter()
             .filter(|e| e.json()["source"]["instance"] != "barrier")
@@ -176,34 +151,25 @@ pub async fn data_events(js: &jetstream::Context, subjects: &Subjects, n: usize)
 /// Publishes a marker person and waits until it is stored and the ETL has acked every item it
 /// was given: everything published before it has been processed by then. (The marker alone
 /// would not say so: its batch may commit before an earlier batch in flight beside it.)
-pub async fn barrier(
-    js: &jetstream::Context,
-    subjects: &Subjects,
-    pool: &sqlx::PgPool,
-    marker: &str,
-) {
-    publish(
-        js,
-        subjects,
-        &[item(
-            "barrier",
-            "person",
-            marker,
-            "2026-01-01T00:00:00Z",
-            json!({"display_name": marker}),
-        )],
-    )
+pub async fn barrier(mesh: &Mesh, marker: &str) {
+    mesh.publish_items(&[item(
+        "barrier",
+        "person",
+        marker,
+        "2026-01-01T00:00:00Z",
+        json!({"display_name": marker}),
+    )])
     .await;
     eventually(30, &format!("marker {marker}"), || async {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM person WHERE display_name = $1")
             .bind(marker)
-            .fetch_one(pool)
+            .fetch_one(mesh.pool())
             .await
             .ok()?;
         (n == 1).then_some(())
     })
     .await;
-    items_settled(js, subjects, 0).await;
+    items_settled(mesh, 0).await;
 }
 
 /// Validates an event against its JSON Schema in proto/schemas/events/.
@@ -228,16 +194,13 @@ pub fn assert_matches_schema(event: &Value) {
 
 /// Waits until the `etl-items` consumer has delivered at least `min_delivered` messages and
 /// has nothing pending or unacked, and returns its state.
-pub async fn items_settled(
-    js: &jetstream::Context,
-    subjects: &Subjects,
-    min_delivered: u64,
-) -> jetstream::consumer::Info {
+pub async fn items_settled(mesh: &Mesh, min_delivered: u64) -> jetstream::consumer::Info {
     eventually(30, "every item to be acked", || async {
-        let consumer = js
+        let consumer = mesh
+            .jetstream()
             .get_consumer_from_stream::<jetstream::consumer::pull::Config, _, _>(
                 "etl-items",
-                StreamKey::ConnectorItems.name(subjects),
+                StreamKey::ConnectorItems.name(mesh.subjects()),
             )
             .await
             .ok()?;
@@ -260,13 +223,9 @@ pub async fn count(pool: &sqlx::PgPool, table: &str) -> i64 {
 
 /// Asserts that `n` people were each stored once and announced once, with nothing left in the
 /// outbox.
-pub async fn assert_people_stored_and_announced_once(
-    js: &jetstream::Context,
-    subjects: &Subjects,
-    pool: &sqlx::PgPool,
-    n: usize,
-) {
-    let events = data_events(js, subjects, n).await;
+pub async fn assert_people_stored_and_announced_once(mesh: &Mesh, n: usize) {
+    let pool = mesh.pool();
+    let events = data_events(mesh, n).await;
     let mut ids: Vec<String> = events
         .iter()
         .map(|e| e.json()["entity_id"].as_str().unwrap().to_owned())
@@ -280,28 +239,22 @@ pub async fn assert_people_stored_and_announced_once(
 }
 
 /// A test with the ETL running: its environment (dropped last: it removes the database and
-/// streams), subjects, JetStream, the service and a pool on its database.
+/// streams), its handle on the mesh (subjects, JetStream, a pool on its database) and the
+/// service.
 pub struct Started {
     pub env: TestEnv,
-    pub subjects: Subjects,
-    pub js: jetstream::Context,
+    pub mesh: Mesh,
     pub etl: RunningService,
-    pub pool: sqlx::PgPool,
 }
 
 /// Starts the ETL in a fresh environment.
 pub async fn started() -> Started {
     let env = env().await;
-    let subjects = env.subjects();
-    let js = jetstream::new(env.nats().await);
     let etl = RunningEtl::start(env.config.clone()).await;
-    let pool = env.pool().await;
     Started {
+        mesh: Mesh::of(&env).await,
         env,
-        subjects,
-        js,
         etl,
-        pool,
     }
 }
 
