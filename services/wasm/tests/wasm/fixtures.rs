@@ -108,7 +108,7 @@ pub fn precompiled_pages(pages: u32, per_page: u32, data: &str, raw: &str) -> Ve
     let mut memory: Vec<u8> = Vec::new();
     let base = 8192u32;
     let put = |bytes: &[u8], memory: &mut Vec<u8>| -> (u32, u32) {
-        while memory.len() % 4 != 0 {
+        while !memory.len().is_multiple_of(4) {
             memory.push(0);
         }
         let at = base + memory.len() as u32;
@@ -122,7 +122,7 @@ pub fn precompiled_pages(pages: u32, per_page: u32, data: &str, raw: &str) -> Ve
     let raw = put(raw.as_bytes(), &mut memory);
     let checkpoint = put(b"{\"v\":1}", &mut memory);
     let next = put(b"{}", &mut memory);
-    while memory.len() % 4 != 0 {
+    while !memory.len().is_multiple_of(4) {
         memory.push(0);
     }
     let items_at = base + memory.len() as u32;
