@@ -3,7 +3,8 @@
 // under node with stub host imports, it behaves: the connector hands over valid pages with
 // their checkpoints in every mode (synthetic tasks, and a JSON API served from a worker thread
 // through fetch() and wasi:http), the channel accepts a correctly signed webhook and refuses a
-// wrong one, and sends through `http-fetch` with the token attached by the host.
+// wrong one, and sends through `http-fetch` with the token attached by the host; the hostile
+// plugins misbehave as their config asks (those of their behaviours that node survives).
 //
 //   node check.mjs --npm <dir with node_modules> <built plugins dir>
 //
@@ -344,9 +345,73 @@ async function checkChannel(instantiate) {
   assert.deepEqual(denied, { tag: 'denied', val: 'no network in this check' });
 }
 
+// ---------- the hostile plugins ----------
+// What can be run outside the host without hanging or exhausting node: the behaviours that
+// spin or allocate for ever, and the fetches of hosts not granted, are the hostile-plugin
+// suite's (services/connector and services/channel tests), against the real host.
+
+async function checkHostileConnector(instantiate, manifest) {
+  const run = async (settings, stub = stubHost({ config: settings })) => (await instantiate(stub)).sync.nextPage({ mode: 'full' }, undefined);
+
+  const quiet = await run({ behaviour: 'well-behaved', count: 3 });
+  assert.deepEqual(quiet.items.map((i) => i.externalId), ['doc-0', 'doc-1', 'doc-2']);
+  for (const item of quiet.items) {
+    assert.equal(item.entityType, 'documents');
+    for (const key of Object.keys(JSON.parse(item.data))) assert.ok(DOCUMENT_FIELDS.includes(key), `documents have no field ${key}`);
+  }
+  assert.deepEqual([JSON.parse(quiet.checkpoint), quiet.next], [{ done: 3 }, undefined]);
+
+  const unknown = await errOf(() => run({ behaviour: 'sulk' }));
+  assert.deepEqual([unknown.tag, unknown.val.field], ['config', 'behaviour']);
+
+  // The host's refusal of an event comes back out of the export as it was.
+  const stub = stubHost({ config: { behaviour: 'emit-ungranted' } });
+  const subjects = [];
+  const refuse = stub.host.emitEvent;
+  stub.host.emitEvent = (subject, payload) => {
+    subjects.push(subject);
+    return refuse(subject, payload);
+  };
+  const denied = await errOf(() => run({}, stub));
+  assert.deepEqual([denied, subjects], [{ tag: 'denied', val: 'event:publish' }, ['hostile.forbidden']]);
+
+  const [person] = (await run({ behaviour: 'entity-ungranted' })).items;
+  assert.equal(person.entityType, 'persons');
+  assert.ok(!manifest.permissions.includes('data:write:persons'), 'the manifest must not grant the entity type it yields');
+
+  const [big] = (await run({ behaviour: 'big-item' })).items;
+  assert.ok(big.data.length > manifest.limits.itemBytes, `the big item has ${big.data.length} bytes, the limit is ${manifest.limits.itemBytes}`);
+
+  // A plain Error is no plugin-error: the guest traps.
+  await assert.rejects(() => run({ behaviour: 'trap' }), (e) => !(e && 'payload' in e));
+
+  const leaked = await errOf(() => run({ behaviour: 'leak-config', count: 7 }));
+  assert.equal(leaked.tag, 'other');
+  assert.match(leaked.val, /"count":7/);
+
+  const flood = stubHost({ config: { behaviour: 'log-flood', lines: 1000, count: 2 } });
+  const afterFlood = await run({}, flood);
+  assert.equal(flood.calls.logs.length, 1000);
+  assert.equal(afterFlood.items.length, 2);
+}
+
+async function checkHostileChannel(instantiate) {
+  const messaging = async (behaviour) => (await instantiate(stubHost({ config: { behaviour } }))).messaging;
+  await assert.rejects(async () => (await messaging('trap')).verifyWebhook(webhook('{}')), (e) => !(e && 'payload' in e));
+  const misconfigured = await errOf(async () => (await messaging('sulk')).verifyWebhook(webhook('{}')));
+  assert.deepEqual([misconfigured.status, /behaviour/.test(misconfigured.reason)], [500, true]);
+  assert.deepEqual((await messaging('loop')).headersToKeep(), ['content-type']);
+}
+
 // ---------- every built plugin ----------
 
 const CHECKS = { connector: checkConnector, channel: checkChannel };
+/** Plugins whose behaviour is not their world's example's. */
+const CHECKS_BY_ID = {
+  'com.example.js-hostile': checkHostileConnector,
+  'com.example.js-hostile-patient': checkHostileConnector,
+  'com.example.js-hostile-chat': checkHostileChannel,
+};
 const root = positionals[0];
 const workRoot = await mkdtemp(join(tmpdir(), 'tributary-guest-check-'));
 let failed = false;
@@ -360,7 +425,7 @@ try {
       assert.equal(manifest.sha256, createHash('sha256').update(wasm).digest('hex'), 'the manifest names another sha256');
       assert.deepEqual(await importsOf(wasm), EXPECTED_IMPORTS[manifest.type], 'its imports changed: update check.mjs, README.md and tell the host');
       const instantiate = await load(wasm, join(workRoot, id));
-      await CHECKS[manifest.type](instantiate);
+      await (CHECKS_BY_ID[id] ?? CHECKS[manifest.type])(instantiate, manifest);
       console.log(`check: ${id}: ok in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     } catch (e) {
       failed = true;
