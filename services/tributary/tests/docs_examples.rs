@@ -23,6 +23,8 @@ const NOT_RUN: &[(&str, &str, &str)] = &[
     ("docs/plugin-manager.md", "tributary plugins rotate-key", "needs the plugin manager stopped; tests/plugins_cli.rs rotates a key"),
     ("docs/plugin-manager.md", "tributary plugins configure work --config-json config.json", "config.json is the reader's own file"),
     ("docs/plugin-manager.md", "tributary plugins upgrade work", "needs a newer version of the plugin; tests/plugins_cli.rs upgrades one"),
+    ("docs/plugins.md", "tributary plugins add ", "adds the reader's own WebAssembly plugin; tests/plugins_cli/add.rs adds one from a directory and from a .tar.gz"),
+    ("docs/plugins.md", "tributary plugins install com.example.tasks", "installs the plugin the reader added; tests/plugins_cli/add.rs installs one it added"),
 ];
 
 /// The variables a reader of the pages has set before (the pages use them without setting).
