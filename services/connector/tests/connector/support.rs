@@ -69,6 +69,12 @@ impl Deref for Harness {
 impl Harness {
     /// The plugin manager and the connector service, and the ETL when `with_etl`.
     pub async fn start(with_etl: bool) -> Self {
+        Self::start_with(with_etl, |_| {}).await
+    }
+
+    /// [`Harness::start`] with the configuration adjusted by `adjust` first (more plugin
+    /// directories, other limits), once the test plugins' directory is in it.
+    pub async fn start_with(with_etl: bool, adjust: impl FnOnce(&mut TestEnv)) -> Self {
         let mut env = TestEnv::new().await;
         let plugins = TempDir::new("connector-plugins");
         for (dir, id, entrypoint, permissions) in [
@@ -101,6 +107,7 @@ impl Harness {
         }
         env.config.plugin_manager.plugin_dirs = vec![plugins.0.clone()];
         env.config.connector.heartbeat_interval_ms = 200;
+        adjust(&mut env);
         let plugin_manager =
             RunningService::start(tributary_plugin_manager::build, env.config.clone()).await;
         let etl = if with_etl {
