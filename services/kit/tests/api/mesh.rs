@@ -108,14 +108,20 @@ async fn watching_as_a_type_reads_each_event_data_as_that_type() {
     assert_eq!(got.data, sent.data);
 }
 
-#[tokio::test]
-async fn waiting_for_rows_returns_once_they_are_there() {
+/// A mesh handle on a fresh database holding an empty table `probe`.
+async fn with_probe_table() -> (TestEnv, Mesh) {
     let env = TestEnv::new().await;
     let mesh = Mesh::of(&env).await;
     sqlx::query("CREATE TABLE probe (n int)")
         .execute(mesh.pool())
         .await
         .unwrap();
+    (env, mesh)
+}
+
+#[tokio::test]
+async fn waiting_for_rows_returns_once_they_are_there() {
+    let (_env, mesh) = with_probe_table().await;
     let writer = {
         let pool = mesh.pool().clone();
         tokio::spawn(async move {
@@ -137,12 +143,7 @@ async fn waiting_for_rows_returns_once_they_are_there() {
 #[tokio::test]
 #[should_panic(expected = "`SELECT count(*) FROM probe` gave 0, not 1")]
 async fn waiting_for_rows_that_never_come_fails_naming_the_query_and_its_answer() {
-    let env = TestEnv::new().await;
-    let mesh = Mesh::of(&env).await;
-    sqlx::query("CREATE TABLE probe (n int)")
-        .execute(mesh.pool())
-        .await
-        .unwrap();
+    let (_env, mesh) = with_probe_table().await;
 
     mesh.wait_for_rows("SELECT count(*) FROM probe", 1, Duration::from_millis(300))
         .await;
