@@ -1,10 +1,12 @@
 //! The channel service against the real plugin manager, NATS, PostgreSQL and (where the
 //! unified model is checked) ETL: webhook routes, each provider's signature scheme, durable
-//! ingress, and outbound sends against local servers that answer as the providers document.
+//! ingress, outbound sends against local servers that answer as the providers document, and a
+//! hostile WebAssembly channel next to a well-behaved one.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod context;
 mod durability;
+mod hostile;
 mod outbound;
 mod routes;
 mod schemes;

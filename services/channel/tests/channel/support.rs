@@ -122,16 +122,35 @@ impl Harness {
     /// Installs `plugin` as `instance` with `config` and every permission accepted, enables
     /// it, and waits until the channel service serves it.
     pub async fn serve(&self, plugin: &str, instance: &str, config: Value) {
+        self.serve_within(plugin, instance, config, Duration::from_secs(10))
+            .await;
+    }
+
+    /// [`Harness::serve`], waiting up to `within` for the route (a WebAssembly plugin's first
+    /// route compiles its component when the shared cache does not have it yet).
+    pub async fn serve_within(
+        &self,
+        plugin: &str,
+        instance: &str,
+        config: Value,
+        within: Duration,
+    ) {
         self.install(plugin, instance, config, Accept::Requested)
             .await;
         self.enable(instance).await;
-        self.wait_route(instance, true).await;
+        self.wait_route_within(instance, true, within).await;
     }
 
     /// Waits until the channel service serves `instance` (or, with `served` false, stops).
     pub async fn wait_route(&self, instance: &str, served: bool) {
+        self.wait_route_within(instance, served, Duration::from_secs(10))
+            .await;
+    }
+
+    /// [`Harness::wait_route`], for up to `within`.
+    pub async fn wait_route_within(&self, instance: &str, served: bool, within: Duration) {
         let client = self.client();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let deadline = tokio::time::Instant::now() + within;
         loop {
             let routes: Value = match client.call(&RoutesQuery {}).await {
                 Ok(routes) => serde_json::to_value(routes).unwrap_or(Value::Null),
@@ -145,7 +164,7 @@ impl Harness {
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "{instance} is {}served after 10 s",
+                "{instance} is {}served after {within:?}",
                 if served { "not " } else { "still " }
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
