@@ -1,7 +1,8 @@
 //! End-to-end harness: the five Tributary services (`tributary-plugin-manager`,
 //! `tributary-connector`, `tributary-etl`, `tributary-channel`, `tributary-search`) each run as
 //! its own OS process from the real binaries, configured only through `TRIBUTARY__…`
-//! environment variables, against a real NATS (JetStream) and PostgreSQL.
+//! environment variables (and a configuration file `TRIBUTARY_CONFIG` names, for lists),
+//! against a real NATS (JetStream) and PostgreSQL.
 //!
 //! A [`Stack`] is one test's mesh: its own subject prefix, database and data directory, so
 //! tests run in parallel and leave nothing behind. It derefs to kit's mesh handle

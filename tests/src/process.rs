@@ -1,6 +1,7 @@
-//! One service as its own OS process: the real binary, configured only through
-//! `TRIBUTARY__…` environment variables, its output in a log file, its HTTP address read from
-//! that log, killed when dropped.
+//! One service as its own OS process: the real binary, configured only through its
+//! environment (`TRIBUTARY__…` variables, and `TRIBUTARY_CONFIG` naming a file for what a
+//! variable cannot carry), its output in a log file, its HTTP address read from that log,
+//! killed when dropped.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -140,7 +141,7 @@ pub struct ServiceProcess {
 }
 
 impl ServiceProcess {
-    /// Starts `service`'s binary with exactly `vars` as its `TRIBUTARY__…` configuration
+    /// Starts `service`'s binary with exactly `vars` as its `TRIBUTARY…` configuration
     /// (inherited ones are removed), its output appended to `log`; waits until it has logged
     /// its HTTP address and answers `/readyz` with 200. Panics with the log's tail when it
     /// exits or does not get ready in time.

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection};
 use tributary_kit::client::CallError;
 use tributary_kit::config::config_section;
-use tributary_kit::testing::Mesh;
+use tributary_kit::testing::{guests, Mesh};
 use tributary_kit::{Config, ConfigSources};
 use tributary_proto::requests::channel::RoutesQuery;
 use tributary_proto::requests::search::StatsQuery;
@@ -229,7 +229,43 @@ impl Stack {
         self
     }
 
-    /// The `TRIBUTARY__…` variables each process is started with.
+    /// Sets a configuration key that takes a list (`plugin_manager.plugin_dirs`), which no
+    /// environment variable can carry: in the stack's configuration file, which every process
+    /// started from now on reads (its path is their `TRIBUTARY_CONFIG`), under the
+    /// `TRIBUTARY__…` variables of [`Stack::set`].
+    pub fn set_list(&mut self, key: &str, values: &[impl AsRef<str>]) -> &mut Self {
+        let file = self.dir().join("config.toml");
+        let assignment = format!("{key} = ");
+        let mut lines: Vec<String> = std::fs::read_to_string(&file)
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| !line.starts_with(&assignment))
+            .map(str::to_owned)
+            .collect();
+        // A JSON array of strings is a TOML array of basic strings, escapes included.
+        let values: Vec<&str> = values.iter().map(AsRef::as_ref).collect();
+        lines.push(format!("{assignment}{}", Value::from(values)));
+        std::fs::write(&file, lines.join("\n") + "\n")
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", file.display()));
+        self.vars
+            .insert(CONFIG_FILE_VAR.to_owned(), file.display().to_string());
+        self.config = load(&self.vars);
+        self
+    }
+
+    /// Makes the processes started from now on serve the WebAssembly guest plugins built from
+    /// `plugins/wasm` ([`guests::guests_dir`]): the plugin manager discovers them there, and
+    /// the connector and channel processes cache compiled components in the directory every
+    /// test shares ([`guests::compiled_cache_dir`]), so each is compiled once per machine.
+    pub fn serve_wasm_guests(&mut self) -> &mut Self {
+        let guests = guests::guests_dir().display().to_string();
+        let cache = guests::compiled_cache_dir().display().to_string();
+        self.set_list("plugin_manager.plugin_dirs", &[guests])
+            .set("wasm.cache_dir", cache)
+    }
+
+    /// The variables each process is started with: the `TRIBUTARY__…` configuration, and
+    /// `TRIBUTARY_CONFIG` once [`Stack::set_list`] has written a configuration file.
     pub fn vars(&self) -> &BTreeMap<String, String> {
         &self.vars
     }
@@ -421,6 +457,20 @@ impl Stack {
             )
             .await;
         assert_eq!(status, 201, "install {instance}: {body}");
+    }
+
+    /// How the admin API shows `instance` now (`GET /api/v1/instances/<id>`), which must
+    /// answer 200.
+    pub async fn admin_instance(&self, instance: &str) -> Value {
+        let (status, view) = self
+            .admin(
+                reqwest::Method::GET,
+                &format!("/api/v1/instances/{instance}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "GET instance {instance}: {view}");
+        view
     }
 
     /// Enables `instance` through the admin API.
@@ -761,9 +811,14 @@ async fn cleanup(servers: &Servers, prefix: &str, database: &str) {
     }
 }
 
+/// The variable naming a configuration file for a process, as `main` reads it.
+const CONFIG_FILE_VAR: &str = "TRIBUTARY_CONFIG";
+
+/// The configuration a process started with `vars` loads: the defaults, the file
+/// `TRIBUTARY_CONFIG` names, then the `TRIBUTARY__…` variables.
 fn load(vars: &BTreeMap<String, String>) -> Config {
     Config::load(&ConfigSources {
-        file: None,
+        file: vars.get(CONFIG_FILE_VAR).map(PathBuf::from),
         env: Some(vars.clone().into_iter().collect()),
     })
     .unwrap_or_else(|e| panic!("the stack's configuration: {e}"))
