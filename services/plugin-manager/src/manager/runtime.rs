@@ -61,7 +61,7 @@ impl PluginManager {
         config_schema::put_secrets(&mut config, &secrets);
         let component = self.component_of(&row.manifest);
         Ok(RuntimeInstance {
-            secret_fields: config_schema::secret_fields(&row.manifest.config_schema),
+            secret_fields: top_level_secrets(&row.manifest.config_schema),
             component,
             limits: row.manifest.limits,
             instance_id: row.id,
@@ -90,10 +90,48 @@ impl PluginManager {
                 .or_else(|| catalog.newest(&manifest.id))
                 .map(|p| p.location.clone())
         })?;
+        // Absolute, as the contract says: the services reading it may run elsewhere in the
+        // tree than this process (`data_dir` and plugin directories are relative by default).
         let path = std::path::Path::new(&location).join(relative);
+        let path = std::path::absolute(&path).unwrap_or(path);
         Some(ComponentSource {
             path: path.display().to_string(),
             sha256,
         })
+    }
+}
+
+/// The top-level config fields that hold secrets: the first token of each secret's JSON
+/// pointer (`/auth/password` → `auth`), unescaped, each once.
+fn top_level_secrets(schema: &serde_json::Value) -> Vec<String> {
+    let mut fields: Vec<String> = config_schema::secret_fields(schema)
+        .iter()
+        .filter_map(|pointer| pointer.split('/').nth(1))
+        .map(|token| token.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    fields.sort();
+    fields.dedup();
+    fields
+}
+
+#[cfg(test)]
+mod tests {
+    use super::top_level_secrets;
+
+    #[test]
+    fn secret_fields_are_named_by_their_top_level_field() {
+        let schema = serde_json::json!({
+            "type": "object",
+            "properties": {
+                "signingSecret": {"type": "string", "writeOnly": true},
+                "apiBase": {"type": "string"},
+                "auth": {"type": "object", "properties": {
+                    "user": {"type": "string"},
+                    "password": {"type": "string", "writeOnly": true},
+                    "token": {"type": "string", "writeOnly": true}
+                }}
+            }
+        });
+        assert_eq!(top_level_secrets(&schema), ["auth", "signingSecret"]);
     }
 }
