@@ -129,6 +129,8 @@ impl RouteKeeper {
             plugin,
             ctx,
             source,
+            health: self.health.clone(),
+            failed: Default::default(),
         });
     }
 }

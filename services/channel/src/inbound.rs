@@ -151,9 +151,11 @@ impl InboundHandler {
                 if e.is_transient() {
                     Failure::Retry(reason)
                 } else {
+                    instance.report_failure(reason.clone());
                     Failure::Never(reason)
                 }
             })?;
+        instance.report_success();
         for event in events {
             match event {
                 IncomingEvent::Message(m) => self.received(&instance, m, received_at).await?,

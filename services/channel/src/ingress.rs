@@ -218,6 +218,14 @@ async fn receive(
             metrics::counter!("tributary_channel_webhooks_total", "outcome" => "rejected")
                 .increment(1);
             tracing::info!(channel, instance = %instance_id, status = rejection.status, reason = %rejection.reason, "Refused a webhook.");
+            // The hub's fault, not the caller's (a trap, a misconfigured instance): the
+            // instance's last error says so.
+            if rejection.status >= 500 {
+                instance.report_failure(format!(
+                    "a webhook could not be verified: {}",
+                    rejection.reason
+                ));
+            }
             let status = StatusCode::from_u16(rejection.status).unwrap_or(StatusCode::UNAUTHORIZED);
             return answer(status, &rejection.reason);
         }

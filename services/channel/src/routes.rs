@@ -4,6 +4,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tributary_host::health::InstanceHealth;
 use tributary_plugin_sdk::{ChannelPlugin, Grants, PluginContext};
 
 /// One channel instance, ready to verify, handle and send.
@@ -22,12 +25,35 @@ pub struct ChannelInstance {
     /// What the instance was built from (permissions, config, version), to tell whether a
     /// change in the plugin manager matters.
     pub source: (Vec<String>, serde_json::Value, String),
+    /// Where its failures (a webhook its plugin could not verify or handle: a trap, a
+    /// misconfiguration) are reported, as the instance's last error.
+    pub health: InstanceHealth,
+    /// Whether a failure was reported and no success since.
+    pub failed: AtomicBool,
 }
 
 impl ChannelInstance {
     /// What it may do.
     pub fn grants(&self) -> &Grants {
         self.ctx.grants()
+    }
+
+    /// Reports that the plugin failed on a webhook with `error` (in the background: the
+    /// webhook's answer does not wait for the plugin manager).
+    pub fn report_failure(&self, error: String) {
+        self.failed.store(true, Ordering::Relaxed);
+        let health = self.health.clone();
+        let instance_id = self.instance_id.clone();
+        tokio::spawn(async move { health.report_failed(&instance_id, error).await });
+    }
+
+    /// Reports the instance healthy again after a failure; nothing when none was reported.
+    pub fn report_success(&self) {
+        if self.failed.swap(false, Ordering::Relaxed) {
+            let health = self.health.clone();
+            let instance_id = self.instance_id.clone();
+            tokio::spawn(async move { health.report_healthy(&instance_id).await });
+        }
     }
 }
 

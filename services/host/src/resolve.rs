@@ -228,7 +228,9 @@ impl<P: ?Sized + HostedPlugin> PluginRegistry<P> {
         if self.wasm.is_some() {
             return Ok(self);
         }
+        // wasmtime's cache wants an absolute path; `data_dir` is relative by default.
         let cache_dir = config.wasm.cache_dir_in(&config.data_dir);
+        let cache_dir = std::path::absolute(&cache_dir).unwrap_or(cache_dir);
         let runtime = WasmRuntime::new(&config.wasm, Some(cache_dir))
             .map_err(|e| ResolveError::Wasm(e.to_string()))?;
         Ok(self.with_wasm(runtime))

@@ -93,12 +93,7 @@ impl WasmChannel {
     fn shared(&self, ctx: &PluginContext) -> Arc<InstanceShared> {
         self.shared
             .get_or_init(|| {
-                Arc::new(InstanceShared {
-                    ctx: ctx.clone(),
-                    secret_fields: self.secret_fields.clone(),
-                    limits: self.limits,
-                    last_refusal: Default::default(),
-                })
+                InstanceShared::new(ctx.clone(), self.secret_fields.clone(), self.limits)
             })
             .clone()
     }

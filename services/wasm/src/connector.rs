@@ -116,12 +116,7 @@ impl ConnectorPlugin for WasmConnector {
         let start = Start {
             runtime: self.runtime.clone(),
             component: self.component.clone(),
-            shared: Arc::new(InstanceShared {
-                ctx,
-                secret_fields: self.secret_fields.clone(),
-                limits: self.limits,
-                last_refusal: Default::default(),
-            }),
+            shared: InstanceShared::new(ctx, self.secret_fields.clone(), self.limits),
             request: to_guest_request(cursor, request),
         };
         stream::unfold(

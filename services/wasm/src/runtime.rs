@@ -305,12 +305,7 @@ impl WasmRuntime {
         component: &LoadedComponent,
         ctx: tributary_plugin_sdk::PluginContext,
     ) -> Result<IdleGuest, WasmError> {
-        let shared = Arc::new(InstanceShared {
-            limits: self.limits_for(&WasmLimits::default()),
-            ctx,
-            secret_fields: Vec::new(),
-            last_refusal: Mutex::new(None),
-        });
+        let shared = InstanceShared::new(ctx, Vec::new(), self.limits_for(&WasmLimits::default()));
         let mut store = self.store(shared, false, Arc::new(AtomicBool::new(false)));
         component
             .pre

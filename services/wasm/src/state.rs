@@ -33,6 +33,16 @@ pub(crate) struct InstanceShared {
 }
 
 impl InstanceShared {
+    /// What the guests of the instance of `ctx` share.
+    pub fn new(ctx: PluginContext, secret_fields: Vec<String>, limits: Limits) -> Arc<Self> {
+        Arc::new(InstanceShared {
+            ctx,
+            secret_fields,
+            limits,
+            last_refusal: Mutex::new(None),
+        })
+    }
+
     /// Writes down a refusal, and logs it as the plugin's.
     pub fn refused(&self, refusal: &str) {
         self.ctx.log_warn(&format!("Refused: {refusal}"));
@@ -236,6 +246,19 @@ impl HostState {
             meter: Meter::new(&limits, whole_sync, cancel),
             log: LogLimiter::new(limits.log_lines_per_second),
             shared,
+        }
+    }
+}
+
+impl Drop for HostState {
+    /// Lines dropped in the guest's last second are counted too, not only those followed by
+    /// a later line.
+    fn drop(&mut self) {
+        if self.log.dropped > 0 {
+            self.shared.ctx.log_warn(&format!(
+                "{} log lines of the plugin dropped: over its {} lines a second",
+                self.log.dropped, self.shared.limits.log_lines_per_second
+            ));
         }
     }
 }

@@ -222,14 +222,12 @@ async fn a_verification_that_exhausts_memory_is_answered_5xx_and_stores_nothing(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "blocked by a host bug: plugins.runtime names secret fields as JSON pointers (`/signingSecret`), so com.example.js-chat's host.secret(\"signingSecret\") is refused and it accepts no webhook; passes with the fix (docs/plugins.md, the hostile-plugin suite)"]
 async fn a_javascript_channel_beside_one_that_loops_keeps_accepting_webhooks() {
     refused_while_others_are_accepted(Neighbour::JsChat, "loop", "call exceeded 1 s of CPU", 5)
         .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "channel service gap: a guest that traps or runs into a limit in verify-webhook is answered 500, but the instance is not reported failed to the plugin manager (only resolve failures are)"]
 async fn a_verification_that_traps_is_the_instances_last_error() {
     let mesh = start(Neighbour::Telegram, "trap").await;
     refused(&mesh, "the plugin trapped").await;
