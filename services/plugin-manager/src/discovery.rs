@@ -157,6 +157,23 @@ pub fn discover(builtin: &[&str], dirs: &[PathBuf]) -> Catalog {
                     (manifest.id.clone(), manifest.version.clone()),
                     location.clone(),
                 );
+                // A component that is missing, is not what its manifest's digest says, or
+                // imports what no permission can grant is never offered for install.
+                if manifest.entrypoint.starts_with("wasm:") {
+                    let dir = Path::new(&location);
+                    let shown = |file: &str| dir.join(file).display().to_string();
+                    if let Err(problem) = tributary_wasm::component::check(dir, &manifest, &shown) {
+                        catalog.invalid.push(InvalidPlugin {
+                            id: Some(manifest.id.clone()),
+                            problems: vec![ManifestProblem {
+                                field: problem.field().to_owned(),
+                                message: problem.to_string(),
+                            }],
+                            location,
+                        });
+                        continue;
+                    }
+                }
                 let location = if location.starts_with(BUILTIN_LOCATION) {
                     builtin_ids.insert(manifest.id.clone(), location);
                     BUILTIN_LOCATION.to_owned()

@@ -17,6 +17,7 @@
 
 mod bindings;
 mod channel;
+pub mod component;
 mod connector;
 mod error;
 mod host;

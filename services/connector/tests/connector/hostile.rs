@@ -531,26 +531,41 @@ async fn every_line_of_a_log_flood_is_kept_or_counted_as_dropped() {
     mesh.stop().await;
 }
 
-/// Enables an instance of the fixture `plugin` and checks it is failed with `needle` in the
-/// plugin manager, runs no sync, and leaves the well-behaved instance syncing.
-async fn refused_at_enable(plugin: &str, needle: &str) -> String {
+/// Checks that the fixture `plugin` is listed invalid by the plugin manager with `needle` in
+/// its problem (so it is never installed: the check runs at discovery, before any install),
+/// that installing it is refused, and that the well-behaved instance keeps syncing.
+async fn refused_at_install(plugin: &str, needle: &str) -> String {
     let mesh = Hostile::start().await;
     let mut completed = mesh.watch(EventKind::Sync(SyncEvent::Completed)).await;
-    let mut failed = mesh
-        .watch_as::<PluginLifecycle>(EventKind::Plugin(PluginEvent::Failed))
-        .await;
     mesh.add_steady(&mut completed).await;
-    mesh.add(plugin, SUBJECT, json!({})).await;
-
-    let failure = failed.next_of(SUBJECT, LATER).await;
-    let reason = failure.data.reason.unwrap_or_default();
-    assert!(reason.contains(needle), "wanted `{needle}` in: {reason}");
-    assert_eq!(mesh.failed_in_manager(SUBJECT, needle).await, reason);
-    let err = mesh
-        .ask::<SyncCommand, Value>(json!({ "instance_id": SUBJECT }))
+    let list = mesh
+        .client()
+        .call(&tributary_proto::requests::plugins::ListPlugins {})
         .await
-        .unwrap_err();
-    assert_eq!(err.error, ErrorCode::NotFound, "{}", err.message);
+        .unwrap();
+    assert!(
+        list.plugins.iter().all(|p| p.id != plugin),
+        "{plugin} is offered for install"
+    );
+    let invalid = list
+        .invalid
+        .iter()
+        .find(|i| i.id.as_deref() == Some(plugin))
+        .unwrap_or_else(|| panic!("{plugin} is not listed invalid: {:?}", list.invalid));
+    let reason = invalid
+        .problems
+        .iter()
+        .map(|p| p.message.clone())
+        .collect::<Vec<_>>()
+        .join("; ");
+    assert!(reason.contains(needle), "wanted `{needle}` in: {reason}");
+    let install = mesh
+        .client()
+        .call(&tributary_proto::requests::plugins::PluginInfo {
+            plugin_id: plugin.to_owned(),
+        })
+        .await;
+    assert!(install.is_err(), "{plugin} can be looked up for install");
     mesh.steady_syncs(&mut completed).await;
     mesh.assert_ready().await;
     mesh.stop().await;
@@ -559,7 +574,7 @@ async fn refused_at_enable(plugin: &str, needle: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_component_importing_sockets_is_refused_naming_the_import() {
-    let reason = refused_at_enable(
+    let reason = refused_at_install(
         fixtures::SOCKETS,
         &format!(
             "the component imports `{}`, which no permission can grant",
@@ -572,7 +587,7 @@ async fn a_component_importing_sockets_is_refused_naming_the_import() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_component_importing_a_filesystem_is_refused_naming_the_import() {
-    let reason = refused_at_enable(
+    let reason = refused_at_install(
         fixtures::FILESYSTEM,
         &format!(
             "the component imports `{}`, which no permission can grant",
@@ -587,9 +602,9 @@ async fn a_component_importing_a_filesystem_is_refused_naming_the_import() {
 async fn a_component_that_is_not_what_its_manifest_says_is_refused() {
     let (claimed, actual) = fixtures::tampered_digests();
     assert_ne!(claimed, actual);
-    refused_at_enable(
+    refused_at_install(
         fixtures::TAMPERED,
-        &format!("has SHA-256 {actual}, and its manifest says {claimed}: refusing to run it"),
+        &format!("has SHA-256 {actual}, and its manifest says {claimed}"),
     )
     .await;
 }

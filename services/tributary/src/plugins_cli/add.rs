@@ -17,15 +17,11 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 use tributary_kit::client::{self, MeshClient};
 use tributary_kit::Config;
-use tributary_proto::manifest::{Capability, Direction, PluginManifest};
+use tributary_proto::manifest::PluginManifest;
 use tributary_proto::requests::plugins::PluginList;
 
 use super::print_json;
 use files::Budget;
-
-/// The import through which a component makes outgoing HTTP requests (what `fetch()`
-/// compiles to), without its version.
-const HTTP_IMPORT: &str = "wasi:http/outgoing-handler";
 
 /// What `plugins add` was asked.
 #[derive(Debug, Clone)]
@@ -373,63 +369,42 @@ fn check(dir: &Path, name_of: &dyn Fn(&str) -> String) -> Result<Checked, Refusa
         path: name_of("plugin.json"),
         errors,
     })?;
-    let Some(relative) = manifest.entrypoint.strip_prefix("wasm:") else {
+    if !manifest.entrypoint.starts_with("wasm:") {
         return Err(Refusal::NotWasm {
             path: name_of("plugin.json"),
             entrypoint: manifest.entrypoint.clone(),
         });
-    };
-    let component = dir.join(relative);
-    let shown = name_of(relative);
-    if !component.is_file() {
-        return Err(Refusal::NoComponent {
-            path: shown,
-            entrypoint: manifest.entrypoint.clone(),
-        });
     }
-    let bytes = std::fs::read(&component).map_err(|e| Refusal::io("cannot read", &component, e))?;
-    // `PluginManifest::parse` requires `sha256` for a `wasm:` entrypoint.
-    let expected = manifest.sha256.clone().unwrap_or_default();
-    let actual = tributary_wasm::sha256_hex(&bytes);
-    if !actual.eq_ignore_ascii_case(&expected) {
-        return Err(Refusal::Digest {
-            path: shown,
-            expected,
-            actual,
-        });
-    }
-    check_imports(&bytes, &manifest, &shown)?;
+    tributary_wasm::component::check(dir, &manifest, name_of).map_err(|problem| {
+        use tributary_wasm::component::ComponentProblem as P;
+        match problem {
+            P::NotWasm(entrypoint) => Refusal::NotWasm {
+                path: name_of("plugin.json"),
+                entrypoint,
+            },
+            P::Missing(path) => Refusal::NoComponent {
+                path,
+                entrypoint: manifest.entrypoint.clone(),
+            },
+            P::Unreadable { path, source } => Refusal::io("cannot read", Path::new(&path), source),
+            P::Digest {
+                path,
+                expected,
+                actual,
+            } => Refusal::Digest {
+                path,
+                expected,
+                actual,
+            },
+            P::NotAComponent { path, problem } => Refusal::NotAComponent { path, problem },
+            P::Import { path, refused } => Refusal::Import { path, refused },
+            P::HttpWithoutNetwork { path, import } => Refusal::HttpWithoutNetwork { path, import },
+        }
+    })?;
     Ok(Checked {
         manifest,
         dir: dir.to_path_buf(),
     })
-}
-
-/// The component's imports: none that no permission can grant, and outgoing HTTP only with a
-/// `network:outbound` permission.
-fn check_imports(bytes: &[u8], manifest: &PluginManifest, shown: &str) -> Result<(), Refusal> {
-    tributary_wasm::imports::imports_of(bytes).map_err(|problem| Refusal::NotAComponent {
-        path: shown.to_owned(),
-        problem,
-    })?;
-    let imports = tributary_wasm::imports::check(bytes).map_err(|refused| Refusal::Import {
-        path: shown.to_owned(),
-        refused,
-    })?;
-    let reaches_out = manifest
-        .permissions
-        .iter()
-        .any(|p| p.capability == Capability::Network && p.direction == Direction::Outbound);
-    let http = imports
-        .iter()
-        .find(|i| i.split_once('@').map_or(i.as_str(), |(name, _)| name) == HTTP_IMPORT);
-    match http {
-        Some(import) if !reaches_out => Err(Refusal::HttpWithoutNetwork {
-            path: shown.to_owned(),
-            import: import.clone(),
-        }),
-        _ => Ok(()),
-    }
 }
 
 /// Moves the checked copy to `target`; an existing one is refused, or replaced with

@@ -539,7 +539,8 @@ async fn a_version_the_plugin_manager_has_from_another_directory_is_refused_and_
     let h = Harness::start().await;
     let sources = tempfile::tempdir().unwrap();
     let source = Source::new("1.0.0");
-    h.dir.write("tasks-by-hand", &source.manifest());
+    // A whole plugin, its component too: one whose component is missing is listed invalid.
+    source.dir(&h.dir.0, "tasks-by-hand");
 
     h.refused(
         &source.dir(sources.path(), "tasks"),
