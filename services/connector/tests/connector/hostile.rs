@@ -19,9 +19,8 @@ use serde_json::{json, Value};
 use tributary_kit::testing::guests::serve_guests;
 use tributary_kit::testing::{Accept, Events};
 use tributary_plugin_sdk::testing::{Canned, FixtureServer};
-use tributary_proto::events::{EventKind, PluginEvent, PluginLifecycle, SyncEvent};
-use tributary_proto::requests::connector::{CancelSync, StatesQuery, SyncCommand};
-use tributary_proto::requests::ErrorCode;
+use tributary_proto::events::{EventKind, SyncEvent};
+use tributary_proto::requests::connector::{CancelSync, StatesQuery};
 
 use crate::support::{Harness, TempDir};
 
