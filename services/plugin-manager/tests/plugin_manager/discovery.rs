@@ -138,8 +138,30 @@ async fn a_missing_plugin_directory_stops_start_up_naming_the_setting() {
 
 const TASKS: &str = "com.example.tasks";
 
-/// A WebAssembly connector's manifest at `version`; its component's digest is `digit` 64
-/// times, so each version's digest is its own.
+/// The bytes of a component of its own for each `digit`: an empty component with a custom
+/// section holding it (discovery checks a component's digest and imports, so it must be one).
+fn tasks_component(digit: char) -> Vec<u8> {
+    let mut bytes = b"\0asm\x0d\x00\x01\x00".to_vec();
+    let name = b"tasks";
+    bytes.extend_from_slice(&[0, (1 + name.len() + 1) as u8, name.len() as u8]);
+    bytes.extend_from_slice(name);
+    bytes.push(digit as u8);
+    bytes
+}
+
+/// The SHA-256 of [`tasks_component`] for `digit`.
+fn tasks_digest(digit: char) -> String {
+    tributary_wasm::sha256_hex(&tasks_component(digit))
+}
+
+/// Writes the component for `digit` as `<dir>/tasks.wasm`.
+fn write_component(dir: &Path, digit: char) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("tasks.wasm"), tasks_component(digit)).unwrap();
+}
+
+/// A WebAssembly connector's manifest at `version`, with the digest of the component for
+/// `digit`, so each version's digest is its own.
 fn tasks_manifest(version: &str, digit: char) -> String {
     json!({
         "id": TASKS,
@@ -147,7 +169,7 @@ fn tasks_manifest(version: &str, digit: char) -> String {
         "version": version,
         "type": "connector",
         "entrypoint": "wasm:tasks.wasm",
-        "sha256": digit.to_string().repeat(64),
+        "sha256": tasks_digest(digit),
         "permissions": ["event:publish:connector.items.*"]
     })
     .to_string()
@@ -193,12 +215,14 @@ async fn versions_side_by_side_are_listed_a_new_install_takes_the_newest_and_upg
     let mut env = tributary_kit::testing::TestEnv::new().await;
     let dir = PluginDir::new();
     dir.write("tasks", &tasks_manifest("1.9.0", '1'));
+    write_component(&dir.0.join("tasks"), '1');
     env.config.plugin_manager.plugin_dirs = vec![dir.0.clone()];
     let pm = RunningPm::start(env.config.clone()).await;
     install_tasks(&env, "early").await;
 
     let managed = env.config.managed_plugin_dir().join(TASKS);
     write_manifest(&managed.join("1.10.0"), &tasks_manifest("1.10.0", '2'));
+    write_component(&managed.join("1.10.0"), '2');
     let list: Value = ask::<RescanPlugins, _>(&env, json!({})).await.unwrap();
     let versions: Vec<&str> = list["plugins"]
         .as_array()
@@ -217,7 +241,7 @@ async fn versions_side_by_side_are_listed_a_new_install_takes_the_newest_and_upg
     assert_eq!(late["version"], "1.10.0");
     let newest_component = (
         managed.join("1.10.0/tasks.wasm").display().to_string(),
-        "2".repeat(64),
+        tasks_digest('2'),
     );
     assert_eq!(component_of(&env, "late").await, newest_component);
     let early: Value = ask::<InstanceInfo, _>(&env, json!({ "instance_id": "early" }))
@@ -229,7 +253,7 @@ async fn versions_side_by_side_are_listed_a_new_install_takes_the_newest_and_upg
         component_of(&env, "early").await,
         (
             dir.0.join("tasks/tasks.wasm").display().to_string(),
-            "1".repeat(64)
+            tasks_digest('1')
         ),
         "the older instance still runs the version it was installed on"
     );
@@ -247,6 +271,7 @@ async fn versions_side_by_side_are_listed_a_new_install_takes_the_newest_and_upg
 
     // The same id and version once more is not loaded, naming both places.
     write_manifest(&managed.join("1.9.0"), &tasks_manifest("1.9.0", '3'));
+    write_component(&managed.join("1.9.0"), '3');
     let list: Value = ask::<RescanPlugins, _>(&env, json!({})).await.unwrap();
     let refused = list["invalid"]
         .as_array()
