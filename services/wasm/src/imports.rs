@@ -168,4 +168,17 @@ mod tests {
         .unwrap();
         assert_eq!(check(&bytes).unwrap(), ["tributary:plugin/host@0.1.0"]);
     }
+
+    #[test]
+    fn a_forbidden_import_after_a_nested_component_is_still_the_plugins() {
+        // The nested component ends before the top-level import: it must not hide it.
+        let bytes = wat::parse_str(
+            r#"(component
+                 (component (import "tributary:plugin/host@0.1.0" (instance)))
+                 (import "wasi:sockets/tcp@0.2.3" (instance)))"#,
+        )
+        .unwrap();
+        let err = check(&bytes).unwrap_err();
+        assert_eq!(err.import, "wasi:sockets/tcp@0.2.3");
+    }
 }
