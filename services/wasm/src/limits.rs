@@ -208,4 +208,55 @@ mod tests {
             "sync exceeded 250 ms of CPU"
         );
     }
+
+    #[test]
+    fn a_manifest_that_asks_nothing_gets_the_defaults() {
+        let defaults = Limits::default();
+        assert_eq!(
+            defaults.for_manifest(&WasmLimits::default(), &Limits::maxima()),
+            defaults
+        );
+    }
+
+    #[test]
+    fn the_maxima_are_above_the_defaults() {
+        let (defaults, maxima) = (Limits::default(), Limits::maxima());
+        assert_eq!(maxima.memory_bytes, 512 * MIB);
+        assert_eq!(maxima.item_bytes, 8 * 1024 * 1024);
+        assert!(maxima.memory_bytes > defaults.memory_bytes);
+        assert!(maxima.call_cpu > defaults.call_cpu && maxima.sync_cpu > defaults.sync_cpu);
+        assert!(maxima.log_line_bytes > defaults.log_line_bytes);
+    }
+
+    #[test]
+    fn each_wasm_setting_is_the_limit_it_names() {
+        let config = WasmConfig {
+            cache_dir: Default::default(),
+            memory_mib: 3,
+            max_memory_mib: 7,
+            call_cpu_ms: 11,
+            max_call_cpu_ms: 13,
+            sync_cpu_ms: 17,
+            max_sync_cpu_ms: 19,
+            item_bytes: 23,
+            log_line_bytes: 29,
+            log_lines_per_second: 31,
+            pooling: false,
+        };
+        let (defaults, maxima) = from_config(&config);
+        assert_eq!(
+            defaults,
+            Limits {
+                memory_bytes: 3 * MIB,
+                call_cpu: Duration::from_millis(11),
+                sync_cpu: Duration::from_millis(17),
+                item_bytes: 23,
+                log_line_bytes: 29,
+                log_lines_per_second: 31,
+            }
+        );
+        assert_eq!(maxima.memory_bytes, 7 * MIB);
+        assert_eq!(maxima.call_cpu, Duration::from_millis(13));
+        assert_eq!(maxima.sync_cpu, Duration::from_millis(19));
+    }
 }

@@ -356,4 +356,33 @@ mod tests {
         log.window -= Duration::from_secs(2);
         assert_eq!(log.admit(), (true, Some(2)));
     }
+
+    #[test]
+    fn a_refusal_is_kept_until_taken_once() {
+        let ctx = PluginContext::builder(
+            "com.example.x",
+            "x-1",
+            tributary_plugin_sdk::Grants::default(),
+        )
+        .build()
+        .unwrap();
+        let shared = InstanceShared::new(ctx, vec![], Limits::default());
+        assert_eq!(shared.take_refusal(), None);
+        shared.refused("permission `event:publish:x` is not granted");
+        assert_eq!(
+            shared.take_refusal().as_deref(),
+            Some("permission `event:publish:x` is not granted")
+        );
+        assert_eq!(shared.take_refusal(), None);
+    }
+
+    #[test]
+    fn tables_grow_up_to_their_bound() {
+        let mut limiter = MemoryLimiter::new(1 << 20);
+        assert!(limiter.table_growing(0, MAX_TABLE_ELEMENTS, None).unwrap());
+        assert!(!limiter
+            .table_growing(0, MAX_TABLE_ELEMENTS + 1, None)
+            .unwrap());
+        assert_eq!(MAX_TABLE_ELEMENTS, 1 << 20);
+    }
 }
