@@ -21,8 +21,15 @@ pub enum ComponentProblem {
     #[error("the entrypoint `{0}` names no WebAssembly component")]
     NotWasm(String),
     /// The file is not there.
-    #[error("the component file {0} is missing")]
-    Missing(String),
+    #[error(
+        "{path} does not exist or is not a file; the manifest's entrypoint `{entrypoint}` names it"
+    )]
+    Missing {
+        /// Where it was looked for.
+        path: String,
+        /// The entrypoint.
+        entrypoint: String,
+    },
     /// It cannot be read.
     #[error("cannot read the component file {path}: {source}")]
     Unreadable {
@@ -91,7 +98,10 @@ pub fn check(
     let file = dir.join(relative);
     let path = shown(relative);
     if !file.is_file() {
-        return Err(ComponentProblem::Missing(path));
+        return Err(ComponentProblem::Missing {
+            path,
+            entrypoint: manifest.entrypoint.clone(),
+        });
     }
     let bytes = std::fs::read(&file).map_err(|source| ComponentProblem::Unreadable {
         path: path.clone(),

@@ -124,50 +124,11 @@ pub enum Refusal {
         /// Its entrypoint.
         entrypoint: String,
     },
-    /// The component file the entrypoint names is not there.
-    #[error(
-        "{path} does not exist or is not a file; the manifest's entrypoint `{entrypoint}` names it"
-    )]
-    NoComponent {
-        /// Where it was looked for.
-        path: String,
-        /// The entrypoint.
-        entrypoint: String,
-    },
-    /// The component's content is not what the manifest says.
-    #[error("the component {path} has SHA-256 {actual}, and its manifest says {expected}: refusing to add it")]
-    Digest {
-        /// The component.
-        path: String,
-        /// The manifest's digest.
-        expected: String,
-        /// The file's.
-        actual: String,
-    },
-    /// The component file is not a component.
-    #[error("{path} is not a WebAssembly component: {problem}")]
-    NotAComponent {
-        /// The component.
-        path: String,
-        /// What the parser said.
-        problem: String,
-    },
-    /// An import no permission can grant.
-    #[error("{path}: {refused}")]
-    Import {
-        /// The component.
-        path: String,
-        /// The import and why.
-        refused: tributary_wasm::imports::RefusedImport,
-    },
-    /// Outgoing HTTP without a permission to reach any host.
-    #[error("{path}: the component imports `{import}` (outgoing HTTP requests), and its manifest grants no `network:outbound:<host>` permission: add one for each host it calls")]
-    HttpWithoutNetwork {
-        /// The component.
-        path: String,
-        /// The import, as the component spells it.
-        import: String,
-    },
+    /// The component the entrypoint names fails a check: missing, not what the manifest's
+    /// digest says, not a component, or importing what its permissions cannot grant (the
+    /// plugin manager's discovery runs the same check).
+    #[error("{0}")]
+    Component(tributary_wasm::component::ComponentProblem),
     /// The same id and version was added before.
     #[error("`{id}` {version} is already added, at {path}; `--replace` replaces it")]
     AlreadyAdded {
@@ -375,32 +336,7 @@ fn check(dir: &Path, name_of: &dyn Fn(&str) -> String) -> Result<Checked, Refusa
             entrypoint: manifest.entrypoint.clone(),
         });
     }
-    tributary_wasm::component::check(dir, &manifest, name_of).map_err(|problem| {
-        use tributary_wasm::component::ComponentProblem as P;
-        match problem {
-            P::NotWasm(entrypoint) => Refusal::NotWasm {
-                path: name_of("plugin.json"),
-                entrypoint,
-            },
-            P::Missing(path) => Refusal::NoComponent {
-                path,
-                entrypoint: manifest.entrypoint.clone(),
-            },
-            P::Unreadable { path, source } => Refusal::io("cannot read", Path::new(&path), source),
-            P::Digest {
-                path,
-                expected,
-                actual,
-            } => Refusal::Digest {
-                path,
-                expected,
-                actual,
-            },
-            P::NotAComponent { path, problem } => Refusal::NotAComponent { path, problem },
-            P::Import { path, refused } => Refusal::Import { path, refused },
-            P::HttpWithoutNetwork { path, import } => Refusal::HttpWithoutNetwork { path, import },
-        }
-    })?;
+    tributary_wasm::component::check(dir, &manifest, name_of).map_err(Refusal::Component)?;
     Ok(Checked {
         manifest,
         dir: dir.to_path_buf(),
