@@ -18,7 +18,7 @@ use crate::bindings::channel::Channel;
 use crate::bindings::Header;
 use crate::host::from_guest;
 use crate::limits::Limits;
-use crate::runtime::{describe_failure, LoadedComponent, WasmRuntime};
+use crate::runtime::{describe_failure, LoadedComponent, PluginInstance, WasmRuntime};
 use crate::state::{HostState, InstanceShared};
 
 /// Warm guests kept per instance; more concurrent requests get a guest of their own.
@@ -32,10 +32,7 @@ struct Guest {
 
 /// One instance of a channel component.
 pub struct WasmChannel {
-    runtime: WasmRuntime,
-    component: Arc<LoadedComponent>,
-    limits: Limits,
-    secret_fields: Vec<String>,
+    plugin: PluginInstance,
     shared: OnceLock<Arc<InstanceShared>>,
     warm: Mutex<Vec<Guest>>,
     keep: OnceLock<&'static [&'static str]>,
@@ -44,8 +41,7 @@ pub struct WasmChannel {
 impl std::fmt::Debug for WasmChannel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WasmChannel")
-            .field("component", &self.component.sha256)
-            .field("limits", &self.limits)
+            .field("plugin", &self.plugin)
             .finish_non_exhaustive()
     }
 }
@@ -80,10 +76,7 @@ impl WasmChannel {
         secret_fields: Vec<String>,
     ) -> Self {
         WasmChannel {
-            runtime,
-            component,
-            limits,
-            secret_fields,
+            plugin: PluginInstance::new(runtime, component, limits, secret_fields),
             shared: OnceLock::new(),
             warm: Mutex::new(Vec::new()),
             keep: OnceLock::new(),
@@ -92,9 +85,7 @@ impl WasmChannel {
 
     fn shared(&self, ctx: &PluginContext) -> Arc<InstanceShared> {
         self.shared
-            .get_or_init(|| {
-                InstanceShared::new(ctx.clone(), self.secret_fields.clone(), self.limits)
-            })
+            .get_or_init(|| self.plugin.shared(ctx.clone()))
             .clone()
     }
 
@@ -103,14 +94,12 @@ impl WasmChannel {
         let mut guest = match warm {
             Some(guest) => guest,
             None => {
-                let mut store =
-                    self.runtime
-                        .store(self.shared(ctx), false, Arc::new(AtomicBool::new(false)));
-                let bindings = match self.component.pre.instantiate_async(&mut store).await {
-                    Ok(instance) => Channel::new(&mut store, &instance),
-                    Err(e) => Err(e),
-                }
-                .map_err(|e| describe_failure(&store, &e))?;
+                let (mut store, instance) = self
+                    .plugin
+                    .instantiate(self.shared(ctx), false, Arc::new(AtomicBool::new(false)))
+                    .await?;
+                let bindings = Channel::new(&mut store, &instance)
+                    .map_err(|e| describe_failure(&store, &e))?;
                 Guest { store, bindings }
             }
         };

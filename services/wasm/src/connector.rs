@@ -18,7 +18,7 @@ use crate::bindings::connector::exports::tributary::plugin::sync as guest;
 use crate::bindings::connector::Connector;
 use crate::host::from_guest;
 use crate::limits::Limits;
-use crate::runtime::{describe_failure, LoadedComponent, WasmRuntime};
+use crate::runtime::{describe_failure, LoadedComponent, PluginInstance, WasmRuntime};
 use crate::state::{HostState, InstanceShared};
 
 /// Pages in a row with no item and no checkpoint after which a sync is failed: a guest that
@@ -26,20 +26,9 @@ use crate::state::{HostState, InstanceShared};
 const MAX_EMPTY_PAGES: u32 = 1000;
 
 /// One instance of a connector component.
+#[derive(Debug)]
 pub struct WasmConnector {
-    runtime: WasmRuntime,
-    component: Arc<LoadedComponent>,
-    limits: Limits,
-    secret_fields: Vec<String>,
-}
-
-impl std::fmt::Debug for WasmConnector {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WasmConnector")
-            .field("component", &self.component.sha256)
-            .field("limits", &self.limits)
-            .finish_non_exhaustive()
-    }
+    plugin: PluginInstance,
 }
 
 impl WasmConnector {
@@ -52,10 +41,7 @@ impl WasmConnector {
         secret_fields: Vec<String>,
     ) -> Self {
         WasmConnector {
-            runtime,
-            component,
-            limits,
-            secret_fields,
+            plugin: PluginInstance::new(runtime, component, limits, secret_fields),
         }
     }
 }
@@ -85,8 +71,7 @@ enum Progress {
 }
 
 struct Start {
-    runtime: WasmRuntime,
-    component: Arc<LoadedComponent>,
+    plugin: PluginInstance,
     shared: Arc<InstanceShared>,
     request: guest::SyncRequest,
 }
@@ -114,9 +99,8 @@ impl ConnectorPlugin for WasmConnector {
         request: SyncRequest,
     ) -> BoxStream<'static, Result<SyncStep, PluginError>> {
         let start = Start {
-            runtime: self.runtime.clone(),
-            component: self.component.clone(),
-            shared: InstanceShared::new(ctx, self.secret_fields.clone(), self.limits),
+            shared: self.plugin.shared(ctx),
+            plugin: self.plugin.clone(),
             request: to_guest_request(cursor, request),
         };
         stream::unfold(
@@ -142,12 +126,13 @@ async fn instantiate(start: Start) -> Result<SyncRun, PluginError> {
     let cancel = Arc::new(AtomicBool::new(false));
     let instance_id = start.shared.ctx.instance_id().to_owned();
     let limits = start.shared.limits;
-    let mut store = start.runtime.store(start.shared, true, cancel.clone());
-    let guest = match start.component.pre.instantiate_async(&mut store).await {
-        Ok(instance) => Connector::new(&mut store, &instance),
-        Err(e) => Err(e),
-    };
-    let guest = guest.map_err(|e| PluginError::Other(describe_failure(&store, &e)))?;
+    let (mut store, instance) = start
+        .plugin
+        .instantiate(start.shared, true, cancel.clone())
+        .await
+        .map_err(PluginError::Other)?;
+    let guest = Connector::new(&mut store, &instance)
+        .map_err(|e| PluginError::Other(describe_failure(&store, &e)))?;
     Ok(SyncRun {
         store,
         guest,

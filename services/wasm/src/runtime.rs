@@ -302,16 +302,75 @@ impl WasmRuntime {
     /// A new guest of `component` for the instance of `ctx`, instantiated and idle.
     pub async fn idle_guest(
         &self,
-        component: &LoadedComponent,
+        component: &Arc<LoadedComponent>,
         ctx: tributary_plugin_sdk::PluginContext,
     ) -> Result<IdleGuest, WasmError> {
-        let shared = InstanceShared::new(ctx, Vec::new(), self.limits_for(&WasmLimits::default()));
-        let mut store = self.store(shared, false, Arc::new(AtomicBool::new(false)));
-        component
-            .pre
-            .instantiate_async(&mut store)
+        let limits = self.limits_for(&WasmLimits::default());
+        let plugin = PluginInstance::new(self.clone(), component.clone(), limits, Vec::new());
+        let (store, _) = plugin
+            .instantiate(plugin.shared(ctx), false, Arc::new(AtomicBool::new(false)))
             .await
-            .map_err(|e| WasmError::wasmtime("cannot instantiate the component", &e))?;
+            .map_err(|message| WasmError::Wasmtime {
+                what: "cannot instantiate the component",
+                message,
+            })?;
         Ok(IdleGuest { _store: store })
+    }
+}
+
+/// A loaded component as one plugin instance runs it: the runtime, the limits its manifest
+/// got, and the config fields its guests may not read through `config()`. What a
+/// [`crate::WasmConnector`] and a [`crate::WasmChannel`] are made of.
+#[derive(Clone)]
+pub(crate) struct PluginInstance {
+    runtime: WasmRuntime,
+    component: Arc<LoadedComponent>,
+    limits: Limits,
+    secret_fields: Vec<String>,
+}
+
+impl std::fmt::Debug for PluginInstance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginInstance")
+            .field("component", &self.component.sha256)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PluginInstance {
+    /// `component` run with `runtime` under `limits`, hiding `secret_fields`.
+    pub fn new(
+        runtime: WasmRuntime,
+        component: Arc<LoadedComponent>,
+        limits: Limits,
+        secret_fields: Vec<String>,
+    ) -> Self {
+        PluginInstance {
+            runtime,
+            component,
+            limits,
+            secret_fields,
+        }
+    }
+
+    /// What the guests of the instance of `ctx` share.
+    pub fn shared(&self, ctx: tributary_plugin_sdk::PluginContext) -> Arc<InstanceShared> {
+        InstanceShared::new(ctx, self.secret_fields.clone(), self.limits)
+    }
+
+    /// A new guest in a store of its own, with its limits and meters (`whole_sync` counts
+    /// the sync's CPU too); a failure described as the instance's error.
+    pub async fn instantiate(
+        &self,
+        shared: Arc<InstanceShared>,
+        whole_sync: bool,
+        cancel: Arc<AtomicBool>,
+    ) -> Result<(Store<HostState>, wasmtime::component::Instance), String> {
+        let mut store = self.runtime.store(shared, whole_sync, cancel);
+        match self.component.pre.instantiate_async(&mut store).await {
+            Ok(instance) => Ok((store, instance)),
+            Err(e) => Err(describe_failure(&store, &e)),
+        }
     }
 }
