@@ -1,42 +1,11 @@
 //! Where the tests find their components, and a runtime to load them with.
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-
 use serde_json::Value;
 use tributary_kit::config::WasmConfig;
+use tributary_kit::testing::guests::{compiled_cache_dir, guests_dir};
 use tributary_plugin_sdk::{Grants, Permission, PluginContext};
 use tributary_proto::requests::plugins::ComponentSource;
 use tributary_wasm::WasmRuntime;
-
-/// The directory of built guest plugins: `TRIBUTARY_TEST_GUESTS` (set by `scripts/test`), or
-/// what `scripts/build-wasm-guests` prints (cached; a tenth of a second when built).
-pub fn guests_dir() -> PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        if let Ok(dir) = std::env::var("TRIBUTARY_TEST_GUESTS") {
-            return PathBuf::from(dir);
-        }
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let out = std::process::Command::new(root.join("scripts/build-wasm-guests"))
-            .output()
-            .expect("scripts/build-wasm-guests runs");
-        assert!(
-            out.status.success(),
-            "scripts/build-wasm-guests failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        PathBuf::from(
-            stdout
-                .lines()
-                .last()
-                .expect("it prints the directory")
-                .trim(),
-        )
-    })
-    .clone()
-}
 
 /// A built guest plugin: its manifest and where its component is.
 pub struct Guest {
@@ -77,9 +46,7 @@ pub fn runtime() -> WasmRuntime {
 
 /// A runtime with `settings`.
 pub fn runtime_with(settings: &WasmConfig) -> WasmRuntime {
-    let home = std::env::var("HOME").unwrap_or_else(|_| "/tmp".to_owned());
-    let cache = PathBuf::from(home).join(".cache/tributary-wasm-compiled");
-    WasmRuntime::new(settings, Some(cache)).unwrap()
+    WasmRuntime::new(settings, Some(compiled_cache_dir())).unwrap()
 }
 
 /// A context of instance `instance` granted `permissions`, with `config`.
