@@ -11,9 +11,10 @@
 // 3. componentize: componentize-js against the world plugin.json's `type` names, with the
 //    engine features that world's host links (a connector keeps `http`, so fetch() works).
 //
-// The component goes to --out, and its hex SHA-256 into plugin.json's `sha256` (in place,
-// right after `entrypoint`). stdout is one JSON line, {"checkMs","bundleMs","componentizeMs",
-// "bytes"}; everything else goes to stderr; a failure exits 1 with a message saying what.
+// The component goes to --out, and its hex SHA-256 into plugin.json's `sha256` (the value
+// edited in place, or a line added after `entrypoint`). stdout is one JSON line,
+// {"checkMs","bundleMs","componentizeMs","bytes"}; everything else goes to stderr; a failure
+// exits 1 with a message saying what.
 // The toolchain is `npm ci` of sdk/typescript/toolchain/ (see sdk/typescript/README.md).
 
 import { createHash } from 'node:crypto';
@@ -272,15 +273,34 @@ async function bundleWith(esbuild, pluginDir, sdkDir, entry, outfile, world) {
   }
 }
 
-/** Writes `sha256` into the manifest at `path` (after `entrypoint`), unless it holds it already. */
+/**
+ * Writes `sha256` into the manifest at `path`, keeping the file as its author wrote it: the
+ * value replaced, or one member added after `entrypoint` (the whole file rewritten only when
+ * neither edit gives the manifest with that `sha256`).
+ */
 async function writeSha256(path, text, manifest, sha256) {
   if (manifest.sha256 === sha256) return;
+  const edited = /"sha256"\s*:\s*"[^"]*"/.test(text)
+    ? text.replace(/("sha256"\s*:\s*)"[^"]*"/, `$1"${sha256}"`)
+    : text.replace(/^([ \t]*)("entrypoint"\s*:\s*"[^"]*")(\s*,)?/m, (_, indent, member, comma) =>
+        `${indent}${member},\n${indent}"sha256": "${sha256}"${comma ? ',' : ''}`,
+      );
+  let ok = false;
+  try {
+    const parsed = JSON.parse(edited);
+    ok = parsed.sha256 === sha256 && JSON.stringify({ ...parsed, sha256: undefined }) === JSON.stringify({ ...manifest, sha256: undefined });
+  } catch {
+    ok = false;
+  }
+  if (ok) {
+    await writeFile(path, edited);
+    return;
+  }
   const built = {};
   for (const [key, value] of Object.entries(manifest)) {
     if (key === 'sha256') continue;
     built[key] = value;
     if (key === 'entrypoint') built.sha256 = sha256;
   }
-  const indent = /^[{[]\r?\n([ \t]+)/.exec(text)?.[1] ?? '  ';
-  await writeFile(path, `${JSON.stringify(built, null, indent)}\n`);
+  await writeFile(path, `${JSON.stringify(built, null, 2)}\n`);
 }
