@@ -1,5 +1,6 @@
-// Type-checks the SDK and runs its tests (test/*.test.mjs) under node, with test/stub-host.ts
-// in the place of the host's `tributary:plugin/host@0.1.0` imports:
+// Checks that types/ matches proto/wit, type-checks the SDK and runs its tests
+// (test/*.test.mjs) under node, with test/stub-host.ts in the place of the host's
+// `tributary:plugin/host@0.1.0` imports:
 //
 //   node sdk/typescript/scripts/test.mjs --toolchain <dir holding node_modules>
 //
@@ -21,6 +22,10 @@ if (!values.toolchain) {
 }
 const toolchain = resolve(values.toolchain);
 const require = createRequire(join(toolchain, 'node_modules', '.toolchain.cjs'));
+
+// The WIT declarations must be what proto/wit generates now.
+const types = spawnSync(process.execPath, [join(sdkDir, 'scripts/generate-types.mjs'), '--toolchain', toolchain, '--check'], { stdio: 'inherit' });
+if (types.status !== 0) process.exit(1);
 
 // The SDK's own type check, with its tsconfig.json (strict, unused locals refused).
 const tsc = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', join(sdkDir, 'tsconfig.json')], { stdio: 'inherit' });
