@@ -27,8 +27,11 @@ import {
 
 /** The instance's settings for sending (configSchema in plugin.json), secrets aside. */
 interface SendSettings {
+  /** The server's URL; posts go to `<serverUrl>/hooks/<key>`. */
   serverUrl?: string;
+  /** The name posts are shown under. */
   username?: string;
+  /** The picture posts are shown with. */
   iconUrl?: string;
 }
 

@@ -174,6 +174,7 @@ function titleOr(title: string, content: string, contentType: string, link: stri
 
 // ---- RSS 2.0 and 0.9x ---------------------------------------------------------------------
 
+/** An RSS 2.0 (or 0.9x) document, its root `rss` element read from `source`. */
 function readRss(source: string, rss: XmlElement, base: string): Feed {
   const channel = childElement(rss, '', 'channel');
   if (!channel) throw new FeedError('it is an RSS document without a <channel>');
@@ -263,6 +264,7 @@ function readRssItem(source: string, item: XmlElement, outer: string, ns: string
 
 // ---- RSS 1.0 (RDF) ------------------------------------------------------------------------
 
+/** An RSS 1.0 document, its root `rdf:RDF` element read from `source`. */
 function readRdf(source: string, rdf: XmlElement, base: string): Feed {
   const channel = childElement(rdf, RSS1, 'channel');
   return {
@@ -313,6 +315,7 @@ function atomAlternate(element: XmlElement, base: string): string | null {
   return (chosen && absolute(attribute(chosen, 'href'), baseOf(chosen, base))) ?? null;
 }
 
+/** An Atom 1.0 document, its root `feed` element read from `source`. */
 function readAtom(source: string, feed: XmlElement, base: string): Feed {
   const feedAuthors = atomPeople(childElements(feed, ATOM, 'author'), base);
   const titleOf = (element: XmlElement): string => {

@@ -28,19 +28,25 @@ import { changes, emptyCheckpoint, readCheckpoint, type Checkpoint, type FeedSta
 
 /** The instance's configuration (configSchema in plugin.json). */
 interface Settings {
+  /** The first feed's URL. */
   feedUrl?: unknown;
+  /** More feeds on its host. */
   moreFeeds?: unknown;
 }
 
 /** One feed of the instance: where it is and its key in the checkpoint (path and query). */
 interface FeedSource {
+  /** The absolute URL fetched. */
   url: string;
+  /** The path and query, which key the feed's state in the checkpoint. */
   key: string;
 }
 
 /** The token of the next page: which feed, and the checkpoint so far. */
 interface Token {
+  /** The index of the feed to read next. */
   feed: number;
+  /** The checkpoint with every feed read so far. */
   checkpoint: Checkpoint;
 }
 

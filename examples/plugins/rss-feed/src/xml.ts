@@ -113,9 +113,13 @@ const NO_BINDINGS: ReadonlyMap<string, string> = new Map();
 
 /** A start tag read from the source. */
 interface StartTag {
+  /** The element's name as written. */
   name: string;
+  /** Its attributes as written, values decoded. */
   attributes: { name: string; value: string }[];
+  /** Whether it ends with `/>`. */
   selfClosing: boolean;
+  /** Just after its `>`. */
   end: number;
 }
 
