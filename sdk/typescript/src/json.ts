@@ -24,7 +24,7 @@ export function dumpJson(value: unknown, what: string): string {
 }
 
 /** An RFC 3339 date-time with a time zone, as the host reads it. */
-const RFC_3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+const RFC_3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 
 /**
  * `text` as RFC 3339: as it is when it is RFC 3339 already, else any time `Date.parse` reads
