@@ -3,7 +3,10 @@
 //!
 //! Both are generated from the Rust types by `cargo run -p tributary-proto --bin
 //! generate-contract`, and a test fails when the committed files differ from what the types
-//! say, so a Python or Go subscriber can trust them.
+//! say, so a Python or Go subscriber can trust them. The same command writes the guest SDKs'
+//! unified-model field types from the item-data schemas ([`guest_types`]).
+
+pub mod guest_types;
 
 use std::collections::BTreeMap;
 use std::io;
@@ -22,6 +25,7 @@ use crate::model::{self, EntityType};
 use crate::requests::{self, CatalogEntry, ErrorCode};
 use crate::streams::{ConsumerKey, DeliveryLimits, StreamKey};
 use crate::subjects::Subjects;
+use guest_types::{GuestModel, UnsupportedSchema};
 
 /// The command that regenerates every generated file.
 pub const REGENERATE: &str = "cargo run -p tributary-proto --bin generate-contract";
@@ -51,15 +55,24 @@ fn envelope_schema(kind: EventKind) -> String {
     }
 }
 
-fn item_data_schema(entity: EntityType) -> String {
+fn item_data_schema(entity: EntityType) -> schemars::Schema {
     match entity {
-        EntityType::Person => pretty::<model::PersonFields>(),
-        EntityType::Organization => pretty::<model::OrganizationFields>(),
-        EntityType::Conversation => pretty::<model::ConversationFields>(),
-        EntityType::Message => pretty::<model::MessageFields>(),
-        EntityType::CalendarEvent => pretty::<model::CalendarEventFields>(),
-        EntityType::Document => pretty::<model::DocumentFields>(),
+        EntityType::Person => schema_for!(model::PersonFields),
+        EntityType::Organization => schema_for!(model::OrganizationFields),
+        EntityType::Conversation => schema_for!(model::ConversationFields),
+        EntityType::Message => schema_for!(model::MessageFields),
+        EntityType::CalendarEvent => schema_for!(model::CalendarEventFields),
+        EntityType::Document => schema_for!(model::DocumentFields),
     }
+}
+
+/// The guest SDKs' model types, read from the item-data schemas of the six entity types.
+pub fn guest_model() -> Result<GuestModel, UnsupportedSchema> {
+    let schemas: Vec<_> = EntityType::ALL
+        .into_iter()
+        .map(|entity| (entity, item_data_schema(entity).to_value()))
+        .collect();
+    GuestModel::from_item_data(&schemas)
 }
 
 /// The schema file of an event's envelope, relative to `proto/schemas/`.
@@ -104,7 +117,10 @@ pub fn schema_files() -> BTreeMap<String, String> {
         files.insert(event_schema_path(kind), envelope_schema(kind));
     }
     for entity in EntityType::ALL {
-        files.insert(item_data_schema_path(entity), item_data_schema(entity));
+        files.insert(
+            item_data_schema_path(entity),
+            schema_text(item_data_schema(entity)),
+        );
     }
     files.insert("connector-item.json".into(), pretty::<ConnectorItem>());
     files.insert("plugin-manifest.json".into(), pretty::<PluginManifest>());
@@ -262,23 +278,29 @@ fn human_duration(secs: u64) -> String {
     }
 }
 
-/// Every generated file by its path relative to the repository root.
-pub fn generated_files() -> BTreeMap<String, String> {
+/// Every generated file by its path relative to the repository root; fails on an item-data
+/// schema the guest SDKs' types cannot express.
+pub fn generated_files() -> Result<BTreeMap<String, String>, UnsupportedSchema> {
     let mut files: BTreeMap<String, String> = schema_files()
         .into_iter()
         .map(|(path, text)| (format!("proto/schemas/{path}"), text))
         .collect();
     files.insert("docs/events.md".into(), event_catalog());
-    files
+    let guest = guest_model()?;
+    files.insert(guest_types::TYPESCRIPT_PATH.into(), guest.typescript());
+    files.insert(guest_types::PYTHON_PATH.into(), guest.python());
+    Ok(files)
 }
 
 /// Writes every generated file under the repository root `root`, removing stale schemas.
+/// Writes nothing when a file cannot be generated.
 pub fn write_all(root: &Path) -> io::Result<()> {
+    let files = generated_files().map_err(io::Error::other)?;
     let schemas = root.join("proto/schemas");
     if schemas.exists() {
         std::fs::remove_dir_all(&schemas)?;
     }
-    for (path, text) in generated_files() {
+    for (path, text) in files {
         let path = root.join(path);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
@@ -290,8 +312,8 @@ pub fn write_all(root: &Path) -> io::Result<()> {
 
 /// The generated files under `root` that are missing, differ from what the types say, or
 /// should not exist. Empty when everything is fresh.
-pub fn stale_files(root: &Path) -> Vec<String> {
-    let expected = generated_files();
+pub fn stale_files(root: &Path) -> Result<Vec<String>, UnsupportedSchema> {
+    let expected = generated_files()?;
     let mut stale: Vec<String> = expected
         .iter()
         .filter(|(path, text)| {
@@ -317,5 +339,5 @@ pub fn stale_files(root: &Path) -> Vec<String> {
             }
         }
     }
-    stale
+    Ok(stale)
 }

@@ -1,5 +1,5 @@
 //! The contract's own promises: manifests are checked field by field, and the generated
-//! schemas and catalog are what the types say.
+//! schemas, catalog and guest SDK model types are what the types say.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
@@ -256,9 +256,9 @@ fn malformed_json_and_non_objects_are_named() {
 }
 
 #[test]
-fn generated_schemas_and_catalog_are_fresh() {
+fn generated_schemas_catalog_and_guest_model_types_are_fresh() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let stale = contract::stale_files(&root);
+    let stale = contract::stale_files(&root).unwrap();
     assert!(
         stale.is_empty(),
         "generated contract files are stale: {stale:?}; run `{}` and commit the result",
@@ -271,12 +271,25 @@ fn staleness_is_detected_when_a_schema_changes() {
     // Copy the generated files to a scratch root, alter one, and check that it is reported.
     let scratch = std::env::temp_dir().join(format!("tributary-contract-{}", uuid::Uuid::new_v4()));
     contract::write_all(&scratch).unwrap();
-    assert!(contract::stale_files(&scratch).is_empty());
+    assert!(contract::stale_files(&scratch).unwrap().is_empty());
     let victim = scratch.join("proto/schemas/events/data.PersonCreated.json");
     std::fs::write(&victim, "{}").unwrap();
     std::fs::write(scratch.join("proto/schemas/events/data.Gone.json"), "{}").unwrap();
-    let stale = contract::stale_files(&scratch);
+    // The guest SDKs' model types: one edited by hand, one missing.
+    let model_ts = scratch.join("sdk/typescript/src/model.ts");
+    let edited = std::fs::read_to_string(&model_ts)
+        .unwrap()
+        .replace("display_name: string;", "display_name?: string;");
+    std::fs::write(&model_ts, edited).unwrap();
+    std::fs::remove_file(scratch.join("sdk/python/tributary_plugin/model.py")).unwrap();
+    let stale = contract::stale_files(&scratch).unwrap();
     std::fs::remove_dir_all(&scratch).unwrap();
+    for path in [
+        "sdk/typescript/src/model.ts",
+        "sdk/python/tributary_plugin/model.py",
+    ] {
+        assert!(stale.contains(&path.to_owned()), "{path}: {stale:?}");
+    }
     assert!(
         stale.contains(&"proto/schemas/events/data.PersonCreated.json".to_owned()),
         "{stale:?}"
