@@ -211,7 +211,7 @@ fn kind_of(v: &Value) -> &'static str {
 
 /// Whether `id` is reverse-DNS: two or more dot-separated labels of lower-case letters, digits
 /// and hyphens, each starting with a letter.
-fn is_reverse_dns(id: &str) -> bool {
+pub fn is_reverse_dns(id: &str) -> bool {
     let labels: Vec<&str> = id.split('.').collect();
     labels.len() >= 2
         && labels.iter().all(|l| {

@@ -79,6 +79,20 @@ pub enum SecretChange {
     Clear,
 }
 
+/// The top-level config fields that hold secrets: the first token of each secret's JSON
+/// pointer (`/auth/password` → `auth`), unescaped, each once. A WebAssembly guest's `config()`
+/// leaves these out.
+pub fn top_level_secret_fields(schema: &Value) -> Vec<String> {
+    let mut fields: Vec<String> = secret_fields(schema)
+        .iter()
+        .filter_map(|pointer| pointer.split('/').nth(1))
+        .map(|token| token.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    fields.sort();
+    fields.dedup();
+    fields
+}
+
 /// Takes the secret fields out of `config`: returns the config without them and what it says
 /// about each secret (a field that is absent keeps its stored value). A secret that is not a
 /// string is refused with its path.

@@ -1,6 +1,7 @@
 //! The `tributary` command line: `tributary up` runs all five services in one process
 //! (starting NATS and PostgreSQL too when none is configured or running, [`local`]),
-//! `tributary plugins …` manages the plugin registry ([`plugins_cli`]), `tributary sync …`
+//! `tributary plugins …` manages the plugin registry ([`plugins_cli`]) and builds, tests and
+//! packages third-party plugins ([`plugin_kit`]), `tributary sync …`
 //! runs and follows connector syncs ([`sync_cli`]), `tributary send …` sends a message
 //! through a channel instance ([`send_cli`]), `tributary search …` searches the index and
 //! rebuilds it ([`search_cli`]).
@@ -8,6 +9,7 @@
 pub mod demo;
 pub mod local;
 pub mod output;
+pub mod plugin_kit;
 pub mod plugins_cli;
 pub mod search_cli;
 pub mod send_cli;

@@ -9,6 +9,7 @@ pub mod add;
 pub mod commands;
 pub mod config_input;
 pub mod keys;
+pub mod kit;
 pub mod render;
 
 use crate::outln;
@@ -20,6 +21,9 @@ use serde::Serialize;
 use tributary_kit::Config;
 use tributary_proto::requests::{ApiError, ErrorCode};
 
+use crate::plugin_kit::build::BuildOptions;
+use crate::plugin_kit::scaffold::NewPlugin;
+use crate::plugin_kit::toolchain::Language;
 use config_input::ConfigArgs;
 use tributary_kit::client::{self, CallError, MeshClient};
 
@@ -122,6 +126,64 @@ pub enum PluginsCommand {
     },
     /// Scan the plugin directories again (after adding or updating a plugin).
     Rescan,
+    /// Write a new plugin, in TypeScript or Python, that builds, passes its own tests and
+    /// installs as written: `tributary plugins new com.example.notes --type connector --lang ts`.
+    New {
+        /// Its id, reverse-DNS (`com.example.notes`).
+        id: String,
+        /// What it is.
+        #[arg(long = "type", value_parser = ["connector", "channel"])]
+        plugin_type: String,
+        /// What it is written in.
+        #[arg(long, value_parser = ["ts", "python"])]
+        lang: String,
+        /// Its display name; made from the id when absent.
+        #[arg(long)]
+        name: Option<String>,
+        /// Where to write it; `./<last label of the id>` when absent.
+        dir: Option<PathBuf>,
+    },
+    /// Build a plugin's component (`<name>.wasm` next to its plugin.json, whose `sha256` it
+    /// fills in); cached by the content of its sources.
+    Build {
+        /// The plugin's directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Build even when the build cache holds the component (to time a cold build).
+        #[arg(long)]
+        no_cache: bool,
+    },
+    /// Build a plugin and run its test cases (`test/*.json`) in the real wasm host, with its
+    /// HTTP fixtures served locally and no NATS or PostgreSQL; prints what each produced.
+    Test {
+        /// The plugin's directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Only the case of this name (`test/<name>.json`).
+        #[arg(long)]
+        case: Option<String>,
+        /// Rewrite each case's `expect` from what the run produced.
+        #[arg(long)]
+        update: bool,
+        /// First record each case's fixtures from the real servers the manifest grants, with
+        /// this JSON file's fields (the real URLs and secrets) over the case's configuration;
+        /// secrets are scrubbed from what is kept.
+        #[arg(long, value_name = "REAL_CONFIG_JSON")]
+        record: Option<PathBuf>,
+    },
+    /// Build a plugin and write a .tar.gz of it that `tributary plugins add` accepts, checked
+    /// as `add` checks it.
+    Package {
+        /// The plugin's directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Where to write the archive; `<dir>/dist/` when absent.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Build even when the build cache holds the component (to time a cold build).
+        #[arg(long)]
+        no_cache: bool,
+    },
     /// Print a fresh master key (32 random bytes, base64) for plugin_manager.master_key.
     GenerateKey,
     /// Re-seal every plugin secret under a new master key. Stop the plugin manager first;
@@ -196,6 +258,46 @@ async fn execute(config: &Config, args: PluginsArgs) -> anyhow::Result<()> {
             add::add(config, add, json).await
         }
         PluginsCommand::Rescan => commands::rescan(&connect().await?, json).await,
+        PluginsCommand::New {
+            id,
+            plugin_type,
+            lang,
+            name,
+            dir,
+        } => {
+            let language = match lang.as_str() {
+                "python" => Language::Python,
+                _ => Language::TypeScript,
+            };
+            let new = NewPlugin {
+                id,
+                plugin_type,
+                language,
+                dir,
+                name,
+            };
+            kit::new(new, json)
+        }
+        PluginsCommand::Build { dir, no_cache } => {
+            kit::build_command(dir, BuildOptions { no_cache }, json).await
+        }
+        PluginsCommand::Test {
+            dir,
+            case,
+            update,
+            record,
+        } => {
+            let test = kit::TestArgs {
+                dir,
+                case,
+                update,
+                record,
+            };
+            kit::test(config, test, json).await
+        }
+        PluginsCommand::Package { dir, out, no_cache } => {
+            kit::package_command(dir, out, BuildOptions { no_cache }, json).await
+        }
         PluginsCommand::GenerateKey => keys::generate_key(json),
         PluginsCommand::RotateKey { new_key_file } => {
             let env = |name: &str| std::env::var(name).ok();

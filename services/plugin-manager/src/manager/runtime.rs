@@ -61,7 +61,7 @@ impl PluginManager {
         config_schema::put_secrets(&mut config, &secrets);
         let component = self.component_of(&row.manifest);
         Ok(RuntimeInstance {
-            secret_fields: top_level_secrets(&row.manifest.config_schema),
+            secret_fields: config_schema::top_level_secret_fields(&row.manifest.config_schema),
             component,
             limits: row.manifest.limits,
             instance_id: row.id,
@@ -101,22 +101,9 @@ impl PluginManager {
     }
 }
 
-/// The top-level config fields that hold secrets: the first token of each secret's JSON
-/// pointer (`/auth/password` → `auth`), unescaped, each once.
-fn top_level_secrets(schema: &serde_json::Value) -> Vec<String> {
-    let mut fields: Vec<String> = config_schema::secret_fields(schema)
-        .iter()
-        .filter_map(|pointer| pointer.split('/').nth(1))
-        .map(|token| token.replace("~1", "/").replace("~0", "~"))
-        .collect();
-    fields.sort();
-    fields.dedup();
-    fields
-}
-
 #[cfg(test)]
 mod tests {
-    use super::top_level_secrets;
+    use crate::config_schema;
 
     #[test]
     fn secret_fields_are_named_by_their_top_level_field() {
@@ -132,6 +119,9 @@ mod tests {
                 }}
             }
         });
-        assert_eq!(top_level_secrets(&schema), ["auth", "signingSecret"]);
+        assert_eq!(
+            config_schema::top_level_secret_fields(&schema),
+            ["auth", "signingSecret"]
+        );
     }
 }
