@@ -26,6 +26,8 @@ The connector and channel parts load on first use (``from tributary_plugin impor
 as each needs its own world's bindings.
 """
 
+import importlib
+
 from .errors import (
     ConfigError,
     HttpError,
@@ -81,6 +83,4 @@ def __getattr__(name):
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'tributary_plugin' has no attribute {name!r}")
-    import importlib
-
     return getattr(importlib.import_module(f"{__name__}.{module}"), name)

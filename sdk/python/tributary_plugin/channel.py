@@ -34,6 +34,7 @@ from wit_world.exports import messaging as _messaging
 
 from .errors import ConfigError, PluginError, describe_exception, raise_as_wit
 from .host import log
+from .runtime import seal_imports
 
 
 class Webhook:
@@ -197,6 +198,7 @@ def _dump(value, what: str) -> str:
 
 def _export_verify(verify):
     def verify_webhook(self, request):
+        seal_imports()
         try:
             verdict = verify(self, Webhook.from_wit(request))
             if not isinstance(verdict, (_messaging.WebhookVerdict_Accept, _messaging.WebhookVerdict_Respond)):
@@ -210,6 +212,7 @@ def _export_verify(verify):
 
 def _export_headers(headers):
     def headers_to_keep(self):
+        seal_imports()
         try:
             names = headers(self) if callable(headers) else headers
             return [str(name).lower() for name in names]
@@ -222,6 +225,7 @@ def _export_headers(headers):
 
 def _export_handle(handle):
     def handle_incoming(self, request):
+        seal_imports()
         try:
             events = handle(self, Webhook.from_wit(request))
             if not isinstance(events, list):
@@ -235,6 +239,7 @@ def _export_handle(handle):
 
 def _export_send(send):
     def send_message(self, message):
+        seal_imports()
         try:
             try:
                 outbound = _json.loads(message)

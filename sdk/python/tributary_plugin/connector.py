@@ -24,6 +24,7 @@ from wit_world.exports import sync as _sync
 
 from .errors import PluginError, raise_as_wit
 from .items import ENTITY_TYPES, Item, Page
+from .runtime import seal_imports
 
 _MODES = {
     _sync.SyncMode.FULL: "full",
@@ -98,6 +99,7 @@ def _wit_page(page) -> "_sync.Page":
 
 def _export(next_page):
     def wit_next_page(self, request, token):
+        seal_imports()
         try:
             parsed = SyncRequest(_MODES[request.mode], request.since, _parse(request.cursor, "cursor"))
             return _wit_page(next_page(self, parsed, _parse(token, "page token")))

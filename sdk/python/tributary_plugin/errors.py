@@ -141,19 +141,24 @@ def call_host(function, *args):
 
 
 def describe_exception(error: BaseException) -> str:
-    """A bug's exception as one line: its type, its text and where it was raised.
+    """A bug's exception as one line: its type, its text and where in the plugin it was raised
+    (the innermost frame of the plugin's own code; the SDK's and the import system's are skipped).
 
     The frames are read without their source lines: a component has no files to read them from.
     """
     text = f"{type(error).__name__}: {error}"
     tb = error.__traceback__
-    last = None
+    innermost = plugin_frame = None
     while tb is not None:
-        last = tb
+        filename = tb.tb_frame.f_code.co_filename
+        innermost = tb
+        if not filename.startswith("<") and "/tributary_plugin/" not in filename:
+            plugin_frame = tb
         tb = tb.tb_next
-    if last is not None:
-        code = last.tb_frame.f_code
-        text += f" (at {code.co_filename.rsplit('/', 1)[-1]}:{last.tb_lineno} in {code.co_name})"
+    where = plugin_frame or innermost
+    if where is not None:
+        code = where.tb_frame.f_code
+        text += f" (at {code.co_filename.rsplit('/', 1)[-1]}:{where.tb_lineno} in {code.co_name})"
     return text
 
 

@@ -152,7 +152,7 @@ def request(
     return Response(method.upper(), url, answer.status, headers_received, bytes(answer.body))
 
 
-_LINK = re.compile(r'<([^>]*)>\s*((?:;\s*[^;,]*)*)')
+_LINK = re.compile(r'<([^>]*)>\s*((?:;(?:[^;,"]|"[^"]*")*)*)')
 _LINK_PARAM = re.compile(r';\s*([A-Za-z0-9!#$&+.^_`|~-]+)\s*=\s*("([^"]*)"|[^;,\s]*)')
 
 
@@ -170,7 +170,7 @@ def parse_link_header(value: str) -> "dict[str, str]":
 
 
 _MONTHS = {m: i + 1 for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split())}
-_HTTP_DATE = re.compile(r"^\s*(?:[A-Za-z]{3},\s*)?(\d{1,2})[ -]([A-Za-z]{3})[ -](\d{2,4})\s+(\d{2}):(\d{2}):(\d{2})\s*(?:GMT|UTC)?\s*$")
+_HTTP_DATE = re.compile(r"^\s*(?:[A-Za-z]+,\s*)?(\d{1,2})[ -]([A-Za-z]{3})[ -](\d{2,4})\s+(\d{2}):(\d{2}):(\d{2})\s*(?:GMT|UTC)?\s*$")
 
 
 def parse_retry_after_ms(value: str, now_ms: int) -> "int | None":
