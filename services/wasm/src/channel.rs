@@ -159,9 +159,11 @@ fn to_guest_webhook(request: &IncomingWebhook) -> guest::IncomingWebhook {
     }
 }
 
+/// `error`, or the permission the host refused before it: the reason the guest failed.
 fn with_refusal(shared: Option<&Arc<InstanceShared>>, error: PluginError) -> PluginError {
     match shared.and_then(|s| s.take_refusal()) {
-        Some(refusal) => PluginError::Other(format!("{error} (after the host refused: {refusal})")),
+        // The refusal is why the guest failed, whatever it made of it.
+        Some(refusal) => PluginError::PermissionDenied(refusal),
         None => error,
     }
 }

@@ -168,7 +168,9 @@ async fn next_page(mut run: Box<SyncRun>) -> (Steps, Progress) {
         Ok(Err(error)) => {
             let mut error = from_guest(error);
             if let Some(refusal) = run.store.data().shared.take_refusal() {
-                error = PluginError::Other(format!("{error} (after the host refused: {refusal})"));
+                // The refusal is why the guest failed, whatever it made of it: reported as the
+                // built-ins report one, naming the permission.
+                error = PluginError::PermissionDenied(refusal);
             }
             return (vec![Err(error)], Progress::Done);
         }

@@ -51,7 +51,7 @@ impl HostState {
     /// Writes down a refusal and hands it to the guest.
     fn refuse(&self, error: SdkError) -> PluginError {
         if let SdkError::PermissionDenied(denied) = &error {
-            self.shared.refused(&denied.to_string());
+            self.shared.refused(denied);
         }
         to_guest(error)
     }

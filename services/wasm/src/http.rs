@@ -46,7 +46,7 @@ impl WasiHttpHooks for HttpHooks {
         Box::new(async move {
             let response = send(&shared, request, options).await.map_err(|e| {
                 if let PluginError::PermissionDenied(denied) = &e {
-                    shared.refused(&denied.to_string());
+                    shared.refused(denied);
                     HttpError::HttpRequestDenied
                 } else {
                     HttpError::InternalError(Some(e.to_string()))

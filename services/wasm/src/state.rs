@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tributary_plugin_sdk::PluginContext;
+use tributary_plugin_sdk::{PermissionDenied, PluginContext};
 use wasmtime::component::ResourceTable;
 use wasmtime::ResourceLimiter;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -29,7 +29,7 @@ pub(crate) struct InstanceShared {
     pub limits: Limits,
     /// The last call the host refused (a host not granted), to name in the error of a guest
     /// that fails after it.
-    pub last_refusal: Mutex<Option<String>>,
+    pub last_refusal: Mutex<Option<PermissionDenied>>,
 }
 
 impl InstanceShared {
@@ -44,15 +44,15 @@ impl InstanceShared {
     }
 
     /// Writes down a refusal, and logs it as the plugin's.
-    pub fn refused(&self, refusal: &str) {
+    pub fn refused(&self, refusal: &PermissionDenied) {
         self.ctx.log_warn(&format!("Refused: {refusal}"));
         if let Ok(mut last) = self.last_refusal.lock() {
-            *last = Some(refusal.to_owned());
+            *last = Some(refusal.clone());
         }
     }
 
     /// The last refusal, taken.
-    pub fn take_refusal(&self) -> Option<String> {
+    pub fn take_refusal(&self) -> Option<PermissionDenied> {
         self.last_refusal
             .lock()
             .ok()
@@ -368,9 +368,12 @@ mod tests {
         .unwrap();
         let shared = InstanceShared::new(ctx, vec![], Limits::default());
         assert_eq!(shared.take_refusal(), None);
-        shared.refused("permission `event:publish:x` is not granted");
+        let denied = PermissionDenied {
+            needed: "event:publish:x".parse().unwrap(),
+        };
+        shared.refused(&denied);
         assert_eq!(
-            shared.take_refusal().as_deref(),
+            shared.take_refusal().map(|d| d.to_string()).as_deref(),
             Some("permission `event:publish:x` is not granted")
         );
         assert_eq!(shared.take_refusal(), None);
