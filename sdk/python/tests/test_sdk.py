@@ -177,6 +177,24 @@ class Http(unittest.TestCase):
         self.assertEqual(sent.auth, wit_host.SecretAuth_Bearer("apiToken"))
         self.assertEqual((response.status, response.header("content-type"), response.json()), (201, "application/json", {"id": 7}))
 
+    def test_query_parameters_are_encoded_as_urlsearchparams_does(self):
+        # What JavaScript's URLSearchParams writes for the same parameters, so the TypeScript
+        # and Python SDKs ask the same URL (and share fixtures).
+        url = tp.with_query("https://api.example.com/notes?x=1#top", {
+            "q": "a b~*!'()\u00e9/?&=+:", "since": "2026-01-02T09:00:00Z", "skip": None, "all": True,
+        })
+        self.assertEqual(url, "https://api.example.com/notes?x=1&q=a+b%7E*%21%27%28%29%C3%A9%2F%3F%26%3D%2B%3A"
+                              "&since=2026-01-02T09%3A00%3A00Z&all=true#top")
+        self.assertEqual(tp.with_query("https://a.example/n", {"cursor": None}), "https://a.example/n")
+
+    def test_request_json_checks_the_status_and_asks_for_json(self):
+        host = FakeHost(self, answers=[(200, {}, '{"notes": []}'), (404, {}, "no such thing")])
+        self.assertEqual(tp.request_json("GET", "https://a.example/notes", query={"page": 2}), {"notes": []})
+        self.assertEqual(host.requests[0].url, "https://a.example/notes?page=2")
+        self.assertEqual([(h.name, h.value) for h in host.requests[0].headers], [("accept", "application/json")])
+        with self.assertRaisesRegex(tp.HttpError, r"^GET a\.example/notes answered 404: no such thing$"):
+            tp.request_json("GET", "https://a.example/notes")
+
     def test_basic_and_header_secrets(self):
         self.assertEqual(tp.basic("me", "password"), wit_host.SecretAuth_Basic(wit_host.BasicAuth(user="me", password_field="password")))
         self.assertEqual(tp.header("x-api-key", "apiKey"), wit_host.SecretAuth_Header(wit_host.SecretHeader(name="x-api-key", field="apiKey")))

@@ -9,12 +9,12 @@ What is here:
 - errors the host understands: ``PluginError`` and its cases ``PermissionDenied``,
   ``LimitExceeded``, ``ConfigError``, ``HttpError``, ``TransientError``; ``config_error``;
 - the instance's context: ``config()``, ``secret(field)``, ``log``, ``require_config``,
-  ``config_url``, ``config_int``, ``now_ms``, ``utc_now``, ``parse_time_ms``,
+  ``config_string``, ``config_url``, ``config_int``, ``now_ms``, ``utc_now``, ``parse_time_ms``,
   ``format_time_ms``, ``cancelled``, ``sleep_ms``, ``random_bytes``, ``kv_get`` /
   ``kv_set`` / ``kv_delete``, ``emit_event``, ``data_get``;
-- HTTP: ``request`` with ``bearer`` / ``basic`` / ``header`` secrets the host attaches,
-  ``Response`` (``ensure_ok``, ``json``, ``links``), ``parse_link_header``,
-  ``parse_retry_after_ms``;
+- HTTP: ``request`` and ``request_json`` (``query`` parameters encoded) with ``bearer`` /
+  ``basic`` / ``header`` secrets the host attaches, ``Response`` (``ensure_ok``, ``json``, ``links``), ``parse_link_header``,
+  ``parse_retry_after_ms``, ``describe_request``, ``with_query``;
 - ``paginate`` and ``with_retry``;
 - connectors: ``Connector``, ``SyncRequest``, ``Page``, ``Item``, ``upsert``, ``remove``;
 - channels: ``Channel``, ``Webhook``, ``WebhookRejected``, ``accept``, ``respond``,
@@ -41,6 +41,7 @@ from .host import (
     cancelled,
     config,
     config_int,
+    config_string,
     config_url,
     data_get,
     emit_event,
@@ -59,7 +60,18 @@ from .host import (
     sleep_ms,
     utc_now,
 )
-from .http import Response, basic, bearer, header, parse_link_header, parse_retry_after_ms, request
+from .http import (
+    Response,
+    basic,
+    bearer,
+    describe_request,
+    header,
+    parse_link_header,
+    parse_retry_after_ms,
+    request,
+    request_json,
+    with_query,
+)
 from .items import ENTITY_TYPES, Item, Page, remove, upsert
 from .paging import is_retryable, paginate, with_retry
 

@@ -41,16 +41,27 @@ def require_config(settings: dict, key: str):
     return value
 
 
-def config_url(settings: dict, key: str, default: "str | None" = None) -> str:
-    """The http(s) URL in ``settings[key]`` (or ``default``) without a trailing slash;
-    ``ConfigError`` naming ``key`` when it is missing or not an http or https URL."""
-    value = settings.get(key, default)
+def config_string(settings: dict, key: str, default: "str | None" = None) -> str:
+    """The text in ``settings[key]`` (or ``default``); ``ConfigError`` naming ``key`` when it is
+    missing or not a string."""
+    value = settings.get(key)
+    if value is None or value == "":
+        value = default
     if value is None or value == "":
         raise ConfigError(key, "is required")
-    if not isinstance(value, str) or not (value.startswith("https://") or value.startswith("http://")):
+    if not isinstance(value, str):
+        raise ConfigError(key, f"must be a string, found {_json.dumps(value)}")
+    return value
+
+
+def config_url(settings: dict, key: str, default: "str | None" = None) -> str:
+    """The http(s) URL in ``settings[key]`` (or ``default``) without a trailing slash;
+    ``ConfigError`` naming ``key`` when it is missing or not an http or https URL with a host."""
+    value = config_string(settings, key, default)
+    scheme, separator, rest = value.partition("://")
+    if scheme.lower() not in ("http", "https") or not separator:
         raise ConfigError(key, f"must be an http or https URL, found {_json.dumps(value)}")
-    rest = value.split("://", 1)[1]
-    if rest == "" or rest.startswith("/"):
+    if rest == "" or rest[0] in "/?#":
         raise ConfigError(key, f"must name a host, found {_json.dumps(value)}")
     return value.rstrip("/")
 

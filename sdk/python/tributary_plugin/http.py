@@ -11,12 +11,12 @@ holds the secret.
 import json as _json
 import re
 from datetime import datetime, timezone
-from urllib.parse import urlsplit
+from urllib.parse import quote_plus, urlsplit
 
 from wit_world.imports import host as _host
 from wit_world.imports import types as _wit
 
-from .errors import HttpError, PermissionDenied, PluginError, TransientError, call_host
+from .errors import HttpError, PluginError, TransientError, call_host
 
 
 def bearer(field: str):
@@ -106,10 +106,36 @@ class Response:
         )
 
 
+def _form_encoded(value: str) -> str:
+    """``value`` encoded as a query's name or value is in HTML forms (what JavaScript's
+    ``URLSearchParams`` writes, so both SDKs send the same URL): space as ``+``, every byte
+    but letters, digits and ``*-._`` as ``%XX``."""
+    return quote_plus(value, safe="*").replace("~", "%7E")
+
+
+def with_query(url: str, query: "dict | None") -> str:
+    """``url`` with the parameters of ``query`` added in order (a None value leaves its
+    parameter out; True and False are written ``true`` and ``false``)."""
+    if not query:
+        return url
+    pairs = []
+    for name, value in query.items():
+        if value is None:
+            continue
+        text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        pairs.append(f"{_form_encoded(str(name))}={_form_encoded(text)}")
+    if not pairs:
+        return url
+    base, hash_mark, fragment = url.partition("#")
+    joined = f"{base}{'&' if '?' in base else '?'}{'&'.join(pairs)}"
+    return f"{joined}#{fragment}" if hash_mark else joined
+
+
 def request(
     method: str,
     url: str,
     *,
+    query: "dict | None" = None,
     headers: "dict[str, str] | list[tuple[str, str]] | None" = None,
     body: "bytes | str | None" = None,
     json=_NO_JSON,
@@ -117,14 +143,17 @@ def request(
     timeout_ms: "int | None" = None,
 ) -> Response:
     """Sends an HTTP request through the host and answers its response, whatever its status
-    (``.ensure_ok()`` turns an error status into ``HttpError``).
+    (``.ensure_ok()`` turns an error status into ``HttpError``; ``request_json`` does both).
 
-    ``json`` sends that value as the body with ``content-type: application/json``; ``auth`` is
+    ``query`` adds parameters to the URL, encoded, in order (None leaves one out); ``json``
+    sends that value as the body with ``content-type: application/json``; ``auth`` is
     ``bearer(field)``, ``basic(user, field)`` or ``header(name, field)``; ``timeout_ms`` bounds
     the whole exchange (the instance's default when None). A refusal raises
     ``PermissionDenied`` naming the permission; no answer at all raises ``TransientError``
-    naming the request.
+    naming the request; a limit reached raises ``LimitExceeded``.
     """
+    method = method.upper()
+    url = with_query(url, query)
     pairs = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
     if json is not _NO_JSON:
         if body is not None:
@@ -135,7 +164,7 @@ def request(
     if isinstance(body, str):
         body = body.encode("utf-8")
     wit_request = _host.HttpRequest(
-        method=method.upper(),
+        method=method,
         url=url,
         headers=[_wit.Header(name=name, value=value) for name, value in pairs],
         body=body,
@@ -144,12 +173,20 @@ def request(
     )
     try:
         answer = call_host(_host.http_fetch, wit_request)
-    except PermissionDenied:
-        raise
     except TransientError as error:
         raise TransientError(f"{describe_request(method, url)} got no answer: {error.message}") from None
     headers_received = [(h.name.lower(), h.value) for h in answer.headers]
-    return Response(method.upper(), url, answer.status, headers_received, bytes(answer.body))
+    return Response(method, url, answer.status, headers_received, bytes(answer.body))
+
+
+def request_json(method: str, url: str, **options):
+    """``request(method, url, **options)`` checked with ``ensure_ok()``, its body parsed as JSON
+    (``accept: application/json`` is sent unless ``headers`` name an ``accept``)."""
+    headers = options.pop("headers", None)
+    pairs = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
+    if not any(name.lower() == "accept" for name, _ in pairs):
+        pairs.append(("accept", "application/json"))
+    return request(method, url, headers=pairs, **options).ensure_ok().json()
 
 
 _LINK = re.compile(r'<([^>]*)>\s*((?:;(?:[^;,"]|"[^"]*")*)*)')

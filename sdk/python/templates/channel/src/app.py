@@ -1,16 +1,21 @@
-"""A channel: messages in by webhook, out through a JSON API.
+"""The channel: a chat service's webhooks in, its API out.
 
-In: the provider POSTs each message as JSON,
+The service (change this to yours):
 
-    {"id": "<delivery id>", "message_id": "<its id>", "conversation_id": "<thread>",
-     "from": {"address": "<sender>", "name": "<shown name>"}, "text": "…", "sent_at": "<RFC 3339>"}
+- Webhooks: POST, a JSON body, and the instance's shared token in the ``x-webhook-token``
+  header (compared in constant time; a missing or wrong token is refused with 401)::
 
-with the header ``x-webhook-token: <webhookToken>``, a secret shared with the provider and
-compared in constant time. A wrong or missing token is answered 401 and nothing is stored.
+      {"event_id": "evt-1", "type": "message.created",
+       "message": {"id": "m-1", "conversation_id": "c-1", "conversation_title": "Support"?,
+                   "from": {"id": "u-1", "name": "Alice"?}, "text": "Hello",
+                   "created_at": "2026-01-01T10:00:00Z"}}
 
-Out: ``POST {baseUrl}/messages`` with ``{"conversation_id", "to", "text"}``, the message's id
-as ``idempotency-key`` and ``Authorization: Bearer <apiToken>`` attached by the host; the
-provider answers ``{"id", "status"?, "sent_at"?}``.
+  Other event types are accepted and carry no message.
+- Sending: ``POST <baseUrl>/messages`` with the API token attached by the host as a bearer
+  token (the plugin never reads it)::
+
+      {"client_id": "<Tributary's id>", "conversation_id": "c-1"?, "to": ["u-1"], "text": "…"}
+      → 2xx {"id": "p-1", "status": "sent"?, "created_at"?}
 """
 
 import hmac
@@ -23,76 +28,81 @@ from tributary_plugin import (
     bearer,
     config,
     config_url,
+    log,
     message_event,
     participant,
-    request,
+    request_json,
     secret,
     sent_message,
     utc_now,
 )
 
-#: Used when the instance's config names no ``baseUrl``.
-DEFAULT_BASE_URL = "https://api.example.com"
-#: The header carrying the shared token.
-TOKEN_HEADER = "x-webhook-token"
-
 
 class Messaging(Channel):
-    """The ``messaging`` export."""
+    """The ``messaging`` export of the ``channel`` world."""
 
-    #: ``handle_incoming`` reads the body only; the token header is not kept once verified.
+    #: ``handle_incoming`` reads the body only: the token is not stored with the webhook.
     headers_to_keep = ["content-type"]
 
     def verify_webhook(self, webhook):
-        """Accepts a POST whose token header is the shared secret; its delivery id is the body's ``id``."""
+        """Accepts a POST carrying the shared token; its delivery id is the body's ``event_id``."""
         if webhook.method != "POST":
-            raise WebhookRejected(405, f"the provider sends POST, not {webhook.method}")
-        given = webhook.header(TOKEN_HEADER)
+            raise WebhookRejected(405, f"the service sends webhooks with POST, not {webhook.method}")
+        given = webhook.header("x-webhook-token")
         if given is None:
-            raise WebhookRejected(401, f"the {TOKEN_HEADER} header is missing")
+            raise WebhookRejected(401, "the `x-webhook-token` header is missing")
+        # `secret` raises a ConfigError when the token is not set: answered 500, naming the field.
         if not hmac.compare_digest(given.encode("utf-8"), secret("webhookToken").encode("utf-8")):
-            raise WebhookRejected(401, f"the {TOKEN_HEADER} header does not match the webhook token")
+            raise WebhookRejected(401, "the `x-webhook-token` header does not match the instance's webhook token")
         body = webhook.json()
-        if not isinstance(body, dict) or not isinstance(body.get("id"), str):
-            raise WebhookRejected(400, "the body is not a JSON object with a string `id`")
-        return accept(body["id"])
+        if not isinstance(body, dict) or not isinstance(body.get("event_id"), str) or body["event_id"] == "":
+            raise WebhookRejected(400, "the body has no `event_id` to name the delivery")
+        return accept(body["event_id"])
 
     def handle_incoming(self, webhook):
-        """The message the webhook carries."""
+        """The message a ``message.created`` webhook carries; nothing for another type."""
         body = webhook.json()
-        sender = body.get("from") or {}
-        if not isinstance(sender, dict) or not isinstance(sender.get("address"), str):
-            raise PluginError(f"webhook {body.get('id')}: `from` has no `address`")
+        if body.get("type") != "message.created":
+            log.debug(f"Ignored a webhook of type {body.get('type')!r}.")
+            return []
+        message = body.get("message")
+        sender = message.get("from") if isinstance(message, dict) else None
+        if not isinstance(message.get("id") if isinstance(message, dict) else None, str) \
+                or not isinstance(sender, dict) or not isinstance(sender.get("id"), str):
+            raise PluginError("a message.created webhook needs `message.id` and `message.from.id`")
         return [
             message_event(
-                provider_message_id=body.get("message_id") or body["id"],
-                sender=participant(sender["address"], sender.get("name")),
-                text=body.get("text") or "",
-                sent_at=body.get("sent_at") or webhook.received_at,
-                conversation_id=body.get("conversation_id"),
+                provider_message_id=message["id"],
+                conversation_id=message.get("conversation_id"),
+                conversation_title=message.get("conversation_title"),
+                sender=participant(sender["id"], sender.get("name")),
+                text=message.get("text") or "",
+                sent_at=message.get("created_at") or webhook.received_at,
                 raw=body,
             )
         ]
 
     def send_message(self, message):
-        """Sends ``message`` with ``POST {baseUrl}/messages``."""
-        base_url = config_url(config(), "baseUrl", DEFAULT_BASE_URL)
-        answer = request(
+        """Sends ``message`` with ``POST <baseUrl>/messages``."""
+        base_url = config_url(config(), "baseUrl")
+        answer = request_json(
             "POST",
             f"{base_url}/messages",
             headers={"idempotency-key": message["id"]},
             json={
+                "client_id": message["id"],
                 "conversation_id": message.get("conversation_id"),
                 "to": [recipient["address"] for recipient in message.get("recipients", [])],
                 "text": message["text"],
             },
             auth=bearer("apiToken"),
-        ).ensure_ok().json()
-        if not isinstance(answer, dict) or answer.get("id") is None:
-            raise PluginError(f"POST /messages answered without an `id`: {answer!r:.200}")
+        )
+        if not isinstance(answer, dict) or not isinstance(answer.get("id"), str) or answer["id"] == "":
+            raise PluginError(f"POST {base_url}/messages answered no `id` for the message")
+        log.info(f"Sent message {message['id']} as {answer['id']}.")
         return sent_message(
             message["id"],
-            str(answer["id"]),
+            answer["id"],
             answer.get("status") or "sent",
-            answer.get("sent_at") or utc_now(),
+            answer.get("created_at") or utc_now(),
         )

@@ -1,20 +1,19 @@
-"""A connector: the notes of a JSON API as documents, incremental by update time.
+"""The connector: the notes of a JSON notes API as documents.
 
-The API (replace it with yours):
+The API (change this to yours):
 
-    GET {baseUrl}/notes                       the first page, every note
-    GET {baseUrl}/notes?since=<RFC 3339>      the first page, notes updated at or after then
-    GET {baseUrl}/notes?cursor=<next>         the page after (the cursor carries the query)
-    Authorization: Bearer <apiToken>          attached by the host
+    GET <baseUrl>/notes[?updated_since=<RFC 3339>][&cursor=<next_cursor>]
+    Authorization: Bearer <apiToken>
+    → {"notes": [{"id", "title", "body"?, "tags"?, "updated_at", "deleted"?}], "next_cursor": "…" | null}
 
-answers ``{"notes": [{"id", "title", "body", "updated_at"}], "next": "<cursor>" | null}``,
-oldest change first. Each note becomes a document. After each page the checkpoint is the
-newest ``updated_at`` handed over, so the next incremental sync asks only for notes updated
-since then; a full sync reads everything; a backfill reads from its ``since`` and keeps the
-stored checkpoint.
+Notes come oldest change first; ``updated_since`` is inclusive; a note with ``"deleted": true``
+was deleted.
+
+The host calls ``next_page`` once per page and publishes its items before asking for the next:
+the first call reads the first page (``token`` None), each later one the page the token names.
+Each page's checkpoint, ``{"since"}``, is the newest ``updated_at`` handed over so far; the host
+stores it, and the next incremental sync reads only the notes updated since.
 """
-
-from urllib.parse import urlencode
 
 from tributary_plugin import (
     Connector,
@@ -25,65 +24,84 @@ from tributary_plugin import (
     config_url,
     log,
     parse_time_ms,
-    request,
+    remove,
+    request_json,
     upsert,
 )
 from tributary_plugin.model import DocumentFields
 
-#: Used when the instance's config names no ``baseUrl``.
-DEFAULT_BASE_URL = "https://api.example.com"
+
+def later(a: "str | None", b: "str | None") -> "str | None":
+    """The later of two RFC 3339 times (either may be None)."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return b if parse_time_ms(b) > parse_time_ms(a) else a
 
 
-def note_document(note: dict):
-    """The document item of one note of the API."""
-    if not isinstance(note, dict) or not isinstance(note.get("id"), str) or not isinstance(note.get("updated_at"), str):
-        raise PluginError(f"a note without a string `id` and `updated_at`: {note!r}")
+def is_time(value) -> bool:
+    """Whether ``value`` is an RFC 3339 time."""
+    try:
+        parse_time_ms(value)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def item_of(note: dict, where: str):
+    """The item of ``note``: a document, or a tombstone when the note was deleted."""
+    if not isinstance(note, dict) or not isinstance(note.get("id"), str) or not isinstance(note.get("title"), str) \
+            or not is_time(note.get("updated_at")):
+        raise PluginError(f'{where} is not a note: it needs an "id", a "title" and an RFC 3339 "updated_at"')
+    if note.get("deleted") is True:
+        return remove("documents", note["id"], note["updated_at"], note)
     data: DocumentFields = {
-        "title": note.get("title") or note["id"],
+        "title": note["title"],
         "content": note.get("body") or "",
-        "mime_type": "text/plain",
         "path": f"notes/{note['id']}",
+        "mime_type": "text/markdown",
         "modified_at": note["updated_at"],
+        "extra": {"tags": note.get("tags") or []},
     }
-    return upsert("documents", note["id"], note["updated_at"], data, raw=note)
-
-
-def later(a: "str | None", b: str) -> str:
-    """The later of two RFC 3339 times (``a`` may be None)."""
-    return b if a is None or parse_time_ms(b) > parse_time_ms(a) else a
+    return upsert("documents", note["id"], note["updated_at"], data, note)
 
 
 class Sync(Connector):
-    """The ``sync`` export: one page of notes per call."""
+    """The ``sync`` export of the ``connector`` world."""
 
     def next_page(self, sync_request, token):
-        """One page of notes. ``token`` is None on the first call of a sync, then the
-        ``{"cursor", "newest", "moves"}`` this method put in the page before's ``next``."""
-        base_url = config_url(config(), "baseUrl", DEFAULT_BASE_URL)
+        """One page of notes; ``token`` is None first, then ``{"cursor", "since", "newest"}``."""
+        base_url = config_url(config(), "baseUrl")
         stored = sync_request.cursor.get("since") if isinstance(sync_request.cursor, dict) else None
-        if token is None:
-            since = {"incremental": stored, "full": None, "backfill": sync_request.since}[sync_request.mode]
-            query = urlencode({"since": since}) if since else ""
-            token = {"cursor": None, "newest": stored if sync_request.mode != "full" else None,
-                     "moves": sync_request.mode != "backfill"}
-            log.info(f"Reading notes from {base_url}" + (f" updated since {since}" if since else ""))
+        # A full sync reads every note; an incremental one the notes updated since the
+        # checkpoint; a backfill those updated since the time it was asked for.
+        since = {"full": None, "incremental": stored, "backfill": sync_request.since}[sync_request.mode]
+        if token is not None:
+            since = token["since"]
         else:
-            query = urlencode({"cursor": token["cursor"]})
+            log.info(f"Syncing notes from {base_url} ({sync_request.mode})" + (f" updated since {since}" if since else "") + ".")
 
-        url = f"{base_url}/notes" + (f"?{query}" if query else "")
-        body = request("GET", url, auth=bearer("apiToken")).ensure_ok().json()
-        notes = body.get("notes") if isinstance(body, dict) else None
-        if not isinstance(notes, list):
-            raise PluginError(f"GET /notes answered JSON without a `notes` list: {body!r:.200}")
-
-        items = [note_document(note) for note in notes]
-        newest = token["newest"]
-        if token["moves"]:
-            for item in items:
-                newest = later(newest, item.source_modified_at)
-        following = body.get("next")
-        return Page(
-            items=items,
-            checkpoint=None if newest is None else {"since": newest},
-            next=None if following is None else {**token, "cursor": following, "newest": newest},
+        answer = request_json(
+            "GET",
+            f"{base_url}/notes",
+            query={"updated_since": since, "cursor": token["cursor"] if token else None},
+            auth=bearer("apiToken"),
         )
+        notes = answer.get("notes") if isinstance(answer, dict) else None
+        if not isinstance(notes, list):
+            raise PluginError(f'GET {base_url}/notes answered JSON without a "notes" list')
+
+        newest = token["newest"] if token else (None if sync_request.mode == "full" else stored)
+        items = []
+        for i, note in enumerate(notes):
+            items.append(item_of(note, f"note {i} of the page"))
+            newest = later(newest, note["updated_at"])
+        # A backfill that starts after the stored checkpoint has not read what lies between: it
+        # leaves the checkpoint where it was (the next incremental sync reads from there).
+        gap = (sync_request.mode == "backfill" and stored is not None and since is not None
+               and parse_time_ms(since) > parse_time_ms(stored))
+        checkpoint = sync_request.cursor if gap else (None if newest is None else {"since": newest})
+        following = answer.get("next_cursor")
+        next_token = {"cursor": following, "since": since, "newest": newest} if following else None
+        return Page(items=items, checkpoint=checkpoint, next=next_token)
