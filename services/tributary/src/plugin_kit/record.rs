@@ -6,7 +6,8 @@
 //! exchange. What is kept is scrubbed: the real URL becomes `${field}` (so the replay leads to
 //! the fixture server), the value of every secret field becomes the made-up value the case
 //! has for it, and only the response headers a plugin reads are kept (no cookies, no
-//! `authorization`, nothing the provider identifies the account by).
+//! `authorization`, nothing the provider identifies the account by). The case keeps the real
+//! URLs of those fields, so that the replay asks for the paths recorded.
 
 use std::sync::{Arc, Mutex};
 
@@ -91,6 +92,7 @@ pub async fn record(
         .build()
         .map_err(|e| KitError::Host(format!("cannot make an HTTP client: {e}")))?;
     let mut stops = Vec::new();
+    let mut real_urls = Vec::new();
     for field in runner.url_fields() {
         let Some(url) = config.get(field).and_then(Value::as_str).map(str::to_owned) else {
             continue;
@@ -113,6 +115,7 @@ pub async fn record(
             client: client.clone(),
             recorded: recorded.clone(),
         });
+        real_urls.push((field.clone(), url.clone()));
         config[field.as_str()] = Value::String(local);
         let app = Router::new().fallback(
             move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
@@ -135,6 +138,11 @@ pub async fn record(
     drop(stops);
     let fixtures = recorded.lock().map(|r| r.clone()).unwrap_or_default();
     file.case.fixtures = fixtures;
+    // The replay must ask for the paths recorded: the case keeps the real URLs (not secrets:
+    // they are what the grants name).
+    for (field, url) in &real_urls {
+        file.case.config[field.as_str()] = Value::String(url.clone());
+    }
     file.save()?;
     outcome
 }
