@@ -353,6 +353,21 @@ fn the_typescript_sdk_passes_its_own_tests() {
 }
 
 #[test]
+fn the_python_sdk_probe_passes_in_the_real_host() {
+    // What only the real host shows of the Python SDK: grants, secrets attached, refusals kept.
+    let work = tempfile::tempdir().unwrap();
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sdk/python/tests/probe");
+    copy_tree(&source, &work.path().join("probe"));
+    let tested = tributary(work.path(), &["plugins", "test", "probe"]);
+    assert!(tested.status.success(), "{}", text(&tested));
+    assert!(
+        String::from_utf8_lossy(&tested.stdout).contains("0 failed."),
+        "{}",
+        text(&tested)
+    );
+}
+
+#[test]
 fn the_python_sdk_passes_its_own_tests() {
     let toolchain = tributary::plugin_kit::toolchain::ensure(
         tributary::plugin_kit::toolchain::Language::Python,

@@ -3,8 +3,8 @@
 //! The component is written next to `plugin.json` as the file its entrypoint names
 //! (`wasm:<name>.wasm`) and its SHA-256 into the manifest's `sha256`, so the directory is
 //! then a plugin `tributary plugins add` accepts. A build is cached by the content of its
-//! inputs (the plugin's `src/`, its manifest without `sha256`, its `tsconfig.json`, the SDK and
-//! the tool versions): building the same thing again copies the component from the cache.
+//! inputs (the plugin's `src/`, its type, its `tsconfig.json`, the SDK and the tool versions):
+//! building the same thing again copies the component from the cache.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -219,11 +219,9 @@ fn input_hash(source: &PluginSource, kit: &KitFiles) -> Result<String, KitError>
     let mut hash = InputHash::default();
     hash.add("kit", kit.hash().as_bytes());
     hash.add("language", source.language.as_str().as_bytes());
-    let mut manifest = source.manifest.clone();
-    if let Some(object) = manifest.as_object_mut() {
-        object.remove("sha256");
-    }
-    hash.add("plugin.json", manifest.to_string().as_bytes());
+    // Of the manifest, only the type goes into the component (it picks the world): plugins
+    // differing in id, permissions or configuration share a build.
+    hash.add("type", source.plugin_type.as_bytes());
     let mut files = Vec::new();
     collect_files(&source.dir.join("src"), &mut files)?;
     files.sort();
