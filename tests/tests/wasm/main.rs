@@ -6,6 +6,10 @@
 //! PostgreSQL and hits of the search process; the channel's signed webhooks are stored,
 //! handled and announced once, its sends reach a provider answering as the README documents.
 //!
+//! The example third-party plugins of `examples/plugins` (TypeScript and Python, built with
+//! the plugin kit) run the same way, against local servers answering as their real services
+//! do (`examples`).
+//!
 //! Compiled components are cached where every test on the machine shares them, so only the
 //! first test to load a component after it was built pays for compiling it.
 
@@ -13,4 +17,5 @@
 
 mod channel;
 mod connector;
+mod examples;
 mod support;
