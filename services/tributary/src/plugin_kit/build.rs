@@ -169,7 +169,10 @@ pub fn build(dir: &Path, options: BuildOptions) -> Result<Built, KitError> {
     };
     let entry = if options.no_cache {
         let scratch = tempdir_in_cache()?;
-        compile(&scratch)?;
+        if let Err(e) = compile(&scratch) {
+            let _ = std::fs::remove_dir_all(&scratch);
+            return Err(e);
+        }
         scratch
     } else {
         cache_entry("tributary-plugin-builds", &key, compile)?

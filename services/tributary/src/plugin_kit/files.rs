@@ -4,7 +4,7 @@
 //! The cache is `$TRIBUTARY_CACHE_DIR`, else `$XDG_CACHE_HOME`, else `~/.cache`. Each entry is
 //! a directory named by a hash of its inputs, made under a temporary name and renamed into
 //! place complete, so an entry that exists is whole, and several processes (the tests of one
-//! run) can race to make the same one.
+//! run) can race to make the same one. Entries no run has used for 30 days are removed.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -73,6 +73,7 @@ pub fn cache_entry(
     let parent = cache_root().join(kind);
     let entry = parent.join(name);
     if entry.is_dir() {
+        touch(&entry);
         return Ok(entry);
     }
     std::fs::create_dir_all(&parent).map_err(|e| KitError::io("create", &parent, e))?;
@@ -83,6 +84,7 @@ pub fn cache_entry(
     if entry.is_dir() {
         return Ok(entry);
     }
+    prune(&parent);
     let partial = parent.join(format!("{name}.partial.{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&partial);
     std::fs::create_dir_all(&partial).map_err(|e| KitError::io("create", &partial, e))?;
@@ -92,6 +94,38 @@ pub fn cache_entry(
     }
     std::fs::rename(&partial, &entry).map_err(|e| KitError::io("create", &entry, e))?;
     Ok(entry)
+}
+
+/// How long an entry no run has used is kept.
+const UNUSED_FOR: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+
+/// Marks `entry` used now, so [`prune`] keeps it.
+fn touch(entry: &Path) {
+    if let Ok(dir) = File::open(entry) {
+        let _ = dir.set_modified(std::time::SystemTime::now());
+    }
+}
+
+/// Removes the entries of `parent` unused for [`UNUSED_FOR`], and what a stopped run left
+/// half made; called holding the kind's lock.
+fn prune(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        let name = entry.file_name();
+        let stale = name.to_string_lossy().contains(".partial.")
+            || entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|modified| modified.elapsed().ok())
+                .is_some_and(|age| age > UNUSED_FOR);
+        if stale && path.is_dir() {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
 }
 
 /// Writes `bytes` to `path`, making its folders.
