@@ -27,6 +27,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Seconds in-flight work is given to finish on shutdown.
     pub shutdown_timeout_secs: u64,
+    /// Milliseconds an HTTP client has to send a request's headers, on every service's HTTP
+    /// port; a connection that takes longer is closed.
+    pub http_header_read_timeout_ms: u64,
     /// The NATS connection.
     pub nats: NatsConfig,
     /// The PostgreSQL connection.
@@ -807,6 +810,12 @@ impl Config {
                 format!("`{}` is not a log filter: {e}", self.telemetry.log_filter),
             ));
         }
+        if self.http_header_read_timeout_ms == 0 {
+            return Err(ConfigError::new(
+                "http_header_read_timeout_ms",
+                "must be at least 1 (milliseconds a client has to send a request's headers)",
+            ));
+        }
         self.etl.validate()?;
         self.connector.validate()?;
         self.channel.validate()?;
@@ -867,6 +876,11 @@ impl Config {
     /// The shutdown grace period.
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_secs(self.shutdown_timeout_secs)
+    }
+
+    /// How long an HTTP client has to send a request's headers.
+    pub fn http_header_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.http_header_read_timeout_ms)
     }
 
     /// Reads `TRIBUTARY_CONFIG` when no file was given on the command line.

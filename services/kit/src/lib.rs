@@ -17,6 +17,7 @@ pub mod http;
 pub mod nats;
 pub mod outbox;
 pub mod requests;
+pub mod serve;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;

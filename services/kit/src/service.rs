@@ -218,9 +218,14 @@ impl ServiceRuntime {
         let name = self.spec.name.as_str();
         let token = self.shutdown.clone();
         let http_token = token.clone();
-        let server = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move { http_token.cancelled().await });
-        let http = tokio::spawn(async move { server.await });
+        let server = crate::serve::serve(
+            self.listener,
+            self.router,
+            self.config.http_header_read_timeout(),
+            self.config.shutdown_timeout(),
+            async move { http_token.cancelled().await },
+        );
+        let http = tokio::spawn(server);
 
         tokio::select! {
             _ = shutdown => {},
@@ -241,12 +246,8 @@ impl ServiceRuntime {
         if let Err(e) = self.micro.stop().await {
             tracing::warn!(service = name, error = %e, "Cannot deregister the micro service.");
         }
-        match http.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::warn!(service = name, error = %e, "HTTP server stopped with an error.")
-            }
-            Err(e) => tracing::warn!(service = name, error = %e, "HTTP server task failed."),
+        if let Err(e) = http.await {
+            tracing::warn!(service = name, error = %e, "HTTP server task failed.");
         }
         if let Err(e) = self.nats.flush().await {
             tracing::warn!(service = name, error = %e, "Cannot flush NATS on shutdown.");
