@@ -3,7 +3,8 @@
 //! Everything two services must agree on lives here and nowhere else: the NATS subjects
 //! ([`subjects`]), the event envelope ([`envelope`]) and every event type ([`events`]), the
 //! unified model ([`model`]) and the connector item ([`item`]), the plugin manifest
-//! ([`manifest`]) and the checks of what a plugin was granted ([`grants`]), the typed request
+//! ([`manifest`]) with its OAuth 2.0 section and provider catalog ([`oauth`]), the checks of
+//! what a plugin was granted ([`grants`]), the typed request
 //! catalog with its error codes and reply shape ([`requests`]), the JetStream
 //! streams and consumers ([`streams`]), and the trace context that crosses NATS in headers
 //! ([`trace_context`]), and the headers of dead letters ([`dead_letter`]). JSON Schemas for
@@ -17,6 +18,7 @@ pub mod grants;
 pub mod item;
 pub mod manifest;
 pub mod model;
+pub mod oauth;
 pub mod requests;
 pub mod streams;
 pub mod subjects;

@@ -3,7 +3,9 @@
 //! [`PluginManifest::parse`] reads a manifest and reports every problem at once, each naming
 //! the field it concerns, so a plugin author fixes them all in one pass. A `configSchema` is
 //! checked as a JSON Schema, with problems named by their place inside it
-//! (`configSchema.properties.token.type`).
+//! (`configSchema.properties.token.type`); an `auth` section field by field
+//! (`auth.endpoints.tokenUrl`, `auth.scopes[1]`), against the `configSchema` for the fields it
+//! names.
 
 use std::fmt;
 use std::str::FromStr;
@@ -13,7 +15,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::model::EntityType;
+use crate::oauth::AuthSpec;
 
+mod auth;
+#[cfg(test)]
+mod auth_tests;
 mod config_schema;
 #[cfg(test)]
 mod tests;
@@ -74,6 +80,11 @@ pub struct PluginManifest {
     /// service's configuration.
     #[serde(default, skip_serializing_if = "WasmLimits::is_empty")]
     pub limits: WasmLimits,
+    /// How the host connects an instance to its service with OAuth 2.0: the grant, the
+    /// provider and the scopes ([`crate::oauth`]). The plugin never sees the client secret
+    /// or the refresh token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthSpec>,
 }
 
 /// The sandbox limits a WebAssembly plugin's manifest asks for (`limits` in `plugin.json`).
@@ -114,7 +125,7 @@ fn empty_object_schema() -> Value {
 }
 
 /// The fields a manifest may have; any other is a typo worth reporting.
-const KNOWN_FIELDS: [&str; 12] = [
+const KNOWN_FIELDS: [&str; 13] = [
     "id",
     "name",
     "version",
@@ -127,6 +138,7 @@ const KNOWN_FIELDS: [&str; 12] = [
     "homepage",
     "sha256",
     "limits",
+    "auth",
 ];
 
 /// One problem in a manifest, with the field it concerns (`permissions[2]`, `version`).
@@ -433,6 +445,11 @@ impl PluginManifest {
             },
         };
 
+        let auth = match obj.get("auth") {
+            None | Some(Value::Null) => None,
+            Some(value) => auth::check(value, &config_schema, &mut p),
+        };
+
         match (id, name, version, plugin_type, entrypoint) {
             (Some(id), Some(name), Some(version), Some(plugin_type), Some(entrypoint))
                 if p.0.is_empty() =>
@@ -448,6 +465,7 @@ impl PluginManifest {
                     description,
                     sha256,
                     limits,
+                    auth,
                 })
             }
             _ => Err(ManifestErrors { problems: p.0 }),
