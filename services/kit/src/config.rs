@@ -4,13 +4,14 @@
 //! An unknown key, a value of the wrong type or a value that makes no sense stops start-up
 //! with one message that names the key.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use tributary_proto::oauth::{self, DeploymentOverrides};
 use tributary_proto::{ServiceName, Subjects};
 
 /// The built-in defaults, shipped inside every binary.
@@ -48,6 +49,158 @@ pub struct Config {
     pub search: SearchConfig,
     /// The WebAssembly plugin host of the connector and channel services.
     pub wasm: WasmConfig,
+    /// The deployment's OAuth 2.0 clients, one per provider.
+    pub oauth: OAuthConfig,
+}
+
+/// OAuth 2.0 (`[oauth]`): the deployment's own OAuth client at each provider, for the
+/// instances whose plugin's manifest names that provider in its `auth` section and whose
+/// config brings no client of its own (`auth.client`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthConfig {
+    /// `[oauth.providers.<name>]`, by the name a manifest's `auth.provider` uses: a built-in
+    /// provider (`microsoft`, `google`, `github`, `slack`) or a plugin's own.
+    #[serde(default)]
+    pub providers: BTreeMap<String, OAuthProviderConfig>,
+}
+
+/// One provider's section, `[oauth.providers.<name>]`. Every key may be left out.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OAuthProviderConfig {
+    /// The client id the provider issued to this deployment; empty: none, so each instance
+    /// must bring its own. Not a secret (every consent URL carries it), so a plain string.
+    pub client_id: String,
+    /// The client's secret; empty for a public client, or when `client_secret_file` holds it.
+    pub client_secret: SecretString,
+    /// A file holding the client secret, read when `client_secret` is empty.
+    pub client_secret_file: PathBuf,
+    /// The tenant, for a provider whose endpoints take one (Microsoft: `common`,
+    /// `organizations`, `consumers`, or the tenant's id or domain); an instance's own tenant
+    /// (`auth.tenant`) wins over it.
+    pub tenant: String,
+    /// The authorization endpoint in place of the provider's (a national cloud, GitHub
+    /// Enterprise Server, a test server); may hold `{tenant}`. Empty: the provider's.
+    pub authorization_url: String,
+    /// The token endpoint in place of the provider's, under the same rules.
+    pub token_url: String,
+}
+
+/// A deployment's client at one provider, its secret read.
+#[derive(Debug, Clone)]
+pub struct OAuthClient {
+    /// The client id.
+    pub client_id: String,
+    /// The client secret; `None` for a public client.
+    pub client_secret: Option<SecretString>,
+}
+
+impl OAuthConfig {
+    /// The section of provider `name`, if the configuration has one.
+    pub fn provider(&self, name: &str) -> Option<&OAuthProviderConfig> {
+        self.providers.get(name)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (name, provider) in &self.providers {
+            if !oauth::is_provider_name(name) {
+                return Err(ConfigError::new(
+                    format!("oauth.providers.{name}"),
+                    "a provider name is lower-case letters, digits and `_`, starting with a letter",
+                ));
+            }
+            provider.validate(name)?;
+        }
+        Ok(())
+    }
+}
+
+impl OAuthProviderConfig {
+    /// What the section says of the provider's endpoints and tenant, for
+    /// [`oauth::ProviderProfile::endpoints`].
+    pub fn overrides(&self) -> DeploymentOverrides<'_> {
+        fn set(s: &str) -> Option<&str> {
+            Some(s.trim()).filter(|s| !s.is_empty())
+        }
+        DeploymentOverrides {
+            authorization_url: set(&self.authorization_url),
+            token_url: set(&self.token_url),
+            tenant: set(&self.tenant),
+        }
+    }
+
+    /// The deployment's client at provider `name`, reading the secret from
+    /// `client_secret_file` when it is not inline; `None` when no client id is configured.
+    pub fn client(&self, name: &str) -> Result<Option<OAuthClient>, ConfigError> {
+        let client_id = self.client_id.trim();
+        if client_id.is_empty() {
+            return Ok(None);
+        }
+        let inline = !self.client_secret.expose_secret().trim().is_empty();
+        let client_secret = if inline || !self.client_secret_file.as_os_str().is_empty() {
+            Some(crate::http::inline_or_file(
+                &self.client_secret,
+                &self.client_secret_file,
+                &format!("oauth.providers.{name}.client_secret"),
+                "the OAuth client secret",
+            )?)
+        } else {
+            None
+        };
+        Ok(Some(OAuthClient {
+            client_id: client_id.to_owned(),
+            client_secret,
+        }))
+    }
+
+    fn validate(&self, name: &str) -> Result<(), ConfigError> {
+        let key = |field: &str| format!("oauth.providers.{name}.{field}");
+        let secret_set = !self.client_secret.expose_secret().trim().is_empty()
+            || !self.client_secret_file.as_os_str().is_empty();
+        if self.client_id.trim().is_empty() && secret_set {
+            return Err(ConfigError::new(
+                key("client_secret"),
+                format!("is set but {} is not; set both", key("client_id")),
+            ));
+        }
+        if self
+            .client_id
+            .trim()
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(ConfigError::new(
+                key("client_id"),
+                "holds whitespace; a client id is one word",
+            ));
+        }
+        let builtin = oauth::builtin(name);
+        let tenant = self.tenant.trim();
+        if !tenant.is_empty() {
+            if builtin.is_some_and(|p| p.default_tenant.is_none()) {
+                return Err(ConfigError::new(
+                    key("tenant"),
+                    format!("the endpoints of `{name}` take no tenant"),
+                ));
+            }
+            if !oauth::is_tenant(tenant) {
+                return Err(ConfigError::new(
+                    key("tenant"),
+                    format!("`{tenant}` is not a tenant (letters, digits, `.` and `-`)"),
+                ));
+            }
+        }
+        for (field, url) in [
+            ("authorization_url", &self.authorization_url),
+            ("token_url", &self.token_url),
+        ] {
+            if !url.trim().is_empty() {
+                oauth::check_endpoint(url.trim()).map_err(|m| ConfigError::new(key(field), m))?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The sandbox of WebAssembly plugins (`[wasm]`): the limits every instance gets unless its
@@ -689,6 +842,22 @@ fn environment(env: Option<HashMap<String, String>>) -> config::Environment {
         .source(env)
 }
 
+/// The variables of sections whose every key is a string (`[oauth]`), again, taken as
+/// written: added after [`environment`], they override its guesses. Parsing would turn a
+/// Slack client id (`2141029472.691202649728`) into a float and back into other digits.
+fn verbatim_environment(env: Option<HashMap<String, String>>) -> config::Environment {
+    let prefix = format!("{ENV_PREFIX}__OAUTH__");
+    let all = env.unwrap_or_else(|| std::env::vars().collect());
+    let strings = all
+        .into_iter()
+        .filter(|(name, _)| name.to_uppercase().starts_with(&prefix))
+        .collect();
+    config::Environment::with_prefix(ENV_PREFIX)
+        .prefix_separator("__")
+        .separator("__")
+        .source(Some(strings))
+}
+
 impl ConfigSources {
     /// Defaults, the given file, and the process environment.
     pub fn from_process(file: Option<PathBuf>) -> Self {
@@ -704,6 +873,7 @@ impl ConfigSources {
         }
         builder
             .add_source(environment(self.env.clone()))
+            .add_source(verbatim_environment(self.env.clone()))
             .build()
             .is_ok_and(|c| c.get::<config::Value>(key).is_ok())
     }
@@ -727,6 +897,7 @@ impl Config {
         }
         let config: Config = builder
             .add_source(environment(sources.env.clone()))
+            .add_source(verbatim_environment(sources.env.clone()))
             .build()
             .and_then(|c| c.try_deserialize())
             .map_err(ConfigError::from_source)?;
@@ -821,6 +992,7 @@ impl Config {
         self.channel.validate()?;
         self.search.validate()?;
         self.wasm.validate()?;
+        self.oauth.validate()?;
         let endpoint = &self.telemetry.otlp_endpoint;
         if !endpoint.is_empty() {
             match url::Url::parse(endpoint) {

@@ -1,5 +1,6 @@
 use std::collections::HashMap;
 
+use secrecy::ExposeSecret;
 use tributary_kit::{Config, ConfigSources};
 
 fn env(pairs: &[(&str, &str)]) -> Option<HashMap<String, String>> {
@@ -110,6 +111,41 @@ fn each_bad_value_stops_loading_with_its_key_named() {
             "4",
             "search.embedded_writer_memory_mb",
         ),
+        (
+            "TRIBUTARY__OAUTH__PROVIDERS__SLACK__CLIENT_SECRET",
+            "a-secret-without-an-id",
+            "oauth.providers.slack.client_secret",
+        ),
+        (
+            "TRIBUTARY__OAUTH__PROVIDERS__GOOGLE__TENANT",
+            "common",
+            "oauth.providers.google.tenant",
+        ),
+        (
+            "TRIBUTARY__OAUTH__PROVIDERS__MICROSOFT__TENANT",
+            "common/../x",
+            "oauth.providers.microsoft.tenant",
+        ),
+        (
+            "TRIBUTARY__OAUTH__PROVIDERS__MICROSOFT__TOKEN_URL",
+            "http://login.example.com/{tenant}/token",
+            "oauth.providers.microsoft.token_url",
+        ),
+        (
+            "TRIBUTARY__OAUTH__PROVIDERS__GITHUB__AUTHORIZATION_URL",
+            "https://ghe.example.com/{org}/authorize",
+            "oauth.providers.github.authorization_url",
+        ),
+        (
+            "TRIBUTARY__OAUTH__PROVIDERS__GITHUB__CLIENT_ID",
+            "two words",
+            "oauth.providers.github.client_id",
+        ),
+        (
+            "TRIBUTARY__OAUTH__PROVIDERS__HUB-SPOT__CLIENT_ID",
+            "x",
+            "oauth.providers.hub-spot",
+        ),
     ];
     for (var, value, key) in cases {
         let err = Config::load(&ConfigSources {
@@ -219,4 +255,105 @@ fn the_managed_plugin_directory_is_scanned_after_the_configured_ones_and_only_on
         .plugin_dirs
         .push("/srv/tributary/plugins".into());
     assert_eq!(config.plugin_dirs().len(), 2, "not scanned twice");
+}
+
+#[test]
+fn oauth_clients_come_per_provider_with_the_secret_sealed_and_ids_as_written() {
+    let secret_file = file_with("  file-secret\n");
+    let config = Config::load(&ConfigSources {
+        file: None,
+        env: env(&[
+            // Parsed as a number, this Slack client id would lose its last digits.
+            (
+                "TRIBUTARY__OAUTH__PROVIDERS__SLACK__CLIENT_ID",
+                "2141029472.691202649728",
+            ),
+            (
+                "TRIBUTARY__OAUTH__PROVIDERS__SLACK__CLIENT_SECRET",
+                "hunter2-slack",
+            ),
+            // A plugin's own provider needs no defaults: every key may be left out.
+            ("TRIBUTARY__OAUTH__PROVIDERS__HUBSPOT__CLIENT_ID", "0042"),
+            (
+                "TRIBUTARY__OAUTH__PROVIDERS__HUBSPOT__CLIENT_SECRET_FILE",
+                secret_file.to_str().unwrap(),
+            ),
+            (
+                "TRIBUTARY__OAUTH__PROVIDERS__MICROSOFT__TOKEN_URL",
+                "http://127.0.0.1:9/{tenant}/oauth2/v2.0/token",
+            ),
+        ]),
+    })
+    .unwrap();
+    let oauth = &config.oauth;
+
+    let slack = oauth
+        .provider("slack")
+        .unwrap()
+        .client("slack")
+        .unwrap()
+        .unwrap();
+    assert_eq!(slack.client_id, "2141029472.691202649728");
+    assert_eq!(
+        slack
+            .client_secret
+            .as_ref()
+            .map(|s| s.expose_secret().to_owned()),
+        Some("hunter2-slack".to_owned())
+    );
+    assert!(!format!("{config:?}").contains("hunter2-slack"));
+
+    let hubspot = oauth
+        .provider("hubspot")
+        .unwrap()
+        .client("hubspot")
+        .unwrap()
+        .unwrap();
+    assert_eq!(hubspot.client_id, "0042", "leading zeros kept");
+    assert_eq!(
+        hubspot.client_secret.map(|s| s.expose_secret().to_owned()),
+        Some("file-secret".to_owned())
+    );
+    std::fs::remove_file(&secret_file).unwrap();
+
+    // No client configured: none, and no error (each instance may bring its own).
+    let google = oauth.provider("google").unwrap();
+    assert!(google.client("google").unwrap().is_none());
+
+    // The defaults name Microsoft's multi-tenant endpoint; the token URL is pointed elsewhere.
+    let microsoft = oauth.provider("microsoft").unwrap().overrides();
+    assert_eq!(microsoft.tenant, Some("common"));
+    assert_eq!(
+        microsoft.token_url,
+        Some("http://127.0.0.1:9/{tenant}/oauth2/v2.0/token")
+    );
+    assert_eq!(microsoft.authorization_url, None);
+}
+
+#[test]
+fn an_unreadable_client_secret_file_is_named() {
+    let config = Config::load(&ConfigSources {
+        file: None,
+        env: env(&[
+            (
+                "TRIBUTARY__OAUTH__PROVIDERS__GITHUB__CLIENT_ID",
+                "Iv1.8a61f9b3a7aba766",
+            ),
+            (
+                "TRIBUTARY__OAUTH__PROVIDERS__GITHUB__CLIENT_SECRET_FILE",
+                "/nonexistent/github-secret",
+            ),
+        ]),
+    })
+    .unwrap();
+    let err = config
+        .oauth
+        .provider("github")
+        .unwrap()
+        .client("github")
+        .unwrap_err();
+    assert_eq!(
+        err.key, "oauth.providers.github.client_secret_file",
+        "{err}"
+    );
 }
