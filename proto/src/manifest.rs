@@ -81,8 +81,8 @@ pub struct PluginManifest {
     #[serde(default, skip_serializing_if = "WasmLimits::is_empty")]
     pub limits: WasmLimits,
     /// How the host connects an instance to its service with OAuth 2.0: the grant, the
-    /// provider and the scopes ([`crate::oauth`]). The plugin never sees the client secret
-    /// or the refresh token.
+    /// provider and the scopes (`tributary_proto::oauth`). The plugin never sees the client
+    /// secret or the refresh token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthSpec>,
 }

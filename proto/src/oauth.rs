@@ -105,7 +105,8 @@ impl ClientAuthentication {
 /// }
 /// ```
 ///
-/// `provider` names a built-in provider ([`builtin`]) or, with `endpoints`, the plugin's own.
+/// `provider` names a built-in provider (microsoft, google, github, slack) or, with
+/// `endpoints`, the plugin's own.
 /// Either way the name keys the deployment's `[oauth.providers.<name>]` configuration, where
 /// its OAuth client id and secret live unless `client` names instance config fields for them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
