@@ -38,10 +38,27 @@ pub struct Grants {
 
 /// A call refused because its permission is not granted; names the permission that would allow it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("permission `{needed}` is not granted")]
+#[error("permission `{needed}` is not granted{}", asked_suffix(.asked))]
 pub struct PermissionDenied {
     /// The permission the call needs, such as `network:outbound:api.example.com`.
     pub needed: Permission,
+    /// What was refused, when it says more than the permission: the request
+    /// (`GET https://other.example/tasks`, its query left out, as it may hold a key).
+    pub asked: Option<String>,
+}
+
+impl PermissionDenied {
+    /// The same refusal, saying what was asked.
+    pub fn asking(mut self, asked: impl Into<String>) -> Self {
+        self.asked = Some(asked.into());
+        self
+    }
+}
+
+fn asked_suffix(asked: &Option<String>) -> String {
+    asked
+        .as_ref()
+        .map_or_else(String::new, |asked| format!(" (asked: {asked})"))
 }
 
 impl Grants {
@@ -171,7 +188,10 @@ impl Grants {
         if concrete && self.covers(&needed) {
             Ok(())
         } else {
-            Err(PermissionDenied { needed })
+            Err(PermissionDenied {
+                needed,
+                asked: None,
+            })
         }
     }
 }

@@ -118,7 +118,7 @@ impl PluginHttpBuilder {
             if attempt.previous().len() >= MAX_REDIRECTS {
                 return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
             }
-            match check_url(&redirect_grants, attempt.url()) {
+            match check_url(&redirect_grants, "a redirect to", attempt.url()) {
                 Ok(()) => attempt.follow(),
                 Err(RefusedUrl::Denied(denied)) => attempt.error(denied),
                 Err(RefusedUrl::NoHost) => attempt.error("a redirect to a URL without a host"),
@@ -211,7 +211,8 @@ impl PluginHttp {
         request: Request,
         error_status_is_err: bool,
     ) -> Result<Response, PluginError> {
-        check_url(&self.inner.grants, request.url()).map_err(|refused| match refused {
+        let method = request.method().to_string();
+        check_url(&self.inner.grants, &method, request.url()).map_err(|refused| match refused {
             RefusedUrl::Denied(denied) => PluginError::from(denied),
             RefusedUrl::NoHost => PluginError::Other(format!(
                 "cannot send a request to `{}`: it has no host",
@@ -364,10 +365,14 @@ enum RefusedUrl {
 
 /// Checks the host of `url` against `grants`; an IPv6 literal is passed without brackets (and
 /// refused, as no grant names one).
-fn check_url(grants: &Grants, url: &reqwest::Url) -> Result<(), RefusedUrl> {
+fn check_url(grants: &Grants, method: &str, url: &reqwest::Url) -> Result<(), RefusedUrl> {
     let host = url.host_str().ok_or(RefusedUrl::NoHost)?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    grants.check_outbound_host(host).map_err(RefusedUrl::Denied)
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    grants.check_outbound_host(bare).map_err(|denied| {
+        let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+        let asked = format!("{method} {}://{host}{port}{}", url.scheme(), url.path());
+        RefusedUrl::Denied(denied.asking(asked))
+    })
 }
 
 fn is_retryable(status: StatusCode) -> bool {

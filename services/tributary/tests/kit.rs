@@ -131,7 +131,10 @@ fn reaching_for_a_host_not_granted_fails_naming_the_permission(
         all.contains("`network:outbound:api.not-granted.example`"),
         "the refusal names the permission: {all}"
     );
-    assert!(all.contains("which the manifest does not grant"), "{all}");
+    assert!(
+        all.contains("which plugin.json's permissions do not grant"),
+        "{all}"
+    );
 }
 
 #[test]

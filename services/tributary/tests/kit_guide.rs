@@ -282,7 +282,24 @@ fn parse_diff(step: &Step) -> (String, Vec<Hunk>) {
 /// `text` with what differs from run to run and language to language masked: every
 /// `127.0.0.1:<port>` as `127.0.0.1:PORT`, every size in megabytes (`4.0 MB`) as `N MB`.
 fn masked(text: &str) -> String {
-    without_sizes(&without_ports(text))
+    without_sizes(&without_ports(&without_work_dir(text)))
+}
+
+/// `text` with an absolute path into a plugin's `dist/` (which depends on where the test
+/// runs) as `~/notes/dist/…`, as the page shows it.
+fn without_work_dir(text: &str) -> String {
+    text.lines()
+        .map(|line| {
+            line.split(' ')
+                .map(|word| match word.find("/dist/") {
+                    Some(at) if word.starts_with('/') => format!("~/notes{}", &word[at..]),
+                    _ => word.to_owned(),
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// `text` with every `<number> MB` as `N MB`.

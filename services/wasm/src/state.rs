@@ -370,6 +370,7 @@ mod tests {
         assert_eq!(shared.take_refusal(), None);
         let denied = PermissionDenied {
             needed: "event:publish:x".parse().unwrap(),
+            asked: None,
         };
         shared.refused(&denied);
         assert_eq!(

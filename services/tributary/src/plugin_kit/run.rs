@@ -4,7 +4,8 @@
 //! A case's configuration has every field a `network:outbound:${field}` permission names
 //! pointed at a local fixture server (its path kept), so the grant covers the server and
 //! nothing leaves the machine; every other host the plugin reaches for is refused by the host
-//! exactly as in production, and the case fails naming the permission. Items are validated
+//! exactly as in production, and the case fails naming the permission, as it does for an item
+//! of an entity type no `data:write` permission grants. Items are validated
 //! against the contract's JSON Schemas; a channel's events and sent messages are read as the
 //! channel service reads them.
 
@@ -155,6 +156,20 @@ impl CaseRunner {
         &self.url_fields
     }
 
+    /// The hosts `network:outbound:<host>` permissions name outright (not through a
+    /// configuration field): requests to them are not served from the fixtures.
+    pub fn fixed_hosts(&self) -> Vec<String> {
+        self.manifest
+            .permissions
+            .iter()
+            .filter_map(|p| {
+                let text = p.to_string();
+                let host = text.strip_prefix("network:outbound:")?;
+                (!host.contains("${")).then(|| host.to_owned())
+            })
+            .collect()
+    }
+
     /// The top-level secret fields of the plugin's configuration.
     pub fn secret_fields(&self) -> &[String] {
         &self.secret_fields
@@ -194,23 +209,20 @@ impl CaseRunner {
             requests: Vec::new(),
         };
         let instance = self.instance(name, config.clone());
-        let ctx = PluginContext::builder(
-            &self.built.id,
-            &instance.instance_id,
-            Grants::for_instance(self.manifest.permissions.clone(), &config),
-        )
-        .config(config)
-        .kv_store(Arc::new(MemoryKv::default()))
-        .http(|http| http.max_attempts(2))
-        .build()
-        .map_err(|e| KitError::Host(e.to_string()))?;
+        let grants = Grants::for_instance(self.manifest.permissions.clone(), &config);
+        let ctx = PluginContext::builder(&self.built.id, &instance.instance_id, grants.clone())
+            .config(config)
+            .kv_store(Arc::new(MemoryKv::default()))
+            .http(|http| http.max_attempts(2))
+            .build()
+            .map_err(|e| KitError::Host(e.to_string()))?;
         if let Some(sync) = &case.sync {
             let plugin = self
                 .connectors
                 .resolve_instance(&instance)
                 .await
                 .map_err(|e| KitError::Host(e.to_string()))?;
-            run_sync(plugin, ctx, sync, &mut outcome).await;
+            run_sync(plugin, ctx, &grants, sync, &mut outcome).await;
         } else {
             let plugin = self
                 .channels
@@ -319,6 +331,7 @@ pub fn point_at(config: &Value, fields: &[String], origin: &str) -> (Value, Subs
 async fn run_sync(
     plugin: Arc<dyn ConnectorPlugin>,
     ctx: PluginContext,
+    grants: &Grants,
     sync: &super::cases::SyncCase,
     outcome: &mut CaseOutcome,
 ) {
@@ -359,6 +372,15 @@ async fn run_sync(
     while let Some(step) = steps.next().await {
         match step {
             Ok(SyncStep::Item(item)) => {
+                // As the connector service does: an entity type not granted ends the sync.
+                if let Err(denied) = grants.check_write(item.entity_type) {
+                    outcome.refused = Some(denied.needed.to_string());
+                    outcome.error = Some(format!(
+                        "the plugin yielded a {} item: {denied}",
+                        item.entity_type
+                    ));
+                    break;
+                }
                 let value = serde_json::to_value(&item).unwrap_or(Value::Null);
                 for problem in validator.problems(&value) {
                     outcome.problems.push(format!(
@@ -463,7 +485,7 @@ fn check_expectations(expect: &Expect, outcome: &mut CaseOutcome) {
     match (&expect.error, &outcome.error) {
         (None, Some(error)) => match &outcome.refused {
             Some(permission) => outcome.problems.push(format!(
-                "the host refused the permission `{permission}`, which the manifest does not grant: {error}"
+                "the host refused `{permission}`, which plugin.json's permissions do not grant"
             )),
             None if outcome.status.is_some() && expect.status == outcome.status => {}
             None => outcome.problems.push(format!("it failed: {error}")),
@@ -471,9 +493,9 @@ fn check_expectations(expect: &Expect, outcome: &mut CaseOutcome) {
         (Some(wanted), None) => outcome
             .problems
             .push(format!("it was to fail with \"{wanted}\", and did not")),
-        (Some(wanted), Some(error)) if !error.contains(wanted.as_str()) => outcome
-            .problems
-            .push(format!("it was to fail with \"{wanted}\", and failed with: {error}")),
+        (Some(wanted), Some(error)) if !error.contains(wanted.as_str()) => outcome.problems.push(
+            format!("it was to fail with \"{wanted}\", and failed with: {error}"),
+        ),
         _ => {}
     }
     if let Some(items) = &expect.items {

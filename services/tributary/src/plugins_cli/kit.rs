@@ -53,13 +53,19 @@ pub async fn build_command(dir: PathBuf, options: BuildOptions, json: bool) -> a
 /// One line on a build: the component, its size and digest, how long it took.
 pub fn describe_build(built: &Built) -> String {
     let how = match built.timings {
-        Some(t) => format!(
-            "built in {} (type check {}, bundle {}, componentize {})",
-            seconds(built.elapsed_ms),
-            seconds(t.check_ms),
-            seconds(t.bundle_ms),
-            seconds(t.componentize_ms)
-        ),
+        Some(t) => {
+            let mut parts = Vec::new();
+            if built.language == "ts" {
+                parts.push(format!("type check {}", seconds(t.check_ms)));
+                parts.push(format!("bundle {}", seconds(t.bundle_ms)));
+            }
+            parts.push(format!("componentize {}", seconds(t.componentize_ms)));
+            format!(
+                "built in {} ({})",
+                seconds(built.elapsed_ms),
+                parts.join(", ")
+            )
+        }
         None => format!("from the build cache in {}", seconds(built.elapsed_ms)),
     };
     format!(
@@ -98,6 +104,7 @@ pub struct TestArgs {
 /// `plugins test`: builds the plugin, runs its cases, prints what each produced; fails when
 /// one fails.
 pub async fn test(config: &Config, args: TestArgs, json: bool) -> anyhow::Result<()> {
+    show_plugin_logs();
     let dir = args.dir.clone();
     let built = tokio::task::spawn_blocking(move || build(&dir, BuildOptions::default())).await??;
     if !json {
@@ -110,6 +117,11 @@ pub async fn test(config: &Config, args: TestArgs, json: bool) -> anyhow::Result
         None => None,
     };
     let runner = CaseRunner::new(built, &config.wasm)?;
+    for host in runner.fixed_hosts() {
+        eprintln!(
+            "note: `network:outbound:{host}` names a host, not a configuration field: requests to it are not served from the fixtures but sent to the real host (grant `network:outbound:${{field}}` to test them offline)"
+        );
+    }
     let mut outcomes = Vec::new();
     for file in &mut cases {
         if let Some(real) = &real {
@@ -159,6 +171,20 @@ pub async fn test(config: &Config, args: TestArgs, json: bool) -> anyhow::Result
         anyhow::bail!("{failed} of {} cases failed", outcomes.len());
     }
     Ok(())
+}
+
+/// Prints what the plugin logs (and the host's refusals and secret reads) on standard error
+/// while its cases run; `RUST_LOG` chooses more or less.
+fn show_plugin_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("warn,tributary_plugin_sdk=info,tributary_wasm=info")
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .without_time()
+        .with_target(false)
+        .try_init();
 }
 
 fn read_json(path: &Path) -> anyhow::Result<Value> {
@@ -274,7 +300,9 @@ pub async fn package_command(
     );
     outln!(
         "Add it: tributary plugins add {}",
-        packaged.archive.display()
+        std::path::absolute(&packaged.archive)
+            .unwrap_or_else(|_| packaged.archive.clone())
+            .display()
     );
     Ok(())
 }
