@@ -163,6 +163,9 @@ pub struct Expect {
     /// Fields the sent message must have.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sent: Option<Value>,
+    /// The events the plugin emits, each `{"subject", "payload"}` as a subset, in order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emitted: Option<Vec<Value>>,
     /// How many HTTP requests the plugin makes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests: Option<usize>,

@@ -20,8 +20,9 @@ use serde_json::Value;
 use tributary_host::{ChannelRegistry, ConnectorRegistry};
 use tributary_kit::config::WasmConfig;
 use tributary_plugin_sdk::{
-    ChannelPlugin, ConnectorPlugin, Cursor, Grants, IncomingWebhook, KeyValueStore,
-    OutboundMessage, PluginContext, PluginError, SyncRequest, SyncStep, WebhookVerdict,
+    ChannelPlugin, ConnectorPlugin, Cursor, EventSink, Grants, IncomingWebhook, KeyValueStore,
+    OutboundMessage, PluginContext, PluginError, PluginEvent, SyncRequest, SyncStep,
+    WebhookVerdict,
 };
 use tributary_proto::events::{InstanceState, SyncMode};
 use tributary_proto::manifest::PluginManifest;
@@ -58,6 +59,9 @@ pub struct CaseOutcome {
     /// A sent message.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sent: Option<Value>,
+    /// The events the plugin emitted (`emit-event`), each `{"subject", "payload"}`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub emitted: Vec<Value>,
     /// How the run failed, if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -79,6 +83,7 @@ impl CaseOutcome {
         let mut expect = Expect {
             error: self.error.clone(),
             requests: None,
+            emitted: (!self.emitted.is_empty()).then(|| self.emitted.clone()),
             ..Expect::default()
         };
         if plugin_type == "connector" {
@@ -204,15 +209,18 @@ impl CaseRunner {
             status: None,
             events: Vec::new(),
             sent: None,
+            emitted: Vec::new(),
             error: None,
             refused: None,
             requests: Vec::new(),
         };
         let instance = self.instance(name, config.clone());
         let grants = Grants::for_instance(self.manifest.permissions.clone(), &config);
+        let emitted = Arc::new(EventRecorder::default());
         let ctx = PluginContext::builder(&self.built.id, &instance.instance_id, grants.clone())
             .config(config)
             .kv_store(Arc::new(MemoryKv::default()))
+            .event_sink(emitted.clone())
             .http(|http| http.max_attempts(2))
             .build()
             .map_err(|e| KitError::Host(e.to_string()))?;
@@ -242,6 +250,7 @@ impl CaseRunner {
                 run_send(plugin.as_ref(), &ctx, message, &mut outcome).await;
             }
         }
+        outcome.emitted = emitted.taken();
         check_expectations(&case.expect, &mut outcome);
         Ok(outcome)
     }
@@ -567,6 +576,20 @@ fn check_expectations(expect: &Expect, outcome: &mut CaseOutcome) {
             }
         }
     }
+    if let Some(emitted) = &expect.emitted {
+        if emitted.len() != outcome.emitted.len() {
+            outcome.problems.push(format!(
+                "{} emitted events were expected, {} came",
+                emitted.len(),
+                outcome.emitted.len()
+            ));
+        }
+        for (index, (wanted, event)) in emitted.iter().zip(&outcome.emitted).enumerate() {
+            if let Some(difference) = differs(wanted, event, &format!("emitted {index}")) {
+                outcome.problems.push(difference);
+            }
+        }
+    }
     if let Some(sent) = &expect.sent {
         match &outcome.sent {
             None => outcome
@@ -642,6 +665,29 @@ pub fn differs(wanted: &Value, got: &Value, path: &str) -> Option<String> {
             .find_map(|(i, (w, g))| differs(w, g, &format!("{path}[{i}]"))),
         _ if wanted == got => None,
         _ => Some(format!("{path} was expected to be {wanted}, and is {got}")),
+    }
+}
+
+/// The events a plugin emits in a test run, kept in order.
+#[derive(Default)]
+struct EventRecorder(Mutex<Vec<Value>>);
+
+impl EventRecorder {
+    fn taken(&self) -> Vec<Value> {
+        self.0
+            .lock()
+            .map(|mut e| std::mem::take(&mut *e))
+            .unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl EventSink for EventRecorder {
+    async fn publish(&self, event: PluginEvent) -> Result<(), PluginError> {
+        if let Ok(mut events) = self.0.lock() {
+            events.push(serde_json::json!({"subject": event.subject, "payload": event.payload}));
+        }
+        Ok(())
     }
 }
 

@@ -239,6 +239,9 @@ fn print_outcome(outcome: &CaseOutcome, updated: bool) {
     for event in &outcome.events {
         outln!("    event {event}");
     }
+    for event in &outcome.emitted {
+        outln!("    emitted {event}");
+    }
     if let Some(sent) = &outcome.sent {
         outln!("    sent {sent}");
     }
