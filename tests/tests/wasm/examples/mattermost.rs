@@ -254,7 +254,11 @@ async fn a_mattermost_post_with_the_webhook_token_is_stored_handled_and_announce
             [id.to_string(), json_id.to_string()].contains(message),
             "only the two messages may be updated: {announced:?}"
         );
-        assert_eq!(updated.iter().filter(|u| *u == message).count(), 1, "{announced:?}");
+        assert_eq!(
+            updated.iter().filter(|u| *u == message).count(),
+            1,
+            "{announced:?}"
+        );
     }
     announced.retain(|(kind, _)| kind != "data.MessageUpdated");
     announced.sort();
