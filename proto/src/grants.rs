@@ -42,8 +42,8 @@ pub struct Grants {
 pub struct PermissionDenied {
     /// The permission the call needs, such as `network:outbound:api.example.com`.
     pub needed: Permission,
-    /// What was refused, when it says more than the permission: the request
-    /// (`GET https://other.example/tasks`, its query left out, as it may hold a key).
+    /// What was refused, when it says more than the permission: the request's method and
+    /// origin (`GET https://other.example`; not its path or query, which may hold a key).
     pub asked: Option<String>,
 }
 
@@ -356,6 +356,21 @@ mod tests {
         "network:outbound:*.0.0.1",
         "event:publish:data.*",
     ];
+
+    #[test]
+    fn a_refusal_names_the_permission_and_what_was_asked() {
+        let denied = grants(&[])
+            .check_outbound_host("api.example.com")
+            .unwrap_err();
+        assert_eq!(
+            denied.to_string(),
+            "permission `network:outbound:api.example.com` is not granted"
+        );
+        assert_eq!(
+            denied.asking("GET https://api.example.com").to_string(),
+            "permission `network:outbound:api.example.com` is not granted (asked: GET https://api.example.com)"
+        );
+    }
 
     #[test]
     fn outbound_hosts_follow_the_host_patterns() {

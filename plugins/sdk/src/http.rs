@@ -370,7 +370,8 @@ fn check_url(grants: &Grants, method: &str, url: &reqwest::Url) -> Result<(), Re
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     grants.check_outbound_host(bare).map_err(|denied| {
         let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
-        let asked = format!("{method} {}://{host}{port}{}", url.scheme(), url.path());
+        // Not the path or the query: either may hold a key (Telegram's bot token is a path).
+        let asked = format!("{method} {}://{host}{port}", url.scheme());
         RefusedUrl::Denied(denied.asking(asked))
     })
 }

@@ -105,15 +105,31 @@ pub async fn provision_streams(
     for key in StreamKey::ALL {
         let config = key.config(subjects);
         let name = config.name.clone();
-        js.create_or_update_stream(config)
-            .await
-            .map_err(|e| NatsError::Stream {
-                stream: name,
-                reason: e.to_string(),
-            })?;
+        let mut attempt = 1;
+        loop {
+            match js.create_or_update_stream(config.clone()).await {
+                Ok(_) => break,
+                // nats-server removes the account's stream directory when its last stream is
+                // deleted; a create racing that removal fails once with "error creating store
+                // for stream" (10049) and succeeds when asked again.
+                Err(e) if attempt < STORE_ATTEMPTS && e.to_string().contains("10049") => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Err(e) => {
+                    return Err(NatsError::Stream {
+                        stream: name,
+                        reason: e.to_string(),
+                    })
+                }
+            }
+        }
     }
     Ok(())
 }
+
+/// How many times a stream whose store could not be created is asked for.
+const STORE_ATTEMPTS: u32 = 3;
 
 /// Creates a durable pull consumer, or updates it to `limits` when it exists, and returns it.
 pub async fn provision_consumer(

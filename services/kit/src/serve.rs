@@ -69,6 +69,47 @@ pub async fn serve(
     }
 }
 
+/// An HTTP server on a free loopback port, serving a router until it is dropped: the plugin
+/// kit's fixture server and recording proxy, and the remote APIs tests stand up.
+#[derive(Debug)]
+pub struct LocalServer {
+    addr: std::net::SocketAddr,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl LocalServer {
+    /// Serves `router` on `127.0.0.1:<a free port>`.
+    pub async fn start(router: Router) -> std::io::Result<Self> {
+        Self::serve_on(TcpListener::bind("127.0.0.1:0").await?, router)
+    }
+
+    /// Serves `router` on `listener`, bound already (when the router must know its address).
+    pub fn serve_on(listener: TcpListener, router: Router) -> std::io::Result<Self> {
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(serve(
+            listener,
+            router,
+            Duration::from_secs(10),
+            Duration::from_secs(1),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        Ok(LocalServer { addr, _stop: stop })
+    }
+
+    /// Its address.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tributary_kit::serve::LocalServer;
 
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
@@ -15,7 +16,6 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde_json::{json, Value};
-use tokio::sync::oneshot;
 use tributary_e2e::{eventually, Stack};
 use tributary_kit::testing::{guests, Events};
 use tributary_plugin_sdk::signatures::meta;
@@ -199,7 +199,7 @@ pub struct TasksApi {
     addr: SocketAddr,
     state: Arc<Mutex<TasksState>>,
     /// Dropping it stops the server.
-    _shutdown: oneshot::Sender<()>,
+    _server: LocalServer,
 }
 
 struct TasksState {
@@ -229,19 +229,11 @@ impl TasksApi {
         let app = Router::new()
             .route("/tasks", get(list_tasks))
             .with_state(state.clone());
-        let (shutdown, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-        });
+        let server = LocalServer::serve_on(listener, app).unwrap();
         Self {
             addr,
             state,
-            _shutdown: shutdown,
+            _server: server,
         }
     }
 

@@ -5,14 +5,13 @@
 //! again: so "403 with `Retry-After`, then 200" is two fixtures of the same request. A request
 //! no fixture answers gets 404 and is remembered, and the case fails naming it.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use tokio::net::TcpListener;
+use tributary_kit::serve::LocalServer;
 
 use super::cases::Fixture;
 use super::KitError;
@@ -60,20 +59,13 @@ struct State {
 
 /// A running fixture server; it stops when dropped.
 pub struct FixtureServer {
-    addr: SocketAddr,
+    server: LocalServer,
     state: Arc<State>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl FixtureServer {
     /// Serves `fixtures` on a free loopback port.
     pub async fn start(fixtures: Vec<Fixture>) -> Result<Self, KitError> {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| KitError::Host(format!("cannot start the fixture server: {e}")))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| KitError::Host(format!("cannot start the fixture server: {e}")))?;
         let state = Arc::new(State {
             served: Mutex::new(Served {
                 used: vec![false; fixtures.len()],
@@ -87,24 +79,15 @@ impl FixtureServer {
             let state = shared.clone();
             async move { answer(&state, &method, &uri) }
         });
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
-        Ok(FixtureServer {
-            addr,
-            state,
-            stop: Some(stop),
-        })
+        let server = LocalServer::start(app)
+            .await
+            .map_err(|e| KitError::Host(format!("cannot start the fixture server: {e}")))?;
+        Ok(FixtureServer { server, state })
     }
 
     /// Its origin, `http://127.0.0.1:<port>`.
     pub fn origin(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.origin()
     }
 
     /// Sets what `${key}` placeholders in the answers become.
@@ -121,14 +104,6 @@ impl FixtureServer {
             .lock()
             .map(|served| served.seen.clone())
             .unwrap_or_default()
-    }
-}
-
-impl Drop for FixtureServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
     }
 }
 

@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde_json::Value;
 use tokio::net::TcpListener;
+use tributary_kit::serve::LocalServer;
 
 use super::cases::{CaseFile, Fixture, FixtureRequest, FixtureResponse};
 use super::fixtures::{substitute, Substitutions};
@@ -91,7 +92,7 @@ pub async fn record(
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| KitError::Host(format!("cannot make an HTTP client: {e}")))?;
-    let mut stops = Vec::new();
+    let mut servers = Vec::new();
     let mut real_urls = Vec::new();
     for field in runner.url_fields() {
         let Some(url) = config.get(field).and_then(Value::as_str).map(str::to_owned) else {
@@ -100,12 +101,10 @@ pub async fn record(
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(|e| KitError::Host(format!("cannot start a recording proxy: {e}")))?;
-        let origin = format!(
-            "http://{}",
-            listener
-                .local_addr()
-                .map_err(|e| KitError::Host(format!("cannot start a recording proxy: {e}")))?
-        );
+        let origin = listener
+            .local_addr()
+            .map(|addr| format!("http://{addr}"))
+            .map_err(|e| KitError::Host(format!("cannot start a recording proxy: {e}")))?;
         let local = rebase(&url, &origin);
         let proxy = Arc::new(Proxy {
             upstream: url.trim_end_matches('/').to_owned(),
@@ -115,27 +114,21 @@ pub async fn record(
             client: client.clone(),
             recorded: recorded.clone(),
         });
-        real_urls.push((field.clone(), url.clone()));
-        config[field.as_str()] = Value::String(local);
         let app = Router::new().fallback(
             move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
                 let proxy = proxy.clone();
                 async move { forward(&proxy, method, uri, headers, body).await }
             },
         );
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
-        stops.push(stop);
+        let server = LocalServer::serve_on(listener, app)
+            .map_err(|e| KitError::Host(format!("cannot start a recording proxy: {e}")))?;
+        real_urls.push((field.clone(), url.clone()));
+        config[field.as_str()] = Value::String(local);
+        servers.push(server);
     }
     let case = file.case.clone();
     let outcome = runner.run_against(&file.name, &case, config).await;
-    drop(stops);
+    drop(servers);
     let fixtures = recorded.lock().map(|r| r.clone()).unwrap_or_default();
     file.case.fixtures = fixtures;
     // The replay must ask for the paths recorded: the case keeps the real URLs (not secrets:

@@ -4,13 +4,13 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use tributary_kit::serve::LocalServer;
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use chrono::DateTime;
-use tokio::sync::oneshot;
 
 /// One feed the site serves: its body and validators.
 #[derive(Clone)]
@@ -53,7 +53,7 @@ struct SiteState {
 pub struct FeedSite {
     addr: SocketAddr,
     state: Arc<Mutex<SiteState>>,
-    _shutdown: oneshot::Sender<()>,
+    _server: LocalServer,
 }
 
 impl FeedSite {
@@ -63,19 +63,11 @@ impl FeedSite {
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(SiteState::default()));
         let app = Router::new().fallback(serve_feed).with_state(state.clone());
-        let (shutdown, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-        });
+        let server = LocalServer::serve_on(listener, app).unwrap();
         Self {
             addr,
             state,
-            _shutdown: shutdown,
+            _server: server,
         }
     }
 

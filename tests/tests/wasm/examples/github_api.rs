@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tributary_kit::serve::LocalServer;
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -26,7 +27,6 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
-use tokio::sync::oneshot;
 
 /// The REST API version GitHub answers with.
 const API_VERSION: &str = "2022-11-28";
@@ -83,7 +83,7 @@ struct ApiState {
 pub struct GitHubApi {
     addr: SocketAddr,
     state: Arc<Mutex<ApiState>>,
-    _shutdown: oneshot::Sender<()>,
+    _server: LocalServer,
 }
 
 impl GitHubApi {
@@ -106,19 +106,11 @@ impl GitHubApi {
             .route("/repos/{owner}/{repo}/issues", get(list_issues))
             .route("/repos/{owner}/{repo}/issues/comments", get(list_comments))
             .with_state(state.clone());
-        let (shutdown, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-        });
+        let server = LocalServer::serve_on(listener, app).unwrap();
         Self {
             addr,
             state,
-            _shutdown: shutdown,
+            _server: server,
         }
     }
 
