@@ -865,6 +865,30 @@ async fn install_and_info_print_the_webhook_url_the_channel_route_answers_on() {
         "{}",
         installed.stdout
     );
+    // With --json, the install answers the instance and the same URL, for scripts.
+    let installed_json = h
+        .cli(&[
+            "plugins",
+            "install",
+            "tributary.telegram",
+            "--id",
+            "tg-json",
+            "--set",
+            "botToken=110201543:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw",
+            "--set",
+            "secretToken=a-long-random-token",
+            "--yes",
+            "--json",
+        ])
+        .await
+        .ok()
+        .json();
+    assert_eq!(installed_json["id"], "tg-json", "{installed_json}");
+    assert_eq!(
+        installed_json["webhook"]["webhook_url"],
+        format!("http://{}/webhooks/telegram/tg-json", channel.http_addr),
+        "{installed_json}"
+    );
     h.cli(&["plugins", "enable", "tg"]).await.ok();
     let served = wait_served_webhook(&h, "tg", 10).await;
     let info = h.cli(&["plugins", "info", "tg"]).await.ok();

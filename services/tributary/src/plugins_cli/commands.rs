@@ -93,7 +93,8 @@ pub struct Install {
 }
 
 /// `plugins install`: refuses unless the plugin's permissions are accepted, on the command
-/// line or (on a terminal) at a prompt.
+/// line or (on a terminal) at a prompt. With `json`: the instance, and for a channel its
+/// `webhook` as `info --json` has it.
 pub async fn install(client: &MeshClient, args: Install, json: bool) -> anyhow::Result<()> {
     let plugin = client.plugin(&args.plugin_id).await?;
     let secret_fields = config_schema::secret_fields(&plugin.config_schema);
@@ -130,7 +131,12 @@ pub async fn install(client: &MeshClient, args: Install, json: bool) -> anyhow::
         )
     })?;
     if json {
-        return print_json(&instance);
+        // The instance, and for a channel the webhook URL to give the provider, as `info` has it.
+        let mut answer = serde_json::to_value(&instance)?;
+        if let Some(Ok(view)) = webhook_of(client, &instance).await {
+            answer["webhook"] = json!(view);
+        }
+        return print_json(&answer);
     }
     outln!(
         "Installed `{}` ({} {}).",
