@@ -49,6 +49,24 @@ fn generated_plugin_builds_tests_and_packages(kind: &str, lang: &str) {
     let id = format!("com.example.generated-{kind}-{lang}");
     let dir = new_plugin(work.path(), &id, kind, lang);
     let short = id.rsplit('.').next().unwrap();
+    // Editors find the SDK's types: TypeScript's in node_modules, Python's through pyright's
+    // extraPaths.
+    if lang == "python" {
+        assert!(dir
+            .join(".tributary-sdk/python/tributary_plugin/__init__.py")
+            .is_file());
+        assert!(dir
+            .join(".tributary-sdk/python/tributary_plugin/model.py")
+            .is_file());
+        let pyright: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("pyrightconfig.json")).unwrap())
+                .unwrap();
+        assert_eq!(pyright["extraPaths"], json!([".tributary-sdk/python"]));
+    } else {
+        assert!(dir
+            .join("node_modules/@tributary/plugin/package.json")
+            .is_file());
+    }
 
     let tested = tributary(work.path(), &["plugins", "test", short]);
     assert!(tested.status.success(), "{}", text(&tested));

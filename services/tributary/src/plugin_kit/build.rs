@@ -154,8 +154,9 @@ pub fn build(dir: &Path, options: BuildOptions) -> Result<Built, KitError> {
     let started = Instant::now();
     let source = PluginSource::read(dir)?;
     let kit = KitFiles::materialize()?;
-    if source.language == Language::TypeScript {
-        link_sdk(&source.dir, &kit)?;
+    match source.language {
+        Language::TypeScript => link_sdk(&source.dir, &kit)?,
+        Language::Python => link_python_sdk(&source.dir, &kit)?,
     }
     let key = input_hash(&source, &kit)?;
     let built_here = std::cell::Cell::new(None);
@@ -363,6 +364,30 @@ fn edit_sha256(text: &str, sha256: &str) -> Option<String> {
         &text[..comma + 1],
         &text[comma + 1..]
     ))
+}
+
+/// Writes the Python SDK to `<dir>/.tributary-sdk/python/tributary_plugin/` and a
+/// `pyrightconfig.json` naming that folder (unless the plugin has its own), so editors
+/// (Pylance, pyright) resolve `tributary_plugin` and its types; rewritten only when the SDK
+/// changed. The build itself uses the SDK embedded in the binary, not this copy.
+pub fn link_python_sdk(dir: &Path, kit: &KitFiles) -> Result<(), KitError> {
+    let target = dir.join(".tributary-sdk/python");
+    let stamp = target.join(".tributary-sdk");
+    if !std::fs::read_to_string(&stamp).is_ok_and(|hash| hash == kit.hash()) {
+        let _ = std::fs::remove_dir_all(&target);
+        for (path, bytes) in super::files::embedded_under("sdk/python/tributary_plugin/") {
+            write_file(&target.join("tributary_plugin").join(path), bytes)?;
+        }
+        write_file(&stamp, kit.hash().as_bytes())?;
+    }
+    let config = dir.join("pyrightconfig.json");
+    if !config.exists() {
+        write_file(
+            &config,
+            b"{\n  \"extraPaths\": [\".tributary-sdk/python\"]\n}\n",
+        )?;
+    }
+    Ok(())
 }
 
 /// Writes the TypeScript SDK to `<dir>/node_modules/@tributary/plugin/`, where editors and
