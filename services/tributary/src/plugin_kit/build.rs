@@ -154,10 +154,7 @@ pub fn build(dir: &Path, options: BuildOptions) -> Result<Built, KitError> {
     let started = Instant::now();
     let source = PluginSource::read(dir)?;
     let kit = KitFiles::materialize()?;
-    match source.language {
-        Language::TypeScript => link_sdk(&source.dir, &kit)?,
-        Language::Python => link_python_sdk(&source.dir, &kit)?,
-    }
+    link_sdk(&source.dir, source.language, &kit)?;
     let key = input_hash(&source, &kit)?;
     let built_here = std::cell::Cell::new(None);
     let compile = |out: &Path| -> Result<(), KitError> {
@@ -366,44 +363,55 @@ fn edit_sha256(text: &str, sha256: &str) -> Option<String> {
     ))
 }
 
-/// Writes the Python SDK to `<dir>/.tributary-sdk/python/tributary_plugin/` and a
-/// `pyrightconfig.json` naming that folder (unless the plugin has its own), so editors
-/// (Pylance, pyright) resolve `tributary_plugin` and its types; rewritten only when the SDK
-/// changed. The build itself uses the SDK embedded in the binary, not this copy.
-pub fn link_python_sdk(dir: &Path, kit: &KitFiles) -> Result<(), KitError> {
-    let target = dir.join(".tributary-sdk/python");
-    let stamp = target.join(".tributary-sdk");
-    if !std::fs::read_to_string(&stamp).is_ok_and(|hash| hash == kit.hash()) {
-        let _ = std::fs::remove_dir_all(&target);
-        for (path, bytes) in super::files::embedded_under("sdk/python/tributary_plugin/") {
-            write_file(&target.join("tributary_plugin").join(path), bytes)?;
+/// Writes the SDK of `language` into the plugin in `dir`, where editors find its types:
+/// TypeScript's to `node_modules/@tributary/plugin/` (where the TypeScript compiler looks
+/// too); Python's to `.tributary-sdk/python/tributary_plugin/`, with a `pyrightconfig.json`
+/// naming that folder (unless the plugin has its own) for Pylance and pyright. Each copy is
+/// rewritten only when the SDK changed. The build itself uses the SDK embedded in the binary.
+pub fn link_sdk(dir: &Path, language: Language, kit: &KitFiles) -> Result<(), KitError> {
+    match language {
+        Language::TypeScript => {
+            let files = super::files::embedded_under("sdk/typescript/").filter(|(path, _)| {
+                let top = path.split('/').next().unwrap_or("");
+                matches!(top, "package.json" | "src" | "types" | "README.md")
+            });
+            copy_sdk(&dir.join("node_modules/@tributary/plugin"), "", files, kit)
         }
-        write_file(&stamp, kit.hash().as_bytes())?;
+        Language::Python => {
+            let files = super::files::embedded_under("sdk/python/tributary_plugin/");
+            copy_sdk(
+                &dir.join(".tributary-sdk/python"),
+                "tributary_plugin",
+                files,
+                kit,
+            )?;
+            let config = dir.join("pyrightconfig.json");
+            if !config.exists() {
+                write_file(
+                    &config,
+                    b"{\n  \"extraPaths\": [\".tributary-sdk/python\"]\n}\n",
+                )?;
+            }
+            Ok(())
+        }
     }
-    let config = dir.join("pyrightconfig.json");
-    if !config.exists() {
-        write_file(
-            &config,
-            b"{\n  \"extraPaths\": [\".tributary-sdk/python\"]\n}\n",
-        )?;
-    }
-    Ok(())
 }
 
-/// Writes the TypeScript SDK to `<dir>/node_modules/@tributary/plugin/`, where editors and
-/// the TypeScript compiler find its types; rewritten only when the SDK changed.
-pub fn link_sdk(dir: &Path, kit: &KitFiles) -> Result<(), KitError> {
-    let target = dir.join("node_modules/@tributary/plugin");
+/// Writes `files` under `target/<under>/` unless the stamp in `target` says this SDK is
+/// there already; what was there before goes.
+fn copy_sdk<'a>(
+    target: &Path,
+    under: &str,
+    files: impl Iterator<Item = (&'a str, &'a [u8])>,
+    kit: &KitFiles,
+) -> Result<(), KitError> {
     let stamp = target.join(".tributary-sdk");
     if std::fs::read_to_string(&stamp).is_ok_and(|hash| hash == kit.hash()) {
         return Ok(());
     }
-    let _ = std::fs::remove_dir_all(&target);
-    for (path, bytes) in super::files::embedded_under("sdk/typescript/") {
-        let top = path.split('/').next().unwrap_or("");
-        if matches!(top, "package.json" | "src" | "types" | "README.md") {
-            write_file(&target.join(path), bytes)?;
-        }
+    let _ = std::fs::remove_dir_all(target);
+    for (path, bytes) in files {
+        write_file(&target.join(under).join(path), bytes)?;
     }
     write_file(&stamp, kit.hash().as_bytes())
 }

@@ -631,7 +631,7 @@ fn same_entity(a: &str, b: &str) -> bool {
 }
 
 /// The plural (`documents`) of an entity type spelled either way.
-fn plural(entity: &str) -> String {
+pub fn plural(entity: &str) -> String {
     entity
         .parse::<EntityType>()
         .map_or_else(|_| entity.to_owned(), |e| e.plural().to_owned())

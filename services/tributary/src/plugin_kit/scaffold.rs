@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use tributary_proto::manifest::is_reverse_dns;
 
-use super::build::{link_python_sdk, link_sdk};
+use super::build::link_sdk;
 use super::files::{embedded_under, write_file, KitFiles};
 use super::toolchain::Language;
 use super::KitError;
@@ -79,10 +79,7 @@ pub fn scaffold(new: &NewPlugin) -> Result<PathBuf, KitError> {
             new.language.as_str()
         )));
     }
-    match new.language {
-        Language::TypeScript => link_sdk(&dir, &KitFiles::materialize()?)?,
-        Language::Python => link_python_sdk(&dir, &KitFiles::materialize()?)?,
-    }
+    link_sdk(&dir, new.language, &KitFiles::materialize()?)?;
     Ok(dir)
 }
 

@@ -218,10 +218,7 @@ fn print_outcome(outcome: &CaseOutcome, updated: bool) {
                 .unwrap_or_default()
                 .to_owned()
         };
-        let entity = field("entity_type");
-        let entity = entity
-            .parse::<tributary_proto::model::EntityType>()
-            .map_or(entity.clone(), |e| e.plural().to_owned());
+        let entity = crate::plugin_kit::run::plural(&field("entity_type"));
         outln!(
             "    {} {} {}{}",
             entity,
