@@ -59,6 +59,12 @@ pub enum PluginEvent {
     Uninstalled,
     /// An instance failed (bad config, crash, health check).
     Failed,
+    /// An instance was connected to its account (OAuth 2.0 consent, or a client credentials
+    /// token), or connected again after it needed reconnecting: the recovery event.
+    Connected,
+    /// An instance's OAuth 2.0 grant is gone (revoked, expired, refused as `invalid_grant`):
+    /// a person must connect it again. `reason` says the provider's words.
+    ReconnectNeeded,
 }
 
 /// A connector sync event, emitted by the connector service.
@@ -125,6 +131,8 @@ impl EventKind {
             PluginEvent::Upgraded,
             PluginEvent::Uninstalled,
             PluginEvent::Failed,
+            PluginEvent::Connected,
+            PluginEvent::ReconnectNeeded,
         ] {
             all.push(EventKind::Plugin(e));
         }
@@ -301,6 +309,9 @@ pub enum InstanceState {
     Disabled,
     /// Stopped by an error.
     Failed,
+    /// Its OAuth 2.0 grant is gone: it keeps running (a channel still takes webhooks), its
+    /// syncs are not scheduled and say "reconnect needed" until a person connects it again.
+    NeedsReconnect,
     /// Removed.
     Uninstalled,
 }
@@ -320,7 +331,7 @@ pub struct PluginLifecycle {
     pub state: InstanceState,
     /// Who made the change (an admin token's name, `system`).
     pub actor: String,
-    /// Why, for `PluginFailed`: the error.
+    /// Why, for `PluginFailed`: the error; for `PluginReconnectNeeded`: the provider's reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }

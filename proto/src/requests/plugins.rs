@@ -107,7 +107,7 @@ pub struct InstanceView {
     pub plugin_type: String,
     /// The plugin version it runs.
     pub version: String,
-    /// `installed`, `enabled`, `disabled`, `failed` or `uninstalled`.
+    /// `installed`, `enabled`, `disabled`, `failed`, `needs_reconnect` or `uninstalled`.
     pub state: String,
     /// Its configuration without secrets.
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
@@ -128,10 +128,183 @@ pub struct InstanceView {
     /// The last error reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// Its connection to its account, for a plugin whose manifest has an `auth` section.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthView>,
     /// When it was installed.
     pub created_at: DateTime<Utc>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
+}
+
+/// Where an instance's connection to its account stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AuthStatus {
+    /// Never connected: `tributary plugins connect <instance>`.
+    NotConnected,
+    /// Tokens are held and refreshed.
+    Connected,
+    /// The grant is gone (revoked, expired, refused): a person must connect it again.
+    NeedsReconnect,
+}
+
+impl AuthStatus {
+    /// The JSON spelling (`needs_reconnect`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthStatus::NotConnected => "not_connected",
+            AuthStatus::Connected => "connected",
+            AuthStatus::NeedsReconnect => "needs_reconnect",
+        }
+    }
+}
+
+/// An instance's OAuth 2.0 connection as the APIs show it: never a token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuthView {
+    /// The provider (`microsoft`, or the plugin's own).
+    pub provider: String,
+    /// `authorization_code` or `client_credentials`.
+    pub grant: String,
+    /// Connected, not connected, or in need of a reconnect.
+    pub status: AuthStatus,
+    /// Who or what the tokens act for, where the provider says (an e-mail address, a Slack
+    /// workspace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connected_as: Option<String>,
+    /// The scopes the provider granted (which may be fewer than asked for).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
+    /// When the access token expires; absent for one that does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When a person last connected it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connected_at: Option<DateTime<Utc>>,
+    /// When its tokens were last refreshed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_refresh_at: Option<DateTime<Utc>>,
+    /// The last refresh that failed without losing the grant (the provider was down), and
+    /// why; cleared by the next one that works.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_refresh_error: Option<String>,
+    /// Why a reconnect is needed, in the provider's words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconnect_reason: Option<String>,
+}
+
+/// `plugins.connect`: start connecting an instance to its account. For
+/// `authorization_code`, the answer holds the consent URL a person opens (in any browser, on
+/// any machine); for `client_credentials`, the token is fetched at once.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConnectRequest {}
+
+/// Where a connect attempt stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptStatus {
+    /// Waiting for the person to consent.
+    Pending,
+    /// The tokens are held: the instance is connected.
+    Connected,
+    /// The provider refused, or the exchange failed; `error` says why.
+    Failed,
+    /// Nobody consented in time.
+    Expired,
+}
+
+/// Why a connect attempt failed, in plain words and in the provider's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConnectFailure {
+    /// The provider's error code (`access_denied`, `invalid_scope`,
+    /// `redirect_uri_mismatch`, `invalid_client`…).
+    pub code: String,
+    /// What it means and what to do, with the provider's own description.
+    pub message: String,
+}
+
+/// One connect attempt: `plugins.connect` starts it, `plugins.connect_status` follows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConnectAttempt {
+    /// The attempt (not its `state`, which only the consent URL carries).
+    pub attempt_id: uuid::Uuid,
+    /// The instance being connected.
+    pub instance_id: String,
+    /// The provider.
+    pub provider: String,
+    /// Where it stands.
+    pub status: AttemptStatus,
+    /// Where the person consents; absent for `client_credentials`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent_url: Option<String>,
+    /// Where the provider sends the person back (register it with the provider).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_uri: Option<String>,
+    /// Until when the consent URL works.
+    pub expires_at: DateTime<Utc>,
+    /// Once connected: the scopes granted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
+    /// Once connected: who the tokens act for, where the provider says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connected_as: Option<String>,
+    /// Once failed: why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ConnectFailure>,
+}
+
+/// `plugins.connect_status`: one connect attempt, to wait on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+pub struct ConnectStatusQuery {
+    /// The attempt `plugins.connect` answered with.
+    pub attempt_id: uuid::Uuid,
+}
+
+/// `plugins.token`: the access token to attach to an instance's requests, fresh. Only the
+/// services running instances may ask (like `plugins.runtime`); never served over HTTP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AccessTokenQuery {
+    /// The instance.
+    pub instance_id: String,
+    /// The fingerprint ([`token_fingerprint`]) of a token the API just refused with 401:
+    /// unless another process has refreshed since, the plugin manager refreshes at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<String>,
+}
+
+/// An access token, to attach as `Authorization: Bearer`. Never a refresh token.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AccessToken {
+    /// The token.
+    pub access_token: String,
+    /// When it expires, if it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessToken")
+            .field("access_token", &"<redacted>")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// A short name for an access token that does not reveal it: the first 16 hex digits of its
+/// SHA-256. `plugins.token` is told which token an API refused by it.
+pub fn token_fingerprint(token: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(token.as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Install an instance of a plugin.
@@ -288,6 +461,11 @@ pub struct RuntimeInstance {
     /// For a `wasm:` plugin: the limits its manifest asks for.
     #[serde(default, skip_serializing_if = "WasmLimits::is_empty")]
     pub limits: WasmLimits,
+    /// Whether its manifest has an `auth` section: the host then attaches the access token
+    /// `plugins.token` gives to every request to a granted host that carries no
+    /// `Authorization` of its own.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub oauth: bool,
 }
 
 /// Where a WebAssembly plugin's component is, and what its content must hash to.
@@ -299,6 +477,10 @@ pub struct ComponentSource {
     pub sha256: String,
 }
 
+/// What a service's runner of an instance was built from ([`RuntimeInstance::source`]):
+/// permissions, config, version and state.
+pub type InstanceSource = (Vec<String>, Value, String, InstanceState);
+
 /// Whether the service of an instance in the state spelled `state` runs it
 /// ([`InstanceState::runs`]); an unknown spelling does not run.
 pub fn runs_in_state(state: &str) -> bool {
@@ -306,10 +488,14 @@ pub fn runs_in_state(state: &str) -> bool {
 }
 
 impl InstanceState {
-    /// Whether the service of an instance in this state runs it: enabled, or failed (a failed
-    /// instance keeps running, and recovers when its service reports it healthy again).
+    /// Whether the service of an instance in this state runs it: enabled, failed (a failed
+    /// instance keeps running, and recovers when its service reports it healthy again), or
+    /// needing a reconnect (a channel still takes webhooks; a connector's syncs wait).
     pub fn runs(self) -> bool {
-        matches!(self, InstanceState::Enabled | InstanceState::Failed)
+        matches!(
+            self,
+            InstanceState::Enabled | InstanceState::Failed | InstanceState::NeedsReconnect
+        )
     }
 }
 
@@ -325,13 +511,14 @@ impl RuntimeInstance {
         Grants::for_instance(self.permissions.iter().cloned(), &self.config)
     }
 
-    /// What its runner was built from: permissions, config and version. A service compares
-    /// it with the last one to tell whether a change in the plugin manager matters.
-    pub fn source(&self) -> (Vec<String>, Value, String) {
+    /// What its runner was built from: permissions, config, version and state. A service
+    /// compares it with the last one to tell whether a change in the plugin manager matters.
+    pub fn source(&self) -> InstanceSource {
         (
             self.permissions.iter().map(ToString::to_string).collect(),
             self.config.clone(),
             self.version.clone(),
+            self.state,
         )
     }
 }
@@ -422,6 +609,10 @@ super::requests! {
         &[BadRequest, NotFound, Conflict, Internal];
     Call<HeartbeatRequest> => "heartbeat", InstanceView, &[BadRequest, NotFound, Conflict, Internal];
     AuditQuery => "audit", Vec<AuditEntry>, &[BadRequest, Internal];
+    InstanceCall<ConnectRequest> => "connect", ConnectAttempt,
+        &[BadRequest, NotFound, InvalidConfig, Conflict, Internal];
+    ConnectStatusQuery => "connect_status", ConnectAttempt, &[BadRequest, NotFound, Internal];
+    AccessTokenQuery => "token", AccessToken, &[BadRequest, NotFound, InvalidConfig, Conflict, Internal];
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ pub struct ChannelInstance {
     pub ctx: PluginContext,
     /// What the instance was built from (permissions, config, version), to tell whether a
     /// change in the plugin manager matters.
-    pub source: (Vec<String>, serde_json::Value, String),
+    pub source: tributary_proto::requests::plugins::InstanceSource,
     /// Where its failures (a webhook its plugin could not verify or handle: a trap, a
     /// misconfiguration) are reported, as the instance's last error.
     pub health: InstanceHealth,

@@ -46,7 +46,7 @@ struct ActiveSync {
 struct Slot {
     spec: Arc<InstanceSpec>,
     /// The permissions and config it was built from, to tell whether a change matters.
-    source: (Vec<String>, serde_json::Value, String),
+    source: tributary_proto::requests::plugins::InstanceSource,
     schedule: Result<Schedule, InvalidSchedule>,
     scheduler: CancellationToken,
     /// Woken when a sync of the instance ends, so the scheduler computes the next one.

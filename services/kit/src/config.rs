@@ -56,14 +56,43 @@ pub struct Config {
 /// OAuth 2.0 (`[oauth]`): the deployment's own OAuth client at each provider, for the
 /// instances whose plugin's manifest names that provider in its `auth` section and whose
 /// config brings no client of its own (`auth.client`).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct OAuthConfig {
+    /// Where the provider sends the person back after consent, without the path
+    /// (`https://hub.example.com`): the plugin manager serves `/oauth/callback` under it, and
+    /// each provider must have `<redirect_base_url>/oauth/callback` registered. Empty:
+    /// `http://<plugin_manager.http_addr>`, which only works in a browser on the same machine.
+    pub redirect_base_url: String,
+    /// Seconds before an access token expires that it is refreshed (15 minutes by default).
+    pub refresh_margin_secs: u64,
+    /// Seconds after which tokens are refreshed even when they have not expired, so a grant
+    /// that was revoked is found out (a day by default).
+    pub refresh_every_secs: u64,
+    /// Seconds between the plugin manager's looks for tokens due for a refresh.
+    pub refresh_check_secs: u64,
+    /// Seconds a consent URL works (its `state` and PKCE verifier are kept that long).
+    pub consent_ttl_secs: u64,
     /// `[oauth.providers.<name>]`, by the name a manifest's `auth.provider` uses: a built-in
     /// provider (`microsoft`, `google`, `github`, `slack`) or a plugin's own.
-    #[serde(default)]
     pub providers: BTreeMap<String, OAuthProviderConfig>,
 }
+
+impl Default for OAuthConfig {
+    fn default() -> Self {
+        OAuthConfig {
+            redirect_base_url: String::new(),
+            refresh_margin_secs: 900,
+            refresh_every_secs: 86_400,
+            refresh_check_secs: 30,
+            consent_ttl_secs: 600,
+            providers: BTreeMap::new(),
+        }
+    }
+}
+
+/// The path of the callback the plugin manager serves for every provider.
+pub const OAUTH_CALLBACK_PATH: &str = "/oauth/callback";
 
 /// One provider's section, `[oauth.providers.<name>]`. Every key may be left out.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -102,7 +131,89 @@ impl OAuthConfig {
         self.providers.get(name)
     }
 
+    /// The redirect URI every consent names: `<redirect_base_url>/oauth/callback`, or on
+    /// `http_addr` (the plugin manager's) when no base URL is configured.
+    pub fn redirect_uri(&self, http_addr: SocketAddr) -> String {
+        let base = self.redirect_base_url.trim().trim_end_matches('/');
+        if base.is_empty() {
+            let host = if http_addr.ip().is_unspecified() {
+                "127.0.0.1".to_owned()
+            } else {
+                match http_addr.ip() {
+                    std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+                    ip => ip.to_string(),
+                }
+            };
+            format!("http://{host}:{}{OAUTH_CALLBACK_PATH}", http_addr.port())
+        } else {
+            format!("{base}{OAUTH_CALLBACK_PATH}")
+        }
+    }
+
+    /// How long before expiry a token is refreshed.
+    pub fn refresh_margin(&self) -> Duration {
+        Duration::from_secs(self.refresh_margin_secs)
+    }
+
+    /// The longest a token goes unrefreshed.
+    pub fn refresh_every(&self) -> Duration {
+        Duration::from_secs(self.refresh_every_secs)
+    }
+
+    /// The period of the look for tokens due.
+    pub fn refresh_check(&self) -> Duration {
+        Duration::from_secs(self.refresh_check_secs.max(1))
+    }
+
+    /// How long a consent URL works.
+    pub fn consent_ttl(&self) -> Duration {
+        Duration::from_secs(self.consent_ttl_secs)
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
+        let base = self.redirect_base_url.trim();
+        if !base.is_empty() {
+            let url = url::Url::parse(base).map_err(|e| {
+                ConfigError::new(
+                    "oauth.redirect_base_url",
+                    format!("`{base}` is not a URL: {e}"),
+                )
+            })?;
+            let loopback = url.host_str().is_some_and(|h| {
+                h == "localhost"
+                    || h.parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+                    || h == "[::1]"
+            });
+            match url.scheme() {
+                "https" => {}
+                "http" if loopback => {}
+                _ => {
+                    return Err(ConfigError::new(
+                        "oauth.redirect_base_url",
+                        format!("`{base}` is not https:// (providers send codes only over TLS, http:// only to localhost)"),
+                    ))
+                }
+            }
+            if url.query().is_some() || url.fragment().is_some() {
+                return Err(ConfigError::new(
+                    "oauth.redirect_base_url",
+                    "holds a query or fragment; give the base URL only",
+                ));
+            }
+        }
+        if self.consent_ttl_secs == 0 || self.consent_ttl_secs > 3600 {
+            return Err(ConfigError::new(
+                "oauth.consent_ttl_secs",
+                "is 1 to 3600 seconds (providers' codes last 10 minutes)",
+            ));
+        }
+        if self.refresh_every_secs == 0 {
+            return Err(ConfigError::new(
+                "oauth.refresh_every_secs",
+                "must be at least 1 second",
+            ));
+        }
         for (name, provider) in &self.providers {
             if !oauth::is_provider_name(name) {
                 return Err(ConfigError::new(

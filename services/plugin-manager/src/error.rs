@@ -171,6 +171,69 @@ pub enum RegistryError {
         /// The permissions to accept.
         missing: Vec<Permission>,
     },
+    /// A connect or token request for an instance whose plugin connects to no account.
+    #[error("`{instance_id}` ({plugin_id}) does not connect to an account: its plugin's manifest has no `auth` section")]
+    NoAuth {
+        /// The instance.
+        instance_id: String,
+        /// Its plugin.
+        plugin_id: String,
+    },
+    /// No OAuth client for the provider: neither the deployment's nor the instance's.
+    #[error(
+        "no OAuth client for `{provider}`: register one with the provider (redirect URI \
+         {redirect_uri}) and set `oauth.providers.{provider}.client_id` and `client_secret`{}",
+        .instance_field.as_ref().map(|f| format!(", or the instance's `{f}`")).unwrap_or_default()
+    )]
+    NoOAuthClient {
+        /// The provider.
+        provider: String,
+        /// The redirect URI to register.
+        redirect_uri: String,
+        /// The instance config field that could hold its own client, if the plugin has one.
+        instance_field: Option<String>,
+    },
+    /// The provider cannot be reached as configured (a tenant, an endpoint).
+    #[error(transparent)]
+    ProviderSetup(#[from] tributary_proto::oauth::ProviderSetupError),
+    /// The deployment's `[oauth.providers.<name>]` cannot be read (its secret file).
+    #[error(transparent)]
+    OAuthConfig(#[from] tributary_kit::ConfigError),
+    /// A token or an enable for an instance never connected.
+    #[error("`{instance_id}` is not connected to its {provider} account yet: run `tributary plugins connect {instance_id}`")]
+    NotConnected {
+        /// The instance.
+        instance_id: String,
+        /// Its provider.
+        provider: String,
+    },
+    /// The instance's grant is gone.
+    #[error("reconnect needed: {reason}; run `tributary plugins connect {instance_id}`")]
+    ReconnectNeeded {
+        /// The instance.
+        instance_id: String,
+        /// The provider's reason.
+        reason: String,
+    },
+    /// The provider refused the OAuth client (its id, secret or redirect URI).
+    #[error("`{provider}` refused the OAuth client: {reason}; check `oauth.providers.{provider}` (or the instance's own client)")]
+    ClientRejected {
+        /// The provider.
+        provider: String,
+        /// What it said.
+        reason: String,
+    },
+    /// The token endpoint failed (unreachable, 5xx) after the retries; the connection is kept.
+    #[error("the token endpoint of `{provider}` failed: {reason}; the refresh is tried again")]
+    TokenEndpoint {
+        /// The provider.
+        provider: String,
+        /// What failed.
+        reason: String,
+    },
+    /// No connect attempt has this id.
+    #[error("no connect attempt `{0}`")]
+    UnknownAttempt(uuid::Uuid),
     /// PostgreSQL failed, or holds what this version cannot read.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -217,7 +280,14 @@ impl RegistryError {
                 ErrorCode::BadRequest
             }
             AuditLimit(_) => ErrorCode::BadRequest,
-            UnknownPlugin(_) | UnknownInstance(_) | NothingToUninstall(_) => ErrorCode::NotFound,
+            UnknownPlugin(_) | UnknownInstance(_) | NothingToUninstall(_) | UnknownAttempt(_) => {
+                ErrorCode::NotFound
+            }
+            NoAuth { .. } | NotConnected { .. } | ReconnectNeeded { .. } => ErrorCode::Conflict,
+            NoOAuthClient { .. } | ProviderSetup(_) | OAuthConfig(_) | ClientRejected { .. } => {
+                ErrorCode::InvalidConfig
+            }
+            TokenEndpoint { .. } => ErrorCode::Internal,
             AlreadyExists(_)
             | Uninstalled { .. }
             | KeptForAnotherPlugin { .. }

@@ -24,8 +24,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use tributary_proto::requests::plugins::{
-    AuditEntry, AuditQuery, ConfigureRequest, InstallRequest, InstanceFilter, InstanceView,
-    PluginList, PluginView, UninstallOutcome, UninstallRequest, UpgradeRequest,
+    AuditEntry, AuditQuery, ConfigureRequest, ConnectAttempt, InstallRequest, InstanceFilter,
+    InstanceView, PluginList, PluginView, UninstallOutcome, UninstallRequest, UpgradeRequest,
 };
 use tributary_proto::requests::{ApiError, ErrorCode};
 
@@ -207,6 +207,8 @@ pub fn router(manager: PluginManager, token: SecretString) -> (Router, utoipa::o
         .routes(routes!(disable_instance))
         .routes(routes!(upgrade_instance))
         .routes(routes!(audit_log))
+        .routes(routes!(connect_instance))
+        .routes(routes!(connect_attempt))
         .split_for_parts();
     // After the routes: the document's own modifiers run before any path is in it.
     CommonAnswers.modify(&mut api);
@@ -397,6 +399,40 @@ async fn upgrade_instance(
 ) -> Result<Json<InstanceView>, HttpError> {
     let Json(request) = body.map_err(bad_body)?;
     m.upgrade(&instance_id, &request.accept_permissions, &actor)
+        .await
+        .map(Json)
+        .map_err(refused)
+}
+
+/// Start connecting an instance to its account (OAuth 2.0): the consent URL to open, or for
+/// the client credentials grant the outcome at once. Follow it with `GET /api/v1/connect/{attempt_id}`.
+#[utoipa::path(post, path = "/api/v1/instances/{instance_id}/connect", tag = "instances",
+    params(("instance_id" = String, Path, description = "Instance id")),
+    responses((status = 200, body = ConnectAttempt),
+              (status = 404, description = "no such instance", body = ApiError),
+              (status = 409, description = "its plugin connects to no account, or the instance is uninstalled", body = ApiError),
+              (status = 422, description = "no OAuth client for its provider, or the provider is misconfigured", body = ApiError)))]
+async fn connect_instance(
+    State(m): State<PluginManager>,
+    State(Actor(actor)): State<Actor>,
+    Path(instance_id): Path<String>,
+) -> Result<Json<ConnectAttempt>, HttpError> {
+    m.connect(&instance_id, &actor)
+        .await
+        .map(Json)
+        .map_err(refused)
+}
+
+/// Where a connect attempt stands: pending, connected (with the scopes granted), failed (with
+/// the provider's reason) or expired.
+#[utoipa::path(get, path = "/api/v1/connect/{attempt_id}", tag = "instances",
+    params(("attempt_id" = uuid::Uuid, Path, description = "The attempt the connect answered with")),
+    responses((status = 200, body = ConnectAttempt), (status = 404, description = "no such attempt", body = ApiError)))]
+async fn connect_attempt(
+    State(m): State<PluginManager>,
+    Path(attempt_id): Path<uuid::Uuid>,
+) -> Result<Json<ConnectAttempt>, HttpError> {
+    m.connect_status(attempt_id)
         .await
         .map(Json)
         .map_err(refused)

@@ -17,6 +17,7 @@ pub mod http_api;
 pub mod keys;
 pub mod manager;
 pub mod nats_api;
+pub mod oauth;
 pub mod store;
 mod uninstall;
 pub mod validate;
@@ -65,6 +66,9 @@ pub async fn build(config: Config) -> Result<ServiceRuntime, KitError> {
     // The configured directories, then the managed one `tributary plugins add` fills.
     let plugin_dirs = config.plugin_dirs();
 
+    let redirect_uri = config.oauth.redirect_uri(config.plugin_manager.http_addr);
+    let oauth = oauth::OAuthSettings::new(config.oauth.clone(), redirect_uri);
+
     let mut runtime = ServiceRuntime::start(SERVICE, config).await?;
     let pool = runtime.db.clone().ok_or_else(|| {
         KitError::Unexpected(anyhow::anyhow!("the plugin manager needs its database"))
@@ -84,7 +88,8 @@ pub async fn build(config: Config) -> Result<ServiceRuntime, KitError> {
         runtime.subjects.clone(),
         plugin_dirs,
     )
-    .waking(wake.clone());
+    .waking(wake.clone())
+    .with_oauth(oauth);
     let found = manager
         .rescan()
         .await
@@ -96,7 +101,14 @@ pub async fn build(config: Config) -> Result<ServiceRuntime, KitError> {
     );
 
     nats_api::serve(&runtime, manager.clone()).await?;
-    let (routes, _) = http_api::router(manager, token);
+    let refresher = manager.clone();
+    let stop = runtime.shutdown.clone();
+    runtime.spawn_worker("oauth-refresher", async move {
+        refresher.refresh_due_until(stop).await;
+        Ok(())
+    });
+    let (routes, _) = http_api::router(manager.clone(), token);
     runtime.merge_routes(routes);
+    runtime.merge_routes(oauth::callback::router(manager));
     Ok(runtime)
 }

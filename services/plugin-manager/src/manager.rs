@@ -22,6 +22,7 @@ use crate::config_schema::SecretChange;
 use crate::discovery::{Catalog, DiscoveredPlugin};
 use crate::error::RegistryError;
 use crate::keys::MasterKey;
+use crate::oauth::OAuthSettings;
 use crate::store::{self, InstanceRow, StoreError};
 use crate::vault::secret_context;
 
@@ -60,6 +61,7 @@ pub struct PluginManager {
     plugin_dirs: Arc<Vec<PathBuf>>,
     catalog: Arc<RwLock<Catalog>>,
     wake: Arc<tokio::sync::Notify>,
+    oauth: Arc<OAuthSettings>,
 }
 
 impl std::fmt::Debug for PluginManager {
@@ -73,7 +75,8 @@ impl std::fmt::Debug for PluginManager {
 
 impl PluginManager {
     /// A registry over `pool`, sealing secrets with `key` and publishing purge tombstones on
-    /// `jetstream`; call [`PluginManager::rescan`] to load the plugins.
+    /// `jetstream`; call [`PluginManager::rescan`] to load the plugins. OAuth uses the
+    /// defaults of `[oauth]` with no provider configured until [`PluginManager::with_oauth`].
     pub fn new(
         pool: PgPool,
         jetstream: async_nats::jetstream::Context,
@@ -81,7 +84,15 @@ impl PluginManager {
         subjects: Subjects,
         plugin_dirs: Vec<PathBuf>,
     ) -> Self {
+        let oauth = OAuthSettings::new(
+            tributary_kit::config::OAuthConfig::default(),
+            format!(
+                "http://127.0.0.1:8081{}",
+                tributary_kit::config::OAUTH_CALLBACK_PATH
+            ),
+        );
         Self {
+            oauth: Arc::new(oauth),
             pool,
             jetstream,
             key: Arc::new(key),
@@ -97,6 +108,22 @@ impl PluginManager {
     pub fn waking(mut self, wake: Arc<tokio::sync::Notify>) -> Self {
         self.wake = wake;
         self
+    }
+
+    /// Connects instances and brokers their tokens with `oauth`.
+    pub fn with_oauth(mut self, oauth: OAuthSettings) -> Self {
+        self.oauth = Arc::new(oauth);
+        self
+    }
+
+    /// The OAuth settings.
+    pub(crate) fn oauth(&self) -> &OAuthSettings {
+        &self.oauth
+    }
+
+    /// The master key.
+    pub(crate) fn key(&self) -> &MasterKey {
+        &self.key
     }
 
     /// Commits a change and wakes the outbox publisher.
@@ -186,8 +213,29 @@ impl PluginManager {
         Ok(())
     }
 
-    /// An instance's stored secrets, opened: (field, value).
-    async fn secrets_of(
+    /// One stored secret of an instance, opened (an OAuth token, [`crate::oauth`]).
+    pub(crate) async fn opened_secret(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        instance_id: &str,
+        field: &str,
+    ) -> Result<Option<secrecy::SecretString>, RegistryError> {
+        let Some(sealed) = store::secret_of(conn, instance_id, field).await? else {
+            return Ok(None);
+        };
+        self.key
+            .open(&sealed, &secret_context(instance_id, field))
+            .map(Some)
+            .map_err(|source| RegistryError::SecretUnreadable {
+                instance_id: instance_id.to_owned(),
+                field: field.to_owned(),
+                source,
+            })
+    }
+
+    /// An instance's stored config secrets, opened: (field pointer, value). OAuth tokens,
+    /// stored beside them, are not among them.
+    pub(crate) async fn secrets_of(
         &self,
         conn: &mut sqlx::PgConnection,
         instance_id: &str,
@@ -195,6 +243,7 @@ impl PluginManager {
         store::secrets_of(conn, instance_id)
             .await?
             .into_iter()
+            .filter(|(field, _)| field.starts_with('/'))
             .map(|(field, sealed)| {
                 self.key
                     .open(&sealed, &secret_context(instance_id, &field))

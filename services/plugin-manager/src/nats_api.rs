@@ -3,8 +3,9 @@
 //! "message": …}}` with the NATS service error headers. This is one edge of the registry: a
 //! [`RegistryError`] becomes the wire's [`ApiError`] here, in [`on`].
 //!
-//! `plugins.runtime` answers with an instance's secrets: in a deployment only the connector
-//! and channel services' NATS users may call it (deploy/nats-server.conf).
+//! `plugins.runtime` answers with an instance's secrets and `plugins.token` with its access
+//! token: in a deployment only the connector and channel services' NATS users may call them
+//! (deploy/nats-server.conf).
 
 use std::future::Future;
 
@@ -12,9 +13,10 @@ use tributary_kit::requests;
 use tributary_kit::{KitError, ServiceRuntime};
 
 use tributary_proto::requests::plugins::{
-    AuditQuery, Call, ConfigureRequest, DisableRequest, EnableRequest, HeartbeatRequest,
-    InstallRequest, InstanceCall, InstanceFilter, InstanceInfo, ListPlugins, PluginInfo,
-    RescanPlugins, RuntimeQuery, UninstallRequest, UpgradeRequest,
+    AccessTokenQuery, AuditQuery, Call, ConfigureRequest, ConnectRequest, ConnectStatusQuery,
+    DisableRequest, EnableRequest, HeartbeatRequest, InstallRequest, InstanceCall, InstanceFilter,
+    InstanceInfo, ListPlugins, PluginInfo, RescanPlugins, RuntimeQuery, UninstallRequest,
+    UpgradeRequest,
 };
 use tributary_proto::requests::{ApiError, Request};
 
@@ -138,6 +140,22 @@ pub async fn serve(runtime: &ServiceRuntime, manager: PluginManager) -> Result<(
     .await?;
     on(runtime, pm, |m, r: AuditQuery| async move {
         m.audit_log(r.instance_id.as_deref(), r.limit).await
+    })
+    .await?;
+    on(
+        runtime,
+        pm,
+        |m, r: InstanceCall<ConnectRequest>| async move {
+            m.connect(&r.instance_id, &actor(r.actor)?).await
+        },
+    )
+    .await?;
+    on(runtime, pm, |m, r: ConnectStatusQuery| async move {
+        m.connect_status(r.attempt_id).await
+    })
+    .await?;
+    on(runtime, pm, |m, r: AccessTokenQuery| async move {
+        m.access_token(&r.instance_id, r.rejected.as_deref()).await
     })
     .await
 }

@@ -61,6 +61,7 @@ pub fn state_name(state: InstanceState) -> &'static str {
         InstanceState::Enabled => "enabled",
         InstanceState::Disabled => "disabled",
         InstanceState::Failed => "failed",
+        InstanceState::NeedsReconnect => "needs_reconnect",
         InstanceState::Uninstalled => "uninstalled",
     }
 }
@@ -261,6 +262,29 @@ pub async fn secrets_of(
             ))
         })
         .collect()
+}
+
+/// One sealed secret of an instance.
+pub async fn secret_of(
+    conn: &mut PgConnection,
+    instance_id: &str,
+    field: &str,
+) -> Result<Option<SealedSecret>, StoreError> {
+    let row = sqlx::query(
+        "SELECT key_id, nonce, ciphertext FROM plugin_secret WHERE instance_id = $1 AND field = $2",
+    )
+    .bind(instance_id)
+    .bind(field)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|r| {
+        Ok(SealedSecret {
+            key_id: r.try_get("key_id")?,
+            nonce: r.try_get("nonce")?,
+            ciphertext: r.try_get("ciphertext")?,
+        })
+    })
+    .transpose()
 }
 
 /// Stores (or replaces) one sealed secret.

@@ -101,6 +101,40 @@ async fn one_of_each() -> Vec<RegistryError> {
             subject: "connector.items.work".into(),
             reason: "no stream".into(),
         },
+        NoAuth {
+            instance_id: "work".into(),
+            plugin_id: "com.example.contacts".into(),
+        },
+        NoOAuthClient {
+            provider: "microsoft".into(),
+            redirect_uri: "https://hub.example.com/oauth/callback".into(),
+            instance_field: Some("clientId".into()),
+        },
+        ProviderSetup(tributary_proto::oauth::ProviderSetupError {
+            key: "oauth.providers.microsoft.tenant".into(),
+            message: "client credentials need the tenant's id or domain, not `common`".into(),
+        }),
+        OAuthConfig(tributary_kit::ConfigError::new(
+            "oauth.providers.github.client_secret",
+            "cannot read the file",
+        )),
+        NotConnected {
+            instance_id: "mail".into(),
+            provider: "google".into(),
+        },
+        ReconnectNeeded {
+            instance_id: "mail".into(),
+            reason: "google refused the refresh: invalid_grant".into(),
+        },
+        ClientRejected {
+            provider: "github".into(),
+            reason: "incorrect_client_credentials".into(),
+        },
+        TokenEndpoint {
+            provider: "microsoft".into(),
+            reason: "the token endpoint answered 503".into(),
+        },
+        UnknownAttempt(uuid::Uuid::nil()),
     ]
 }
 
@@ -139,6 +173,12 @@ fn met_by(e: &RegistryError) -> Vec<&'static str> {
         ]),
         SecretUnreadable { .. } => vec!["runtime", "install", "configure", "enable", "upgrade"],
         ScanFailed(_) => vec!["rescan"],
+        NoAuth { .. } | NoOAuthClient { .. } | ProviderSetup(_) | OAuthConfig(_) => {
+            vec!["connect", "token"]
+        }
+        NotConnected { .. } => vec!["enable", "token"],
+        ReconnectNeeded { .. } | ClientRejected { .. } | TokenEndpoint { .. } => vec!["token"],
+        UnknownAttempt(_) => vec!["connect_status"],
     }
 }
 
@@ -174,7 +214,7 @@ async fn each_refusal_keeps_its_code_message_and_lists() {
         .into_iter()
         .map(ApiError::from)
         .collect();
-    let expected: [(ErrorCode, &str); 24] = [
+    let expected: [(ErrorCode, &str); 33] = [
         (
             ErrorCode::BadRequest,
             "instance id `a b` must be 1 to 64 letters, digits, `-` or `_`",
@@ -269,6 +309,50 @@ async fn each_refusal_keeps_its_code_message_and_lists() {
             ErrorCode::Internal,
             "cannot publish the purge of `work` to `connector.items.work`: no stream; nothing \
              was uninstalled",
+        ),
+        (
+            ErrorCode::Conflict,
+            "`work` (com.example.contacts) does not connect to an account: its plugin's \
+             manifest has no `auth` section",
+        ),
+        (
+            ErrorCode::InvalidConfig,
+            "no OAuth client for `microsoft`: register one with the provider (redirect URI \
+             https://hub.example.com/oauth/callback) and set \
+             `oauth.providers.microsoft.client_id` and `client_secret`, or the instance's \
+             `clientId`",
+        ),
+        (
+            ErrorCode::InvalidConfig,
+            "`oauth.providers.microsoft.tenant`: client credentials need the tenant's id",
+        ),
+        (
+            ErrorCode::InvalidConfig,
+            "invalid configuration: `oauth.providers.github.client_secret`: cannot read",
+        ),
+        (
+            ErrorCode::Conflict,
+            "`mail` is not connected to its google account yet: run `tributary plugins \
+             connect mail`",
+        ),
+        (
+            ErrorCode::Conflict,
+            "reconnect needed: google refused the refresh: invalid_grant; run `tributary \
+             plugins connect mail`",
+        ),
+        (
+            ErrorCode::InvalidConfig,
+            "`github` refused the OAuth client: incorrect_client_credentials; check \
+             `oauth.providers.github` (or the instance's own client)",
+        ),
+        (
+            ErrorCode::Internal,
+            "the token endpoint of `microsoft` failed: the token endpoint answered 503; the \
+             refresh is tried again",
+        ),
+        (
+            ErrorCode::NotFound,
+            "no connect attempt `00000000-0000-0000-0000-000000000000`",
         ),
     ];
     assert_eq!(answered.len(), expected.len());

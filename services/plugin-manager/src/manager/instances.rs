@@ -80,7 +80,9 @@ impl PluginManager {
             .map(|p| p.manifest.version)
             .filter(|v| *v > row.manifest.version)
             .map(|v| v.to_string());
+        let auth = self.auth_view(&mut conn, row).await?;
         Ok(InstanceView {
+            auth,
             id: row.id.clone(),
             plugin_id: row.plugin_id.clone(),
             plugin_type: row.manifest.plugin_type.as_str().to_owned(),

@@ -4,7 +4,7 @@ use serde_json::json;
 use tributary_proto::events::{InstanceState, PluginEvent};
 use tributary_proto::grants::Grants;
 use tributary_proto::manifest::Permission;
-use tributary_proto::requests::plugins::InstanceView;
+use tributary_proto::requests::plugins::{AuthStatus, InstanceView};
 
 use crate::error::RegistryError;
 use crate::store::{self, InstanceRow};
@@ -21,7 +21,10 @@ impl PluginManager {
     ) -> Result<InstanceView, RegistryError> {
         let mut tx = self.pool.begin().await?;
         let mut row = self.lock_live(&mut tx, instance_id).await?;
-        if row.state == InstanceState::Enabled {
+        if matches!(
+            row.state,
+            InstanceState::Enabled | InstanceState::NeedsReconnect
+        ) {
             return self.instance(instance_id).await;
         }
         let secrets = self.secrets_of(&mut tx, instance_id).await?;
@@ -32,7 +35,21 @@ impl PluginManager {
                 problems,
             });
         }
-        row.state = InstanceState::Enabled;
+        row.state = match self.connection_status(&mut tx, &row).await? {
+            Some(AuthStatus::NotConnected) => {
+                return Err(RegistryError::NotConnected {
+                    instance_id: instance_id.to_owned(),
+                    provider: row
+                        .manifest
+                        .auth
+                        .as_ref()
+                        .map(|a| a.provider.clone())
+                        .unwrap_or_default(),
+                })
+            }
+            Some(AuthStatus::NeedsReconnect) => InstanceState::NeedsReconnect,
+            _ => InstanceState::Enabled,
+        };
         row.last_error = None;
         self.transition(&mut tx, &row, "enable", PluginEvent::Enabled, actor)
             .await?;

@@ -26,6 +26,14 @@ impl PluginManager {
         // answer, say), which PostgreSQL cannot store.
         let error = error.map(|e| e.replace('\0', "\u{FFFD}"));
         match error {
+            // Waiting for a person to connect it again: neither a failure nor a recovery
+            // changes that; only a connect does.
+            error if row.state == InstanceState::NeedsReconnect => {
+                if error.is_some() {
+                    row.last_error = error;
+                }
+                store::save_instance(&mut tx, &row).await?;
+            }
             Some(error) if row.state != InstanceState::Failed => {
                 row.state = InstanceState::Failed;
                 row.last_error = Some(error);
@@ -64,6 +72,7 @@ impl PluginManager {
             secret_fields: config_schema::top_level_secret_fields(&row.manifest.config_schema),
             component,
             limits: row.manifest.limits,
+            oauth: row.manifest.auth.is_some(),
             instance_id: row.id,
             plugin_id: row.plugin_id,
             plugin_type: row.manifest.plugin_type,

@@ -284,6 +284,8 @@ impl CaseRunner {
                 sha256: self.built.sha256.clone(),
             }),
             limits: self.manifest.limits,
+            // `plugins test` serves fixtures: no token to attach.
+            oauth: false,
         }
     }
 }
