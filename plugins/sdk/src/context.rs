@@ -11,7 +11,7 @@ use tributary_proto::grants::Grants;
 use tributary_proto::EntityType;
 use uuid::Uuid;
 
-use crate::http::{PluginHttp, PluginHttpBuilder};
+use crate::http::{AccessTokens, PluginHttp, PluginHttpBuilder};
 use crate::PluginError;
 
 /// An event a plugin emitted, as handed to the [`EventSink`].
@@ -152,6 +152,14 @@ impl PluginContextBuilder {
     /// grants.
     pub fn http(mut self, configure: impl FnOnce(PluginHttpBuilder) -> PluginHttpBuilder) -> Self {
         self.http = configure(self.http);
+        self
+    }
+
+    /// Where the HTTP client gets the access token it attaches to the instance's requests,
+    /// for a plugin whose manifest has an `auth` section (see
+    /// [`PluginHttpBuilder::access_tokens`]); the plugin never reads the token.
+    pub fn access_tokens(mut self, tokens: Arc<dyn AccessTokens>) -> Self {
+        self.http = self.http.access_tokens(tokens);
         self
     }
 

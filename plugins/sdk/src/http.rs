@@ -5,11 +5,14 @@ use std::error::Error as _;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
+use reqwest::header::{HeaderValue, AUTHORIZATION};
 use reqwest::{Method, Request, Response, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tributary_proto::grants::{Grants, PermissionDenied};
+use tributary_proto::requests::plugins::token_fingerprint;
 
 use crate::retry::{parse_retry_after, RetryPolicy};
 use crate::PluginError;
@@ -19,12 +22,41 @@ const MAX_REDIRECTS: usize = 10;
 /// How much of an error answer's body goes into [`PluginError::Http`].
 const ERROR_BODY_CHARS: usize = 300;
 
+/// Where the host gets the OAuth 2.0 access token it attaches to an instance's requests: the
+/// plugin manager's `plugins.token` in the services, a fixed token in tests.
+///
+/// The plugin never sees the token: [`PluginHttp`] puts it in the outgoing request only.
+#[async_trait]
+pub trait AccessTokens: Send + Sync {
+    /// The instance's current access token. `rejected` is the fingerprint
+    /// ([`tributary_proto::requests::plugins::token_fingerprint`]) of a token the API has just
+    /// refused with 401: the source then answers a refreshed one (unless it was refreshed
+    /// since). An error (a grant that is gone: "reconnect needed: …") fails the request.
+    async fn access_token(&self, rejected: Option<&str>) -> Result<SecretString, PluginError>;
+}
+
+/// The token source of a client, if it has one; a newtype so the builder stays `Debug`.
+#[derive(Clone)]
+struct TokenSource(Arc<dyn AccessTokens>);
+
+impl std::fmt::Debug for TokenSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AccessTokens")
+    }
+}
+
 /// An HTTP client for one plugin instance; cheap to clone, and clones share the rate limit.
 ///
 /// A request to a host the grants do not cover (`network:outbound:<host>`) is refused before
 /// any connection is made, and so is a redirect to one. Connection failures, 429 and 5xx
 /// answers are retried with exponential backoff, honouring `Retry-After`; any answer of 400
 /// or more that is not retried comes back as [`PluginError::Http`].
+///
+/// With a token source ([`PluginHttpBuilder::access_tokens`], for a plugin whose manifest has
+/// an `auth` section), a request to a granted host that carries no `Authorization` of its own
+/// gets `Authorization: Bearer <access token>`, marked sensitive. A 401 answer to it asks the
+/// source for a fresh token once and sends the request once more (when it can be repeated).
+/// reqwest drops the header on a redirect to another host.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), tributary_plugin_sdk::PluginError> {
@@ -52,6 +84,9 @@ struct HttpInner {
     retry: RetryPolicy,
     /// Shared by every clone, so the whole instance keeps to one rate.
     limiter: Option<RateLimiter>,
+    /// Where the instance's OAuth access token comes from, for a plugin with an `auth`
+    /// section; `None`: requests go out with only the headers the plugin gave them.
+    tokens: Option<TokenSource>,
 }
 
 impl std::fmt::Debug for PluginHttp {
@@ -59,6 +94,7 @@ impl std::fmt::Debug for PluginHttp {
         f.debug_struct("PluginHttp")
             .field("grants", &self.inner.grants)
             .field("retry", &self.inner.retry)
+            .field("access_tokens", &self.inner.tokens.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -72,6 +108,8 @@ pub struct PluginHttpBuilder {
     /// The least time between two requests, if limited.
     min_interval: Option<Duration>,
     user_agent: String,
+    /// The token source, if requests get an access token attached.
+    tokens: Option<TokenSource>,
 }
 
 impl PluginHttpBuilder {
@@ -111,6 +149,14 @@ impl PluginHttpBuilder {
         self
     }
 
+    /// Attaches the access token `tokens` gives to every request to a granted host that has
+    /// no `Authorization` header of its own, and asks it for a fresh one after a 401 (see
+    /// [`PluginHttp`]). For an instance whose plugin's manifest has an `auth` section.
+    pub fn access_tokens(mut self, tokens: Arc<dyn AccessTokens>) -> Self {
+        self.tokens = Some(TokenSource(tokens));
+        self
+    }
+
     /// Builds the client; fails only if the TLS backend cannot be initialised.
     pub fn build(self) -> Result<PluginHttp, PluginError> {
         let redirect_grants = self.grants.clone();
@@ -136,6 +182,7 @@ impl PluginHttpBuilder {
                 grants: self.grants,
                 retry: self.retry,
                 limiter: self.min_interval.and_then(RateLimiter::new),
+                tokens: self.tokens,
             }),
         })
     }
@@ -151,6 +198,7 @@ impl PluginHttp {
             retry: RetryPolicy::default(),
             min_interval: None,
             user_agent: concat!("tributary-plugin-sdk/", env!("CARGO_PKG_VERSION")).to_owned(),
+            tokens: None,
         }
     }
 
@@ -208,7 +256,7 @@ impl PluginHttp {
 
     async fn send_checked(
         &self,
-        request: Request,
+        mut request: Request,
         error_status_is_err: bool,
     ) -> Result<Response, PluginError> {
         let method = request.method().to_string();
@@ -220,6 +268,47 @@ impl PluginHttp {
             )),
         })?;
         let what = describe(&request);
+        // Only after the grant check: a token never goes to a host the instance may not reach.
+        let attached = match &self.inner.tokens {
+            Some(TokenSource(tokens)) if !request.headers().contains_key(AUTHORIZATION) => {
+                let token = tokens.access_token(None).await?;
+                set_bearer(&mut request, &token)?;
+                Some((tokens.clone(), token))
+            }
+            _ => None,
+        };
+        let Some((tokens, token)) = attached else {
+            let response = self.send_with_retries(request, &what).await?;
+            return finish(&what, response, error_status_is_err).await;
+        };
+        let url = request.url().clone();
+        let again = request.try_clone();
+        let response = self.send_with_retries(request, &what).await?;
+        let refused_our_token =
+            response.status() == StatusCode::UNAUTHORIZED && same_origin(response.url(), &url);
+        let Some(mut again) = again.filter(|_| refused_our_token) else {
+            return finish(&what, response, error_status_is_err).await;
+        };
+        // Refused: ask for a fresh token once, and send once more with it. A second 401 is
+        // the caller's to read; never a loop.
+        let rejected = token_fingerprint(token.expose_secret());
+        let fresh = tokens.access_token(Some(&rejected)).await?;
+        if fresh.expose_secret() == token.expose_secret() {
+            return finish(&what, response, error_status_is_err).await;
+        }
+        tracing::debug!(request = %what, "Sending a request again with a refreshed access token.");
+        set_bearer(&mut again, &fresh)?;
+        let response = self.send_with_retries(again, &what).await?;
+        finish(&what, response, error_status_is_err).await
+    }
+
+    /// Tries `request` as the retry policy allows and answers with the last response,
+    /// whatever its status.
+    async fn send_with_retries(
+        &self,
+        request: Request,
+        what: &str,
+    ) -> Result<Response, PluginError> {
         let policy = self.inner.retry;
         let mut next = Some(request);
         let mut attempt = 1;
@@ -246,16 +335,13 @@ impl PluginHttp {
                     tracing::warn!(request = %what, status = response.status().as_u16(), attempt, ?wait, "Retrying a request the server could not serve.");
                     wait
                 }
-                Ok(response) if error_status_is_err && response.status().as_u16() >= 400 => {
-                    return Err(http_error(&what, response).await);
-                }
                 Ok(response) => return Ok(response),
                 Err(error) if error.is_connect() && !error.is_timeout() && retry_copy.is_some() => {
                     let wait = policy.backoff(attempt);
                     tracing::warn!(request = %what, attempt, ?wait, error = %error.without_url(), "Retrying a request that could not connect.");
                     wait
                 }
-                Err(error) => return Err(transport_error(&what, error)),
+                Err(error) => return Err(transport_error(what, error)),
             };
             tokio::time::sleep(wait).await;
             next = retry_copy;
@@ -264,6 +350,42 @@ impl PluginHttp {
         // Every iteration returns or sets `next`; reaching here means no request was given.
         Err(PluginError::Other(format!("{what}: no attempt was made")))
     }
+}
+
+/// The final answer to a request: an error for a status of 400 or more when the caller wants
+/// one ([`PluginHttp::execute`]), else the response as it is.
+async fn finish(
+    what: &str,
+    response: Response,
+    error_status_is_err: bool,
+) -> Result<Response, PluginError> {
+    if error_status_is_err && response.status().as_u16() >= 400 {
+        Err(http_error(what, response).await)
+    } else {
+        Ok(response)
+    }
+}
+
+/// Sets `Authorization: Bearer <token>` on `request`, marked sensitive so that it is never
+/// shown by `Debug` nor compressed into an HTTP/2 header table.
+fn set_bearer(request: &mut Request, token: &SecretString) -> Result<(), PluginError> {
+    let mut value =
+        HeaderValue::from_str(&format!("Bearer {}", token.expose_secret())).map_err(|_| {
+            PluginError::Other(
+                "the access token holds characters an HTTP header cannot carry".to_owned(),
+            )
+        })?;
+    value.set_sensitive(true);
+    request.headers_mut().insert(AUTHORIZATION, value);
+    Ok(())
+}
+
+/// Whether the answer came from the origin the request was sent to: a 401 from another host,
+/// reached by a redirect that dropped the token, says nothing about the token.
+fn same_origin(answered: &reqwest::Url, asked: &reqwest::Url) -> bool {
+    answered.scheme() == asked.scheme()
+        && answered.host_str() == asked.host_str()
+        && answered.port_or_known_default() == asked.port_or_known_default()
 }
 
 /// A request being built; send it with [`HttpRequest::send`] or [`HttpRequest::send_json`].

@@ -29,7 +29,7 @@ pub use context::{
     PluginEvent, PluginKv,
 };
 pub use error::PluginError;
-pub use http::{HttpRequest, PluginHttp, PluginHttpBuilder};
+pub use http::{AccessTokens, HttpRequest, PluginHttp, PluginHttpBuilder};
 pub use paginate::{paginate, paginate_pages, Page};
 /// The HTTP crate [`PluginHttp`] is built on, for its `Method` and `Response`.
 pub use reqwest;

@@ -4,6 +4,7 @@ mod connector;
 mod context;
 mod http;
 mod paginate;
+mod tokens;
 
 use std::time::Duration;
 
