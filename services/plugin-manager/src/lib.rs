@@ -66,10 +66,12 @@ pub async fn build(config: Config) -> Result<ServiceRuntime, KitError> {
     // The configured directories, then the managed one `tributary plugins add` fills.
     let plugin_dirs = config.plugin_dirs();
 
-    let redirect_uri = config.oauth.redirect_uri(config.plugin_manager.http_addr);
-    let oauth = oauth::OAuthSettings::new(config.oauth.clone(), redirect_uri);
+    let oauth_config = config.oauth.clone();
 
     let mut runtime = ServiceRuntime::start(SERVICE, config).await?;
+    // On the address bound, which port 0 leaves to the system.
+    let redirect_uri = oauth_config.redirect_uri(runtime.http_addr());
+    let oauth = oauth::OAuthSettings::new(oauth_config, redirect_uri);
     let pool = runtime.db.clone().ok_or_else(|| {
         KitError::Unexpected(anyhow::anyhow!("the plugin manager needs its database"))
     })?;

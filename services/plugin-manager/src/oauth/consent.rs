@@ -316,7 +316,16 @@ impl PluginManager {
             store::save_instance(&mut tx, &row).await?;
         }
         let asked = resolved.profile.consent_scopes(&resolved.auth);
-        let missing: Vec<&String> = asked.iter().filter(|s| !scopes.contains(s)).collect();
+        // The offline scope shows as the refresh token (Microsoft leaves it out of `scope`).
+        let offline = resolved
+            .profile
+            .offline_scope
+            .as_ref()
+            .filter(|_| issued.refresh_token.is_some());
+        let missing: Vec<&String> = asked
+            .iter()
+            .filter(|s| !scopes.contains(s) && Some(*s) != offline)
+            .collect();
         store::audit(
             &mut tx,
             actor,

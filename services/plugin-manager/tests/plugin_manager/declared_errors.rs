@@ -8,9 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{json, Value};
 use tributary_kit::testing::TestEnv;
 use tributary_proto::requests::plugins::{
-    AuditQuery, Call, ConfigureRequest, DisableRequest, EnableRequest, HeartbeatRequest,
-    InstallRequest, InstanceCall, InstanceFilter, InstanceInfo, ListPlugins, PluginInfo,
-    RescanPlugins, RuntimeQuery, UninstallRequest, UpgradeRequest,
+    AccessTokenQuery, AuditQuery, Call, ConfigureRequest, ConnectRequest, ConnectStatusQuery,
+    DisableRequest, EnableRequest, HeartbeatRequest, InstallRequest, InstanceCall, InstanceFilter,
+    InstanceInfo, ListPlugins, PluginInfo, RescanPlugins, RuntimeQuery, UninstallRequest,
+    UpgradeRequest,
 };
 use tributary_proto::requests::{catalog, ErrorCode, Request};
 use tributary_proto::ServiceName;
@@ -24,6 +25,7 @@ type Disable = InstanceCall<DisableRequest>;
 type Upgrade = InstanceCall<UpgradeRequest>;
 type Uninstall = InstanceCall<UninstallRequest>;
 type Heartbeat = Call<HeartbeatRequest>;
+type Connect = InstanceCall<ConnectRequest>;
 
 /// What each request answered: the codes it was refused with, by verb, and every refusal
 /// with a code its request does not declare.
@@ -64,6 +66,8 @@ impl Answers {
         self.ask::<Upgrade>(env, body()).await;
         self.ask::<Uninstall>(env, body()).await;
         self.ask::<Heartbeat>(env, body()).await;
+        self.ask::<Connect>(env, body()).await;
+        self.ask::<AccessTokenQuery>(env, body()).await;
         let config = json!({ "instance_id": id, "config": contacts_config() });
         self.ask::<Configure>(env, [config]).await;
     }
@@ -79,6 +83,46 @@ fn other_manifest() -> String {
         "configSchema": { "type": "object" }
     })
     .to_string()
+}
+
+/// A plugin that connects to a Google account, and one that signs in as its own Microsoft
+/// client; the test configures no OAuth client for either.
+const MAIL: &str = "com.example.mail";
+const DAEMON: &str = "com.example.daemon";
+
+fn oauth_manifest(id: &str, auth: Value) -> String {
+    json!({
+        "id": id, "name": id, "version": "1.0.0", "type": "connector",
+        "entrypoint": "builtin:other", "permissions": [], "auth": auth,
+        "configSchema": { "type": "object" }
+    })
+    .to_string()
+}
+
+/// The refusals of connecting and of tokens: a plugin with no `auth`, one never connected,
+/// no OAuth client configured, an attempt that does not exist.
+async fn refusals_of_oauth(env: &TestEnv, answers: &mut Answers) {
+    for (id, plugin) in [("mailbox", MAIL), ("daemon", DAEMON)] {
+        ask::<Install, Value>(
+            env,
+            json!({ "plugin_id": plugin, "instance_id": id, "accept_permissions": [] }),
+        )
+        .await
+        .unwrap();
+    }
+    let instances = || ["work", "mailbox", "daemon"].map(|id| json!({ "instance_id": id }));
+    answers.ask::<Connect>(env, instances()).await;
+    let nul_actor = json!({ "instance_id": "mailbox", "actor": "\u{0}" });
+    answers.ask::<Connect>(env, [nul_actor]).await;
+    answers.ask::<AccessTokenQuery>(env, instances()).await;
+    answers
+        .ask::<AccessTokenQuery>(env, [json!("not a request")])
+        .await;
+    let attempts = [
+        json!({ "attempt_id": uuid::Uuid::nil() }),
+        json!({ "attempt_id": "not a uuid" }),
+    ];
+    answers.ask::<ConnectStatusQuery>(env, attempts).await;
 }
 
 /// The permissions of version 2 of the contacts plugin: one more than version 1.
@@ -167,7 +211,13 @@ async fn refusals_of_an_upgrade(env: &TestEnv, dir: &PluginDir, answers: &mut An
 /// plugin manager's tables gone from under it.
 async fn refusals_of_a_broken_registry(env: &TestEnv, answers: &mut Answers) {
     let pool = env.pool().await;
-    for table in ["plugin", "plugin_instance", "plugin_secret", "plugin_audit"] {
+    for table in [
+        "plugin",
+        "plugin_instance",
+        "plugin_secret",
+        "plugin_audit",
+        "plugin_oauth_consent",
+    ] {
         sqlx::query(&format!("ALTER TABLE {table} RENAME TO {table}_gone"))
             .execute(&pool)
             .await
@@ -176,6 +226,9 @@ async fn refusals_of_a_broken_registry(env: &TestEnv, answers: &mut Answers) {
     answers.ask::<RescanPlugins>(env, [json!({})]).await;
     answers.ask::<InstanceFilter>(env, [json!({})]).await;
     answers.ask::<AuditQuery>(env, [json!({})]).await;
+    answers
+        .ask::<ConnectStatusQuery>(env, [json!({ "attempt_id": uuid::Uuid::nil() })])
+        .await;
     answers.ask_about(env, "work").await;
     let install = json!({ "plugin_id": CONTACTS, "instance_id": "fresh",
                           "accept_permissions": V2_PERMISSIONS, "config": contacts_config() });
@@ -186,6 +239,21 @@ async fn refusals_of_a_broken_registry(env: &TestEnv, answers: &mut Answers) {
 async fn every_refusal_of_a_plugins_request_is_a_code_the_request_declares() {
     let (env, dir) = env_with_plugin().await;
     dir.write("other", &other_manifest());
+    dir.write(
+        "mail",
+        &oauth_manifest(
+            MAIL,
+            json!({ "grant": "authorization_code", "provider": "google", "scopes": ["openid"] }),
+        ),
+    );
+    dir.write(
+        "daemon",
+        &oauth_manifest(
+            DAEMON,
+            json!({ "grant": "client_credentials", "provider": "microsoft",
+                    "scopes": ["https://graph.microsoft.com/.default"], "tenant": "contoso.example" }),
+        ),
+    );
     let pm = RunningPm::start(env.config.clone()).await;
     install(&env, "work", contacts_config()).await;
     install(&env, "live", contacts_config()).await;
@@ -207,6 +275,7 @@ async fn every_refusal_of_a_plugins_request_is_a_code_the_request_declares() {
     let mut answers = Answers::default();
     refusals_of_the_caller(&env, &mut answers).await;
     refusals_of_an_upgrade(&env, &dir, &mut answers).await;
+    refusals_of_oauth(&env, &mut answers).await;
     refusals_of_a_broken_registry(&env, &mut answers).await;
 
     assert!(
@@ -238,7 +307,16 @@ async fn every_refusal_of_a_plugins_request_is_a_code_the_request_declares() {
         Conflict,
         Internal,
     ];
-    let aimed: [(&str, &[ErrorCode]); 14] = [
+    let aimed: [(&str, &[ErrorCode]); 17] = [
+        (
+            "connect",
+            &[BadRequest, NotFound, InvalidConfig, Conflict, Internal],
+        ),
+        ("connect_status", &[BadRequest, NotFound, Internal]),
+        (
+            "token",
+            &[BadRequest, NotFound, InvalidConfig, Conflict, Internal],
+        ),
         ("list", &[BadRequest]),
         ("rescan", &[BadRequest, Internal]),
         ("info", &[BadRequest, NotFound]),

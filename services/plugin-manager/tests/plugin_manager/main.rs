@@ -8,6 +8,7 @@ mod configs;
 mod declared_errors;
 mod discovery;
 mod lifecycle;
+mod oauth;
 mod reinstall;
 mod secrets;
 mod support;
