@@ -3,11 +3,13 @@
 //! PostgreSQL directly, while the plugin manager is stopped; `add` copies a plugin into the
 //! managed plugin directory ([`add`]) and then asks for a rescan.
 //!
-//! Exit codes: 0 done, 1 failed, 2 permissions not accepted.
+//! Exit codes: 0 done, 1 failed, 2 permissions not accepted, 130 `connect` stopped waiting by
+//! ctrl-c.
 
 pub mod add;
 pub mod commands;
 pub mod config_input;
+pub mod connect;
 pub mod keys;
 pub mod kit;
 pub mod render;
@@ -84,6 +86,21 @@ pub enum PluginsCommand {
     Disable {
         /// The instance.
         instance: String,
+    },
+    /// Connect an instance to its account with OAuth 2.0 (its plugin's manifest has an `auth`
+    /// section): prints the consent URL to open in a browser, on this machine or any other,
+    /// and waits until the provider sends the browser back; then says who it is connected as
+    /// and which scopes were granted. Also what to run when `info` says it needs a reconnect.
+    Connect {
+        /// The instance.
+        instance: String,
+        /// Print the consent URL and return at once instead of waiting for the consent.
+        #[arg(long)]
+        no_wait: bool,
+        /// Stop waiting after this many seconds (the consent URL keeps working until it
+        /// expires); without it, wait until it expires.
+        #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+        timeout: Option<u64>,
     },
     /// Move an instance to the newest version found of its plugin.
     Upgrade {
@@ -235,6 +252,18 @@ async fn execute(config: &Config, args: PluginsArgs) -> anyhow::Result<()> {
         PluginsCommand::Disable { instance } => {
             commands::set_enabled(&connect().await?, &instance, false, json).await
         }
+        PluginsCommand::Connect {
+            instance,
+            no_wait,
+            timeout,
+        } => {
+            let args = connect::Connect {
+                instance_id: instance,
+                wait: !no_wait,
+                timeout: timeout.map(std::time::Duration::from_secs),
+            };
+            connect::connect(&connect().await?, args, json).await
+        }
         PluginsCommand::Upgrade {
             instance,
             accept_permissions,
@@ -316,6 +345,9 @@ pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
 /// permission on its own line, and returns its exit code.
 pub fn report(error: &anyhow::Error) -> ExitCode {
     eprintln!("error: {error:#}");
+    if let Some(ended) = error.downcast_ref::<connect::NotConnected>() {
+        return ended.exit_code();
+    }
     let api =
         error
             .downcast_ref::<ApiError>()

@@ -17,6 +17,8 @@ use tributary_kit::{Config, KitError};
 
 #[path = "plugins_cli/add.rs"]
 mod add;
+#[path = "plugins_cli/connect.rs"]
+mod connect;
 
 const PLUGIN: &str = "com.example.contacts";
 
@@ -166,8 +168,11 @@ impl Harness {
         self.cli_with(args, &[]).await
     }
 
-    async fn cli_with(&self, args: &[&str], vars: &[(&str, &str)]) -> Run {
-        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_tributary"))
+    /// `tributary <args>` as [`Harness::cli`] runs it, not yet started (for a test that reads
+    /// its output while it runs).
+    fn command(&self, args: &[&str], vars: &[(&str, &str)]) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_tributary"));
+        command
             .args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -176,10 +181,12 @@ impl Harness {
             .env("TRIBUTARY__DATABASE__NAME", &self.env.database)
             .env("TRIBUTARY__DATA_DIR", &self.env.config.data_dir)
             .envs(vars.iter().copied())
-            .stdin(Stdio::null())
-            .output()
-            .await
-            .unwrap();
+            .stdin(Stdio::null());
+        command
+    }
+
+    async fn cli_with(&self, args: &[&str], vars: &[(&str, &str)]) -> Run {
+        let output = self.command(args, vars).output().await.unwrap();
         Run {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),

@@ -13,6 +13,8 @@ use tributary_proto::manifest::{config_host_property, Permission};
 
 use super::config_input::dotted;
 
+pub mod auth;
+
 /// Shown in a cell with nothing to say.
 const EMPTY: &str = "-";
 
@@ -106,9 +108,20 @@ pub fn plugin_list(
             ]);
         }
         out.push_str(&table.render());
+        for i in instances.iter().filter(|i| i.state == NEEDS_RECONNECT) {
+            let _ = writeln!(
+                out,
+                "`{}` needs its account connected again: `{}`",
+                i.id,
+                auth::connect_command(&i.id)
+            );
+        }
     }
     out
 }
+
+/// The state of an instance whose OAuth grant is gone (`InstanceState::NeedsReconnect`).
+const NEEDS_RECONNECT: &str = "needs_reconnect";
 
 /// The plugins found, then the invalid ones with each problem.
 pub fn plugin_table(plugins: &[PluginView], invalid: &[InvalidPluginView]) -> String {
@@ -272,8 +285,9 @@ pub enum Webhook {
     Unknown(String),
 }
 
-/// `plugins info <instance>`: everything but secret values, which it never has; for a channel
-/// instance, `webhook` is its route.
+/// `plugins info <instance>`: everything but secret values and tokens, which it never has; for
+/// a channel instance, `webhook` is its route; for one whose plugin connects to an account,
+/// its Auth section ([`auth::section`]).
 pub fn instance_details(instance: &InstanceView, webhook: Option<&Webhook>) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "instance:        {}", instance.id);
@@ -282,7 +296,16 @@ pub fn instance_details(instance: &InstanceView, webhook: Option<&Webhook>) -> S
         "plugin:          {} {} ({})",
         instance.plugin_id, instance.version, instance.plugin_type
     );
-    let _ = writeln!(out, "state:           {}", instance.state);
+    if instance.state == NEEDS_RECONNECT {
+        let _ = writeln!(
+            out,
+            "state:           {} (run `{}`)",
+            instance.state,
+            auth::connect_command(&instance.id)
+        );
+    } else {
+        let _ = writeln!(out, "state:           {}", instance.state);
+    }
     match webhook {
         Some(Webhook::Url { url, served: true }) => {
             let _ = writeln!(out, "webhook URL:     {url}");
@@ -332,6 +355,9 @@ pub fn instance_details(instance: &InstanceView, webhook: Option<&Webhook>) -> S
             held.version, instance.id
         );
         list_lines(&mut out, &held.new_permissions);
+    }
+    if let Some(view) = &instance.auth {
+        out.push_str(&auth::section(view, &instance.id, chrono::Utc::now()));
     }
     out.push_str("\nConfiguration:\n");
     let mut lines = Vec::new();
