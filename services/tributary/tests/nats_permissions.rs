@@ -9,7 +9,8 @@
 //!   signed webhook and a send go the same way; every micro-service endpoint answers; and
 //!   nats-server logged no violation.
 //! - What belongs to another is refused, each with a message naming the user and the subject:
-//!   publishing another service's events or items, asking for `plugins.runtime`'s secrets,
+//!   publishing another service's events or items, asking for `plugins.runtime`'s secrets
+//!   or `plugins.token`'s access tokens,
 //!   answering another's requests, reading another's inbox, touching the search service's
 //!   consumer; an unknown user or a wrong password is refused at connect.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -53,6 +54,14 @@ fn repo_path(path: &str) -> PathBuf {
         .join("../..")
         .join(path)
 }
+
+/// The requests only the services running instances (the connector and channel users) may
+/// send: secrets, access tokens and health.
+const SERVICE_ONLY_REQUESTS: [&str; 3] = ["plugins.runtime", "plugins.token", "plugins.heartbeat"];
+
+/// The requests that answer with what a plugin must never be seen to hold outside its
+/// service: `plugins.runtime`'s decrypted secrets, `plugins.token`'s access tokens.
+const SECRET_REQUESTS: [&str; 2] = ["plugins.runtime", "plugins.token"];
 
 /// The variable deploy/nats-server.conf reads a user's password from.
 fn password_var(user: &str) -> String {
@@ -418,8 +427,9 @@ async fn every_service_does_its_work_as_its_own_nats_user() {
     let mut communication = subscriber.watch("communication.>").await;
 
     // Every service answers discovery, and every endpoint it registered answers a request
-    // (a body that does not parse: an error reply, and nothing changes). `plugins.runtime`
-    // and `plugins.heartbeat` are asked by the connector, the only kind of caller they have.
+    // (a body that does not parse: an error reply, and nothing changes). `plugins.runtime`,
+    // `plugins.token` and `plugins.heartbeat` are asked by the connector, the only kind of
+    // caller they have.
     let connector_user = server.connect("connector").await.unwrap();
     for name in ServiceName::ALL {
         let info = admin_user
@@ -437,7 +447,7 @@ async fn every_service_does_its_work_as_its_own_nats_user() {
         assert!(!endpoints.is_empty(), "{name} registered no endpoint");
         for endpoint in endpoints {
             let subject = endpoint["subject"].as_str().unwrap().replace('*', "none");
-            let asker = if subject == "plugins.runtime" || subject == "plugins.heartbeat" {
+            let asker = if SERVICE_ONLY_REQUESTS.contains(&subject.as_str()) {
                 &connector_user
             } else {
                 &admin_user
@@ -649,6 +659,7 @@ async fn what_belongs_to_another_service_is_refused() {
     // What each may do, first, so that the refusals below are refusals and not a witness
     // that never works. The ETL's data event and the connector's item are stored.
     let mut runtime_requests = user("plugin-manager").watch("plugins.runtime").await;
+    let mut token_requests = user("plugin-manager").watch("plugins.token").await;
     let mut installs = user("plugin-manager").watch("plugins.install").await;
     let mut sends = user("channel").watch("channel.send.*").await;
     user("etl")
@@ -677,6 +688,20 @@ async fn what_belongs_to_another_service_is_refused() {
         "the plugin manager",
     )
     .await;
+    for asker in ["connector", "channel"] {
+        user(asker)
+            .client
+            .publish("plugins.token", "{}".into())
+            .await
+            .unwrap();
+        next_on(
+            &mut token_requests,
+            "plugins.token",
+            5,
+            "the plugin manager",
+        )
+        .await;
+    }
     user("admin")
         .client
         .publish("plugins.install", "{}".into())
@@ -771,9 +796,12 @@ async fn what_belongs_to_another_service_is_refused() {
         "an item from a service that does not sync reached CONNECTOR_ITEMS"
     );
 
-    // Requests: the secrets of plugins.runtime, installing plugins, sending messages.
-    for who in ["etl", "search", "admin", "subscriber", "plugin-manager"] {
-        user(who).publish_refused("plugins.runtime").await;
+    // Requests: the secrets of plugins.runtime, the access tokens of plugins.token,
+    // installing plugins, sending messages.
+    for subject in SECRET_REQUESTS {
+        for who in ["etl", "search", "admin", "subscriber", "plugin-manager"] {
+            user(who).publish_refused(subject).await;
+        }
     }
     for who in ["connector", "channel", "etl", "search", "subscriber"] {
         user(who).publish_refused("plugins.install").await;
@@ -786,6 +814,10 @@ async fn what_belongs_to_another_service_is_refused() {
             &mut runtime_requests,
             "plugins.runtime asked by neither the connector nor the channel service",
         ),
+        (
+            &mut token_requests,
+            "plugins.token asked by neither the connector nor the channel service",
+        ),
         (&mut installs, "plugins.install asked by a service"),
         (&mut sends, "channel.send asked by a service"),
     ])
@@ -794,6 +826,8 @@ async fn what_belongs_to_another_service_is_refused() {
     // Answering another's requests, or reading another's replies.
     for (who, subject) in [
         ("search", "plugins.runtime"),
+        ("search", "plugins.token"),
+        ("admin", "plugins.token"),
         ("connector", "plugins.install"),
         ("etl", "search.query"),
         ("connector", "channel.send.*"),
