@@ -21,11 +21,12 @@ pub const AUDIT_LIMITS: RangeInclusive<i64> = 1..=10_000;
 pub const DEFAULT_AUDIT_LIMIT: i64 = 100;
 
 /// Every instance state, as the APIs spell it.
-const STATES: [InstanceState; 5] = [
+const STATES: [InstanceState; 6] = [
     InstanceState::Installed,
     InstanceState::Enabled,
     InstanceState::Disabled,
     InstanceState::Failed,
+    InstanceState::NeedsReconnect,
     InstanceState::Uninstalled,
 ];
 

@@ -150,13 +150,20 @@ fn met_by(e: &RegistryError) -> Vec<&'static str> {
         PurgePending { .. } | PermissionsNotAccepted { .. } => vec!["install"],
         InvalidPermission(_) => vec!["install", "upgrade"],
         // `actor` on every change, `instance_id` on the audit read.
-        NulByte(_) => live(&["install", "uninstall", "audit"]),
+        NulByte(_) => live(&["install", "uninstall", "audit", "connect"]),
         NotOneOf { .. } => vec!["instances"],
         AuditLimit(_) => vec!["audit"],
         UnknownPlugin(_) => vec!["info", "install"],
-        UnknownInstance(_) => live(&["instance", "runtime", "install", "uninstall"]),
+        UnknownInstance(_) => live(&[
+            "instance",
+            "runtime",
+            "install",
+            "uninstall",
+            "connect",
+            "token",
+        ]),
         NothingToUninstall(_) | PurgeNotPublished { .. } => vec!["uninstall"],
-        Uninstalled { .. } => live(&[]),
+        Uninstalled { .. } => live(&["connect", "token"]),
         UpToDate { .. } | UpgradeHeld { .. } | ConfigUnfitForVersion { .. } => vec!["upgrade"],
         MalformedConfig(_) | ConfigNotAnObject | InvalidConfig { .. } => {
             vec!["install", "configure"]
@@ -170,8 +177,19 @@ fn met_by(e: &RegistryError) -> Vec<&'static str> {
             "install",
             "uninstall",
             "audit",
+            "connect",
+            "connect_status",
+            "token",
         ]),
-        SecretUnreadable { .. } => vec!["runtime", "install", "configure", "enable", "upgrade"],
+        SecretUnreadable { .. } => vec![
+            "runtime",
+            "install",
+            "configure",
+            "enable",
+            "upgrade",
+            "connect",
+            "token",
+        ],
         ScanFailed(_) => vec!["rescan"],
         NoAuth { .. } | NoOAuthClient { .. } | ProviderSetup(_) | OAuthConfig(_) => {
             vec!["connect", "token"]

@@ -61,6 +61,12 @@ impl PluginManager {
             .await?
             .ok_or_else(|| RegistryError::UnknownInstance(instance_id.to_owned()))?;
         let auth = provider::auth_of(&row)?;
+        if row.state == InstanceState::Uninstalled {
+            return Err(RegistryError::Uninstalled {
+                instance_id: row.id.clone(),
+                plugin_id: row.plugin_id.clone(),
+            });
+        }
         let mut conn = self.pool().acquire().await?;
         let connection = oauth_store::connection(&mut conn, instance_id).await?;
         match &connection {
