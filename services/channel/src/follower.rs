@@ -111,6 +111,7 @@ impl RouteKeeper {
             instance_id.clone(),
             runtime.grants(),
             runtime.config,
+            runtime.oauth,
         );
         let ctx = match ctx {
             Ok(ctx) => ctx,

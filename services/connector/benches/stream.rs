@@ -106,6 +106,7 @@ async fn through_runner(
         version: "1.0.0".into(),
         config: json!({}),
         grants: Grants::new(["data:write:persons".parse()?]),
+        oauth: false,
         connector: Arc::new(Prepared(items.clone())),
     };
     let sync_id = uuid::Uuid::now_v7();

@@ -32,6 +32,9 @@ pub struct InstanceSpec {
     pub config: Value,
     /// What it may do, `${property}` hosts resolved against its config.
     pub grants: Grants,
+    /// Whether its plugin's manifest has an `auth` section: its HTTP client then attaches
+    /// the access token the plugin manager brokers.
+    pub oauth: bool,
     /// The connector that runs it.
     pub connector: Arc<dyn ConnectorPlugin>,
 }
@@ -43,6 +46,7 @@ impl std::fmt::Debug for InstanceSpec {
             .field("plugin_id", &self.plugin_id)
             .field("version", &self.version)
             .field("grants", &self.grants)
+            .field("oauth", &self.oauth)
             .finish_non_exhaustive()
     }
 }
@@ -198,6 +202,7 @@ impl SyncRunner {
             spec.instance_id.clone(),
             spec.grants.clone(),
             spec.config.clone(),
+            spec.oauth,
         )
     }
 

@@ -2,6 +2,11 @@
 //! (its `plugins.*` events, and a full comparison every `connector.reconcile_interval_secs`);
 //! each has a scheduler; a sync starts on schedule or on `connector.sync`, one per instance at
 //! a time across every connector process (a PostgreSQL advisory lock held while it runs).
+//!
+//! An instance that needs a person to connect its account again (`needs_reconnect`) keeps its
+//! slot but has no scheduler: every sync would fail on the missing token, noisily. A
+//! `connector.sync` of it is refused saying so; once it is connected again the plugin manager
+//! enables it (`PluginConnected`), the slot is rebuilt and its schedule resumes.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -18,6 +23,7 @@ use tributary_host::{ConnectorRegistry, InstanceHealth};
 use tributary_kit::client::{CallError, MeshClient};
 use tributary_plugin_sdk::PluginType;
 use tributary_plugin_sdk::SyncRequest;
+use tributary_proto::events::InstanceState;
 use tributary_proto::requests::plugins::RuntimeInstance;
 use tributary_proto::requests::{ApiError, ErrorCode};
 use uuid::Uuid;
@@ -48,6 +54,9 @@ struct Slot {
     /// The permissions and config it was built from, to tell whether a change matters.
     source: tributary_proto::requests::plugins::InstanceSource,
     schedule: Result<Schedule, InvalidSchedule>,
+    /// Set while the instance needs its account connected again: why, and the command to
+    /// run, which a `connector.sync` of it is refused with. It has no scheduler meanwhile.
+    reconnect: Option<String>,
     scheduler: CancellationToken,
     /// Woken when a sync of the instance ends, so the scheduler computes the next one.
     ended: Arc<Notify>,
@@ -180,8 +189,13 @@ impl Supervisor {
             plugin_id: runtime.plugin_id,
             version: runtime.version,
             config: runtime.config,
+            oauth: runtime.oauth,
             connector,
         });
+        let reconnect = match runtime.state {
+            InstanceState::NeedsReconnect => Some(self.reconnect_message(&instance_id).await),
+            _ => None,
+        };
         let schedule = Schedule::of_config(&spec.config, &self.inner.default_schedule);
         if let Err(e) = &schedule {
             let error = format!("config `schedule`: {e}");
@@ -202,6 +216,7 @@ impl Supervisor {
                     spec,
                     source,
                     schedule,
+                    reconnect: reconnect.clone(),
                     scheduler: scheduler.clone(),
                     ended: ended.clone(),
                     active,
@@ -209,11 +224,39 @@ impl Supervisor {
                 },
             );
         }
+        if let Some(reconnect) = reconnect {
+            tracing::warn!(instance = %instance_id, reason = %reconnect, "The connector instance waits for its account to be connected again; it is not scheduled.");
+            return;
+        }
         tracing::info!(instance = %instance_id, "Running the connector instance.");
         let this = self.clone();
         self.inner.tasks.spawn(async move {
             this.schedule_loop(instance_id, scheduler, ended).await;
         });
+    }
+
+    /// What a sync of an instance that needs a reconnect is refused with: the provider's
+    /// reason as the plugin manager recorded it, and the command that connects it again.
+    async fn reconnect_message(&self, instance_id: &str) -> String {
+        let reason = match self.inner.plugins.instance(instance_id).await {
+            Ok(view) => view
+                .auth
+                .and_then(|auth| auth.reconnect_reason)
+                .or_else(|| {
+                    view.last_error.map(|e| {
+                        e.strip_prefix("reconnect needed: ")
+                            .map(str::to_owned)
+                            .unwrap_or(e)
+                    })
+                }),
+            Err(e) => {
+                tracing::debug!(instance = instance_id, error = %e, "Cannot read why the instance needs a reconnect.");
+                None
+            }
+        };
+        let reason =
+            reason.unwrap_or_else(|| "the provider no longer accepts its grant".to_owned());
+        format!("reconnect needed: {reason}; run `tributary plugins connect {instance_id}`")
     }
 
     /// Stops running `instance_id` here: its scheduler ends and a running sync is cancelled
@@ -279,8 +322,8 @@ impl Supervisor {
     /// synced, else by its schedule; `None` when it is not scheduled.
     async fn next_due(&self, instance_id: &str) -> Option<DateTime<Utc>> {
         let schedule = match self.slots().get(instance_id) {
-            Some(slot) => slot.schedule.clone().ok()?,
-            None => return None,
+            Some(slot) if slot.reconnect.is_none() => slot.schedule.clone().ok()?,
+            _ => return None,
         };
         let now = Utc::now();
         let due = match self.inner.runner.store().last_finished(instance_id).await {
@@ -313,6 +356,9 @@ impl Supervisor {
                     format!("`{instance_id}` is not an enabled connector instance"),
                 )
             })?;
+            if let Some(reconnect) = &slot.reconnect {
+                return Err(ApiError::new(ErrorCode::Conflict, reconnect.clone()));
+            }
             if let Some(active) = &slot.active {
                 return Err(already_running(instance_id, Some(active.sync_id)));
             }
@@ -481,7 +527,7 @@ impl Supervisor {
 
     fn annotate(&self, state: &mut SyncStateView, slots: &HashMap<String, Slot>) {
         if let Some(slot) = slots.get(&state.instance_id) {
-            state.scheduled = slot.schedule.is_ok();
+            state.scheduled = slot.schedule.is_ok() && slot.reconnect.is_none();
             state.next_sync_at = slot.next_sync_at.filter(|_| slot.active.is_none());
         }
     }

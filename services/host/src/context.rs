@@ -2,19 +2,26 @@
 //! config, a logger tagged with it, an HTTP client held to its grants, an [`EventSink`]
 //! publishing on NATS and a [`DataReader`] over the unified model in PostgreSQL. The context
 //! checks the grants (`network:outbound`, `event:publish`, `data:read`) before any of them is
-//! reached.
+//! reached. An instance whose plugin's manifest has an `auth` section has its HTTP client
+//! attach the access token the plugin manager brokers ([`BrokeredTokens`]).
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::Value;
 use sqlx::PgPool;
+use tributary_kit::client::MeshClient;
 use tributary_plugin_sdk::{
     DataReader, EntityType, EventSink, Grants, KeyValueStore, PluginContext, PluginError,
     PluginEvent,
 };
 use tributary_proto::Subjects;
 use uuid::Uuid;
+
+use crate::tokens::BrokeredTokens;
+
+/// Who the host asks the plugin manager as, where a request records one.
+const HOST_ACTOR: &str = "plugin-host";
 
 /// Makes the context of each instance a service runs; one per service, cheap to clone.
 #[derive(Clone)]
@@ -25,6 +32,9 @@ pub struct InstanceContexts {
     data: Arc<dyn DataReader>,
     /// Where every instance keeps its own keys.
     kv: Arc<dyn KeyValueStore>,
+    /// Asks the plugin manager for the access tokens of instances whose plugin has an `auth`
+    /// section.
+    plugins: MeshClient,
     /// Attempts of each HTTP call an instance makes; `None` keeps the SDK's default.
     http_attempts: Option<u32>,
 }
@@ -39,9 +49,10 @@ impl std::fmt::Debug for InstanceContexts {
 
 impl InstanceContexts {
     /// Contexts whose events are published through `nats` under `subjects`' prefix and whose
-    /// reads go to `pool`.
+    /// reads go to `pool`; access tokens are asked of the plugin manager through `nats` too.
     pub fn new(nats: async_nats::Client, subjects: Subjects, pool: PgPool) -> Self {
         Self {
+            plugins: MeshClient::new(nats.clone(), subjects.clone(), HOST_ACTOR.to_owned()),
             events: Arc::new(NatsEventSink::new(nats, subjects)),
             data: Arc::new(PgDataReader::new(pool.clone())),
             kv: Arc::new(PgKeyValueStore::new(pool)),
@@ -56,16 +67,28 @@ impl InstanceContexts {
     }
 
     /// The context of instance `instance_id` of plugin `plugin_id`, allowed `grants`, with its
-    /// `config` (secrets included). Fails only when its HTTP client cannot be built.
+    /// `config` (secrets included). When `oauth` (its plugin's manifest has an `auth` section:
+    /// [`tributary_proto::requests::plugins::RuntimeInstance::oauth`]), its HTTP client
+    /// attaches the access token `plugins.token` gives to each request to a granted host that
+    /// carries no `Authorization` of its own. Fails only when its HTTP client cannot be built.
     pub fn build(
         &self,
         plugin_id: impl Into<String>,
         instance_id: impl Into<String>,
         grants: Grants,
         config: Value,
+        oauth: bool,
     ) -> Result<PluginContext, PluginError> {
         let attempts = self.http_attempts;
-        PluginContext::builder(plugin_id, instance_id, grants)
+        let instance_id = instance_id.into();
+        let mut builder = PluginContext::builder(plugin_id, instance_id.clone(), grants);
+        if oauth {
+            builder = builder.access_tokens(Arc::new(BrokeredTokens::new(
+                self.plugins.clone(),
+                instance_id,
+            )));
+        }
+        builder
             .config(config)
             .http(|http| match attempts {
                 Some(attempts) => http.max_attempts(attempts),

@@ -17,13 +17,16 @@ use tributary_proto::events::{EventKind, PluginEvent, PluginLifecycle};
 use tributary_proto::manifest::PluginType;
 
 /// The plugin events after which an instance is compared with the plugin manager again (an
-/// install never makes an instance run: only its enable does).
-pub const FOLLOWED_EVENTS: [PluginEvent; 5] = [
+/// install never makes an instance run: only its enable does). A reconnect needed and a
+/// connect (again) change the instance's state, and so how its service runs it.
+pub const FOLLOWED_EVENTS: [PluginEvent; 7] = [
     PluginEvent::Configured,
     PluginEvent::Enabled,
     PluginEvent::Disabled,
     PluginEvent::Upgraded,
     PluginEvent::Uninstalled,
+    PluginEvent::Connected,
+    PluginEvent::ReconnectNeeded,
 ];
 
 /// A boxed future, for the methods of [`InstanceFollower`].

@@ -9,6 +9,8 @@
 //!   or channel alike ([`InstanceContexts`]).
 //! - [`follow`]: keeping a service's instances in line with the plugin manager's
 //!   ([`follow_plugin_manager`]).
+//! - [`tokens`]: the access token of an instance whose plugin has an `auth` section, from the
+//!   plugin manager's broker ([`BrokeredTokens`]).
 //! - [`health`]: reporting each instance's health to the plugin manager, a resolve failure
 //!   included ([`InstanceHealth`]).
 
@@ -17,6 +19,7 @@ pub mod context;
 pub mod follow;
 pub mod health;
 pub mod resolve;
+pub mod tokens;
 
 pub use builtin::{BuiltinKind, BuiltinPlugin, BUILTINS};
 pub use context::{InstanceContexts, NatsEventSink, PgDataReader, PgKeyValueStore};
@@ -25,3 +28,4 @@ pub use health::InstanceHealth;
 pub use resolve::{
     ChannelRegistry, ConnectorRegistry, Entrypoint, HostedPlugin, PluginRegistry, ResolveError,
 };
+pub use tokens::BrokeredTokens;

@@ -25,6 +25,7 @@ async fn context(env: &TestEnv, permissions: &[&str]) -> (PluginContext, sqlx::P
             "probe-1",
             grants,
             json!({ "greeting": "hello" }),
+            false,
         )
         .expect("the context builds");
     (ctx, pool)
