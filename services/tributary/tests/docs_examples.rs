@@ -25,6 +25,7 @@ const NOT_RUN: &[(&str, &str, &str)] = &[
     ("docs/plugin-manager.md", "tributary plugins upgrade work", "needs a newer version of the plugin; tests/plugins_cli.rs upgrades one"),
     ("docs/plugins.md", "tributary plugins add ", "adds the reader's own WebAssembly plugin; tests/plugins_cli/add.rs adds one from a directory and from a .tar.gz"),
     ("docs/plugins.md", "tributary plugins install com.example.tasks", "installs the plugin the reader added; tests/plugins_cli/add.rs installs one it added"),
+    ("docs/connecting-accounts.md", "tributary ", "installs and connects the reader's own OAuth plugin, which needs an app registered with a real provider and a person consenting in a browser; tests/plugins_cli/connect.rs runs connect and info against a local Microsoft identity platform"),
     ("docs/plugin-kits.md", "tributary ", "the plugin author's walk-through, run step by step in TypeScript and in Python by tests/kit_guide.rs (its mesh steps listed there with the tests that run them)"),
 ];
 
