@@ -119,6 +119,20 @@ pub enum RegistryError {
         /// Every problem, by JSON pointer.
         problems: Vec<ConfigProblem>,
     },
+    /// A change that points a granted host elsewhere while keeping stored secrets, which
+    /// would then be sent there.
+    #[error(
+        "`{instance_id}`'s change moves {moves}; give its stored secrets again in the same \
+         request, or they would be sent to a destination nobody entered them for"
+    )]
+    SecretsNotReentered {
+        /// The instance.
+        instance_id: String,
+        /// What moved where, for people.
+        moves: String,
+        /// Each secret to give again, by JSON pointer.
+        problems: Vec<ConfigProblem>,
+    },
     /// An enable of an instance whose configuration is not complete.
     #[error("`{instance_id}` cannot be enabled until its configuration is complete")]
     ConfigIncomplete {
@@ -297,6 +311,7 @@ impl RegistryError {
             | ConfigNotAnObject
             | InvalidConfig { .. }
             | ConfigIncomplete { .. }
+            | SecretsNotReentered { .. }
             | ConfigUnfitForVersion { .. } => ErrorCode::InvalidConfig,
             PermissionsNotAccepted { .. } | UpgradeHeld { .. } => ErrorCode::PermissionsNotAccepted,
             // A NUL byte the checks in `crate::validate` missed is still the caller's fault.
@@ -341,6 +356,7 @@ impl From<RegistryError> for ApiError {
             RegistryError::MalformedConfig(problems)
             | RegistryError::InvalidConfig { problems, .. }
             | RegistryError::ConfigIncomplete { problems, .. }
+            | RegistryError::SecretsNotReentered { problems, .. }
             | RegistryError::ConfigUnfitForVersion { problems, .. } => (problems, Vec::new()),
             RegistryError::ConfigNotAnObject => (
                 vec![ConfigProblem {

@@ -28,6 +28,7 @@ use crate::vault::secret_context;
 
 mod catalog;
 mod configure;
+pub(crate) use configure::MovedDestination;
 mod install;
 mod instances;
 mod lifecycle;

@@ -135,6 +135,12 @@ async fn one_of_each() -> Vec<RegistryError> {
             reason: "the token endpoint answered 503".into(),
         },
         UnknownAttempt(uuid::Uuid::nil()),
+        SecretsNotReentered {
+            instance_id: "work".into(),
+            moves: "`apiBaseUrl` from https://api.example.com:443 to https://attacker.example:443"
+                .into(),
+            problems: vec![problem("/token")],
+        },
     ]
 }
 
@@ -197,6 +203,7 @@ fn met_by(e: &RegistryError) -> Vec<&'static str> {
         NotConnected { .. } => vec!["enable", "token"],
         ReconnectNeeded { .. } | ClientRejected { .. } | TokenEndpoint { .. } => vec!["token"],
         UnknownAttempt(_) => vec!["connect_status"],
+        SecretsNotReentered { .. } => vec!["configure"],
     }
 }
 
@@ -232,7 +239,7 @@ async fn each_refusal_keeps_its_code_message_and_lists() {
         .into_iter()
         .map(ApiError::from)
         .collect();
-    let expected: [(ErrorCode, &str); 33] = [
+    let expected: [(ErrorCode, &str); 34] = [
         (
             ErrorCode::BadRequest,
             "instance id `a b` must be 1 to 64 letters, digits, `-` or `_`",
@@ -372,6 +379,11 @@ async fn each_refusal_keeps_its_code_message_and_lists() {
             ErrorCode::NotFound,
             "no connect attempt `00000000-0000-0000-0000-000000000000`",
         ),
+        (
+            ErrorCode::InvalidConfig,
+            "`work`'s change moves `apiBaseUrl` from https://api.example.com:443 to \
+             https://attacker.example:443; give its stored secrets again in the same request",
+        ),
     ];
     assert_eq!(answered.len(), expected.len());
     for (e, (code, message)) in answered.iter().zip(expected) {
@@ -405,8 +417,9 @@ async fn each_refusal_keeps_its_code_message_and_lists() {
         ["network:outbound:*.example.com", "data:write:persons"]
     );
     assert_eq!(lists(19).1, ["data:write:persons", "network:inbound"]);
+    assert_eq!(lists(33).0[0].path, "/token");
     for (i, e) in answered.iter().enumerate() {
-        if !(13..=17).contains(&i) {
+        if !(13..=17).contains(&i) && i != 33 {
             assert!(e.problems.is_empty(), "{e:?}");
         }
         if !(18..=19).contains(&i) {

@@ -131,7 +131,7 @@ impl PluginManager {
     ) -> Result<AccessToken, RegistryError> {
         let mut tx = self.pool().begin().await?;
         oauth_store::lock_connection(&mut tx, instance_id).await?;
-        let row = store::lock_instance(&mut tx, instance_id)
+        let mut row = store::lock_instance(&mut tx, instance_id)
             .await?
             .ok_or_else(|| RegistryError::UnknownInstance(instance_id.to_owned()))?;
         let connection = oauth_store::connection(&mut tx, instance_id).await?;
@@ -176,8 +176,14 @@ impl PluginManager {
                     }
                     _ => "the access token expired, and the provider gave no refresh token to get another",
                 };
-                self.mark_needs_reconnect(&mut tx, &row, &resolved.profile.name, reason)
-                    .await?;
+                self.mark_needs_reconnect(
+                    &mut tx,
+                    &mut row,
+                    &resolved.profile.name,
+                    reason,
+                    BROKER_ACTOR,
+                )
+                .await?;
                 self.commit(tx).await?;
                 return Err(RegistryError::ReconnectNeeded {
                     instance_id: instance_id.to_owned(),
@@ -228,8 +234,14 @@ impl PluginManager {
             }
             Err(failure) if failure.grant_gone() && !is_client_credentials => {
                 let reason = format!("{} refused the refresh: {failure}", resolved.profile.name);
-                self.mark_needs_reconnect(&mut tx, &row, &resolved.profile.name, &reason)
-                    .await?;
+                self.mark_needs_reconnect(
+                    &mut tx,
+                    &mut row,
+                    &resolved.profile.name,
+                    &reason,
+                    BROKER_ACTOR,
+                )
+                .await?;
                 self.commit(tx).await?;
                 Err(RegistryError::ReconnectNeeded {
                     instance_id: instance_id.to_owned(),
@@ -326,12 +338,12 @@ impl PluginManager {
     async fn mark_needs_reconnect(
         &self,
         tx: &mut sqlx::PgConnection,
-        row: &InstanceRow,
+        row: &mut InstanceRow,
         provider: &str,
         reason: &str,
+        actor: &str,
     ) -> Result<(), RegistryError> {
         oauth_store::save_needs_reconnect(tx, &row.id, reason).await?;
-        let mut row = row.clone();
         if row.state.runs() {
             row.state = InstanceState::NeedsReconnect;
             row.last_error = Some(format!("reconnect needed: {reason}"));
@@ -339,7 +351,7 @@ impl PluginManager {
         }
         store::audit(
             tx,
-            BROKER_ACTOR,
+            actor,
             "oauth_reconnect_needed",
             Some(&row.plugin_id),
             Some(&row.id),
@@ -349,13 +361,40 @@ impl PluginManager {
         self.announce(
             tx,
             PluginEvent::ReconnectNeeded,
-            &row,
-            BROKER_ACTOR,
+            row,
+            actor,
             Some(reason.to_owned()),
         )
         .await?;
         tracing::warn!(instance = %row.id, provider, reason, "An instance needs to be connected again.");
         Ok(())
+    }
+
+    /// After a configuration change moved a granted destination: forgets the instance's
+    /// tokens (they would be attached to requests to the new host, which nobody consented
+    /// to) and asks for a reconnect.
+    pub(crate) async fn forget_tokens_after_move(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        row: &mut InstanceRow,
+        moved: &[crate::manager::MovedDestination],
+        actor: &str,
+    ) -> Result<(), RegistryError> {
+        let Some(connection) = oauth_store::connection(tx, &row.id).await? else {
+            return Ok(());
+        };
+        store::clear_secret(tx, &row.id, ACCESS_TOKEN_FIELD).await?;
+        store::clear_secret(tx, &row.id, REFRESH_TOKEN_FIELD).await?;
+        let moves = moved
+            .iter()
+            .map(|m| format!("`{}` moved from {} to {}", m.field, m.from, m.to))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let reason = format!(
+            "{moves}; the tokens were forgotten so they go only where a person consented: connect again"
+        );
+        self.mark_needs_reconnect(tx, row, &connection.provider, &reason, actor)
+            .await
     }
 
     /// Refreshes every token due, once.

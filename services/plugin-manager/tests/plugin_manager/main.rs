@@ -10,5 +10,6 @@ mod discovery;
 mod lifecycle;
 mod oauth;
 mod reinstall;
+mod secret_binding;
 mod secrets;
 mod support;

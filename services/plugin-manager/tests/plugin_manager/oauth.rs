@@ -26,7 +26,10 @@ use crate::support::*;
 pub const MAIL: &str = "com.example.mail";
 
 /// Its permissions.
-pub const MAIL_PERMISSIONS: [&str; 1] = ["network:outbound:*.example.com"];
+pub const MAIL_PERMISSIONS: [&str; 2] = [
+    "network:outbound:*.example.com",
+    "network:outbound:${apiBaseUrl}",
+];
 
 /// The mail plugin's manifest with `auth` as its auth section.
 pub fn mail_manifest(auth: Value) -> String {
@@ -40,7 +43,10 @@ pub fn mail_manifest(auth: Value) -> String {
         "auth": auth,
         "configSchema": {
             "type": "object",
-            "properties": { "folder": { "type": "string" } },
+            "properties": {
+                "folder": { "type": "string" },
+                "apiBaseUrl": { "type": "string" }
+            },
             "additionalProperties": false
         }
     })

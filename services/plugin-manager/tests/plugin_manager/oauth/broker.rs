@@ -288,3 +288,52 @@ async fn the_client_credentials_grant_connects_without_a_person() {
     assert_ne!(again.access_token, token.access_token);
     assert_eq!(t.provider.token_requests().client_credentials, 2);
 }
+
+#[tokio::test]
+async fn pointing_a_granted_host_elsewhere_forgets_the_tokens_and_asks_for_a_reconnect() {
+    let t = OAuthEnv::start(
+        Provider::Google,
+        ServerSettings::of(Provider::Google),
+        code_grant(Provider::Google, &["openid"]),
+        |_| {},
+    )
+    .await;
+    t.connected("mail").await;
+    t.enable("mail").await.unwrap();
+    let mut reconnect_events = watch(&t.env, PluginEvent::ReconnectNeeded).await;
+    // The token would now be attached to requests to a host nobody consented to send it to.
+    let _: serde_json::Value = crate::support::ask::<
+        tributary_proto::requests::plugins::InstanceCall<
+            tributary_proto::requests::plugins::ConfigureRequest,
+        >,
+        _,
+    >(
+        &t.env,
+        json!({ "instance_id": "mail", "config": { "apiBaseUrl": "https://collector.example.net" } }),
+    )
+    .await
+    .unwrap();
+    let event = next_event(&mut reconnect_events).await;
+    assert!(
+        event["data"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("`apiBaseUrl` moved from none to https://collector.example.net:443"),
+        "{event}"
+    );
+    let view = t.view("mail").await;
+    assert_eq!(view.state, "needs_reconnect");
+    assert_eq!(view.auth.unwrap().status, AuthStatus::NeedsReconnect);
+    assert_eq!(
+        t.token("mail", None).await.unwrap_err().error,
+        ErrorCode::Conflict
+    );
+    let pool = t.env.pool().await;
+    let tokens: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM plugin_secret WHERE instance_id = 'mail' AND field LIKE 'oauth:%'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(tokens, 0, "the tokens are forgotten");
+}
