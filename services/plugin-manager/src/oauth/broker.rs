@@ -347,7 +347,7 @@ impl PluginManager {
         if row.state.runs() {
             row.state = InstanceState::NeedsReconnect;
             row.last_error = Some(format!("reconnect needed: {reason}"));
-            store::save_instance(tx, &row).await?;
+            store::save_instance(tx, row).await?;
         }
         store::audit(
             tx,
