@@ -685,6 +685,10 @@ pub struct SearchConfig {
     pub meilisearch_api_key: SecretString,
     /// Seconds a Meilisearch task is awaited before it counts as failed.
     pub meilisearch_task_timeout_secs: u64,
+    /// Batches of documents the indexer may have enqueued in Meilisearch and not yet seen
+    /// finished: with more than one, the next batch is sent while the last one is being
+    /// indexed, and Meilisearch merges the waiting tasks into one indexing run.
+    pub meilisearch_tasks_in_flight: usize,
     /// The index's name: the Meilisearch index uid, or the embedded index's directory under
     /// `<data_dir>/search/`.
     pub index_name: String,
@@ -734,6 +738,10 @@ impl SearchConfig {
             (
                 "search.embedded_writer_memory_mb",
                 self.embedded_writer_memory_mb as u64,
+            ),
+            (
+                "search.meilisearch_tasks_in_flight",
+                self.meilisearch_tasks_in_flight as u64,
             ),
             ("search.batch_size", self.batch_size as u64),
             ("search.batch_wait_ms", self.batch_wait_ms),

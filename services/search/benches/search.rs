@@ -6,6 +6,14 @@
 //! term queries with the same filters, no typo expansion and no snippets (the page's 20
 //! stored documents are still read).
 //!
+//! With `MEILISEARCH_URL` (and `MEILISEARCH_API_KEY`) set, the same documents and queries go
+//! through the Meilisearch backend too, into fresh indexes on that server: indexing with one
+//! batch at a time (each batch's task awaited before the next is sent) against
+//! `MEILISEARCH_TASKS_IN_FLIGHT` batches at once (the indexer's
+//! `search.meilisearch_tasks_in_flight`, 8 by default), and the queries against the embedded
+//! index's. The one-at-a-time baseline indexes at most `MEILISEARCH_SERIAL_DOCUMENTS`
+//! documents (20,000 by default), so a slow baseline does not make the run take minutes.
+//!
 //! `cargo bench -p tributary-search --bench search [-- DOCUMENTS]` (100,000 by default).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -328,6 +336,7 @@ fn main() {
     // The embedded backend, in batches of 500.
     let backend = EmbeddedBackend::open(embedded_dir.path(), WRITER_MEMORY_MB).unwrap();
     let last = docs.last().cloned().unwrap();
+    let all_docs = docs.clone();
     let (started, mut docs) = (Instant::now(), docs.into_iter());
     loop {
         let batch: Vec<_> = docs.by_ref().take(BATCH).map(IndexChange::Upsert).collect();
@@ -358,6 +367,10 @@ fn main() {
     let base_q = Run::measure(&queries, |q| baseline_search(&searcher, &f, q));
     let search = |q: &SearchQuery| runtime.block_on(backend.search(q)).unwrap().total;
     let embedded_q = Run::measure(&queries, search);
+    let meilisearch = std::env::var("MEILISEARCH_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+        .map(|url| runtime.block_on(meilisearch::run(&url, &all_docs, &queries)));
     let base_size = dir_stats(base_dir.path()).0 as f64 / 1e6;
     let embedded_size = dir_stats(embedded_dir.path()).0 as f64 / 1e6;
 
@@ -372,6 +385,118 @@ fn main() {
     row("on disk", base_size, embedded_size, "MB");
     let segments = searcher.segment_readers().len();
     println!("segments   baseline tantivy {segments:>14} | embedded {embedded_segments:>14}");
+    if let Some(meili) = meilisearch {
+        meili.print(n, embedded_rate, &embedded_q);
+    }
+}
+
+/// The Meilisearch backend on the same documents and queries.
+mod meilisearch {
+    use super::*;
+    use futures::StreamExt;
+    use tributary_search::backend::meilisearch::MeilisearchBackend;
+
+    /// What the Meilisearch backend measured.
+    pub struct Figures {
+        serial_docs: usize,
+        serial_rate: f64,
+        in_flight: usize,
+        pipelined_rate: f64,
+        queries: Run,
+    }
+
+    fn var(name: &str, default: usize) -> usize {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    }
+
+    /// A backend on a fresh index of the server at `url`.
+    async fn backend(url: &str, index: &str) -> MeilisearchBackend {
+        let mut config = tributary_kit::Config::defaults().unwrap().search;
+        config.meilisearch_url = url.to_owned();
+        config.meilisearch_api_key = std::env::var("MEILISEARCH_API_KEY")
+            .unwrap_or_default()
+            .into();
+        config.meilisearch_task_timeout_secs = 600;
+        config.index_name = index.to_owned();
+        let backend = MeilisearchBackend::new(&config).unwrap();
+        backend.prepare().await.unwrap();
+        backend
+    }
+
+    /// Indexes `docs` in batches of 500 with `in_flight` batches at once, until the index
+    /// holds them all; documents per second.
+    async fn index(backend: &MeilisearchBackend, docs: &[SearchDocument], in_flight: usize) -> f64 {
+        let started = Instant::now();
+        futures::stream::iter(docs.chunks(BATCH))
+            .for_each_concurrent(in_flight, |batch| async move {
+                let changes = batch.iter().cloned().map(IndexChange::Upsert).collect();
+                backend.apply(changes).await.unwrap();
+            })
+            .await;
+        let rate = docs.len() as f64 / started.elapsed().as_secs_f64();
+        assert_eq!(backend.document_count().await.unwrap(), docs.len() as u64);
+        rate
+    }
+
+    /// Both indexing runs, then the queries on the pipelined run's index.
+    pub async fn run(url: &str, docs: &[SearchDocument], queries: &[SearchQuery]) -> Figures {
+        let run = Uuid::new_v4().simple().to_string();
+        let serial_docs = docs.len().min(var("MEILISEARCH_SERIAL_DOCUMENTS", 20_000));
+        let serial = backend(url, &format!("bench_serial_{}", &run[..8])).await;
+        let serial_rate = index(&serial, &docs[..serial_docs], 1).await;
+        let in_flight = var("MEILISEARCH_TASKS_IN_FLIGHT", 8).max(1);
+        let pipelined = backend(url, &format!("bench_pipelined_{}", &run[..8])).await;
+        let pipelined_rate = index(&pipelined, docs, in_flight).await;
+        let queries = tokio::task::block_in_place(|| {
+            let handle = tokio::runtime::Handle::current();
+            Run::measure(queries, |q| {
+                handle.block_on(pipelined.search(q)).unwrap().total
+            })
+        });
+        Figures {
+            serial_docs,
+            serial_rate,
+            in_flight,
+            pipelined_rate,
+            queries,
+        }
+    }
+
+    impl Figures {
+        /// The Meilisearch table: indexing against one batch at a time and against the
+        /// embedded index, queries against the embedded index.
+        pub fn print(&self, n: usize, embedded_rate: f64, embedded: &Run) {
+            println!("\nMeilisearch backend, {n} documents");
+            println!(
+                "indexing   one batch at a time ({} docs) {:>9.0} docs/s | {} in flight {:>9.0} docs/s | {:.2}×",
+                self.serial_docs,
+                self.serial_rate,
+                self.in_flight,
+                self.pipelined_rate,
+                self.pipelined_rate / self.serial_rate
+            );
+            let cmp = |name: &str, embedded: f64, meili: f64, unit: &str| {
+                println!(
+                    "{name:<10} embedded {embedded:>12.2} {unit} | Meilisearch {meili:>12.2} {unit} | {:.2}×",
+                    meili / embedded
+                );
+            };
+            cmp("indexing", embedded_rate, self.pipelined_rate, "docs/s");
+            for (name, q) in [("query p50", 0.5), ("query p90", 0.9), ("query p99", 0.99)] {
+                cmp(name, embedded.ms_at(q), self.queries.ms_at(q), "ms");
+            }
+            cmp(
+                "queries/s",
+                embedded.per_second,
+                self.queries.per_second,
+                "",
+            );
+            cmp("avg hits", embedded.avg_hits, self.queries.avg_hits, "");
+        }
+    }
 }
 
 /// One line of the table: the baseline's figure, the embedded index's, and their ratio.

@@ -1,6 +1,11 @@
 //! The indexer: pulls data events in batches from the durable consumer `search-indexer`,
 //! applies each batch to the backend, and acks only after the backend has it.
 //!
+//! Batches are applied one at a time, except with a backend that keeps the version rule across
+//! batches in flight itself ([`SearchBackend::concurrent_batches`]): Meilisearch, with up to
+//! `search.meilisearch_tasks_in_flight` batches whose tasks are enqueued and unfinished. Each
+//! batch is still acked only once the index has it, and after every batch enqueued before it.
+//!
 //! An event that is not a readable data event goes to the dead-letter stream at once, with
 //! the reason. While the index cannot be reached (Meilisearch down, the disk failing) the batch
 //! is retried with backoff and nothing is acked. When the index refuses a batch, its events
@@ -31,11 +36,19 @@ const RETRY_MAX: Duration = Duration::from_secs(10);
 
 /// The delivery limits of the `search-indexer` consumer. JetStream itself never gives up on
 /// an event: the indexer dead-letters one after `search.max_deliver` refusals, with the reason.
+/// Unacked events may fill every batch in flight and a few more being pulled and cut.
 pub fn delivery_limits(settings: &SearchConfig) -> DeliveryLimits {
+    let batches = match settings.uses_meilisearch() {
+        true => settings
+            .meilisearch_tasks_in_flight
+            .saturating_add(2)
+            .max(4),
+        false => 4,
+    };
     DeliveryLimits {
         ack_wait: settings.ack_wait(),
         max_deliver: -1,
-        max_ack_pending: (settings.batch_size as i64).saturating_mul(4),
+        max_ack_pending: (settings.batch_size as i64).saturating_mul(batches as i64),
     }
 }
 
@@ -87,8 +100,9 @@ impl Indexer {
         let batching = Batching {
             batch_size: self.settings.batch_size,
             batch_wait: self.settings.batch_wait(),
-            concurrent_batches: 1,
-            // One batch at a time: a lone event is applied at once.
+            concurrent_batches: self.target.0.concurrent_batches().max(1),
+            // A lone event is applied at once. Batches handled at the same time cannot miss
+            // each other's writes: one at a time, or planned in turn by the backend.
             cut_when_idle: true,
         };
         let backoff = Backoff::new(RETRY_INITIAL, RETRY_MAX);

@@ -3,6 +3,7 @@
 //! (`meili_mock`): the exact requests it sends, and what it makes of the answers.
 
 mod meili_mock;
+mod meili_pipeline;
 
 use chrono::{DateTime, Utc};
 use meili_mock::{MockMeili, Recorded};
@@ -27,6 +28,7 @@ fn config(url: &str, key: &str, timeout_secs: u64) -> SearchConfig {
         meilisearch_url: url.to_owned(),
         meilisearch_api_key: SecretString::from(key),
         meilisearch_task_timeout_secs: timeout_secs,
+        meilisearch_tasks_in_flight: 8,
         index_name: INDEX.to_owned(),
         embedded_writer_memory_mb: 50,
         batch_size: 100,

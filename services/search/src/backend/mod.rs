@@ -57,6 +57,14 @@ pub enum SearchError {
         /// How long it was waited for.
         secs: u64,
     },
+    /// A Meilisearch task enqueued before this batch's failed while the batch counted on its
+    /// writes (a change judged stale against them, sources merged with theirs): the batch must
+    /// be applied again, planned anew.
+    #[error("an earlier Meilisearch task on index `{index}` failed while this batch counted on its writes")]
+    EarlierTaskFailed {
+        /// The index both tasks wrote to.
+        index: String,
+    },
     /// A rebuild was asked for while one is running, or finished when none is.
     #[error("{0}")]
     Rebuild(&'static str),
@@ -69,7 +77,8 @@ impl SearchError {
         match self {
             SearchError::Embedded(_)
             | SearchError::Meilisearch { .. }
-            | SearchError::TaskTimedOut { .. } => true,
+            | SearchError::TaskTimedOut { .. }
+            | SearchError::EarlierTaskFailed { .. } => true,
             SearchError::TaskFailed { .. } | SearchError::Rebuild(_) => false,
         }
     }
@@ -80,6 +89,13 @@ impl SearchError {
 pub trait SearchBackend: Send + Sync + 'static {
     /// `embedded` or `meilisearch`, as results and logs name it.
     fn name(&self) -> &'static str;
+
+    /// How many batches the indexer may hand over at once: 1, unless the backend keeps the
+    /// version rule across batches applied at the same time itself (Meilisearch does, with
+    /// its writes in flight: `search.meilisearch_tasks_in_flight`).
+    fn concurrent_batches(&self) -> usize {
+        1
+    }
 
     /// Makes the index ready at start-up: creates it if needed and applies its settings.
     async fn prepare(&self) -> Result<(), SearchError>;

@@ -1,11 +1,16 @@
 //! A small in-memory Meilisearch serving the documented HTTP API on 127.0.0.1:0, recording every
 //! request. Writes answer `202` with a summarized task and take effect at once; `GET /tasks/{uid}`
-//! answers `processing` on the first poll and the finished task object after. Filters are
-//! evaluated only as far as the backend uses them (`id IN [...]`, `deleted = false`), search
-//! matches whole words case-insensitively, and cropping keeps `cropLength` words from a little
-//! before the first match.
+//! answers `processing` on the first poll and the finished task object after, and so does
+//! `GET /tasks?uids=…` for each task it lists. With [`MockMeili::hold`], document tasks stay
+//! `enqueued` (their documents unwritten) until [`MockMeili::process`] runs them, in order, as
+//! Meilisearch's scheduler would. Filters are evaluated only as far as the backend uses them
+//! (`id IN [...]`, `deleted = false`), search matches whole words case-insensitively, and
+//! cropping keeps `cropLength` words from a little before the first match.
 
-use std::collections::{BTreeMap, HashMap};
+// Each test binary that includes it uses a part of it.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
@@ -54,6 +59,25 @@ struct Inner {
     cancel_next: Option<String>,
     /// Tasks never finish.
     stalled: bool,
+    /// Document tasks wait in `queue` until processed.
+    holding: bool,
+    /// Held document tasks, oldest first: their uid and what running them does.
+    queue: VecDeque<(u64, Held)>,
+    /// A document task with a document whose title holds this word fails.
+    refused_word: Option<String>,
+}
+
+/// What a held task does when it is processed.
+enum Held {
+    Cancel,
+    Fail(String, String),
+    Run(Box<dyn FnOnce(&mut Inner) -> Effect + Send>),
+}
+
+impl std::fmt::Debug for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Held")
+    }
 }
 
 type Shared = Arc<Mutex<Inner>>;
@@ -100,7 +124,60 @@ impl MockMeili {
     pub fn calls(&self) -> Vec<Recorded> {
         self.requests()
             .into_iter()
-            .filter(|r| !r.path.starts_with("/tasks/"))
+            .filter(|r| !r.path.starts_with("/tasks"))
+            .collect()
+    }
+
+    /// From now on document tasks wait until [`MockMeili::process`] runs them.
+    pub fn hold(&self) {
+        self.lock().holding = true;
+    }
+
+    /// Document tasks enqueued and not yet processed.
+    pub fn held(&self) -> usize {
+        self.lock().queue.len()
+    }
+
+    /// Runs the `n` oldest held document tasks, in order.
+    pub fn process(&self, n: usize) {
+        let mut inner = self.lock();
+        for _ in 0..n {
+            let Some((uid, held)) = inner.queue.pop_front() else {
+                break;
+            };
+            let (status, details, err) = match held {
+                Held::Cancel => ("canceled", json!({}), Value::Null),
+                Held::Fail(code, message) => ("failed", json!({}), task_error(&code, &message)),
+                Held::Run(effect) => match effect(&mut inner) {
+                    Ok(details) => ("succeeded", details, Value::Null),
+                    Err((code, message)) => ("failed", json!({}), task_error(&code, &message)),
+                },
+            };
+            let at = now();
+            let task = &mut inner.tasks[uid as usize];
+            task["status"] = json!(status);
+            task["details"] = details;
+            task["error"] = err;
+            task["startedAt"] = json!(at);
+            task["finishedAt"] = json!(at);
+            task["duration"] = json!("PT0.001S");
+            if status == "canceled" {
+                task["canceledBy"] = json!(uid + 1000);
+            }
+        }
+    }
+
+    /// From now on a document task fails (`invalid_document_fields`) when the title of one of
+    /// its documents holds `word`.
+    pub fn refuse_word(&self, word: &str) {
+        self.lock().refused_word = Some(word.to_owned());
+    }
+
+    /// The `GET /tasks` polls so far.
+    pub fn task_polls(&self) -> Vec<Recorded> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.path == "/tasks")
             .collect()
     }
 
@@ -203,6 +280,102 @@ fn enqueue(
 fn task_error(code: &str, message: &str) -> Value {
     json!({"message": message, "code": code, "type": "invalid_request",
         "link": format!("https://docs.meilisearch.com/errors#{code}")})
+}
+
+/// Enqueues a document task; held, it runs when processed, else at once.
+fn enqueue_documents(inner: &mut Inner, uid: &str, body: Value) -> Response {
+    let kind = "documentAdditionOrUpdate";
+    let index = uid.to_owned();
+    let refused = inner.refused_word.clone();
+    let effect = move |inner: &mut Inner| -> Effect {
+        let docs = body.as_array().cloned().unwrap_or_default();
+        if let Some(word) = refused {
+            if let Some(doc) = docs
+                .iter()
+                .find(|d| d["title"].as_str().is_some_and(|t| t.contains(&word)))
+            {
+                return Err((
+                    "invalid_document_fields".into(),
+                    format!(
+                        "Document `{}` is refused: its title holds `{word}`.",
+                        doc["id"]
+                    ),
+                ));
+            }
+        }
+        let index = inner.indexes.entry(index).or_insert_with(new_index);
+        for doc in &docs {
+            let id = match &doc["id"] {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            index.documents.insert(id, doc.clone());
+        }
+        Ok(json!({"receivedDocuments": docs.len(), "indexedDocuments": docs.len()}))
+    };
+    if !inner.holding {
+        return enqueue(inner, kind, Some(uid), effect);
+    }
+    let task_uid = inner.tasks.len() as u64;
+    let held = if inner.cancel_next.as_deref() == Some(kind) {
+        inner.cancel_next = None;
+        Held::Cancel
+    } else if inner.fail_next.as_ref().is_some_and(|(t, _, _)| t == kind) {
+        let (_, code, message) = inner.fail_next.take().unwrap();
+        Held::Fail(code, message)
+    } else {
+        Held::Run(Box::new(effect))
+    };
+    inner.queue.push_back((task_uid, held));
+    let at = now();
+    inner.tasks.push(json!({
+        "uid": task_uid, "batchUid": null, "indexUid": uid, "status": "enqueued", "type": kind,
+        "canceledBy": null, "details": {}, "error": null, "duration": null,
+        "enqueuedAt": at, "startedAt": null, "finishedAt": null,
+    }));
+    let summary = json!({"taskUid": task_uid, "indexUid": uid, "status": "enqueued",
+        "type": kind, "enqueuedAt": at});
+    (StatusCode::ACCEPTED, Json(summary)).into_response()
+}
+
+/// `GET /tasks?uids=…&limit=…`: the tasks named, newest first, as `GET /tasks/{uid}` shows each.
+fn list_tasks(inner: &mut Inner, query: Option<&str>) -> Response {
+    let mut uids: Vec<u64> = Vec::new();
+    let mut limit = 20;
+    for pair in query.unwrap_or("").split('&') {
+        match pair.split_once('=') {
+            Some(("uids", list)) => uids = list.split(',').filter_map(|u| u.parse().ok()).collect(),
+            Some(("limit", n)) => limit = n.parse().unwrap_or(20),
+            _ => {}
+        }
+    }
+    uids.sort_unstable_by(|a, b| b.cmp(a));
+    let mut results = Vec::new();
+    for uid in uids.iter().take(limit) {
+        if let Some(task) = shown_task(inner, *uid) {
+            results.push(task);
+        }
+    }
+    Json(
+        json!({"results": results, "total": results.len(), "limit": limit, "from": uids.first(),
+        "next": null}),
+    )
+    .into_response()
+}
+
+/// A task as a poll shows it: `processing` the first time a finished task is polled.
+fn shown_task(inner: &mut Inner, uid: u64) -> Option<Value> {
+    let mut task = inner.tasks.get(uid as usize)?.clone();
+    let polls = inner.polls.entry(uid).or_insert(0);
+    *polls += 1;
+    let finished = !matches!(task["status"].as_str(), Some("enqueued" | "processing"));
+    if finished && (*polls == 1 || inner.stalled) {
+        task["status"] = json!("processing");
+        task["error"] = Value::Null;
+        task["finishedAt"] = Value::Null;
+        task["duration"] = Value::Null;
+    }
+    Some(task)
 }
 
 fn get_task(inner: &mut Inner, uid: &str) -> Response {
@@ -495,6 +668,7 @@ async fn handle(
     match (method.as_str(), segments.as_slice()) {
         ("GET", ["health"]) => Json(json!({"status": "available"})).into_response(),
         ("GET", ["tasks", uid]) => get_task(inner, uid),
+        ("GET", ["tasks"]) => list_tasks(inner, uri.query()),
         ("POST", ["indexes"]) => {
             let uid = body["uid"].as_str().unwrap_or("").to_owned();
             let primary_key = body["primaryKey"].clone();
@@ -530,23 +704,7 @@ async fn handle(
                 Ok(body.clone())
             })
         }
-        ("POST", ["indexes", uid, "documents"]) => {
-            enqueue(inner, "documentAdditionOrUpdate", Some(uid), |inner| {
-                let index = inner
-                    .indexes
-                    .entry((*uid).to_owned())
-                    .or_insert_with(new_index);
-                let docs = body.as_array().cloned().unwrap_or_default();
-                for doc in &docs {
-                    let id = match &doc["id"] {
-                        Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    index.documents.insert(id, doc.clone());
-                }
-                Ok(json!({"receivedDocuments": docs.len(), "indexedDocuments": docs.len()}))
-            })
-        }
+        ("POST", ["indexes", uid, "documents"]) => enqueue_documents(inner, uid, body),
         ("POST", ["indexes", uid, "documents", "fetch"]) => fetch(inner, uid, &body),
         ("POST", ["indexes", uid, "search"]) => search(inner, uid, &body),
         ("POST", ["swap-indexes"]) => {

@@ -1,18 +1,23 @@
 //! The Meilisearch backend: one index (`search.index_name`, primary key `id`) holding a
 //! document per entity, tombstones included, written through `meilisearch-sdk`.
 //!
-//! Meilisearch applies every write as an asynchronous task; each is awaited here, polling
-//! `GET /tasks/{uid}` until it succeeds, fails, is cancelled, or `meilisearch_task_timeout`
-//! runs out, and anything but success is an error. A batch is applied by reading the versions
-//! the index holds for its entities (one documents fetch), deciding what to write and writing
-//! it with one add-or-replace request. A rebuild fills `<index_name>_rebuild` beside the live
-//! index and then swaps the two with `POST /swap-indexes`.
+//! Meilisearch applies every write as an asynchronous task. A batch is applied by reading the
+//! versions the index holds for its entities (one documents fetch) and those its batches in
+//! flight are writing, deciding what to write and writing it with one add-or-replace request;
+//! the batch is then answered once its task succeeded, and only after every task enqueued
+//! before it, without holding up the batches behind it ([`pipeline`]: one poller follows all
+//! of them). Anything but success, or no answer within `meilisearch_task_timeout`, is an
+//! error. Other tasks (settings, index creation, swap) are awaited one by one, polling
+//! `GET /tasks/{uid}`. A rebuild fills `<index_name>_rebuild` beside the live index and then
+//! swaps the two with `POST /swap-indexes`.
 
+mod pipeline;
 mod stored;
 mod tasks;
 mod translate;
 
 use std::future::Future;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -26,13 +31,15 @@ use meilisearch_sdk::settings::{PaginationSetting, Settings};
 use meilisearch_sdk::task_info::TaskInfo;
 use secrecy::ExposeSecret;
 use serde_json::Value;
-use tokio::sync::RwLock;
+use tokio::sync::{Mutex, RwLock};
 use tokio::time::Instant;
+use tokio_util::sync::{CancellationToken, DropGuard};
 use tributary_kit::config::SearchConfig;
 
 use crate::backend::{ApplyReport, SearchBackend, SearchError};
 use crate::document::{newest_per_entity, IndexChange};
 use crate::query::{SearchQuery, SearchResults};
+use pipeline::{Pipeline, Ticket};
 use stored::{Held, HELD_FIELDS};
 use tasks::{describe, failed, Outcome};
 use translate::{Hit, Page, CROP_WORDS, HIGHLIGHT_POST, HIGHLIGHT_PRE};
@@ -65,6 +72,12 @@ const HIGHLIGHTED: &[&str] = &["title", "text"];
 /// Attributes cropped around their matches in `_formatted`.
 const CROPPED: &[(&str, Option<usize>)] = &[("text", None)];
 
+/// A batch's task in the pipeline (none when the batch wrote nothing), and its answer.
+struct Enqueued {
+    task: Option<u32>,
+    ticket: Ticket,
+}
+
 /// The Meilisearch search backend.
 pub struct MeilisearchBackend {
     client: Client,
@@ -74,9 +87,18 @@ pub struct MeilisearchBackend {
     index: String,
     rebuild_index: String,
     task_timeout: Duration,
+    /// Batches the indexer may have in flight (`search.meilisearch_tasks_in_flight`).
+    tasks_in_flight: usize,
     /// Whether a rebuild is filling `rebuild_index`. Writers hold it shared for a whole
     /// batch, so a rebuild cannot begin, finish or be abandoned halfway through one.
     rebuilding: RwLock<bool>,
+    /// Held while a batch is planned and enqueued, so each plan sees the writes of every
+    /// batch enqueued before it.
+    planning: Mutex<()>,
+    /// The document tasks in flight and their writes.
+    pipeline: Arc<Pipeline>,
+    /// Stops the pipeline's poller when the backend is dropped; started with the first batch.
+    poller: OnceLock<DropGuard>,
 }
 
 impl std::fmt::Debug for MeilisearchBackend {
@@ -113,8 +135,25 @@ impl MeilisearchBackend {
             rebuild_index: format!("{index}_rebuild"),
             index,
             task_timeout: config.meilisearch_task_timeout(),
+            tasks_in_flight: config.meilisearch_tasks_in_flight.max(1),
             rebuilding: RwLock::new(false),
+            planning: Mutex::new(()),
+            pipeline: Arc::default(),
+            poller: OnceLock::new(),
         })
+    }
+
+    /// Starts the poller of the pipeline's tasks, once.
+    fn start_poller(&self) {
+        self.poller.get_or_init(|| {
+            let stop = CancellationToken::new();
+            let poll =
+                self.pipeline
+                    .clone()
+                    .poll(self.http.clone(), self.host.clone(), stop.clone());
+            tokio::spawn(poll);
+            stop.drop_guard()
+        });
     }
 
     fn key(&self) -> Option<&str> {
@@ -216,15 +255,21 @@ impl MeilisearchBackend {
         }
     }
 
-    /// Applies `changes` (newest per entity) to `index` under the version rule.
-    async fn apply_to(
+    /// Plans `changes` (newest per entity) for `index` under the version rule, counting the
+    /// writes of the batches in flight, and enqueues the writes; the ticket answers once the
+    /// task (and every one enqueued before it) is known to have succeeded.
+    async fn enqueue(
         &self,
         index: &str,
         changes: &[IndexChange],
-    ) -> Result<ApplyReport, SearchError> {
+    ) -> Result<(ApplyReport, Option<Enqueued>), SearchError> {
         if changes.is_empty() {
-            return Ok(ApplyReport::default());
+            return Ok((ApplyReport::default(), None));
         }
+        let _planning = self.planning.lock().await;
+        let in_flight = self
+            .pipeline
+            .snapshot(index, changes.iter().map(IndexChange::id));
         let handle = self.client.index(index);
         let filter = translate::ids_filter(changes.iter().map(IndexChange::id));
         let mut query = DocumentsQuery::new(&handle);
@@ -232,19 +277,53 @@ impl MeilisearchBackend {
             .with_filter(&filter)
             .with_fields(HELD_FIELDS)
             .with_limit(changes.len());
-        let held: DocumentsResults<Held> = self
+        let fetched: DocumentsResults<Held> = self
             .call("fetch documents", handle.get_documents_with(&query))
             .await?;
-        let (writes, report) = stored::plan(changes, held.results);
-        if !writes.is_empty() {
-            self.task(
+        let held = stored::overlaid(fetched.results, in_flight.held.clone());
+        let (writes, report) = stored::plan(changes, held);
+        let task = if writes.is_empty() {
+            None
+        } else {
+            let enqueued = self
+                .call("add documents", handle.add_or_replace(&writes, Some("id")))
+                .await?;
+            Some(enqueued.task_uid)
+        };
+        self.start_poller();
+        let ticket = self.pipeline.register(index, task, &writes, &in_flight);
+        Ok((report, Some(Enqueued { task, ticket })))
+    }
+
+    /// Waits for a ticket of `index`, up to the task timeout.
+    async fn settled(&self, index: &str, enqueued: Option<Enqueued>) -> Result<(), SearchError> {
+        let Some(Enqueued { task, ticket }) = enqueued else {
+            return Ok(());
+        };
+        let secs = self.task_timeout.as_secs();
+        match (tokio::time::timeout(self.task_timeout, ticket).await, task) {
+            (Ok(Ok(answer)), _) => answer,
+            (Ok(Err(_)), _) => Err(failed("add documents", "the task poller stopped")),
+            (Err(_), Some(task_uid)) => Err(SearchError::TaskTimedOut {
+                task_uid,
+                index: index.to_owned(),
+                secs,
+            }),
+            (Err(_), None) => Err(failed(
                 "add documents",
-                index,
-                handle.add_or_replace(&writes, Some("id")),
-            )
-            .await?;
+                format!("the tasks enqueued before this batch did not finish within {secs} s"),
+            )),
         }
-        Ok(report)
+    }
+
+    /// Waits (up to the task timeout) until no batch is in flight, then forgets what was
+    /// in flight on `index`: before it is deleted or swapped, with writers kept out.
+    async fn drain(&self, index: &str) {
+        let deadline = Instant::now() + self.task_timeout;
+        while !self.pipeline.is_idle() && Instant::now() < deadline {
+            tokio::time::sleep(FIRST_POLL_INTERVAL).await;
+        }
+        self.pipeline.forget(index);
     }
 }
 
@@ -266,15 +345,22 @@ impl SearchBackend for MeilisearchBackend {
         }
     }
 
+    fn concurrent_batches(&self) -> usize {
+        self.tasks_in_flight
+    }
+
     /// Applies the batch to the live index and, during a rebuild, to the new one too; the
-    /// report is the live index's.
+    /// report is the live index's. Both tasks are enqueued before either is waited for.
     async fn apply(&self, changes: Vec<IndexChange>) -> Result<ApplyReport, SearchError> {
         let changes = newest_per_entity(changes);
         let rebuilding = self.rebuilding.read().await;
-        let report = self.apply_to(&self.index, &changes).await?;
-        if *rebuilding {
-            self.apply_to(&self.rebuild_index, &changes).await?;
-        }
+        let (report, live) = self.enqueue(&self.index, &changes).await?;
+        let rebuilt = match *rebuilding {
+            true => self.enqueue(&self.rebuild_index, &changes).await?.1,
+            false => None,
+        };
+        self.settled(&self.index, live).await?;
+        self.settled(&self.rebuild_index, rebuilt).await?;
         Ok(report)
     }
 
@@ -344,6 +430,7 @@ impl SearchBackend for MeilisearchBackend {
         if *rebuilding {
             return Err(SearchError::Rebuild("a rebuild is already running"));
         }
+        self.drain(&self.rebuild_index).await;
         self.delete_index(&self.rebuild_index).await?;
         self.create_index(&self.rebuild_index, false).await?;
         *rebuilding = true;
@@ -356,7 +443,9 @@ impl SearchBackend for MeilisearchBackend {
         if !*rebuilding {
             return Err(SearchError::Rebuild("no rebuild is running"));
         }
-        self.apply_to(&self.rebuild_index, &changes).await
+        let (report, ticket) = self.enqueue(&self.rebuild_index, &changes).await?;
+        self.settled(&self.rebuild_index, ticket).await?;
+        Ok(report)
     }
 
     /// Swaps the two indexes, then deletes the old one (now `<index_name>_rebuild`). If the
@@ -371,6 +460,8 @@ impl SearchBackend for MeilisearchBackend {
             indexes: (self.index.clone(), self.rebuild_index.clone()),
             rename: None,
         };
+        self.drain(&self.index).await;
+        self.pipeline.forget(&self.rebuild_index);
         self.task(
             "swap indexes",
             &self.index,
@@ -389,6 +480,7 @@ impl SearchBackend for MeilisearchBackend {
     async fn abandon_rebuild(&self) {
         let mut rebuilding = self.rebuilding.write().await;
         *rebuilding = false;
+        self.drain(&self.rebuild_index).await;
         if let Err(err) = self.delete_index(&self.rebuild_index).await {
             tracing::warn!(
                 index = %self.rebuild_index,

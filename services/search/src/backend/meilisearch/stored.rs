@@ -41,6 +41,14 @@ pub(super) struct Held {
     pub sources: Vec<String>,
 }
 
+/// What the index will hold once the tasks in flight have run: `fetched`, with each document
+/// written by a task in flight replaced by that write (`in_flight`).
+pub(super) fn overlaid(fetched: Vec<Held>, in_flight: Vec<Held>) -> Vec<Held> {
+    let mut held: HashMap<Uuid, Held> = fetched.into_iter().map(|h| (h.id, h)).collect();
+    held.extend(in_flight.into_iter().map(|h| (h.id, h)));
+    held.into_values().collect()
+}
+
 /// Removes the two characters the backend asks Meilisearch to mark matches with, so a
 /// document's own text can never open or close a highlight.
 fn without_highlight_tags(text: &str) -> String {
