@@ -6,5 +6,6 @@ mod builtin;
 mod failures;
 mod hostile;
 mod numbers;
+mod reconnect;
 mod support;
 mod syncing;
