@@ -246,6 +246,9 @@ impl EventKind {
             EventKind::PersonMerged => {
                 "Two people from different sources share an e-mail address or phone number and are now one; `data` names both ids and carries the kept person. A person found to be someone already known in the very batch that brings them in was never a person of their own, and is not announced as created: `merged_id` may then be an id no earlier event named. Treat it as another name of `kept_id` (delete it where you keep it, if you do), and take the person from `data`.".into()
             }
+            EventKind::Plugin(PluginEvent::ReconnectNeeded) => {
+                "A plugin instance's OAuth grant is gone: a person must connect it again.".into()
+            }
             EventKind::Plugin(e) => format!("A plugin instance was {}.", format!("{e:?}").to_lowercase()),
             EventKind::Sync(SyncEvent::Progress) => {
                 "Heartbeat of a running sync, with item counts and rate.".into()
