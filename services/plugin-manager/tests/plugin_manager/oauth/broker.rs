@@ -337,3 +337,32 @@ async fn pointing_a_granted_host_elsewhere_forgets_the_tokens_and_asks_for_a_rec
     .unwrap();
     assert_eq!(tokens, 0, "the tokens are forgotten");
 }
+
+#[tokio::test]
+async fn a_token_that_does_not_expire_soon_is_still_refreshed_every_refresh_every_secs() {
+    // An hour-long token, a margin of 15 minutes: only the "at least every" rule makes it
+    // refresh, here every 2 s instead of every day.
+    let t = OAuthEnv::start(
+        Provider::Microsoft,
+        ServerSettings::of(Provider::Microsoft),
+        code_grant(Provider::Microsoft, &["Mail.Read"]),
+        |c| {
+            c.oauth.refresh_every_secs = 2;
+            c.oauth.refresh_check_secs = 1;
+        },
+    )
+    .await;
+    t.connected("mail").await;
+    let first = t.token("mail", None).await.unwrap();
+    t.until(10, "a refresh by age", |t| {
+        t.provider.token_requests().refresh_token >= 1
+    })
+    .await;
+    let auth = t.view("mail").await.auth.unwrap();
+    assert!(auth.last_refresh_at.is_some());
+    assert!(auth.expires_at.unwrap() > first.expires_at.unwrap());
+    assert_ne!(
+        t.token("mail", None).await.unwrap().access_token,
+        first.access_token
+    );
+}
