@@ -94,6 +94,7 @@ pub fn inline_or_file(
             format!("cannot read {}: {e}", file.display()),
         )
     })?;
+    check_secret_file_mode(file, &format!("{key}_file"))?;
     if text.trim().is_empty() {
         return Err(ConfigError::new(
             format!("{key}_file"),
@@ -101,6 +102,36 @@ pub fn inline_or_file(
         ));
     }
     Ok(SecretString::from(text.trim().to_owned()))
+}
+
+/// Refuses a secret file that users other than its owner (and its group, for reading) may
+/// read or change: mode `0600` or `0640`, as `tributary up` writes them, passes; `0644` does
+/// not, naming `key` and the `chmod` that fixes it.
+#[cfg(unix)]
+pub fn check_secret_file_mode(file: &Path, key: &str) -> Result<(), ConfigError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(file)
+        .map_err(|e| ConfigError::new(key, format!("cannot read {}: {e}", file.display())))?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o027 != 0 {
+        return Err(ConfigError::new(
+            key,
+            format!(
+                "{} may be read or changed by other users (mode {mode:04o}); a secret file must be its owner's alone: chmod 600 {}",
+                file.display(),
+                file.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// On systems without Unix modes there is nothing to check.
+#[cfg(not(unix))]
+pub fn check_secret_file_mode(_file: &Path, _key: &str) -> Result<(), ConfigError> {
+    Ok(())
 }
 
 /// A bearer token from `key` (inline) or `key_file`, at least 16 characters long.

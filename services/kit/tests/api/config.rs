@@ -1,6 +1,7 @@
 use std::collections::HashMap;
 
 use secrecy::ExposeSecret;
+use std::os::unix::fs::PermissionsExt;
 use tributary_kit::{Config, ConfigSources};
 
 fn env(pairs: &[(&str, &str)]) -> Option<HashMap<String, String>> {
@@ -260,6 +261,7 @@ fn the_managed_plugin_directory_is_scanned_after_the_configured_ones_and_only_on
 #[test]
 fn oauth_clients_come_per_provider_with_the_secret_sealed_and_ids_as_written() {
     let secret_file = file_with("  file-secret\n");
+    std::fs::set_permissions(&secret_file, std::fs::Permissions::from_mode(0o600)).unwrap();
     let config = Config::load(&ConfigSources {
         file: None,
         env: env(&[
@@ -328,6 +330,53 @@ fn oauth_clients_come_per_provider_with_the_secret_sealed_and_ids_as_written() {
         Some("http://127.0.0.1:9/{tenant}/oauth2/v2.0/token")
     );
     assert_eq!(microsoft.authorization_url, None);
+}
+
+#[test]
+fn a_secret_file_other_users_can_read_is_refused_naming_its_key() {
+    // Another local user could read this client secret: the service does not start with it.
+    let secret_file = file_with("other-users-can-read-this\n");
+    std::fs::set_permissions(&secret_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let config = Config::load(&ConfigSources {
+        file: None,
+        env: env(&[
+            ("TRIBUTARY__OAUTH__PROVIDERS__GITHUB__CLIENT_ID", "Iv1.0123"),
+            (
+                "TRIBUTARY__OAUTH__PROVIDERS__GITHUB__CLIENT_SECRET_FILE",
+                secret_file.to_str().unwrap(),
+            ),
+        ]),
+    });
+    let err = match config {
+        Err(e) => e,
+        Ok(config) => config
+            .oauth
+            .provider("github")
+            .unwrap()
+            .client("github")
+            .unwrap_err(),
+    };
+    assert_eq!(err.key, "oauth.providers.github.client_secret_file");
+    assert!(err.message.contains("mode 0644"), "{}", err.message);
+    assert!(err.message.contains("chmod 600"), "{}", err.message);
+    // Its owner's alone (or its group's to read), it is taken.
+    for mode in [0o600, 0o640, 0o400] {
+        std::fs::set_permissions(&secret_file, std::fs::Permissions::from_mode(mode)).unwrap();
+        let config = Config::load(&ConfigSources {
+            file: None,
+            env: env(&[
+                ("TRIBUTARY__OAUTH__PROVIDERS__GITHUB__CLIENT_ID", "Iv1.0123"),
+                (
+                    "TRIBUTARY__OAUTH__PROVIDERS__GITHUB__CLIENT_SECRET_FILE",
+                    secret_file.to_str().unwrap(),
+                ),
+            ]),
+        })
+        .unwrap();
+        let client = config.oauth.provider("github").unwrap().client("github");
+        assert!(client.is_ok(), "mode {mode:o}: {client:?}");
+    }
+    std::fs::remove_file(&secret_file).unwrap();
 }
 
 #[test]
