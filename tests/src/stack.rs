@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::ops::Deref;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_nats::jetstream;
@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection};
 use tributary_kit::client::CallError;
 use tributary_kit::config::config_section;
+use tributary_kit::testing::oauth::ProviderServer;
 use tributary_kit::testing::{guests, Mesh};
 use tributary_kit::{Config, ConfigSources};
 use tributary_proto::requests::channel::RoutesQuery;
@@ -262,6 +263,36 @@ impl Stack {
         let cache = guests::compiled_cache_dir().display().to_string();
         self.set_list("plugin_manager.plugin_dirs", &[guests])
             .set("wasm.cache_dir", cache)
+    }
+
+    /// Adds `dir` to the directories the plugin manager discovers plugins in, for the
+    /// processes started from now on (after those set so far, the built guests' included).
+    pub fn add_plugin_dir(&mut self, dir: &Path) -> &mut Self {
+        let mut dirs: Vec<String> = self
+            .config
+            .plugin_manager
+            .plugin_dirs
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect();
+        dirs.push(dir.display().to_string());
+        self.set_list("plugin_manager.plugin_dirs", &dirs)
+    }
+
+    /// Makes `provider` (a local server playing an OAuth provider) the deployment's client
+    /// at that provider for the processes started from now on: its
+    /// `[oauth.providers.<name>]` client and endpoints, as `TRIBUTARY__OAUTH__…` variables.
+    pub fn use_oauth_provider(&mut self, provider: &ProviderServer) -> &mut Self {
+        let section = provider.provider_config();
+        let key = |field: &str| format!("oauth.providers.{}.{field}", provider.provider().name());
+        self.set(&key("client_id"), section.client_id)
+            .set(&key("client_secret"), section.client_secret.expose_secret())
+            .set(&key("authorization_url"), section.authorization_url)
+            .set(&key("token_url"), section.token_url);
+        if !section.tenant.is_empty() {
+            self.set(&key("tenant"), section.tenant);
+        }
+        self
     }
 
     /// The variables each process is started with: the `TRIBUTARY__…` configuration, and

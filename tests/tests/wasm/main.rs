@@ -18,4 +18,5 @@
 mod channel;
 mod connector;
 mod examples;
+mod oauth;
 mod support;

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use tributary_kit::serve::LocalServer;
 
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -193,8 +194,9 @@ pub fn task(id: &str, title: &str, description: &str, updated_at: &str) -> Value
 /// A tasks API on `127.0.0.1` answering as `plugins/wasm/README.md` documents for
 /// `com.example.js-tasks`: `GET /tasks?page=N[&since=<RFC 3339>]` answers
 /// `{"tasks": [...], "next": N+1 | null}`, the tasks updated at or after `since` in order of
-/// `updated_at`, a fixed number a page. It records every query it is asked, and can be told to
-/// redirect every request elsewhere. Stops when dropped.
+/// `updated_at`, a fixed number a page. It records every query it is asked and the status of
+/// every answer, can be told to redirect every request elsewhere, and can want a bearer token
+/// ([`TasksApi::start_with_bearer`]). Stops when dropped.
 pub struct TasksApi {
     addr: SocketAddr,
     state: Arc<Mutex<TasksState>>,
@@ -210,11 +212,35 @@ struct TasksState {
     redirect_to: Option<String>,
     /// The query of every request, in order.
     queries: Vec<String>,
+    /// The status of every answer, in order.
+    statuses: Vec<u16>,
+    /// Whether a bearer token is good; `None`: no token is wanted. A request without a good
+    /// one is answered 401, as an OAuth-protected API does.
+    bearer: Option<BearerCheck>,
 }
+
+/// Whether an access token is accepted now (a provider's
+/// [`accepts_access_token`](tributary_kit::testing::oauth::ProviderServer::accepts_access_token)).
+pub type BearerCheck = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 impl TasksApi {
     /// Serves `tasks`, `page_size` a page, on a free port.
     pub async fn start(tasks: Vec<Value>, page_size: usize) -> Self {
+        Self::serve(tasks, page_size, None).await
+    }
+
+    /// Serves `tasks` like [`TasksApi::start`] to requests carrying
+    /// `Authorization: Bearer <token>` with a token `check` accepts; any other is answered 401
+    /// with a `WWW-Authenticate: Bearer error="invalid_token"` challenge (RFC 6750).
+    pub async fn start_with_bearer(
+        tasks: Vec<Value>,
+        page_size: usize,
+        check: BearerCheck,
+    ) -> Self {
+        Self::serve(tasks, page_size, Some(check)).await
+    }
+
+    async fn serve(tasks: Vec<Value>, page_size: usize, bearer: Option<BearerCheck>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(TasksState {
@@ -225,6 +251,8 @@ impl TasksApi {
             page_size,
             redirect_to: None,
             queries: Vec::new(),
+            statuses: Vec::new(),
+            bearer,
         }));
         let app = Router::new()
             .route("/tasks", get(list_tasks))
@@ -257,15 +285,48 @@ impl TasksApi {
     pub fn queries(&self) -> Vec<String> {
         self.state.lock().unwrap().queries.clone()
     }
+
+    /// How many answers so far had `status`.
+    pub fn answered(&self, status: u16) -> usize {
+        let state = self.state.lock().unwrap();
+        state.statuses.iter().filter(|s| **s == status).count()
+    }
+
+    /// The status of every answer so far, in order.
+    pub fn statuses(&self) -> Vec<u16> {
+        self.state.lock().unwrap().statuses.clone()
+    }
 }
 
 async fn list_tasks(
     State(state): State<Arc<Mutex<TasksState>>>,
+    headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
     let query = query.unwrap_or_default();
     let mut state = state.lock().unwrap();
     state.queries.push(query.clone());
+    let response = answer(&state, &headers, &query);
+    state.statuses.push(response.status().as_u16());
+    response
+}
+
+/// The answer to `GET /tasks?<query>`.
+fn answer(state: &TasksState, headers: &HeaderMap, query: &str) -> Response {
+    if let Some(check) = &state.bearer {
+        let token = headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if !token.is_some_and(|t| check(t)) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(WWW_AUTHENTICATE, r#"Bearer error="invalid_token""#)],
+                "the access token is missing, expired or revoked",
+            )
+                .into_response();
+        }
+    }
     if let Some(base) = &state.redirect_to {
         return Redirect::temporary(&format!("{base}/tasks?{query}")).into_response();
     }
