@@ -133,10 +133,9 @@ impl OAuthEnv {
             .unwrap()
     }
 
-    /// The person opens the consent URL: the provider answers with its redirect, which the
-    /// browser follows to the hub's callback. Answers the callback's status and page, and the
-    /// callback URL (to replay).
-    pub async fn consent(&self, attempt: &ConnectAttempt) -> (u16, String, String) {
+    /// The person opens the consent URL and answers: the callback URL the provider redirects
+    /// the browser back to, not followed yet.
+    pub async fn answered(&self, attempt: &ConnectAttempt) -> String {
         let url = attempt.consent_url.as_deref().expect("a consent URL");
         let at_provider = self.browser.get(url).send().await.unwrap();
         assert!(
@@ -145,13 +144,20 @@ impl OAuthEnv {
             at_provider.status(),
             at_provider.text().await.unwrap_or_default()
         );
-        let back = at_provider
+        at_provider
             .headers()
             .get(reqwest::header::LOCATION)
             .unwrap()
             .to_str()
             .unwrap()
-            .to_owned();
+            .to_owned()
+    }
+
+    /// The person opens the consent URL: the provider answers with its redirect, which the
+    /// browser follows to the hub's callback. Answers the callback's status and page, and the
+    /// callback URL (to replay).
+    pub async fn consent(&self, attempt: &ConnectAttempt) -> (u16, String, String) {
+        let back = self.answered(attempt).await;
         let (status, page) = self.open(&back).await;
         (status, page, back)
     }
@@ -194,6 +200,19 @@ impl OAuthEnv {
         ask::<InstanceInfo, _>(&self.env, json!({ "instance_id": instance }))
             .await
             .unwrap()
+    }
+
+    /// The instance's auth state once it records a refresh (the provider counts a refresh
+    /// before the plugin manager commits what it answered).
+    pub async fn refreshed(&self, instance: &str) -> tributary_proto::requests::plugins::AuthView {
+        for _ in 0..50 {
+            let auth = self.view(instance).await.auth.unwrap();
+            if auth.last_refresh_at.is_some() {
+                return auth;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{instance} records a refresh within 5 s");
     }
 
     /// `plugins.enable`.

@@ -195,7 +195,6 @@ async fn a_secret_never_appears_in_responses_logs_events_or_database_bytes() {
     assert_eq!(event_count, 3, "installed, configured, enabled");
 
     let pool = env.pool().await;
-    sqlx::query("CHECKPOINT").execute(&pool).await.unwrap();
     let mut instance_bytes = Vec::new();
     for table in [
         "plugin_instance",
@@ -204,12 +203,7 @@ async fn a_secret_never_appears_in_responses_logs_events_or_database_bytes() {
         "outbox",
         "plugin_master_key",
     ] {
-        let bytes: Vec<u8> = sqlx::query_scalar(&format!(
-            "SELECT pg_read_binary_file(pg_relation_filepath('{table}'))"
-        ))
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+        let bytes = table_bytes(&pool, table).await;
         for secret in [FIRST_SECRET, SECOND_SECRET] {
             assert!(
                 !contains(&bytes, secret),

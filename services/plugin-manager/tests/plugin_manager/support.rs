@@ -230,6 +230,18 @@ pub async fn next_event(subscriber: &mut async_nats::Subscriber) -> Value {
     serde_json::from_slice(&message.payload).unwrap()
 }
 
+/// The bytes of `table`'s file on disk, after a checkpoint wrote everything out: what a
+/// thief of the database's disk reads.
+pub async fn table_bytes(pool: &sqlx::PgPool, table: &str) -> Vec<u8> {
+    sqlx::query("CHECKPOINT").execute(pool).await.unwrap();
+    sqlx::query_scalar(&format!(
+        "SELECT pg_read_binary_file(pg_relation_filepath('{table}'))"
+    ))
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
 /// Whether `needle` occurs anywhere in `haystack`.
 pub fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack

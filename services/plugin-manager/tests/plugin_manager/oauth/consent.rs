@@ -126,16 +126,7 @@ async fn the_callback_refuses_a_missing_foreign_reused_or_expired_state() {
     let late = t.connect("mail").await.unwrap();
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_eq!(t.status(&late).await.status, AttemptStatus::Expired);
-    let at_provider = t
-        .browser
-        .get(late.consent_url.as_deref().unwrap())
-        .send()
-        .await
-        .unwrap();
-    let back = at_provider.headers()[reqwest::header::LOCATION]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let back = t.answered(&late).await;
     let (status, page) = t.open(&back).await;
     assert_eq!(status, 400, "an expired state: {page}");
     assert!(
@@ -145,16 +136,7 @@ async fn the_callback_refuses_a_missing_foreign_reused_or_expired_state() {
     assert_eq!(t.provider.token_requests().authorization_code, 1);
     // A fresh attempt that expires unanswered, then comes back: expired.
     let slow = t.connect("mail").await.unwrap();
-    let at_provider = t
-        .browser
-        .get(slow.consent_url.as_deref().unwrap())
-        .send()
-        .await
-        .unwrap();
-    let back = at_provider.headers()[reqwest::header::LOCATION]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let back = t.answered(&slow).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let (status, page) = t.open(&back).await;
     assert_eq!(status, 400, "{page}");

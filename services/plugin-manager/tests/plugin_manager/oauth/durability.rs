@@ -272,7 +272,6 @@ async fn a_rotated_refresh_token_survives_a_kill_and_no_token_leaks_anywhere() {
         assert!(!contains(&logged, secret), "the log holds a secret");
     }
     let pool = env.pool().await;
-    sqlx::query("CHECKPOINT").execute(&pool).await.unwrap();
     for table in [
         "plugin_instance",
         "plugin_secret",
@@ -281,12 +280,7 @@ async fn a_rotated_refresh_token_survives_a_kill_and_no_token_leaks_anywhere() {
         "plugin_audit",
         "outbox",
     ] {
-        let bytes: Vec<u8> = sqlx::query_scalar(&format!(
-            "SELECT pg_read_binary_file(pg_relation_filepath('{table}'))"
-        ))
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+        let bytes = table_bytes(&pool, table).await;
         for secret in &secrets {
             assert!(
                 !contains(&bytes, secret),
