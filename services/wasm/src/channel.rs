@@ -159,12 +159,18 @@ fn to_guest_webhook(request: &IncomingWebhook) -> guest::IncomingWebhook {
     }
 }
 
-/// `error`, or the permission the host refused before it: the reason the guest failed.
+/// `error`, or the permission the host refused before it, or the request it could not make:
+/// the reason the guest failed.
 fn with_refusal(shared: Option<&Arc<InstanceShared>>, error: PluginError) -> PluginError {
-    match shared.and_then(|s| s.take_refusal()) {
-        // The refusal is why the guest failed, whatever it made of it.
-        Some(refusal) => PluginError::PermissionDenied(refusal),
-        None => error,
+    let Some(shared) = shared else {
+        return error;
+    };
+    match (shared.take_refusal(), shared.take_failure()) {
+        // The refusal is why the guest failed, whatever it made of it; so is a request the
+        // host could not make (a reconnect needed).
+        (Some(refusal), _) => PluginError::PermissionDenied(refusal),
+        (None, Some(failure)) => PluginError::Other(failure),
+        (None, None) => error,
     }
 }
 

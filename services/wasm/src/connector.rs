@@ -167,10 +167,14 @@ async fn next_page(mut run: Box<SyncRun>) -> (Steps, Progress) {
         }
         Ok(Err(error)) => {
             let mut error = from_guest(error);
-            if let Some(refusal) = run.store.data().shared.take_refusal() {
+            let shared = &run.store.data().shared;
+            if let Some(refusal) = shared.take_refusal() {
                 // The refusal is why the guest failed, whatever it made of it: reported as the
                 // built-ins report one, naming the permission.
                 error = PluginError::PermissionDenied(refusal);
+            } else if let Some(failure) = shared.take_failure() {
+                // So is a request the host could not make (a reconnect needed).
+                error = PluginError::Other(failure);
             }
             return (vec![Err(error)], Progress::Done);
         }

@@ -49,6 +49,9 @@ impl WasiHttpHooks for HttpHooks {
                     shared.refused(denied);
                     HttpError::HttpRequestDenied
                 } else {
+                    if !e.is_transient() {
+                        shared.failed(&e.to_string());
+                    }
                     HttpError::InternalError(Some(e.to_string()))
                 }
             })?;

@@ -30,6 +30,10 @@ pub(crate) struct InstanceShared {
     /// The last call the host refused (a host not granted), to name in the error of a guest
     /// that fails after it.
     pub last_refusal: Mutex<Option<PermissionDenied>>,
+    /// The last request the host could not make for a reason that is not transient (a
+    /// reconnect needed: the token broker's words), to report as the error of a guest that
+    /// fails after it instead of what its fetch made of it.
+    pub last_failure: Mutex<Option<String>>,
 }
 
 impl InstanceShared {
@@ -40,7 +44,23 @@ impl InstanceShared {
             secret_fields,
             limits,
             last_refusal: Mutex::new(None),
+            last_failure: Mutex::new(None),
         })
+    }
+
+    /// Writes down a request the host could not make, for a reason that is not transient.
+    pub fn failed(&self, message: &str) {
+        if let Ok(mut last) = self.last_failure.lock() {
+            *last = Some(message.to_owned());
+        }
+    }
+
+    /// The last such failure, taken.
+    pub fn take_failure(&self) -> Option<String> {
+        self.last_failure
+            .lock()
+            .ok()
+            .and_then(|mut last| last.take())
     }
 
     /// Writes down a refusal, and logs it as the plugin's.

@@ -257,12 +257,14 @@ async fn a_401_refreshes_the_token_once_and_retries_and_a_revoked_grant_stops_sy
     provider.revoke_consent();
     provider.expire_access_tokens();
     support::sync_now(&stack, instance).await;
-    // The sync fails. Its error does not say "reconnect needed" yet for a wasm guest: the
-    // host hands the token broker's refusal to `fetch()` as a wasi:http internal error, which
-    // componentize-js turns into a bare `NetworkError` (services/wasm/src/http.rs writes down
-    // only permission refusals for the guest's failure to name). The connector and the plugin
-    // manager know why, below.
-    ends.failed(instance, Duration::from_secs(60)).await;
+    // The sync fails saying why: componentize-js makes a bare `NetworkError` of the failed
+    // fetch, and the host reports the request it could not make instead.
+    let failed = ends.failed(instance, Duration::from_secs(60)).await;
+    let error = failed.data["error"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        error.contains("reconnect needed"),
+        "the sync says a reconnect is needed: {error}"
+    );
     let event = reconnect_needed
         .next_of(instance, Duration::from_secs(10))
         .await;
@@ -298,7 +300,22 @@ async fn a_401_refreshes_the_token_once_and_retries_and_a_revoked_grant_stops_sy
         "one refresh asked for, and refused: {tokens:?}"
     );
 
-    // Refused on demand, saying a reconnect is needed; not scheduled.
+    // Refused on demand, saying a reconnect is needed; not scheduled. The connector hears
+    // of the reconnect through PluginReconnectNeeded: wait until it has taken it in.
+    tributary_e2e::eventually(
+        10,
+        "the connector takes in the reconnect needed",
+        || async {
+            let state = stack
+                .ask(&StateQuery {
+                    instance_id: instance.to_owned(),
+                })
+                .await
+                .ok()?;
+            (state["scheduled"] == false).then_some(())
+        },
+    )
+    .await;
     let refused = ask_sync(&stack, instance).await.unwrap_err();
     assert_eq!(refused.error, ErrorCode::Conflict, "{refused:?}");
     assert!(
