@@ -180,6 +180,9 @@ mod tests {
         let file = dir.join("secrets").join("master.key");
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
         std::fs::write(&file, local.to_base64().expose_secret()).unwrap();
+        // As `tributary up` writes it: a secret file must be its owner's alone.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
         let (found, source) = configured_key(&config).unwrap();
         assert_eq!(found.id(), local.id());
         assert_eq!(source, KeySource::Local(file));
