@@ -24,8 +24,8 @@
 //! from a manifest (the fields of [`Permission`] are public), allows nothing.
 
 use crate::manifest::{
-    config_host_property, valid_host_pattern, valid_subject_pattern, Capability, Direction,
-    Permission,
+    config_host_property, outbound_target, valid_host_pattern, valid_subject_pattern, Capability,
+    Direction, Permission, STANDARD_PORTS,
 };
 use crate::model::EntityType;
 
@@ -71,19 +71,20 @@ impl Grants {
 
     /// Grants `permissions` to an instance configured with `config`: each
     /// `network:outbound:${property}` becomes the host of the URL in that config property
-    /// (`https://dav.example.com/user/` grants `dav.example.com`). A property that is
-    /// missing, not a string or not a URL with a host grants nothing.
+    /// (`https://dav.example.com/user/` grants `dav.example.com`), with its port when the URL
+    /// names one other than 80 and 443 (`http://127.0.0.1:5232/` grants `127.0.0.1:5232`).
+    /// A property that is missing, not a string or not a URL with a host grants nothing.
     pub fn for_instance(
         permissions: impl IntoIterator<Item = Permission>,
         config: &serde_json::Value,
     ) -> Self {
         let resolve = |p: Permission| match config_host_property(&p.resource) {
             Some(property) => {
-                let host = config
+                let target = config
                     .get(property)
                     .and_then(serde_json::Value::as_str)
-                    .and_then(host_of_url)?;
-                Some(permission(p.capability, p.direction, host))
+                    .and_then(target_of_url)?;
+                Some(permission(p.capability, p.direction, target))
             }
             None => Some(p),
         };
@@ -95,20 +96,46 @@ impl Grants {
         &self.permissions
     }
 
-    /// Allows an outbound call to `host` (a bare host name or IPv4 address: the caller strips
-    /// scheme, port and brackets). Case and one trailing dot are ignored; `*.example.com`
-    /// allows `a.example.com` and `a.b.example.com` but not `example.com`; an IP address is
-    /// allowed only by a grant of that exact address.
+    /// Allows an outbound call to `host` on a standard port (80 or 443; a bare host name or
+    /// IPv4 address: the caller strips scheme, port and brackets). Case and one trailing dot
+    /// are ignored; `*.example.com` allows `a.example.com` and `a.b.example.com` but not
+    /// `example.com`; an IP address is allowed only by a grant of that exact address.
     pub fn check_outbound_host(&self, host: &str) -> Result<(), PermissionDenied> {
+        self.check_outbound(host, STANDARD_PORTS[1])
+    }
+
+    /// Allows an outbound call to `host` on `port`, as [`Grants::check_outbound_host`] does
+    /// for the host. Ports 80 and 443 need a grant of the host alone; any other port needs a
+    /// grant that names it (`network:outbound:api.example.com:8443`), and the refusal names
+    /// that permission.
+    pub fn check_outbound(&self, host: &str, port: u16) -> Result<(), PermissionDenied> {
         let host = normalize_host(host);
         // Checked here, not left to `covers`: normalizing again there would let the second
         // dot of `a.example.com..` go. And a pattern is not a host: `*.example.com` must not
         // pass for one because a grant of `*.example.com` covers it.
         let concrete = valid_host_pattern(&host) && !host.contains('*');
+        let resource = if STANDARD_PORTS.contains(&port) {
+            host
+        } else {
+            format!("{host}:{port}")
+        };
         self.allow_if(
             concrete,
-            permission(Capability::Network, Direction::Outbound, host),
+            permission(Capability::Network, Direction::Outbound, resource),
         )
+    }
+
+    /// Whether a `network:outbound` grant names `host` itself, not by a `*.domain` pattern
+    /// (whatever port it names): what a private address needs besides the operator's
+    /// allowance, so that no wildcard grant reaches inside the network.
+    pub fn names_host_exactly(&self, host: &str) -> bool {
+        let host = normalize_host(host);
+        self.permissions.iter().any(|grant| {
+            (grant.capability, grant.direction) == (Capability::Network, Direction::Outbound)
+                && outbound_target(&grant.resource).is_some_and(|(granted, _)| {
+                    !granted.starts_with("*.") && normalize_host(granted) == host
+                })
+        })
     }
 
     /// Allows receiving inbound traffic (a webhook route).
@@ -204,16 +231,21 @@ fn permission(capability: Capability, direction: Direction, resource: String) ->
     }
 }
 
-/// The host of `url` (`https://user@Dav.Example.com:8443/x` → `dav.example.com`), without
-/// brackets for IPv6; `None` when it has none.
-fn host_of_url(url: &str) -> Option<String> {
+/// The host of `url` with its port when that is not a standard one
+/// (`https://user@Dav.Example.com:8443/x` → `dav.example.com:8443`, `https://a.org/` →
+/// `a.org`), without brackets for IPv6; `None` when it has none.
+fn target_of_url(url: &str) -> Option<String> {
     let parsed = url::Url::parse(url.trim()).ok()?;
     let host = parsed.host_str()?;
     let host = host
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(host);
-    Some(normalize_host(host))
+    let host = normalize_host(host);
+    Some(match parsed.port_or_known_default() {
+        Some(port) if !STANDARD_PORTS.contains(&port) => format!("{host}:{port}"),
+        _ => host,
+    })
 }
 
 /// Host names are compared lower-case and without the trailing dot of a fully qualified name.
@@ -234,10 +266,21 @@ fn implies(grant: &Permission, wanted: &Permission) -> bool {
         {
             grant.resource == wanted.resource
         }
-        (Capability::Network, Direction::Outbound) => host_pattern_covers(
-            &normalize_host(&grant.resource),
-            &normalize_host(&wanted.resource),
-        ),
+        (Capability::Network, Direction::Outbound) => {
+            match (
+                outbound_target(&grant.resource),
+                outbound_target(&wanted.resource),
+            ) {
+                (Some((grant_host, grant_port)), Some((wanted_host, wanted_port))) => {
+                    grant_port == wanted_port
+                        && host_pattern_covers(
+                            &normalize_host(grant_host),
+                            &normalize_host(wanted_host),
+                        )
+                }
+                _ => false,
+            }
+        }
         (Capability::Network, Direction::Inbound) => true,
         (Capability::Event, Direction::Publish | Direction::Subscribe) => {
             subject_pattern_covers(&grant.resource, &wanted.resource)
@@ -474,6 +517,92 @@ mod tests {
                 "{host:?} was allowed"
             );
         }
+    }
+
+    #[test]
+    fn a_port_other_than_80_and_443_needs_a_grant_naming_it() {
+        let grants = grants(&[
+            "network:outbound:api.example.com",
+            "network:outbound:api.example.com:8443",
+            "network:outbound:*.example.org:9000",
+            "network:outbound:127.0.0.1:5432",
+        ]);
+        let rows: &[(&str, u16, Result<(), &str>)] = &[
+            ("api.example.com", 443, Ok(())),
+            ("api.example.com", 80, Ok(())),
+            ("api.example.com", 8443, Ok(())),
+            ("API.example.com.", 8443, Ok(())),
+            (
+                "api.example.com",
+                8080,
+                Err("network:outbound:api.example.com:8080"),
+            ),
+            ("a.example.org", 9000, Ok(())),
+            ("a.example.org", 443, Err("network:outbound:a.example.org")),
+            (
+                "example.org",
+                9000,
+                Err("network:outbound:example.org:9000"),
+            ),
+            ("127.0.0.1", 5432, Ok(())),
+            ("127.0.0.1", 80, Err("network:outbound:127.0.0.1")),
+            ("127.0.0.1", 22, Err("network:outbound:127.0.0.1:22")),
+            (
+                "a.example.org:9000",
+                9000,
+                Err("network:outbound:a.example.org:9000:9000"),
+            ),
+        ];
+        for (host, port, expected) in rows {
+            let outcome = grants
+                .check_outbound(host, *port)
+                .map_err(|d| d.needed.to_string());
+            assert_eq!(outcome, expected.map_err(str::to_owned), "{host}:{port}");
+        }
+    }
+
+    #[test]
+    fn an_outbound_grant_with_a_port_parses_in_one_spelling_only() {
+        for valid in [
+            "network:outbound:api.example.com:8443",
+            "network:outbound:*.example.com:1",
+            "network:outbound:10.0.0.1:65535",
+        ] {
+            let parsed: Permission = valid.parse().unwrap();
+            assert_eq!(parsed.to_string(), valid);
+        }
+        for invalid in [
+            // The standard ports need no port: a grant of the host alone allows them.
+            "network:outbound:api.example.com:443",
+            "network:outbound:api.example.com:80",
+            "network:outbound:api.example.com:0",
+            "network:outbound:api.example.com:65536",
+            "network:outbound:api.example.com:08443",
+            "network:outbound:api.example.com:+8443",
+            "network:outbound:api.example.com:",
+            "network:outbound::8443",
+            "network:outbound:api.example.com:8443:1",
+            "network:outbound:[::1]:8443",
+            "network:outbound:${url}:8443",
+        ] {
+            assert!(invalid.parse::<Permission>().is_err(), "{invalid} parsed");
+        }
+    }
+
+    #[test]
+    fn a_host_is_named_exactly_only_by_a_grant_without_a_wildcard() {
+        let grants = grants(&[
+            "network:outbound:*.example.com",
+            "network:outbound:db.internal",
+            "network:outbound:10.0.0.1:8080",
+            "event:publish:localhost",
+        ]);
+        assert!(grants.names_host_exactly("db.internal"));
+        assert!(grants.names_host_exactly("DB.internal."));
+        assert!(grants.names_host_exactly("10.0.0.1"));
+        assert!(!grants.names_host_exactly("a.example.com"));
+        assert!(!grants.names_host_exactly("internal"));
+        assert!(!grants.names_host_exactly("localhost"));
     }
 
     const SUBJECTS: &[&str] = &[
@@ -879,42 +1008,61 @@ mod config_host_tests {
     }
 
     #[test]
-    fn a_config_host_grant_becomes_the_host_of_the_configured_url() {
-        let cases: &[(serde_json::Value, &[(&str, bool)])] = &[
+    fn a_config_host_grant_becomes_the_host_and_port_of_the_configured_url() {
+        let cases: &[(serde_json::Value, &[(&str, u16, bool)])] = &[
             (
                 json!({"url": "https://user@Dav.Example.com:8443/dav/"}),
                 &[
-                    ("dav.example.com", true),
-                    ("example.com", false),
-                    ("other.org", false),
+                    ("dav.example.com", 8443, true),
+                    // The port the URL names, not the standard ones.
+                    ("dav.example.com", 443, false),
+                    ("dav.example.com", 8444, false),
+                    ("example.com", 8443, false),
+                    ("other.org", 8443, false),
                 ],
             ),
             (
+                json!({"url": "https://dav.example.com/dav/"}),
+                &[
+                    ("dav.example.com", 443, true),
+                    ("dav.example.com", 80, true),
+                    ("dav.example.com", 8443, false),
+                ],
+            ),
+            (
+                json!({"url": "http://dav.example.com:443/"}),
+                &[("dav.example.com", 443, true)],
+            ),
+            (
                 json!({"url": "http://127.0.0.1:5232/"}),
-                &[("127.0.0.1", true), ("127.0.0.2", false)],
+                &[
+                    ("127.0.0.1", 5232, true),
+                    ("127.0.0.1", 80, false),
+                    ("127.0.0.2", 5232, false),
+                ],
             ),
             (
                 json!({"url": "http://[::1]:5232/"}),
-                &[("::1", false), ("127.0.0.1", false)],
+                &[("::1", 5232, false), ("127.0.0.1", 5232, false)],
             ),
             // Missing, not a string, not a URL: nothing is granted.
-            (json!({}), &[("dav.example.com", false)]),
-            (json!({"url": 5}), &[("5", false)]),
+            (json!({}), &[("dav.example.com", 443, false)]),
+            (json!({"url": 5}), &[("5", 443, false)]),
             (
                 json!({"url": "dav.example.com"}),
-                &[("dav.example.com", false)],
+                &[("dav.example.com", 443, false)],
             ),
         ];
-        for (config, hosts) in cases {
+        for (config, targets) in cases {
             let grants = for_instance(
                 &["network:outbound:${url}", "data:write:persons"],
                 config.clone(),
             );
-            for (host, allowed) in *hosts {
+            for (host, port, allowed) in *targets {
                 assert_eq!(
-                    grants.check_outbound_host(host).is_ok(),
+                    grants.check_outbound(host, *port).is_ok(),
                     *allowed,
-                    "{config} {host}"
+                    "{config} {host}:{port}"
                 );
             }
             assert!(grants.check_write(EntityType::Person).is_ok(), "{config}");

@@ -45,6 +45,17 @@ impl PluginType {
             PluginType::Operator => "operator",
         }
     }
+
+    /// The type spelled `text` in a manifest, if it is one.
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            PluginType::Connector,
+            PluginType::Channel,
+            PluginType::Operator,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == text)
+    }
 }
 
 /// A parsed `plugin.json`.
@@ -546,6 +557,23 @@ pub(crate) fn valid_host_pattern(host: &str) -> bool {
             .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
 }
 
+/// The ports a `network:outbound` grant without a port allows: plain and TLS HTTP.
+pub const STANDARD_PORTS: [u16; 2] = [80, 443];
+
+/// Splits a `network:outbound` resource into its host pattern and port: `api.example.com`
+/// is `("api.example.com", None)`, `127.0.0.1:8080` is `("127.0.0.1", Some(8080))`. `None`
+/// when it is neither: a port must be written in digits without leading zeros, and never be
+/// 80 or 443, which a grant of the host alone allows ([`STANDARD_PORTS`]), so each grant has
+/// one spelling. Also used by [`crate::grants`].
+pub(crate) fn outbound_target(resource: &str) -> Option<(&str, Option<u16>)> {
+    let Some((host, port)) = resource.rsplit_once(':') else {
+        return valid_host_pattern(resource).then_some((resource, None));
+    };
+    let number: u16 = port.parse().ok()?;
+    let canonical = number != 0 && number.to_string() == port && !STANDARD_PORTS.contains(&number);
+    (canonical && valid_host_pattern(host)).then_some((host, Some(number)))
+}
+
 /// Whether `subject` is a NATS subject pattern: non-empty tokens without whitespace, where `*`
 /// and `>` stand alone and `>` comes last. Also used by [`crate::grants`].
 pub(crate) fn valid_subject_pattern(subject: &str) -> bool {
@@ -589,10 +617,10 @@ impl FromStr for Permission {
             }
             Direction::Inbound => {}
             Direction::Outbound
-                if !valid_host_pattern(resource) && config_host_property(resource).is_none() =>
+                if outbound_target(resource).is_none() && config_host_property(resource).is_none() =>
             {
                 return Err(fail(
-                    "the resource must be a host name, `*.domain`, or `${property}` (the host of the URL in that config property)",
+                    "the resource must be a host name or `*.domain`, either with a port other than 80 and 443 (`api.example.com:8443`; without one, only ports 80 and 443 are allowed), or `${property}` (the host and port of the URL in that config property)",
                 ))
             }
             Direction::Publish | Direction::Subscribe if !valid_subject_pattern(resource) => {
