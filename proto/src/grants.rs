@@ -1009,7 +1009,9 @@ mod config_host_tests {
 
     #[test]
     fn a_config_host_grant_becomes_the_host_and_port_of_the_configured_url() {
-        let cases: &[(serde_json::Value, &[(&str, u16, bool)])] = &[
+        // Host, port, and whether a request there is allowed.
+        type Targets = &'static [(&'static str, u16, bool)];
+        let cases: &[(serde_json::Value, Targets)] = &[
             (
                 json!({"url": "https://user@Dav.Example.com:8443/dav/"}),
                 &[
