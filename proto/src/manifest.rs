@@ -278,8 +278,14 @@ fn check_entrypoint(entrypoint: &str) -> Result<(), String> {
         }
         return Ok(());
     }
+    if let Some(path) = entrypoint.strip_prefix("declarative:") {
+        if !path.ends_with(".toml") || path.starts_with('/') || path.split('/').any(|p| p == "..") {
+            return Err("`declarative:` must be followed by a relative path to a .toml connector spec inside the plugin directory".into());
+        }
+        return Ok(());
+    }
     Err(format!(
-        "`{entrypoint}` is neither `builtin:<name>` nor `wasm:<path>.wasm`"
+        "`{entrypoint}` is neither `builtin:<name>`, `wasm:<path>.wasm` nor `declarative:<path>.toml`"
     ))
 }
 

@@ -1,0 +1,26 @@
+//! The declarative connectors built into Tributary: each a `plugin.json` and its spec under
+//! `plugins/connectors/<name>/`, compiled in. The host lists their manifests with the other
+//! built-ins and runs them with [`crate::DeclarativeConnector`].
+
+/// One built-in declarative connector.
+#[derive(Debug, Clone, Copy)]
+pub struct BuiltinSpec {
+    /// The text of its `plugin.json`.
+    pub manifest: &'static str,
+    /// Its plugin id, as the manifest says.
+    pub plugin_id: &'static str,
+    /// The text of the spec its entrypoint names.
+    pub spec: &'static str,
+}
+
+/// Every built-in declarative connector.
+pub const BUILTIN_SPECS: &[BuiltinSpec] = &[BuiltinSpec {
+    manifest: include_str!("../../connectors/microsoft-365/plugin.json"),
+    plugin_id: "tributary.microsoft-365",
+    spec: include_str!("../../connectors/microsoft-365/contacts.toml"),
+}];
+
+/// The built-in spec of the plugin `plugin_id`, if it is one.
+pub fn builtin_spec(plugin_id: &str) -> Option<&'static BuiltinSpec> {
+    BUILTIN_SPECS.iter().find(|b| b.plugin_id == plugin_id)
+}

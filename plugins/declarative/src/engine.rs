@@ -1,0 +1,924 @@
+//! Running a spec: one page per step, items then a checkpoint, so a sync holds one page at a
+//! time, stops when the service stops asking (cancel drops the stream) and resumes after a
+//! kill from the last checkpoint.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use minijinja::Environment;
+use serde_json::{json, Value as Json};
+use tributary_plugin_sdk::reqwest::header::{HeaderMap, LINK, RETRY_AFTER};
+use tributary_plugin_sdk::secrecy::SecretString;
+use tributary_plugin_sdk::{
+    parse_retry_after, ConnectorItem, ConnectorPlugin, Cursor, ItemOperation, PluginContext,
+    PluginError, RetryPolicy, SyncMode, SyncRequest, SyncStep,
+};
+
+use crate::cursor::{EngineCursor, PartitionState, Position};
+use crate::expr::{self, Expr};
+use crate::spec::{Auth, Changes, KeyLocation, Mapping, Pagination, Partitions, Spec, Stream};
+use crate::validate::reqwest_method;
+
+/// Attempts of a request the engine retries itself (statuses in `errors.retry` the host's
+/// client does not retry).
+const ENGINE_ATTEMPTS: u32 = 3;
+/// How much of an error answer goes into the error.
+const ERROR_BODY_CHARS: usize = 300;
+
+/// A connector run from a spec; see the [crate] documentation.
+#[derive(Debug, Clone)]
+pub struct DeclarativeConnector {
+    spec: Arc<Spec>,
+    /// Replaces the spec's `base_url`: for tests against a local server.
+    base_url: Option<String>,
+}
+
+impl DeclarativeConnector {
+    /// A connector running `spec` (already validated against its manifest).
+    pub fn new(spec: Spec) -> Self {
+        DeclarativeConnector {
+            spec: Arc::new(spec),
+            base_url: None,
+        }
+    }
+
+    /// The same connector with the spec's `base_url` replaced, so that a test points a
+    /// built-in spec at a local server.
+    pub fn with_base_url(mut self, base_url: impl Into<String>) -> Self {
+        self.base_url = Some(base_url.into());
+        self
+    }
+
+    /// The spec it runs.
+    pub fn spec(&self) -> &Spec {
+        &self.spec
+    }
+}
+
+impl ConnectorPlugin for DeclarativeConnector {
+    fn sync(
+        &self,
+        ctx: PluginContext,
+        cursor: Option<Cursor>,
+        request: SyncRequest,
+    ) -> BoxStream<'static, Result<SyncStep, PluginError>> {
+        let run = Run::new(self.clone(), ctx, cursor, request);
+        stream::try_unfold(run, |mut run| async move {
+            let steps = run.next_steps().await?;
+            Ok::<_, PluginError>(steps.map(|steps| (steps, run)))
+        })
+        .map_ok(|steps: Vec<SyncStep>| stream::iter(steps.into_iter().map(Ok)))
+        .try_flatten()
+        .boxed()
+    }
+}
+
+/// One sync in progress.
+struct Run {
+    spec: Arc<Spec>,
+    env: Arc<Environment<'static>>,
+    ctx: PluginContext,
+    mode: SyncMode,
+    /// For a backfill: the `state.since` of datetime cursors.
+    backfill_since: Option<DateTime<Utc>>,
+    /// The version of items that state none, and of deletions.
+    sync_time: DateTime<Utc>,
+    /// `base_url` rendered, for templates.
+    base_url: Json,
+    cursor: EngineCursor,
+    /// An unreadable cursor handed over: reported on the first step.
+    cursor_error: Option<PluginError>,
+    /// The stream being synced, by index.
+    stream: usize,
+    /// The current stream's partitions still to sync; `None`: not listed yet.
+    partitions: Option<VecDeque<Json>>,
+    /// The partition being synced.
+    current: Option<Json>,
+    /// Partitions whose state a full sync has set aside already in this run.
+    reset: BTreeSet<(String, String)>,
+    /// Requests made, against `errors.max_requests`.
+    requests: u32,
+    finished: bool,
+}
+
+impl Run {
+    fn new(
+        connector: DeclarativeConnector,
+        ctx: PluginContext,
+        cursor: Option<Cursor>,
+        request: SyncRequest,
+    ) -> Self {
+        let (cursor, cursor_error) = match cursor.map(|c| c.parse::<EngineCursor>()) {
+            None => (EngineCursor::default(), None),
+            Some(Ok(cursor)) => (cursor, None),
+            Some(Err(e)) => (EngineCursor::default(), Some(e)),
+        };
+        let base_url = connector
+            .base_url
+            .clone()
+            .or_else(|| connector.spec.base_url.clone());
+        Run {
+            env: expr::environment(),
+            base_url: base_url.map_or(Json::Null, Json::String),
+            spec: connector.spec,
+            ctx,
+            mode: request.mode,
+            backfill_since: request.since,
+            sync_time: Utc::now(),
+            cursor,
+            cursor_error,
+            stream: 0,
+            partitions: None,
+            current: None,
+            reset: BTreeSet::new(),
+            requests: 0,
+            finished: false,
+        }
+    }
+
+    /// The steps of the next page; `None` when the sync is complete.
+    async fn next_steps(&mut self) -> Result<Option<Vec<SyncStep>>, PluginError> {
+        if let Some(error) = self.cursor_error.take() {
+            return Err(error);
+        }
+        let spec = self.spec.clone();
+        loop {
+            let Some(stream) = spec.streams.get(self.stream) else {
+                if self.finished {
+                    return Ok(None);
+                }
+                self.finished = true;
+                return Ok(Some(vec![SyncStep::Checkpoint(Cursor::new(&self.cursor)?)]));
+            };
+            // A listing without a mapping only names its records to the streams below it.
+            if stream.map.is_none() {
+                self.stream += 1;
+                continue;
+            }
+            if self.partitions.is_none() {
+                self.partitions = Some(self.partition_values(stream).await?);
+            }
+            if self.current.is_none() {
+                match self.partitions.as_mut().and_then(VecDeque::pop_front) {
+                    Some(value) => self.current = Some(value),
+                    None => {
+                        self.stream += 1;
+                        self.partitions = None;
+                        continue;
+                    }
+                }
+            }
+            let partition = self.current.clone().unwrap_or(Json::Null);
+            let (steps, done) = self.page(stream, &partition).await?;
+            if done {
+                self.current = None;
+            }
+            return Ok(Some(steps));
+        }
+    }
+
+    /// The partition values of `stream`: `[null]` without partitions.
+    async fn partition_values(&mut self, stream: &Stream) -> Result<VecDeque<Json>, PluginError> {
+        let at = format!("streams.{}.partitions", stream.name);
+        match &stream.partitions {
+            None => Ok(VecDeque::from([Json::Null])),
+            Some(Partitions::Config { list }) => {
+                let ctx =
+                    expr::context(&[("config", self.ctx.config()), ("base_url", &self.base_url)]);
+                let list = Expr::compile(&self.env, format!("{at}.list"), list)?.json(&ctx)?;
+                match list {
+                    Json::Null => Ok(VecDeque::new()),
+                    Json::Array(values) => Ok(values.into()),
+                    other => Ok(VecDeque::from([other])),
+                }
+            }
+            Some(Partitions::Parent {
+                stream: parent,
+                value,
+            }) => {
+                let spec = self.spec.clone();
+                let parent = spec
+                    .streams
+                    .iter()
+                    .find(|s| &s.name == parent)
+                    .ok_or_else(|| {
+                        PluginError::Other(format!("{at}.stream: `{parent}` names no stream"))
+                    })?;
+                let env = self.env.clone();
+                let value = Expr::compile(&env, format!("{at}.value"), value)?;
+                let mut values = VecDeque::new();
+                let mut position = Position::Start;
+                let state = PartitionState::default();
+                loop {
+                    let page = match self.fetch(parent, &Json::Null, &state, &position).await {
+                        Ok(page) => page,
+                        Err(Fetched::Failed(e)) => return Err(e),
+                        Err(Fetched::Expired(message)) => {
+                            return Err(PluginError::Other(format!(
+                                "stream {}: {message}",
+                                parent.name
+                            )))
+                        }
+                    };
+                    for record in &page.records {
+                        let ctx = self.record_context(record, &Json::Null);
+                        let v = value.json(&ctx)?;
+                        if !v.is_null() {
+                            values.push_back(v);
+                        }
+                    }
+                    match page.next {
+                        Some(next) => position = next,
+                        None => return Ok(values),
+                    }
+                }
+            }
+        }
+    }
+
+    /// One page of `stream` in `partition`: its items and a checkpoint, and whether the
+    /// listing is complete.
+    async fn page(
+        &mut self,
+        stream: &Stream,
+        partition: &Json,
+    ) -> Result<(Vec<SyncStep>, bool), PluginError> {
+        let key = partition_key(partition);
+        let mut state = self.cursor.get(&stream.name, &key);
+        if self.mode != SyncMode::Incremental
+            && self.reset.insert((stream.name.clone(), key.clone()))
+        {
+            state = PartitionState::default();
+        }
+        let mut resynced = false;
+        let page = loop {
+            let position = self.position(stream, &mut state);
+            match self.fetch(stream, partition, &state, &position).await {
+                Err(Fetched::Expired(message))
+                    if !resynced && state != PartitionState::default() =>
+                {
+                    self.ctx.log_warn(&format!(
+                        "Stream {} says its sync state expired ({message}); listing everything again.",
+                        stream.name
+                    ));
+                    resynced = true;
+                    state = PartitionState::default();
+                    state.run_since = self.backfill_since;
+                }
+                Err(Fetched::Expired(message)) => {
+                    return Err(PluginError::Other(format!(
+                    "stream {}: the API says the sync state expired on a full listing: {message}",
+                    stream.name
+                )))
+                }
+                Err(Fetched::Failed(e)) => return Err(e),
+                Ok(page) => break page,
+            }
+        };
+        let map = stream.map.as_ref();
+        let mut steps = Vec::with_capacity(page.records.len() + 1);
+        if let Some(map) = map {
+            let mapper = Mapper::compile(&self.env, stream, map)?;
+            let field = match &stream.changes {
+                Changes::DatetimeCursor { field, .. } => Some(Expr::compile(
+                    &self.env,
+                    format!("streams.{}.changes.field", stream.name),
+                    field,
+                )?),
+                _ => None,
+            };
+            for record in &page.records {
+                let ctx = self.record_context(record, partition);
+                if let Some(field) = &field {
+                    if let Some(seen) = field.string(&ctx)?.and_then(|s| parse_time(&s)) {
+                        state.running_max = state.running_max.max(Some(seen));
+                    }
+                }
+                steps.push(SyncStep::Item(mapper.item(
+                    self.ctx.instance_id(),
+                    record,
+                    &ctx,
+                    self.sync_time,
+                )?));
+            }
+        }
+        let done = match page.next {
+            Some(next) => {
+                state.resume = Some(next);
+                false
+            }
+            None => {
+                state.resume = None;
+                match &stream.changes {
+                    Changes::None => {}
+                    Changes::DatetimeCursor { .. } => {
+                        state.since = state.since.max(state.running_max);
+                    }
+                    Changes::DeltaLink { .. } | Changes::SyncToken { .. } => {
+                        if page.delta.is_none() {
+                            self.ctx.log_warn(&format!(
+                                "Stream {} ended without a delta link or sync token; the next sync lists everything.",
+                                stream.name
+                            ));
+                        }
+                        state.delta = page.delta;
+                    }
+                }
+                state.running_max = None;
+                state.run_since = None;
+                true
+            }
+        };
+        self.cursor.set(&stream.name, &key, state);
+        steps.push(SyncStep::Checkpoint(Cursor::new(&self.cursor)?));
+        Ok((steps, done))
+    }
+
+    /// Where the next request of a listing goes: where one in progress got to, else the
+    /// delta link of the last complete one, else the start. Starting, it fixes `state.since`.
+    fn position(&self, stream: &Stream, state: &mut PartitionState) -> Position {
+        if let Some(resume) = &state.resume {
+            return resume.clone();
+        }
+        if let Changes::DatetimeCursor {
+            lookback_seconds, ..
+        } = &stream.changes
+        {
+            state.run_since = match (self.mode, self.backfill_since) {
+                (SyncMode::Backfill, since) => since,
+                _ => state
+                    .since
+                    .map(|since| since - chrono::Duration::seconds(*lookback_seconds as i64)),
+            };
+        }
+        match (&stream.changes, &state.delta) {
+            (Changes::DeltaLink { .. }, Some(link)) => Position::Url(link.clone()),
+            _ => Position::Start,
+        }
+    }
+
+    /// The context of request templates.
+    fn request_context(&self, partition: &Json, state: &PartitionState) -> minijinja::Value {
+        let state = state_json(state);
+        expr::context(&[
+            ("config", self.ctx.config()),
+            ("state", &state),
+            ("partition", partition),
+            ("base_url", &self.base_url),
+        ])
+    }
+
+    fn record_context(&self, record: &Json, partition: &Json) -> minijinja::Value {
+        expr::context(&[
+            ("config", self.ctx.config()),
+            ("partition", partition),
+            ("base_url", &self.base_url),
+            ("record", record),
+        ])
+    }
+
+    /// Asks for one page at `position` and reads it.
+    async fn fetch(
+        &mut self,
+        stream: &Stream,
+        partition: &Json,
+        state: &PartitionState,
+        position: &Position,
+    ) -> Result<Page, Fetched> {
+        let at = format!("streams.{}", stream.name);
+        let ctx = self.request_context(partition, state);
+        let (status, headers, body, url) = self.send(stream, &ctx, state, position).await?;
+        let response_ctx = {
+            let state = state_json(state);
+            let headers = headers_json(&headers);
+            expr::context(&[
+                ("config", self.ctx.config()),
+                ("state", &state),
+                ("partition", partition),
+                ("base_url", &self.base_url),
+                ("body", &body),
+                ("headers", &headers),
+                ("status", &json!(status)),
+            ])
+        };
+        let expired = match &stream.changes {
+            Changes::DeltaLink { expired, .. } | Changes::SyncToken { expired, .. } => {
+                Some(expired)
+            }
+            Changes::None | Changes::DatetimeCursor { .. } => None,
+        };
+        if let Some(expired) = expired {
+            let by_status = expired.statuses.contains(&status);
+            let by_body = match &expired.when {
+                Some(when) if status >= 400 => {
+                    Expr::compile(&self.env, format!("{at}.changes.expired.when"), when)?
+                        .truthy(&response_ctx)?
+                }
+                _ => false,
+            };
+            if by_status || by_body {
+                return Err(Fetched::Expired(format!(
+                    "HTTP {status}: {}",
+                    snippet(&body.to_string())
+                )));
+            }
+        }
+        if let Some(rule) = self.spec.errors.fail.iter().find(|r| r.status == status) {
+            let message = expr::render(
+                &self.env,
+                "errors.fail.message",
+                &rule.message,
+                &response_ctx,
+            )?;
+            return Err(Fetched::Failed(PluginError::Other(message)));
+        }
+        if status >= 400 {
+            return Err(Fetched::Failed(PluginError::Http {
+                status,
+                message: format!("stream {}: {}", stream.name, snippet(&body.to_string())),
+            }));
+        }
+        let records = Expr::compile(
+            &self.env,
+            format!("{at}.records.path"),
+            &stream.records.path,
+        )?
+        .json(&response_ctx)?;
+        let records = match records {
+            Json::Null => Vec::new(),
+            Json::Array(records) => records,
+            other => {
+                return Err(Fetched::Failed(PluginError::Other(format!(
+                    "{at}.records.path gives {}, not a list of records",
+                    kind_of(&other)
+                ))))
+            }
+        };
+        let next = self.next_position(
+            stream,
+            &response_ctx,
+            &headers,
+            &url,
+            position,
+            records.len(),
+        )?;
+        let delta = match &stream.changes {
+            Changes::DeltaLink { link, .. } if next.is_none() => {
+                Expr::compile(&self.env, format!("{at}.changes.link"), link)?
+                    .string(&response_ctx)?
+            }
+            Changes::SyncToken { token, .. } if next.is_none() => {
+                Expr::compile(&self.env, format!("{at}.changes.token"), token)?
+                    .string(&response_ctx)?
+            }
+            _ => None,
+        };
+        Ok(Page {
+            records,
+            next,
+            delta,
+        })
+    }
+
+    /// The page after this one, if any.
+    fn next_position(
+        &self,
+        stream: &Stream,
+        ctx: &minijinja::Value,
+        headers: &HeaderMap,
+        url: &url::Url,
+        position: &Position,
+        records: usize,
+    ) -> Result<Option<Position>, PluginError> {
+        let at = format!("streams.{}.pagination", stream.name);
+        Ok(match &stream.pagination {
+            Pagination::None => None,
+            Pagination::NextUrl { next } => Expr::compile(&self.env, format!("{at}.next"), next)?
+                .string(ctx)?
+                .map(|next| absolute(url, &next))
+                .map(Position::Url),
+            Pagination::LinkHeader => {
+                next_link(headers).map(|next| Position::Url(absolute(url, &next)))
+            }
+            Pagination::Cursor { token, .. } => {
+                Expr::compile(&self.env, format!("{at}.token"), token)?
+                    .string(ctx)?
+                    .map(Position::Token)
+            }
+            Pagination::Offset { limit, .. } => {
+                let offset = match position {
+                    Position::Offset(offset) => *offset,
+                    _ => 0,
+                };
+                (records as u64 >= *limit).then(|| Position::Offset(offset + records as u64))
+            }
+            Pagination::PageNumber { start, size, .. } => {
+                let page = match position {
+                    Position::Page(page) => *page,
+                    _ => *start,
+                };
+                let full = match size {
+                    Some(size) => records as u64 >= *size,
+                    None => records > 0,
+                };
+                full.then_some(Position::Page(page + 1))
+            }
+        })
+    }
+
+    /// Sends the request for `position` through the instance's client (grants, rate limit,
+    /// retries of 429 and 5xx with `Retry-After`), retrying the spec's other retry statuses
+    /// itself. Answers status, headers, the body as JSON (`null` when empty, a string when
+    /// not JSON) and the URL answered.
+    async fn send(
+        &mut self,
+        stream: &Stream,
+        ctx: &minijinja::Value,
+        state: &PartitionState,
+        position: &Position,
+    ) -> Result<(u16, HeaderMap, Json, url::Url), Fetched> {
+        let policy = RetryPolicy::default();
+        let mut attempt = 1;
+        loop {
+            if let Some(max) = self.spec.errors.max_requests {
+                if self.requests >= max {
+                    return Err(Fetched::Failed(PluginError::Other(format!(
+                        "the sync used up its request budget of {max} requests (errors.max_requests)"
+                    ))));
+                }
+            }
+            self.requests += 1;
+            let request = self.build(stream, ctx, state, position)?;
+            let response = request.fetch().await?;
+            let status = response.status().as_u16();
+            let engine_retries = !(status == 429 || status >= 500)
+                && self.spec.errors.retry.contains(&status)
+                && attempt < ENGINE_ATTEMPTS;
+            if engine_retries {
+                let wait = response
+                    .headers()
+                    .get(RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(parse_retry_after)
+                    .map_or_else(|| policy.backoff(attempt), |w| policy.server_wait(w));
+                tracing::warn!(stream = %stream.name, status, attempt, ?wait, "Retrying a request the spec says to retry.");
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+                continue;
+            }
+            let headers = response.headers().clone();
+            let url = response.url().clone();
+            let text = response.text().await.map_err(|e| {
+                PluginError::Transient(format!(
+                    "stream {}: reading the answer: {}",
+                    stream.name,
+                    e.without_url()
+                ))
+            })?;
+            let body = if text.trim().is_empty() {
+                Json::Null
+            } else {
+                serde_json::from_str(&text).unwrap_or(Json::String(text))
+            };
+            return Ok((status, headers, body, url));
+        }
+    }
+
+    /// The request for `position`: a URL the API named as it is, or the stream's request
+    /// with its query and the page's parameters; with the spec's auth.
+    fn build(
+        &self,
+        stream: &Stream,
+        ctx: &minijinja::Value,
+        state: &PartitionState,
+        position: &Position,
+    ) -> Result<tributary_plugin_sdk::HttpRequest, PluginError> {
+        let at = format!("streams.{}.request", stream.name);
+        let request = &stream.request;
+        let method = reqwest_method(&request.method).ok_or_else(|| {
+            PluginError::Other(format!(
+                "{at}.method: `{}` is not an HTTP method",
+                request.method
+            ))
+        })?;
+        let mut query: Vec<(String, String)> = Vec::new();
+        let url = match position {
+            Position::Url(url) => url.clone(),
+            _ => {
+                for (name, value) in &request.query {
+                    let value = expr::render(&self.env, &format!("{at}.query.{name}"), value, ctx)?;
+                    if !value.is_empty() {
+                        query.push((name.clone(), value));
+                    }
+                }
+                match (&stream.pagination, position) {
+                    (Pagination::Cursor { param, .. }, Position::Token(token)) => {
+                        query.push((param.clone(), token.clone()));
+                    }
+                    (
+                        Pagination::Offset {
+                            offset_param,
+                            limit_param,
+                            limit,
+                        },
+                        _,
+                    ) => {
+                        let offset = match position {
+                            Position::Offset(offset) => *offset,
+                            _ => 0,
+                        };
+                        query.push((offset_param.clone(), offset.to_string()));
+                        query.push((limit_param.clone(), limit.to_string()));
+                    }
+                    (
+                        Pagination::PageNumber {
+                            param,
+                            start,
+                            size_param,
+                            size,
+                        },
+                        _,
+                    ) => {
+                        let page = match position {
+                            Position::Page(page) => *page,
+                            _ => *start,
+                        };
+                        query.push((param.clone(), page.to_string()));
+                        if let (Some(size_param), Some(size)) = (size_param, size) {
+                            query.push((size_param.clone(), size.to_string()));
+                        }
+                    }
+                    _ => {}
+                }
+                if let (Changes::SyncToken { param, .. }, Some(token)) =
+                    (&stream.changes, &state.delta)
+                {
+                    query.push((param.clone(), token.clone()));
+                }
+                expr::render(&self.env, &format!("{at}.url"), &request.url, ctx)?
+            }
+        };
+        let mut http = self.ctx.http().request(method, &url);
+        if !query.is_empty() {
+            http = http.query(&query);
+        }
+        for (name, value) in &request.headers {
+            let value = expr::render(&self.env, &format!("{at}.headers.{name}"), value, ctx)?;
+            if !value.is_empty() {
+                http = http.header(name, &value);
+            }
+        }
+        if let Some(body) = &request.body {
+            let body = expr::render(&self.env, &format!("{at}.body"), body, ctx)?;
+            http = http.header("content-type", "application/json").body(body);
+        }
+        Ok(match &self.spec.auth {
+            Auth::None | Auth::Oauth => http,
+            Auth::ApiKey {
+                location,
+                name,
+                value,
+            } => {
+                let value = expr::render(&self.env, "auth.value", value, ctx)?;
+                match location {
+                    KeyLocation::Header => http.header(name, &value),
+                    KeyLocation::Query => http.query(&[(name.as_str(), value.as_str())]),
+                }
+            }
+            Auth::Bearer { token } => {
+                let token = expr::render(&self.env, "auth.token", token, ctx)?;
+                http.bearer_auth(&SecretString::from(token))
+            }
+            Auth::Basic { username, password } => {
+                let username = expr::render(&self.env, "auth.username", username, ctx)?;
+                let password = expr::render(&self.env, "auth.password", password, ctx)?;
+                http.basic_auth(&username, Some(&SecretString::from(password)))
+            }
+        })
+    }
+}
+
+/// Why a page was not had.
+enum Fetched {
+    /// The API says the delta link or sync token expired.
+    Expired(String),
+    /// Anything else: the sync fails with it.
+    Failed(PluginError),
+}
+
+impl From<PluginError> for Fetched {
+    fn from(error: PluginError) -> Self {
+        Fetched::Failed(error)
+    }
+}
+
+/// One page read.
+struct Page {
+    records: Vec<Json>,
+    /// The next page, if any.
+    next: Option<Position>,
+    /// On the last page: the delta link or sync token for the next sync.
+    delta: Option<String>,
+}
+
+/// A stream's mapping, compiled for one page.
+struct Mapper<'env> {
+    entity: tributary_plugin_sdk::EntityType,
+    id: Expr<'env>,
+    modified: Option<Expr<'env>>,
+    deleted: Option<Expr<'env>>,
+    fields: Vec<(&'env str, Expr<'env>)>,
+}
+
+impl<'env> Mapper<'env> {
+    fn compile(
+        env: &'env Environment<'static>,
+        stream: &'env Stream,
+        map: &'env Mapping,
+    ) -> Result<Self, PluginError> {
+        let at = format!("streams.{}.map", stream.name);
+        let optional = |name: &str, source: &'env Option<String>| {
+            source
+                .as_deref()
+                .map(|source| Expr::compile(env, format!("{at}.{name}"), source))
+                .transpose()
+        };
+        Ok(Mapper {
+            entity: map.entity,
+            id: Expr::compile(env, format!("{at}.id"), &map.id)?,
+            modified: optional("modified", &map.modified)?,
+            deleted: optional("deleted", &map.deleted)?,
+            fields: map
+                .fields
+                .iter()
+                .map(|(name, source)| {
+                    Expr::compile(env, format!("{at}.fields.{name}"), source)
+                        .map(|expr| (name.as_str(), expr))
+                })
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    fn item(
+        &self,
+        instance_id: &str,
+        record: &Json,
+        ctx: &minijinja::Value,
+        sync_time: DateTime<Utc>,
+    ) -> Result<ConnectorItem, PluginError> {
+        let external_id = self.id.string(ctx)?.ok_or_else(|| {
+            PluginError::Other(format!(
+                "a record has no id (map.id gives none): {}",
+                snippet(&record.to_string())
+            ))
+        })?;
+        let deleted = match &self.deleted {
+            Some(deleted) => deleted.truthy(ctx)?,
+            None => false,
+        };
+        let modified = match &self.modified {
+            Some(modified) => modified.string(ctx)?.and_then(|s| parse_time(&s)),
+            None => None,
+        };
+        // A version from a fast clock is taken as now, so a later deletion is not older.
+        let source_modified_at = modified.map_or(sync_time, |m| m.min(sync_time));
+        let (operation, data) = if deleted {
+            (ItemOperation::Delete, Json::Null)
+        } else {
+            let mut data = serde_json::Map::new();
+            for (name, expr) in &self.fields {
+                let value = expr.json(ctx)?;
+                let empty = value.is_null() || value.as_str() == Some("");
+                if !empty {
+                    data.insert((*name).to_owned(), value);
+                }
+            }
+            (ItemOperation::Upsert, Json::Object(data))
+        };
+        Ok(ConnectorItem {
+            instance_id: instance_id.to_owned(),
+            entity_type: self.entity,
+            external_id,
+            operation,
+            source_modified_at,
+            data,
+            raw: record.clone(),
+        })
+    }
+}
+
+/// `state` as templates see it: `state.since` (RFC 3339) and `state.token`.
+fn state_json(state: &PartitionState) -> Json {
+    let mut out = serde_json::Map::new();
+    if let Some(since) = state.run_since {
+        out.insert(
+            "since".to_owned(),
+            Json::String(since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        );
+    }
+    if let Some(token) = &state.delta {
+        out.insert("token".to_owned(), Json::String(token.clone()));
+    }
+    Json::Object(out)
+}
+
+/// Response headers for expressions, names lower-case.
+fn headers_json(headers: &HeaderMap) -> Json {
+    let mut out = serde_json::Map::new();
+    for (name, value) in headers {
+        if let Ok(value) = value.to_str() {
+            out.insert(name.as_str().to_owned(), Json::String(value.to_owned()));
+        }
+    }
+    Json::Object(out)
+}
+
+/// The key of a partition in the cursor.
+fn partition_key(partition: &Json) -> String {
+    match partition {
+        Json::Null => String::new(),
+        Json::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `next` resolved against the URL that named it.
+fn absolute(base: &url::Url, next: &str) -> String {
+    base.join(next)
+        .map_or_else(|_| next.to_owned(), |u| u.to_string())
+}
+
+/// The `rel="next"` target of a `Link` header (RFC 8288).
+fn next_link(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(LINK)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|link| {
+            let (target, params) = link.trim().split_once(';')?;
+            let is_next = params.split(';').any(|param| {
+                param.trim().strip_prefix("rel=").is_some_and(|rel| {
+                    rel.trim_matches('"')
+                        .split_whitespace()
+                        .any(|r| r == "next")
+                })
+            });
+            is_next.then(|| {
+                target
+                    .trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_owned()
+            })
+        })
+}
+
+fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn snippet(text: &str) -> String {
+    let mut out: String = text.chars().take(ERROR_BODY_CHARS).collect();
+    if out.len() < text.len() {
+        out.push('…');
+    }
+    out
+}
+
+fn kind_of(value: &Json) -> &'static str {
+    match value {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "a list",
+        Json::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_next_link_of_a_link_header_is_found_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            LINK,
+            r#"<https://api.example.com/x?page=1>; rel="prev", <https://api.example.com/x?page=3>; rel="next""#
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(
+            next_link(&headers).as_deref(),
+            Some("https://api.example.com/x?page=3")
+        );
+        assert_eq!(next_link(&HeaderMap::new()), None);
+    }
+}

@@ -1,0 +1,135 @@
+//! Templates and expressions: one sandboxed minijinja environment for both.
+//!
+//! minijinja has no file system, network or process access; a template sees only the
+//! context it is given (`config`, `state`, `partition`, `base_url`, and where documented
+//! `body`, `headers`, `status`, `record`). Undefined names and attributes are *chainable*
+//! (`record.a.b` of a record without `a` is undefined, not an error), so optional fields in an
+//! API's answers need no guards; a template renders them as empty text.
+
+use std::sync::{Arc, LazyLock};
+
+use minijinja::{Environment, UndefinedBehavior, Value};
+use serde_json::Value as Json;
+use tributary_plugin_sdk::PluginError;
+
+/// The roots a name in a template or expression may start with, by where it is used.
+pub(crate) mod roots {
+    /// Request templates: URL, query, headers, body, auth.
+    pub const REQUEST: &[&str] = &["config", "state", "partition", "base_url"];
+    /// Expressions over an answer: records, pagination, delta links, expiry.
+    pub const RESPONSE: &[&str] = &[
+        "config",
+        "state",
+        "partition",
+        "base_url",
+        "body",
+        "headers",
+        "status",
+    ];
+    /// Expressions over one record: mapping, cursor fields, parent values.
+    pub const RECORD: &[&str] = &["config", "state", "partition", "base_url", "record"];
+    /// A partition list from config.
+    pub const CONFIG: &[&str] = &["config", "base_url"];
+}
+
+/// Fuel per evaluation: bounds the work of one template or expression (a loop over a huge
+/// list), so a spec cannot make the host spin.
+const FUEL: u64 = 1_000_000;
+
+/// The one environment every spec is evaluated in.
+pub(crate) fn environment() -> Arc<Environment<'static>> {
+    static ENV: LazyLock<Arc<Environment<'static>>> = LazyLock::new(|| Arc::new(new_environment()));
+    ENV.clone()
+}
+
+/// A fresh environment with the engine's settings (validation borrows a spec's text in one).
+pub(crate) fn new_environment<'source>() -> Environment<'source> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Chainable);
+    env.set_fuel(Some(FUEL));
+    env.set_recursion_limit(64);
+    env
+}
+
+/// Renders template `source` (named by `what` in errors) with `ctx`.
+pub(crate) fn render(
+    env: &Environment<'static>,
+    what: &str,
+    source: &str,
+    ctx: &Value,
+) -> Result<String, PluginError> {
+    env.render_str(source, ctx)
+        .map_err(|e| PluginError::Other(format!("{what}: {}", detail(&e))))
+}
+
+/// A compiled expression, named for its errors.
+pub(crate) struct Expr<'env> {
+    what: String,
+    expr: minijinja::Expression<'env, 'static>,
+}
+
+impl<'env> Expr<'env> {
+    /// Compiles `source`; `what` names it (`streams.contacts.map.id`).
+    pub fn compile(
+        env: &'env Environment<'static>,
+        what: impl Into<String>,
+        source: &str,
+    ) -> Result<Self, PluginError> {
+        let what = what.into();
+        let expr = env
+            .compile_expression_owned(source.to_owned())
+            .map_err(|e| PluginError::Other(format!("{what}: {}", detail(&e))))?;
+        Ok(Expr { what, expr })
+    }
+
+    /// Its value in `ctx`, as minijinja gives it.
+    pub fn eval(&self, ctx: &Value) -> Result<Value, PluginError> {
+        self.expr
+            .eval(ctx)
+            .map_err(|e| PluginError::Other(format!("{}: {}", self.what, detail(&e))))
+    }
+
+    /// Its value in `ctx` as JSON; undefined and none are `null`.
+    pub fn json(&self, ctx: &Value) -> Result<Json, PluginError> {
+        let value = self.eval(ctx)?;
+        if value.is_undefined() || value.is_none() {
+            return Ok(Json::Null);
+        }
+        serde_json::to_value(&value).map_err(|e| PluginError::Other(format!("{}: {e}", self.what)))
+    }
+
+    /// Its value as a non-empty string (a number is written out), or `None`.
+    pub fn string(&self, ctx: &Value) -> Result<Option<String>, PluginError> {
+        Ok(match self.json(ctx)? {
+            Json::String(s) if !s.is_empty() => Some(s),
+            Json::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
+    }
+
+    /// Whether it is true in `ctx`.
+    pub fn truthy(&self, ctx: &Value) -> Result<bool, PluginError> {
+        Ok(self.eval(ctx)?.is_true())
+    }
+}
+
+/// A minijinja error with its detail, on one line.
+pub(crate) fn detail(error: &minijinja::Error) -> String {
+    let mut text = error.kind().to_string();
+    if let Some(detail) = error.detail() {
+        text = format!("{text}: {detail}");
+    }
+    if let Some(line) = error.line() {
+        text = format!("{text} (line {line})");
+    }
+    text
+}
+
+/// A context holding `entries`, each a JSON value under its name.
+pub(crate) fn context(entries: &[(&str, &Json)]) -> Value {
+    Value::from_iter(
+        entries
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), Value::from_serialize(value))),
+    )
+}
