@@ -4,7 +4,13 @@
 //! ```sh
 //! cargo build --release --workspace --bins      # the service binaries the bench runs
 //! cargo bench -p tributary-e2e [-- <items> [<webhooks>]]   # 20,000 items and 200 webhooks by default
+//! MEILISEARCH_URL=http://127.0.0.1:7700 MEILISEARCH_API_KEY=… \
+//!     cargo bench -p tributary-e2e -- --backend meilisearch [<items> [<webhooks>]]
 //! ```
+//!
+//! `--backend embedded` (the default) runs the search service on its embedded index;
+//! `--backend meilisearch` on the Meilisearch server `MEILISEARCH_URL` names, in a fresh index.
+//! Both print the same figures and baselines.
 //!
 //! 1. Items per second from connector to searchable: `<items>` person items published on
 //!    `connector.items.<instance>` (as a connector publishes them, with their message ids),
@@ -108,19 +114,37 @@ fn ms(d: Duration) -> String {
 
 #[tokio::main]
 async fn main() {
-    let numbers: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let backend = args
+        .iter()
+        .position(|a| a == "--backend")
+        .and_then(|i| args.get(i + 1))
+        .map_or("embedded", String::as_str)
+        .to_owned();
+    let numbers: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
     let n = numbers.first().copied().unwrap_or(20_000);
     let m = numbers.get(1).copied().unwrap_or(200);
     println!(
-        "end-to-end benchmark: five service processes from {}, {} cores; {n} items, {m} webhooks",
+        "end-to-end benchmark: five service processes from {}, {} cores; {n} items, {m} webhooks; search backend {backend}",
         tributary_e2e::binary_dir().display(),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
 
     let mut stack = Stack::on(Servers::shared()).await;
+    match backend.as_str() {
+        "embedded" => {}
+        "meilisearch" => {
+            let url = std::env::var("MEILISEARCH_URL")
+                .expect("--backend meilisearch needs MEILISEARCH_URL (and MEILISEARCH_API_KEY)");
+            let key = std::env::var("MEILISEARCH_API_KEY").unwrap_or_default();
+            let index = format!("e2e_{}", uuid::Uuid::new_v4().simple());
+            stack
+                .set("search.meilisearch_url", url)
+                .set("search.meilisearch_api_key", key)
+                .set("search.index_name", index);
+        }
+        other => panic!("--backend is embedded or meilisearch, not {other}"),
+    }
     // Built-in defaults, but logs at `warn`: the bench measures the pipeline, not its logs
     // (the harness still needs the `Service started.` line).
     stack.set("telemetry.log_filter", "warn,tributary_kit::service=info");

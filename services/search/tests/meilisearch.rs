@@ -1,7 +1,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 //! The Meilisearch backend against an in-memory Meilisearch serving its documented HTTP API
-//! (`meili_mock`): the exact requests it sends, and what it makes of the answers.
+//! (`meili_mock`): the exact requests it sends, and what it makes of the answers; batches in
+//! flight (`meili_pipeline`); and, opt-in with `MEILISEARCH_URL`, against a real server
+//! (`meili_live`).
 
+mod meili_live;
 mod meili_mock;
 mod meili_pipeline;
 

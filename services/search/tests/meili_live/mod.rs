@@ -1,0 +1,94 @@
+//! Opt-in: the pipeline against a real Meilisearch, when `MEILISEARCH_URL` (and
+//! `MEILISEARCH_API_KEY`, if it has one) names a server; each test says it is skipped
+//! otherwise. Every test works in a fresh index of its own.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use serde_json::{json, Value};
+use tributary_search::backend::meilisearch::MeilisearchBackend;
+use tributary_search::backend::SearchBackend;
+use tributary_search::document::IndexChange;
+use uuid::Uuid;
+
+use super::{config, micros, upsert};
+
+/// The server's URL and key, or `None` (the test is skipped).
+fn server() -> Option<(String, String)> {
+    let url = std::env::var("MEILISEARCH_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    if url.is_none() {
+        eprintln!("skipped: MEILISEARCH_URL is not set");
+    }
+    Some((
+        url?,
+        std::env::var("MEILISEARCH_API_KEY").unwrap_or_default(),
+    ))
+}
+
+/// Every document of `index`, by id.
+async fn documents(url: &str, key: &str, index: &str) -> HashMap<String, Value> {
+    let answer: Value = reqwest::Client::new()
+        .post(format!("{url}/indexes/{index}/documents/fetch"))
+        .bearer_auth(key)
+        .json(&json!({"limit": 10_000, "fields": ["id", "version", "sources"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["id"].as_str().unwrap().to_owned(), d.clone()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_real_server_ends_at_the_newest_version_with_batches_in_flight() {
+    // 60 batches of 40 changes over 300 documents, each document changed 8 times in an order
+    // of versions of its own, sent 8 batches at a time: each ends at its newest version.
+    let Some((url, key)) = server() else { return };
+    let mut settings = config(&url, &key, 60);
+    settings.index_name = format!("pipeline_{}", Uuid::new_v4().simple());
+    let backend = Arc::new(MeilisearchBackend::new(&settings).unwrap());
+    backend.prepare().await.unwrap();
+    let ids: Vec<Uuid> = (0..300).map(|_| Uuid::now_v7()).collect();
+    let mut changes = Vec::new();
+    for round in 0..8u64 {
+        for (i, id) in ids.iter().enumerate() {
+            // A version order that differs per document: newest first for some, last for others.
+            let version = (round * 7 + i as u64 * 3) % 8 + 1;
+            let at = format!("2026-01-01T00:00:{version:02}Z");
+            changes.push(upsert(*id, &at, &[&format!("s{version}")]));
+        }
+    }
+    let batches: Vec<Vec<IndexChange>> = changes.chunks(40).map(<[_]>::to_vec).collect();
+    futures::stream::iter(batches)
+        .for_each_concurrent(8, |batch| {
+            let backend = backend.clone();
+            async move {
+                // A batch answered with a transient error is applied again, as the indexer does.
+                loop {
+                    match backend.apply(batch.clone()).await {
+                        Ok(_) => break,
+                        Err(e) if e.is_transient() => continue,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            }
+        })
+        .await;
+
+    let held = documents(&url, &key, &settings.index_name).await;
+    assert_eq!(held.len(), ids.len());
+    for id in &ids {
+        let doc = &held[&id.to_string()];
+        assert_eq!(doc["version"], micros("2026-01-01T00:00:08Z"), "{doc}");
+    }
+    assert_eq!(backend.document_count().await.unwrap(), ids.len() as u64);
+}
