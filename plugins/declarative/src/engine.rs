@@ -8,8 +8,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use minijinja::Environment;
+use reqwest::header::{HeaderMap, LINK, RETRY_AFTER};
 use serde_json::{json, Value as Json};
-use tributary_plugin_sdk::reqwest::header::{HeaderMap, LINK, RETRY_AFTER};
 use tributary_plugin_sdk::secrecy::SecretString;
 use tributary_plugin_sdk::{
     parse_retry_after, ConnectorItem, ConnectorPlugin, Cursor, ItemOperation, PluginContext,
@@ -570,13 +570,10 @@ impl Run {
             }
             let headers = response.headers().clone();
             let url = response.url().clone();
-            let text = response.text().await.map_err(|e| {
-                PluginError::Transient(format!(
-                    "stream {}: reading the answer: {}",
-                    stream.name,
-                    e.without_url()
-                ))
-            })?;
+            let text = response
+                .text()
+                .await
+                .map_err(|e| e.into_plugin_error(&stream.name))?;
             let body = if text.trim().is_empty() {
                 Json::Null
             } else {
@@ -697,6 +694,28 @@ impl Run {
                 http.basic_auth(&username, Some(&SecretString::from(password)))
             }
         })
+    }
+}
+
+/// An error reading an answer's body, as the SDK's client gives it (a reqwest error, or the
+/// SDK's own once it reads bodies itself).
+trait ReadError {
+    fn into_plugin_error(self, stream: &str) -> PluginError;
+}
+
+impl ReadError for reqwest::Error {
+    fn into_plugin_error(self, stream: &str) -> PluginError {
+        // Without the URL: its query may hold an API key.
+        PluginError::Transient(format!(
+            "stream {stream}: reading the answer: {}",
+            self.without_url()
+        ))
+    }
+}
+
+impl ReadError for PluginError {
+    fn into_plugin_error(self, _stream: &str) -> PluginError {
+        self
     }
 }
 

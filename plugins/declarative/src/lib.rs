@@ -14,13 +14,25 @@ mod builtin;
 mod cursor;
 mod engine;
 mod expr;
+mod plugin_dir;
 pub mod spec;
 mod validate;
 
 pub use builtin::{builtin_spec, BuiltinSpec, BUILTIN_SPECS};
 pub use engine::DeclarativeConnector;
+pub use plugin_dir::{check_plugin_dir, load_spec, parse_spec, sha256_hex, spec_file};
 pub use spec::Spec;
 pub use validate::{spec_schema, validate, SpecErrors, SpecProblem};
 
 /// The prefix of a declarative plugin's entrypoint.
 pub const DECLARATIVE_PREFIX: &str = "declarative:";
+
+/// The connector for the built-in declarative plugin `plugin_id`, from its compiled-in spec;
+/// `None` when it is not one (or, which a test rules out, its spec does not validate).
+pub fn builtin_connector(plugin_id: &str) -> Option<DeclarativeConnector> {
+    let builtin = builtin_spec(plugin_id)?;
+    let manifest = tributary_proto::manifest::PluginManifest::parse(builtin.manifest).ok()?;
+    validate(builtin.spec, &manifest)
+        .ok()
+        .map(DeclarativeConnector::new)
+}

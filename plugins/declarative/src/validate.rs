@@ -73,7 +73,7 @@ pub fn validate(text: &str, manifest: &PluginManifest) -> Result<Spec, SpecError
             return Err(p.into_errors());
         }
     };
-    Checker::new(manifest, &spec, &mut p).check(&spec);
+    Checker::new(manifest, &spec, &mut p).check(&spec, manifest);
     if p.0.is_empty() {
         Ok(spec)
     } else {
@@ -214,7 +214,16 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn check(&mut self, spec: &'a Spec) {
+    fn check(&mut self, spec: &'a Spec, manifest: &PluginManifest) {
+        if manifest.plugin_type != tributary_proto::manifest::PluginType::Connector {
+            self.p.add(
+                "",
+                format!(
+                    "a spec runs a connector, and plugin.json says the type is {}",
+                    manifest.plugin_type.as_str()
+                ),
+            );
+        }
         if spec.version != 1 {
             self.p.add(
                 "version",
@@ -485,8 +494,8 @@ impl<'a> Checker<'a> {
 }
 
 /// The method `name` names, if it is one.
-pub(crate) fn reqwest_method(name: &str) -> Option<tributary_plugin_sdk::reqwest::Method> {
-    let method = tributary_plugin_sdk::reqwest::Method::from_bytes(name.as_bytes()).ok()?;
+pub(crate) fn reqwest_method(name: &str) -> Option<reqwest::Method> {
+    let method = reqwest::Method::from_bytes(name.as_bytes()).ok()?;
     [
         "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "REPORT", "PROPFIND",
     ]

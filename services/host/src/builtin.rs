@@ -17,6 +17,7 @@ use tributary_channel_whatsapp as whatsapp;
 use tributary_connector_dav as dav;
 use tributary_connector_demo as demo;
 use tributary_connector_folder as folder;
+use tributary_declarative::BUILTIN_SPECS;
 use tributary_plugin_sdk::{ChannelPlugin, ConnectorPlugin};
 use tributary_proto::manifest::{ManifestErrors, PluginManifest, PluginType};
 
@@ -99,14 +100,20 @@ impl BuiltinPlugin {
     }
 }
 
-/// The manifest texts of every built-in plugin, in [`BUILTINS`] order: what the plugin
-/// manager discovers before the plugin directories.
-pub const MANIFESTS: [&str; BUILTINS.len()] = {
-    let mut manifests = [""; BUILTINS.len()];
+/// The manifest texts of every built-in plugin, in [`BUILTINS`] order, then those of the
+/// built-in declarative connectors ([`tributary_declarative::BUILTIN_SPECS`], run from their
+/// compiled-in specs): what the plugin manager discovers before the plugin directories.
+pub const MANIFESTS: [&str; BUILTINS.len() + BUILTIN_SPECS.len()] = {
+    let mut manifests = [""; BUILTINS.len() + BUILTIN_SPECS.len()];
     let mut i = 0;
     while i < BUILTINS.len() {
         manifests[i] = BUILTINS[i].manifest;
         i += 1;
+    }
+    let mut j = 0;
+    while j < BUILTIN_SPECS.len() {
+        manifests[i + j] = BUILTIN_SPECS[j].manifest;
+        j += 1;
     }
     manifests
 };
@@ -154,10 +161,17 @@ mod tests {
     }
 
     #[test]
-    fn the_manifest_list_is_the_builtin_list() {
-        assert_eq!(MANIFESTS.len(), BUILTINS.len());
+    fn the_manifest_list_is_the_builtin_list_then_the_builtin_specs() {
+        assert_eq!(MANIFESTS.len(), BUILTINS.len() + BUILTIN_SPECS.len());
         for (text, plugin) in MANIFESTS.iter().zip(BUILTINS) {
             assert_eq!(*text, plugin.manifest);
+        }
+        for (text, builtin) in MANIFESTS[BUILTINS.len()..].iter().zip(BUILTIN_SPECS) {
+            assert_eq!(*text, builtin.manifest);
+            let manifest = PluginManifest::parse(text).unwrap();
+            assert!(manifest.entrypoint.starts_with("declarative:"));
+            tributary_declarative::validate(builtin.spec, &manifest)
+                .unwrap_or_else(|e| panic!("{}: {e}", builtin.plugin_id));
         }
     }
 }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use tributary_declarative::DeclarativeConnector;
 use tributary_kit::Config;
 use tributary_plugin_sdk::{ChannelPlugin, ConnectorPlugin};
 use tributary_proto::manifest::PluginType;
@@ -15,8 +16,8 @@ use crate::builtin::{BuiltinKind, BUILTINS, BUILTIN_PREFIX};
 /// What a manifest's `entrypoint` names, by its scheme.
 ///
 /// This is the seam the other runtimes plug into: a `wasm:` component (WebAssembly, run by
-/// wasmtime against the WIT world) and a `declarative:` connector spec each get their arm in
-/// [`PluginRegistry::resolve`], which today reports them not supported yet.
+/// wasmtime against the WIT world) and a `declarative:` connector spec (run by
+/// [`DeclarativeConnector`]) each get their arm in [`PluginRegistry::resolve_instance`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Entrypoint<'a> {
     /// `builtin:<name>`: Rust compiled into this binary ([`BUILTINS`], or registered with
@@ -79,6 +80,10 @@ pub enum ResolveError {
     /// says, importing what no permission grants, or failing to compile.
     #[error("cannot run the plugin's WebAssembly component: {0}")]
     Wasm(String),
+    /// Its connector spec cannot be run: unreadable, changed since the plugin manager checked
+    /// it, or not a spec; or it was asked for without its instance.
+    #[error("cannot run the plugin's connector spec: {0}")]
+    Declarative(String),
 }
 
 /// A plugin trait the host runs instances of: [`ConnectorPlugin`] or [`ChannelPlugin`].
@@ -96,6 +101,10 @@ pub trait HostedPlugin: Send + Sync + 'static {
         limits: Limits,
         secret_fields: Vec<String>,
     ) -> Arc<Self>;
+
+    /// A declarative connector as a plugin of this type; `None` for a type that is no
+    /// connector.
+    fn from_declarative(connector: DeclarativeConnector) -> Option<Arc<Self>>;
 }
 
 impl HostedPlugin for dyn ConnectorPlugin {
@@ -121,6 +130,10 @@ impl HostedPlugin for dyn ConnectorPlugin {
             secret_fields,
         ))
     }
+
+    fn from_declarative(connector: DeclarativeConnector) -> Option<Arc<Self>> {
+        Some(Arc::new(connector))
+    }
 }
 
 impl HostedPlugin for dyn ChannelPlugin {
@@ -140,6 +153,10 @@ impl HostedPlugin for dyn ChannelPlugin {
         secret_fields: Vec<String>,
     ) -> Arc<Self> {
         Arc::new(WasmChannel::new(runtime, component, limits, secret_fields))
+    }
+
+    fn from_declarative(_connector: DeclarativeConnector) -> Option<Arc<Self>> {
+        None
     }
 }
 
@@ -251,9 +268,13 @@ impl<P: ?Sized + HostedPlugin> PluginRegistry<P> {
                 actual: instance.plugin_type.as_str(),
             });
         }
-        let Entrypoint::Wasm(_) = Entrypoint::parse(&instance.entrypoint) else {
-            return self.resolve(&instance.entrypoint);
-        };
+        match Entrypoint::parse(&instance.entrypoint) {
+            Entrypoint::Wasm(_) => {}
+            Entrypoint::Declarative(_) => return Self::resolve_declarative(instance),
+            Entrypoint::Builtin(_) | Entrypoint::Unknown(_) => {
+                return self.resolve(&instance.entrypoint)
+            }
+        }
         let Some(runtime) = &self.wasm else {
             return self.resolve(&instance.entrypoint);
         };
@@ -274,6 +295,31 @@ impl<P: ?Sized + HostedPlugin> PluginRegistry<P> {
         ))
     }
 
+    /// The declarative connector of `instance`: a built-in one's compiled-in spec, or the spec
+    /// file the plugin manager named, whose content must be what it checked (its SHA-256).
+    fn resolve_declarative(instance: &RuntimeInstance) -> Result<Arc<P>, ResolveError> {
+        let connector = match tributary_declarative::builtin_connector(&instance.plugin_id) {
+            Some(connector) => connector,
+            None => {
+                let source = instance.component.as_ref().ok_or_else(|| {
+                    ResolveError::Declarative(
+                        "the plugin manager named no spec file for it (is the plugin's directory still there?)".to_owned(),
+                    )
+                })?;
+                let spec = tributary_declarative::load_spec(
+                    std::path::Path::new(&source.path),
+                    &source.sha256,
+                )
+                .map_err(ResolveError::Declarative)?;
+                DeclarativeConnector::new(spec)
+            }
+        };
+        P::from_declarative(connector).ok_or(ResolveError::WrongType {
+            plugin_type: P::TYPE.as_str(),
+            actual: PluginType::Connector.as_str(),
+        })
+    }
+
     /// Every entrypoint it runs, sorted.
     pub fn entrypoints(&self) -> impl Iterator<Item = &str> {
         self.compiled.keys().map(String::as_str)
@@ -283,8 +329,8 @@ impl<P: ?Sized + HostedPlugin> PluginRegistry<P> {
     ///
     /// The seam for the other runtimes: a `wasm:` entrypoint is run by
     /// [`PluginRegistry::resolve_instance`] (here, or without a runtime, it is reported
-    /// [`ResolveError::NotSupported`]); the `declarative:` arm is where a connector spec will
-    /// be run.
+    /// [`ResolveError::NotSupported`]); so is a `declarative:` one, whose spec belongs to its
+    /// plugin, not to the entrypoint alone (here it is [`ResolveError::Declarative`]).
     pub fn resolve(&self, entrypoint: &str) -> Result<Arc<P>, ResolveError> {
         let plugin_type = P::TYPE.as_str();
         let not_supported = |runtime| ResolveError::NotSupported {
@@ -303,7 +349,9 @@ impl<P: ?Sized + HostedPlugin> PluginRegistry<P> {
                     })
             }
             Entrypoint::Wasm(_) => Err(not_supported("WebAssembly")),
-            Entrypoint::Declarative(_) => Err(not_supported("declarative")),
+            Entrypoint::Declarative(_) => Err(ResolveError::Declarative(format!(
+                "`{entrypoint}` names a spec of its plugin's; it is run from the instance"
+            ))),
             Entrypoint::Unknown(_) => Err(ResolveError::NotFound {
                 plugin_type,
                 entrypoint: entrypoint.to_owned(),
@@ -364,7 +412,42 @@ mod tests {
     }
 
     #[test]
-    fn wasm_and_declarative_entrypoints_are_reported_not_supported_yet() {
+    fn a_builtin_declarative_instance_resolves_to_its_spec_and_a_channel_service_refuses_it() {
+        let instance: RuntimeInstance = serde_json::from_value(serde_json::json!({
+            "instance_id": "m365",
+            "plugin_id": "tributary.microsoft-365",
+            "plugin_type": "connector",
+            "version": "0.1.0",
+            "entrypoint": "declarative:contacts.toml",
+            "permissions": [],
+            "config": {},
+            "state": "enabled"
+        }))
+        .unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime
+            .block_on(ConnectorRegistry::builtin().resolve_instance(&instance))
+            .unwrap();
+        let mut channel = instance.clone();
+        channel.plugin_type = PluginType::Channel;
+        let err = runtime
+            .block_on(ChannelRegistry::builtin().resolve_instance(&channel))
+            .err()
+            .unwrap();
+        assert!(matches!(err, ResolveError::WrongType { .. }), "{err:?}");
+        let mut elsewhere = instance;
+        elsewhere.plugin_id = "com.example.gone".to_owned();
+        let err = runtime
+            .block_on(ConnectorRegistry::builtin().resolve_instance(&elsewhere))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("no spec file"), "{err}");
+    }
+
+    #[test]
+    fn wasm_entrypoints_are_reported_not_supported_without_a_runtime() {
         let registry = ChannelRegistry::builtin();
         let err = registry.resolve("wasm:acme/chat.wasm").err().unwrap();
         assert!(
@@ -382,14 +465,10 @@ mod tests {
             "no channel runs entrypoint `wasm:acme/chat.wasm` in this channel service: WebAssembly plugins are not supported yet"
         );
         let err = ConnectorRegistry::builtin()
-            .resolve("declarative:github.yaml")
+            .resolve("declarative:github.toml")
             .err()
             .unwrap();
-        assert!(
-            err.to_string()
-                .ends_with("declarative plugins are not supported yet"),
-            "{err}"
-        );
+        assert!(matches!(err, ResolveError::Declarative(_)), "{err:?}");
     }
 
     #[test]

@@ -143,7 +143,7 @@ pub fn discover(builtin: &[&str], dirs: &[PathBuf]) -> Catalog {
     let mut builtin_ids: HashMap<String, String> = HashMap::new();
     for (location, parsed, id) in found {
         match parsed {
-            Ok(manifest) => {
+            Ok(mut manifest) => {
                 if let Some(problem) = taken_by_another(&manifest, &location, &taken, &builtin_ids)
                 {
                     catalog.invalid.push(InvalidPlugin {
@@ -174,6 +174,36 @@ pub fn discover(builtin: &[&str], dirs: &[PathBuf]) -> Catalog {
                         continue;
                     }
                 }
+                // A connector spec that does not validate against its manifest (an unknown
+                // key, a config property the schema lacks, a host no permission grants) is
+                // never offered for install either. Its digest is kept as the manifest's
+                // `sha256`, so the host runs exactly the spec checked here. Built-in specs
+                // are compiled in and held to their manifests by a test.
+                if let Some(file) = tributary_declarative::spec_file(&manifest.entrypoint) {
+                    if !location.starts_with(BUILTIN_LOCATION) {
+                        match tributary_declarative::check_plugin_dir(
+                            Path::new(&location),
+                            &manifest,
+                        ) {
+                            Ok((_, digest)) => manifest.sha256 = Some(digest),
+                            Err(errors) => {
+                                catalog.invalid.push(InvalidPlugin {
+                                    id: Some(manifest.id.clone()),
+                                    problems: errors
+                                        .problems
+                                        .into_iter()
+                                        .map(|problem| ManifestProblem {
+                                            field: spec_field(file, &problem.path),
+                                            message: problem.message,
+                                        })
+                                        .collect(),
+                                    location,
+                                });
+                                continue;
+                            }
+                        }
+                    }
+                }
                 let location = if location.starts_with(BUILTIN_LOCATION) {
                     builtin_ids.insert(manifest.id.clone(), location);
                     BUILTIN_LOCATION.to_owned()
@@ -199,6 +229,16 @@ pub fn discover(builtin: &[&str], dirs: &[PathBuf]) -> Catalog {
         tracing::warn!(location = %invalid.location, problems = ?invalid.problems, "Invalid plugin manifest; the plugin is not loaded.");
     }
     catalog
+}
+
+/// The field of a problem in a connector spec: the spec file and the path in it
+/// (`contacts.toml:streams[0].request.url`).
+fn spec_field(file: &str, path: &str) -> String {
+    if path.is_empty() {
+        file.to_owned()
+    } else {
+        format!("{file}:{path}")
+    }
 }
 
 /// Why a valid plugin found at `location` cannot be loaded next to those found before it:
@@ -299,6 +339,64 @@ mod tests {
             std::fs::write(at.join(relative).join("plugin.json"), text).unwrap();
         };
         (root, write)
+    }
+
+    #[test]
+    fn a_declarative_plugin_loads_with_its_spec_digest_and_a_bad_spec_names_each_problem() {
+        let (root, write) = plugin_root();
+        let manifest = |id: &str| {
+            format!(
+                r#"{{"id": "{id}", "name": "Tasks", "version": "1.0.0", "type": "connector",
+                    "entrypoint": "declarative:tasks.toml", "permissions": ["network:outbound:api.tasks.example"],
+                    "configSchema": {{"type": "object", "properties": {{"token": {{"type": "string", "writeOnly": true}}}}}}}}"#
+            )
+        };
+        let spec = r#"
+version = 1
+auth = { type = "bearer", token = "{{ config.token }}" }
+[[streams]]
+name = "tasks"
+request = { url = "https://api.tasks.example/tasks" }
+records = { path = "body.items" }
+map = { entity = "document", id = "record.id", fields = { title = "record.title" } }
+"#;
+        write("good", &manifest("com.example.tasks"));
+        std::fs::write(root.join("good/tasks.toml"), spec).unwrap();
+        write("bad", &manifest("com.example.bad-tasks"));
+        let bad = spec
+            .replace("config.token", "config.tenant")
+            .replace("https://api.tasks.example", "https://elsewhere.example");
+        std::fs::write(root.join("bad/tasks.toml"), bad).unwrap();
+        write("missing", &manifest("com.example.no-spec"));
+
+        let catalog = discover(&[], std::slice::from_ref(&root));
+
+        let good = catalog.newest("com.example.tasks").unwrap();
+        assert_eq!(
+            good.manifest.sha256.as_deref(),
+            Some(tributary_declarative::sha256_hex(spec.as_bytes()).as_str())
+        );
+        let bad = catalog
+            .invalid
+            .iter()
+            .find(|i| i.id.as_deref() == Some("com.example.bad-tasks"))
+            .unwrap();
+        let fields: Vec<&str> = bad.problems.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["tasks.toml:auth.token", "tasks.toml:streams[0].request.url"],
+            "{bad:?}"
+        );
+        let missing = catalog
+            .invalid
+            .iter()
+            .find(|i| i.id.as_deref() == Some("com.example.no-spec"))
+            .unwrap();
+        assert!(
+            missing.problems[0].message.contains("cannot read the spec"),
+            "{missing:?}"
+        );
+        std::fs::remove_dir_all(root).unwrap();
     }
 
     #[test]

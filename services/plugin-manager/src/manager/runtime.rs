@@ -86,12 +86,16 @@ impl PluginManager {
 }
 
 impl PluginManager {
-    /// Where the component of a `wasm:` plugin is: inside the directory the catalog found the
+    /// Where the component of a `wasm:` plugin, or the spec of a `declarative:` one, is: inside
+    /// the directory the catalog found the
     /// instance's version in, so an instance keeps running the version it was installed or
     /// upgraded to while newer ones sit beside it (the newest when its own is gone). The
     /// service checks its content against the manifest's SHA-256 before running it.
     fn component_of(&self, manifest: &PluginManifest) -> Option<ComponentSource> {
-        let relative = manifest.entrypoint.strip_prefix("wasm:")?;
+        let relative = manifest
+            .entrypoint
+            .strip_prefix("wasm:")
+            .or_else(|| tributary_declarative::spec_file(&manifest.entrypoint))?;
         let sha256 = manifest.sha256.clone()?;
         let location = self.with_catalog(|catalog| {
             catalog

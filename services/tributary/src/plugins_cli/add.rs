@@ -1,4 +1,5 @@
-//! `tributary plugins add <directory | .tar.gz>`: a third-party (WebAssembly) plugin, checked
+//! `tributary plugins add <directory | .tar.gz>`: a third-party plugin (WebAssembly, or a
+//! declarative connector: `plugin.json` and its TOML spec), checked
 //! and copied into the managed plugin directory `<data_dir>/plugins/<id>/<version>/`, which the
 //! plugin manager scans; then a rescan, and what to do next.
 //!
@@ -6,7 +7,9 @@
 //! kept): the manifest; a `wasm:` entrypoint whose component file is in the directory; the
 //! component's SHA-256 against the manifest's `sha256`; its imports, against what a plugin
 //! may import at all (`tributary_wasm::imports::check`) and against the manifest's
-//! permissions (outgoing HTTP needs a `network:outbound` one). The same id and version already
+//! permissions (outgoing HTTP needs a `network:outbound` one). For a `declarative:` entrypoint,
+//! its spec against the manifest (`tributary_declarative::check_plugin_dir`: every problem
+//! with its path in the spec). The same id and version already
 //! added is refused unless `--replace`. Every refusal is a [`Refusal`] naming its reason.
 
 mod files;
@@ -117,7 +120,7 @@ pub enum Refusal {
         errors: tributary_proto::manifest::ManifestErrors,
     },
     /// A manifest that is not a WebAssembly plugin's.
-    #[error("{path} has the entrypoint `{entrypoint}`: only a WebAssembly plugin (`\"entrypoint\": \"wasm:<file>.wasm\"`) can be added; `builtin:` plugins are compiled into Tributary")]
+    #[error("{path} has the entrypoint `{entrypoint}`: only a WebAssembly plugin (`\"entrypoint\": \"wasm:<file>.wasm\"`) or a declarative connector (`\"declarative:<file>.toml\"`) can be added; `builtin:` plugins are compiled into Tributary")]
     NotWasm {
         /// The manifest file.
         path: String,
@@ -129,6 +132,16 @@ pub enum Refusal {
     /// plugin manager's discovery runs the same check).
     #[error("{0}")]
     Component(tributary_wasm::component::ComponentProblem),
+    /// The connector spec a `declarative:` entrypoint names is missing, not what the
+    /// manifest's digest says, or does not validate against the manifest (the plugin
+    /// manager's discovery runs the same check); every problem with its path in the spec.
+    #[error("{path}: {errors}")]
+    Spec {
+        /// The spec file.
+        path: String,
+        /// Every problem.
+        errors: tributary_declarative::SpecErrors,
+    },
     /// The same id and version was added before.
     #[error("`{id}` {version} is already added, at {path}; `--replace` replaces it")]
     AlreadyAdded {
@@ -330,6 +343,18 @@ fn check(dir: &Path, name_of: &dyn Fn(&str) -> String) -> Result<Checked, Refusa
         path: name_of("plugin.json"),
         errors,
     })?;
+    if let Some(file) = tributary_declarative::spec_file(&manifest.entrypoint) {
+        tributary_declarative::check_plugin_dir(dir, &manifest).map_err(|errors| {
+            Refusal::Spec {
+                path: name_of(file),
+                errors,
+            }
+        })?;
+        return Ok(Checked {
+            manifest,
+            dir: dir.to_path_buf(),
+        });
+    }
     if !manifest.entrypoint.starts_with("wasm:") {
         return Err(Refusal::NotWasm {
             path: name_of("plugin.json"),
