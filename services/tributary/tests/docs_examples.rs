@@ -26,6 +26,8 @@ const NOT_RUN: &[(&str, &str, &str)] = &[
     ("docs/plugins.md", "tributary plugins add ", "adds the reader's own WebAssembly plugin; tests/plugins_cli/add.rs adds one from a directory and from a .tar.gz"),
     ("docs/plugins.md", "tributary plugins install com.example.tasks", "installs the plugin the reader added; tests/plugins_cli/add.rs installs one it added"),
     ("docs/connecting-accounts.md", "tributary ", "installs and connects the reader's own OAuth plugin, which needs an app registered with a real provider and a person consenting in a browser; tests/plugins_cli/connect.rs runs connect and info against a local Microsoft identity platform"),
+    ("docs/declarative-connectors.md", "tributary ", "adds, installs and syncs the reader's own spec against api.tasks.example, which does not exist; tests/plugins_cli/add.rs adds a declarative plugin and refuses a bad spec, plugins/declarative/tests runs specs against a local server"),
+    ("docs/connectors/microsoft-365.md", "tributary ", "connects a real Microsoft account, which needs an app registered with Microsoft and a person consenting in a browser; plugins/declarative/tests/declarative/microsoft_365.rs syncs the spec against a local Graph"),
     ("docs/plugin-kits.md", "tributary ", "the plugin author's walk-through, run step by step in TypeScript and in Python by tests/kit_guide.rs (its mesh steps listed there with the tests that run them)"),
 ];
 
