@@ -29,10 +29,15 @@ pub use context::{
     PluginEvent, PluginKv,
 };
 pub use error::PluginError;
-pub use http::{AccessTokens, HttpRequest, PluginHttp, PluginHttpBuilder};
+pub use http::{
+    AccessTokens, HttpRequest, HttpResponse, PluginHttp, PluginHttpBuilder,
+    DEFAULT_MAX_RESPONSE_BYTES,
+};
 pub use paginate::{paginate, paginate_pages, Page};
-/// The HTTP crate [`PluginHttp`] is built on, for its `Method` and `Response`.
-pub use reqwest;
+/// HTTP methods, statuses, URLs and header types, as [`PluginHttp`] takes and answers them.
+/// The HTTP client itself is not handed out: every request goes through [`PluginHttp`]'s
+/// checks.
+pub use reqwest::{header, Method, StatusCode, Url};
 pub use retry::{parse_retry_after, with_retry, RetryPolicy};
 /// Secret strings for config fields, the version the SDK uses.
 pub use secrecy;

@@ -3,7 +3,10 @@
 //! records them.
 //!
 //! Available with the `testing` feature. The fixture server listens on `127.0.0.1`, so a
-//! test grants `network:outbound:127.0.0.1`.
+//! test grants `network:outbound:127.0.0.1`. A loopback address is one no plugin reaches in
+//! a deployment unless the operator allows private targets, and its port is one the system
+//! picks: a [`TestContext`]'s client is built with [`local_egress`], which allows both, as
+//! an operator's `plugins.allow_private_network = true` would for the address itself.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -26,6 +29,15 @@ use uuid::Uuid;
 use crate::context::{DataReader, EventSink, PluginEvent};
 use crate::http::PluginHttpBuilder;
 use crate::{OutboundMessage, Participant, PluginContext, PluginError, RetryPolicy};
+
+/// What a test's HTTP client allows beyond its grants: private targets (a fixture server on
+/// `127.0.0.1`, which the test grants exactly, as an operator would with
+/// `plugins.allow_private_network = true`) on any port (the one the system picked). A test
+/// of what a deployment refuses turns them off again in [`TestContext::with_http`]
+/// (`http.allow_private_network(false)`, `http.any_port_for_tests(false)`).
+pub fn local_egress(http: PluginHttpBuilder) -> PluginHttpBuilder {
+    http.allow_private_network(true).any_port_for_tests(true)
+}
 
 /// A retry policy for tests: three attempts, backing off 10 ms then at most 50 ms, honouring
 /// a `Retry-After` of up to two seconds.
@@ -98,7 +110,7 @@ impl TestContext {
     }
 
     /// Rebuilds the context with HTTP settings adjusted by `configure` (short timeouts, fast
-    /// retries); recorded events and data are kept.
+    /// retries), applied after [`local_egress`]; recorded events and data are kept.
     pub fn with_http(
         mut self,
         configure: impl FnOnce(PluginHttpBuilder) -> PluginHttpBuilder,
@@ -138,7 +150,7 @@ impl TestContext {
             Grants::new(self.permissions.clone()),
         )
         .config(self.config.clone())
-        .http(configure)
+        .http(|http| configure(local_egress(http)))
         .event_sink(self.events.clone())
         .data_reader(self.data.clone())
         .build();

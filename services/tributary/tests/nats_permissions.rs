@@ -570,7 +570,7 @@ async fn every_service_does_its_work_as_its_own_nats_user() {
     .unwrap();
     let now = chrono::Utc::now().timestamp();
     let signature = standard_webhooks::sign(key, "delivery-1", now, &body);
-    let response = tributary_plugin_sdk::reqwest::Client::new()
+    let response = reqwest::Client::new()
         .post(format!(
             "http://{}/webhooks/webhook/helpdesk",
             channel.http_addr

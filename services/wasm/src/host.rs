@@ -74,7 +74,7 @@ impl HostState {
     }
 
     async fn fetch(&mut self, request: HttpRequest) -> Result<HttpResponse, PluginError> {
-        let method = reqwest::Method::from_bytes(request.method.as_bytes())
+        let method = tributary_plugin_sdk::Method::from_bytes(request.method.as_bytes())
             .map_err(|e| PluginError::Other(format!("invalid method `{}`: {e}", request.method)))?;
         let mut builder = self.shared.ctx.http().request(method, &request.url);
         for Header { name, value } in &request.headers {

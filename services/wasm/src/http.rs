@@ -11,12 +11,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 
-use tributary_plugin_sdk::{PluginError, PluginHttp};
+use tributary_plugin_sdk::{HttpResponse, Method, PluginError, PluginHttp};
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::state::InstanceShared;
 
-/// The largest request or response body that crosses the sandbox, in bytes.
+/// The largest request or response body that crosses the sandbox, in bytes; a response's
+/// body is held to the deployment's `plugins.max_response_bytes` too, when that is less.
 pub(crate) const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 /// The `wasi:http` hooks of one guest.
@@ -68,7 +69,7 @@ async fn send(
     let (parts, body) = request.into_parts();
     let body = read_limited(body).await?;
     let http: &PluginHttp = shared.ctx.http();
-    let method = reqwest::Method::from_bytes(parts.method.as_str().as_bytes())
+    let method = Method::from_bytes(parts.method.as_str().as_bytes())
         .map_err(|e| PluginError::Other(format!("invalid method: {e}")))?;
     let mut builder = http.request(method, &parts.uri.to_string());
     for (name, value) in &parts.headers {
@@ -102,9 +103,7 @@ async fn read_limited(body: WasiBody) -> Result<Bytes, PluginError> {
         })
 }
 
-async fn to_wasi_response(
-    response: reqwest::Response,
-) -> Result<http::Response<WasiBody>, PluginError> {
+async fn to_wasi_response(response: HttpResponse) -> Result<http::Response<WasiBody>, PluginError> {
     let status = response.status().as_u16();
     let mut builder = http::Response::builder().status(status);
     for (name, value) in response.headers() {
@@ -119,20 +118,8 @@ async fn to_wasi_response(
         .map_err(|e| PluginError::Other(format!("cannot hand the response over: {e}")))
 }
 
-/// Reads a response's body, refusing one over [`MAX_BODY_BYTES`].
-pub(crate) async fn read_response(mut response: reqwest::Response) -> Result<Bytes, PluginError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| PluginError::Transient(format!("reading the response: {e}")))?
-    {
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(PluginError::Other(format!(
-                "the response body is over {MAX_BODY_BYTES} bytes, the most a plugin is handed"
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(Bytes::from(body))
+/// Reads a response's body, refusing one over [`MAX_BODY_BYTES`] or the deployment's
+/// `plugins.max_response_bytes`, whichever is less, with an error naming the limit.
+pub(crate) async fn read_response(response: HttpResponse) -> Result<Bytes, PluginError> {
+    response.at_most(MAX_BODY_BYTES as u64).bytes().await
 }

@@ -2,8 +2,8 @@
 //!
 //! The bot token is part of every Bot API URL (`/bot<token>/sendMessage`), and
 //! [`tributary_plugin_sdk::PluginHttp`] names a request by its method, host and path in its
-//! errors and in the warning it logs before each retry. So the request is sent with a body
-//! the SDK cannot repeat (a wrapped body, which it tries once and never logs), this module
+//! errors and in the warning it logs before each retry. So the request is sent once
+//! ([`tributary_plugin_sdk::HttpRequest::once`]: never retried, so never logged), this module
 //! does the retrying itself, honouring the Bot API's `retry_after`, and every error is built
 //! here or passed through [`crate::redact_error`].
 
@@ -12,7 +12,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tributary_plugin_sdk::reqwest;
 use tributary_plugin_sdk::secrecy::ExposeSecret;
 use tributary_plugin_sdk::{OutboundMessage, PluginContext, PluginError, RetryPolicy, SentMessage};
 
@@ -158,8 +157,8 @@ pub(crate) async fn send(
     }
 }
 
-/// Posts `body` once. The body is wrapped so that the SDK's client does not retry it (and
-/// so never logs the URL); an HTTP error comes back as an [`Answer`] to decide on here.
+/// Posts `body` once: the SDK's client does not retry it (and so never logs the URL); an
+/// HTTP error comes back as an [`Answer`] to decide on here.
 async fn post_once(
     ctx: &PluginContext,
     url: &str,
@@ -170,18 +169,14 @@ async fn post_once(
         .http()
         .post(url)
         .header("content-type", "application/json")
-        .body(reqwest::Body::wrap(body.to_owned()))
+        .body(body.to_owned())
+        .once()
         .send()
         .await;
     match sent {
         Ok(response) => {
             let status = response.status().as_u16();
-            let bytes = response.bytes().await.map_err(|e| {
-                PluginError::Transient(format!(
-                    "Telegram sendMessage: the answer could not be read: {}",
-                    e.without_url()
-                ))
-            })?;
+            let bytes = response.bytes().await.map_err(|e| redact_error(e, token))?;
             Ok(Answer {
                 status,
                 api: serde_json::from_slice(&bytes).ok(),

@@ -1,9 +1,9 @@
 //! The instance's configuration, as `plugin.json` declares it.
 
 use serde::Deserialize;
-use tributary_plugin_sdk::reqwest::Url;
 use tributary_plugin_sdk::secrecy::SecretString;
 use tributary_plugin_sdk::signatures::standard_webhooks;
+use tributary_plugin_sdk::Url;
 use tributary_plugin_sdk::{require_config, PluginContext, PluginError};
 
 /// The config keys of `tributary.webhook`.

@@ -1,7 +1,7 @@
 //! The DAV requests this connector makes, through the instance's [`PluginHttp`].
 
-use tributary_plugin_sdk::reqwest::Method;
 use tributary_plugin_sdk::secrecy::SecretString;
+use tributary_plugin_sdk::Method;
 use tributary_plugin_sdk::{PluginError, PluginHttp};
 use url::Url;
 
@@ -98,10 +98,8 @@ impl DavClient {
             .map_err(|e| self.explain(&what, url, e))?;
         let base = response.url().clone();
         let status = response.status().as_u16();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| PluginError::Transient(format!("{what}: cannot read the answer: {e}")))?;
+        // The SDK names the request and, for a body over the deployment's limit, the limit.
+        let text = response.text().await?;
         if status != 207 {
             return Err(PluginError::Http {
                 status,

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use reqwest::Method;
 use serde_json::{json, Value};
-use tributary_plugin_sdk::reqwest::{self, Method};
 
 /// The user every server knows.
 pub const USER: &str = "ada";

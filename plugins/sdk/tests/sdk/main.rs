@@ -2,6 +2,7 @@
 
 mod connector;
 mod context;
+mod egress;
 mod http;
 mod paginate;
 mod tokens;

@@ -221,7 +221,9 @@ impl CaseRunner {
             .config(config)
             .kv_store(Arc::new(MemoryKv::default()))
             .event_sink(emitted.clone())
-            .http(|http| http.max_attempts(2))
+            // The fixture server listens on loopback, and each `${field}` grant names its
+            // address and port exactly: the kit is the operator here, and allows that.
+            .http(|http| http.max_attempts(2).allow_private_network(true))
             .build()
             .map_err(|e| KitError::Host(e.to_string()))?;
         if let Some(sync) = &case.sync {

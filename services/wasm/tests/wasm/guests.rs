@@ -49,7 +49,10 @@ pub fn runtime_with(settings: &WasmConfig) -> WasmRuntime {
     WasmRuntime::new(settings, Some(compiled_cache_dir())).unwrap()
 }
 
-/// A context of instance `instance` granted `permissions`, with `config`.
+/// A context of instance `instance` granted `permissions`, with `config`. Its client may
+/// reach the loopback servers the tests run, as an operator's
+/// `plugins.allow_private_network = true` allows: each `${field}` grant names the server's
+/// address and port exactly.
 pub fn context(instance: &str, permissions: &[&str], config: Value) -> PluginContext {
     let permissions: Vec<Permission> = permissions.iter().map(|p| p.parse().unwrap()).collect();
     PluginContext::builder(
@@ -58,7 +61,7 @@ pub fn context(instance: &str, permissions: &[&str], config: Value) -> PluginCon
         Grants::for_instance(permissions, &config),
     )
     .config(config)
-    .http(|http| http.max_attempts(1))
+    .http(|http| http.max_attempts(1).allow_private_network(true))
     .build()
     .unwrap()
 }
