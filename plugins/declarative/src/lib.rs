@@ -16,6 +16,8 @@ mod engine;
 mod expr;
 mod plugin_dir;
 pub mod spec;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod validate;
 
 pub use builtin::{builtin_spec, BuiltinSpec, BUILTIN_SPECS};

@@ -484,10 +484,15 @@ impl<'a> Checker<'a> {
             }
             return;
         }
-        if self.grants.check_outbound_host(host).is_err() {
+        let port = parsed.port_or_known_default().unwrap_or(443);
+        if self.grants.check_outbound(host, port).is_err() {
+            let shown = match parsed.port() {
+                Some(port) => format!("{host}:{port}"),
+                None => host.to_owned(),
+            };
             self.p.add(
                 path,
-                format!("the URL's host `{host}` is granted by no `network:outbound:` permission"),
+                format!("the URL's host `{shown}` is granted by no `network:outbound:` permission"),
             );
         }
     }

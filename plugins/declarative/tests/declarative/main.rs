@@ -2,6 +2,5 @@
 //! specs each refused with its path.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod graph;
 mod microsoft_365;
 mod specs;

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod builtin;
+mod declarative;
 mod failures;
 mod hostile;
 mod numbers;
