@@ -51,6 +51,8 @@ struct Graph {
     oldest_token: u64,
     /// Answers 429 to this many requests before serving again.
     throttle: u32,
+    /// How long each answer takes, so a test can stop a sync between pages.
+    delay: std::time::Duration,
     /// Every request's query string and whether it carried the token.
     requests: Vec<(String, bool)>,
     /// The base the links point to (`http://127.0.0.1:<port>/v1.0`).
@@ -94,10 +96,8 @@ impl GraphServer {
         let version = g.version;
         g.removed.remove(id);
         // A number of each contact's own: the ETL merges persons who share one.
-        let phone = format!(
-            "+1 425 555 01{:02}",
-            id.bytes().map(u32::from).sum::<u32>() % 100
-        );
+        let digits: String = id.chars().filter(char::is_ascii_digit).collect();
+        let phone = format!("+1 425 555 {:0>4}", digits);
         g.contacts.insert(
             id.to_owned(),
             Contact {
@@ -147,6 +147,11 @@ impl GraphServer {
         self.state.lock().unwrap().throttle = n;
     }
 
+    /// Makes each answer take `delay`.
+    pub fn slow_down(&self, delay: std::time::Duration) {
+        self.state.lock().unwrap().delay = delay;
+    }
+
     /// Points `@odata.nextLink` at another base.
     pub fn send_next_links_to(&self, base: &str) {
         self.state.lock().unwrap().next_link_base = Some(base.to_owned());
@@ -169,6 +174,8 @@ async fn delta(
     headers: HeaderMap,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Response {
+    let delay = state.lock().unwrap().delay;
+    tokio::time::sleep(delay).await;
     let mut g = state.lock().unwrap();
     let authorized = headers.get("authorization").and_then(|v| v.to_str().ok())
         == Some(&format!("Bearer {TOKEN}"));

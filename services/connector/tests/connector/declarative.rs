@@ -120,3 +120,86 @@ async fn microsoft_365_contacts_sync_then_changes_then_a_deletion_then_a_full_re
     );
     mesh.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declarative_sync_stopped_half_way_resumes_from_its_checkpoint_and_stores_each_contact_once(
+) {
+    let graph = GraphServer::start().await;
+    for n in 0..20 {
+        graph.put(
+            &format!("AAMk-{n:02}"),
+            &format!("p{n}"),
+            "Example",
+            &format!("p{n}@contoso.example"),
+        );
+    }
+    graph.slow_down(Duration::from_millis(150));
+    let plugins = TempDir::new("declarative-plugins");
+    write_plugin(&plugins.0.join("m365"), &graph);
+    let dir = plugins.0.clone();
+    let mut mesh = Harness::start_with(true, move |env| {
+        env.config.plugin_manager.plugin_dirs.push(dir);
+    })
+    .await;
+    let mut completed = mesh.watch(EventKind::Sync(SyncEvent::Completed)).await;
+    mesh.install(
+        "com.example.m365",
+        "m365",
+        json!({"tenantId": "common", "pageSize": 2, "token": TOKEN}),
+        Accept::Requested,
+    )
+    .await;
+    mesh.enable("m365").await;
+    let pool = mesh.env.pool().await;
+    // Wait for a checkpoint a few pages in, then stop the service mid-sync.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let checkpoint = loop {
+        let cursor: Option<String> = sqlx::query_scalar(
+            "SELECT cursor::text FROM connector_sync_state WHERE instance_id = 'm365'",
+        )
+        .fetch_optional(&pool)
+        .await
+        .unwrap()
+        .flatten();
+        if let Some(cursor) = cursor.filter(|c| c.contains("skiptoken=0.6")) {
+            break cursor;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no checkpoint at page 4 within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    mesh.stop_connector().await;
+    let status: String =
+        sqlx::query_scalar("SELECT status FROM connector_sync_state WHERE instance_id = 'm365'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        status, "running",
+        "an interrupted sync stays running, to resume"
+    );
+
+    mesh.start_connector().await;
+    let done = completed.next_of("m365", Duration::from_secs(60)).await;
+    assert!(
+        done.data["items"].as_u64().unwrap() < 20,
+        "{done:?} after {checkpoint}"
+    );
+    mesh.wait_for_rows(SOURCES, 20, Duration::from_secs(30))
+        .await;
+    mesh.wait_for_rows(PERSONS, 20, Duration::from_secs(30))
+        .await;
+    // One fresh listing only: the restarted sync went on from a skip token.
+    let fresh = graph
+        .requests()
+        .iter()
+        .filter(|(query, _)| !query.contains("skiptoken"))
+        .count();
+    assert_eq!(fresh, 1, "{:?}", graph.requests());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(mesh.stored_on("data.PersonCreated").await, 20);
+    assert_eq!(mesh.stored_on("data.PersonUpdated").await, 0);
+    mesh.stop().await;
+}
