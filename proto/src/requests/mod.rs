@@ -28,6 +28,9 @@ pub trait Request: Serialize + DeserializeOwned + JsonSchema + Send + Sync + 'st
     /// Whether the subject carries one more token after the verb (`channel.send.<instance>`):
     /// the endpoint then listens on `<verb>.*`.
     const WILDCARD: bool = false;
+    /// For a [`Request::WILDCARD`] request: what the token after the verb is, as the catalog
+    /// shows it (`channel.send.<instance>`, `plugins.runtime.<plugin type>`).
+    const TOKEN_NAME: &'static str = "instance";
     /// The codes of the errors it can be answered with.
     const ERRORS: &'static [ErrorCode];
     /// What it is answered with.
@@ -87,6 +90,8 @@ pub struct CatalogEntry {
     pub verb: &'static str,
     /// Whether its subject carries one more token (`channel.send.<instance>`).
     pub wildcard: bool,
+    /// What that token is ([`Request::TOKEN_NAME`]).
+    pub token_name: &'static str,
     /// The request type's Rust name, without module paths (`Call<InstallRequest>`).
     pub request: String,
     /// The reply type's Rust name, without module paths (`Vec<InstanceView>`).
@@ -106,6 +111,7 @@ impl CatalogEntry {
             service: R::SERVICE,
             verb: R::VERB,
             wildcard: R::WILDCARD,
+            token_name: R::TOKEN_NAME,
             request: short_type_name(std::any::type_name::<R>()),
             reply: short_type_name(std::any::type_name::<R::Reply>()),
             errors: R::ERRORS,
@@ -118,7 +124,7 @@ impl CatalogEntry {
     pub fn subject(&self) -> String {
         let subject = Subjects::default().request(self.service, self.verb);
         if self.wildcard {
-            format!("{subject}.<instance>")
+            format!("{subject}.<{}>", self.token_name)
         } else {
             subject
         }

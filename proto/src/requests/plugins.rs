@@ -268,10 +268,16 @@ pub struct ConnectStatusQuery {
     pub attempt_id: uuid::Uuid,
 }
 
-/// `plugins.token`: the access token to attach to an instance's requests, fresh. Only the
-/// services running instances may ask (like `plugins.runtime`); never served over HTTP.
+/// `plugins.token.<plugin type>`: the access token to attach to an instance's requests, fresh.
+/// Only the service running instances of that type may ask (like `plugins.runtime`), and only
+/// about an instance of that type; never served over HTTP.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct AccessTokenQuery {
+    /// The type of plugin the asking service runs (the subject's last token, not in the body):
+    /// an instance of another type is answered `not_found`. `None` when the token is no
+    /// plugin type.
+    #[serde(skip)]
+    pub plugin_type: Option<PluginType>,
     /// The instance.
     pub instance_id: String,
     /// The fingerprint ([`token_fingerprint`]) of a token the API just refused with 401:
@@ -421,11 +427,50 @@ pub struct InstanceInfo {
     pub instance_id: String,
 }
 
-/// `plugins.runtime`: what the service running an instance needs, secrets included.
+/// `plugins.runtime.<plugin type>`: what the service running an instance needs, secrets
+/// included. Each service asks on its own plugin type's subject, which only its NATS user may
+/// publish to, and is answered only about instances of that type: the connector service
+/// cannot read a channel's tokens, nor the reverse.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RuntimeQuery {
+    /// The type of plugin the asking service runs (the subject's last token, not in the body):
+    /// an instance of another type is answered `not_found`. `None` when the token is no
+    /// plugin type.
+    #[serde(skip)]
+    pub plugin_type: Option<PluginType>,
     /// The instance.
     pub instance_id: String,
+}
+
+/// Implements [`super::Request`] for a `plugins.*` request whose subject ends in the plugin
+/// type of the service asking (`plugins.runtime.connector`).
+macro_rules! per_plugin_type {
+    ($($request:ty => $verb:literal, $reply:ty, $errors:expr;)+) => {
+        $(
+            impl super::Request for $request {
+                const SERVICE: ServiceName = ServiceName::PluginManager;
+                const VERB: &'static str = $verb;
+                const WILDCARD: bool = true;
+                const TOKEN_NAME: &'static str = "plugin type";
+                const ERRORS: &'static [ErrorCode] = $errors;
+                type Reply = $reply;
+
+                fn subject_token(&self) -> Option<&str> {
+                    self.plugin_type.map(PluginType::as_str)
+                }
+
+                fn set_subject_token(&mut self, token: &str) {
+                    self.plugin_type = PluginType::parse(token);
+                }
+            }
+        )+
+    };
+}
+
+per_plugin_type! {
+    RuntimeQuery => "runtime", RuntimeInstance, INSTANCE;
+    AccessTokenQuery => "token", AccessToken,
+        &[BadRequest, NotFound, InvalidConfig, Conflict, Internal];
 }
 
 /// Everything the service that runs an instance needs, secrets included. Only
@@ -587,32 +632,41 @@ pub struct Call<B> {
 /// The refusals every `plugins.*` request about an instance can answer with.
 const INSTANCE: &[ErrorCode] = &[BadRequest, NotFound, Internal];
 
-super::requests! {
-    ServiceName::PluginManager;
-    ListPlugins => "list", PluginList, &[BadRequest, Internal];
-    RescanPlugins => "rescan", PluginList, &[BadRequest, Internal];
-    PluginInfo => "info", PluginView, &[BadRequest, NotFound, Internal];
-    InstanceFilter => "instances", Vec<InstanceView>, &[BadRequest, Internal];
-    InstanceInfo => "instance", InstanceView, INSTANCE;
-    RuntimeQuery => "runtime", RuntimeInstance, INSTANCE;
-    Call<InstallRequest> => "install", InstanceView,
-        &[BadRequest, NotFound, InvalidConfig, PermissionsNotAccepted, Conflict, Internal];
-    InstanceCall<ConfigureRequest> => "configure", InstanceView,
-        &[BadRequest, NotFound, InvalidConfig, Conflict, Internal];
-    InstanceCall<EnableRequest> => "enable", InstanceView,
-        &[BadRequest, NotFound, InvalidConfig, Conflict, Internal];
-    InstanceCall<DisableRequest> => "disable", InstanceView,
-        &[BadRequest, NotFound, Conflict, Internal];
-    InstanceCall<UpgradeRequest> => "upgrade", InstanceView,
-        &[BadRequest, NotFound, InvalidConfig, PermissionsNotAccepted, Conflict, Internal];
-    InstanceCall<UninstallRequest> => "uninstall", UninstallOutcome,
-        &[BadRequest, NotFound, Conflict, Internal];
-    Call<HeartbeatRequest> => "heartbeat", InstanceView, &[BadRequest, NotFound, Conflict, Internal];
-    AuditQuery => "audit", Vec<AuditEntry>, &[BadRequest, Internal];
-    InstanceCall<ConnectRequest> => "connect", ConnectAttempt,
-        &[BadRequest, NotFound, InvalidConfig, Conflict, Internal];
-    ConnectStatusQuery => "connect_status", ConnectAttempt, &[BadRequest, NotFound, Internal];
-    AccessTokenQuery => "token", AccessToken, &[BadRequest, NotFound, InvalidConfig, Conflict, Internal];
+mod listed {
+    use super::*;
+    super::super::requests! {
+        ServiceName::PluginManager;
+        ListPlugins => "list", PluginList, &[BadRequest, Internal];
+        RescanPlugins => "rescan", PluginList, &[BadRequest, Internal];
+        PluginInfo => "info", PluginView, &[BadRequest, NotFound, Internal];
+        InstanceFilter => "instances", Vec<InstanceView>, &[BadRequest, Internal];
+        InstanceInfo => "instance", InstanceView, INSTANCE;
+        Call<InstallRequest> => "install", InstanceView,
+            &[BadRequest, NotFound, InvalidConfig, PermissionsNotAccepted, Conflict, Internal];
+        InstanceCall<ConfigureRequest> => "configure", InstanceView,
+            &[BadRequest, NotFound, InvalidConfig, Conflict, Internal];
+        InstanceCall<EnableRequest> => "enable", InstanceView,
+            &[BadRequest, NotFound, InvalidConfig, Conflict, Internal];
+        InstanceCall<DisableRequest> => "disable", InstanceView,
+            &[BadRequest, NotFound, Conflict, Internal];
+        InstanceCall<UpgradeRequest> => "upgrade", InstanceView,
+            &[BadRequest, NotFound, InvalidConfig, PermissionsNotAccepted, Conflict, Internal];
+        InstanceCall<UninstallRequest> => "uninstall", UninstallOutcome,
+            &[BadRequest, NotFound, Conflict, Internal];
+        Call<HeartbeatRequest> => "heartbeat", InstanceView, &[BadRequest, NotFound, Conflict, Internal];
+        AuditQuery => "audit", Vec<AuditEntry>, &[BadRequest, Internal];
+        InstanceCall<ConnectRequest> => "connect", ConnectAttempt,
+            &[BadRequest, NotFound, InvalidConfig, Conflict, Internal];
+        ConnectStatusQuery => "connect_status", ConnectAttempt, &[BadRequest, NotFound, Internal];
+    }
+}
+
+/// Every `plugins.*` request, for the catalog.
+pub(crate) fn catalog() -> Vec<super::CatalogEntry> {
+    let mut all = listed::catalog();
+    all.push(super::CatalogEntry::of::<RuntimeQuery>());
+    all.push(super::CatalogEntry::of::<AccessTokenQuery>());
+    all
 }
 
 #[cfg(test)]

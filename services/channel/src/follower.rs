@@ -62,7 +62,7 @@ impl RouteKeeper {
 
     /// Brings one instance's route in line with the plugin manager.
     pub async fn reconcile(&self, instance_id: &str) {
-        match self.plugins.runtime(instance_id).await {
+        match self.plugins.runtime(PluginType::Channel, instance_id).await {
             Ok(runtime) if runtime.plugin_type.as_str() == CHANNEL && runtime.runs() => {
                 self.serve(runtime).await;
             }

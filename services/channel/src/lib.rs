@@ -140,9 +140,13 @@ pub async fn build_with(
         Ok(())
     });
 
-    let contexts =
-        tributary_host::InstanceContexts::new(runtime.nats.clone(), runtime.subjects.clone(), pool)
-            .with_http_attempts(settings.send_max_attempts);
+    let contexts = tributary_host::InstanceContexts::new(
+        tributary_proto::PluginType::Channel,
+        runtime.nats.clone(),
+        runtime.subjects.clone(),
+        pool,
+    )
+    .with_http_attempts(settings.send_max_attempts);
     let keeper = follower::RouteKeeper::new(registry, routes, plugins, contexts);
     follow_plugin_manager(&runtime, Arc::new(keeper), settings.reconcile_interval()).await?;
     Ok(runtime)

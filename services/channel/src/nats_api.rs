@@ -6,6 +6,7 @@
 use tributary_kit::client::{CallError, MeshClient};
 use tributary_kit::{requests, KitError, ServiceRuntime};
 use tributary_proto::requests::{ApiError, ErrorCode};
+use tributary_proto::PluginType;
 
 use crate::api::{RouteList, RouteView, RoutesQuery, SendMessage, WebhookRequest, WebhookView};
 use crate::outbound::Sender;
@@ -83,22 +84,18 @@ async fn webhook_of(
             served: true,
         });
     }
-    let runtime = plugins.runtime(instance_id).await.map_err(|e| match e {
-        CallError::Api(api) => api,
-        other => ApiError::new(
-            ErrorCode::Internal,
-            format!("cannot ask the plugin manager about `{instance_id}`: {other}"),
-        ),
-    })?;
-    if runtime.plugin_type != tributary_proto::PluginType::Channel {
-        return Err(ApiError::new(
-            ErrorCode::NotFound,
-            format!(
-                "`{instance_id}` is a {} instance, not a channel: it has no webhook route",
-                runtime.plugin_type.as_str()
+    let runtime = plugins
+        .runtime(PluginType::Channel, instance_id)
+        .await
+        .map_err(|e| match e {
+            CallError::Api(api) => api,
+            other => ApiError::new(
+                ErrorCode::Internal,
+                format!("cannot ask the plugin manager about `{instance_id}`: {other}"),
             ),
-        ));
-    }
+        })?;
+    // The plugin manager answers `plugins.runtime.channel` only about channel instances: a
+    // connector instance is `not_found` above.
     let channel = channel_name(&runtime.entrypoint);
     Ok(WebhookView {
         instance_id: runtime.instance_id.clone(),

@@ -15,7 +15,7 @@ use tributary_kit::client::MeshClient;
 use tributary_plugin_sdk::{
     ConnectorItem, ConnectorPlugin, Cursor, Grants, PluginContext, PluginError, SyncStep,
 };
-use tributary_proto::{ItemOperation, Subjects};
+use tributary_proto::{ItemOperation, PluginType, Subjects};
 use uuid::Uuid;
 
 use crate::state::{BegunSync, SyncCounts, SyncEnd, SyncStore};
@@ -177,7 +177,12 @@ impl SyncRunner {
         heartbeat_every: Duration,
         shutdown: CancellationToken,
     ) -> Self {
-        let contexts = InstanceContexts::new(nats.clone(), subjects.clone(), store.pool().clone());
+        let contexts = InstanceContexts::new(
+            PluginType::Connector,
+            nats.clone(),
+            subjects.clone(),
+            store.pool().clone(),
+        );
         Self {
             store,
             jetstream,

@@ -147,7 +147,12 @@ impl Supervisor {
     /// Brings one instance in line with the plugin manager: runs it if it is an enabled
     /// connector instance, with its current config; stops it otherwise.
     pub async fn reconcile(&self, instance_id: &str) {
-        match self.inner.plugins.runtime(instance_id).await {
+        match self
+            .inner
+            .plugins
+            .runtime(PluginType::Connector, instance_id)
+            .await
+        {
             Ok(runtime) if runtime.plugin_type.as_str() == CONNECTOR && runtime.runs() => {
                 self.run_instance(runtime).await;
             }

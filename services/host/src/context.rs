@@ -15,7 +15,7 @@ use tributary_plugin_sdk::{
     DataReader, EntityType, EventSink, Grants, KeyValueStore, PluginContext, PluginError,
     PluginEvent,
 };
-use tributary_proto::Subjects;
+use tributary_proto::{PluginType, Subjects};
 use uuid::Uuid;
 
 use crate::tokens::BrokeredTokens;
@@ -35,6 +35,8 @@ pub struct InstanceContexts {
     /// Asks the plugin manager for the access tokens of instances whose plugin has an `auth`
     /// section.
     plugins: MeshClient,
+    /// The type of plugin the service runs, whose access tokens it may ask for.
+    plugin_type: PluginType,
     /// Attempts of each HTTP call an instance makes; `None` keeps the SDK's default.
     http_attempts: Option<u32>,
 }
@@ -48,10 +50,18 @@ impl std::fmt::Debug for InstanceContexts {
 }
 
 impl InstanceContexts {
-    /// Contexts whose events are published through `nats` under `subjects`' prefix and whose
-    /// reads go to `pool`; access tokens are asked of the plugin manager through `nats` too.
-    pub fn new(nats: async_nats::Client, subjects: Subjects, pool: PgPool) -> Self {
+    /// Contexts of the instances of `plugin_type` plugins a service runs, whose events are
+    /// published through `nats` under `subjects`' prefix and whose reads go to `pool`; access
+    /// tokens are asked of the plugin manager through `nats` too
+    /// (`plugins.token.<plugin_type>`).
+    pub fn new(
+        plugin_type: PluginType,
+        nats: async_nats::Client,
+        subjects: Subjects,
+        pool: PgPool,
+    ) -> Self {
         Self {
+            plugin_type,
             plugins: MeshClient::new(nats.clone(), subjects.clone(), HOST_ACTOR.to_owned()),
             events: Arc::new(NatsEventSink::new(nats, subjects)),
             data: Arc::new(PgDataReader::new(pool.clone())),
@@ -85,6 +95,7 @@ impl InstanceContexts {
         if oauth {
             builder = builder.access_tokens(Arc::new(BrokeredTokens::new(
                 self.plugins.clone(),
+                self.plugin_type,
                 instance_id,
             )));
         }

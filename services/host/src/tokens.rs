@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use tributary_kit::client::{CallError, MeshClient};
 use tributary_plugin_sdk::secrecy::SecretString;
 use tributary_plugin_sdk::{AccessTokens, PluginError};
+use tributary_proto::manifest::PluginType;
 use tributary_proto::requests::plugins::AccessTokenQuery;
 use tributary_proto::requests::ErrorCode;
 
@@ -16,15 +17,23 @@ use tributary_proto::requests::ErrorCode;
 pub struct BrokeredTokens {
     /// Asks `plugins.token`.
     plugins: MeshClient,
+    /// The type of plugin the asking service runs: it asks `plugins.token.<type>`.
+    plugin_type: PluginType,
     /// The instance whose token it asks for.
     instance_id: String,
 }
 
 impl BrokeredTokens {
-    /// The tokens of `instance_id`, asked through `plugins`.
-    pub fn new(plugins: MeshClient, instance_id: impl Into<String>) -> Self {
+    /// The tokens of `instance_id`, an instance of a `plugin_type` plugin, asked through
+    /// `plugins`.
+    pub fn new(
+        plugins: MeshClient,
+        plugin_type: PluginType,
+        instance_id: impl Into<String>,
+    ) -> Self {
         Self {
             plugins,
+            plugin_type,
             instance_id: instance_id.into(),
         }
     }
@@ -34,6 +43,7 @@ impl BrokeredTokens {
 impl AccessTokens for BrokeredTokens {
     async fn access_token(&self, rejected: Option<&str>) -> Result<SecretString, PluginError> {
         let query = AccessTokenQuery {
+            plugin_type: Some(self.plugin_type),
             instance_id: self.instance_id.clone(),
             rejected: rejected.map(str::to_owned),
         };

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use async_nats::client::RequestErrorKind;
+use tributary_proto::manifest::PluginType;
 use tributary_proto::requests::plugins::{
     AuditEntry, AuditQuery, Call, ConfigureRequest, DisableRequest, EnableRequest,
     HeartbeatRequest, InstallRequest, InstanceCall, InstanceFilter, InstanceInfo, InstanceView,
@@ -185,6 +186,23 @@ impl MeshClient {
         self.send(R::SERVICE, subject, body).await
     }
 
+    /// [`MeshClient::call_with_body`] for a [`Request::WILDCARD`] request: sent on
+    /// `<service>.<verb>.<token>` (`plugins.runtime.connector`).
+    pub async fn call_with_body_on<R, Resp>(
+        &self,
+        token: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<Resp, CallError>
+    where
+        R: Request,
+        Resp: serde::de::DeserializeOwned,
+    {
+        let subject = self
+            .subjects
+            .request(R::SERVICE, &format!("{}.{token}", R::VERB));
+        self.send(R::SERVICE, subject, body).await
+    }
+
     async fn send<Resp: serde::de::DeserializeOwned>(
         &self,
         service: ServiceName,
@@ -295,9 +313,15 @@ impl MeshClient {
             .collect())
     }
 
-    /// `plugins.runtime`: what a service needs to run an instance, secrets included.
-    pub async fn runtime(&self, instance_id: &str) -> Result<RuntimeInstance, CallError> {
+    /// `plugins.runtime.<plugin type>`: what the service running instances of `plugin_type`
+    /// needs to run one, secrets included; an instance of another type is `not_found`.
+    pub async fn runtime(
+        &self,
+        plugin_type: PluginType,
+        instance_id: &str,
+    ) -> Result<RuntimeInstance, CallError> {
         self.call(&RuntimeQuery {
+            plugin_type: Some(plugin_type),
             instance_id: instance_id.to_owned(),
         })
         .await

@@ -51,6 +51,27 @@ pub enum RegistryError {
     /// No instance has this id (an id that could not be stored comes escaped).
     #[error("no instance `{0}`; `tributary plugins list` shows the installed ones")]
     UnknownInstance(String),
+    /// `plugins.runtime.<type>` or `plugins.token.<type>` asked about an instance of another
+    /// plugin type: the service running connectors may not read a channel's secrets, nor the
+    /// reverse.
+    #[error(
+        "no {asked} instance `{instance_id}`: plugins.{verb}.{asked} answers only about {asked} \
+         instances"
+    )]
+    OtherPluginType {
+        /// The verb asked (`runtime`, `token`).
+        verb: &'static str,
+        /// The plugin type the asking service runs, from the subject.
+        asked: &'static str,
+        /// The instance asked about.
+        instance_id: String,
+    },
+    /// `plugins.runtime.<type>` or `plugins.token.<type>` on a subject whose last token is
+    /// not a plugin type.
+    #[error(
+        "plugins.{0}.<plugin type>: the subject's last token must be `connector` or `channel`"
+    )]
+    NoPluginType(&'static str),
     /// An uninstall of an id with no instance, and nothing left of one to purge.
     #[error("no instance `{0}`")]
     NothingToUninstall(String),
@@ -293,10 +314,12 @@ impl RegistryError {
             InvalidInstanceId(_) | InvalidPermission(_) | NulByte(_) | NotOneOf { .. } => {
                 ErrorCode::BadRequest
             }
-            AuditLimit(_) => ErrorCode::BadRequest,
-            UnknownPlugin(_) | UnknownInstance(_) | NothingToUninstall(_) | UnknownAttempt(_) => {
-                ErrorCode::NotFound
-            }
+            AuditLimit(_) | NoPluginType(_) => ErrorCode::BadRequest,
+            UnknownPlugin(_)
+            | UnknownInstance(_)
+            | NothingToUninstall(_)
+            | UnknownAttempt(_)
+            | OtherPluginType { .. } => ErrorCode::NotFound,
             NoAuth { .. } | NotConnected { .. } | ReconnectNeeded { .. } => ErrorCode::Conflict,
             NoOAuthClient { .. } | ProviderSetup(_) | OAuthConfig(_) | ClientRejected { .. } => {
                 ErrorCode::InvalidConfig

@@ -15,7 +15,7 @@ use secrecy::ExposeSecret;
 use sqlx::PgPool;
 use tributary_proto::envelope::{Envelope, EventSource};
 use tributary_proto::events::{EventKind, InstanceState, PluginEvent, PluginLifecycle};
-use tributary_proto::manifest::{InvalidPermission, Permission};
+use tributary_proto::manifest::{InvalidPermission, Permission, PluginType};
 use tributary_proto::Subjects;
 
 use crate::config_schema::SecretChange;
@@ -50,6 +50,23 @@ pub(crate) fn findable(instance_id: &str) -> Result<(), RegistryError> {
 
 fn not_found(instance_id: &str) -> RegistryError {
     RegistryError::UnknownInstance(instance_id.to_owned())
+}
+
+/// Refuses `plugins.<verb>.<asked>` about an instance whose plugin is of another type than
+/// `asked`: each service reads only the secrets and tokens of the instances it runs.
+pub(crate) fn of_plugin_type(
+    row: &store::InstanceRow,
+    asked: PluginType,
+    verb: &'static str,
+) -> Result<(), RegistryError> {
+    if row.manifest.plugin_type == asked {
+        return Ok(());
+    }
+    Err(RegistryError::OtherPluginType {
+        verb,
+        asked: asked.as_str(),
+        instance_id: row.id.clone(),
+    })
 }
 
 /// The plugin registry.

@@ -3,9 +3,10 @@
 //! "message": …}}` with the NATS service error headers. This is one edge of the registry: a
 //! [`RegistryError`] becomes the wire's [`ApiError`] here, in [`on`].
 //!
-//! `plugins.runtime` answers with an instance's secrets and `plugins.token` with its access
-//! token: in a deployment only the connector and channel services' NATS users may call them
-//! (deploy/nats-server.conf).
+//! `plugins.runtime.<plugin type>` answers with an instance's secrets and
+//! `plugins.token.<plugin type>` with its access token: in a deployment only the connector
+//! service's NATS user may ask on `….connector` and only the channel service's on `….channel`
+//! (deploy/nats-server.conf), and each is answered only about instances of its own type.
 
 use std::future::Future;
 
@@ -135,7 +136,10 @@ pub async fn serve(runtime: &ServiceRuntime, manager: PluginManager) -> Result<(
     })
     .await?;
     on(runtime, pm, |m, r: RuntimeQuery| async move {
-        m.runtime(&r.instance_id).await
+        let asked = r
+            .plugin_type
+            .ok_or(RegistryError::NoPluginType("runtime"))?;
+        m.runtime(asked, &r.instance_id).await
     })
     .await?;
     on(runtime, pm, |m, r: AuditQuery| async move {
@@ -155,7 +159,9 @@ pub async fn serve(runtime: &ServiceRuntime, manager: PluginManager) -> Result<(
     })
     .await?;
     on(runtime, pm, |m, r: AccessTokenQuery| async move {
-        m.access_token(&r.instance_id, r.rejected.as_deref()).await
+        let asked = r.plugin_type.ok_or(RegistryError::NoPluginType("token"))?;
+        m.access_token(asked, &r.instance_id, r.rejected.as_deref())
+            .await
     })
     .await
 }

@@ -10,7 +10,8 @@
 //!   nats-server logged no violation.
 //! - What belongs to another is refused, each with a message naming the user and the subject:
 //!   publishing another service's events or items, asking for `plugins.runtime`'s secrets
-//!   or `plugins.token`'s access tokens,
+//!   or `plugins.token`'s access tokens (even the connector service, about channels, and the
+//!   reverse),
 //!   answering another's requests, reading another's inbox, touching the search service's
 //!   consumer; an unknown user or a wrong password is refused at connect.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -56,12 +57,22 @@ fn repo_path(path: &str) -> PathBuf {
 }
 
 /// The requests only the services running instances (the connector and channel users) may
-/// send: secrets, access tokens and health.
-const SERVICE_ONLY_REQUESTS: [&str; 3] = ["plugins.runtime", "plugins.token", "plugins.heartbeat"];
+/// send: secrets, access tokens and health, as the connector asks them.
+const SERVICE_ONLY_REQUESTS: [&str; 3] = [
+    "plugins.runtime.connector",
+    "plugins.token.connector",
+    "plugins.heartbeat",
+];
 
 /// The requests that answer with what a plugin must never be seen to hold outside its
-/// service: `plugins.runtime`'s decrypted secrets, `plugins.token`'s access tokens.
-const SECRET_REQUESTS: [&str; 2] = ["plugins.runtime", "plugins.token"];
+/// service: `plugins.runtime`'s decrypted secrets, `plugins.token`'s access tokens, each
+/// asked by the service running that type of plugin only.
+const SECRET_REQUESTS: [(&str, &str); 4] = [
+    ("plugins.runtime.connector", "connector"),
+    ("plugins.token.connector", "connector"),
+    ("plugins.runtime.channel", "channel"),
+    ("plugins.token.channel", "channel"),
+];
 
 /// The variable deploy/nats-server.conf reads a user's password from.
 fn password_var(user: &str) -> String {
@@ -446,7 +457,16 @@ async fn every_service_does_its_work_as_its_own_nats_user() {
         let endpoints = info["endpoints"].as_array().unwrap();
         assert!(!endpoints.is_empty(), "{name} registered no endpoint");
         for endpoint in endpoints {
-            let subject = endpoint["subject"].as_str().unwrap().replace('*', "none");
+            // Secrets and tokens are asked on the asker's plugin type; other wildcards get a
+            // token nothing answers to.
+            let subject = endpoint["subject"].as_str().unwrap();
+            let subject = if subject.starts_with("plugins.runtime.")
+                || subject.starts_with("plugins.token.")
+            {
+                subject.replace('*', "connector")
+            } else {
+                subject.replace('*', "none")
+            };
             let asker = if SERVICE_ONLY_REQUESTS.contains(&subject.as_str()) {
                 &connector_user
             } else {
@@ -658,8 +678,8 @@ async fn what_belongs_to_another_service_is_refused() {
 
     // What each may do, first, so that the refusals below are refusals and not a witness
     // that never works. The ETL's data event and the connector's item are stored.
-    let mut runtime_requests = user("plugin-manager").watch("plugins.runtime").await;
-    let mut token_requests = user("plugin-manager").watch("plugins.token").await;
+    let mut runtime_requests = user("plugin-manager").watch("plugins.runtime.*").await;
+    let mut token_requests = user("plugin-manager").watch("plugins.token.*").await;
     let mut installs = user("plugin-manager").watch("plugins.install").await;
     let mut sends = user("channel").watch("channel.send.*").await;
     user("etl")
@@ -676,31 +696,19 @@ async fn what_belongs_to_another_service_is_refused() {
         .unwrap()
         .await
         .unwrap();
-    user("connector")
-        .client
-        .publish("plugins.runtime", "{}".into())
-        .await
-        .unwrap();
-    next_on(
-        &mut runtime_requests,
-        "plugins.runtime",
-        5,
-        "the plugin manager",
-    )
-    .await;
     for asker in ["connector", "channel"] {
-        user(asker)
-            .client
-            .publish("plugins.token", "{}".into())
-            .await
-            .unwrap();
-        next_on(
-            &mut token_requests,
-            "plugins.token",
-            5,
-            "the plugin manager",
-        )
-        .await;
+        for (requests, verb) in [
+            (&mut runtime_requests, "runtime"),
+            (&mut token_requests, "token"),
+        ] {
+            let subject = format!("plugins.{verb}.{asker}");
+            user(asker)
+                .client
+                .publish(subject.clone(), "{}".into())
+                .await
+                .unwrap();
+            next_on(requests, &subject, 5, "the plugin manager").await;
+        }
     }
     user("admin")
         .client
@@ -796,11 +804,22 @@ async fn what_belongs_to_another_service_is_refused() {
         "an item from a service that does not sync reached CONNECTOR_ITEMS"
     );
 
-    // Requests: the secrets of plugins.runtime, the access tokens of plugins.token,
-    // installing plugins, sending messages.
-    for subject in SECRET_REQUESTS {
-        for who in ["etl", "search", "admin", "subscriber", "plugin-manager"] {
-            user(who).publish_refused(subject).await;
+    // Requests: the secrets of plugins.runtime, the access tokens of plugins.token (asked
+    // by anyone but the service running that type of plugin: the connector service may not
+    // read a channel's secrets, nor the reverse), installing plugins, sending messages.
+    for (subject, runner) in SECRET_REQUESTS {
+        for who in [
+            "connector",
+            "channel",
+            "etl",
+            "search",
+            "admin",
+            "subscriber",
+            "plugin-manager",
+        ] {
+            if who != runner {
+                user(who).publish_refused(subject).await;
+            }
         }
     }
     for who in ["connector", "channel", "etl", "search", "subscriber"] {
@@ -812,11 +831,11 @@ async fn what_belongs_to_another_service_is_refused() {
     assert_nothing_on(vec![
         (
             &mut runtime_requests,
-            "plugins.runtime asked by neither the connector nor the channel service",
+            "plugins.runtime asked by a service not running that type of plugin",
         ),
         (
             &mut token_requests,
-            "plugins.token asked by neither the connector nor the channel service",
+            "plugins.token asked by a service not running that type of plugin",
         ),
         (&mut installs, "plugins.install asked by a service"),
         (&mut sends, "channel.send asked by a service"),
@@ -825,9 +844,10 @@ async fn what_belongs_to_another_service_is_refused() {
 
     // Answering another's requests, or reading another's replies.
     for (who, subject) in [
-        ("search", "plugins.runtime"),
-        ("search", "plugins.token"),
-        ("admin", "plugins.token"),
+        ("search", "plugins.runtime.connector"),
+        ("search", "plugins.token.channel"),
+        ("admin", "plugins.token.*"),
+        ("connector", "plugins.runtime.channel"),
         ("connector", "plugins.install"),
         ("etl", "search.query"),
         ("connector", "channel.send.*"),
@@ -859,7 +879,7 @@ async fn what_belongs_to_another_service_is_refused() {
     });
     let reply = user("connector")
         .client
-        .request("plugins.runtime", "{}".into())
+        .request("plugins.runtime.connector", "{}".into())
         .await
         .unwrap();
     assert_eq!(&reply.payload[..], b"secret");

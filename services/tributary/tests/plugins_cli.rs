@@ -766,6 +766,7 @@ async fn rotate_key_moves_the_secrets_to_a_new_key_the_restarted_service_uses() 
         .request(
             tributary_proto::Request::subject(
                 &tributary_proto::requests::plugins::RuntimeQuery {
+                    plugin_type: Some(tributary_proto::PluginType::Connector),
                     instance_id: "contacts".into(),
                 },
                 &h.env.subjects(),

@@ -19,15 +19,20 @@ async fn context(env: &TestEnv, permissions: &[&str]) -> (PluginContext, sqlx::P
             .iter()
             .map(|p| p.parse::<Permission>().expect("a permission")),
     );
-    let ctx = InstanceContexts::new(env.nats().await, env.subjects(), pool.clone())
-        .build(
-            "test.probe",
-            "probe-1",
-            grants,
-            json!({ "greeting": "hello" }),
-            false,
-        )
-        .expect("the context builds");
+    let ctx = InstanceContexts::new(
+        tributary_proto::PluginType::Connector,
+        env.nats().await,
+        env.subjects(),
+        pool.clone(),
+    )
+    .build(
+        "test.probe",
+        "probe-1",
+        grants,
+        json!({ "greeting": "hello" }),
+        false,
+    )
+    .expect("the context builds");
     (ctx, pool)
 }
 

@@ -141,6 +141,12 @@ async fn one_of_each() -> Vec<RegistryError> {
                 .into(),
             problems: vec![problem("/token")],
         },
+        OtherPluginType {
+            verb: "runtime",
+            asked: "connector",
+            instance_id: "desk".into(),
+        },
+        NoPluginType("token"),
     ]
 }
 
@@ -204,6 +210,7 @@ fn met_by(e: &RegistryError) -> Vec<&'static str> {
         ReconnectNeeded { .. } | ClientRejected { .. } | TokenEndpoint { .. } => vec!["token"],
         UnknownAttempt(_) => vec!["connect_status"],
         SecretsNotReentered { .. } => vec!["configure"],
+        OtherPluginType { .. } | NoPluginType(_) => vec!["runtime", "token"],
     }
 }
 
@@ -239,7 +246,7 @@ async fn each_refusal_keeps_its_code_message_and_lists() {
         .into_iter()
         .map(ApiError::from)
         .collect();
-    let expected: [(ErrorCode, &str); 34] = [
+    let expected: [(ErrorCode, &str); 36] = [
         (
             ErrorCode::BadRequest,
             "instance id `a b` must be 1 to 64 letters, digits, `-` or `_`",
@@ -383,6 +390,16 @@ async fn each_refusal_keeps_its_code_message_and_lists() {
             ErrorCode::InvalidConfig,
             "`work`'s change moves `apiBaseUrl` from https://api.example.com:443 to \
              https://attacker.example:443; give its stored secrets again in the same request",
+        ),
+        (
+            ErrorCode::NotFound,
+            "no connector instance `desk`: plugins.runtime.connector answers only about \
+             connector instances",
+        ),
+        (
+            ErrorCode::BadRequest,
+            "plugins.token.<plugin type>: the subject's last token must be `connector` or \
+             `channel`",
         ),
     ];
     assert_eq!(answered.len(), expected.len());

@@ -1,14 +1,14 @@
 //! What the services running instances report and read: heartbeats and runtime config.
 
 use tributary_proto::events::{InstanceState, PluginEvent};
-use tributary_proto::manifest::PluginManifest;
+use tributary_proto::manifest::{PluginManifest, PluginType};
 use tributary_proto::requests::plugins::{ComponentSource, InstanceView, RuntimeInstance};
 
 use crate::config_schema;
 use crate::error::RegistryError;
 use crate::store;
 
-use super::{findable, not_found, PluginManager};
+use super::{findable, not_found, of_plugin_type, PluginManager};
 
 impl PluginManager {
     /// Records a service's report on an instance it runs: alive, or failed with an error
@@ -57,12 +57,19 @@ impl PluginManager {
         self.instance(instance_id).await
     }
 
-    /// What the service running an instance needs, secrets included.
-    pub async fn runtime(&self, instance_id: &str) -> Result<RuntimeInstance, RegistryError> {
+    /// What the service running an instance needs, secrets included, for the service running
+    /// plugins of type `asked`: an instance of another type is refused before its secrets are
+    /// read ([`RegistryError::OtherPluginType`]).
+    pub async fn runtime(
+        &self,
+        asked: PluginType,
+        instance_id: &str,
+    ) -> Result<RuntimeInstance, RegistryError> {
         findable(instance_id)?;
         let row = store::instance(&self.pool, instance_id)
             .await?
             .ok_or_else(|| not_found(instance_id))?;
+        of_plugin_type(&row, asked, "runtime")?;
         let mut conn = self.pool.acquire().await?;
         let secrets = self.secrets_of(&mut conn, instance_id).await?;
         let mut config = row.config.clone();

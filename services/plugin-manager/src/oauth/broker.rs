@@ -22,6 +22,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tributary_proto::events::{InstanceState, PluginEvent};
+use tributary_proto::manifest::PluginType;
 use tributary_proto::oauth::{Grant, TokenErrorKind};
 use tributary_proto::requests::plugins::{token_fingerprint, AccessToken, AuthStatus, AuthView};
 
@@ -30,7 +31,7 @@ use super::store::{self as oauth_store, ConnectionRow};
 use super::token_client::{IssuedTokens, TokenFailure, TokenGrant};
 use super::{ACCESS_TOKEN_FIELD, BROKER_ACTOR, REFRESH_TOKEN_FIELD};
 use crate::error::RegistryError;
-use crate::manager::{findable, PluginManager};
+use crate::manager::{findable, of_plugin_type, PluginManager};
 use crate::store::{self, InstanceRow};
 
 /// Attempts of one token request when it fails transiently.
@@ -50,9 +51,12 @@ enum Trigger {
 impl PluginManager {
     /// A fresh access token of `instance_id`: the stored one unless it expires within the
     /// margin or is the one `rejected` (a fingerprint, [`token_fingerprint`]) names, else a
-    /// refreshed one.
+    /// refreshed one. Only for the service running plugins of type `asked`: an instance of
+    /// another type is refused before anything is read or refreshed
+    /// ([`RegistryError::OtherPluginType`]).
     pub async fn access_token(
         &self,
+        asked: PluginType,
         instance_id: &str,
         rejected: Option<&str>,
     ) -> Result<AccessToken, RegistryError> {
@@ -60,6 +64,7 @@ impl PluginManager {
         let row = store::instance(self.pool(), instance_id)
             .await?
             .ok_or_else(|| RegistryError::UnknownInstance(instance_id.to_owned()))?;
+        of_plugin_type(&row, asked, "token")?;
         let auth = provider::auth_of(&row)?;
         if row.state == InstanceState::Uninstalled {
             return Err(RegistryError::Uninstalled {

@@ -9,6 +9,7 @@ mod declared_errors;
 mod discovery;
 mod lifecycle;
 mod oauth;
+mod plugin_type_split;
 mod reinstall;
 mod secret_binding;
 mod secrets;

@@ -116,13 +116,31 @@ pub async fn started_with_work(enabled: bool) -> (TestEnv, PluginDir, RunningSer
 }
 
 /// Asks request `R` of the plugin manager over NATS with `body`, any JSON (tests send what
-/// the type would not allow), reading the reply as `T`.
+/// the type would not allow), reading the reply as `T`. `plugins.runtime` and `plugins.token`
+/// are asked as the connector service asks them ([`ask_on`] asks as another).
 pub async fn ask<R: Request, T: DeserializeOwned>(
     env: &TestEnv,
     body: impl Serialize,
 ) -> Result<T, ApiError> {
+    // `plugins.runtime` and `plugins.token` as the connector service asks them.
+    let token = if R::WILDCARD { "connector" } else { "" };
+    ask_on::<R, T>(env, token, body).await
+}
+
+/// [`ask`] on `plugins.<verb>.<token>` for a request whose subject ends in a token
+/// (`plugins.runtime.channel`: as the channel service asks); `""` for one whose does not.
+pub async fn ask_on<R: Request, T: DeserializeOwned>(
+    env: &TestEnv,
+    token: &str,
+    body: impl Serialize,
+) -> Result<T, ApiError> {
     let client = MeshClient::new(env.nats().await, env.subjects(), "test".into());
-    match client.call_with_body::<R, T>(&body).await {
+    let asked = if token.is_empty() {
+        client.call_with_body::<R, T>(&body).await
+    } else {
+        client.call_with_body_on::<R, T>(token, &body).await
+    };
+    match asked {
         Ok(value) => Ok(value),
         Err(CallError::Api(e)) => Err(e),
         Err(e) => panic!("plugins.{}: {e}", R::VERB),

@@ -1,0 +1,137 @@
+//! `plugins.runtime.<plugin type>` and `plugins.token.<plugin type>` (issue 27, finding 4):
+//! each service is answered only about instances of the plugin type it runs, so the connector
+//! service cannot read a channel's bot token, nor the channel service a connector's password.
+
+use serde_json::{json, Value};
+use tributary_proto::requests::plugins::{AccessTokenQuery, Call, InstallRequest, RuntimeQuery};
+use tributary_proto::requests::ErrorCode;
+
+use crate::support::*;
+
+/// The channel plugin's id.
+const HELPDESK: &str = "com.example.helpdesk";
+/// The channel instance's bot token.
+const BOT_TOKEN: &str = "bot-token-Yq7r2LkP0w";
+/// The connector instance's password.
+const PASSWORD: &str = "pw-0123456789";
+
+/// The plugin manager with a connector instance `work` and a channel instance `desk`, each
+/// holding a secret.
+async fn started_with_both() -> (
+    tributary_kit::testing::TestEnv,
+    PluginDir,
+    tributary_kit::testing::RunningService,
+) {
+    let (env, dir) = env_with_plugin().await;
+    dir.write(
+        "helpdesk",
+        &json!({
+            "id": HELPDESK,
+            "name": "Example Helpdesk",
+            "version": "1.0.0",
+            "type": "channel",
+            "entrypoint": "builtin:example-channel",
+            "permissions": ["network:outbound:api.helpdesk.example.com", "network:inbound"],
+            "configSchema": {
+                "type": "object",
+                "properties": { "botToken": { "type": "string", "writeOnly": true } },
+                "required": ["botToken"]
+            }
+        })
+        .to_string(),
+    );
+    let pm = RunningPm::start(env.config.clone()).await;
+    install(&env, "work", contacts_config()).await;
+    ask::<Call<InstallRequest>, Value>(
+        &env,
+        json!({
+            "plugin_id": HELPDESK,
+            "instance_id": "desk",
+            "config": { "botToken": BOT_TOKEN },
+            "accept_permissions": ["network:outbound:api.helpdesk.example.com", "network:inbound"],
+            "actor": "test",
+        }),
+    )
+    .await
+    .unwrap();
+    (env, dir, pm)
+}
+
+#[tokio::test]
+async fn each_service_reads_the_secrets_of_its_own_plugin_type_only() {
+    let (env, _dir, _pm) = started_with_both().await;
+
+    // Each asks about its own: answered with the secret.
+    let desk: Value = ask_on::<RuntimeQuery, _>(&env, "channel", json!({ "instance_id": "desk" }))
+        .await
+        .unwrap();
+    assert_eq!(desk["config"]["botToken"], BOT_TOKEN, "{desk}");
+    let work: Value =
+        ask_on::<RuntimeQuery, _>(&env, "connector", json!({ "instance_id": "work" }))
+            .await
+            .unwrap();
+    assert_eq!(work["config"]["password"], PASSWORD, "{work}");
+
+    // The attack: the connector service asks for the channel's bot token, the channel service
+    // for the connector's password, an operator-type asker for either. Refused as no such
+    // instance of its type, nothing of the secret in the answer.
+    for (asker, instance, secret) in [
+        ("connector", "desk", BOT_TOKEN),
+        ("channel", "work", PASSWORD),
+        ("operator", "work", PASSWORD),
+        ("operator", "desk", BOT_TOKEN),
+    ] {
+        let e = ask_on::<RuntimeQuery, Value>(&env, asker, json!({ "instance_id": instance }))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.error,
+            ErrorCode::NotFound,
+            "{asker} about {instance}: {e:?}"
+        );
+        assert!(
+            e.message
+                .contains(&format!("no {asker} instance `{instance}`"))
+                && e.message.contains(&format!("plugins.runtime.{asker}")),
+            "{e:?}"
+        );
+        assert!(!format!("{e:?}").contains(secret), "{e:?}");
+    }
+
+    // A subject whose last token is no plugin type is a bad request naming the form.
+    let e = ask_on::<RuntimeQuery, Value>(&env, "anything", json!({ "instance_id": "desk" }))
+        .await
+        .unwrap_err();
+    assert_eq!(e.error, ErrorCode::BadRequest, "{e:?}");
+    assert!(e.message.contains("plugins.runtime.<plugin type>"), "{e:?}");
+}
+
+#[tokio::test]
+async fn each_service_asks_for_the_access_tokens_of_its_own_plugin_type_only() {
+    let (env, _dir, _pm) = started_with_both().await;
+    // Neither plugin has an `auth` section: asked by its own service, the broker says so.
+    let e = ask_on::<AccessTokenQuery, Value>(&env, "connector", json!({ "instance_id": "work" }))
+        .await
+        .unwrap_err();
+    assert_eq!(e.error, ErrorCode::Conflict, "{e:?}");
+    // Asked by the other service, it is no instance of the asker's type: the broker looks no
+    // further (no refresh, no token read).
+    for (asker, instance) in [("channel", "work"), ("connector", "desk")] {
+        let e = ask_on::<AccessTokenQuery, Value>(&env, asker, json!({ "instance_id": instance }))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.error,
+            ErrorCode::NotFound,
+            "{asker} about {instance}: {e:?}"
+        );
+        assert!(
+            e.message.contains(&format!("plugins.token.{asker}")),
+            "{e:?}"
+        );
+    }
+    let e = ask_on::<AccessTokenQuery, Value>(&env, "nonsense", json!({ "instance_id": "work" }))
+        .await
+        .unwrap_err();
+    assert_eq!(e.error, ErrorCode::BadRequest, "{e:?}");
+}
