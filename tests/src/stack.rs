@@ -162,6 +162,12 @@ impl Stack {
             "TRIBUTARY__SEARCH__API_TOKEN",
             format!("search-{}", uuid::Uuid::new_v4().simple()),
         );
+        // Every API a plugin reaches here is a mock on loopback, which a deployment refuses;
+        // each `${field}` grant names the mock's address and port exactly.
+        set(
+            "TRIBUTARY__PLUGINS__ALLOW_PRIVATE_NETWORK",
+            "true".to_owned(),
+        );
         // JSON lines: the harness reads each process's HTTP address from its log.
         set("TRIBUTARY__TELEMETRY__LOG_FORMAT", "json".to_owned());
         set("TRIBUTARY__TELEMETRY__LOG_FILTER", "info".to_owned());

@@ -146,7 +146,8 @@ pub async fn build_with(
         runtime.subjects.clone(),
         pool,
     )
-    .with_http_attempts(settings.send_max_attempts);
+    .with_http_attempts(settings.send_max_attempts)
+    .with_egress(runtime.config.plugins);
     let keeper = follower::RouteKeeper::new(registry, routes, plugins, contexts);
     follow_plugin_manager(&runtime, Arc::new(keeper), settings.reconcile_interval()).await?;
     Ok(runtime)

@@ -100,7 +100,8 @@ pub async fn build_with(
         settings.max_inflight_publishes,
         settings.heartbeat_interval(),
         runtime.shutdown.clone(),
-    );
+    )
+    .with_egress(runtime.config.plugins);
     let database = &runtime.config.database;
     let supervisor = Supervisor::new(
         registry,

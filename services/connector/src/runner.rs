@@ -196,6 +196,13 @@ impl SyncRunner {
         }
     }
 
+    /// The same, with every instance's requests held to the operator's `[plugins]` settings
+    /// (private targets, the most body bytes of one answer).
+    pub fn with_egress(mut self, egress: tributary_kit::config::PluginsConfig) -> Self {
+        self.contexts = self.contexts.with_egress(egress);
+        self
+    }
+
     /// The store it records in.
     pub fn store(&self) -> &SyncStore {
         &self.store

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 use sqlx::PgPool;
 use tributary_kit::client::MeshClient;
+use tributary_kit::config::PluginsConfig;
 use tributary_plugin_sdk::{
     DataReader, EntityType, EventSink, Grants, KeyValueStore, PluginContext, PluginError,
     PluginEvent,
@@ -39,12 +40,16 @@ pub struct InstanceContexts {
     plugin_type: PluginType,
     /// Attempts of each HTTP call an instance makes; `None` keeps the SDK's default.
     http_attempts: Option<u32>,
+    /// What every instance's requests may reach beyond its grants and how much of an answer
+    /// it reads (`[plugins]`); `None` keeps the SDK's defaults (no private targets, 32 MiB).
+    egress: Option<PluginsConfig>,
 }
 
 impl std::fmt::Debug for InstanceContexts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InstanceContexts")
             .field("http_attempts", &self.http_attempts)
+            .field("egress", &self.egress)
             .finish_non_exhaustive()
     }
 }
@@ -67,7 +72,15 @@ impl InstanceContexts {
             data: Arc::new(PgDataReader::new(pool.clone())),
             kv: Arc::new(PgKeyValueStore::new(pool)),
             http_attempts: None,
+            egress: None,
         }
+    }
+
+    /// The same, with every instance's requests held to the operator's `[plugins]` settings:
+    /// private targets allowed or not, the most body bytes of one answer.
+    pub fn with_egress(mut self, egress: PluginsConfig) -> Self {
+        self.egress = Some(egress);
+        self
     }
 
     /// The same, with every HTTP call of an instance tried at most `attempts` times.
@@ -90,6 +103,7 @@ impl InstanceContexts {
         oauth: bool,
     ) -> Result<PluginContext, PluginError> {
         let attempts = self.http_attempts;
+        let egress = self.egress;
         let instance_id = instance_id.into();
         let mut builder = PluginContext::builder(plugin_id, instance_id.clone(), grants);
         if oauth {
@@ -101,9 +115,17 @@ impl InstanceContexts {
         }
         builder
             .config(config)
-            .http(|http| match attempts {
-                Some(attempts) => http.max_attempts(attempts),
-                None => http,
+            .http(|http| {
+                let http = match egress {
+                    Some(egress) => http
+                        .allow_private_network(egress.allow_private_network)
+                        .max_response_bytes(egress.max_response_bytes),
+                    None => http,
+                };
+                match attempts {
+                    Some(attempts) => http.max_attempts(attempts),
+                    None => http,
+                }
             })
             .event_sink(self.events.clone())
             .data_reader(self.data.clone())

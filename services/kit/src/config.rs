@@ -51,6 +51,31 @@ pub struct Config {
     pub wasm: WasmConfig,
     /// The deployment's OAuth 2.0 clients, one per provider.
     pub oauth: OAuthConfig,
+    /// What plugins' HTTP requests may reach beyond their grants, and how much they read.
+    pub plugins: PluginsConfig,
+}
+
+/// Plugins' egress (`[plugins]`), for every plugin the connector and channel services run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginsConfig {
+    /// Whether a plugin may reach an address inside the network (loopback, private,
+    /// link-local, CGNAT…), through a grant naming that host or address exactly.
+    pub allow_private_network: bool,
+    /// The most body bytes of one HTTP answer a plugin is handed.
+    pub max_response_bytes: u64,
+}
+
+impl PluginsConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_response_bytes == 0 {
+            return Err(ConfigError::new(
+                "plugins.max_response_bytes",
+                "must be at least 1 (bytes of one HTTP answer a plugin is handed)",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// OAuth 2.0 (`[oauth]`): the deployment's own OAuth client at each provider, for the
@@ -1112,6 +1137,7 @@ impl Config {
         self.search.validate()?;
         self.wasm.validate()?;
         self.oauth.validate()?;
+        self.plugins.validate()?;
         let endpoint = &self.telemetry.otlp_endpoint;
         if !endpoint.is_empty() {
             match url::Url::parse(endpoint) {

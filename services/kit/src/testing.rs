@@ -74,6 +74,12 @@ impl TestEnv {
                 .display()
                 .to_string(),
         );
+        // The APIs plugins reach in tests are mocks on loopback, which a deployment refuses;
+        // the tests' `${field}` grants name each mock's address and port exactly.
+        env.insert(
+            "TRIBUTARY__PLUGINS__ALLOW_PRIVATE_NETWORK".to_owned(),
+            "true".to_owned(),
+        );
         for service in ServiceName::ALL {
             env.insert(
                 format!(

@@ -59,9 +59,36 @@ fn the_built_in_defaults_are_valid_on_their_own() {
 }
 
 #[test]
+fn plugins_reach_no_private_address_and_read_32_mib_unless_the_operator_says_otherwise() {
+    let config = Config::defaults().unwrap();
+    assert!(!config.plugins.allow_private_network);
+    assert_eq!(config.plugins.max_response_bytes, 32 * 1024 * 1024);
+    let config = Config::load(&ConfigSources {
+        file: None,
+        env: env(&[
+            ("TRIBUTARY__PLUGINS__ALLOW_PRIVATE_NETWORK", "true"),
+            ("TRIBUTARY__PLUGINS__MAX_RESPONSE_BYTES", "1024"),
+        ]),
+    })
+    .unwrap();
+    assert!(config.plugins.allow_private_network);
+    assert_eq!(config.plugins.max_response_bytes, 1024);
+}
+
+#[test]
 fn each_bad_value_stops_loading_with_its_key_named() {
     let cases: &[(&str, &str, &str)] = &[
         ("TRIBUTARY__DATABASE__PORT", "not-a-port", "database.port"),
+        (
+            "TRIBUTARY__PLUGINS__MAX_RESPONSE_BYTES",
+            "0",
+            "plugins.max_response_bytes",
+        ),
+        (
+            "TRIBUTARY__PLUGINS__ALLOW_PRIVATE_NETWORK",
+            "sometimes",
+            "plugins.allow_private_network",
+        ),
         ("TRIBUTARY__DATABASE__PORT", "0", "database.port"),
         ("TRIBUTARY__NATS__URL", "http://127.0.0.1:4222", "nats.url"),
         ("TRIBUTARY__NATS__URL", "::nonsense", "nats.url"),
