@@ -170,12 +170,17 @@ pub(crate) fn parse_server(text: &str) -> Result<Server, PluginError> {
             )))
         }
     };
-    let port = url.port().unwrap_or(match tls {
+    let port = url.port().unwrap_or(default_port(tls));
+    Ok(Server { host, port, tls })
+}
+
+/// The port an SMTP URL without one means, for its TLS mode.
+pub(crate) fn default_port(tls: TlsMode) -> u16 {
+    match tls {
         TlsMode::StartTls => 587,
         TlsMode::Implicit => 465,
         TlsMode::None => 25,
-    });
-    Ok(Server { host, port, tls })
+    }
 }
 
 #[cfg(test)]

@@ -44,8 +44,20 @@ impl ChannelPlugin for Email {
     ) -> Result<SentMessage, PluginError> {
         let settings = config::Settings::of(ctx)?;
         // SMTP does not go through PluginHttp, so the grant is checked here, before any
-        // connection is made.
-        ctx.grants().check_outbound_host(&settings.server.host)?;
+        // connection is made: the host on its port (`${server}` with
+        // `smtp://relay.lan:2525` grants `relay.lan:2525`), or, on SMTP's own port for the
+        // TLS mode (587, 465, 25), a grant of the host alone, as 80 and 443 are for HTTP.
+        let server = &settings.server;
+        let grants = ctx.grants();
+        grants
+            .check_outbound(&server.host, server.port)
+            .or_else(|denied| {
+                if server.port == config::default_port(server.tls) {
+                    grants.check_outbound_host(&server.host)
+                } else {
+                    Err(denied)
+                }
+            })?;
         let (email, message_id) = message::build(&msg, &settings.from)?;
         smtp::send(&settings, &email).await?;
         Ok(SentMessage {
