@@ -292,13 +292,30 @@ pub fn generated_files() -> Result<BTreeMap<String, String>, UnsupportedSchema> 
     Ok(files)
 }
 
-/// Writes every generated file under the repository root `root`, removing stale schemas.
-/// Writes nothing when a file cannot be generated.
+/// The folders whose files are all generated here: a file in one that is not generated is
+/// stale. Others under `proto/schemas/` (`specs/`, the declarative connector spec's schema,
+/// generated from its own crate's types) are left alone.
+const GENERATED_DIRS: [&str; 4] = [
+    "proto/schemas",
+    "proto/schemas/events",
+    "proto/schemas/item-data",
+    "proto/schemas/requests",
+];
+
+/// Writes every generated file under the repository root `root`, removing stale schemas
+/// (every file of [`GENERATED_DIRS`]; their subfolders are not theirs). Writes nothing when a
+/// file cannot be generated.
 pub fn write_all(root: &Path) -> io::Result<()> {
     let files = generated_files().map_err(io::Error::other)?;
-    let schemas = root.join("proto/schemas");
-    if schemas.exists() {
-        std::fs::remove_dir_all(&schemas)?;
+    for dir in GENERATED_DIRS {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            if entry.path().is_file() {
+                std::fs::remove_file(entry.path())?;
+            }
+        }
     }
     for (path, text) in files {
         let path = root.join(path);
@@ -321,12 +338,7 @@ pub fn stale_files(root: &Path) -> Result<Vec<String>, UnsupportedSchema> {
         })
         .map(|(path, _)| path.clone())
         .collect();
-    for dir in [
-        "proto/schemas",
-        "proto/schemas/events",
-        "proto/schemas/item-data",
-        "proto/schemas/requests",
-    ] {
+    for dir in GENERATED_DIRS {
         let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
             continue;
         };
