@@ -138,6 +138,9 @@ pub fn router(ingress: Ingress) -> Router {
         .with_state(ingress)
 }
 
+/// The answer to a webhook route that is not served, whatever the reason.
+const ROUTE_NOT_SERVED: &str = "no such webhook route";
+
 fn answer(status: StatusCode, reason: &str) -> Response {
     (
         status,
@@ -174,10 +177,10 @@ async fn receive(
         .route(&channel, &instance_id)
         .filter(|i| i.grants().check_inbound().is_ok())
     else {
-        return answer(
-            StatusCode::NOT_FOUND,
-            &format!("no webhook route for {channel} instance `{instance_id}`"),
-        );
+        // The same words for every route not served (never existed, disabled, another
+        // channel's name, a channel that takes no webhooks), echoing nothing of the path: a
+        // prober learns nothing of which instances exist.
+        return answer(StatusCode::NOT_FOUND, ROUTE_NOT_SERVED);
     };
     // Only now, with a route that takes it, is the body read.
     let body = match ingress.read(body).await {

@@ -40,19 +40,26 @@ async fn routes_follow_enable_and_disable_and_unknown_ones_are_404() {
     let path = "/webhooks/telegram/tg-live";
     let request = telegram(path, "token-live", update(1, "first"));
 
-    // Before the instance exists, and under the wrong channel name: 404.
-    assert_eq!(mesh.post(&request).await.0, 404);
+    // Before the instance exists, and under the wrong channel name: 404, every route not
+    // served answered with the same words, echoing nothing of the path (issue 27, Low).
+    let not_served = |(status, body): (u16, String)| {
+        assert_eq!(status, 404, "{body}");
+        assert_eq!(body.trim(), "no such webhook route");
+        assert!(
+            !body.contains("tg-live") && !body.contains("telegram"),
+            "{body}"
+        );
+    };
+    not_served(mesh.post(&request).await);
     mesh.serve(
         "tributary.telegram",
         "tg-live",
         json!({"botToken": "1:x", "secretToken": "token-live"}),
     )
     .await;
-    assert_eq!(
+    not_served(
         mesh.post(&request.clone().to("/webhooks/slack/tg-live"))
-            .await
-            .0,
-        404
+            .await,
     );
     assert_eq!(
         mesh.post(&request.clone().to("/webhooks/telegram")).await.0,
@@ -78,10 +85,10 @@ async fn routes_follow_enable_and_disable_and_unknown_ones_are_404() {
     let client = mesh.client();
     client.disable("tg-live").await.unwrap();
     mesh.wait_route("tg-live", false).await;
-    let (status, body) = mesh
-        .post(&telegram(path, "token-live", update(3, "late")))
-        .await;
-    assert_eq!(status, 404, "{body}");
+    not_served(
+        mesh.post(&telegram(path, "token-live", update(3, "late")))
+            .await,
+    );
     assert_eq!(mesh.stored_webhooks("telegram", "tg-live").await, 1);
 
     // Enabled again: served again.
@@ -114,7 +121,7 @@ async fn a_channel_without_network_inbound_has_no_webhook_route() {
     let route = &routes["routes"][0];
     assert_eq!(route["instance_id"], "mail-out");
     assert!(route.get("webhook_url").is_none(), "{route}");
-    let (status, _) = mesh
+    let (status, body) = mesh
         .post(&Signed::new(
             "/webhooks/email/mail-out",
             vec![],
@@ -122,6 +129,8 @@ async fn a_channel_without_network_inbound_has_no_webhook_route() {
         ))
         .await;
     assert_eq!(status, 404);
+    // Answered as a route that never existed.
+    assert_eq!(body.trim(), "no such webhook route");
     mesh.stop().await;
 }
 
