@@ -3,8 +3,9 @@
 //! service cannot read a channel's bot token, nor the channel service a connector's password.
 
 use serde_json::{json, Value};
+use tributary_kit::testing::{RunningService, TestEnv};
 use tributary_proto::requests::plugins::{AccessTokenQuery, Call, InstallRequest, RuntimeQuery};
-use tributary_proto::requests::ErrorCode;
+use tributary_proto::requests::{ApiError, ErrorCode, Request};
 
 use crate::support::*;
 
@@ -17,11 +18,7 @@ const PASSWORD: &str = "pw-0123456789";
 
 /// The plugin manager with a connector instance `work` and a channel instance `desk`, each
 /// holding a secret.
-async fn started_with_both() -> (
-    tributary_kit::testing::TestEnv,
-    PluginDir,
-    tributary_kit::testing::RunningService,
-) {
+async fn started_with_both() -> (TestEnv, PluginDir, RunningService) {
     let (env, dir) = env_with_plugin().await;
     dir.write(
         "helpdesk",
@@ -57,6 +54,31 @@ async fn started_with_both() -> (
     (env, dir, pm)
 }
 
+/// `plugins.<verb>.<asker>` about `instance`, of another plugin type: refused as no instance
+/// of the asker's type, naming the subject.
+async fn refused_as_another_type<R: Request>(
+    env: &TestEnv,
+    verb: &str,
+    asker: &str,
+    instance: &str,
+) -> ApiError {
+    let e = ask_on::<R, Value>(env, asker, json!({ "instance_id": instance }))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.error,
+        ErrorCode::NotFound,
+        "{asker} about {instance}: {e:?}"
+    );
+    assert!(
+        e.message
+            .contains(&format!("no {asker} instance `{instance}`"))
+            && e.message.contains(&format!("plugins.{verb}.{asker}")),
+        "{e:?}"
+    );
+    e
+}
+
 #[tokio::test]
 async fn each_service_reads_the_secrets_of_its_own_plugin_type_only() {
     let (env, _dir, _pm) = started_with_both().await;
@@ -81,20 +103,7 @@ async fn each_service_reads_the_secrets_of_its_own_plugin_type_only() {
         ("operator", "work", PASSWORD),
         ("operator", "desk", BOT_TOKEN),
     ] {
-        let e = ask_on::<RuntimeQuery, Value>(&env, asker, json!({ "instance_id": instance }))
-            .await
-            .unwrap_err();
-        assert_eq!(
-            e.error,
-            ErrorCode::NotFound,
-            "{asker} about {instance}: {e:?}"
-        );
-        assert!(
-            e.message
-                .contains(&format!("no {asker} instance `{instance}`"))
-                && e.message.contains(&format!("plugins.runtime.{asker}")),
-            "{e:?}"
-        );
+        let e = refused_as_another_type::<RuntimeQuery>(&env, "runtime", asker, instance).await;
         assert!(!format!("{e:?}").contains(secret), "{e:?}");
     }
 
@@ -117,18 +126,7 @@ async fn each_service_asks_for_the_access_tokens_of_its_own_plugin_type_only() {
     // Asked by the other service, it is no instance of the asker's type: the broker looks no
     // further (no refresh, no token read).
     for (asker, instance) in [("channel", "work"), ("connector", "desk")] {
-        let e = ask_on::<AccessTokenQuery, Value>(&env, asker, json!({ "instance_id": instance }))
-            .await
-            .unwrap_err();
-        assert_eq!(
-            e.error,
-            ErrorCode::NotFound,
-            "{asker} about {instance}: {e:?}"
-        );
-        assert!(
-            e.message.contains(&format!("plugins.token.{asker}")),
-            "{e:?}"
-        );
+        refused_as_another_type::<AccessTokenQuery>(&env, "token", asker, instance).await;
     }
     let e = ask_on::<AccessTokenQuery, Value>(&env, "nonsense", json!({ "instance_id": "work" }))
         .await
