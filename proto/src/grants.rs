@@ -490,6 +490,21 @@ mod tests {
     }
 
     #[test]
+    fn a_pattern_covers_nothing_when_either_side_is_malformed() {
+        // The callers validate first; the matcher holds on its own all the same.
+        assert!(host_pattern_covers("*.example.com", "a.example.com"));
+        assert!(!host_pattern_covers(
+            "*.example.com",
+            "evil net.example.com"
+        ));
+        assert!(!host_pattern_covers(
+            "*.example.com",
+            "evil.net/.example.com"
+        ));
+        assert!(!host_pattern_covers("*.exa mple.com", "a.exa mple.com"));
+    }
+
+    #[test]
     fn checking_a_host_never_panics() {
         // Every one of these is malformed, so each must be refused (and none may panic).
         let grants = grants(&["network:outbound:*.example.com"]);
