@@ -85,22 +85,34 @@ impl Resolve for CheckedResolver {
             // The port is the connector's to set; 0 here.
             let found: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let mut refused = None;
-            let mut kept = Vec::with_capacity(found.len());
-            for address in found {
-                match check_address(&grants, settings, &host, address.ip()) {
-                    Ok(()) => kept.push(address),
-                    Err(refusal) => {
-                        refused.get_or_insert(refusal);
-                    }
-                }
-            }
-            match refused {
-                Some(refusal) if kept.is_empty() => Err(Box::new(refusal) as _),
-                _ if kept.is_empty() => Err(format!("{host} resolves to no address").into()),
-                _ => Ok(Box::new(kept.into_iter()) as Addrs),
-            }
+            let kept = allowed_addresses(&grants, settings, &host, found)?;
+            Ok(Box::new(kept.into_iter()) as Addrs)
         })
+    }
+}
+
+/// The addresses of `found` (what `host` resolved to) that [`check_address`] passes, in
+/// order; when none does, the refusal of the first, or an error when there were none at all.
+fn allowed_addresses(
+    grants: &Grants,
+    settings: EgressSettings,
+    host: &str,
+    found: Vec<SocketAddr>,
+) -> Result<Vec<SocketAddr>, Box<dyn std::error::Error + Send + Sync>> {
+    let mut refused = None;
+    let mut kept = Vec::with_capacity(found.len());
+    for address in found {
+        match check_address(grants, settings, host, address.ip()) {
+            Ok(()) => kept.push(address),
+            Err(refusal) => {
+                refused.get_or_insert(refusal);
+            }
+        }
+    }
+    match refused {
+        Some(refusal) if kept.is_empty() => Err(Box::new(refusal)),
+        _ if kept.is_empty() => Err(format!("{host} resolves to no address").into()),
+        _ => Ok(kept),
     }
 }
 
@@ -299,5 +311,40 @@ mod tests {
         assert!(wildcard.to_string().contains("exactly"), "{wildcard}");
         let public: IpAddr = "8.8.8.8".parse().unwrap();
         assert!(check_address(&grants, off, "a.corp.example", public).is_ok());
+    }
+
+    #[test]
+    fn a_name_keeps_only_the_addresses_it_may_reach() {
+        let grants = Grants::new(["network:outbound:*.example.com".parse().unwrap()]);
+        let settings = EgressSettings {
+            allow_private_network: false,
+            any_port: false,
+        };
+        let at = |ip: &str| SocketAddr::new(ip.parse().unwrap(), 0);
+        // A name answering a public and a private address (a rebinding attempt in one
+        // answer): the private one is dropped, the public one kept.
+        let kept = allowed_addresses(
+            &grants,
+            settings,
+            "api.example.com",
+            vec![at("10.0.0.7"), at("93.184.216.34"), at("::1")],
+        )
+        .unwrap();
+        assert_eq!(kept, [at("93.184.216.34")]);
+        // Only private addresses: refused, naming the first.
+        let refused = allowed_addresses(
+            &grants,
+            settings,
+            "api.example.com",
+            vec![at("169.254.169.254"), at("127.0.0.1")],
+        )
+        .unwrap_err();
+        assert!(refused.to_string().contains("169.254.169.254"), "{refused}");
+        // No address at all: an error, not an empty list to connect to.
+        let none = allowed_addresses(&grants, settings, "api.example.com", vec![]).unwrap_err();
+        assert!(
+            none.to_string().contains("resolves to no address"),
+            "{none}"
+        );
     }
 }
