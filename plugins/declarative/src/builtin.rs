@@ -14,11 +14,18 @@ pub struct BuiltinSpec {
 }
 
 /// Every built-in declarative connector.
-pub const BUILTIN_SPECS: &[BuiltinSpec] = &[BuiltinSpec {
-    manifest: include_str!("../../connectors/microsoft-365/plugin.json"),
-    plugin_id: "tributary.microsoft-365",
-    spec: include_str!("../../connectors/microsoft-365/contacts.toml"),
-}];
+pub const BUILTIN_SPECS: &[BuiltinSpec] = &[
+    BuiltinSpec {
+        manifest: include_str!("../../connectors/microsoft-365/plugin.json"),
+        plugin_id: "tributary.microsoft-365",
+        spec: include_str!("../../connectors/microsoft-365/contacts.toml"),
+    },
+    BuiltinSpec {
+        manifest: include_str!("../../connectors/google-contacts/plugin.json"),
+        plugin_id: "tributary.google-contacts",
+        spec: include_str!("../../connectors/google-contacts/contacts.toml"),
+    },
+];
 
 /// The built-in spec of the plugin `plugin_id`, if it is one.
 pub fn builtin_spec(plugin_id: &str) -> Option<&'static BuiltinSpec> {

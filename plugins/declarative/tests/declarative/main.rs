@@ -2,5 +2,6 @@
 //! specs each refused with its path.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod google_contacts;
 mod microsoft_365;
 mod specs;
