@@ -30,6 +30,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+mod people;
+pub use people::PeopleServer;
+
 /// The token the test's token source hands out.
 pub const TOKEN: &str = "graph-access-token";
 
