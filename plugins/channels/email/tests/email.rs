@@ -120,8 +120,16 @@ fn context(server: &str, permissions: &[&str]) -> TestContext {
     )
 }
 
+/// A context whose grants name the server's host and port (`smtp://127.0.0.1:2525?…`
+/// grants `network:outbound:127.0.0.1:2525`), as `${server}` resolves in a deployment.
 fn granted(server: &str) -> TestContext {
-    context(server, &["network:outbound:127.0.0.1"])
+    let host_port = server
+        .split_once("://")
+        .map_or(server, |(_, rest)| rest)
+        .split(['?', '/'])
+        .next()
+        .unwrap_or_default();
+    context(server, &[&format!("network:outbound:{host_port}")])
 }
 
 fn message(recipients: &[(&str, Option<&str>)]) -> OutboundMessage {
@@ -379,7 +387,7 @@ async fn a_server_that_never_answers_times_out_as_transient() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let ctx = TestContext::new(
-        &["network:outbound:127.0.0.1"],
+        &[&format!("network:outbound:127.0.0.1:{port}")],
         json!({ "server": format!("smtp://127.0.0.1:{port}?tls=none"), "from": FROM, "timeoutSecs": 1 }),
     );
     let started = Instant::now();

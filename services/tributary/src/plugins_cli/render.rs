@@ -500,7 +500,7 @@ mod tests {
         assert_eq!(
             resolved_permissions(&permissions, &config),
             vec![
-                "network:outbound:${server} → network:outbound:dav.example.com",
+                "network:outbound:${server} → network:outbound:dav.example.com:8443",
                 "network:outbound:${apiBaseUrl} → nothing: `apiBaseUrl` is not set to a URL with a host",
                 "data:write:persons",
             ]
