@@ -166,6 +166,41 @@ impl GraphServer {
     }
 }
 
+/// What each local API does before it lists anything: records the request (its query and
+/// whether it carried the bearer token), then answers 401 without the token, or 429 with
+/// `Retry-After: 1` while `throttle` lasts, each made by `error` in the provider's own shape
+/// from its `(code, message)`; `None` lets the listing go on.
+fn gate(
+    requests: &mut Vec<(String, bool)>,
+    throttle: &mut u32,
+    headers: &HeaderMap,
+    query: &BTreeMap<String, String>,
+    error: fn(StatusCode, &str, &str) -> Response,
+    unauthorized: (&str, &str),
+    throttled: (&str, &str),
+) -> Option<Response> {
+    let authorized = headers.get("authorization").and_then(|v| v.to_str().ok())
+        == Some(&format!("Bearer {TOKEN}"));
+    let asked: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    requests.push((asked.join("&"), authorized));
+    if !authorized {
+        return Some(error(
+            StatusCode::UNAUTHORIZED,
+            unauthorized.0,
+            unauthorized.1,
+        ));
+    }
+    if *throttle > 0 {
+        *throttle -= 1;
+        let mut response = error(StatusCode::TOO_MANY_REQUESTS, throttled.0, throttled.1);
+        response
+            .headers_mut()
+            .insert("retry-after", "1".parse().unwrap());
+        return Some(response);
+    }
+    None
+}
+
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
     let body = json!({"error": {"code": code, "message": message, "innerError": {
         "date": "2026-12-01T10:00:00", "request-id": "00000000-0000-0000-0000-000000000000"}}});
@@ -180,29 +215,17 @@ async fn delta(
     let delay = state.lock().unwrap().delay;
     tokio::time::sleep(delay).await;
     let mut g = state.lock().unwrap();
-    let authorized = headers.get("authorization").and_then(|v| v.to_str().ok())
-        == Some(&format!("Bearer {TOKEN}"));
-    let asked: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let asked = asked.join("&");
-    g.requests.push((asked, authorized));
-    if !authorized {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "InvalidAuthenticationToken",
-            "Access token is empty.",
-        );
-    }
-    if g.throttle > 0 {
-        g.throttle -= 1;
-        let mut response = error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "TooManyRequests",
-            "Too many requests.",
-        );
-        response
-            .headers_mut()
-            .insert("retry-after", "1".parse().unwrap());
-        return response;
+    let g = &mut *g;
+    if let Some(refused) = gate(
+        &mut g.requests,
+        &mut g.throttle,
+        &headers,
+        &query,
+        error,
+        ("InvalidAuthenticationToken", "Access token is empty."),
+        ("TooManyRequests", "Too many requests."),
+    ) {
+        return refused;
     }
     let page_size: usize = headers
         .get("prefer")

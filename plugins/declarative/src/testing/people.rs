@@ -23,7 +23,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use super::TOKEN;
+use super::gate;
 
 #[derive(Default)]
 struct People {
@@ -128,28 +128,23 @@ async fn connections(
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Response {
     let mut p = state.lock().unwrap();
-    let authorized = headers.get("authorization").and_then(|v| v.to_str().ok())
-        == Some(&format!("Bearer {TOKEN}"));
-    let asked: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    p.requests.push((asked.join("&"), authorized));
-    if !authorized {
-        return error(
-            StatusCode::UNAUTHORIZED,
+    let p = &mut *p;
+    if let Some(refused) = gate(
+        &mut p.requests,
+        &mut p.throttle,
+        &headers,
+        &query,
+        error,
+        (
             "UNAUTHENTICATED",
             "Request had invalid authentication credentials.",
-        );
-    }
-    if p.throttle > 0 {
-        p.throttle -= 1;
-        let mut response = error(
-            StatusCode::TOO_MANY_REQUESTS,
+        ),
+        (
             "RESOURCE_EXHAUSTED",
             "Quota exceeded for quota metric 'Read requests'.",
-        );
-        response
-            .headers_mut()
-            .insert("retry-after", "1".parse().unwrap());
-        return response;
+        ),
+    ) {
+        return refused;
     }
     let page_size: usize = query
         .get("pageSize")
