@@ -30,6 +30,8 @@ mod client;
 mod config;
 mod cursor;
 mod discovery;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod href;
 mod ical;
 mod listing;
