@@ -102,7 +102,7 @@ fn event_fields(
         Some(entry) => EventTime::read(entry, resolver).map(|t| t.utc),
         None => match property(event, ICalendarProperty::Duration).and_then(duration) {
             Some(duration) => start.plus(duration),
-            None if start.date_only => Some(start.utc + Duration::days(1)),
+            None if start.date_only => start.utc.checked_add_signed(Duration::days(1)),
             None => None,
         },
     };
@@ -268,23 +268,24 @@ impl EventTime {
     }
 
     /// This time plus `duration`: days and weeks on the wall clock of its zone (a day of
-    /// an event across a DST change is 23 or 25 hours), the rest exactly.
+    /// an event across a DST change is 23 or 25 hours), the rest exactly. `None` when the sum
+    /// is past the times chrono can hold: a server can write `DURATION:PT4294967295H`.
     fn plus(&self, duration: ICalendarDuration) -> Option<DateTime<Utc>> {
-        let days = Duration::days(i64::from(duration.weeks) * 7 + i64::from(duration.days));
-        let exact = Duration::hours(duration.hours.into())
-            + Duration::minutes(duration.minutes.into())
-            + Duration::seconds(duration.seconds.into());
+        let days = Duration::try_days(i64::from(duration.weeks) * 7 + i64::from(duration.days))?;
+        let exact = Duration::try_hours(duration.hours.into())?
+            .checked_add(&Duration::try_minutes(duration.minutes.into())?)?
+            .checked_add(&Duration::try_seconds(duration.seconds.into())?)?;
         let (days, exact) = if duration.neg {
             (-days, -exact)
         } else {
             (days, exact)
         };
         let utc = if self.date_only {
-            self.utc + days
+            self.utc.checked_add_signed(days)?
         } else {
-            self.zone.to_utc(self.local + days)?
+            self.zone.to_utc(self.local.checked_add_signed(days)?)?
         };
-        Some(utc + exact)
+        utc.checked_add_signed(exact)
     }
 
     /// The zone to record in `original_timezone`: one the ETL can read back.
@@ -314,9 +315,9 @@ impl Zone {
         fn pick<Z: TimeZone>(zone: &Z, local: NaiveDateTime) -> Option<DateTime<Utc>> {
             match zone.from_local_datetime(&local) {
                 LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => Some(t.to_utc()),
-                LocalResult::None => zone
-                    .from_local_datetime(&(local + Duration::hours(1)))
-                    .earliest()
+                LocalResult::None => local
+                    .checked_add_signed(Duration::hours(1))
+                    .and_then(|later| zone.from_local_datetime(&later).earliest())
                     .map(|t| t.to_utc()),
             }
         }

@@ -123,7 +123,7 @@ pub(crate) fn entity_type(kind: CollectionKind) -> EntityType {
 pub(crate) fn partial_to_utc(time: &PartialDateTime) -> Option<DateTime<Utc>> {
     let result = time.to_date_time()?;
     let utc = match result.offset {
-        Some(offset) => result.date_time - offset,
+        Some(offset) => result.date_time.checked_sub_offset(offset)?,
         None => result.date_time,
     };
     Some(utc.and_utc())

@@ -205,3 +205,20 @@ fn an_object_without_an_event_or_a_start_is_not_an_event() {
         Err(MapError::Invalid(_))
     ));
 }
+
+#[test]
+fn a_duration_past_the_last_representable_time_leaves_the_event_without_an_end() {
+    // Proves: a server's `DURATION` too long for chrono (found by the icalendar fuzz target,
+    // fuzz/regressions/icalendar/) no longer panics the sync; the event keeps its start.
+    for duration in ["PT4294967295H", "P4294967295W", "-P4294967295W"] {
+        let (e, _) = event(&format!(
+            "BEGIN:VEVENT\nUID:1\nDTSTART:20240101T090000Z\nDURATION:{duration}\nEND:VEVENT\n"
+        ));
+        assert_eq!(e.starts_at, utc(2024, 1, 1, 9, 0), "{duration}");
+        assert_eq!(e.ends_at, None, "{duration}");
+    }
+    let (e, _) = event(
+        "BEGIN:VEVENT\nUID:1\nDTSTART;VALUE=DATE:20240101\nDURATION:P4294967295W\nEND:VEVENT\n",
+    );
+    assert_eq!(e.ends_at, None);
+}
