@@ -31,7 +31,16 @@ pub(crate) enum XmlError {
     /// The document has no root element.
     #[error("the document has no root element")]
     Empty,
+    /// Elements nested deeper than [`MAX_DEPTH`].
+    #[error("elements nested more than {MAX_DEPTH} deep")]
+    TooDeep,
 }
+
+/// How deep elements may nest. A multistatus answer nests about eight deep (`multistatus`,
+/// `response`, `propstat`, `prop`, a property and its values); a server that nests thousands
+/// deep is refused, as the tree it makes would be dropped recursively and overflow the stack
+/// (aborting the process), and quick-xml's namespace reader counts levels in a `u16`.
+pub(crate) const MAX_DEPTH: usize = 64;
 
 /// One element: its namespace and local name, attributes, text and child elements.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -97,7 +106,12 @@ pub(crate) fn parse(xml: &str) -> Result<Element, XmlError> {
             ResolveResult::Unbound | ResolveResult::Unknown(_) => String::new(),
         };
         match event {
-            Event::Start(start) => open.push(element(namespace, &start)?),
+            Event::Start(start) => {
+                if open.len() >= MAX_DEPTH {
+                    return Err(XmlError::TooDeep);
+                }
+                open.push(element(namespace, &start)?);
+            }
             Event::Empty(start) => {
                 let done = element(namespace, &start)?;
                 if let Some(root) = close(&mut open, done) {
@@ -214,5 +228,20 @@ mod tests {
         assert!(parse("").is_err());
         assert!(parse("<a><b></a>").is_err());
         assert!(parse("<a>&nbsp;</a>").is_err());
+    }
+
+    #[test]
+    fn a_document_nested_deeper_than_any_answer_is_refused_before_it_overflows_the_stack() {
+        // Proves: a server answering elements nested a hundred thousand deep (300 kB, well
+        // under the response size limit) gets an error, where the tree it made used to be
+        // dropped recursively and overflow the stack, aborting the whole process.
+        let depth = 100_000;
+        let xml = format!("{}{}", "<a>".repeat(depth), "</a>".repeat(depth));
+        assert!(matches!(parse(&xml), Err(XmlError::TooDeep)));
+        let unclosed = "<d:a xmlns:d=\"DAV:\">".repeat(depth);
+        assert!(matches!(parse(&unclosed), Err(XmlError::TooDeep)));
+        // As deep as a real answer is read.
+        let nested = format!("{}{}", "<a>".repeat(MAX_DEPTH), "</a>".repeat(MAX_DEPTH));
+        assert!(parse(&nested).is_ok());
     }
 }
