@@ -221,7 +221,7 @@ pub struct MadeKey {
 fn local_keys(config: &mut Config) -> [LocalKey<'_>; 3] {
     let pm = &mut config.plugin_manager;
     let search = &mut config.search;
-    let token = || hex::encode(MasterKey::generate().key.as_slice());
+    let token = random_token;
     [
         LocalKey {
             inline: &mut pm.master_key,
@@ -297,7 +297,15 @@ pub fn assume_local_keys(config: &mut Config) -> Vec<(&'static str, PathBuf)> {
     to_make
 }
 
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+/// 256 random bits from the operating system, as 64 hexadecimal digits: a bearer token or a
+/// password `tributary up` makes.
+pub fn random_token() -> String {
+    hex::encode(MasterKey::generate().key.as_slice())
+}
+
+/// Writes `contents` and a newline to a new file at `path` (making its parents) that only its
+/// owner may read and write (0600); fails if the file exists.
+pub fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use tributary_kit::client::{CallError, MeshClient};
 use tributary_kit::Config;
+
+use crate::local::nats_users::ADMIN_USER;
 use tributary_proto::requests::plugins::InstallRequest;
 use tributary_proto::requests::search::StartReindex;
 use tributary_search::query::{SearchQuery, SearchResults};
@@ -114,8 +116,19 @@ fn announcement(config: &Config, search_addr: SocketAddr, searchable: usize) -> 
     } else {
         format!("$(cat {})", config.search.api_token_file.display())
     };
-    // The other commands find a NATS server on the default port by themselves.
-    let cli = if config.nats.url == "nats://127.0.0.1:4222" {
+    // The other commands find the NATS server `tributary up` started (and the password of
+    // `admin`) under the data directory; one configured must be named to them.
+    let cli = if config.nats.user == ADMIN_USER {
+        let default_dir = Config::defaults().map(|defaults| defaults.data_dir).ok();
+        if default_dir.as_deref() == Some(config.data_dir.as_path()) {
+            "cargo run -p tributary --".to_owned()
+        } else {
+            format!(
+                "TRIBUTARY__DATA_DIR={} cargo run -p tributary --",
+                config.data_dir.display()
+            )
+        }
+    } else if config.nats.url == "nats://127.0.0.1:4222" {
         "cargo run -p tributary --".to_owned()
     } else {
         format!(

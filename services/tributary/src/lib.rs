@@ -63,10 +63,15 @@ pub enum Command {
 /// process exit code (errors are printed on standard error).
 pub async fn run(cli: Cli) -> ExitCode {
     let sources = ConfigSources::from_process(Config::file_from_env(cli.config.as_deref()));
-    let config = match Config::load(&sources) {
+    let mut config = match Config::load(&sources) {
         Ok(config) => config,
         Err(e) => return tributary_kit::exit_code(Err(e.into())),
     };
+    if !matches!(cli.command, Command::Up(_)) {
+        if let Err(e) = local::nats_users::connect_as_admin(&mut config, &sources) {
+            return tributary_kit::exit_code(Err(KitError::Unexpected(anyhow::Error::new(e))));
+        }
+    }
     match cli.command {
         Command::Up(args) => tributary_kit::exit_code(up(config, &sources, args).await),
         Command::CheckConfig => check_config(&config),

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tributary_kit::{Config, ConfigSources, KitError, ServiceRuntime};
 use tributary_proto::ServiceName;
 
+use crate::local::nats_users::{NatsUsers, ADMIN_USER};
 use crate::local::LocalServers;
 
 /// `tributary up`'s options.
@@ -30,15 +31,50 @@ pub struct UpArgs {
     pub no_install: bool,
 }
 
+/// The configuration each part of the mesh runs with: the same, but for the NATS user when
+/// `tributary up` knows the users of its server ([`NatsUsers`]): then each service connects
+/// as its own, as in a compose deployment, and the demo as `admin`.
+#[derive(Debug)]
+pub struct MeshConfig {
+    /// The configuration as loaded and completed by `tributary up`.
+    pub base: Config,
+    /// The NATS server's users, when `nats.user` is not configured.
+    pub users: Option<NatsUsers>,
+}
+
+impl MeshConfig {
+    /// One configuration for everything: the configured NATS user, or none.
+    pub fn shared(config: Config) -> Self {
+        MeshConfig {
+            base: config,
+            users: None,
+        }
+    }
+
+    /// The configuration of the NATS user `user`: `base` with `user`'s password when the
+    /// users are known, `base` itself otherwise.
+    pub fn as_user(&self, user: &str) -> Config {
+        match &self.users {
+            Some(users) => users.config_as(&self.base, user),
+            None => self.base.clone(),
+        }
+    }
+
+    /// The configuration `service` runs with.
+    pub fn of(&self, service: ServiceName) -> Config {
+        self.as_user(service.as_str())
+    }
+}
+
 /// Starts the five services, in order, and returns them started. If one cannot start, the
 /// error says what to fix and none keeps running.
-pub async fn start_all(config: &Config) -> Result<Vec<ServiceRuntime>, KitError> {
+pub async fn start_all(config: &MeshConfig) -> Result<Vec<ServiceRuntime>, KitError> {
     Ok(vec![
-        tributary_plugin_manager::build(config.clone()).await?,
-        tributary_connector::build(config.clone()).await?,
-        tributary_etl::build(config.clone()).await?,
-        tributary_channel::build(config.clone()).await?,
-        tributary_search::build(config.clone()).await?,
+        tributary_plugin_manager::build(config.of(ServiceName::PluginManager)).await?,
+        tributary_connector::build(config.of(ServiceName::Connector)).await?,
+        tributary_etl::build(config.of(ServiceName::Etl)).await?,
+        tributary_channel::build(config.of(ServiceName::Channel)).await?,
+        tributary_search::build(config.of(ServiceName::Search)).await?,
     ])
 }
 
@@ -50,11 +86,15 @@ pub async fn run_with_servers(
     args: UpArgs,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), KitError> {
-    let servers =
+    let mut servers =
         LocalServers::start_missing(&mut config, sources, args.own_servers, !args.no_install)
             .await
             .map_err(|e| KitError::Unexpected(anyhow::Error::new(e)))?;
-    let outcome = run(config, args.demo, shutdown).await;
+    let mesh = MeshConfig {
+        base: config,
+        users: servers.nats_users.take(),
+    };
+    let outcome = run(mesh, args.demo, shutdown).await;
     let stopped = servers
         .stop()
         .await
@@ -65,11 +105,12 @@ pub async fn run_with_servers(
 /// Runs the whole mesh until `shutdown` resolves, then stops every service cleanly. With
 /// `demo`, installs the demo connector instance once the services are up.
 pub async fn run(
-    config: Config,
+    mesh: MeshConfig,
     demo: bool,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), KitError> {
-    let runtimes = start_all(&config).await?;
+    let runtimes = start_all(&mesh).await?;
+    let config = mesh.as_user(ADMIN_USER);
     for rt in &runtimes {
         tracing::info!(service = rt.spec.name.as_str(), health = %format!("http://{}/readyz", rt.http_addr()), "Service ready.");
     }

@@ -52,9 +52,9 @@ fn spawn_up(data_dir: &Path, extra: &[&str], path_var: &str) -> Up {
     Up(command.spawn().unwrap())
 }
 
-/// Reads `child`'s standard output until the demo announcement, and returns the NATS URL it
-/// tells the user to set and the number of entries it says are searchable.
-fn wait_for_demo(child: &mut Child) -> (String, usize) {
+/// Reads `child`'s standard output until the demo announcement, and returns the number of
+/// entries it says are searchable and the command it tells the user to run.
+fn wait_for_demo(child: &mut Child) -> (usize, String) {
     let stdout = child.stdout.take().unwrap();
     let (lines_tx, lines_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -73,12 +73,8 @@ fn wait_for_demo(child: &mut Child) -> (String, usize) {
                 if let Some(rest) = line.strip_prefix("Demo data is ready: ") {
                     ready = rest.split(' ').next().and_then(|n| n.parse::<usize>().ok());
                 }
-                if let (Some(count), Some(url)) = (
-                    ready,
-                    line.split_whitespace()
-                        .find_map(|w| w.strip_prefix("TRIBUTARY__NATS__URL=")),
-                ) {
-                    return (url.to_owned(), count);
+                if let (Some(count), true) = (ready, line.contains(" search loyalty")) {
+                    return (count, line.trim().to_owned());
                 }
                 seen.push(line);
             }
@@ -124,8 +120,26 @@ fn processes_under(dir: &Path) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-async fn search(nats_url: &str, q: &str) -> SearchResults {
-    let client = async_nats::connect(nats_url).await.unwrap();
+/// The URL of the NATS server `tributary up` started with `data_dir`, as it wrote it.
+fn nats_url(data_dir: &Path) -> String {
+    std::fs::read_to_string(data_dir.join("nats/url"))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+/// Connects to the NATS server `tributary up` started with `data_dir` as `admin`, with the
+/// password it made, as the other `tributary` commands do.
+async fn admin(data_dir: &Path) -> async_nats::Client {
+    let password = std::fs::read_to_string(data_dir.join("secrets/nats/admin")).unwrap();
+    async_nats::ConnectOptions::with_user_and_password("admin".into(), password.trim().into())
+        .custom_inbox_prefix("_INBOX_admin")
+        .connect(nats_url(data_dir))
+        .await
+        .unwrap()
+}
+
+async fn search(client: &async_nats::Client, q: &str) -> SearchResults {
     let mut query = SearchQuery::from_params(&Default::default()).unwrap();
     query.q = q.to_owned();
     let reply = client
@@ -137,6 +151,48 @@ async fn search(nats_url: &str, q: &str) -> SearchResults {
     serde_json::from_value(reply["ok"].clone()).unwrap_or_else(|e| panic!("{e}: {reply}"))
 }
 
+/// What a local user without the passwords gets from the NATS server `tributary up` started
+/// with `data_dir`, and what `admin` gets when it asks for instances' secrets: both refused.
+async fn assert_secrets_out_of_reach(data_dir: &Path) {
+    let anonymous = async_nats::ConnectOptions::new()
+        .connect(nats_url(data_dir))
+        .await;
+    let refused = anonymous.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        refused.contains("authorization violation"),
+        "an anonymous client must be refused, got {refused:?}"
+    );
+    let guessed = async_nats::ConnectOptions::with_user_and_password(
+        "plugin-manager".into(),
+        "password".into(),
+    )
+    .connect(nats_url(data_dir))
+    .await;
+    assert!(guessed.is_err(), "a guessed password must be refused");
+    let admin = admin(data_dir).await;
+    for subject in ["plugins.runtime.connector", "plugins.token.connector"] {
+        let body = serde_json::to_vec(&serde_json::json!({"instance_id": "demo"})).unwrap();
+        let asked =
+            tokio::time::timeout(Duration::from_secs(5), admin.request(subject, body.into())).await;
+        assert!(
+            !matches!(asked, Ok(Ok(_))),
+            "admin must not be answered on {subject}"
+        );
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = data_dir.join("secrets/nats");
+        for file in std::fs::read_dir(&dir).unwrap() {
+            let file = file.unwrap().path();
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", file.display());
+        }
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+    }
+}
+
 #[tokio::test]
 async fn up_with_its_own_servers_and_demo_makes_the_sample_searchable_and_ctrl_c_stops_them_all() {
     let dir = tempfile::tempdir().unwrap();
@@ -144,15 +200,36 @@ async fn up_with_its_own_servers_and_demo_makes_the_sample_searchable_and_ctrl_c
     let path_var = std::env::var("PATH").unwrap_or_default();
 
     let mut up = spawn_up(&data_dir, &["--demo"], &path_var);
-    let (nats_url, count) = wait_for_demo(&mut up);
+    let (count, suggested) = wait_for_demo(&mut up);
     assert_eq!(count, 28, "every sample entry is searchable");
+    assert!(
+        suggested.contains(&format!("TRIBUTARY__DATA_DIR={}", data_dir.display())),
+        "{suggested}"
+    );
+    assert!(!suggested.contains("NATS__URL"), "{suggested}");
+    assert_secrets_out_of_reach(&data_dir).await;
+    // The command the announcement suggests finds the server and its password by itself.
+    let cli = Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .args(["search", "loyalty"])
+        .env_clear()
+        .env("PATH", &path_var)
+        .env("TRIBUTARY__DATA_DIR", &data_dir)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&cli.stdout);
+    assert!(
+        cli.status.success() && printed.contains("loyalty"),
+        "{printed}{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    let client = admin(&data_dir).await;
     assert!(
         data_dir.join("postgres/cluster/PG_VERSION").exists(),
         "the private cluster lives under the data directory"
     );
     assert!(data_dir.join("nats/jetstream").is_dir());
     // What the announcement suggests finds the sample, across entity types.
-    let loyalty = search(&nats_url, "loyalty").await;
+    let loyalty = search(&client, "loyalty").await;
     let types: std::collections::BTreeSet<String> = loyalty
         .hits
         .iter()
@@ -164,7 +241,7 @@ async fn up_with_its_own_servers_and_demo_makes_the_sample_searchable_and_ctrl_c
             .all(|t| types.contains(*t)),
         "{types:?}"
     );
-    let priya = search(&nats_url, "priya").await;
+    let priya = search(&client, "priya").await;
     assert!(priya.hits.iter().any(|h| h.title == "Priya Nair"));
     interrupt(&mut up);
     assert_eq!(
@@ -178,9 +255,10 @@ async fn up_with_its_own_servers_and_demo_makes_the_sample_searchable_and_ctrl_c
     // index is rebuilt from the data PostgreSQL kept.
     std::fs::remove_dir_all(data_dir.join("search")).unwrap();
     let mut again = spawn_up(&data_dir, &["--demo"], &path_var);
-    let (nats_url, count) = wait_for_demo(&mut again);
+    let (count, _) = wait_for_demo(&mut again);
     assert_eq!(count, 28);
-    assert_eq!(search(&nats_url, "loyalty").await.total, loyalty.total);
+    let client = admin(&data_dir).await;
+    assert_eq!(search(&client, "loyalty").await.total, loyalty.total);
     interrupt(&mut again);
     assert_eq!(processes_under(dir.path()), "");
 }
@@ -353,4 +431,81 @@ async fn up_with_no_install_never_runs_the_package_manager() {
     assert_eq!(status.code(), Some(1), "{stderr}");
     assert!(!calls.exists(), "apt-get ran: {stderr}");
     assert!(stderr.contains("apt install nats-server"), "{stderr}");
+}
+
+#[tokio::test]
+async fn up_never_uses_a_nats_server_that_lets_anyone_in() {
+    // Proves that a server squatting on the default port, or the machine's own without
+    // authentication (as on this machine and in CI), is not adopted: every local user could
+    // read secrets through it. `up` starts its own, with passwords, on a free port.
+    assert_eq!(
+        tributary::local::probe_nats(4222),
+        tributary::local::NatsProbe::Anonymous,
+        "this test needs the machine's NATS on 127.0.0.1:4222 without authentication"
+    );
+    let env = tributary_kit::testing::TestEnv::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let mut up = Up(
+        common::up_command(std::env::var_os("PATH").unwrap_or_default().as_os_str())
+            .env("TRIBUTARY__DATA_DIR", &data_dir)
+            .env("TRIBUTARY__DATABASE__HOST", "127.0.0.1")
+            .env("TRIBUTARY__DATABASE__NAME", &env.database)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !data_dir.join("nats/url").exists() {
+        assert!(up.try_wait().unwrap().is_none(), "tributary up exited");
+        assert!(Instant::now() < deadline, "no NATS URL written");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let url = nats_url(&data_dir);
+    assert_ne!(
+        url, "nats://127.0.0.1:4222",
+        "the anonymous server was adopted"
+    );
+    // The mesh runs on it: admin is answered by the search service.
+    let client = admin(&data_dir).await;
+    let mut query = SearchQuery::from_params(&Default::default()).unwrap();
+    query.q = "anything".into();
+    loop {
+        let asked = client
+            .request("search.query", serde_json::to_vec(&query).unwrap().into())
+            .await;
+        if asked.is_ok() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the search service never answered"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_secrets_out_of_reach(&data_dir).await;
+    interrupt(&mut up);
+    assert!(
+        !data_dir.join("nats/url").exists(),
+        "the URL outlived its server"
+    );
+    assert_eq!(processes_under(dir.path()), "");
+}
+
+#[tokio::test]
+async fn up_with_a_subject_prefix_and_its_own_nats_stops_naming_the_key() {
+    // The embedded server's permissions are for unprefixed subjects: a prefix would have
+    // every service refused, so `up` says so before starting anything.
+    let dir = tempfile::tempdir().unwrap();
+    let output = common::up_command(std::env::var_os("PATH").unwrap_or_default().as_os_str())
+        .arg("--own-servers")
+        .env("TRIBUTARY__DATA_DIR", dir.path().join("data"))
+        .env("TRIBUTARY__NATS__SUBJECT_PREFIX", "mine")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("nats.subject_prefix"), "{stderr}");
+    assert_eq!(processes_under(dir.path()), "");
 }

@@ -11,9 +11,13 @@ use async_nats::service::Info;
 use futures::StreamExt;
 use tributary_kit::testing::TestEnv;
 
-/// Starts `tributary up` with this test's prefix, database and free ports.
+/// Starts `tributary up` with this test's prefix, database and free ports, on the machine's
+/// NATS and PostgreSQL, named in the configuration as a deployment using its own servers
+/// names them (unconfigured, `up` would start servers of its own).
 fn spawn_up(env: &TestEnv) -> Child {
     common::up_command(&std::env::var_os("PATH").unwrap_or_default())
+        .env("TRIBUTARY__NATS__URL", "nats://127.0.0.1:4222")
+        .env("TRIBUTARY__DATABASE__HOST", "127.0.0.1")
         .env("TRIBUTARY__NATS__SUBJECT_PREFIX", &env.prefix)
         .env("TRIBUTARY__DATABASE__NAME", &env.database)
         .env(
@@ -124,6 +128,7 @@ async fn tributary_up_says_what_to_start_when_nats_is_unreachable() {
         .arg("up")
         .env("TRIBUTARY__NATS__URL", "nats://127.0.0.1:1")
         .env("TRIBUTARY__NATS__CONNECT_TIMEOUT_SECS", "2")
+        .env("TRIBUTARY__DATABASE__HOST", "127.0.0.1")
         .env("TRIBUTARY__DATA_DIR", &data_dir)
         .output()
         .unwrap();

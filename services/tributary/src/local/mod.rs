@@ -9,6 +9,7 @@
 
 pub mod install;
 mod nats;
+pub mod nats_users;
 mod postgres;
 mod programs;
 mod servers;
@@ -20,7 +21,7 @@ use std::time::{Duration, Instant};
 pub use nats::LocalNats;
 pub use postgres::LocalPostgres;
 pub use programs::{find_program, postgres_search_dirs};
-pub use servers::LocalServers;
+pub use servers::{probe_nats, LocalServers, NatsProbe};
 
 /// Why a local server could not be started or stopped.
 #[derive(Debug, thiserror::Error)]

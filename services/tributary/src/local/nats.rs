@@ -7,6 +7,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 
+use super::nats_users::{NatsUsers, SERVER_CONF};
 use super::{find_program, free_port, log_tail, make_dir, wait_for_port, LocalServerError};
 
 /// What to do when `nats-server` is missing.
@@ -25,13 +26,41 @@ pub struct LocalNats {
     program: PathBuf,
     dir: PathBuf,
     port: u16,
+    /// With users: the configuration file it runs, and the environment that file reads.
+    secured: Option<(PathBuf, Vec<(String, String)>)>,
     child: Option<Child>,
 }
 
 impl LocalNats {
+    /// Starts `nats-server` as [`LocalNats::start`] does, running `deploy/nats-server.conf`
+    /// ([`SERVER_CONF`]) with `users`' passwords: no anonymous client is let in, and each user
+    /// may do what that file says. The file is written to `<data_dir>/nats/nats-server.conf`;
+    /// the passwords reach the server in its environment only. Its monitoring port is a free
+    /// one on 127.0.0.1.
+    pub async fn start_with_users(
+        data_dir: &Path,
+        port: u16,
+        users: &NatsUsers,
+    ) -> Result<Self, LocalServerError> {
+        let mut nats = Self::prepare(data_dir, port)?;
+        let conf = nats.dir.join("nats-server.conf");
+        std::fs::write(&conf, SERVER_CONF).map_err(|e| LocalServerError::io(&conf, e))?;
+        nats.secured = Some((conf, users.server_environment()));
+        nats.launch().await?;
+        Ok(nats)
+    }
+
     /// Starts `nats-server` (found on the `PATH`) on `port`, or on a free port when `port` is
-    /// 0, with JetStream storing under `<data_dir>/nats`, and waits until it answers.
+    /// 0, with JetStream storing under `<data_dir>/nats`, and waits until it answers. Anyone
+    /// who reaches the port may do anything: for tests and tools. `tributary up` runs
+    /// [`LocalNats::start_with_users`].
     pub async fn start(data_dir: &Path, port: u16) -> Result<Self, LocalServerError> {
+        let mut nats = Self::prepare(data_dir, port)?;
+        nats.launch().await?;
+        Ok(nats)
+    }
+
+    fn prepare(data_dir: &Path, port: u16) -> Result<Self, LocalServerError> {
         let program = find_program(
             "nats-server",
             std::env::var_os("PATH").as_deref(),
@@ -42,14 +71,13 @@ impl LocalNats {
         let dir = data_dir.join("nats");
         make_dir(&dir)?;
         let dir = std::path::absolute(&dir).map_err(|e| LocalServerError::io(&dir, e))?;
-        let mut nats = LocalNats {
+        Ok(LocalNats {
             program,
             dir,
             port,
+            secured: None,
             child: None,
-        };
-        nats.launch().await?;
-        Ok(nats)
+        })
     }
 
     /// `nats://127.0.0.1:<port>`.
@@ -102,21 +130,30 @@ impl LocalNats {
         let store = self.dir.join("jetstream");
         make_dir(&store)?;
         let log = self.dir.join("server.log");
-        let mut child = Command::new(&self.program)
-            .args([
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-js",
-                "-sd",
-            ])
-            .arg(&store)
+        let mut command = Command::new(&self.program);
+        command.args(["-a", "127.0.0.1", "-p", &self.port.to_string()]);
+        match &self.secured {
+            // The file's `port` and `http_port` give way to the flags; it enables JetStream
+            // itself, storing in `$NATS_STORE_DIR` (a `-sd` beside it is refused as a
+            // duplicate).
+            Some((conf, environment)) => command
+                .arg("-c")
+                .arg(conf)
+                .args(["-m", &free_port()?.to_string()])
+                .env("NATS_STORE_DIR", &store)
+                .envs(environment.iter().map(|(k, v)| (k, v))),
+            None => command.args(["-js", "-sd"]).arg(&store),
+        };
+        // What it says before its log is open (a configuration it refuses) goes here.
+        let early = self.dir.join("server.stderr");
+        let early_file =
+            std::fs::File::create(&early).map_err(|e| LocalServerError::io(&early, e))?;
+        let mut child = command
             .arg("-l")
             .arg(&log)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(early_file)
             // Its own process group: ctrl-c in the terminal reaches `tributary up`, which stops
             // the services first and this server last.
             .process_group(0)
@@ -132,7 +169,11 @@ impl LocalNats {
             self.port,
             Duration::from_secs(30),
             || match child.try_wait() {
-                Ok(Some(status)) => Some(format!("it exited with {status}{}", log_tail(&log))),
+                Ok(Some(status)) => Some(format!(
+                    "it exited with {status}{}{}",
+                    log_tail(&early),
+                    log_tail(&log)
+                )),
                 _ => None,
             },
         )
