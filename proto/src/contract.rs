@@ -190,6 +190,19 @@ pub fn event_catalog() -> String {
         ));
     }
 
+    md.push_str("\n## Plugin events\n\n");
+    md.push_str(&format!(
+        "An event a plugin instance emits (`ctx.emit_event(subject, payload)`, allowed by its \
+         `event:publish` grants) is published in that instance's own namespace, `{}`, as an \
+         envelope whose `type` is that whole subject, whose `source` (the service that runs \
+         the instance, and the instance) the host sets, and whose `data` is the payload. A \
+         plugin names only the last part, so no grant reaches a service's subjects, the \
+         JetStream API or an inbox. Subscribe to `{}` for every plugin event. They are not kept \
+         in a stream.\n",
+        subjects.qualify("plugin.<type>.<instance>.<subject>"),
+        subjects.all_plugin_events()
+    ));
+
     md.push_str("\n## Streams\n\n| stream | subjects | kept for | duplicate window | what |\n|---|---|---|---|---|\n");
     for stream in StreamKey::ALL {
         let config = stream.config(&subjects);

@@ -8,6 +8,7 @@
 use std::fmt;
 
 use crate::events::EventKind;
+use crate::manifest::PluginType;
 
 /// The five Tributary services, as they name themselves on NATS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -139,6 +140,29 @@ impl Subjects {
         self.qualify("channel.inbound.>")
     }
 
+    /// Where an event a plugin instance emits is published:
+    /// `plugin.<type>.<instance>.<its own subject>` (`plugin.connector.crm-1.crm.Exported`).
+    /// A plugin names only the last part, allowed by its `event:publish` grants; the host puts
+    /// it under its instance's namespace, so no grant reaches a service's subjects, the
+    /// JetStream API or an inbox, and nats-server lets the connector service publish only
+    /// under `plugin.connector.>` and the channel service under `plugin.channel.>`.
+    pub fn plugin_event(
+        &self,
+        plugin_type: PluginType,
+        instance_id: &str,
+        subject: &str,
+    ) -> String {
+        self.qualify(&format!(
+            "plugin.{}.{instance_id}.{subject}",
+            plugin_type.as_str()
+        ))
+    }
+
+    /// Every event of every plugin instance: `plugin.>`.
+    pub fn all_plugin_events(&self) -> String {
+        self.qualify("plugin.>")
+    }
+
     /// A dead letter from one stream: `deadletter.<stream key>`.
     pub fn dead_letter(&self, source: &str) -> String {
         self.qualify(&format!("deadletter.{source}"))
@@ -176,6 +200,11 @@ mod tests {
         assert_eq!(s.event(created), "data.PersonCreated");
         assert_eq!(s.all_data_events(), "data.*");
         assert_eq!(s.connector_items("abc"), "connector.items.abc");
+        assert_eq!(
+            s.plugin_event(PluginType::Channel, "bot-1", "bot.Joined"),
+            "plugin.channel.bot-1.bot.Joined"
+        );
+        assert_eq!(s.all_plugin_events(), "plugin.>");
         assert_eq!(
             s.request(ServiceName::PluginManager, "install"),
             "plugins.install"

@@ -21,7 +21,8 @@ pub struct PluginEvent {
     pub plugin_id: String,
     /// The instance that emitted it.
     pub instance_id: String,
-    /// The subject it is published on, allowed by an `event:publish` grant.
+    /// Its subject in the instance's namespace, allowed by an `event:publish` grant; the host
+    /// publishes it as `plugin.<type>.<instance>.<subject>`.
     pub subject: String,
     /// Its payload.
     pub payload: Value,
@@ -276,7 +277,10 @@ impl PluginContext {
         &self.inner.http
     }
 
-    /// Publishes `payload` on `subject`, if an `event:publish` grant covers it.
+    /// Publishes `payload` on `subject`, if an `event:publish` grant covers it. `subject` is
+    /// the instance's own: the host publishes it in the instance's namespace
+    /// (`plugin.<type>.<instance>.<subject>`) inside an event envelope whose source it sets,
+    /// so no grant reaches another service's subjects.
     pub async fn emit_event(
         &self,
         subject: &str,

@@ -16,6 +16,7 @@ use tributary_plugin_sdk::{
     DataReader, EntityType, EventSink, Grants, KeyValueStore, PluginContext, PluginError,
     PluginEvent,
 };
+use tributary_proto::envelope::{Envelope, EventSource};
 use tributary_proto::{PluginType, Subjects};
 use uuid::Uuid;
 
@@ -68,7 +69,7 @@ impl InstanceContexts {
         Self {
             plugin_type,
             plugins: MeshClient::new(nats.clone(), subjects.clone(), HOST_ACTOR.to_owned()),
-            events: Arc::new(NatsEventSink::new(nats, subjects)),
+            events: Arc::new(NatsEventSink::new(nats, subjects, plugin_type)),
             data: Arc::new(PgDataReader::new(pool.clone())),
             kv: Arc::new(PgKeyValueStore::new(pool)),
             http_attempts: None,
@@ -134,31 +135,56 @@ impl InstanceContexts {
     }
 }
 
-/// Publishes a plugin's events on NATS, under the deployment's subject prefix.
+/// Publishes a plugin's events on NATS, each in its instance's own namespace
+/// (`plugin.<type>.<instance>.<subject>`, [`Subjects::plugin_event`]) as an event envelope
+/// whose source (service and instance) the host sets: a plugin names only the last part of
+/// the subject and the payload, so whatever its grants say it cannot publish on a service's
+/// subject, the JetStream API or an inbox with the service's NATS identity, nor pass for
+/// another instance.
 #[derive(Debug, Clone)]
 pub struct NatsEventSink {
     nats: async_nats::Client,
     subjects: Subjects,
+    /// The type of plugin the service runs: the namespace's first token, and the service
+    /// named as the events' source.
+    plugin_type: PluginType,
 }
 
 impl NatsEventSink {
-    /// A sink publishing through `nats`.
-    pub fn new(nats: async_nats::Client, subjects: Subjects) -> Self {
-        Self { nats, subjects }
+    /// A sink publishing through `nats` the events of `plugin_type` instances.
+    pub fn new(nats: async_nats::Client, subjects: Subjects, plugin_type: PluginType) -> Self {
+        Self {
+            nats,
+            subjects,
+            plugin_type,
+        }
     }
 }
 
 #[async_trait]
 impl EventSink for NatsEventSink {
     async fn publish(&self, event: PluginEvent) -> Result<(), PluginError> {
-        let payload = serde_json::to_vec(&event.payload)
+        let bare =
+            Subjects::default().plugin_event(self.plugin_type, &event.instance_id, &event.subject);
+        let envelope = Envelope {
+            id: Uuid::now_v7(),
+            event_type: bare.clone(),
+            source: EventSource::new(self.plugin_type.as_str(), Some(event.instance_id)),
+            time: chrono::Utc::now(),
+            entity_id: None,
+            data: event.payload,
+        };
+        let payload = envelope
+            .to_bytes()
             .map_err(|e| PluginError::Other(format!("cannot encode the event: {e}")))?;
         self.nats
-            .publish(self.subjects.qualify(&event.subject), payload.into())
+            .publish_with_headers(
+                self.subjects.qualify(&bare),
+                envelope.headers(),
+                payload.into(),
+            )
             .await
-            .map_err(|e| {
-                PluginError::Transient(format!("cannot publish on {}: {e}", event.subject))
-            })
+            .map_err(|e| PluginError::Transient(format!("cannot publish on {bare}: {e}")))
     }
 }
 
@@ -191,7 +217,7 @@ impl DataReader for PgDataReader {
     }
 }
 
-/// Keeps each instance's own keys in PostgreSQL (`plugin_kv`); a purge deletes them.
+/// Keeps each instance's own keys in PostgreSQL (`instance_kv`); a purge deletes them.
 #[derive(Debug, Clone)]
 pub struct PgKeyValueStore {
     pool: PgPool,
@@ -211,7 +237,7 @@ fn kv_error(what: &str, key: &str, e: sqlx::Error) -> PluginError {
 #[async_trait]
 impl KeyValueStore for PgKeyValueStore {
     async fn get(&self, instance_id: &str, key: &str) -> Result<Option<Vec<u8>>, PluginError> {
-        sqlx::query_scalar("SELECT value FROM plugin_kv WHERE instance_id = $1 AND key = $2")
+        sqlx::query_scalar("SELECT value FROM instance_kv WHERE instance_id = $1 AND key = $2")
             .bind(instance_id)
             .bind(key)
             .fetch_optional(&self.pool)
@@ -221,7 +247,7 @@ impl KeyValueStore for PgKeyValueStore {
 
     async fn set(&self, instance_id: &str, key: &str, value: &[u8]) -> Result<(), PluginError> {
         sqlx::query(
-            "INSERT INTO plugin_kv (instance_id, key, value) VALUES ($1, $2, $3) \
+            "INSERT INTO instance_kv (instance_id, key, value) VALUES ($1, $2, $3) \
              ON CONFLICT (instance_id, key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()",
         )
         .bind(instance_id)
@@ -234,7 +260,7 @@ impl KeyValueStore for PgKeyValueStore {
     }
 
     async fn delete(&self, instance_id: &str, key: &str) -> Result<(), PluginError> {
-        sqlx::query("DELETE FROM plugin_kv WHERE instance_id = $1 AND key = $2")
+        sqlx::query("DELETE FROM instance_kv WHERE instance_id = $1 AND key = $2")
             .bind(instance_id)
             .bind(key)
             .execute(&self.pool)

@@ -710,6 +710,18 @@ async fn what_belongs_to_another_service_is_refused() {
             next_on(requests, &subject, 5, "the plugin manager").await;
         }
     }
+    // A plugin's events, each service in the namespace of the type of plugin it runs; your
+    // own program reads them.
+    let mut plugin_events = user("subscriber").watch("plugin.>").await;
+    for runner in ["connector", "channel"] {
+        let subject = format!("plugin.{runner}.inst-1.crm.Exported");
+        user(runner)
+            .client
+            .publish(subject.clone(), "{}".into())
+            .await
+            .unwrap();
+        next_on(&mut plugin_events, &subject, 5, "the subscriber").await;
+    }
     user("admin")
         .client
         .publish("plugins.install", "{}".into())
@@ -803,6 +815,24 @@ async fn what_belongs_to_another_service_is_refused() {
         1,
         "an item from a service that does not sync reached CONNECTOR_ITEMS"
     );
+
+    // A plugin's events: only the service running that type of plugin publishes them.
+    for (who, subject) in [
+        ("connector", "plugin.channel.inst-1.crm.Exported"),
+        ("channel", "plugin.connector.inst-1.crm.Exported"),
+        ("etl", "plugin.connector.inst-1.crm.Exported"),
+        ("search", "plugin.channel.inst-1.crm.Exported"),
+        ("plugin-manager", "plugin.connector.inst-1.crm.Exported"),
+        ("admin", "plugin.connector.inst-1.crm.Exported"),
+        ("subscriber", "plugin.channel.inst-1.crm.Exported"),
+    ] {
+        user(who).publish_refused(subject).await;
+    }
+    assert_nothing_on(vec![(
+        &mut plugin_events,
+        "a plugin event published by a service not running that type of plugin",
+    )])
+    .await;
 
     // Requests: the secrets of plugins.runtime, the access tokens of plugins.token (asked
     // by anyone but the service running that type of plugin: the connector service may not

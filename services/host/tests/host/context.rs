@@ -7,6 +7,7 @@ use serde_json::json;
 use tributary_host::InstanceContexts;
 use tributary_kit::testing::TestEnv;
 use tributary_plugin_sdk::{EntityType, Grants, Permission, PluginContext, PluginError};
+use tributary_proto::envelope::{Envelope, EventSource};
 use uuid::Uuid;
 
 /// A context for `probe-1` allowed `permissions`, over `env`'s NATS and database.
@@ -37,14 +38,18 @@ async fn context(env: &TestEnv, permissions: &[&str]) -> (PluginContext, sqlx::P
 }
 
 #[tokio::test]
-async fn a_hosted_context_publishes_a_granted_event_on_nats_under_the_prefix() {
-    // Proves the host's event sink: an event under an `event:publish` grant reaches NATS on
-    // the deployment's prefixed subject, and one outside it is refused before NATS.
+async fn a_hosted_context_publishes_a_granted_event_in_its_instance_namespace() {
+    // Proves the host's event sink: an event under an `event:publish` grant reaches NATS in
+    // the instance's namespace, under the deployment's prefix, in an envelope whose source
+    // the host set; one outside the grants is refused before NATS.
     let env = TestEnv::new().await;
     let (ctx, _pool) = context(&env, &["event:publish:probe.*"]).await;
     let nats = env.nats().await;
     let mut events = nats
-        .subscribe(env.subjects().qualify("probe.Greeted"))
+        .subscribe(
+            env.subjects()
+                .qualify("plugin.connector.probe-1.probe.Greeted"),
+        )
         .await
         .expect("subscribed");
     nats.flush().await.expect("flushed");
@@ -58,11 +63,82 @@ async fn a_hosted_context_publishes_a_granted_event_on_nats_under_the_prefix() {
         .await
         .expect("the event arrives within 5 s")
         .expect("the subscription is open");
-    let payload: serde_json::Value = serde_json::from_slice(&message.payload).expect("JSON");
-    assert_eq!(payload, json!({ "to": "Ada" }));
+    let envelope: Envelope<serde_json::Value> =
+        Envelope::from_slice(&message.payload).expect("an event envelope");
+    assert_eq!(envelope.data, json!({ "to": "Ada" }));
+    assert_eq!(
+        envelope.source,
+        EventSource::new("connector", Some("probe-1".to_owned()))
+    );
+    assert_eq!(
+        envelope.event_type,
+        "plugin.connector.probe-1.probe.Greeted"
+    );
     assert!(
         matches!(refused, Err(PluginError::PermissionDenied(_))),
         "{refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_plugin_granted_service_subjects_publishes_only_in_its_own_namespace() {
+    // Proves a plugin's `event:publish` grant is confined (issue 27, Low): granted the
+    // connector service's own subjects, the JetStream API and the inboxes, everything it
+    // emits lands under `plugin.connector.probe-1.`, never on the subject it named, which
+    // would be sent with the service's NATS identity.
+    let env = TestEnv::new().await;
+    let attacks = [
+        "connector.items.victim-1",
+        "connector.SyncCompleted",
+        "plugins.heartbeat",
+        "$JS.API.STREAM.DELETE.CONNECTOR_ITEMS",
+        "_INBOX_connector.abc.def",
+    ];
+    let (ctx, _pool) = context(
+        &env,
+        &[
+            "event:publish:connector.>",
+            "event:publish:plugins.heartbeat",
+            "event:publish:$JS.API.>",
+            "event:publish:_INBOX_connector.>",
+            "event:publish:probe.Done",
+        ],
+    )
+    .await;
+    let nats = env.nats().await;
+    let mut everything = nats
+        .subscribe(env.subjects().qualify(">"))
+        .await
+        .expect("subscribed");
+    nats.flush().await.expect("flushed");
+
+    for subject in attacks {
+        ctx.emit_event(subject, json!({ "forged": true }))
+            .await
+            .expect("a granted subject publishes");
+    }
+    // The last one marks the end: one connection delivers in order.
+    ctx.emit_event("probe.Done", json!({}))
+        .await
+        .expect("published");
+
+    let namespace = env.subjects().qualify("plugin.connector.probe-1.");
+    let mut seen = Vec::new();
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(5), everything.next())
+            .await
+            .expect("the events arrive within 5 s")
+            .expect("the subscription is open");
+        let subject = message.subject.to_string();
+        if subject.ends_with("probe.Done") {
+            break;
+        }
+        seen.push(subject);
+    }
+    let expected: Vec<String> = attacks.iter().map(|a| format!("{namespace}{a}")).collect();
+    assert_eq!(
+        seen, expected,
+        "every event stays in the instance's namespace"
     );
 }
 
