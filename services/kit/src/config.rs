@@ -31,6 +31,12 @@ pub struct Config {
     /// Milliseconds an HTTP client has to send a request's headers, on every service's HTTP
     /// port; a connection that takes longer is closed.
     pub http_header_read_timeout_ms: u64,
+    /// Host names a service bound to loopback answers to, besides `localhost`, the loopback
+    /// addresses and its own; any other `Host` is refused (421), against DNS rebinding. The
+    /// hosts of `channel.public_base_url` and `oauth.redirect_base_url` are added to it.
+    pub http_allowed_hosts: Vec<String>,
+    /// Who may read the services' `/metrics`.
+    pub metrics: MetricsConfig,
     /// The NATS connection.
     pub nats: NatsConfig,
     /// The PostgreSQL connection.
@@ -53,6 +59,36 @@ pub struct Config {
     pub oauth: OAuthConfig,
     /// What plugins' HTTP requests may reach beyond their grants, and how much they read.
     pub plugins: PluginsConfig,
+}
+
+/// `/metrics` on every service (`[metrics]`). With a token, a scraper must send it as
+/// `Authorization: Bearer <token>` on every service; without one, a service bound to loopback
+/// serves its metrics to anyone who reaches it, and one bound to any other address serves none.
+/// A token of its own, not the admin or search token, so a scraper gets no other right.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// The bearer token `/metrics` requires; empty with an empty `token_file`: none.
+    pub token: SecretString,
+    /// A file holding the token, read when `token` is empty.
+    pub token_file: PathBuf,
+}
+
+impl MetricsConfig {
+    /// The token, read from `metrics.token` or `metrics.token_file`; `None` when neither is
+    /// set. At least 16 characters.
+    pub fn token(&self) -> Result<Option<SecretString>, ConfigError> {
+        if self.token.expose_secret().trim().is_empty() && self.token_file.as_os_str().is_empty() {
+            return Ok(None);
+        }
+        crate::http::bearer_token_from(
+            &self.token,
+            &self.token_file,
+            "metrics.token",
+            "the metrics token",
+        )
+        .map(Some)
+    }
 }
 
 /// Plugins' egress (`[plugins]`), for every plugin the connector and channel services run.
@@ -1131,6 +1167,19 @@ impl Config {
                 "must be at least 1 (milliseconds a client has to send a request's headers)",
             ));
         }
+        for host in &self.http_allowed_hosts {
+            let name = host.trim();
+            if name.is_empty()
+                || name
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || "/@?#:".contains(c))
+            {
+                return Err(ConfigError::new(
+                    "http_allowed_hosts",
+                    format!("`{}` is not a host name (give the name alone, as `hub.example.com`, without scheme or port)", host.escape_debug()),
+                ));
+            }
+        }
         self.etl.validate()?;
         self.connector.validate()?;
         self.channel.validate()?;
@@ -1151,6 +1200,22 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// Every name a service bound to loopback answers to besides its own addresses:
+    /// `http_allowed_hosts`, and the hosts of `channel.public_base_url` (a tunnel forwards
+    /// webhooks with it) and `oauth.redirect_base_url` (the consent callback comes to it).
+    pub fn allowed_http_hosts(&self) -> Vec<String> {
+        let mut hosts = self.http_allowed_hosts.clone();
+        for base in [&self.channel.public_base_url, &self.oauth.redirect_base_url] {
+            if let Some(host) = url::Url::parse(base.trim())
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+            {
+                hosts.push(host);
+            }
+        }
+        hosts
     }
 
     /// The subjects of this deployment (with its prefix).

@@ -1,5 +1,9 @@
 //! The HTTP health server every service runs: `/healthz` (alive), `/readyz` (each dependency
 //! checked and named) and `/metrics` (Prometheus text). Services add their own routes to it.
+//!
+//! `/readyz` is open (orchestrators probe it without credentials), so it says which dependency
+//! is down and never why: the cause (a database error with its host, role or SQL state) goes
+//! to the log. `/metrics` is open only on a loopback listener, or to [`MetricsAccess::Token`].
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,11 +16,18 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use secrecy::SecretString;
 use serde::Serialize;
 use sqlx::PgPool;
+use tributary_proto::requests::{ApiError, ErrorCode};
+
+use crate::http::HttpError;
 
 /// How long one readiness check may take before it counts as failed.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What a failed check reports, whatever the cause: the cause itself is logged.
+pub const CHECK_FAILED: &str = "unavailable; the service's log says why";
 
 type CheckFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 
@@ -85,10 +96,15 @@ impl ReadinessCheck {
             Ok(outcome) => outcome,
             Err(_) => Err(format!("no answer within {} s", CHECK_TIMEOUT.as_secs())),
         };
+        // The cause may name hosts, roles, databases or SQL: it is for the operator's log,
+        // not for whoever asks `/readyz` (or `<service>.status`).
+        if let Err(cause) = &outcome {
+            tracing::warn!(dependency = self.name, error = %cause, "A readiness check failed.");
+        }
         CheckResult {
             name: self.name,
             ok: outcome.is_ok(),
-            error: outcome.err(),
+            error: outcome.err().map(|_| CHECK_FAILED.to_owned()),
         }
     }
 }
@@ -100,7 +116,7 @@ pub struct CheckResult {
     pub name: &'static str,
     /// Whether it answered.
     pub ok: bool,
-    /// What went wrong, when it did not.
+    /// [`CHECK_FAILED`] when it did not; the cause is in the service's log.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -138,6 +154,30 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
     })
 }
 
+/// Who may read a service's `/metrics`. Metrics name instances, plugins and counts of what
+/// flows through the mesh: nothing secret, but not for the internet either, so a listener
+/// others can reach serves them only to a scraper with the metrics token.
+#[derive(Clone, Debug)]
+pub enum MetricsAccess {
+    /// Anyone who reaches the listener: a loopback listener without `metrics.token`.
+    Open,
+    /// Requests with `Authorization: Bearer <metrics.token>`.
+    Token(SecretString),
+    /// Nobody (404): a listener others can reach, without `metrics.token`.
+    Off,
+}
+
+impl MetricsAccess {
+    /// The access for a listener bound to `addr`, with the configured metrics token.
+    pub fn for_listener(addr: std::net::SocketAddr, token: Option<SecretString>) -> Self {
+        match token {
+            Some(token) => MetricsAccess::Token(token),
+            None if addr.ip().is_loopback() => MetricsAccess::Open,
+            None => MetricsAccess::Off,
+        }
+    }
+}
+
 #[derive(Clone)]
 struct HealthState {
     service: &'static str,
@@ -165,14 +205,33 @@ async fn metrics_text() -> impl IntoResponse {
     )
 }
 
-/// The health routes of a service, ready to be merged with its own.
-pub fn router(service: &'static str, checks: Vec<ReadinessCheck>) -> Router {
+async fn metrics_off() -> HttpError {
+    HttpError(ApiError::new(ErrorCode::NotFound, "no such route"))
+}
+
+/// The health routes of a service, ready to be merged with its own; `/metrics` as `metrics`
+/// says.
+pub fn router(
+    service: &'static str,
+    checks: Vec<ReadinessCheck>,
+    metrics: MetricsAccess,
+) -> Router {
+    let metrics_route = match metrics {
+        MetricsAccess::Open => Router::new().route("/metrics", get(metrics_text)),
+        MetricsAccess::Token(token) => Router::new()
+            .route("/metrics", get(metrics_text))
+            .route_layer(axum::middleware::from_fn_with_state(
+                token,
+                crate::http::require_bearer_token,
+            )),
+        MetricsAccess::Off => Router::new().route("/metrics", get(metrics_off)),
+    };
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text))
         .with_state(HealthState {
             service,
             checks: Arc::new(checks),
         })
+        .merge(metrics_route)
 }

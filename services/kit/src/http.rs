@@ -1,8 +1,11 @@
 //! What the services' HTTP APIs share: a refusal as the contract's [`ApiError`] JSON with its
 //! status ([`HttpError`]), and bearer tokens, read from configuration
-//! ([`bearer_token_from`]) and checked on each request ([`require_bearer_token`]).
+//! ([`bearer_token_from`]) and checked on each request ([`require_bearer_token`]), and the
+//! Host check of a listener bound to loopback ([`AllowedHosts`], [`require_allowed_host`]).
 
+use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
@@ -146,4 +149,135 @@ pub fn bearer_token_from(
         return Err(ConfigError::new(key, "must be at least 16 characters"));
     }
     Ok(token)
+}
+
+/// The names a service bound to loopback answers to in the `Host` header: `localhost`, the
+/// loopback addresses, the bound address, and the names configured for it.
+///
+/// A listener on 127.0.0.1 is reachable from every web page open in a browser on the same
+/// machine through DNS rebinding: `attacker.example` first resolves to the attacker's server,
+/// then to 127.0.0.1, and the page's requests carry `Host: attacker.example`. Refusing a Host
+/// that is not one of these names closes that door; a listener others can reach (bound to
+/// `0.0.0.0` behind a proxy) is not checked, as its proxy decides what Host it forwards.
+#[derive(Debug, Clone)]
+pub struct AllowedHosts {
+    names: Arc<Vec<String>>,
+}
+
+impl AllowedHosts {
+    /// The check for a listener bound to `addr`, allowing `configured` names too (host names,
+    /// any port); `None` when `addr` is not a loopback address.
+    pub fn for_listener(
+        addr: SocketAddr,
+        configured: impl IntoIterator<Item = String>,
+    ) -> Option<Self> {
+        if !addr.ip().is_loopback() {
+            return None;
+        }
+        let mut names: Vec<String> = ["localhost", "127.0.0.1", "::1"]
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        names.push(addr.ip().to_string());
+        names.extend(configured.into_iter().map(|n| normalise_host(&n)));
+        names.sort();
+        names.dedup();
+        Some(Self {
+            names: Arc::new(names),
+        })
+    }
+
+    /// Whether a request with this `Host` header value (`name`, `name:port`, `[::1]:port`)
+    /// may be answered.
+    pub fn allows(&self, host: &str) -> bool {
+        let name = normalise_host(host_name(host));
+        self.names.contains(&name)
+    }
+}
+
+/// The name of a Host header value, without its port: `[::1]:8080` is `::1`.
+fn host_name(value: &str) -> &str {
+    let value = value.trim();
+    if let Some(rest) = value.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or_default();
+    }
+    match value.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => value,
+    }
+}
+
+/// A host name as compared: lower case, without a trailing dot or IPv6 brackets.
+fn normalise_host(name: &str) -> String {
+    name.trim()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .trim_end_matches('.')
+        .to_ascii_lowercase()
+}
+
+/// Refuses with 421 Misdirected Request a request whose `Host` (or HTTP/2 authority) is not
+/// one of [`AllowedHosts`]; a request that names no host at all (HTTP/1.0) cannot come from a
+/// rebound name and is answered. `from_fn_with_state(allowed, require_allowed_host)`.
+pub async fn require_allowed_host(
+    State(allowed): State<AllowedHosts>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .map(|v| v.to_str().unwrap_or("\u{FFFD}").to_owned())
+        .or_else(|| request.uri().authority().map(|a| a.as_str().to_owned()));
+    match host {
+        Some(host) if !allowed.allows(&host) => {
+            tracing::debug!(host = %host.escape_debug(), "A request for another host was refused.");
+            (
+                StatusCode::MISDIRECTED_REQUEST,
+                Json(ApiError::new(
+                    ErrorCode::BadRequest,
+                    "this service does not answer to that host name; add it to http_allowed_hosts",
+                )),
+            )
+                .into_response()
+        }
+        _ => next.run(request).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_loopback_listener_allows_its_own_names_and_configured_ones_only() {
+        let addr: SocketAddr = "127.0.0.1:8081".parse().unwrap();
+        let allowed = AllowedHosts::for_listener(addr, ["Hub.Example.".to_owned()]).unwrap();
+        for host in [
+            "localhost",
+            "localhost:8081",
+            "LOCALHOST:1",
+            "127.0.0.1:8081",
+            "[::1]:8081",
+            "hub.example",
+            "hub.example:443",
+        ] {
+            assert!(allowed.allows(host), "{host} is refused");
+        }
+        for host in [
+            "attacker.example",
+            "attacker.example:8081",
+            "localhost.attacker.example",
+            "127.0.0.1.nip.io:8081",
+            "",
+        ] {
+            assert!(!allowed.allows(host), "{host} is allowed");
+        }
+    }
+
+    #[test]
+    fn a_listener_others_can_reach_is_not_checked() {
+        let addr: SocketAddr = "0.0.0.0:8081".parse().unwrap();
+        assert!(AllowedHosts::for_listener(addr, Vec::new()).is_none());
+    }
 }

@@ -18,6 +18,7 @@ use tributary_proto::{ServiceName, Subjects};
 
 use crate::config::{config_section, Config};
 use crate::health::{self, ReadinessCheck};
+use crate::http::AllowedHosts;
 use crate::KitError;
 
 /// What a service is, for registration and health.
@@ -54,6 +55,9 @@ pub struct ServiceRuntime {
     listener: TcpListener,
     http_addr: SocketAddr,
     router: Router,
+    /// The Host check of a loopback listener (none for one others can reach), applied to
+    /// every route, the service's own included, when it starts serving.
+    allowed_hosts: Option<AllowedHosts>,
     micro: async_nats::service::Service,
     workers: TaskTracker,
 }
@@ -107,6 +111,15 @@ impl ServiceRuntime {
         };
         let listener = TcpListener::bind(wanted).await.map_err(bind_failed)?;
         let http_addr = listener.local_addr().map_err(bind_failed)?;
+        let metrics = health::MetricsAccess::for_listener(http_addr, config.metrics.token()?);
+        if matches!(metrics, health::MetricsAccess::Off) {
+            tracing::info!(
+                service = name,
+                http_addr = %http_addr,
+                "/metrics is off on a listener others can reach; set metrics.token to serve it to a scraper."
+            );
+        }
+        let allowed_hosts = AllowedHosts::for_listener(http_addr, config.allowed_http_hosts());
 
         let micro = nats
             .service_builder()
@@ -132,7 +145,8 @@ impl ServiceRuntime {
             shutdown: CancellationToken::new(),
             listener,
             http_addr,
-            router: health::router(name, checks.clone()),
+            router: health::router(name, checks.clone(), metrics),
+            allowed_hosts,
             micro,
             workers: TaskTracker::new(),
         };
@@ -218,9 +232,16 @@ impl ServiceRuntime {
         let name = self.spec.name.as_str();
         let token = self.shutdown.clone();
         let http_token = token.clone();
+        let router = match self.allowed_hosts {
+            Some(allowed) => self.router.layer(axum::middleware::from_fn_with_state(
+                allowed,
+                crate::http::require_allowed_host,
+            )),
+            None => self.router,
+        };
         let server = crate::serve::serve(
             self.listener,
-            self.router,
+            router,
             self.config.http_header_read_timeout(),
             self.config.shutdown_timeout(),
             async move { http_token.cancelled().await },
