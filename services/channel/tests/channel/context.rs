@@ -13,6 +13,7 @@ use tributary_plugin_sdk::{
     ChannelPlugin, EntityType, IncomingEvent, IncomingWebhook, OutboundMessage, PluginContext,
     PluginError, SentMessage, WebhookRejection, WebhookVerdict,
 };
+use tributary_proto::PluginType;
 use uuid::Uuid;
 
 use crate::support::{Harness, Signed};
@@ -129,7 +130,11 @@ async fn a_channel_plugin_emits_an_event_and_reads_data_through_its_context() {
     mesh.serve(PROBE, "probe-1", json!({})).await;
     let nats = mesh.env.nats().await;
     let mut seen = nats
-        .subscribe(mesh.env.subjects().qualify(SEEN))
+        .subscribe(
+            mesh.env
+                .subjects()
+                .plugin_event(PluginType::Channel, "probe-1", SEEN),
+        )
         .await
         .unwrap();
     nats.flush().await.unwrap();
@@ -152,10 +157,15 @@ async fn a_channel_plugin_emits_an_event_and_reads_data_through_its_context() {
         .await
         .expect("the probe's event within 10 s")
         .unwrap();
+    // In its instance's namespace, inside an envelope the host made.
     let event: Value = serde_json::from_slice(&message.payload).unwrap();
     assert_eq!(
-        event,
+        event["data"],
         json!({ "person": person, "display_name": "Grace Hopper" })
+    );
+    assert_eq!(
+        event["source"],
+        json!({ "service": "channel", "instance": "probe-1" })
     );
     mesh.stop().await;
 }
