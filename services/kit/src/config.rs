@@ -511,6 +511,57 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
     /// Seconds to wait for a pooled connection.
     pub acquire_timeout_secs: u64,
+    /// Whether a service creates the database when it is missing and runs the migrations
+    /// when it connects: true for `tributary up` and tests, which connect as a role that
+    /// owns the schema. False where each service connects as its own restricted role
+    /// (compose), which may neither create nor alter tables: `tributary-db provision`
+    /// migrates as the owner first, and a service only checks at start-up that every
+    /// migration it knows has run, stopping with what to run if not.
+    pub migrate: bool,
+    /// The role of each service, which `tributary-db provision` creates (or updates)
+    /// and grants what deploy/postgres/grants.sql says (`[database.roles.<service>]`). Read
+    /// by that step only; a service connects as `user` above.
+    pub roles: DatabaseRoles,
+}
+
+/// The five services' PostgreSQL roles, as `tributary-db provision` makes them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseRoles {
+    /// The plugin manager's: the registry, its secrets and audit log.
+    pub plugin_manager: DatabaseRole,
+    /// The connector service's: its sync state and plugins' instance keys.
+    pub connector: DatabaseRole,
+    /// The ETL's: the unified model and its source records.
+    pub etl: DatabaseRole,
+    /// The channel service's: its outbound messages and plugins' instance keys.
+    pub channel: DatabaseRole,
+    /// The search service's: the unified model, read-only.
+    pub search: DatabaseRole,
+}
+
+impl DatabaseRoles {
+    /// The role of `service`.
+    pub fn of(&self, service: ServiceName) -> &DatabaseRole {
+        match service {
+            ServiceName::PluginManager => &self.plugin_manager,
+            ServiceName::Connector => &self.connector,
+            ServiceName::Etl => &self.etl,
+            ServiceName::Channel => &self.channel,
+            ServiceName::Search => &self.search,
+        }
+    }
+}
+
+/// One service's role (`[database.roles.<service>]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseRole {
+    /// The role's name.
+    pub user: String,
+    /// Its password, set on every provisioning; empty: none, so the role can log in only
+    /// where pg_hba.conf trusts it (tests, a local socket).
+    pub password: SecretString,
 }
 
 /// How logs look and where traces go.

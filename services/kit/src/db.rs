@@ -1,5 +1,6 @@
 //! PostgreSQL: a pool built from configuration fields, the database created when missing, and
-//! `migrations/` run at start-up.
+//! `migrations/` run at start-up, or only checked when `database.migrate` is false (the
+//! services of a deployment, whose roles [`provision`] creates and grants).
 
 use std::time::Duration;
 
@@ -8,6 +9,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 
 use crate::config::DatabaseConfig;
+
+pub mod provision;
 
 /// The embedded migrations, from the repository's `migrations/`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
@@ -46,6 +49,39 @@ pub enum DatabaseError {
         #[source]
         source: sqlx::migrate::MigrateError,
     },
+    /// With `database.migrate = false`, the schema is not the one this version was built
+    /// for: the provisioning step has not run since the upgrade.
+    #[error("database {name} has run migrations up to {have}, this version needs {want}: run `tributary-db provision` as the database's owner first (database.migrate is false, so services do not migrate)")]
+    NotMigrated {
+        /// The database name.
+        name: String,
+        /// The newest migration that ran (0: none).
+        have: i64,
+        /// The newest migration this version has.
+        want: i64,
+    },
+    /// With `database.migrate = false`, the schema is newer than this version knows: a newer
+    /// version has migrated it, and this one might misread it.
+    #[error("database {name} has run migrations up to {have}, this version knows only up to {want}: run the newer version (an older one cannot be trusted with a schema it does not know)")]
+    SchemaNewer {
+        /// The database name.
+        name: String,
+        /// The newest migration that ran.
+        have: i64,
+        /// The newest migration this version has.
+        want: i64,
+    },
+    /// With `database.migrate = false`, which migrations ran could not be read.
+    #[error("cannot read which migrations database {name} has run as {user}: {source}. Run `tributary-db provision` as the database's owner, which migrates and grants every service's role")]
+    SchemaUnknown {
+        /// The database name.
+        name: String,
+        /// The role connected as.
+        user: String,
+        /// Why.
+        #[source]
+        source: sqlx::Error,
+    },
 }
 
 /// Connect options for `database` (or another database on the same server).
@@ -63,8 +99,65 @@ pub fn connect_options(config: &DatabaseConfig, database: &str) -> PgConnectOpti
     options
 }
 
+/// Connects a service's pool as `database.migrate` says: with it (the default), as
+/// [`connect_and_migrate`]; without it, only connects, and fails unless every migration this
+/// version has already ran and none it does not know, so a service whose role may not alter
+/// the schema never tries to and never runs against another schema than its own.
+pub async fn connect(config: &DatabaseConfig) -> Result<PgPool, DatabaseError> {
+    if config.migrate {
+        return connect_and_migrate(config).await;
+    }
+    let pool = PgPoolOptions::new()
+        .max_connections(config.max_connections)
+        .acquire_timeout(Duration::from_secs(config.acquire_timeout_secs))
+        .connect_with(connect_options(config, &config.name))
+        .await
+        .map_err(|source| DatabaseError::Unreachable {
+            host: config.host.clone(),
+            port: config.port,
+            user: config.user.clone(),
+            source,
+        })?;
+    check_migrated(&pool, config).await?;
+    Ok(pool)
+}
+
+/// The newest migration this version has.
+pub fn latest_migration() -> i64 {
+    MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
+/// Fails unless the newest migration that ran on `pool`'s database is [`latest_migration`]:
+/// older means provisioning has not run since an upgrade, newer that this is an old version.
+async fn check_migrated(pool: &PgPool, config: &DatabaseConfig) -> Result<(), DatabaseError> {
+    let have: Option<i64> =
+        match sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+            .fetch_one(pool)
+            .await
+        {
+            Ok(have) => have,
+            // No migration ever ran here.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => None,
+            Err(source) => {
+                return Err(DatabaseError::SchemaUnknown {
+                    name: config.name.clone(),
+                    user: config.user.clone(),
+                    source,
+                })
+            }
+        };
+    let (have, want) = (have.unwrap_or(0), latest_migration());
+    let name = config.name.clone();
+    match have.cmp(&want) {
+        std::cmp::Ordering::Less => Err(DatabaseError::NotMigrated { name, have, want }),
+        std::cmp::Ordering::Greater => Err(DatabaseError::SchemaNewer { name, have, want }),
+        std::cmp::Ordering::Equal => Ok(()),
+    }
+}
+
 /// Connects a pool to the configured database, creating it first when it does not exist,
-/// and runs the migrations.
+/// and runs the migrations, whatever `database.migrate` says: for the provisioning step, and
+/// tools and tests that own the schema.
 pub async fn connect_and_migrate(config: &DatabaseConfig) -> Result<PgPool, DatabaseError> {
     let unreachable = |source| DatabaseError::Unreachable {
         host: config.host.clone(),

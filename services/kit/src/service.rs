@@ -93,7 +93,7 @@ impl ServiceRuntime {
         crate::nats::provision_streams(&jetstream, &subjects).await?;
 
         let db = if spec.uses_database {
-            Some(crate::db::connect_and_migrate(&config.database).await?)
+            Some(crate::db::connect(&config.database).await?)
         } else {
             None
         };

@@ -6,8 +6,10 @@
 pub mod guests;
 mod mesh;
 pub mod oauth;
+mod roles;
 
 pub use mesh::{Accept, Events, ItemMessage, Mesh, TEST_ACTOR, TEST_REQUEST_TIMEOUT};
+pub use roles::TestRoles;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

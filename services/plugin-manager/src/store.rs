@@ -432,7 +432,7 @@ pub async fn delete_service_state(conn: &mut PgConnection, id: &str) -> Result<(
     for statement in [
         "DELETE FROM connector_sync_state WHERE instance_id = $1",
         "DELETE FROM channel_outbound WHERE instance_id = $1",
-        "DELETE FROM plugin_kv WHERE instance_id = $1",
+        "DELETE FROM instance_kv WHERE instance_id = $1",
     ] {
         sqlx::query(statement).bind(id).execute(&mut *conn).await?;
     }

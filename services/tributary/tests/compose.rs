@@ -120,11 +120,12 @@ fn config_of(name: &str, service: &Value) -> Config {
     .unwrap_or_else(|e| panic!("{name}'s environment in compose.yaml does not load: {e}"))
 }
 
-/// The services that run Tributary (the five and the command line).
+/// The services that run Tributary on NATS (the five and the command line); db-provision
+/// runs it too, against PostgreSQL only.
 fn tributary_services(compose: &Value) -> BTreeMap<String, Value> {
     services(compose)
         .into_iter()
-        .filter(|(_, s)| environment(s).keys().any(|k| k.starts_with("TRIBUTARY__")))
+        .filter(|(_, s)| environment(s).contains_key("TRIBUTARY__NATS__URL"))
         .collect()
 }
 
@@ -435,25 +436,30 @@ fn each_secret_goes_only_to_the_containers_that_read_it() {
     let compose = compose();
     let five: Vec<&str> = ServiceName::ALL.iter().map(|s| s.as_str()).collect();
     // Who reads what: the plugin manager its key and admin token (plugin_manager.*), the
-    // search service its API token and Meilisearch's key (search.*), every service the
-    // database password (search for `tributary search reindex`), each its own NATS password.
+    // search service its API token and Meilisearch's key (search.*), each service its own
+    // PostgreSQL role's password (search for `tributary search reindex`) and NATS password;
+    // db-provision the owner's and every service role's, which it sets; nobody but postgres
+    // the superuser's.
     let mut readers: BTreeMap<String, Vec<&str>> = BTreeMap::from([
         ("PLUGIN_MANAGER_MASTER_KEY".into(), vec!["plugin-manager"]),
         ("PLUGIN_MANAGER_ADMIN_TOKEN".into(), vec!["plugin-manager"]),
         ("SEARCH_API_TOKEN".into(), vec!["search"]),
         ("MEILI_MASTER_KEY".into(), vec!["meilisearch", "search"]),
         ("CHANNEL_PUBLIC_BASE_URL".into(), vec!["channel"]),
+        ("POSTGRES_PASSWORD".into(), vec!["postgres"]),
         (
-            "POSTGRES_PASSWORD".into(),
-            [vec!["postgres"], five.clone()].concat(),
+            "POSTGRES_OWNER_PASSWORD".into(),
+            vec!["postgres", "db-provision"],
         ),
         ("NATS_ADMIN_PASSWORD".into(), vec!["nats", "cli"]),
         ("NATS_SUBSCRIBER_PASSWORD".into(), vec!["nats"]),
     ]);
     for service in &five {
+        let var = service.to_uppercase().replace('-', "_");
+        readers.insert(format!("NATS_{var}_PASSWORD"), vec!["nats", service]);
         readers.insert(
-            format!("NATS_{}_PASSWORD", service.to_uppercase().replace('-', "_")),
-            vec!["nats", service],
+            format!("POSTGRES_{var}_PASSWORD"),
+            vec!["db-provision", service],
         );
     }
     for var in env_example().keys() {
@@ -471,5 +477,107 @@ fn each_secret_goes_only_to_the_containers_that_read_it() {
                 );
             }
         }
+    }
+}
+
+/// The owner role deploy/postgres/init-owner.sh makes on the postgres volume's first start.
+fn owner_made_by_init_script() -> String {
+    let script = repo_file("deploy/postgres/init-owner.sh");
+    let line = script
+        .lines()
+        .find(|l| l.starts_with("CREATE ROLE "))
+        .expect("deploy/postgres/init-owner.sh creates a role");
+    assert!(
+        line.contains("CREATEROLE") && !line.contains("SUPERUSER") && !line.contains("CREATEDB"),
+        "the owner may create roles and nothing more: {line}"
+    );
+    line.split_whitespace().nth(2).unwrap().to_owned()
+}
+
+#[test]
+fn postgres_makes_the_owner_and_db_provision_migrates_as_it_before_any_service_starts() {
+    let compose = compose();
+    let services = services(&compose);
+    let postgres = &services["postgres"];
+    let postgres_env = environment(postgres);
+    let owner = owner_made_by_init_script();
+    assert_ne!(
+        postgres_env["POSTGRES_USER"], owner,
+        "the owner must not be the container's superuser"
+    );
+    assert!(
+        strings(&postgres["volumes"]).iter().any(|v| v
+            .starts_with("./deploy/postgres/init-owner.sh:/docker-entrypoint-initdb.d/")
+            && v.ends_with(".sh:ro")),
+        "postgres does not run deploy/postgres/init-owner.sh on first start"
+    );
+    let provision = &services["db-provision"];
+    assert_eq!(
+        strings(&provision["command"]),
+        vec!["tributary-db", "provision"]
+    );
+    assert_eq!(provision["restart"].as_str(), Some("no"), "a one-shot step");
+    let config = config_of("db-provision", provision);
+    assert!(
+        config.database.migrate,
+        "db-provision is the one that migrates"
+    );
+    assert_eq!(
+        config.database.user, owner,
+        "db-provision runs as the owner"
+    );
+    assert_eq!(
+        vars_in(&environment(provision)["TRIBUTARY__DATABASE__PASSWORD"]),
+        vars_in(&postgres_env["POSTGRES_OWNER_PASSWORD"]),
+        "db-provision's password is not the one init-owner.sh gives the owner"
+    );
+    assert_eq!(
+        provision["depends_on"]["postgres"]["condition"].as_str(),
+        Some("service_healthy")
+    );
+    for name in ServiceName::ALL {
+        assert_eq!(
+            services[name.as_str()]["depends_on"]["db-provision"]["condition"].as_str(),
+            Some("service_completed_successfully"),
+            "{name} does not wait for db-provision to have migrated and granted"
+        );
+    }
+}
+
+#[test]
+fn each_service_connects_to_postgresql_as_the_role_db_provision_makes_for_it() {
+    let compose = compose();
+    let services = services(&compose);
+    let provision = &services["db-provision"];
+    let provision_env = environment(provision);
+    let roles = config_of("db-provision", provision).database.roles;
+    let owner = owner_made_by_init_script();
+    let mut taken = BTreeSet::new();
+    for name in ServiceName::ALL {
+        let service = &services[name.as_str()];
+        let database = config_of(name.as_str(), service).database;
+        let role = roles.of(name);
+        assert_eq!(
+            database.user, role.user,
+            "{name} connects as `{}`, db-provision makes `{}` for it",
+            database.user, role.user
+        );
+        assert_ne!(database.user, owner, "{name} connects as the owner");
+        assert!(
+            taken.insert(database.user.clone()),
+            "two services share `{}`",
+            database.user
+        );
+        assert!(
+            !database.migrate,
+            "{name} would migrate, which its role may not: set TRIBUTARY__DATABASE__MIGRATE false"
+        );
+        let section = config_section(name).to_uppercase();
+        let password = &environment(service)["TRIBUTARY__DATABASE__PASSWORD"];
+        assert_eq!(
+            vars_in(password),
+            vars_in(&provision_env[&format!("TRIBUTARY__DATABASE__ROLES__{section}__PASSWORD")]),
+            "{name}'s password is not the one db-provision sets on its role"
+        );
     }
 }
