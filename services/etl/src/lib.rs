@@ -11,6 +11,7 @@ pub mod hash;
 pub mod normalise;
 pub mod pipeline;
 pub mod store;
+pub mod write_grants;
 
 use std::sync::Arc;
 
@@ -23,6 +24,8 @@ use crate::normalise::contact::ContactNormaliser;
 use crate::normalise::Normaliser;
 use crate::pipeline::ItemPipeline;
 use crate::store::BatchWriter;
+use crate::write_grants::WriteGrants;
+use tributary_kit::client::MeshClient;
 use tributary_kit::backoff::Backoff;
 use tributary_kit::outbox::OutboxPublisher;
 
@@ -104,6 +107,15 @@ pub async fn build(config: Config) -> Result<ServiceRuntime, KitError> {
         settings,
         wake,
     );
+    let pipeline = if runtime.config.etl.check_data_write {
+        pipeline.with_write_grants(WriteGrants::new(MeshClient::new(
+            runtime.nats.clone(),
+            runtime.subjects.clone(),
+            SERVICE.name.as_str().to_owned(),
+        )))
+    } else {
+        pipeline
+    };
     let shutdown = runtime.shutdown.clone();
     runtime.spawn_worker("item-pipeline", async move {
         pipeline.run(consumer, shutdown).await;

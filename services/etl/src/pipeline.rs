@@ -13,12 +13,15 @@ use tributary_proto::streams::ConsumerKey;
 use tributary_proto::trace_context::TRACEPARENT_HEADER;
 use tributary_proto::Subjects;
 
-use crate::normalise::Normaliser;
+use crate::normalise::{Normaliser, Rejection};
 use crate::store::{BatchReport, BatchWriter, PendingItem, StoreError};
+use crate::write_grants::{WriteGrants, WriteRefusal};
+use async_nats::jetstream::AckKind;
 use tributary_kit::backoff::Backoff;
 use tributary_kit::batch_retry::{BatchRetry, BatchTarget};
 use tributary_kit::consume::{consume_in_batches, Batching};
 use tributary_kit::dead_letter::DeadLetters;
+use tributary_proto::ConnectorItem;
 
 #[async_trait::async_trait]
 impl BatchTarget<PendingItem> for BatchWriter {
@@ -43,6 +46,8 @@ pub struct ItemPipeline {
     retry: BatchRetry,
     settings: EtlConfig,
     wake_publisher: Arc<Notify>,
+    /// Each item's instance's `data:write` grants; `None` when `etl.check_data_write` is off.
+    write_grants: Option<Arc<WriteGrants>>,
 }
 
 impl ItemPipeline {
@@ -70,6 +75,35 @@ impl ItemPipeline {
             dead_letters,
             settings,
             wake_publisher,
+            write_grants: None,
+        }
+    }
+
+    /// The same, storing only items whose entity type their instance is granted
+    /// (`data:write`); the others are dead-lettered naming the permission.
+    pub fn with_write_grants(mut self, grants: WriteGrants) -> Self {
+        self.write_grants = Some(Arc::new(grants));
+        self
+    }
+
+    /// Decodes an item and lets it through its instance's `data:write` grants; `Ok(None)`
+    /// when they cannot be asked now (the item is delivered again later).
+    async fn admit(&self, message: &Message) -> Result<Option<ConnectorItem>, Rejection> {
+        let item = self.normaliser.decode(&message.subject, &message.payload)?;
+        let Some(grants) = &self.write_grants else {
+            return Ok(Some(item));
+        };
+        match grants.check(&item).await {
+            Ok(()) => Ok(Some(item)),
+            Err(WriteRefusal::Refused(rejection)) => Err(rejection),
+            Err(WriteRefusal::Unavailable(reason)) => {
+                tracing::warn!(subject = %message.subject, reason, "An item waits: its instance's grants cannot be checked now.");
+                let delay = self.settings.retry_max();
+                if let Err(e) = message.ack_with(AckKind::Nak(Some(delay))).await {
+                    tracing::warn!(error = %e, "Cannot hand an item back for later delivery.");
+                }
+                Ok(None)
+            }
         }
     }
 
@@ -109,10 +143,11 @@ impl ItemPipeline {
         let mut items = Vec::with_capacity(messages.len());
         let mut accepted = Vec::with_capacity(messages.len());
         for message in messages {
-            let outcome = self
-                .normaliser
-                .decode(&message.subject, &message.payload)
-                .and_then(|item| self.normaliser.normalise(item));
+            let outcome = match self.admit(&message).await {
+                Ok(Some(item)) => self.normaliser.normalise(item),
+                Ok(None) => continue,
+                Err(rejection) => Err(rejection),
+            };
             match outcome {
                 Ok(item) => {
                     let traceparent = message

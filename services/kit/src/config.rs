@@ -935,6 +935,11 @@ pub struct EtlConfig {
     /// Events published to JetStream per round of the outbox publisher; it takes whole
     /// batches, so a round may publish more.
     pub outbox_batch_size: usize,
+    /// Whether each item's entity type is checked against its instance's accepted
+    /// `data:write` permissions (asked of the plugin manager), a refused item dead-lettered
+    /// naming the permission. On in every deployment; tests of the ETL alone, with no plugin
+    /// manager to ask, turn it off.
+    pub check_data_write: bool,
 }
 
 impl EtlConfig {

@@ -82,6 +82,12 @@ impl TestEnv {
             "TRIBUTARY__PLUGINS__ALLOW_PRIVATE_NETWORK".to_owned(),
             "true".to_owned(),
         );
+        // Most tests run the ETL with no plugin manager to ask for `data:write` grants; the
+        // tests of that check, and those with a plugin manager, turn it on.
+        env.insert(
+            "TRIBUTARY__ETL__CHECK_DATA_WRITE".to_owned(),
+            "false".to_owned(),
+        );
         for service in ServiceName::ALL {
             env.insert(
                 format!(

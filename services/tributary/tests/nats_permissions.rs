@@ -722,6 +722,21 @@ async fn what_belongs_to_another_service_is_refused() {
             .unwrap();
         next_on(&mut plugin_events, &subject, 5, "the subscriber").await;
     }
+    // The ETL asks an item's instance's accepted permissions, to enforce data:write.
+    let mut instance_requests = user("plugin-manager").watch("plugins.instance").await;
+    user("etl")
+        .client
+        .publish("plugins.instance", "{}".into())
+        .await
+        .unwrap();
+    user("etl").client.flush().await.unwrap();
+    next_on(
+        &mut instance_requests,
+        "plugins.instance",
+        5,
+        "the plugin manager",
+    )
+    .await;
     user("admin")
         .client
         .publish("plugins.install", "{}".into())

@@ -14,3 +14,4 @@ mod outage;
 mod purge;
 mod sources;
 mod versions;
+mod write_grants;
