@@ -22,6 +22,7 @@ use crate::ingress::StoredWebhook;
 use crate::model::{inbound_items, message_received, stable_event_id};
 use crate::outbound::Sender;
 use crate::publish::{MeshPublisher, PublishError};
+use crate::received::ReceivedMessages;
 use crate::routes::{ChannelInstance, RouteTable};
 use crate::store::StatusChange;
 
@@ -184,11 +185,29 @@ impl InboundHandler {
             None,
             message_received(&instance.channel, &instance.instance_id, &message),
         );
-        envelope.id = stable_event_id(
-            received_at,
-            &[&instance.instance_id, &message.provider_message_id],
-        );
-        envelope.time = received_at;
+        // The provider's id, not the delivery, makes the message: a replay after JetStream's
+        // duplicate window (a day) gets the first receipt's id and time, and once announced
+        // is not announced again (issue 27, Low).
+        let receipts = ReceivedMessages::new(self.sender.store().pool().clone());
+        let receipt = receipts
+            .receive(
+                &instance.instance_id,
+                &message.provider_message_id,
+                stable_event_id(
+                    received_at,
+                    &[&instance.instance_id, &message.provider_message_id],
+                ),
+                received_at,
+            )
+            .await
+            .map_err(|e| Failure::Retry(format!("cannot record an inbound message: {e}")))?;
+        if receipt.announced {
+            metrics::counter!("tributary_channel_replays_total").increment(1);
+            tracing::info!(instance = %instance.instance_id, provider_id = %message.provider_message_id, first_received_at = %receipt.received_at, "A message received before came again; it is not announced again.");
+            return Ok(());
+        }
+        envelope.id = receipt.event_id;
+        envelope.time = receipt.received_at;
         let duplicate = self.publisher.event(&envelope).await?;
         if duplicate {
             tracing::debug!(instance = %instance.instance_id, provider_id = %message.provider_message_id, "MessageReceived was published before; handled again after a redelivery.");
@@ -197,6 +216,10 @@ impl InboundHandler {
         self.publisher
             .items(instance, &envelope.id.to_string(), &items)
             .await?;
+        receipts
+            .announced(&instance.instance_id, &message.provider_message_id)
+            .await
+            .map_err(|e| Failure::Retry(format!("cannot record an inbound message: {e}")))?;
         Ok(())
     }
 

@@ -18,6 +18,7 @@ pub mod model;
 pub mod nats_api;
 pub mod outbound;
 pub mod publish;
+pub mod received;
 pub mod registry;
 pub mod routes;
 pub mod store;

@@ -114,6 +114,11 @@ impl OutboundStore {
         }
     }
 
+    /// The pool it writes to, for the inbound side's table ([`crate::received`]).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     /// Records that `message` is about to be sent through `instance_id`. A message with the
     /// same id that was sent, or is being sent and was touched within `in_progress_for`, is
     /// [`Claim::Done`]; one that failed or was cut off longer ago is sent again.

@@ -424,7 +424,8 @@ pub async fn source_record_count(pool: &PgPool, instance_id: &str) -> Result<u64
 
 /// Deletes what other services keep of a purged instance in their own tables: the
 /// connector's sync state and cursor (a reinstalled instance must sync from the start, not
-/// resume a cursor that says everything was sent) and the channel's outbound messages.
+/// resume a cursor that says everything was sent) and the channel's outbound messages and the
+/// provider ids of the inbound ones it announced.
 ///
 /// Done here, in the purge's transaction, rather than when those services next hear of the
 /// purge, so that a reinstall that comes first cannot find them.
@@ -432,6 +433,7 @@ pub async fn delete_service_state(conn: &mut PgConnection, id: &str) -> Result<(
     for statement in [
         "DELETE FROM connector_sync_state WHERE instance_id = $1",
         "DELETE FROM channel_outbound WHERE instance_id = $1",
+        "DELETE FROM channel_inbound_message WHERE instance_id = $1",
         "DELETE FROM instance_kv WHERE instance_id = $1",
     ] {
         sqlx::query(statement).bind(id).execute(&mut *conn).await?;

@@ -8,6 +8,7 @@ mod context;
 mod durability;
 mod hostile;
 mod outbound;
+mod replays;
 mod routes;
 mod schemes;
 mod support;
