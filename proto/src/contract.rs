@@ -203,11 +203,11 @@ pub fn event_catalog() -> String {
         subjects.all_plugin_events()
     ));
 
-    md.push_str("\n## Streams\n\n| stream | subjects | kept for | duplicate window | what |\n|---|---|---|---|---|\n");
+    md.push_str("\n## Streams\n\n| stream | subjects | kept for | default size limit | duplicate window | what |\n|---|---|---|---|---|---|\n");
     for stream in StreamKey::ALL {
         let config = stream.config(&subjects);
         md.push_str(&format!(
-            "| `{}` | {} | {} days | {} | {} |\n",
+            "| `{}` | {} | {} days | {} MiB | {} | {} |\n",
             config.name,
             config
                 .subjects
@@ -216,18 +216,20 @@ pub fn event_catalog() -> String {
                 .collect::<Vec<_>>()
                 .join(" "),
             config.max_age.as_secs() / 86_400,
+            config.max_bytes / (1024 * 1024),
             human_duration(config.duplicate_window.as_secs()),
             stream.description()
         ));
     }
 
-    md.push_str("\n## Durable consumers\n\n| consumer | stream | default ack wait | default max deliveries |\n|---|---|---|---|\n");
+    md.push_str("\n## Durable consumers\n\n| consumer | stream | subjects | default ack wait | default max deliveries |\n|---|---|---|---|---|\n");
     let limits = DeliveryLimits::default();
     for consumer in ConsumerKey::ALL {
         md.push_str(&format!(
-            "| `{}` | `{}` | {} s | {} |\n",
+            "| `{}` | `{}` | `{}` | {} s | {} |\n",
             consumer.durable_name(),
             consumer.stream().base_name(),
+            consumer.filter_subject(&subjects),
             limits.ack_wait.as_secs(),
             limits.max_deliver
         ));

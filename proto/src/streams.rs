@@ -10,7 +10,7 @@ use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
 use async_nats::jetstream::stream::{self, DiscardPolicy, RetentionPolicy, StorageType};
 
 use crate::events::EventKind;
-use crate::subjects::Subjects;
+use crate::subjects::{ServiceName, Subjects};
 
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
@@ -114,7 +114,24 @@ impl StreamKey {
         }
     }
 
-    /// The full stream configuration.
+    /// The most bytes the stream keeps by default; past it the oldest messages go first.
+    /// nats-server reserves a stream's `max_bytes` against the JetStream store limit
+    /// (deploy/nats-server.conf, `max_file_store`), so these add up to less than it:
+    /// 5.75 GiB of the 8 GiB. Operators size them with `nats.max_bytes` (kit's config).
+    pub fn default_max_bytes(self) -> i64 {
+        const MIB: i64 = 1024 * 1024;
+        match self {
+            StreamKey::ConnectorItems => 2048 * MIB,
+            StreamKey::DataEvents => 2048 * MIB,
+            StreamKey::Communication => 512 * MIB,
+            StreamKey::ChannelInbound => 512 * MIB,
+            StreamKey::DeadLetters => 512 * MIB,
+            StreamKey::PluginEvents | StreamKey::ConnectorEvents => 64 * MIB,
+        }
+    }
+
+    /// The full stream configuration, with [`StreamKey::default_max_bytes`]; the
+    /// provisioning step sets the configured size instead.
     pub fn config(self, subjects: &Subjects) -> stream::Config {
         stream::Config {
             name: self.name(subjects),
@@ -128,6 +145,7 @@ impl StreamKey {
             storage: StorageType::File,
             discard: DiscardPolicy::Old,
             max_age: self.max_age(),
+            max_bytes: self.default_max_bytes(),
             duplicate_window: self.duplicate_window(),
             num_replicas: 1,
             ..Default::default()
@@ -180,10 +198,27 @@ impl ConsumerKey {
         }
     }
 
-    /// The pull consumer configuration, with the given delivery limits.
-    pub fn config(self, limits: DeliveryLimits) -> pull::Config {
+    /// The one subject pattern the consumer takes from its stream: the stream's own subject
+    /// (each consumed stream captures exactly one pattern). A subject the stream was made to
+    /// capture besides (`_INBOX_connector.>`, say) never reaches the consumer.
+    pub fn filter_subject(self, subjects: &Subjects) -> String {
+        let patterns = self.stream().base_subjects();
+        let pattern = patterns.first().map_or("", String::as_str);
+        subjects.qualify(pattern)
+    }
+
+    /// Whether a message on `subject` is one the consumer is for: it matches
+    /// [`ConsumerKey::filter_subject`]. A service refuses any other without reading it.
+    pub fn accepts(self, subjects: &Subjects, subject: &str) -> bool {
+        subject_matches(&self.filter_subject(subjects), subject)
+    }
+
+    /// The pull consumer configuration, filtered to [`ConsumerKey::filter_subject`], with
+    /// the given delivery limits.
+    pub fn config(self, subjects: &Subjects, limits: DeliveryLimits) -> pull::Config {
         pull::Config {
             durable_name: Some(self.durable_name().to_owned()),
+            filter_subject: self.filter_subject(subjects),
             description: Some(format!("Durable consumer of {}", self.stream().base_name())),
             deliver_policy: DeliverPolicy::All,
             ack_policy: AckPolicy::Explicit,
@@ -191,6 +226,43 @@ impl ConsumerKey {
             max_deliver: limits.max_deliver,
             max_ack_pending: limits.max_ack_pending,
             ..Default::default()
+        }
+    }
+}
+
+/// The streams `service` publishes to or consumes from, which it checks at start-up: each
+/// must have been provisioned (`tributary-nats provision`), as no service may create one.
+pub fn streams_of(service: ServiceName) -> &'static [StreamKey] {
+    match service {
+        ServiceName::PluginManager => &[StreamKey::PluginEvents, StreamKey::ConnectorItems],
+        ServiceName::Connector => &[StreamKey::ConnectorItems, StreamKey::ConnectorEvents],
+        ServiceName::Etl => &[
+            StreamKey::ConnectorItems,
+            StreamKey::DataEvents,
+            StreamKey::DeadLetters,
+        ],
+        ServiceName::Channel => &[
+            StreamKey::ChannelInbound,
+            StreamKey::Communication,
+            StreamKey::ConnectorItems,
+            StreamKey::DeadLetters,
+        ],
+        ServiceName::Search => &[StreamKey::DataEvents, StreamKey::DeadLetters],
+    }
+}
+
+/// Whether the NATS subject pattern `pattern` (tokens, `*` for one, a final `>` for one or
+/// more) matches the subject `subject`.
+pub fn subject_matches(pattern: &str, subject: &str) -> bool {
+    let mut wanted = pattern.split('.');
+    let mut got = subject.split('.');
+    loop {
+        match (wanted.next(), got.next()) {
+            (Some(">"), Some(token)) => return !token.is_empty(),
+            (Some("*"), Some(token)) if !token.is_empty() => {}
+            (Some(w), Some(token)) if w == token && !token.is_empty() => {}
+            (None, None) => return true,
+            _ => return false,
         }
     }
 }
@@ -232,6 +304,27 @@ mod tests {
         let connector_subjects = StreamKey::ConnectorEvents.config(&s).subjects;
         assert!(connector_subjects.contains(&"connector.SyncStarted".to_owned()));
         assert!(!connector_subjects.contains(&"connector.items.>".to_owned()));
+    }
+
+    #[test]
+    fn consumers_are_filtered_to_their_streams_subject() {
+        let s = Subjects::new("t1");
+        let config = ConsumerKey::EtlItems.config(&s, DeliveryLimits::default());
+        assert_eq!(config.filter_subject, "t1.connector.items.>");
+        assert!(ConsumerKey::EtlItems.accepts(&s, "t1.connector.items.crm-1"));
+        assert!(!ConsumerKey::EtlItems.accepts(&s, "_INBOX_connector.abc.def"));
+        assert!(!ConsumerKey::EtlItems.accepts(&s, "t1.connector.items"));
+        assert!(ConsumerKey::SearchIndexer.accepts(&s, "t1.data.PersonCreated"));
+        assert!(!ConsumerKey::SearchIndexer.accepts(&s, "t1.data.PersonCreated.x"));
+        assert!(!ConsumerKey::ChannelInbound.accepts(&s, "t1.plugins.runtime.channel"));
+    }
+
+    #[test]
+    fn every_stream_has_a_size_limit() {
+        let s = Subjects::default();
+        for key in StreamKey::ALL {
+            assert!(key.config(&s).max_bytes > 0, "{key:?}");
+        }
     }
 
     #[test]

@@ -139,6 +139,17 @@ impl Stack {
         };
         set("TRIBUTARY__NATS__URL", servers.nats_url.clone());
         set("TRIBUTARY__NATS__SUBJECT_PREFIX", prefix.clone());
+        // nats-server reserves each stream's size against its store when the stream is made,
+        // and many stacks share the machine's server: 32 MiB a stream, as kit's TestEnv.
+        for stream in tributary_proto::streams::StreamKey::ALL {
+            set(
+                &format!(
+                    "TRIBUTARY__NATS__MAX_BYTES__{}",
+                    stream.base_name().to_uppercase()
+                ),
+                tributary_kit::testing::TEST_STREAM_BYTES.to_string(),
+            );
+        }
         set("TRIBUTARY__DATABASE__HOST", servers.pg_host.clone());
         set("TRIBUTARY__DATABASE__PORT", servers.pg_port.to_string());
         set("TRIBUTARY__DATABASE__USER", servers.pg_user.clone());
@@ -338,6 +349,7 @@ impl Stack {
     /// Starts every service not running yet: the plugin manager first (the others ask it for
     /// their instances), then the other four side by side; returns when all answer `/readyz`.
     pub async fn start_all(&mut self) {
+        self.provision().await;
         if !self.running.contains_key(&ServiceName::PluginManager) {
             self.start(ServiceName::PluginManager).await;
         }
@@ -359,9 +371,19 @@ impl Stack {
             !self.running.contains_key(&service),
             "{service} already runs"
         );
+        self.provision().await;
         let mut process = self.spawn(service);
         process.wait_ready(&self.http).await;
         self.running.insert(service, process);
+    }
+
+    /// Creates or updates the stack's streams and consumers with its configuration, as a
+    /// deployment's provisioning step (`tributary-nats provision`) does before the services
+    /// start: they create none themselves.
+    async fn provision(&self) {
+        tributary_kit::provision::provision_all(&self.config)
+            .await
+            .unwrap_or_else(|e| panic!("cannot provision the stack's streams and consumers: {e}"));
     }
 
     fn spawn(&mut self, service: ServiceName) -> ServiceProcess {

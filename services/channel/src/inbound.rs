@@ -107,6 +107,11 @@ impl InboundHandler {
 
     /// Handles one stored webhook and acks, retries or dead-letters it.
     pub async fn handle(&self, message: Message) {
+        // Anything but a stored webhook's subject is refused unread (issue 27, finding 2).
+        if !self.dead_letters.accepts(&message) {
+            self.dead_letters.refuse(&message).await;
+            return;
+        }
         match self.process(&message).await {
             Ok(()) => {
                 if let Err(e) = message.ack().await {

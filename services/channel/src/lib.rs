@@ -28,7 +28,7 @@ use std::sync::Arc;
 use tributary_host::follow_plugin_manager;
 use tributary_kit::client::MeshClient;
 use tributary_kit::{Config, KitError, ServiceRuntime, ServiceSpec};
-use tributary_proto::streams::{ConsumerKey, DeliveryLimits};
+use tributary_proto::streams::ConsumerKey;
 use tributary_proto::ServiceName;
 
 pub use registry::ChannelRegistry;
@@ -111,12 +111,9 @@ pub async fn build_with(
     )
     .await?;
 
-    let limits = DeliveryLimits {
-        ack_wait: settings.ack_wait(),
-        max_deliver: settings.max_deliver,
-        max_ack_pending: i64::try_from(settings.concurrent_handlers * 64).unwrap_or(1024),
-    };
-    let consumer = tributary_kit::nats::provision_consumer(
+    let limits =
+        tributary_kit::provision::consumer_limits(&runtime.config, ConsumerKey::ChannelInbound);
+    let consumer = tributary_kit::nats::open_consumer(
         &runtime.jetstream,
         &runtime.subjects,
         ConsumerKey::ChannelInbound,

@@ -115,8 +115,10 @@ async fn bench_env() -> anyhow::Result<(TestEnv, jetstream::Context)> {
         .etl
         .max_ack_pending
         .max((env.config.etl.batch_size * env.config.etl.concurrent_batches * 2) as i64);
+    // A bench publishes more than a test: streams of 512 MiB, still far below the store.
+    env.config.nats.max_bytes = tributary_kit::provision::StreamSizes::uniform(512 << 20);
     let js = jetstream::new(env.nats().await);
-    tributary_kit::nats::provision_streams(&js, &env.subjects()).await?;
+    tributary_kit::testing::provision(&env.config).await;
     Ok((env, js))
 }
 
@@ -461,7 +463,7 @@ async fn main() -> anyhow::Result<()> {
     let env = TestEnv::new().await;
     let subjects = env.subjects();
     let js = async_nats::jetstream::new(env.nats().await);
-    tributary_kit::nats::provision_streams(&js, &subjects).await?;
+    tributary_kit::nats::provision_streams(&js, &subjects, &env.config.nats.max_bytes).await?;
     let subject = subjects.connector_items("bench");
     // The same schema as the ETL's, for the tables the baselines copy.
     let pool = tributary_kit::db::connect_and_migrate(&env.config.database).await?;

@@ -25,8 +25,8 @@ use crate::normalise::Normaliser;
 use crate::pipeline::ItemPipeline;
 use crate::store::BatchWriter;
 use crate::write_grants::WriteGrants;
-use tributary_kit::client::MeshClient;
 use tributary_kit::backoff::Backoff;
+use tributary_kit::client::MeshClient;
 use tributary_kit::outbox::OutboxPublisher;
 
 /// What this service is, for NATS registration and health.
@@ -39,12 +39,9 @@ pub const SERVICE: ServiceSpec = ServiceSpec {
 
 /// The delivery limits of the `etl-items` consumer. JetStream itself never gives up on an
 /// item: the ETL dead-letters one after `etl.max_deliver` failed writes, with the reason.
+/// Provisioning sets them ([`tributary_kit::provision::consumer_limits`]).
 pub fn delivery_limits(config: &Config) -> DeliveryLimits {
-    DeliveryLimits {
-        ack_wait: config.etl.ack_wait(),
-        max_deliver: -1,
-        max_ack_pending: config.etl.max_ack_pending,
-    }
+    tributary_kit::provision::consumer_limits(config, ConsumerKey::EtlItems)
 }
 
 /// Checks what the ETL reads of `config` beyond its shape, as [`build`] does before it
@@ -66,8 +63,8 @@ fn phone_region(config: &Config) -> Result<phonenumber::country::Id, ConfigError
     })
 }
 
-/// Starts the service: connects to NATS and PostgreSQL (migrating it), provisions the
-/// `etl-items` consumer, and runs the item pipeline and the outbox publisher.
+/// Starts the service: connects to NATS and PostgreSQL (migrating it), opens the
+/// `etl-items` consumer (provisioned beforehand), and runs the item pipeline and the outbox publisher.
 pub async fn build(config: Config) -> Result<ServiceRuntime, KitError> {
     let region = phone_region(&config)?;
     let runtime = ServiceRuntime::start(SERVICE, config).await?;
@@ -76,7 +73,7 @@ pub async fn build(config: Config) -> Result<ServiceRuntime, KitError> {
             "the ETL runs without a database pool"
         )));
     };
-    let consumer = tributary_kit::nats::provision_consumer(
+    let consumer = tributary_kit::nats::open_consumer(
         &runtime.jetstream,
         &runtime.subjects,
         ConsumerKey::EtlItems,

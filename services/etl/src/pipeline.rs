@@ -140,6 +140,8 @@ impl ItemPipeline {
 
     /// Decodes, normalises and writes one batch.
     pub async fn process(&self, messages: Vec<Message>, shutdown: &CancellationToken) {
+        // Anything but an item subject is refused unread (issue 27, finding 2).
+        let messages = self.dead_letters.screen(messages).await;
         let mut items = Vec::with_capacity(messages.len());
         let mut accepted = Vec::with_capacity(messages.len());
         for message in messages {

@@ -490,6 +490,16 @@ pub struct NatsConfig {
     pub user: String,
     /// That user's password; only with `user`.
     pub password: SecretString,
+    /// The most bytes each stream keeps (`[nats.max_bytes]`), set by `tributary-nats
+    /// provision`; past it a stream drops its oldest messages. Together they must fit the
+    /// server's JetStream store limit (`max_file_store` in deploy/nats-server.conf), which
+    /// reserves each stream's size when it is created.
+    pub max_bytes: crate::provision::StreamSizes,
+    /// Durable pull consumers for your own programs (`[[nats.consumers]]`), created by
+    /// `tributary-nats provision`: the `subscriber` user may pull from and ack them, but
+    /// create none itself.
+    #[serde(default)]
+    pub consumers: Vec<crate::provision::AppConsumer>,
 }
 
 /// How to reach PostgreSQL. Built into connect options field by field, so the password never
@@ -1193,6 +1203,8 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        self.nats.max_bytes.validate()?;
+        crate::provision::validate_consumers(&self.nats.consumers)?;
         if self.database.host.trim().is_empty() {
             return Err(ConfigError::new("database.host", "must not be empty"));
         }

@@ -13,11 +13,15 @@ use tributary_proto::envelope::MSG_ID_HEADER;
 use tributary_proto::streams::ConsumerKey;
 use tributary_proto::Subjects;
 
-/// Where one consumer's dead letters go: its `deadletter.<consumer>` subject.
+/// Where one consumer's dead letters go: its `deadletter.<consumer>` subject. It also knows
+/// which subjects its consumer is for ([`ConsumerKey::accepts`]), so a message on any other is
+/// refused without its payload ever being read or kept ([`DeadLetters::screen`]).
 #[derive(Debug, Clone)]
 pub struct DeadLetters {
     jetstream: jetstream::Context,
     subject: String,
+    consumer: ConsumerKey,
+    subjects: Subjects,
 }
 
 /// What became of a message that failed and might succeed later.
@@ -41,13 +45,52 @@ impl DeadLetters {
         Self {
             jetstream,
             subject: subjects.dead_letter(consumer.durable_name()),
+            consumer,
+            subjects: subjects.clone(),
         }
+    }
+
+    /// Whether `message` is on a subject its consumer is for. Its filter makes the server
+    /// deliver only those; a stream redefined to capture more (another user's inbox, where
+    /// secrets are answered) must still not get anything else read, stored or dead-lettered.
+    pub fn accepts(&self, message: &Message) -> bool {
+        self.consumer.accepts(&self.subjects, &message.subject)
+    }
+
+    /// Refuses every message of `messages` that its consumer is not for ([`Self::refuse`])
+    /// and returns the others.
+    pub async fn screen(&self, messages: Vec<Message>) -> Vec<Message> {
+        let mut kept = Vec::with_capacity(messages.len());
+        for message in messages {
+            if self.accepts(&message) {
+                kept.push(message);
+            } else {
+                self.refuse(&message).await;
+            }
+        }
+        kept
+    }
+
+    /// Refuses a message on a subject its consumer is not for: its delivery is terminated and
+    /// a dead letter with the subject and the reason, but none of the payload, says so.
+    pub async fn refuse(&self, message: &Message) {
+        tracing::error!(
+            subject = %message.subject,
+            consumer = self.consumer.durable_name(),
+            "Refusing a message on a subject this consumer is not for; its stream captures more than it should (run `tributary-nats provision`)."
+        );
+        self.send(
+            message,
+            "a subject this consumer is not for; the payload was dropped unread",
+        )
+        .await;
     }
 
     /// Sends `message`, which can never be processed, to the dead-letter stream with
     /// `reason`, its original subject, sequence and delivery count in the headers, then
     /// terminates its delivery. When the dead letter cannot be published, the message is
-    /// left to come again.
+    /// left to come again. The payload of a message its consumer is not for
+    /// ([`Self::accepts`]) is never kept: the dead letter is sent empty.
     pub async fn send(&self, message: &Message, reason: &str) {
         let info = message.info().ok();
         let sequence = info.as_ref().map_or(0, |i| i.stream_sequence);
@@ -72,9 +115,13 @@ impl DeadLetters {
             dead_letter::DELIVERIES_HEADER,
             delivered.to_string().as_str(),
         );
+        let payload = match self.accepts(message) {
+            true => message.payload.clone(),
+            false => Default::default(),
+        };
         let published = match self
             .jetstream
-            .publish_with_headers(self.subject.clone(), headers, message.payload.clone())
+            .publish_with_headers(self.subject.clone(), headers, payload)
             .await
         {
             Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),

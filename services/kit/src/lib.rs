@@ -16,6 +16,7 @@ pub mod health;
 pub mod http;
 pub mod nats;
 pub mod outbox;
+pub mod provision;
 pub mod requests;
 pub mod serve;
 pub mod service;

@@ -1,5 +1,6 @@
-//! NATS: connecting (with reconnects after the first connection) and provisioning the
-//! JetStream streams and durable consumers, idempotently.
+//! NATS: connecting (with reconnects after the first connection), creating the JetStream
+//! streams and durable consumers idempotently (only the provisioning step does,
+//! [`crate::provision`]), and checking at a service's start-up that what it uses exists.
 
 use std::time::Duration;
 
@@ -7,9 +8,14 @@ use async_nats::jetstream::{self, consumer::pull};
 use async_nats::{Client, ConnectOptions};
 use secrecy::ExposeSecret;
 use tributary_proto::streams::{ConsumerKey, DeliveryLimits, StreamKey};
-use tributary_proto::Subjects;
+use tributary_proto::{ServiceName, Subjects};
 
 use crate::config::NatsConfig;
+use crate::provision::StreamSizes;
+pub use crate::provision::{provision_all, PROVISION_USER};
+
+/// What a service says when a stream or consumer it uses is missing.
+const PROVISION_HINT: &str = "run `tributary-nats provision` first (compose runs it as the `provision` service, `tributary up` before the services); no service may create streams or consumers";
 
 /// A NATS or JetStream step failed.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +34,14 @@ pub enum NatsError {
         /// The stream's name.
         stream: String,
         /// Why.
+        reason: String,
+    },
+    /// A stream or consumer a service uses is missing, or not as provisioning makes it.
+    #[error("JetStream {what}: {reason}. {hint}", hint = PROVISION_HINT)]
+    NotProvisioned {
+        /// The stream or consumer, named.
+        what: String,
+        /// What is wrong with it.
         reason: String,
     },
     /// A durable consumer could not be created or updated.
@@ -96,14 +110,17 @@ pub async fn connect(config: &NatsConfig, client_name: &str) -> Result<Client, N
     }
 }
 
-/// Creates every stream, or updates it to the definition in proto when it exists. Running it
-/// twice changes nothing.
+/// Creates every stream, sized by `sizes`, or updates it to the definition in proto when it
+/// exists. Running it twice changes nothing. Only the provisioning step may
+/// ([`crate::provision::provision_all`]).
 pub async fn provision_streams(
     js: &jetstream::Context,
     subjects: &Subjects,
+    sizes: &StreamSizes,
 ) -> Result<(), NatsError> {
     for key in StreamKey::ALL {
-        let config = key.config(subjects);
+        let mut config = key.config(subjects);
+        config.max_bytes = sizes.max_bytes(key);
         let name = config.name.clone();
         let mut attempt = 1;
         loop {
@@ -131,7 +148,8 @@ pub async fn provision_streams(
 /// How many times a stream whose store could not be created is asked for.
 const STORE_ATTEMPTS: u32 = 3;
 
-/// Creates a durable pull consumer, or updates it to `limits` when it exists, and returns it.
+/// Creates a service's durable pull consumer, filtered to its stream's subject, or updates
+/// it to `limits` when it exists, and returns it. Only the provisioning step may.
 pub async fn provision_consumer(
     js: &jetstream::Context,
     subjects: &Subjects,
@@ -139,17 +157,100 @@ pub async fn provision_consumer(
     limits: DeliveryLimits,
 ) -> Result<jetstream::consumer::Consumer<pull::Config>, NatsError> {
     let stream = key.stream().name(subjects);
+    create_or_update_consumer(
+        js,
+        &stream,
+        key.durable_name(),
+        key.config(subjects, limits),
+    )
+    .await
+}
+
+/// Updates the durable pull consumer `name` on `stream` to `config`, or creates it.
+pub(crate) async fn create_or_update_consumer(
+    js: &jetstream::Context,
+    stream: &str,
+    name: &str,
+    config: pull::Config,
+) -> Result<jetstream::consumer::Consumer<pull::Config>, NatsError> {
     let fail = |reason: String| NatsError::Consumer {
-        consumer: key.durable_name().to_owned(),
-        stream: stream.clone(),
+        consumer: name.to_owned(),
+        stream: stream.to_owned(),
         reason,
     };
-    let config = key.config(limits);
-    match js.update_consumer_on_stream(config.clone(), &stream).await {
+    match js.update_consumer_on_stream(config.clone(), stream).await {
         Ok(consumer) => Ok(consumer),
         Err(_) => js
-            .create_consumer_on_stream(config, &stream)
+            .create_consumer_on_stream(config, stream)
             .await
             .map_err(|e| fail(e.to_string())),
     }
+}
+
+/// Checks that every stream `service` uses exists ([`tributary_proto::streams::streams_of`]),
+/// or fails naming the first missing one and `tributary-nats provision`.
+pub async fn check_streams(
+    js: &jetstream::Context,
+    subjects: &Subjects,
+    service: ServiceName,
+) -> Result<(), NatsError> {
+    for key in tributary_proto::streams::streams_of(service) {
+        let name = key.name(subjects);
+        if let Err(e) = js.get_stream(&name).await {
+            return Err(NatsError::NotProvisioned {
+                what: format!("stream {name}"),
+                reason: format!("cannot be found ({e})"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The service's durable pull consumer `key`, as provisioning made it. Fails, naming
+/// `tributary-nats provision`, when it is missing or takes other subjects than its stream's
+/// own; warns when its delivery limits are not those `limits` (the service's settings) ask
+/// for, as the settings then take effect at the next provisioning.
+pub async fn open_consumer(
+    js: &jetstream::Context,
+    subjects: &Subjects,
+    key: ConsumerKey,
+    limits: DeliveryLimits,
+) -> Result<jetstream::consumer::Consumer<pull::Config>, NatsError> {
+    let stream = key.stream().name(subjects);
+    let what = format!("consumer {} on {stream}", key.durable_name());
+    let mut consumer: jetstream::consumer::Consumer<pull::Config> = js
+        .get_consumer_from_stream(key.durable_name(), &stream)
+        .await
+        .map_err(|e| NatsError::NotProvisioned {
+            what: what.clone(),
+            reason: format!("cannot be found ({e})"),
+        })?;
+    let info = consumer
+        .info()
+        .await
+        .map_err(|e| NatsError::NotProvisioned {
+            what: what.clone(),
+            reason: format!("cannot be read ({e})"),
+        })?;
+    let config = &info.config;
+    let wanted = key.filter_subject(subjects);
+    if config.filter_subject != wanted || config.deliver_subject.is_some() {
+        return Err(NatsError::NotProvisioned {
+            what,
+            reason: format!(
+                "takes `{}` instead of only `{wanted}` as a pull consumer",
+                config.filter_subject
+            ),
+        });
+    }
+    if config.ack_wait != limits.ack_wait
+        || config.max_deliver != limits.max_deliver
+        || config.max_ack_pending != limits.max_ack_pending
+    {
+        tracing::warn!(
+            consumer = key.durable_name(),
+            "The consumer's delivery limits are not those of this service's settings; `tributary-nats provision` brings them up to date."
+        );
+    }
+    Ok(consumer)
 }

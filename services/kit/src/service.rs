@@ -1,5 +1,5 @@
 //! The runtime every service stands on: connected to NATS and PostgreSQL, its streams
-//! provisioned, registered as a NATS micro service, serving health, and shutting down cleanly.
+//! there (provisioned beforehand, [`crate::provision`]), registered as a NATS micro service, serving health, and shutting down cleanly.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -72,9 +72,10 @@ impl std::fmt::Debug for ServiceRuntime {
 }
 
 impl ServiceRuntime {
-    /// Connects, migrates, provisions the streams, binds the HTTP listener and registers the
-    /// micro service. Fails with a message that says what to start when NATS or PostgreSQL
-    /// cannot be reached.
+    /// Connects, checks that the streams it uses exist, migrates, binds the HTTP listener and
+    /// registers the micro service. Fails with a message that says what to start when NATS or
+    /// PostgreSQL cannot be reached, and names `tributary-nats provision` when a stream is
+    /// missing.
     pub async fn start(spec: ServiceSpec, config: Config) -> Result<Self, KitError> {
         Self::start_with_checks(spec, config, Vec::new()).await
     }
@@ -90,7 +91,7 @@ impl ServiceRuntime {
         let subjects = config.subjects();
         let nats = crate::nats::connect(&config.nats, &format!("tributary-{name}")).await?;
         let jetstream = jetstream::new(nats.clone());
-        crate::nats::provision_streams(&jetstream, &subjects).await?;
+        crate::nats::check_streams(&jetstream, &subjects, spec.name).await?;
 
         let db = if spec.uses_database {
             Some(crate::db::connect(&config.database).await?)

@@ -25,7 +25,8 @@ use tributary_proto::{ServiceName, Subjects};
 use crate::config::{Config, ConfigSources};
 
 /// An isolated slice of the machine's NATS and PostgreSQL for one test: a fresh database and
-/// a unique subject prefix (so unique stream names). Dropping it deletes both.
+/// a unique subject prefix (so unique streams, created small, [`TEST_STREAM_BYTES`]).
+/// Dropping it deletes both.
 #[derive(Debug)]
 pub struct TestEnv {
     /// The configuration a service under test should start with.
@@ -97,14 +98,32 @@ impl TestEnv {
                 "127.0.0.1:0".to_owned(),
             );
         }
-        let config = Config::load(&ConfigSources {
+        let mut config = Config::load(&ConfigSources {
             file: None,
             env: Some(env),
         })
         .unwrap_or_else(|e| panic!("test configuration: {e}"));
+        // nats-server reserves each stream's max_bytes against its store when the stream is
+        // created, and dozens of tests share the machine's server, each with seven streams of
+        // its own: at the deployment's sizes (GiBs) they would soon be refused for
+        // insufficient storage. 32 MiB each is far more than any test publishes.
+        config.nats.max_bytes = crate::provision::StreamSizes::uniform(TEST_STREAM_BYTES);
         crate::db::create_database(&config.database)
             .await
             .unwrap_or_else(|e| panic!("cannot create the test database: {e}"));
+        // The streams, as a deployment's provisioning step makes them before any service
+        // starts; the consumers, whose settings a test may still change, come with
+        // [`RunningService::start`] or [`provision`].
+        let nats = crate::nats::connect(&config.nats, "tributary-test")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        crate::nats::provision_streams(
+            &async_nats::jetstream::new(nats),
+            &config.subjects(),
+            &config.nats.max_bytes,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("cannot create the test's streams: {e}"));
         Self {
             original: config.clone(),
             config,
@@ -232,6 +251,18 @@ impl Drop for TestEnv {
     }
 }
 
+/// The size of every stream of a test ([`crate::provision::StreamSizes::uniform`]).
+pub const TEST_STREAM_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Creates the test's streams and consumers as `tributary-nats provision` would, with
+/// `config` (its subject prefix, stream sizes and consumer settings): services only check
+/// that they are there.
+pub async fn provision(config: &Config) {
+    crate::provision::provision_all(config)
+        .await
+        .unwrap_or_else(|e| panic!("cannot provision the test's streams and consumers: {e}"));
+}
+
 /// A service started in the test's process, stopped (as by SIGTERM) on
 /// [`RunningService::stop`] and aborted if dropped.
 #[derive(Debug)]
@@ -243,12 +274,19 @@ pub struct RunningService {
 }
 
 impl RunningService {
-    /// Builds a service with its `build` function and `config`, and runs it.
+    /// Builds a service with its `build` function and `config`, and runs it. On a server
+    /// without authorization (`nats.user` empty, as the tests' shared server) the streams and
+    /// consumers are provisioned first with `config` ([`provision`]), as a deployment's
+    /// provisioning step does before the services start; a test running a service as its
+    /// own NATS user provisions as `provision` itself.
     pub async fn start<B, Fut>(build: B, config: Config) -> Self
     where
         B: FnOnce(Config) -> Fut,
         Fut: std::future::Future<Output = Result<crate::ServiceRuntime, crate::KitError>>,
     {
+        if config.nats.user.is_empty() {
+            provision(&config).await;
+        }
         let runtime = build(config)
             .await
             .unwrap_or_else(|e| panic!("the service does not start: {e}"));

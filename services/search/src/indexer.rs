@@ -36,20 +36,9 @@ const RETRY_MAX: Duration = Duration::from_secs(10);
 
 /// The delivery limits of the `search-indexer` consumer. JetStream itself never gives up on
 /// an event: the indexer dead-letters one after `search.max_deliver` refusals, with the reason.
-/// Unacked events may fill every batch in flight and a few more being pulled and cut.
-pub fn delivery_limits(settings: &SearchConfig) -> DeliveryLimits {
-    let batches = match settings.uses_meilisearch() {
-        true => settings
-            .meilisearch_tasks_in_flight
-            .saturating_add(2)
-            .max(4),
-        false => 4,
-    };
-    DeliveryLimits {
-        ack_wait: settings.ack_wait(),
-        max_deliver: -1,
-        max_ack_pending: (settings.batch_size as i64).saturating_mul(batches as i64),
-    }
+/// Provisioning sets them ([`tributary_kit::provision::consumer_limits`]).
+pub fn delivery_limits(config: &tributary_kit::Config) -> DeliveryLimits {
+    tributary_kit::provision::consumer_limits(config, ConsumerKey::SearchIndexer)
 }
 
 /// Moves data events from JetStream into the index.
@@ -120,6 +109,8 @@ impl Indexer {
 
     /// Reads and applies one batch.
     pub async fn process(&self, messages: Vec<Message>, shutdown: &CancellationToken) {
+        // Anything but a data event subject is refused unread (issue 27, finding 2).
+        let messages = self.dead_letters.screen(messages).await;
         let mut changes = Vec::with_capacity(messages.len());
         let mut accepted = Vec::with_capacity(messages.len());
         for message in messages {

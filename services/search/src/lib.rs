@@ -79,7 +79,7 @@ fn api_token(config: &Config) -> Result<secrecy::SecretString, ConfigError> {
 }
 
 /// Starts the service: opens the index and applies its settings, connects to NATS,
-/// provisions the `search-indexer` consumer, runs the indexer and serves the query API.
+/// opens the `search-indexer` consumer (provisioned beforehand), runs the indexer and serves the query API.
 pub async fn build(config: Config) -> Result<ServiceRuntime, KitError> {
     let settings = config.search.clone();
     let token = api_token(&config)?;
@@ -93,11 +93,11 @@ pub async fn build(config: Config) -> Result<ServiceRuntime, KitError> {
     let mut runtime = ServiceRuntime::start_with_checks(SERVICE, config, vec![index_ready]).await?;
     runtime.merge_routes(api::router(backend.clone(), token));
 
-    let consumer = tributary_kit::nats::provision_consumer(
+    let consumer = tributary_kit::nats::open_consumer(
         &runtime.jetstream,
         &runtime.subjects,
         ConsumerKey::SearchIndexer,
-        indexer::delivery_limits(&settings),
+        indexer::delivery_limits(&runtime.config),
     )
     .await?;
     let indexer = Indexer::new(

@@ -109,6 +109,8 @@ pub async fn run(
     demo: bool,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), KitError> {
+    // The streams and consumers first, as their own identity: no service may make them.
+    tributary_kit::nats::provision_all(&mesh.as_user(tributary_kit::nats::PROVISION_USER)).await?;
     let runtimes = start_all(&mesh).await?;
     let config = mesh.as_user(ADMIN_USER);
     for rt in &runtimes {

@@ -320,6 +320,39 @@ fn each_service_connects_as_its_own_nats_user_with_its_password_variable() {
 }
 
 #[test]
+fn streams_and_consumers_are_provisioned_before_any_service_starts() {
+    // Issue 27, finding 2: no service may create or change a stream or a consumer, so one
+    // step does, as the NATS user `provision`, to completion before the five start.
+    let compose = compose();
+    let services = services(&compose);
+    let provision = services
+        .get("nats-provision")
+        .expect("compose.yaml has a nats-provision service");
+    assert_eq!(
+        strings(&provision["command"]),
+        ["tributary-nats", "provision"]
+    );
+    assert_eq!(provision["restart"].as_str(), Some("no"), "it runs once");
+    assert_eq!(
+        environment(provision)["TRIBUTARY__NATS__USER"],
+        tributary_kit::nats::PROVISION_USER
+    );
+    assert!(nats_users().contains_key(tributary_kit::nats::PROVISION_USER));
+    assert_eq!(
+        provision["depends_on"]["nats"]["condition"].as_str(),
+        Some("service_healthy")
+    );
+    for name in ServiceName::ALL {
+        let name = name.as_str();
+        assert_eq!(
+            services[name]["depends_on"]["nats-provision"]["condition"].as_str(),
+            Some("service_completed_successfully"),
+            "{name} may start before the streams and consumers are provisioned"
+        );
+    }
+}
+
+#[test]
 fn search_uses_the_meilisearch_service() {
     let compose = compose();
     let services = services(&compose);
@@ -453,6 +486,10 @@ fn each_secret_goes_only_to_the_containers_that_read_it() {
         ),
         ("NATS_ADMIN_PASSWORD".into(), vec!["nats", "cli"]),
         ("NATS_SUBSCRIBER_PASSWORD".into(), vec!["nats"]),
+        (
+            "NATS_PROVISION_PASSWORD".into(),
+            vec!["nats", "nats-provision"],
+        ),
     ]);
     for service in &five {
         let var = service.to_uppercase().replace('-', "_");

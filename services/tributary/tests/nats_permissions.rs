@@ -36,11 +36,24 @@ use tributary_proto::events::EventKind;
 use tributary_proto::requests::channel::{RoutesQuery, SendMessage};
 use tributary_proto::requests::plugins::InstallRequest;
 use tributary_proto::requests::search::SearchQuery;
-use tributary_proto::streams::{ConsumerKey, DeliveryLimits, StreamKey};
+use tributary_proto::streams::{ConsumerKey, StreamKey};
 use tributary_proto::{ServiceName, Subjects};
 
 /// Every user deploy/nats-server.conf defines.
-const USERS: [&str; 7] = [
+const USERS: [&str; 8] = [
+    "plugin-manager",
+    "connector",
+    "etl",
+    "channel",
+    "search",
+    "admin",
+    "subscriber",
+    "provision",
+];
+
+/// The users that run in a deployment and may be compromised: every one but `provision`,
+/// which runs once before them.
+const RUNNING_USERS: [&str; 7] = [
     "plugin-manager",
     "connector",
     "etl",
@@ -49,6 +62,12 @@ const USERS: [&str; 7] = [
     "admin",
     "subscriber",
 ];
+
+/// The consumer the operator provisions for their own program ([[nats.consumers]]).
+const OWN_CONSUMER: &str = "my-program";
+
+/// Where the account APPS (the subscriber's) imports TRIBUTARY's JetStream API.
+const APPS_JS_API: &str = "JS.TRIBUTARY.API";
 
 fn repo_path(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -211,6 +230,27 @@ impl NatsServer {
         config
     }
 
+    /// Provisions the streams and consumers as `provision`, with `env`'s settings (and a
+    /// consumer of the data events for your own program), as compose's nats-provision
+    /// service and `tributary up` do before any service starts.
+    async fn provision(&self, env: &TestEnv) -> Config {
+        let mut config = self.config(env, "provision");
+        config.nats.consumers = vec![tributary_kit::provision::AppConsumer {
+            name: OWN_CONSUMER.into(),
+            stream: tributary_kit::provision::AppStream::DataEvents,
+            filter_subject: None,
+        }];
+        tributary_kit::provision::provision_all(&config)
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "provisioning as `provision` fails: {e}\nnats-server refused: {:#?}",
+                    self.violations()
+                )
+            });
+        config
+    }
+
     /// Starts a service as its own user; a service that cannot start fails the test with
     /// what nats-server refused it.
     async fn start_service<B, Fut>(&self, env: &TestEnv, user: &str, build: B) -> RunningService
@@ -249,6 +289,14 @@ impl User {
     fn jetstream(&self) -> jetstream::Context {
         jetstream::context::ContextBuilder::new()
             .timeout(Duration::from_secs(2))
+            .build(self.client.clone())
+    }
+
+    /// JetStream as the subscriber reaches it, through APPS's imports.
+    fn apps_jetstream(&self) -> jetstream::Context {
+        jetstream::context::ContextBuilder::new()
+            .timeout(Duration::from_secs(2))
+            .api_prefix(APPS_JS_API)
             .build(self.client.clone())
     }
 
@@ -409,6 +457,7 @@ async fn wait_found(server: &NatsServer, admin: &MeshClient, q: &str, entity_typ
 async fn every_service_does_its_work_as_its_own_nats_user() {
     let server = NatsServer::start().await;
     let env = TestEnv::new().await;
+    server.provision(&env).await;
     let plugin_manager = server
         .start_service(&env, "plugin-manager", tributary_plugin_manager::build)
         .await;
@@ -658,18 +707,9 @@ async fn every_service_does_its_work_as_its_own_nats_user() {
 #[tokio::test]
 async fn what_belongs_to_another_service_is_refused() {
     let server = NatsServer::start().await;
+    let env = TestEnv::new().await;
+    server.provision(&env).await;
     let admin = server.connect("admin").await.unwrap();
-    tributary_kit::nats::provision_streams(&admin.jetstream(), &Subjects::default())
-        .await
-        .unwrap();
-    tributary_kit::nats::provision_consumer(
-        &admin.jetstream(),
-        &Subjects::default(),
-        ConsumerKey::SearchIndexer,
-        DeliveryLimits::default(),
-    )
-    .await
-    .unwrap();
     let mut users = HashMap::new();
     for user in USERS {
         users.insert(user, server.connect(user).await.unwrap());
@@ -755,19 +795,13 @@ async fn what_belongs_to_another_service_is_refused() {
         "the channel service",
     )
     .await;
-    // Your own program keeps a durable consumer of its own on the data events.
+    // Your own program pulls from the durable consumer the operator provisioned for it.
     let own = user("subscriber");
-    let consumer = own
-        .jetstream()
-        .create_consumer_on_stream(
-            jetstream::consumer::pull::Config {
-                durable_name: Some("my-program".into()),
-                ..Default::default()
-            },
-            StreamKey::DataEvents.base_name(),
-        )
+    let consumer: jetstream::consumer::PullConsumer = own
+        .apps_jetstream()
+        .get_consumer_from_stream(OWN_CONSUMER, StreamKey::DataEvents.base_name())
         .await
-        .unwrap_or_else(|e| panic!("the subscriber cannot make its own consumer: {e}"));
+        .unwrap_or_else(|e| panic!("the subscriber cannot read its own consumer: {e}"));
     let mut batch = consumer.fetch().max_messages(1).messages().await.unwrap();
     let message = timeout(Duration::from_secs(5), batch.next())
         .await
@@ -861,6 +895,7 @@ async fn what_belongs_to_another_service_is_refused() {
             "admin",
             "subscriber",
             "plugin-manager",
+            "provision",
         ] {
             if who != runner {
                 user(who).publish_refused(subject).await;
@@ -961,6 +996,10 @@ async fn what_belongs_to_another_service_is_refused() {
             .publish_refused(&format!("$JS.API.CONSUMER.MSG.NEXT.DATA_EVENTS.{name}"))
             .await;
     }
+    own.publish_refused(&format!(
+        "{APPS_JS_API}.CONSUMER.MSG.NEXT.DATA_EVENTS.{name}"
+    ))
+    .await;
     for who in ["subscriber", "connector"] {
         user(who)
             .publish_refused(&format!("$JS.API.CONSUMER.CREATE.DATA_EVENTS.{name}"))
@@ -1017,4 +1056,318 @@ async fn unknown_users_and_wrong_passwords_are_refused_at_connect() {
         err.contains("cannot reach NATS") && err.contains("authorization"),
         "{err}"
     );
+}
+
+/// The subjects, seal and size of every stream, as `admin` reads them.
+async fn stream_configs(admin: &User) -> Vec<(Vec<String>, bool, i64)> {
+    let mut configs = Vec::new();
+    for key in StreamKey::ALL {
+        let mut stream = admin.jetstream().get_stream(key.base_name()).await.unwrap();
+        let info = stream.info().await.unwrap();
+        configs.push((
+            info.config.subjects.clone(),
+            info.config.sealed,
+            info.config.max_bytes,
+        ));
+    }
+    configs
+}
+
+/// Messages held by every stream, as `admin` reads them.
+async fn stored_everywhere(admin: &User) -> Vec<u64> {
+    let mut counts = Vec::new();
+    for key in StreamKey::ALL {
+        counts.push(stored(admin, key).await);
+    }
+    counts
+}
+
+#[tokio::test]
+async fn no_running_user_can_create_change_or_delete_a_stream() {
+    // Issue 27, finding 2: a service (or admin) allowed to update a stream adds another
+    // user's inbox to it (`_INBOX_connector.>`, where plugins.runtime answers with secrets)
+    // and reads the replies through its consumer, or seals and shrinks CHANNEL_INBOUND. Only
+    // `provision` may; every user that runs is refused, by the client call and by subject.
+    let server = NatsServer::start().await;
+    let env = TestEnv::new().await;
+    server.provision(&env).await;
+    let admin = server.connect("admin").await.unwrap();
+    let before = stream_configs(&admin).await;
+
+    let attacks = RUNNING_USERS.map(|who| {
+        let server = &server;
+        async move {
+            let user = server.connect(who).await.unwrap();
+            let js = user.jetstream();
+            for key in [StreamKey::ConnectorItems, StreamKey::ChannelInbound] {
+                let mut config = key.config(&Subjects::default());
+                config.subjects.push("_INBOX_connector.>".into());
+                config.max_bytes = 1024;
+                assert!(
+                    js.update_stream(config.clone()).await.is_err(),
+                    "NATS user `{who}` redefined {}",
+                    key.base_name()
+                );
+            }
+            let stolen = jetstream::stream::Config {
+                name: "STOLEN".into(),
+                subjects: vec!["_INBOX_connector.>".into()],
+                ..Default::default()
+            };
+            assert!(
+                js.create_stream(stolen).await.is_err(),
+                "NATS user `{who}` made a stream of the connector's inbox"
+            );
+            for key in StreamKey::ALL {
+                for verb in ["CREATE", "UPDATE", "DELETE", "PURGE"] {
+                    user.publish_refused(&format!("$JS.API.STREAM.{verb}.{}", key.base_name()))
+                        .await;
+                }
+            }
+            user.expect_refused("Publish", "$JS.API.STREAM.CREATE.STOLEN")
+                .await;
+        }
+    });
+    futures::future::join_all(attacks).await;
+
+    assert_eq!(
+        stream_configs(&admin).await,
+        before,
+        "a stream is not as provisioning left it"
+    );
+    for (key, (subjects, sealed, max_bytes)) in StreamKey::ALL.into_iter().zip(before) {
+        assert_eq!(subjects, key.config(&Subjects::default()).subjects);
+        assert!(!sealed);
+        assert_eq!(max_bytes, env.config.nats.max_bytes.max_bytes(key));
+    }
+    assert!(admin.jetstream().get_stream("STOLEN").await.is_err());
+}
+
+#[tokio::test]
+async fn no_user_but_the_connector_receives_its_plugins_runtime_reply_by_any_path() {
+    // Issue 27, findings 2 and 11: the reply to plugins.runtime.connector (decrypted
+    // secrets) goes to the connector's inbox. Every other user tries each way to it: reading
+    // the inbox, a stream capturing it, a consumer of its own on any stream (pull, or push
+    // delivering to its own inbox, or to another service's subject); then the connector asks,
+    // and the reply reaches the connector alone and no stream keeps it.
+    let server = NatsServer::start().await;
+    let env = TestEnv::new().await;
+    server.provision(&env).await;
+    let admin = server.connect("admin").await.unwrap();
+    let attackers = [
+        "plugin-manager",
+        "etl",
+        "channel",
+        "search",
+        "admin",
+        "subscriber",
+    ];
+    let mut users = HashMap::new();
+    for who in attackers.into_iter().chain(["connector"]) {
+        users.insert(who, server.connect(who).await.unwrap());
+    }
+    let before = stored_everywhere(&admin).await;
+
+    let mut own_inboxes = Vec::new();
+    for who in attackers {
+        let user = &users[who];
+        own_inboxes.push((user.watch(&format!("_INBOX_{who}.>")).await, who.to_owned()));
+        let mut snooped = user.subscribe_refused("_INBOX_connector.>").await;
+        assert_nothing_on(vec![(&mut snooped, "the connector's inbox")]).await;
+        let js = user.jetstream();
+        let mut config = StreamKey::DataEvents.config(&Subjects::default());
+        config.subjects.push("_INBOX_connector.>".into());
+        assert!(
+            js.update_stream(config).await.is_err(),
+            "{who} widened DATA_EVENTS"
+        );
+        for stream in StreamKey::ALL.map(StreamKey::base_name) {
+            let push = jetstream::consumer::push::Config {
+                durable_name: Some("steal".into()),
+                deliver_subject: format!("_INBOX_{who}.steal"),
+                ..Default::default()
+            };
+            let pull = jetstream::consumer::pull::Config {
+                durable_name: Some("steal".into()),
+                ..Default::default()
+            };
+            assert!(
+                js.create_consumer_on_stream(push, stream).await.is_err(),
+                "{who} made a push consumer on {stream}"
+            );
+            assert!(
+                js.create_consumer_on_stream(pull, stream).await.is_err(),
+                "{who} made a pull consumer on {stream}"
+            );
+            user.expect_refused(
+                "Publish",
+                &format!("$JS.API.CONSUMER.CREATE.{stream}.steal"),
+            )
+            .await;
+            user.publish_refused(&format!("$JS.API.CONSUMER.CREATE.{stream}"))
+                .await;
+            user.publish_refused(&format!("$JS.API.CONSUMER.DURABLE.CREATE.{stream}.steal"))
+                .await;
+        }
+    }
+
+    let secret = format!("secret-{}", uuid::Uuid::new_v4().simple());
+    let mut requests = users["plugin-manager"]
+        .watch("plugins.runtime.connector")
+        .await;
+    let answering = users["plugin-manager"].client.clone();
+    let answer = secret.clone();
+    let answered = tokio::spawn(async move {
+        let request = requests.next().await.unwrap();
+        answering
+            .publish(request.reply.unwrap(), answer.into())
+            .await
+            .unwrap();
+        answering.flush().await.unwrap();
+    });
+    let reply = users["connector"]
+        .client
+        .request("plugins.runtime.connector", "{}".into())
+        .await
+        .unwrap();
+    assert_eq!(reply.payload, secret.as_bytes());
+    answered.await.unwrap();
+
+    assert_nothing_on(
+        own_inboxes
+            .iter_mut()
+            .map(|(inbox, _)| (inbox, "the plugins.runtime reply, in another user's inbox"))
+            .collect(),
+    )
+    .await;
+    assert_eq!(
+        stored_everywhere(&admin).await,
+        before,
+        "a stream kept the plugins.runtime reply"
+    );
+}
+
+#[tokio::test]
+async fn the_subscriber_pulls_its_named_consumer_and_injects_nothing() {
+    // Issue 27, finding 11: nats-server checks a consumer creation's subject, not the
+    // deliver subject in its body, so a subscriber allowed to create consumers makes a push
+    // consumer that delivers data events into connector.items.> (the ETL's input) or any
+    // service's requests. It may create none; it pulls the consumer the operator provisioned,
+    // and a pull whose reply subject is another service's puts nothing there.
+    let server = NatsServer::start().await;
+    let env = TestEnv::new().await;
+    server.provision(&env).await;
+    let admin = server.connect("admin").await.unwrap();
+    let subscriber = server.connect("subscriber").await.unwrap();
+    let etl = server.connect("etl").await.unwrap();
+    let js = subscriber.jetstream();
+
+    let inject = jetstream::consumer::push::Config {
+        durable_name: Some("inject".into()),
+        deliver_subject: "connector.items.injected".into(),
+        ..Default::default()
+    };
+    assert!(
+        js.create_consumer_on_stream(inject, StreamKey::DataEvents.base_name())
+            .await
+            .is_err(),
+        "the subscriber made a push consumer delivering into connector.items"
+    );
+    subscriber
+        .expect_refused("Publish", "$JS.API.CONSUMER.CREATE.DATA_EVENTS.inject")
+        .await;
+    for subject in [
+        "$JS.API.CONSUMER.CREATE.DATA_EVENTS",
+        "$JS.API.CONSUMER.CREATE.COMMUNICATION",
+        "$JS.API.CONSUMER.DURABLE.CREATE.DATA_EVENTS.inject",
+        "$JS.API.CONSUMER.CREATE.COMMUNICATION.inject.communication.>",
+    ] {
+        subscriber.publish_refused(subject).await;
+    }
+    subscriber
+        .publish_refused(&format!(
+            "$JS.API.CONSUMER.DELETE.DATA_EVENTS.{OWN_CONSUMER}"
+        ))
+        .await;
+    subscriber
+        .publish_refused(&format!(
+            "$JS.API.CONSUMER.CREATE.DATA_EVENTS.{OWN_CONSUMER}"
+        ))
+        .await;
+
+    etl.jetstream()
+        .publish("data.PersonCreated", "{}".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    // A pull of its own consumer, its messages asked to go to the ETL's input: nats-server
+    // delivers them to the reply subject unchecked, but that subject is in APPS.
+    subscriber
+        .client
+        .publish_with_reply(
+            format!("{APPS_JS_API}.CONSUMER.MSG.NEXT.DATA_EVENTS.{OWN_CONSUMER}"),
+            "connector.items.injected",
+            r#"{"batch":1}"#.into(),
+        )
+        .await
+        .unwrap();
+    subscriber.client.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        stored(&admin, StreamKey::ConnectorItems).await,
+        0,
+        "a data event reached CONNECTOR_ITEMS through the subscriber"
+    );
+    // Its own consumer still serves it: the next data event (the first waits for its ack,
+    // its delivery having gone into APPS).
+    etl.jetstream()
+        .publish("data.PersonUpdated", "{}".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let consumer: jetstream::consumer::PullConsumer = subscriber
+        .apps_jetstream()
+        .get_consumer_from_stream(OWN_CONSUMER, StreamKey::DataEvents.base_name())
+        .await
+        .unwrap();
+    let mut batch = consumer.fetch().max_messages(1).messages().await.unwrap();
+    let message = timeout(Duration::from_secs(5), batch.next())
+        .await
+        .expect("the subscriber's consumer delivers")
+        .unwrap()
+        .unwrap();
+    assert_eq!(message.subject.as_str(), "data.PersonUpdated");
+}
+
+#[tokio::test]
+async fn streams_beyond_the_servers_store_limit_are_refused() {
+    // Issue 27, finding 11: without a JetStream store limit in deploy/nats-server.conf and a
+    // size on every stream, one publisher fills the disk. A stream sized past the server's
+    // max_file_store (8 GB) cannot even be created, as nats-server reserves its size.
+    let server = NatsServer::start().await;
+    let env = TestEnv::new().await;
+    let mut config = server.config(&env, "provision");
+    config.nats.max_bytes.connector_items = 9 * 1024 * 1024 * 1024;
+    let err = tributary_kit::provision::provision_all(&config)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("CONNECTOR_ITEMS") && err.contains("insufficient"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_service_whose_consumer_is_not_provisioned_stops_at_start_up_naming_the_step() {
+    // Services create nothing: the ETL on a server nobody provisioned says what to run.
+    let server = NatsServer::start().await;
+    let env = TestEnv::new().await;
+    let err = tributary_etl::build(server.config(&env, "etl"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("tributary-nats provision"), "{err}");
 }

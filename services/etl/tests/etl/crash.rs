@@ -20,7 +20,7 @@ async fn an_etl_stopped_between_commit_and_ack_stores_and_announces_each_item_on
     let env = env().await;
     let (subjects, js) = (env.subjects(), async_nats::jetstream::new(env.nats().await));
     let mesh = Mesh::of(&env).await;
-    tributary_kit::nats::provision_streams(&js, &subjects)
+    tributary_kit::nats::provision_streams(&js, &subjects, &env.config.nats.max_bytes)
         .await
         .unwrap();
     mesh.publish_items(&people(50, "crm")).await;

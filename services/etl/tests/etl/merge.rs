@@ -122,7 +122,7 @@ async fn two_new_people_in_one_batch_who_share_a_phone_are_one() {
     let mesh = Mesh::of(&env).await;
     let pool = env.pool().await;
     // Published before the ETL starts, so they arrive in one batch.
-    tributary_kit::nats::provision_streams(&js, &subjects)
+    tributary_kit::nats::provision_streams(&js, &subjects, &env.config.nats.max_bytes)
         .await
         .unwrap();
     mesh.publish_items(&[

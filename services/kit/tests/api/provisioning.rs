@@ -1,10 +1,12 @@
+use futures::StreamExt;
+use tributary_kit::dead_letter::DeadLetters;
 use tributary_kit::testing::TestEnv;
 use tributary_proto::streams::{ConsumerKey, DeliveryLimits, StreamKey};
 
 /// JetStream for this test, with every stream provisioned once.
 pub(crate) async fn provisioned(env: &TestEnv) -> async_nats::jetstream::Context {
     let js = async_nats::jetstream::new(env.nats().await);
-    tributary_kit::nats::provision_streams(&js, &env.subjects())
+    tributary_kit::nats::provision_streams(&js, &env.subjects(), &env.config.nats.max_bytes)
         .await
         .unwrap();
     js
@@ -38,7 +40,7 @@ async fn provisioning_twice_changes_nothing() {
         before.push((info.config.clone(), info.created, info.state.messages));
     }
 
-    tributary_kit::nats::provision_streams(&js, &subjects)
+    tributary_kit::nats::provision_streams(&js, &subjects, &env.config.nats.max_bytes)
         .await
         .unwrap();
     let consumer = tributary_kit::nats::provision_consumer(
@@ -106,4 +108,152 @@ async fn a_repeated_message_id_is_dropped_by_the_stream() {
             "the second publish must be recognised as a duplicate"
         );
     }
+}
+
+/// `CONNECTOR_ITEMS` made to capture `extra` too, as a user with stream rights would have
+/// made it to read another user's inbox.
+async fn widened_items(env: &TestEnv, js: &async_nats::jetstream::Context, extra: &str) {
+    let mut config = StreamKey::ConnectorItems.config(&env.subjects());
+    config.max_bytes = env
+        .config
+        .nats
+        .max_bytes
+        .max_bytes(StreamKey::ConnectorItems);
+    config.subjects.push(extra.to_owned());
+    js.update_stream(config).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_provisioned_consumer_takes_only_its_streams_subject() {
+    // Issue 27, finding 2: a stream widened to capture another user's inbox still gives its
+    // service's consumer nothing but its own subject.
+    let env = TestEnv::new().await;
+    let subjects = env.subjects();
+    let js = provisioned(&env).await;
+    let stray = format!("_INBOX_connector.{}.reply", env.prefix);
+    widened_items(&env, &js, &stray).await;
+    js.publish(stray, "secret".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    js.publish(subjects.connector_items("inst-1"), "item".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+
+    let consumer = tributary_kit::nats::provision_consumer(
+        &js,
+        &subjects,
+        ConsumerKey::EtlItems,
+        DeliveryLimits::default(),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(
+        consumer.cached_info().config.filter_subject,
+        subjects.qualify("connector.items.>")
+    );
+    assert_eq!(consumer.cached_info().num_pending, 1, "only the item waits");
+}
+
+#[tokio::test]
+async fn a_message_on_a_subject_its_consumer_is_not_for_is_refused_without_its_payload() {
+    // Issue 27, finding 2: should a consumer deliver something else all the same (one made
+    // unfiltered), the service refuses it unread: terminated, and dead-lettered empty, so the
+    // dead letters (which admin reads) never hold another user's reply.
+    let env = TestEnv::new().await;
+    let subjects = env.subjects();
+    let js = provisioned(&env).await;
+    let stray = format!("_INBOX_connector.{}.reply", env.prefix);
+    widened_items(&env, &js, &stray).await;
+    js.publish(stray.clone(), "secret".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    js.publish(subjects.connector_items("inst-1"), "item".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let unfiltered = js
+        .create_consumer_on_stream(
+            async_nats::jetstream::consumer::pull::Config {
+                durable_name: Some("unfiltered".into()),
+                ack_policy: async_nats::jetstream::consumer::AckPolicy::Explicit,
+                ..Default::default()
+            },
+            StreamKey::ConnectorItems.name(&subjects),
+        )
+        .await
+        .unwrap();
+    let messages: Vec<_> = unfiltered
+        .fetch()
+        .max_messages(2)
+        .messages()
+        .await
+        .unwrap()
+        .map(|m| m.unwrap())
+        .collect()
+        .await;
+    assert_eq!(messages.len(), 2);
+
+    let dead_letters = DeadLetters::for_consumer(js.clone(), &subjects, ConsumerKey::EtlItems);
+    let kept = dead_letters.screen(messages).await;
+
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].subject.as_str(), subjects.connector_items("inst-1"));
+    let stream = js
+        .get_stream(StreamKey::DeadLetters.name(&subjects))
+        .await
+        .unwrap();
+    let letter = stream
+        .get_last_raw_message_by_subject(&subjects.dead_letter("etl-items"))
+        .await
+        .unwrap();
+    assert!(letter.payload.is_empty(), "the stray payload was kept");
+    let headers = letter.headers;
+    assert_eq!(
+        headers
+            .get(tributary_proto::dead_letter::ORIGINAL_SUBJECT_HEADER)
+            .map(|v| v.as_str()),
+        Some(stray.as_str())
+    );
+}
+
+#[tokio::test]
+async fn a_service_refuses_a_consumer_that_is_missing_or_takes_other_subjects() {
+    // Services create no consumer: a missing one, or one not filtered to its stream's
+    // subject, stops start-up naming the provisioning step.
+    let env = TestEnv::new().await;
+    let subjects = env.subjects();
+    let js = provisioned(&env).await;
+    let open = || {
+        tributary_kit::nats::open_consumer(
+            &js,
+            &subjects,
+            ConsumerKey::EtlItems,
+            DeliveryLimits::default(),
+        )
+    };
+    let missing = open().await.unwrap_err().to_string();
+    assert!(missing.contains("tributary-nats provision"), "{missing}");
+
+    js.create_consumer_on_stream(
+        async_nats::jetstream::consumer::pull::Config {
+            durable_name: Some(ConsumerKey::EtlItems.durable_name().into()),
+            ..Default::default()
+        },
+        StreamKey::ConnectorItems.name(&subjects),
+    )
+    .await
+    .unwrap();
+    let unfiltered = open().await.unwrap_err().to_string();
+    assert!(
+        unfiltered.contains("instead of only") && unfiltered.contains("tributary-nats provision"),
+        "{unfiltered}"
+    );
 }
