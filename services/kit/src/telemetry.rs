@@ -87,22 +87,12 @@ pub fn init(
     if INSTALLED.get().is_some() {
         return Ok(TelemetryGuard { provider: None });
     }
-    let filter = without_payloads(EnvFilter::try_new(&config.log_filter)?);
-    let fmt_layer = match config.log_format {
-        LogFormat::Text => tracing_subscriber::fmt::layer().boxed(),
-        LogFormat::Json => tracing_subscriber::fmt::layer().json().boxed(),
-    };
     let provider = if config.otlp_endpoint.is_empty() {
         None
     } else {
         Some(otlp_provider(&config.otlp_endpoint, service_name)?)
     };
-    let otel_layer = provider
-        .as_ref()
-        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("tributary")));
-    let installed = tracing_subscriber::registry()
-        .with(otel_layer)
-        .with(fmt_layer.with_filter(filter))
+    let installed = subscriber(config, provider.as_ref().map(|p| p.tracer("tributary")))?
         .try_init()
         .is_ok();
     let _ = INSTALLED.set(());
@@ -111,6 +101,34 @@ pub fn init(
     } else {
         Ok(TelemetryGuard { provider: None })
     }
+}
+
+/// The subscriber [`init`] installs: the log layer and, with a `tracer`, the OpenTelemetry
+/// layer, each under `telemetry.log_filter` (and with async-nats's payload trace left out):
+/// spans the filter drops are not exported either, so neither `debug` spans nor what the
+/// filter keeps out of the logs for a reason reach the collector.
+pub fn subscriber(
+    config: &TelemetryConfig,
+    tracer: Option<opentelemetry_sdk::trace::SdkTracer>,
+) -> Result<impl tracing::Subscriber + Send + Sync, TelemetryError> {
+    let filter = || -> Result<EnvFilter, TelemetryError> {
+        Ok(without_payloads(EnvFilter::try_new(&config.log_filter)?))
+    };
+    let fmt_layer = match config.log_format {
+        LogFormat::Text => tracing_subscriber::fmt::layer().boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer().json().boxed(),
+    };
+    let otel_layer = match tracer {
+        Some(tracer) => Some(
+            tracing_opentelemetry::layer()
+                .with_tracer(tracer)
+                .with_filter(filter()?),
+        ),
+        None => None,
+    };
+    Ok(tracing_subscriber::registry()
+        .with(otel_layer)
+        .with(fmt_layer.with_filter(filter()?)))
 }
 
 /// Installs a log subscriber for tests when `TEST_LOG` is set; silent otherwise.
@@ -136,4 +154,37 @@ fn without_payloads(mut filter: EnvFilter) -> EnvFilter {
         }
     }
     filter
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_sdk::trace::InMemorySpanExporter;
+
+    #[test]
+    fn spans_the_log_filter_drops_are_not_exported() {
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .build();
+        let config = TelemetryConfig {
+            log_filter: "warn".to_owned(),
+            log_format: LogFormat::Text,
+            otlp_endpoint: String::new(),
+        };
+        let subscriber = subscriber(&config, Some(provider.tracer("test"))).unwrap();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info_span!("filtered_out").in_scope(|| {});
+            tracing::trace_span!(target: "async_nats::connection", "payload").in_scope(|| {});
+            tracing::warn_span!("kept").in_scope(|| {});
+        });
+        provider.force_flush().unwrap();
+        let names: Vec<String> = exporter
+            .get_finished_spans()
+            .unwrap()
+            .into_iter()
+            .map(|s| s.name.to_string())
+            .collect();
+        assert_eq!(names, vec!["kept".to_owned()]);
+    }
 }
