@@ -59,6 +59,17 @@ pub(super) fn check(schema: &Value, p: &mut Problems) {
         None => {}
     }
 
+    let mut misplaced = Vec::new();
+    misplaced_secrets(schema, FIELD, true, false, &mut misplaced);
+    for field in misplaced {
+        p.add(
+            field,
+            "a secret (`writeOnly`) must be a property reached through `properties` (and \
+             `allOf`, `anyOf` or `oneOf`); under `items`, `additionalProperties`, `$defs` or \
+             any other keyword its value could not be taken out of the stored config",
+        );
+    }
+
     let meta = match jsonschema::meta::validator_for(schema) {
         Ok(meta) => meta,
         Err(_) => {
@@ -83,6 +94,53 @@ pub(super) fn check(schema: &Value, p: &mut Problems) {
                 field_at(schema, error.instance_path().as_str()),
                 format!("does not compile as a JSON Schema: {error}"),
             );
+        }
+    }
+}
+
+/// The fields (`configSchema.items.writeOnly`) of every `"writeOnly": true` in `schema` (at
+/// field `at`) that is not on a property reached from the root through `properties`,
+/// `allOf`, `anyOf` and `oneOf` alone. `reached`: `schema` is the root or so reached, so its
+/// properties may be secrets; `property`: `schema` is such a property, so it may be one. The
+/// plugin manager keeps a secret by its JSON pointer, so one in an array item, an additional
+/// property or a `$ref`'d definition would be stored in clear and returned by the API.
+fn misplaced_secrets(
+    schema: &Value,
+    at: &str,
+    reached: bool,
+    property: bool,
+    out: &mut Vec<String>,
+) {
+    let map = match schema {
+        Value::Object(map) => map,
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                misplaced_secrets(item, &format!("{at}[{i}]"), false, false, out);
+            }
+            return;
+        }
+        _ => return,
+    };
+    if !property && map.get("writeOnly").and_then(Value::as_bool) == Some(true) {
+        out.push(format!("{at}.writeOnly"));
+    }
+    for (key, value) in map {
+        let here = format!("{at}.{key}");
+        match (key.as_str(), value) {
+            // Values, not schemas: a `writeOnly` key in them means nothing.
+            ("enum" | "const" | "default" | "examples" | "required", _) => {}
+            ("properties", Value::Object(properties)) if reached => {
+                for (name, sub) in properties {
+                    misplaced_secrets(sub, &format!("{here}.{name}"), true, true, out);
+                }
+            }
+            // The same object described again: its properties are reached, it is no property.
+            ("allOf" | "anyOf" | "oneOf", Value::Array(subs)) if reached => {
+                for (i, sub) in subs.iter().enumerate() {
+                    misplaced_secrets(sub, &format!("{here}[{i}]"), true, false, out);
+                }
+            }
+            _ => misplaced_secrets(value, &here, false, false, out),
         }
     }
 }

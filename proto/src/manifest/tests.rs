@@ -258,6 +258,31 @@ fn each_bad_manifest_names_exactly_its_fields() {
             &["configSchema.properties.key.writeOnly"],
         ),
         (
+            "writeOnly in an array item is kept by no pointer",
+            schema(json!({"type": "object", "properties": {"keys": {"type": "array", "items": {"type": "string", "writeOnly": true}}}})),
+            &["configSchema.properties.keys.items.writeOnly"],
+        ),
+        (
+            "writeOnly in additionalProperties is kept by no pointer",
+            schema(json!({"type": "object", "additionalProperties": {"type": "string", "writeOnly": true}})),
+            &["configSchema.additionalProperties.writeOnly"],
+        ),
+        (
+            "writeOnly in a definition reached by $ref",
+            schema(json!({"type": "object", "properties": {"token": {"$ref": "#/$defs/secret"}}, "$defs": {"secret": {"type": "string", "writeOnly": true}}})),
+            &["configSchema.$defs.secret.writeOnly"],
+        ),
+        (
+            "writeOnly on a combinator branch, not a property",
+            schema(json!({"type": "object", "properties": {"token": {"allOf": [{"type": "string", "writeOnly": true}]}}})),
+            &["configSchema.properties.token.allOf[0].writeOnly"],
+        ),
+        (
+            "writeOnly on the config itself",
+            schema(json!({"type": "object", "writeOnly": true})),
+            &["configSchema.writeOnly"],
+        ),
+        (
             "several problems at once",
             json!({
                 "id": "Contacts",
@@ -293,6 +318,23 @@ fn each_bad_manifest_names_exactly_its_fields() {
     for (case, text, expected) in cases {
         assert_eq!(fields_named(&text), expected, "{case}: {text}");
     }
+}
+
+#[test]
+fn secrets_nested_in_objects_and_combinators_are_accepted() {
+    let text = schema(json!({
+        "type": "object",
+        "allOf": [{"properties": {"apiKey": {"type": "string", "writeOnly": true}}}],
+        "properties": {
+            "auth": {
+                "type": "object",
+                "properties": {"password": {"type": "string", "writeOnly": true}},
+                "oneOf": [{"properties": {"token": {"type": "string", "writeOnly": true}}}]
+            },
+            "modes": {"enum": [{"writeOnly": true}]}
+        }
+    }));
+    assert_eq!(fields_named(&text), Vec::<String>::new(), "{text}");
 }
 
 #[test]

@@ -28,11 +28,12 @@ pub fn validate(schema: &Value, config: &Value, secrets: &[String]) -> Vec<Confi
                     "is required".to_owned()
                 }
                 kind => {
-                    let mut message = error.to_string();
-                    for secret in secrets.iter().filter(|s| !s.is_empty()) {
-                        message = message.replace(secret.as_str(), "********");
-                    }
-                    if message.contains("********") {
+                    let message = error.to_string();
+                    if secrets
+                        .iter()
+                        .filter(|s| !s.is_empty())
+                        .any(|secret| mentions(&message, secret))
+                    {
                         format!("does not satisfy `{}`", kind.keyword())
                     } else {
                         message
@@ -44,19 +45,45 @@ pub fn validate(schema: &Value, config: &Value, secrets: &[String]) -> Vec<Confi
         .collect()
 }
 
+/// Whether `message` shows `secret`, as it is or as JSON writes it inside a string (an
+/// error shows the instance as JSON: `pa"ss` appears as `pa\"ss`).
+fn mentions(message: &str, secret: &str) -> bool {
+    let escaped = serde_json::to_string(secret).unwrap_or_default();
+    let escaped = escaped
+        .strip_prefix('"')
+        .and_then(|e| e.strip_suffix('"'))
+        .unwrap_or(&escaped);
+    message.contains(secret) || (!escaped.is_empty() && message.contains(escaped))
+}
+
 fn escape_pointer(token: &str) -> String {
     token.replace('~', "~0").replace('/', "~1")
 }
 
 /// The JSON pointers of the secret fields a schema declares: properties with
-/// `"writeOnly": true`, at any depth of nested objects.
+/// `"writeOnly": true`, at any depth of nested objects, and in the subschemas of `allOf`,
+/// `anyOf` and `oneOf` that describe the same object. A manifest with a `writeOnly` anywhere
+/// else (under `items`, `additionalProperties`, `$defs`…) is refused when it is read, as no
+/// fixed pointer could take that secret out of the stored config.
 pub fn secret_fields(schema: &Value) -> Vec<String> {
     let mut fields = Vec::new();
     collect_secret_fields(schema, String::new(), &mut fields);
+    let mut seen = std::collections::HashSet::new();
+    fields.retain(|f| seen.insert(f.clone()));
     fields
 }
 
 fn collect_secret_fields(schema: &Value, at: String, fields: &mut Vec<String>) {
+    for combinator in ["allOf", "anyOf", "oneOf"] {
+        for sub in schema
+            .get(combinator)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            collect_secret_fields(sub, at.clone(), fields);
+        }
+    }
     let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
         return;
     };
@@ -238,6 +265,56 @@ mod tests {
         assert_eq!(problems[0].path, "/accessToken");
         assert!(!problems[0].message.contains(secret), "{problems:?}");
         assert!(problems[0].message.contains("minLength"), "{problems:?}");
+    }
+
+    #[test]
+    fn a_secret_escaped_by_json_in_a_problem_is_not_repeated_either() {
+        // The attack: a secret with a quote and a backslash, too short, so the error shows
+        // it as JSON writes it (`sh\"rt\\s3`), which the plain secret does not match.
+        let secret = "sh\"rt\\s3";
+        let escaped = r#"sh\"rt\\s3"#;
+        let problems = validate(
+            &schema(),
+            &json!({"tenantId": "abc", "accessToken": secret}),
+            &[secret.to_owned()],
+        );
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(!problems[0].message.contains(escaped), "{problems:?}");
+        assert!(!problems[0].message.contains(secret), "{problems:?}");
+        assert_eq!(problems[0].message, "does not satisfy `minLength`");
+        // A secret shown inside the whole config (a combinator at the root) is caught too.
+        let whole = json!({"type": "object", "not": {"required": ["accessToken"]}});
+        let problems = validate(
+            &whole,
+            &json!({"accessToken": secret}),
+            &[secret.to_owned()],
+        );
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(!problems[0].message.contains(escaped), "{problems:?}");
+    }
+
+    #[test]
+    fn secrets_in_all_of_any_of_and_one_of_are_found() {
+        let schema = json!({
+            "type": "object",
+            "allOf": [{ "properties": { "apiKey": { "type": "string", "writeOnly": true } } }],
+            "properties": {
+                "auth": {
+                    "type": "object",
+                    "oneOf": [
+                        { "properties": { "password": { "type": "string", "writeOnly": true } } },
+                        { "properties": { "token": { "type": "string", "writeOnly": true } } }
+                    ],
+                    "anyOf": [
+                        { "properties": { "password": { "type": "string", "writeOnly": true } } }
+                    ]
+                }
+            }
+        });
+        assert_eq!(
+            secret_fields(&schema),
+            vec!["/apiKey", "/auth/password", "/auth/token"]
+        );
     }
 
     #[test]
