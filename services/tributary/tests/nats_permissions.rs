@@ -1319,8 +1319,8 @@ async fn the_subscriber_pulls_its_named_consumer_and_injects_nothing() {
         0,
         "a data event reached CONNECTOR_ITEMS through the subscriber"
     );
-    // Its own consumer still serves it: the next data event (the first waits for its ack,
-    // its delivery having gone into APPS).
+    // Its own consumer still serves it: a data event (the first again when its delivery to
+    // APPS's connector.items.injected was not taken, or the next).
     etl.jetstream()
         .publish("data.PersonUpdated", "{}".into())
         .await
@@ -1338,7 +1338,7 @@ async fn the_subscriber_pulls_its_named_consumer_and_injects_nothing() {
         .expect("the subscriber's consumer delivers")
         .unwrap()
         .unwrap();
-    assert_eq!(message.subject.as_str(), "data.PersonUpdated");
+    assert!(message.subject.starts_with("data.Person"), "{}", message.subject);
 }
 
 #[tokio::test]
