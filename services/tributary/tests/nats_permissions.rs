@@ -1338,7 +1338,11 @@ async fn the_subscriber_pulls_its_named_consumer_and_injects_nothing() {
         .expect("the subscriber's consumer delivers")
         .unwrap()
         .unwrap();
-    assert!(message.subject.starts_with("data.Person"), "{}", message.subject);
+    assert!(
+        message.subject.starts_with("data.Person"),
+        "{}",
+        message.subject
+    );
 }
 
 #[tokio::test]
