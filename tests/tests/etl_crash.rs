@@ -24,7 +24,10 @@ const PERSONS: &str = "SELECT count(*) FROM person p JOIN source_record s \
 async fn an_etl_killed_mid_stream_and_restarted_stores_announces_and_indexes_each_item_once() {
     let mut stack = Stack::new().await;
     // Small batches, so the stream takes many transactions; redelivery 3 s after the kill.
+    // The items are published as a connector would, for an instance never installed: the
+    // ETL's data:write check would dead-letter them all.
     stack
+        .set("etl.check_data_write", false)
         .set("etl.batch_size", 25)
         .set("etl.concurrent_batches", 2)
         .set("etl.ack_wait_secs", 3);

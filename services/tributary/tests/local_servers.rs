@@ -142,10 +142,22 @@ async fn admin(data_dir: &Path) -> async_nats::Client {
 async fn search(client: &async_nats::Client, q: &str) -> SearchResults {
     let mut query = SearchQuery::from_params(&Default::default()).unwrap();
     query.q = q.to_owned();
-    let reply = client
-        .request("search.query", serde_json::to_vec(&query).unwrap().into())
-        .await
-        .unwrap();
+    // Asked again for up to 30 s while no answer comes (a fresh connection's inbox interest
+    // may reach the server a moment after it connects, on a loaded machine).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let reply = loop {
+        match client
+            .request("search.query", serde_json::to_vec(&query).unwrap().into())
+            .await
+        {
+            Ok(reply) => break reply,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("search.query not answered yet: {e}");
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            Err(e) => panic!("search.query was not answered: {e}"),
+        }
+    };
     // Replies are `{"ok": …}` or `{"error": …}`.
     let reply: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
     serde_json::from_value(reply["ok"].clone()).unwrap_or_else(|e| panic!("{e}: {reply}"))

@@ -371,6 +371,38 @@ async fn assert_nothing_on(subscribers: Vec<(&mut async_nats::Subscriber, &str)>
 }
 
 /// The next message on `subscriber` whose subject is `subject`, within `secs`.
+/// Publishes `subject` as `publisher` until `subscriber` sees it (a new subscription's interest
+/// may reach the server's other accounts and routes a moment after its flush, and this
+/// machine is loaded), for up to 15 s; fails naming `who` when it never arrives.
+async fn delivered(
+    publisher: &User,
+    subject: &str,
+    subscriber: &mut async_nats::Subscriber,
+    who: &str,
+) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        publisher
+            .client
+            .publish(subject.to_owned(), "{}".into())
+            .await
+            .unwrap();
+        publisher.client.flush().await.unwrap();
+        let until = Instant::now() + Duration::from_millis(500);
+        while let Ok(Some(message)) = timeout(
+            until.saturating_duration_since(Instant::now()),
+            subscriber.next(),
+        )
+        .await
+        {
+            if message.subject.as_str() == subject {
+                return;
+            }
+        }
+    }
+    panic!("{who} did not see `{subject}` within 15 s");
+}
+
 async fn next_on(subscriber: &mut async_nats::Subscriber, subject: &str, secs: u64, who: &str) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
@@ -742,12 +774,7 @@ async fn what_belongs_to_another_service_is_refused() {
             (&mut token_requests, "token"),
         ] {
             let subject = format!("plugins.{verb}.{asker}");
-            user(asker)
-                .client
-                .publish(subject.clone(), "{}".into())
-                .await
-                .unwrap();
-            next_on(requests, &subject, 5, "the plugin manager").await;
+            delivered(user(asker), &subject, requests, "the plugin manager").await;
         }
     }
     // A plugin's events, each service in the namespace of the type of plugin it runs; your
@@ -755,43 +782,28 @@ async fn what_belongs_to_another_service_is_refused() {
     let mut plugin_events = user("subscriber").watch("plugin.>").await;
     for runner in ["connector", "channel"] {
         let subject = format!("plugin.{runner}.inst-1.crm.Exported");
-        user(runner)
-            .client
-            .publish(subject.clone(), "{}".into())
-            .await
-            .unwrap();
-        next_on(&mut plugin_events, &subject, 5, "the subscriber").await;
+        delivered(user(runner), &subject, &mut plugin_events, "the subscriber").await;
     }
     // The ETL asks an item's instance's accepted permissions, to enforce data:write.
     let mut instance_requests = user("plugin-manager").watch("plugins.instance").await;
-    user("etl")
-        .client
-        .publish("plugins.instance", "{}".into())
-        .await
-        .unwrap();
-    user("etl").client.flush().await.unwrap();
-    next_on(
-        &mut instance_requests,
+    delivered(
+        user("etl"),
         "plugins.instance",
-        5,
+        &mut instance_requests,
         "the plugin manager",
     )
     .await;
-    user("admin")
-        .client
-        .publish("plugins.install", "{}".into())
-        .await
-        .unwrap();
-    next_on(&mut installs, "plugins.install", 5, "the plugin manager").await;
-    user("admin")
-        .client
-        .publish("channel.send.helpdesk", "{}".into())
-        .await
-        .unwrap();
-    next_on(
-        &mut sends,
+    delivered(
+        user("admin"),
+        "plugins.install",
+        &mut installs,
+        "the plugin manager",
+    )
+    .await;
+    delivered(
+        user("admin"),
         "channel.send.helpdesk",
-        5,
+        &mut sends,
         "the channel service",
     )
     .await;
@@ -1225,11 +1237,25 @@ async fn no_user_but_the_connector_receives_its_plugins_runtime_reply_by_any_pat
             .unwrap();
         answering.flush().await.unwrap();
     });
-    let reply = users["connector"]
-        .client
-        .request("plugins.runtime.connector", "{}".into())
-        .await
-        .unwrap();
+    // Asked again while the answering subscription's interest is not yet known (no
+    // responders), for up to 15 s.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let reply = loop {
+        match users["connector"]
+            .client
+            .request("plugins.runtime.connector", "{}".into())
+            .await
+        {
+            Ok(reply) => break reply,
+            Err(e)
+                if e.kind() == async_nats::RequestErrorKind::NoResponders
+                    && Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(200)).await
+            }
+            Err(e) => panic!("the connector was not answered: {e}"),
+        }
+    };
     assert_eq!(reply.payload, secret.as_bytes());
     answered.await.unwrap();
 
