@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull};
-use async_nats::{Client, ConnectOptions};
+use async_nats::{Client, ConnectErrorKind, ConnectOptions};
 use secrecy::ExposeSecret;
 use tributary_proto::streams::{ConsumerKey, DeliveryLimits, StreamKey};
 use tributary_proto::{ServiceName, Subjects};
@@ -26,6 +26,16 @@ pub enum NatsError {
         /// The configured URL.
         url: String,
         /// Why.
+        reason: String,
+    },
+    /// The server answered but refused this client's user or password.
+    #[error("NATS at {url} refused {user}: {reason}. Check `nats.user` and `nats.password` (TRIBUTARY__NATS__USER / TRIBUTARY__NATS__PASSWORD) against the server's users (deploy/nats-server.conf)")]
+    Refused {
+        /// The configured URL.
+        url: String,
+        /// The user, or "a client without a user".
+        user: String,
+        /// What the server said.
         reason: String,
     },
     /// A stream could not be created or updated.
@@ -102,6 +112,22 @@ pub async fn connect(config: &NatsConfig, client_name: &str) -> Result<Client, N
     let connecting = options.connect(config.url.as_str());
     match tokio::time::timeout(Duration::from_secs(config.connect_timeout_secs), connecting).await {
         Ok(Ok(client)) => Ok(client),
+        Ok(Err(e))
+            if matches!(
+                e.kind(),
+                ConnectErrorKind::AuthorizationViolation | ConnectErrorKind::Authentication
+            ) =>
+        {
+            Err(NatsError::Refused {
+                url: config.url.clone(),
+                user: if config.user.is_empty() {
+                    "a client without a user".to_owned()
+                } else {
+                    format!("user `{}`", config.user)
+                },
+                reason: e.to_string(),
+            })
+        }
         Ok(Err(e)) => Err(unreachable(e.to_string())),
         Err(_) => Err(unreachable(format!(
             "no answer within {} s",

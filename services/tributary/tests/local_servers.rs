@@ -181,6 +181,21 @@ async fn assert_secrets_out_of_reach(data_dir: &Path) {
     .connect(nats_url(data_dir))
     .await;
     assert!(guessed.is_err(), "a guessed password must be refused");
+    // A service given that password says it was refused, naming the user, not that NATS
+    // cannot be reached.
+    let mut config = tributary_kit::config::Config::defaults().unwrap().nats;
+    config.url = nats_url(data_dir);
+    config.user = "plugin-manager".into();
+    config.password = "password".to_owned().into();
+    let refused = tributary_kit::nats::connect(&config, "guess")
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        refused.contains("refused user `plugin-manager`") && !refused.contains("cannot reach"),
+        "{refused}"
+    );
     let admin = admin(data_dir).await;
     for subject in ["plugins.runtime.connector", "plugins.token.connector"] {
         let body = serde_json::to_vec(&serde_json::json!({"instance_id": "demo"})).unwrap();
