@@ -528,10 +528,90 @@ pub struct DatabaseConfig {
     /// migrates as the owner first, and a service only checks at start-up that every
     /// migration it knows has run, stopping with what to run if not.
     pub migrate: bool,
+    /// Whether and how the connection is encrypted (`database.ssl_mode`): `prefer` by
+    /// default, which encrypts where the server offers TLS but neither verifies its
+    /// certificate nor refuses a server (or a man in the middle) that answers without TLS;
+    /// over a network, set `verify-full`.
+    pub ssl_mode: SslMode,
+    /// The PEM file of the certificate authorities `verify-ca` and `verify-full` trust
+    /// (`database.ssl_root_cert`); empty: none. Required by those two modes, and refused with
+    /// the others, which would not use it.
+    pub ssl_root_cert: String,
     /// The role of each service, which `tributary-db provision` creates (or updates)
     /// and grants what deploy/postgres/grants.sql says (`[database.roles.<service>]`). Read
     /// by that step only; a service connects as `user` above.
     pub roles: DatabaseRoles,
+}
+
+impl DatabaseConfig {
+    /// The root certificate file `ssl_root_cert` names, if any.
+    pub fn ssl_root_cert_path(&self) -> Option<&Path> {
+        let path = self.ssl_root_cert.trim();
+        (!path.is_empty()).then(|| Path::new(path))
+    }
+
+    /// Checks `database.ssl_mode` against `database.ssl_root_cert`: a verifying mode needs a
+    /// root certificate file that exists; another mode would ignore one, so one given there
+    /// is refused rather than left to look as if it were checked.
+    fn validate_tls(&self) -> Result<(), ConfigError> {
+        match (self.ssl_mode.verifies(), self.ssl_root_cert_path()) {
+            (true, None) => Err(ConfigError::new(
+                "database.ssl_root_cert",
+                format!(
+                    "must name the PEM file of the certificate authority that signed the server's certificate: database.ssl_mode `{}` verifies it",
+                    self.ssl_mode.as_str()
+                ),
+            )),
+            (true, Some(path)) if !path.is_file() => Err(ConfigError::new(
+                "database.ssl_root_cert",
+                format!("`{}` is not a readable file", path.display()),
+            )),
+            (false, Some(_)) => Err(ConfigError::new(
+                "database.ssl_root_cert",
+                format!(
+                    "is used only by database.ssl_mode `verify-ca` or `verify-full`, not `{}`, which would not check the server's certificate against it; set database.ssl_mode = \"verify-full\"",
+                    self.ssl_mode.as_str()
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// How the connection to PostgreSQL is encrypted, as libpq's `sslmode` (`database.ssl_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SslMode {
+    /// Never encrypted.
+    Disable,
+    /// Encrypted when the server offers TLS, its certificate not checked; in clear when it
+    /// does not (so a man in the middle may downgrade it).
+    Prefer,
+    /// Always encrypted, or no connection; the certificate is not checked.
+    Require,
+    /// Encrypted, the certificate signed by `database.ssl_root_cert`.
+    VerifyCa,
+    /// Encrypted, the certificate signed by `database.ssl_root_cert` and naming
+    /// `database.host`.
+    VerifyFull,
+}
+
+impl SslMode {
+    /// The mode as written in configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SslMode::Disable => "disable",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
+        }
+    }
+
+    /// Whether the server's certificate is checked against a root certificate.
+    pub fn verifies(self) -> bool {
+        matches!(self, SslMode::VerifyCa | SslMode::VerifyFull)
+    }
 }
 
 /// The five services' PostgreSQL roles, as `tributary-db provision` makes them.
@@ -1223,6 +1303,7 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        self.database.validate_tls()?;
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.telemetry.log_filter) {
             return Err(ConfigError::new(
                 "telemetry.log_filter",

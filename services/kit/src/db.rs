@@ -5,10 +5,10 @@
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 use sqlx::{Connection, PgConnection, PgPool};
 
-use crate::config::DatabaseConfig;
+use crate::config::{DatabaseConfig, SslMode};
 
 pub mod provision;
 
@@ -96,7 +96,23 @@ pub fn connect_options(config: &DatabaseConfig, database: &str) -> PgConnectOpti
     if !password.is_empty() {
         options = options.password(password);
     }
+    options = options.ssl_mode(ssl_mode(config.ssl_mode));
+    if let Some(root) = config.ssl_root_cert_path() {
+        options = options.ssl_root_cert(root);
+    }
     options
+}
+
+/// sqlx's mode for `database.ssl_mode`, set on every connection so a `PGSSLMODE` in the
+/// environment cannot weaken it.
+fn ssl_mode(mode: SslMode) -> PgSslMode {
+    match mode {
+        SslMode::Disable => PgSslMode::Disable,
+        SslMode::Prefer => PgSslMode::Prefer,
+        SslMode::Require => PgSslMode::Require,
+        SslMode::VerifyCa => PgSslMode::VerifyCa,
+        SslMode::VerifyFull => PgSslMode::VerifyFull,
+    }
 }
 
 /// Connects a service's pool as `database.migrate` says: with it (the default), as

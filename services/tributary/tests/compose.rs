@@ -587,7 +587,8 @@ fn each_service_connects_to_postgresql_as_the_role_db_provision_makes_for_it() {
     let services = services(&compose);
     let provision = &services["db-provision"];
     let provision_env = environment(provision);
-    let roles = config_of("db-provision", provision).database.roles;
+    let provision_database = config_of("db-provision", provision).database;
+    let roles = provision_database.roles.clone();
     let owner = owner_made_by_init_script();
     let mut taken = BTreeSet::new();
     for name in ServiceName::ALL {
@@ -608,6 +609,14 @@ fn each_service_connects_to_postgresql_as_the_role_db_provision_makes_for_it() {
         assert!(
             !database.migrate,
             "{name} would migrate, which its role may not: set TRIBUTARY__DATABASE__MIGRATE false"
+        );
+        assert_eq!(
+            (database.ssl_mode, &database.ssl_root_cert),
+            (
+                provision_database.ssl_mode,
+                &provision_database.ssl_root_cert
+            ),
+            "{name} reaches PostgreSQL with other TLS settings than db-provision"
         );
         let section = config_section(name).to_uppercase();
         let password = &environment(service)["TRIBUTARY__DATABASE__PASSWORD"];

@@ -2,6 +2,7 @@ use std::collections::HashMap;
 
 use secrecy::ExposeSecret;
 use std::os::unix::fs::PermissionsExt;
+use tributary_kit::config::SslMode;
 use tributary_kit::{Config, ConfigSources};
 
 fn env(pairs: &[(&str, &str)]) -> Option<HashMap<String, String>> {
@@ -123,6 +124,21 @@ fn each_bad_value_stops_loading_with_its_key_named() {
         ),
         ("TRIBUTARY__NATS__URLL", "nats://x", "nats.urll"),
         (
+            "TRIBUTARY__DATABASE__SSL_MODE",
+            "sometimes",
+            "database.ssl_mode",
+        ),
+        (
+            "TRIBUTARY__DATABASE__SSL_MODE",
+            "verify-full",
+            "database.ssl_root_cert",
+        ),
+        (
+            "TRIBUTARY__DATABASE__SSL_ROOT_CERT",
+            "/etc/ssl/certs/ca-certificates.crt",
+            "database.ssl_root_cert",
+        ),
+        (
             "TRIBUTARY__SEARCH__MEILISEARCH_URL",
             "meilisearch:7700",
             "search.meilisearch_url",
@@ -220,6 +236,41 @@ fn the_database_password_never_shows_in_debug_output() {
     })
     .unwrap();
     assert!(!format!("{config:?}").contains("hunter2-secret"));
+}
+
+#[test]
+fn a_verifying_tls_mode_needs_a_root_certificate_file_that_exists() {
+    let load = |mode: &str, root: &str| {
+        Config::load(&ConfigSources {
+            file: None,
+            env: env(&[
+                ("TRIBUTARY__DATABASE__SSL_MODE", mode),
+                ("TRIBUTARY__DATABASE__SSL_ROOT_CERT", root),
+            ]),
+        })
+    };
+    let missing = std::env::temp_dir().join(format!("no-such-ca-{}.pem", uuid::Uuid::new_v4()));
+    let missing = missing.display().to_string();
+    for mode in ["verify-ca", "verify-full"] {
+        let err = load(mode, &missing).unwrap_err();
+        assert_eq!(err.key, "database.ssl_root_cert", "{err}");
+        assert!(err.to_string().contains(&missing), "names the file: {err}");
+        let err = load(mode, "").unwrap_err();
+        assert_eq!(err.key, "database.ssl_root_cert", "{err}");
+        assert!(err.to_string().contains(mode), "names the mode: {err}");
+    }
+    let root = file_with("-----BEGIN CERTIFICATE-----\n");
+    let config = load("verify-full", &root.display().to_string()).unwrap();
+    std::fs::remove_file(&root).unwrap();
+    assert_eq!(config.database.ssl_mode, SslMode::VerifyFull);
+    assert_eq!(config.database.ssl_root_cert_path(), Some(root.as_path()));
+    let default = Config::defaults().unwrap().database;
+    assert_eq!(
+        default.ssl_mode,
+        SslMode::Prefer,
+        "the default works on loopback and compose"
+    );
+    assert_eq!(default.ssl_root_cert_path(), None);
 }
 
 #[test]

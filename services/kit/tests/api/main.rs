@@ -4,6 +4,7 @@
 mod batch_retry;
 mod config;
 mod consume;
+mod database_tls;
 mod exposure;
 mod mesh;
 mod outbox;
