@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tributary_kit::{Config, ConfigSources, KitError, ServiceRuntime};
 use tributary_proto::ServiceName;
 
+use crate::local::database_roles::ServiceRoles;
 use crate::local::nats_users::{NatsUsers, ADMIN_USER};
 use crate::local::LocalServers;
 
@@ -32,22 +33,28 @@ pub struct UpArgs {
 }
 
 /// The configuration each part of the mesh runs with: the same, but for the NATS user when
-/// `tributary up` knows the users of its server ([`NatsUsers`]): then each service connects
-/// as its own, as in a compose deployment, and the demo as `admin`.
+/// `tributary up` knows the users of its server ([`NatsUsers`]), and the PostgreSQL role when
+/// it runs its own cluster ([`ServiceRoles`]): then each service connects as its own, as in a
+/// compose deployment, and the demo as `admin`.
 #[derive(Debug)]
 pub struct MeshConfig {
     /// The configuration as loaded and completed by `tributary up`.
     pub base: Config,
     /// The NATS server's users, when `nats.user` is not configured.
     pub users: Option<NatsUsers>,
+    /// The services' PostgreSQL roles, when `tributary up` runs its own cluster; `base`'s
+    /// database user is then the cluster's owner, which provisions them.
+    pub roles: Option<ServiceRoles>,
 }
 
 impl MeshConfig {
-    /// One configuration for everything: the configured NATS user, or none.
+    /// One configuration for everything: the configured NATS user, or none, and the
+    /// configured database role.
     pub fn shared(config: Config) -> Self {
         MeshConfig {
             base: config,
             users: None,
+            roles: None,
         }
     }
 
@@ -60,9 +67,14 @@ impl MeshConfig {
         }
     }
 
-    /// The configuration `service` runs with.
+    /// The configuration `service` runs with: its own NATS user, and its own database role
+    /// when the roles are known.
     pub fn of(&self, service: ServiceName) -> Config {
-        self.as_user(service.as_str())
+        let config = self.as_user(service.as_str());
+        match &self.roles {
+            Some(roles) => roles.config_of(&config, service),
+            None => config,
+        }
     }
 }
 
@@ -93,6 +105,7 @@ pub async fn run_with_servers(
     let mesh = MeshConfig {
         base: config,
         users: servers.nats_users.take(),
+        roles: servers.database_roles.take(),
     };
     let outcome = run(mesh, args.demo, shutdown).await;
     let stopped = servers
@@ -111,6 +124,12 @@ pub async fn run(
 ) -> Result<(), KitError> {
     // The streams and consumers first, as their own identity: no service may make them.
     tributary_kit::nats::provision_all(&mesh.as_user(tributary_kit::nats::PROVISION_USER)).await?;
+    // The database's too, as the cluster's owner, when each service has its own role.
+    if mesh.roles.is_some() {
+        tributary_kit::db::provision::provision(&mesh.base.database)
+            .await
+            .map_err(|e| KitError::Unexpected(anyhow::Error::new(e)))?;
+    }
     let runtimes = start_all(&mesh).await?;
     let config = mesh.as_user(ADMIN_USER);
     for rt in &runtimes {

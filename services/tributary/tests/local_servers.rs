@@ -220,6 +220,72 @@ async fn assert_secrets_out_of_reach(data_dir: &Path) {
     }
 }
 
+/// A connection to the private cluster `tributary up` runs with `data_dir`, as `user`.
+async fn private_database(data_dir: &Path, user: &str, password: &str) -> sqlx::PgConnection {
+    use sqlx::ConnectOptions;
+    // postmaster.pid's fourth line is the port the server listens on.
+    let pid = std::fs::read_to_string(data_dir.join("postgres/cluster/postmaster.pid")).unwrap();
+    let port: u16 = pid.lines().nth(3).unwrap().trim().parse().unwrap();
+    sqlx::postgres::PgConnectOptions::new()
+        .host("127.0.0.1")
+        .port(port)
+        .username(user)
+        .password(password)
+        .database("tributary")
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("connecting as {user}: {e}"))
+}
+
+/// Under `tributary up`'s own PostgreSQL each service connects as its own role, as in a
+/// compose deployment: the channel service's, read from where `up` keeps it, reads no secret,
+/// rewrites no instance and runs no program, as a compromised channel service would try.
+async fn assert_each_service_is_its_own_database_role(data_dir: &Path) {
+    let secret = |file: &str| std::fs::read_to_string(data_dir.join(file)).unwrap();
+    let owner = secret("postgres/password");
+    let mut as_owner = private_database(data_dir, "tributary", owner.trim()).await;
+    let users: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT usename::text FROM pg_stat_activity WHERE datname = 'tributary' \
+         AND pid <> pg_backend_pid() ORDER BY 1",
+    )
+    .fetch_all(&mut as_owner)
+    .await
+    .unwrap();
+    // The search service holds no connection once it has checked the schema; the others do.
+    let services = [
+        "tributary_channel",
+        "tributary_connector",
+        "tributary_etl",
+        "tributary_plugin_manager",
+        "tributary_search",
+    ];
+    assert!(
+        users.iter().all(|user| services.contains(&user.as_str()))
+            && services[..4].iter().all(|s| users.iter().any(|u| u == s)),
+        "each service connects as its own role, none as the owner: {users:?}"
+    );
+    let channel = secret("secrets/postgres/channel");
+    let mut as_channel = private_database(data_dir, "tributary_channel", channel.trim()).await;
+    for attack in [
+        "SELECT * FROM plugin_secret",
+        "UPDATE plugin_instance SET config = '{}'",
+        "COPY (SELECT 1) TO PROGRAM 'true'",
+    ] {
+        // 42501: insufficient_privilege.
+        let refused = sqlx::query(attack).execute(&mut as_channel).await;
+        let code = refused.err().and_then(|e| {
+            e.as_database_error()
+                .and_then(|d| d.code())
+                .map(|c| c.into_owned())
+        });
+        assert_eq!(
+            code.as_deref(),
+            Some("42501"),
+            "the channel role must not: {attack}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn up_with_its_own_servers_and_demo_makes_the_sample_searchable_and_ctrl_c_stops_them_all() {
     let dir = tempfile::tempdir().unwrap();
@@ -270,6 +336,7 @@ async fn up_with_its_own_servers_and_demo_makes_the_sample_searchable_and_ctrl_c
     );
     let priya = search(&client, "priya").await;
     assert!(priya.hits.iter().any(|h| h.title == "Priya Nair"));
+    assert_each_service_is_its_own_database_role(&data_dir).await;
     interrupt(&mut up);
     assert_eq!(
         processes_under(dir.path()),

@@ -7,9 +7,11 @@
 //! where it can (`up --no-install` says not to), and otherwise [`LocalServerError::Missing`]
 //! says what to install.
 
+pub mod database_roles;
 pub mod install;
 mod nats;
 pub mod nats_users;
+mod passwords;
 mod postgres;
 mod programs;
 mod servers;

@@ -65,20 +65,12 @@ impl NatsUsers {
     /// missing (the directory 0700, each file 0600). A file others may read or change is
     /// refused, naming it and the `chmod` that fixes it.
     pub fn ensure(data_dir: &Path) -> Result<Self, LocalServerError> {
-        let dir = users_dir(data_dir);
-        make_private_dir(&dir)?;
-        let mut passwords = BTreeMap::new();
-        for user in users_in(SERVER_CONF) {
-            let file = dir.join(&user);
-            if !file.exists() {
-                // A letter first: nats-server reads a variable's value as a configuration
-                // value, and one of digits only would be a number.
-                let password = format!("n{}", tributary_plugin_manager::keys::random_token());
-                tributary_plugin_manager::keys::write_private(&file, &password)
-                    .map_err(|e| LocalServerError::io(&file, e))?;
-            }
-            passwords.insert(user.clone(), read_password(&file, &user)?);
-        }
+        let users = users_in(SERVER_CONF);
+        let passwords = super::passwords::ensure(
+            &users_dir(data_dir),
+            users.iter().map(String::as_str),
+            "the NATS password",
+        )?;
         Ok(NatsUsers { passwords })
     }
 
@@ -92,7 +84,7 @@ impl NatsUsers {
         if !file.exists() {
             return Ok(None);
         }
-        read_password(&file, user).map(Some)
+        super::passwords::read(&file, &format!("the NATS password of {user}")).map(Some)
     }
 
     /// `user`'s password.
@@ -141,36 +133,6 @@ pub fn connect_as_admin(
     }
     config.nats.user = ADMIN_USER.to_owned();
     config.nats.password = password;
-    Ok(())
-}
-
-/// A password file, refused when others may read or change it.
-fn read_password(file: &Path, user: &str) -> Result<SecretString, LocalServerError> {
-    tributary_kit::http::check_secret_file_mode(file, &format!("the NATS password of {user}"))
-        .map_err(|e| LocalServerError::failed("reading the NATS passwords", e.to_string()))?;
-    let text = std::fs::read_to_string(file).map_err(|e| LocalServerError::io(file, e))?;
-    let password = text.trim();
-    if password.is_empty() {
-        return Err(LocalServerError::failed(
-            "reading the NATS passwords",
-            format!(
-                "{} is empty; delete it and `tributary up` makes a new one",
-                file.display()
-            ),
-        ));
-    }
-    Ok(SecretString::from(password.to_owned()))
-}
-
-/// Makes `dir` and its parents, `dir` itself readable by its owner only.
-fn make_private_dir(dir: &Path) -> Result<(), LocalServerError> {
-    std::fs::create_dir_all(dir).map_err(|e| LocalServerError::io(dir, e))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| LocalServerError::io(dir, e))?;
-    }
     Ok(())
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tributary_kit::{Config, ConfigSources};
 
+use super::database_roles::ServiceRoles;
 use super::install::{install_if_missing, NATS_SERVER, POSTGRESQL};
 use super::nats_users::{url_file, NatsUsers};
 use super::{postgres_search_dirs, LocalNats, LocalPostgres, LocalServerError};
@@ -26,6 +27,9 @@ pub struct LocalServers {
     pub nats_users: Option<NatsUsers>,
     /// The PostgreSQL server, when one was started.
     pub postgres: Option<LocalPostgres>,
+    /// The services' roles on that server, when it was started: each service connects as
+    /// its own, provisioned by `tributary up` as the cluster's owner.
+    pub database_roles: Option<ServiceRoles>,
 }
 
 /// What answers on a port where a NATS server might be.
@@ -153,6 +157,9 @@ impl LocalServers {
             config.database.port = postgres.port();
             config.database.user = postgres.user().to_owned();
             config.database.password = postgres.password();
+            let roles = ServiceRoles::ensure(&data_dir)?;
+            roles.fill(config);
+            servers.database_roles = Some(roles);
             servers.postgres = Some(postgres);
         }
         Ok(servers)
