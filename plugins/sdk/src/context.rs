@@ -1,6 +1,7 @@
 //! The [`PluginContext`]: everything a plugin instance may reach, each call checked against
 //! its grants.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -118,6 +119,8 @@ struct ContextInner {
     events: Arc<dyn EventSink>,
     data: Arc<dyn DataReader>,
     kv: Arc<dyn KeyValueStore>,
+    /// Host directories no plugin may read ([`PluginContext::protected_paths`]).
+    protected_paths: Vec<PathBuf>,
 }
 
 impl std::fmt::Debug for PluginContext {
@@ -140,6 +143,7 @@ pub struct PluginContextBuilder {
     events: Arc<dyn EventSink>,
     data: Arc<dyn DataReader>,
     kv: Arc<dyn KeyValueStore>,
+    protected_paths: Vec<PathBuf>,
 }
 
 impl PluginContextBuilder {
@@ -182,6 +186,14 @@ impl PluginContextBuilder {
         self
     }
 
+    /// The host's own directories, which no plugin may read whatever its config says: the
+    /// service's `data_dir`, holding the master key and the NATS passwords under `secrets/`
+    /// (see [`PluginContext::protected_paths`]). None by default.
+    pub fn protected_paths(mut self, paths: Vec<PathBuf>) -> Self {
+        self.protected_paths = paths;
+        self
+    }
+
     /// Builds the context; fails only if the HTTP client cannot be built.
     pub fn build(self) -> Result<PluginContext, PluginError> {
         let span = tracing::info_span!(
@@ -200,6 +212,7 @@ impl PluginContextBuilder {
                 events: self.events,
                 data: self.data,
                 kv: self.kv,
+                protected_paths: self.protected_paths,
             }),
         })
     }
@@ -221,7 +234,17 @@ impl PluginContext {
             events: Arc::new(Unavailable),
             data: Arc::new(Unavailable),
             kv: Arc::new(Unavailable),
+            protected_paths: Vec::new(),
         }
+    }
+
+    /// The host's own directories, which the instance must never read, whatever its config
+    /// says: the service's data directory, with the master key and the NATS passwords. The
+    /// SDK gives a plugin no file access; a built-in plugin that reads files with the
+    /// service's own (the folder connector) refuses a config pointing into one of these and
+    /// never enters one.
+    pub fn protected_paths(&self) -> &[PathBuf] {
+        &self.inner.protected_paths
     }
 
     /// The plugin's id, such as `com.microsoft.graph`.

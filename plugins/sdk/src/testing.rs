@@ -81,6 +81,7 @@ pub struct TestContext {
     config: Value,
     events: Arc<RecordingSink>,
     data: Arc<MemoryData>,
+    protected_paths: Vec<std::path::PathBuf>,
 }
 
 impl TestContext {
@@ -104,6 +105,7 @@ impl TestContext {
             config,
             events: Arc::new(RecordingSink::default()),
             data: Arc::new(MemoryData::default()),
+            protected_paths: Vec::new(),
         };
         test.ctx = test.build(|b| b);
         test
@@ -122,6 +124,14 @@ impl TestContext {
     /// Rebuilds the context with [`fast_retry_policy`], so that retry tests take milliseconds.
     pub fn with_fast_retries(self) -> Self {
         self.with_http(|http| http.retry_policy(fast_retry_policy()))
+    }
+
+    /// Rebuilds the context with `paths` as the host's protected directories
+    /// ([`PluginContext::protected_paths`]), as a service passes its `data_dir`.
+    pub fn with_protected_paths(mut self, paths: Vec<std::path::PathBuf>) -> Self {
+        self.protected_paths = paths;
+        self.ctx = self.build(|b| b);
+        self
     }
 
     /// Adds an entity the context's data reader returns.
@@ -153,6 +163,7 @@ impl TestContext {
         .http(|http| configure(local_egress(http)))
         .event_sink(self.events.clone())
         .data_reader(self.data.clone())
+        .protected_paths(self.protected_paths.clone())
         .build();
         match built {
             Ok(ctx) => ctx,

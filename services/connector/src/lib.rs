@@ -101,7 +101,10 @@ pub async fn build_with(
         settings.heartbeat_interval(),
         runtime.shutdown.clone(),
     )
-    .with_egress(runtime.config.plugins);
+    .with_egress(runtime.config.plugins)
+    // The master key, the NATS passwords and the plugin store live under data_dir: no
+    // instance's config may point the folder connector at them.
+    .with_protected_paths(vec![runtime.config.data_dir.clone()]);
     let database = &runtime.config.database;
     let supervisor = Supervisor::new(
         registry,

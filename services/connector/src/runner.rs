@@ -203,6 +203,13 @@ impl SyncRunner {
         self
     }
 
+    /// The same, with `paths` (the service's `data_dir`) kept out of every instance's reach
+    /// ([`tributary_plugin_sdk::PluginContext::protected_paths`]).
+    pub fn with_protected_paths(mut self, paths: Vec<std::path::PathBuf>) -> Self {
+        self.contexts = self.contexts.with_protected_paths(paths);
+        self
+    }
+
     /// The store it records in.
     pub fn store(&self) -> &SyncStore {
         &self.store

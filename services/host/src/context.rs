@@ -5,6 +5,7 @@
 //! reached. An instance whose plugin's manifest has an `auth` section has its HTTP client
 //! attach the access token the plugin manager brokers ([`BrokeredTokens`]).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -44,6 +45,9 @@ pub struct InstanceContexts {
     /// What every instance's requests may reach beyond its grants and how much of an answer
     /// it reads (`[plugins]`); `None` keeps the SDK's defaults (no private targets, 32 MiB).
     egress: Option<PluginsConfig>,
+    /// The service's own directories, which no instance may read
+    /// ([`PluginContext::protected_paths`]).
+    protected_paths: Vec<PathBuf>,
 }
 
 impl std::fmt::Debug for InstanceContexts {
@@ -51,6 +55,7 @@ impl std::fmt::Debug for InstanceContexts {
         f.debug_struct("InstanceContexts")
             .field("http_attempts", &self.http_attempts)
             .field("egress", &self.egress)
+            .field("protected_paths", &self.protected_paths)
             .finish_non_exhaustive()
     }
 }
@@ -74,6 +79,7 @@ impl InstanceContexts {
             kv: Arc::new(PgKeyValueStore::new(pool)),
             http_attempts: None,
             egress: None,
+            protected_paths: Vec::new(),
         }
     }
 
@@ -81,6 +87,14 @@ impl InstanceContexts {
     /// private targets allowed or not, the most body bytes of one answer.
     pub fn with_egress(mut self, egress: PluginsConfig) -> Self {
         self.egress = Some(egress);
+        self
+    }
+
+    /// The same, with `paths` (the service's `data_dir`) handed to every instance as
+    /// directories it must never read ([`PluginContext::protected_paths`]): the folder
+    /// connector refuses a folder in one and never enters one.
+    pub fn with_protected_paths(mut self, paths: Vec<PathBuf>) -> Self {
+        self.protected_paths = paths;
         self
     }
 
@@ -131,6 +145,7 @@ impl InstanceContexts {
             .event_sink(self.events.clone())
             .data_reader(self.data.clone())
             .kv_store(self.kv.clone())
+            .protected_paths(self.protected_paths.clone())
             .build()
     }
 }

@@ -1,6 +1,7 @@
 //! The instance configuration: which folder, which files in it.
 
-use std::path::PathBuf;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
@@ -32,6 +33,44 @@ pub struct FolderConfig {
     /// carrying it is not refused as having an unknown field.
     #[serde(default)]
     pub schedule: Option<String>,
+    /// `path` with every link resolved, as checked: what the scan walks, so a link swapped
+    /// in for the folder after the check is not followed.
+    #[serde(skip)]
+    pub root: PathBuf,
+    /// The host's directories the scan never enters ([`PluginContext::protected_paths`]).
+    #[serde(skip)]
+    pub protected: Vec<ProtectedDir>,
+}
+
+/// One of the host's own directories (the service's `data_dir`), which no instance may
+/// read: known by its resolved path, to refuse a folder inside it, and by its device and
+/// inode, to leave it out of a folder that holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtectedDir {
+    /// Its path, every link resolved.
+    pub path: PathBuf,
+    /// The device it is on.
+    pub dev: u64,
+    /// Its inode.
+    pub ino: u64,
+}
+
+impl ProtectedDir {
+    /// `path` resolved, when it exists (what does not exist holds nothing to protect).
+    fn find(path: &Path) -> Option<Self> {
+        let path = std::fs::canonicalize(path).ok()?;
+        let meta = std::fs::metadata(&path).ok()?;
+        Some(ProtectedDir {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            path,
+        })
+    }
+
+    /// Whether a directory with `meta` (its own, not a link's) is this one.
+    pub fn is(&self, meta: &std::fs::Metadata) -> bool {
+        meta.dev() == self.dev && meta.ino() == self.ino
+    }
 }
 
 fn default_extensions() -> Vec<String> {
@@ -47,12 +86,12 @@ impl FolderConfig {
     /// field. Checks that `path` is an absolute path to a directory, so it touches the file
     /// system: call it off the async runtime.
     pub fn from_context(ctx: &PluginContext) -> Result<Self, PluginError> {
-        let config: FolderConfig = require_config(ctx).map_err(name_unknown_field)?;
-        config.check()?;
+        let mut config: FolderConfig = require_config(ctx).map_err(name_unknown_field)?;
+        config.check(ctx.protected_paths())?;
         Ok(config)
     }
 
-    fn check(&self) -> Result<(), PluginError> {
+    fn check(&mut self, protected_paths: &[PathBuf]) -> Result<(), PluginError> {
         if !self.path.is_absolute() {
             return Err(config_error(
                 "path",
@@ -73,6 +112,33 @@ impl FolderConfig {
                     format!("cannot read `{}`: {e}", self.path.display()),
                 ))
             }
+        }
+        self.root = std::fs::canonicalize(&self.path).map_err(|e| {
+            config_error(
+                "path",
+                format!("cannot read `{}`: {e}", self.path.display()),
+            )
+        })?;
+        self.protected = protected_paths
+            .iter()
+            .filter_map(|p| ProtectedDir::find(p))
+            .collect();
+        // The service's data directory holds the master key and the NATS passwords
+        // (`secrets/`): a folder there, or the directory itself, would hand them to whoever
+        // may configure an instance. A folder that holds it is synced without it (scan.rs).
+        if let Some(dir) = self
+            .protected
+            .iter()
+            .find(|d| self.root.starts_with(&d.path))
+        {
+            return Err(config_error(
+                "path",
+                format!(
+                    "`{}` is the service's data directory `{}` or inside it, where its keys and NATS passwords are kept (`secrets/`); the folder connector may not sync it: choose a folder outside it",
+                    self.path.display(),
+                    dir.path.display()
+                ),
+            ));
         }
         if self.extensions.is_empty() {
             return Err(config_error(

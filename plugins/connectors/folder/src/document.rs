@@ -1,6 +1,7 @@
 //! One file as a document: reading it, hashing it, mapping it onto `DocumentFields`.
 
 use std::io::Read;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -27,6 +28,13 @@ pub(crate) enum ReadError {
     /// Opening or reading it failed.
     #[error("cannot read the file: {0}")]
     Io(#[from] std::io::Error),
+    /// Its last component is a symbolic link now: one was swapped in after the listing.
+    #[error("it became a symbolic link after the folder was listed; links are never followed, so it was not read")]
+    Link,
+    /// What was opened is not the regular file listed: the file, or a directory above it,
+    /// was replaced (by a link to elsewhere, a device, another file) after the listing.
+    #[error("it was replaced after the folder was listed (by a link, a device or another file), so it was not read")]
+    Replaced,
     /// It grew past `maxFileBytes` after it was listed.
     #[error("the file grew past maxFileBytes ({max} bytes)")]
     TooLarge {
@@ -35,9 +43,27 @@ pub(crate) enum ReadError {
     },
 }
 
-/// Reads the file at `file.path`, at most `max_bytes` of it, and hashes it.
+/// Reads the file listed as `file`, at most `max_bytes` of it, and hashes it.
+///
+/// The path is opened without following a link in its last component (`O_NOFOLLOW`), and
+/// without blocking on a FIFO or device put there (`O_NONBLOCK`); then the open handle's own
+/// metadata must be a regular file with the device and inode the listing saw. A file swapped
+/// for a link between the listing and this read, or a directory above it swapped for a link
+/// to elsewhere (which `O_NOFOLLOW` does not see), is therefore never read: what is read is
+/// the file that was inside the folder when it was listed.
 pub(crate) fn read(file: &ListedFile, max_bytes: u64) -> Result<FileContent, ReadError> {
-    let opened = std::fs::File::open(&file.path)?;
+    let opened = std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(&file.path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => ReadError::Link,
+            _ => ReadError::Io(e),
+        })?;
+    let meta = opened.metadata()?;
+    if !meta.is_file() || (meta.dev(), meta.ino()) != file.identity {
+        return Err(ReadError::Replaced);
+    }
     let mut bytes = Vec::with_capacity(usize::try_from(file.size).unwrap_or(0));
     // One byte more than allowed tells a file that grew since it was listed.
     opened
@@ -144,6 +170,7 @@ mod tests {
             path: "/nowhere/latin1.txt".into(),
             mtime: DateTime::<Utc>::UNIX_EPOCH,
             size: 5,
+            identity: (0, 0),
         };
         let content = FileContent {
             bytes: b"\xef\xbb\xbfcaf\xe9!".to_vec(),

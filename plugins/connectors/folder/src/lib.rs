@@ -102,6 +102,8 @@ impl ConnectorPlugin for FolderConnector {
             cursor,
             request,
             checkpoint_every: self.checkpoint_every,
+            #[cfg(test)]
+            before_read: None,
         }
         .into_stream()
     }

@@ -1,12 +1,13 @@
 //! Listing the folder: which files are candidates, with their metadata, in path order.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use tracing::warn;
+use tracing::{info, warn};
 use walkdir::{DirEntry, WalkDir};
 
-use crate::config::{ExcludeRules, FolderConfig};
+use crate::config::{ExcludeRules, FolderConfig, ProtectedDir};
 
 /// A file the folder holds that the configuration selects.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +20,9 @@ pub(crate) struct ListedFile {
     pub mtime: DateTime<Utc>,
     /// Its size in bytes.
     pub size: u64,
+    /// The device and inode of the file listed: the file read must be this one
+    /// ([`crate::document::read`]), not whatever was put at its path since.
+    pub identity: (u64, u64),
 }
 
 /// What a listing found.
@@ -56,15 +60,23 @@ pub(crate) struct ListingError {
 
 /// Lists the files under the configured folder that are synced: the configured extensions,
 /// no hidden or excluded path, no symbolic link, no file over `maxFileBytes`. Reads
-/// metadata only. Symbolic links are not followed (a link named as the root itself is), so
-/// nothing outside the folder is read and a link cannot loop.
+/// metadata only. Symbolic links are not followed, each skipped with its reason in the log
+/// (the root is walked as resolved when the config was checked), so nothing outside the
+/// folder is listed and a link cannot loop; the host's protected directories (its
+/// `data_dir`) are never entered.
 pub(crate) fn list(config: &FolderConfig, exclude: &ExcludeRules) -> Result<Listing, ListingError> {
-    let root = config.path.as_path();
+    let root = config.root.as_path();
+    let protected = config.protected.as_slice();
     let mut listing = Listing::default();
     let walker = WalkDir::new(root)
         .follow_links(false)
         .into_iter()
-        .filter_entry(|entry| entry.depth() == 0 || enters(root, entry, exclude));
+        .filter_entry(|entry| {
+            if entry.depth() == 0 {
+                return !is_protected(entry, protected);
+            }
+            enters(root, entry, exclude, protected)
+        });
     for entry in walker {
         let entry = match entry {
             Ok(entry) => entry,
@@ -83,6 +95,13 @@ pub(crate) fn list(config: &FolderConfig, exclude: &ExcludeRules) -> Result<List
                 continue;
             }
         };
+        if entry.file_type().is_symlink() {
+            info!(
+                path = ?relative_path(root, entry.path()),
+                "Skipped a symbolic link: links are never followed, so that nothing outside the folder is read."
+            );
+            continue;
+        }
         if !entry.file_type().is_file() {
             continue;
         }
@@ -128,6 +147,7 @@ pub(crate) fn list(config: &FolderConfig, exclude: &ExcludeRules) -> Result<List
             path: entry.into_path(),
             mtime,
             size: metadata.len(),
+            identity: (metadata.dev(), metadata.ino()),
         });
     }
     // Path order, as strings: the order of the index, and what `after` in a cursor means.
@@ -136,8 +156,14 @@ pub(crate) fn list(config: &FolderConfig, exclude: &ExcludeRules) -> Result<List
 }
 
 /// Whether the walk looks at `entry` (and, for a directory, goes into it): not hidden, not
-/// excluded; files are checked further by the caller.
-fn enters(root: &Path, entry: &DirEntry, exclude: &ExcludeRules) -> bool {
+/// excluded, not one of the host's protected directories; files are checked further by the
+/// caller.
+fn enters(
+    root: &Path,
+    entry: &DirEntry,
+    exclude: &ExcludeRules,
+    protected: &[ProtectedDir],
+) -> bool {
     if entry
         .file_name()
         .to_str()
@@ -146,6 +172,9 @@ fn enters(root: &Path, entry: &DirEntry, exclude: &ExcludeRules) -> bool {
         return false;
     }
     if entry.file_type().is_dir() {
+        if is_protected(entry, protected) {
+            return false;
+        }
         return match relative_path(root, entry.path()) {
             Some(relative) => !exclude.excludes_dir(&relative),
             None => {
@@ -155,6 +184,26 @@ fn enters(root: &Path, entry: &DirEntry, exclude: &ExcludeRules) -> bool {
         };
     }
     true
+}
+
+/// Whether the directory `entry` is one of the host's protected directories, which the scan
+/// leaves out with everything in it (and says so); a directory whose metadata cannot be
+/// read is left to the walk, which reports it.
+fn is_protected(entry: &DirEntry, protected: &[ProtectedDir]) -> bool {
+    if protected.is_empty() || !entry.file_type().is_dir() {
+        return false;
+    }
+    let Ok(meta) = entry.metadata() else {
+        return false;
+    };
+    let found = protected.iter().any(|dir| dir.is(&meta));
+    if found {
+        warn!(
+            path = %entry.path().display(),
+            "Skipped the service's data directory inside the folder: its keys and NATS passwords are never synced."
+        );
+    }
+    found
 }
 
 /// `path` relative to `root`, `/`-separated; `None` when a component is not UTF-8.

@@ -22,6 +22,10 @@ const STEP_BUFFER: usize = 1;
 
 type StepResult = Result<SyncStep, PluginError>;
 
+/// A test's change to the folder between the listing and a file's read.
+#[cfg(test)]
+pub(crate) type BeforeRead = Box<dyn Fn(&ListedFile) + Send + Sync>;
+
 /// Everything one sync needs, moved onto the blocking thread that runs it.
 pub(crate) struct SyncJob {
     /// The instance's context: its config, id and log span.
@@ -32,6 +36,10 @@ pub(crate) struct SyncJob {
     pub request: SyncRequest,
     /// A checkpoint after this many files sent, deleted or re-indexed.
     pub checkpoint_every: usize,
+    /// Called with each file between the listing and its read: where a test changes the
+    /// folder as someone racing the sync would.
+    #[cfg(test)]
+    pub before_read: Option<BeforeRead>,
 }
 
 /// Why a sync stopped before its end.
@@ -186,6 +194,10 @@ impl SyncRun<'_> {
             return Ok(false);
         }
 
+        #[cfg(test)]
+        if let Some(before_read) = &self.job.before_read {
+            before_read(file);
+        }
         let content = match document::read(file, config.max_file_bytes) {
             Ok(content) => content,
             Err(error) => {
@@ -259,5 +271,83 @@ impl SyncRun<'_> {
         self.sender
             .blocking_send(Ok(step))
             .map_err(|_| Halt::Stopped)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::symlink;
+    use std::path::Path;
+
+    use futures::StreamExt;
+    use serde_json::json;
+    use tributary_plugin_sdk::testing::TestContext;
+
+    use super::*;
+
+    /// Runs a sync of `root` with `before_read` called before each file is read, and returns
+    /// the upserts' ids and contents.
+    async fn sync_racing(
+        root: &Path,
+        before_read: impl Fn(&ListedFile) + Send + Sync + 'static,
+    ) -> Vec<(String, String)> {
+        let test = TestContext::new(&["data:write:documents"], json!({ "path": root }));
+        let job = SyncJob {
+            ctx: test.ctx(),
+            cursor: None,
+            request: SyncRequest::incremental(),
+            checkpoint_every: 100,
+            before_read: Some(Box::new(before_read)),
+        };
+        let mut steps = job.into_stream();
+        let mut upserts = Vec::new();
+        while let Some(step) = steps.next().await {
+            if let SyncStep::Item(item) = step.expect("the sync fails") {
+                let content = item.data["content"].as_str().unwrap_or_default().to_owned();
+                upserts.push((item.external_id, content));
+            }
+        }
+        upserts
+    }
+
+    #[tokio::test]
+    async fn a_file_or_directory_swapped_for_a_link_after_the_listing_is_not_read() {
+        // The attack: whoever may write in the folder replaces a listed file, or a directory
+        // above one, by a link to a file outside it (the service's secrets) while the sync
+        // runs, between the listing (which saw a plain file) and the read.
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret.md"), "TOP SECRET key").unwrap();
+        std::fs::create_dir(outside.path().join("dir")).unwrap();
+        std::fs::write(outside.path().join("dir/c.md"), "TOP SECRET too").unwrap();
+        let folder = tempfile::tempdir().unwrap();
+        let root = folder.path().to_owned();
+        std::fs::write(root.join("a.md"), "# A").unwrap();
+        std::fs::write(root.join("b.md"), "# B").unwrap();
+        std::fs::create_dir(root.join("sub")).unwrap();
+        std::fs::write(root.join("sub/c.md"), "# C").unwrap();
+
+        let secrets = outside.path().to_owned();
+        let upserts = sync_racing(&root, move |file| match file.relative.as_str() {
+            "b.md" => {
+                std::fs::remove_file(&file.path).unwrap();
+                symlink(secrets.join("secret.md"), &file.path).unwrap();
+            }
+            "sub/c.md" => {
+                let sub = file.path.parent().unwrap();
+                std::fs::rename(sub, sub.with_file_name("sub-before")).unwrap();
+                symlink(secrets.join("dir"), sub).unwrap();
+            }
+            _ => {}
+        })
+        .await;
+
+        let ids: Vec<&str> = upserts.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["a.md"], "{upserts:?}");
+        assert!(
+            upserts
+                .iter()
+                .all(|(_, content)| !content.contains("SECRET")),
+            "{upserts:?}"
+        );
     }
 }

@@ -170,6 +170,16 @@ pub async fn try_sync_with(
     request: SyncRequest,
 ) -> Result<SyncOutcome, PluginError> {
     let test = TestContext::new(&["data:write:documents"], config);
+    try_sync_in(connector, &test, cursor, request).await
+}
+
+/// Runs a whole sync in `test`'s context and collects it, or the error that ended it.
+pub async fn try_sync_in(
+    connector: &FolderConnector,
+    test: &TestContext,
+    cursor: Option<Cursor>,
+    request: SyncRequest,
+) -> Result<SyncOutcome, PluginError> {
     let mut steps = connector.sync(test.ctx(), cursor, request);
     let mut outcome = SyncOutcome {
         items: Vec::new(),

@@ -7,6 +7,7 @@
 mod config;
 mod helpers;
 mod modes;
+mod protected;
 mod resume;
 mod selection;
 mod sync;
