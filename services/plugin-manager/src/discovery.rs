@@ -6,12 +6,14 @@
 //!
 //! One id may be found in several versions (an instance keeps running the version it was
 //! installed or upgraded to while a newer one waits for `plugins upgrade`); one id and
-//! version twice is refused, and so is a directory plugin taking a built-in plugin's id.
+//! version twice is refused, and so is a directory plugin taking a built-in plugin's id or
+//! naming a compiled-in plugin's `builtin:` entrypoint.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+use tributary_host::builtin::BUILTIN_PREFIX;
 use tributary_kit::ConfigError;
 use tributary_proto::manifest::{ManifestProblem, PluginManifest};
 
@@ -137,13 +139,38 @@ pub fn discover(builtin: &[&str], dirs: &[PathBuf]) -> Catalog {
         }
     }
 
+    // The entrypoints of the plugins compiled in (`builtin:folder`): a manifest from a
+    // directory naming one would run built-in code under its own id and permissions.
+    let compiled: HashSet<String> = builtin
+        .iter()
+        .filter_map(|text| string_field(text, "entrypoint"))
+        .filter(|entrypoint| entrypoint.starts_with(BUILTIN_PREFIX))
+        .collect();
+
     let mut catalog = Catalog::default();
     // Where each id and version was found first, and the ids of the built-in plugins.
     let mut taken: HashMap<(String, semver::Version), String> = HashMap::new();
     let mut builtin_ids: HashMap<String, String> = HashMap::new();
-    for (location, parsed, id) in found {
+    // The built-in manifests come first in `found`; known by that, not by their location's
+    // text, which a relative plugin directory (`builtin-plugins/`) could begin with too.
+    for (index, (location, parsed, id)) in found.into_iter().enumerate() {
+        let compiled_in = index < builtin.len();
         match parsed {
             Ok(mut manifest) => {
+                if !compiled_in && compiled.contains(&manifest.entrypoint) {
+                    catalog.invalid.push(InvalidPlugin {
+                        id: Some(manifest.id.clone()),
+                        problems: vec![ManifestProblem {
+                            field: "entrypoint".into(),
+                            message: format!(
+                                "`{}` is the code of a plugin compiled into Tributary; a plugin from a directory cannot name it (it would run that code under its own id and permissions): give it a `wasm:` or `declarative:` entrypoint",
+                                manifest.entrypoint
+                            ),
+                        }],
+                        location,
+                    });
+                    continue;
+                }
                 if let Some(problem) = taken_by_another(&manifest, &location, &taken, &builtin_ids)
                 {
                     catalog.invalid.push(InvalidPlugin {
@@ -180,7 +207,7 @@ pub fn discover(builtin: &[&str], dirs: &[PathBuf]) -> Catalog {
                 // `sha256`, so the host runs exactly the spec checked here. Built-in specs
                 // are compiled in and held to their manifests by a test.
                 if let Some(file) = tributary_declarative::spec_file(&manifest.entrypoint) {
-                    if !location.starts_with(BUILTIN_LOCATION) {
+                    if !compiled_in {
                         match tributary_declarative::check_plugin_dir(
                             Path::new(&location),
                             &manifest,
@@ -204,7 +231,7 @@ pub fn discover(builtin: &[&str], dirs: &[PathBuf]) -> Catalog {
                         }
                     }
                 }
-                let location = if location.starts_with(BUILTIN_LOCATION) {
+                let location = if compiled_in {
                     builtin_ids.insert(manifest.id.clone(), location);
                     BUILTIN_LOCATION.to_owned()
                 } else {
@@ -408,7 +435,8 @@ map = { entity = "document", id = "record.id", fields = { title = "record.title"
         write("d-json", "{not json");
         std::fs::create_dir_all(root.join("e-no-manifest")).unwrap();
         write("f-builtin", &manifest("com.example.builtin", "9.0.0"));
-        let builtin = manifest("com.example.builtin", "0.1.0");
+        let builtin =
+            manifest("com.example.builtin", "0.1.0").replace("builtin:test", "builtin:compiled");
 
         let catalog = discover(&[builtin.as_str()], std::slice::from_ref(&root));
         std::fs::remove_dir_all(&root).unwrap();
@@ -444,9 +472,40 @@ map = { entity = "document", id = "record.id", fields = { title = "record.title"
         assert!(
             builtin_taken.problems[0]
                 .message
-                .contains("is the id of the built-in plugin builtin:test"),
+                .contains("is the id of the built-in plugin builtin:compiled"),
             "{builtin_taken:?}"
         );
+    }
+
+    #[test]
+    fn a_directory_plugin_naming_a_compiled_in_entrypoint_is_refused_naming_it() {
+        // The attack: a third-party manifest (a plugin directory, or an archive unpacked into
+        // the managed one) runs the built-in folder connector's code under its own id and
+        // permissions.
+        let (root, write) = plugin_root();
+        let compiled =
+            manifest("tributary.example", "0.1.0").replace("builtin:test", "builtin:folder");
+        write(
+            "hijack",
+            &manifest("com.example.hijack", "1.0.0").replace("builtin:test", "builtin:folder"),
+        );
+        write("test-only", &manifest("com.example.registered", "1.0.0"));
+
+        let catalog = discover(&[compiled.as_str()], std::slice::from_ref(&root));
+        std::fs::remove_dir_all(&root).unwrap();
+
+        assert!(catalog.newest("com.example.hijack").is_none());
+        let refused = &catalog.invalid[0];
+        assert_eq!(refused.id.as_deref(), Some("com.example.hijack"));
+        assert_eq!(refused.problems[0].field, "entrypoint");
+        assert!(
+            refused.problems[0].message.contains("`builtin:folder`"),
+            "{refused:?}"
+        );
+        // An entrypoint nothing compiled in answers to runs nothing (only a test registers
+        // one), so it is no way to built-in code.
+        assert!(catalog.newest("com.example.registered").is_some());
+        assert_eq!(catalog.invalid.len(), 1, "{:#?}", catalog.invalid);
     }
 
     #[test]
