@@ -88,10 +88,22 @@ impl DavClient {
             .header("Depth", depth.header())
             .header("Content-Type", "application/xml; charset=utf-8")
             .body(body);
+        let what = format!("{method} {}", url.path());
         if let Some(username) = &self.username {
+            // `url` checked the configured URL; an href a server answers with may still name
+            // plain http to another host (or the same one), where the password would go in
+            // clear.
+            if self.password.is_some() && crate::config::in_clear(url) {
+                return Err(PluginError::Config {
+                    field: "url".to_owned(),
+                    message: format!(
+                        "{what}: the server sent the sync to http://{}, where the password would travel in clear; it is not sent. Use https:// on the server",
+                        url.host_str().unwrap_or_default()
+                    ),
+                });
+            }
             request = request.basic_auth(username, self.password.as_ref());
         }
-        let what = format!("{method} {}", url.path());
         let response = request
             .send()
             .await

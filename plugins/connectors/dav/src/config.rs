@@ -69,6 +69,17 @@ impl CheckedConfig {
                 "is required when a password is given".to_owned(),
             ));
         }
+        // Basic authentication sends the password with every request: over plain http anyone
+        // on the path reads it. Only a server on this machine may be reached so.
+        if config.password.is_some() && in_clear(&url) {
+            return Err(config_error(
+                "url",
+                format!(
+                    "is http:// to {}, which would send the password in clear with every request; use https:// (plain http is allowed only to a loopback address: localhost, 127.0.0.0/8, ::1)",
+                    url.host_str().unwrap_or_default()
+                ),
+            ));
+        }
         if let Some(collections) = &config.collections {
             if collections.iter().any(|c| c.trim().is_empty()) {
                 return Err(config_error(
@@ -83,6 +94,26 @@ impl CheckedConfig {
             password: config.password,
             collections: config.collections,
         })
+    }
+}
+
+/// Whether a request to `url` crosses the network unencrypted: plain `http` to a host that
+/// is not this machine. Basic authentication is never sent so.
+pub(crate) fn in_clear(url: &Url) -> bool {
+    url.scheme() == "http" && !is_loopback(url)
+}
+
+/// Whether `url`'s host is this machine: `localhost` (or a name under it), 127.0.0.0/8 or
+/// `::1`. Any other name may resolve anywhere.
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+        None => false,
     }
 }
 
@@ -137,6 +168,39 @@ mod tests {
             failing_field(json!({ "url": "https://dav.example.com/", "colections": [] })),
             "colections"
         );
+    }
+
+    #[test]
+    fn a_password_over_plain_http_is_refused_unless_the_server_is_loopback() {
+        // The attack: a config sending the password in clear across the network.
+        for url in [
+            "http://dav.example.com/",
+            "http://10.0.0.5:5232/",
+            "http://[fe80::1]/",
+            "http://localhost.example.com/",
+        ] {
+            match check(json!({ "url": url, "username": "ada", "password": "hunter2" })) {
+                Err(PluginError::Config { field, message }) => {
+                    assert_eq!(field, "url", "{message}");
+                    assert!(message.contains("https://"), "{message}");
+                    assert!(!message.contains("hunter2"), "{message}");
+                }
+                other => panic!("{url}: expected a config error, got {other:?}"),
+            }
+        }
+        for url in [
+            "https://dav.example.com/",
+            "http://127.0.0.1:5232/",
+            "http://127.8.9.10/",
+            "http://[::1]:5232/",
+            "http://localhost:5232/",
+            "http://LOCALHOST./",
+        ] {
+            let config = check(json!({ "url": url, "username": "ada", "password": "hunter2" }));
+            assert!(config.is_ok(), "{url}: {config:?}");
+        }
+        // Without a password nothing secret is sent: any http server may be read.
+        assert!(check(json!({ "url": "http://dav.example.com/" })).is_ok());
     }
 
     #[test]
