@@ -17,6 +17,7 @@
 //! them with `cargo build --workspace --bins`, and `scripts/test` (`cargo nextest run
 //! --workspace --lib --bins --examples --tests`) builds them before running the tests.
 
+pub mod admin;
 pub mod items;
 pub mod process;
 pub mod radicale;
@@ -26,6 +27,7 @@ pub mod twilio;
 use std::future::Future;
 use std::time::Duration;
 
+pub use admin::AdminApi;
 pub use process::{binary, binary_dir, ServiceProcess};
 pub use radicale::Radicale;
 pub use stack::{Servers, Stack, StoredMessage};

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use secrecy::ExposeSecret;
-use serde_json::{json, Value};
+use serde_json::Value;
 use sqlx::{Connection, PgConnection};
 use tributary_kit::client::CallError;
 use tributary_kit::config::config_section;
@@ -24,6 +24,7 @@ use tributary_proto::requests::{ApiError, Request};
 use tributary_proto::streams::{ConsumerKey, StreamKey};
 use tributary_proto::{ServiceName, Subjects};
 
+use crate::admin::AdminApi;
 use crate::eventually;
 use crate::process::{tail, ServiceProcess};
 
@@ -461,6 +462,16 @@ impl Stack {
         }
     }
 
+    /// The admin API of the plugin manager process running now, to hand to a task that goes on
+    /// calling it while the test kills the process ([`AdminApi`]).
+    pub fn admin_api(&self) -> AdminApi {
+        AdminApi::new(
+            self.http.clone(),
+            format!("http://{}", self.http_addr(ServiceName::PluginManager)),
+            self.config.plugin_manager.admin_token.clone(),
+        )
+    }
+
     /// `method path` on the plugin manager's admin API with the admin token; the status and
     /// the JSON answer.
     pub async fn admin(
@@ -469,52 +480,24 @@ impl Stack {
         path: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let url = format!(
-            "http://{}{path}",
-            self.http_addr(ServiceName::PluginManager)
-        );
-        let mut request = self
-            .http
-            .request(method.clone(), &url)
-            .bearer_auth(self.config.plugin_manager.admin_token.expose_secret());
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request
-            .send()
+        self.admin_api()
+            .call(method.clone(), path, body)
             .await
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
     }
 
     /// Installs `plugin` as `instance` with `config` through the admin API, accepting every
     /// permission the plugin asks for; not enabled.
     pub async fn admin_install(&self, plugin: &str, instance: &str, config: Value) {
-        let (status, info) = self
-            .admin(
-                reqwest::Method::GET,
-                &format!("/api/v1/plugins/{plugin}"),
-                None,
-            )
-            .await;
-        assert_eq!(status, 200, "GET plugin {plugin}: {info}");
-        let (status, body) = self
-            .admin(
-                reqwest::Method::POST,
-                "/api/v1/instances",
-                Some(json!({
-                    "plugin_id": plugin,
-                    "instance_id": instance,
-                    "config": config,
-                    "accept_permissions": info["permissions"],
-                })),
-            )
-            .await;
+        let api = self.admin_api();
+        let permissions = api
+            .permissions(plugin)
+            .await
+            .unwrap_or_else(|e| panic!("GET plugin {plugin}: {e}"));
+        let (status, body) = api
+            .install(plugin, instance, config, &permissions)
+            .await
+            .unwrap_or_else(|e| panic!("install {instance}: {e}"));
         assert_eq!(status, 201, "install {instance}: {body}");
     }
 
@@ -644,6 +627,59 @@ impl Stack {
         (status, response.text().await.unwrap_or_default())
     }
 
+    /// How many messages a stream holds now.
+    pub async fn stream_len(&self, key: StreamKey) -> u64 {
+        let name = key.name(self.subjects());
+        let mut stream = self
+            .jetstream()
+            .get_stream(&name)
+            .await
+            .unwrap_or_else(|e| panic!("stream {name}: {e}"));
+        stream
+            .info()
+            .await
+            .unwrap_or_else(|e| panic!("stream {name}: {e}"))
+            .state
+            .messages
+    }
+
+    /// What JetStream says of a durable consumer now: deliveries (`delivered`, redeliveries
+    /// included), what is pending and what is delivered but unacked.
+    pub async fn consumer_info(&self, consumer: ConsumerKey) -> jetstream::consumer::Info {
+        self.jetstream()
+            .get_consumer_from_stream::<jetstream::consumer::pull::Config, _, _>(
+                consumer.durable_name(),
+                consumer.stream().name(self.subjects()),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("consumer {}: {e}", consumer.durable_name()))
+            .cached_info()
+            .clone()
+    }
+
+    /// The id of every hit of `GET /search` with `params`, read page after page (as many as
+    /// a page may hold), in the order found: an entity indexed twice would be in it twice.
+    pub async fn search_ids(&self, params: &[(&str, &str)]) -> Vec<String> {
+        let limit = tributary_proto::requests::search::MAX_LIMIT;
+        let mut ids = Vec::new();
+        loop {
+            let offset = ids.len().to_string();
+            let limit_text = limit.to_string();
+            let mut page_params = params.to_vec();
+            page_params.extend([("limit", limit_text.as_str()), ("offset", offset.as_str())]);
+            let page = self.search(&page_params).await;
+            let hits = page["hits"].as_array().cloned().unwrap_or_default();
+            ids.extend(
+                hits.iter()
+                    .filter_map(|hit| hit["id"].as_str().map(str::to_owned)),
+            );
+            let total = page["total"].as_u64().unwrap_or(0) as usize;
+            if hits.len() < limit || ids.len() >= total {
+                return ids;
+            }
+        }
+    }
+
     /// Every message a stream holds now, in order.
     pub async fn stream_messages(&self, key: StreamKey) -> Vec<StoredMessage> {
         let js = self.jetstream();
@@ -707,6 +743,21 @@ impl Stack {
         }
     }
 
+    /// The ids of the persons stored from `instance` (through its source rows).
+    pub async fn person_ids(&self, instance: &str) -> std::collections::BTreeSet<String> {
+        sqlx::query_scalar::<_, uuid::Uuid>(
+            "SELECT p.id FROM person p JOIN source_record s ON s.entity_id = p.id \
+             AND s.entity_type = 'person' WHERE s.instance_id = $1",
+        )
+        .bind(instance)
+        .fetch_all(self.pool())
+        .await
+        .unwrap_or_else(|e| panic!("reading person ids: {e}"))
+        .into_iter()
+        .map(|id| id.to_string())
+        .collect()
+    }
+
     /// Asserts that the `n` persons of `instance` each made it exactly once everywhere,
     /// waiting up to `secs` for each stage to settle: one source row per external id and one
     /// person per source row in PostgreSQL, nothing left in the outbox or unacked, exactly one
@@ -735,17 +786,7 @@ impl Stack {
             (n as i64, n as i64),
             "one source row per external id"
         );
-        let ids: std::collections::BTreeSet<String> = sqlx::query_scalar::<_, uuid::Uuid>(
-            "SELECT p.id FROM person p JOIN source_record s ON s.entity_id = p.id \
-             AND s.entity_type = 'person' WHERE s.instance_id = $1",
-        )
-        .bind(instance)
-        .fetch_all(self.pool())
-        .await
-        .unwrap_or_else(|e| panic!("reading person ids: {e}"))
-        .into_iter()
-        .map(|id| id.to_string())
-        .collect();
+        let ids = self.person_ids(instance).await;
         assert_eq!(ids.len(), n, "one person per source row");
 
         self.wait_search_total(&[("source", instance)], n as u64, secs)

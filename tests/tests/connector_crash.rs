@@ -31,12 +31,7 @@ async fn sync_status(stack: &Stack) -> Option<String> {
 
 /// How many items the connector items stream holds.
 async fn items_published(stack: &Stack) -> u64 {
-    let mut stream = stack
-        .jetstream()
-        .get_stream(StreamKey::ConnectorItems.name(stack.subjects()))
-        .await
-        .unwrap();
-    stream.info().await.unwrap().state.messages
+    stack.stream_len(StreamKey::ConnectorItems).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

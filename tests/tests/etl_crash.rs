@@ -76,15 +76,11 @@ async fn an_etl_killed_mid_stream_and_restarted_stores_announces_and_indexes_eac
     let found = stack.search(&[("q", "kestrel")]).await;
     assert_eq!(found["total"], N, "every person by its word");
 
-    let mut consumer = stack
-        .jetstream()
-        .get_consumer_from_stream::<async_nats::jetstream::consumer::pull::Config, _, _>(
-            ConsumerKey::EtlItems.durable_name(),
-            StreamKey::ConnectorItems.name(stack.subjects()),
-        )
+    let delivered = stack
+        .consumer_info(ConsumerKey::EtlItems)
         .await
-        .unwrap();
-    let delivered = consumer.info().await.unwrap().delivered.consumer_sequence;
+        .delivered
+        .consumer_sequence;
     eprintln!(
         "{delivered} deliveries of {N} items: {} again after the kill.",
         delivered.saturating_sub(N as u64)
