@@ -332,8 +332,14 @@ pub struct PluginLifecycle {
     pub version: String,
     /// The instance's state after the change.
     pub state: InstanceState,
-    /// Who made the change (an admin token's name, `system`).
+    /// Who made the change, as the plugin manager established it (the audit log's actor: an
+    /// admin token's name, `nats:admin`, `nats:connector`, `oauth-broker`), never what a
+    /// request claims.
     pub actor: String,
+    /// The name the request claimed (`cli:alice`), for a change asked over NATS: only a
+    /// claim, as NATS does not tell the plugin manager who sent a request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_actor: Option<String>,
     /// Why, for `PluginFailed`: the error; for `PluginReconnectNeeded`: the provider's reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,

@@ -381,10 +381,18 @@ pub struct UninstallOutcome {
     pub items_deleted: u64,
 }
 
-/// A service reports that an instance it runs is alive, or failed.
+/// `plugins.heartbeat.<plugin type>`: a service reports that an instance it runs is alive, or
+/// failed. Each service reports on its own plugin type's subject, which only its NATS user may
+/// publish to, and the plugin manager takes it only about instances of that type: the
+/// connector service cannot mark a channel instance failed or keep it looking alive, nor the
+/// reverse (a report about another type is refused as `not_found`, audited, and changes
+/// nothing).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HeartbeatRequest {
+    /// The type of plugin the reporting service runs (the subject's last token, not in the
+    /// body). `None` when the token is no plugin type.
+    #[serde(skip)]
+    pub plugin_type: Option<PluginType>,
     /// The instance.
     pub instance_id: String,
     /// The error that stopped it, when it failed.
@@ -471,6 +479,7 @@ per_plugin_type! {
     RuntimeQuery => "runtime", RuntimeInstance, INSTANCE;
     AccessTokenQuery => "token", AccessToken,
         &[BadRequest, NotFound, InvalidConfig, Conflict, Internal];
+    HeartbeatRequest => "heartbeat", InstanceView, &[BadRequest, NotFound, Conflict, Internal];
 }
 
 /// Everything the service that runs an instance needs, secrets included. Only
@@ -590,7 +599,10 @@ pub struct AuditEntry {
     pub seq: i64,
     /// When.
     pub at: DateTime<Utc>,
-    /// Who.
+    /// Who: the identity the plugin manager established, never what a request claims: the
+    /// admin HTTP API's token (`admin-api:<fingerprint>`), the NATS user a subject is allowed
+    /// to (`nats:admin`, `nats:connector`, `nats:channel`), or the plugin manager itself
+    /// (`oauth-broker`). A name the request gave is in `detail.claimed_actor`.
     pub actor: String,
     /// What: `install`, `configure`, `enable`, `accept_permissions`…
     pub action: String,
@@ -605,28 +617,47 @@ pub struct AuditEntry {
     pub detail: Value,
 }
 
-/// A `plugins.*` request about one instance: its id, who asks, and the rest of the request.
+/// A `plugins.*` request about one instance: its id, who the caller says it is, and the rest
+/// of the request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct InstanceCall<B> {
     /// The instance.
     pub instance_id: String,
-    /// Who asks, for the audit log (`cli:alice`); `nats` when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub actor: Option<String>,
+    /// Who the caller says it is (`cli:alice`; `actor` is read as this too). Only a claim:
+    /// NATS does not tell the plugin manager who sent a request, so the audit log's actor is
+    /// the NATS user the subject's permissions allow ([`NATS_ADMIN_ACTOR`]), and this name is
+    /// kept beside it as `claimed_actor`, never as the actor.
+    #[serde(default, alias = "actor", skip_serializing_if = "Option::is_none")]
+    pub claimed_actor: Option<String>,
     /// The rest.
     #[serde(flatten)]
     pub body: B,
 }
 
-/// A `plugins.*` request not about one instance, with who asks.
+/// A `plugins.*` request not about one instance, with who the caller says it is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Call<B> {
-    /// Who asks, for the audit log; `nats` when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub actor: Option<String>,
+    /// Who the caller says it is (`cli:alice`; `actor` is read as this too): only a claim,
+    /// kept as `claimed_actor` beside the actor the plugin manager records
+    /// ([`InstanceCall::claimed_actor`]).
+    #[serde(default, alias = "actor", skip_serializing_if = "Option::is_none")]
+    pub claimed_actor: Option<String>,
     /// The rest.
     #[serde(flatten)]
     pub body: B,
+}
+
+/// The audit actor of every change asked over NATS on a subject only the `admin` user may
+/// publish (deploy/nats-server.conf): `plugins.install`, `configure`, `enable`, `disable`,
+/// `upgrade`, `uninstall`, `connect`. Whatever name the request claims is kept apart, as
+/// `claimed_actor`.
+pub const NATS_ADMIN_ACTOR: &str = "nats:admin";
+
+/// The audit actor of a report on `plugins.heartbeat.<plugin type>`, which only the NATS
+/// user of the service running that type of plugin may publish: `nats:connector`,
+/// `nats:channel`.
+pub fn nats_service_actor(plugin_type: PluginType) -> String {
+    format!("nats:{}", plugin_type.as_str())
 }
 
 /// The refusals every `plugins.*` request about an instance can answer with.
@@ -653,7 +684,6 @@ mod listed {
             &[BadRequest, NotFound, InvalidConfig, PermissionsNotAccepted, Conflict, Internal];
         InstanceCall<UninstallRequest> => "uninstall", UninstallOutcome,
             &[BadRequest, NotFound, Conflict, Internal];
-        Call<HeartbeatRequest> => "heartbeat", InstanceView, &[BadRequest, NotFound, Conflict, Internal];
         AuditQuery => "audit", Vec<AuditEntry>, &[BadRequest, Internal];
         InstanceCall<ConnectRequest> => "connect", ConnectAttempt,
             &[BadRequest, NotFound, InvalidConfig, Conflict, Internal];
@@ -666,6 +696,7 @@ pub(crate) fn catalog() -> Vec<super::CatalogEntry> {
     let mut all = listed::catalog();
     all.push(super::CatalogEntry::of::<RuntimeQuery>());
     all.push(super::CatalogEntry::of::<AccessTokenQuery>());
+    all.push(super::CatalogEntry::of::<HeartbeatRequest>());
     all
 }
 

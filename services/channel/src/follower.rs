@@ -40,7 +40,7 @@ impl RouteKeeper {
         Self {
             registry,
             routes,
-            health: InstanceHealth::new(plugins.clone()),
+            health: InstanceHealth::new(tributary_proto::PluginType::Channel, plugins.clone()),
             plugins,
             contexts,
         }

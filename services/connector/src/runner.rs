@@ -188,7 +188,7 @@ impl SyncRunner {
             jetstream,
             nats,
             subjects,
-            health: InstanceHealth::new(plugins),
+            health: InstanceHealth::new(tributary_proto::PluginType::Connector, plugins),
             contexts,
             max_inflight: max_inflight.max(1),
             heartbeat_every,

@@ -107,7 +107,10 @@ impl Supervisor {
             inner: Arc::new(Inner {
                 registry,
                 runner,
-                health: InstanceHealth::new(plugins.clone()),
+                health: InstanceHealth::new(
+                    tributary_proto::PluginType::Connector,
+                    plugins.clone(),
+                ),
                 plugins,
                 default_schedule,
                 lock_options,

@@ -1,6 +1,8 @@
-//! Reporting a hosted instance's health to the plugin manager (`plugins.heartbeat`), the one
-//! way for every service that hosts plugins: alive, failed with an error, or not runnable
-//! here at all because its entrypoint resolves to no plugin ([`ResolveError`]).
+//! Reporting a hosted instance's health to the plugin manager
+//! (`plugins.heartbeat.<plugin type>`), the one way for every service that hosts plugins:
+//! alive, failed with an error, or not runnable here at all because its entrypoint resolves to
+//! no plugin ([`ResolveError`]). Each service reports on its own plugin type's subject, and the
+//! plugin manager takes its reports only about instances of that type.
 //!
 //! The plugin manager keeps the instance's state from these reports: an error marks it
 //! `failed` with that error as its `last_error` (announced as `plugins.PluginFailed`), and a
@@ -10,6 +12,7 @@
 use std::time::Duration;
 
 use tributary_kit::client::MeshClient;
+use tributary_proto::PluginType;
 
 use crate::resolve::ResolveError;
 
@@ -20,14 +23,20 @@ pub const REPORT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Reports the health of the instances a service hosts to the plugin manager.
 #[derive(Debug, Clone)]
 pub struct InstanceHealth {
-    /// The client the reports go out on, as the hosting service's actor.
+    /// The client the reports go out on.
     plugins: MeshClient,
+    /// The type of plugin the hosting service runs: it reports on
+    /// `plugins.heartbeat.<plugin_type>`.
+    plugin_type: PluginType,
 }
 
 impl InstanceHealth {
-    /// Reports through `plugins`.
-    pub fn new(plugins: MeshClient) -> Self {
-        Self { plugins }
+    /// Reports on instances of `plugin_type` plugins through `plugins`.
+    pub fn new(plugin_type: PluginType, plugins: MeshClient) -> Self {
+        Self {
+            plugins,
+            plugin_type,
+        }
     }
 
     /// The instance runs: a sync succeeded or was cancelled, or it is alive mid-sync. A failed
@@ -50,10 +59,10 @@ impl InstanceHealth {
         self.report_failed(instance_id, error).await;
     }
 
-    /// Sends one `plugins.heartbeat`, waiting at most [`REPORT_TIMEOUT`].
+    /// Sends one `plugins.heartbeat.<plugin type>`, waiting at most [`REPORT_TIMEOUT`].
     async fn report(&self, instance_id: &str, error: Option<String>) {
-        match tokio::time::timeout(REPORT_TIMEOUT, self.plugins.heartbeat(instance_id, error)).await
-        {
+        let report = self.plugins.heartbeat(self.plugin_type, instance_id, error);
+        match tokio::time::timeout(REPORT_TIMEOUT, report).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => {
                 tracing::debug!(instance = instance_id, error = %e, "The plugin manager did not take the health report.");

@@ -66,7 +66,9 @@ impl CallError {
 /// set `$USER`); without a name `cli:uid-<uid>@<host>`, then `cli@<host>`, then `cli:unknown`.
 ///
 /// It is declared by the client, not authenticated: NATS does not tell the plugin manager
-/// which NATS user sent a request (the server's permissions decide who may send one at all).
+/// which NATS user sent a request (the server's permissions decide who may send one at all),
+/// so the plugin manager records it only as `claimed_actor`, beside the actor it establishes
+/// itself (`nats:admin`).
 pub fn actor_from_env() -> String {
     let named = ["USER", "LOGNAME"]
         .iter()
@@ -136,7 +138,8 @@ pub struct MeshClient {
     nats: async_nats::Client,
     /// The deployment's subjects (with its prefix).
     subjects: Subjects,
-    /// Who asks, recorded in the audit log.
+    /// Who it says asks, sent as `claimed_actor` (a claim the audit log keeps beside the
+    /// actor, never as it).
     actor: String,
     /// How long one request waits for its answer.
     timeout: Duration,
@@ -261,7 +264,7 @@ impl MeshClient {
     pub fn instance_call<B>(&self, instance_id: &str, body: B) -> InstanceCall<B> {
         InstanceCall {
             instance_id: instance_id.to_owned(),
-            actor: Some(self.actor.clone()),
+            claimed_actor: Some(self.actor.clone()),
             body,
         }
     }
@@ -269,7 +272,7 @@ impl MeshClient {
     /// A request not about one instance, asked as this client's actor.
     pub fn as_actor<B>(&self, body: B) -> Call<B> {
         Call {
-            actor: Some(self.actor.clone()),
+            claimed_actor: Some(self.actor.clone()),
             body,
         }
     }
@@ -327,16 +330,20 @@ impl MeshClient {
         .await
     }
 
-    /// `plugins.heartbeat`: the instance is alive, or failed with `error`.
+    /// `plugins.heartbeat.<plugin type>`: the instance, of a `plugin_type` plugin run by the
+    /// service asking, is alive, or failed with `error`; an instance of another type is
+    /// `not_found` and unchanged.
     pub async fn heartbeat(
         &self,
+        plugin_type: PluginType,
         instance_id: &str,
         error: Option<String>,
     ) -> Result<InstanceView, CallError> {
-        self.call(&self.as_actor(HeartbeatRequest {
+        self.call(&HeartbeatRequest {
+            plugin_type: Some(plugin_type),
             instance_id: instance_id.to_owned(),
             error,
-        }))
+        })
         .await
     }
 

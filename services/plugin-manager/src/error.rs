@@ -51,23 +51,23 @@ pub enum RegistryError {
     /// No instance has this id (an id that could not be stored comes escaped).
     #[error("no instance `{0}`; `tributary plugins list` shows the installed ones")]
     UnknownInstance(String),
-    /// `plugins.runtime.<type>` or `plugins.token.<type>` asked about an instance of another
-    /// plugin type: the service running connectors may not read a channel's secrets, nor the
-    /// reverse.
+    /// `plugins.runtime.<type>`, `plugins.token.<type>` or `plugins.heartbeat.<type>` about
+    /// an instance of another plugin type: the service running connectors may not read a
+    /// channel's secrets or report on its health, nor the reverse.
     #[error(
         "no {asked} instance `{instance_id}`: plugins.{verb}.{asked} answers only about {asked} \
          instances"
     )]
     OtherPluginType {
-        /// The verb asked (`runtime`, `token`).
+        /// The verb asked (`runtime`, `token`, `heartbeat`).
         verb: &'static str,
         /// The plugin type the asking service runs, from the subject.
         asked: &'static str,
         /// The instance asked about.
         instance_id: String,
     },
-    /// `plugins.runtime.<type>` or `plugins.token.<type>` on a subject whose last token is
-    /// not a plugin type.
+    /// `plugins.runtime.<type>`, `plugins.token.<type>` or `plugins.heartbeat.<type>` on a
+    /// subject whose last token is not a plugin type.
     #[error(
         "plugins.{0}.<plugin type>: the subject's last token must be `connector` or `channel`"
     )]

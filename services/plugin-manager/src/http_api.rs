@@ -35,7 +35,7 @@ use crate::manager::PluginManager;
 /// Who the audit log records for admin API changes: `admin-api:` and the token's
 /// fingerprint ([`token_fingerprint`]), so a change of token shows in the log.
 #[derive(Debug, Clone)]
-struct Actor(Arc<str>);
+struct Actor(Arc<crate::actor::Actor>);
 
 /// What the routes share: the registry and who acts through them.
 #[derive(Debug, Clone)]
@@ -214,7 +214,7 @@ pub fn router(manager: PluginManager, token: SecretString) -> (Router, utoipa::o
     CommonAnswers.modify(&mut api);
     let state = AdminState {
         manager,
-        actor: Actor(admin_actor(&token).into()),
+        actor: Actor(Arc::new(crate::actor::Actor::new(admin_actor(&token)))),
     };
     let routes = routes
         .method_not_allowed_fallback(method_not_allowed)

@@ -10,6 +10,7 @@
 //! `main.rs` only runs [`build`] until a signal arrives, and `tributary up` runs it next to
 //! the other four in one process.
 
+pub mod actor;
 pub mod config_schema;
 pub mod discovery;
 pub mod error;

@@ -18,6 +18,7 @@ use tributary_proto::events::{EventKind, InstanceState, PluginEvent, PluginLifec
 use tributary_proto::manifest::{InvalidPermission, Permission, PluginType};
 use tributary_proto::Subjects;
 
+use crate::actor::Actor;
 use crate::config_schema::SecretChange;
 use crate::discovery::{Catalog, DiscoveredPlugin};
 use crate::error::RegistryError;
@@ -207,7 +208,7 @@ impl PluginManager {
         tx: &mut sqlx::PgConnection,
         event: PluginEvent,
         row: &InstanceRow,
-        actor: &str,
+        actor: &Actor,
         reason: Option<String>,
     ) -> Result<(), RegistryError> {
         let kind = EventKind::Plugin(event);
@@ -221,7 +222,8 @@ impl PluginManager {
                 plugin_type: row.manifest.plugin_type.as_str().to_owned(),
                 version: row.manifest.version.to_string(),
                 state: row.state,
-                actor: actor.to_owned(),
+                actor: actor.name().to_owned(),
+                claimed_actor: actor.claimed().map(str::to_owned),
                 reason,
             },
         );

@@ -7,6 +7,13 @@
 //! `plugins.token.<plugin type>` with its access token: in a deployment only the connector
 //! service's NATS user may ask on `….connector` and only the channel service's on `….channel`
 //! (deploy/nats-server.conf), and each is answered only about instances of its own type.
+//! `plugins.heartbeat.<plugin type>` is the same: a service's report is taken only about an
+//! instance of its type.
+//!
+//! The audit actor of a change asked here is the NATS user the subject is allowed to
+//! ([`crate::actor`]), never the name the request claims: NATS does not tell the responder
+//! which user sent a request, so `"actor": "admin-api:forged"` on `plugins.enable` is recorded
+//! as `nats:admin`, claiming `admin-api:forged`.
 
 use std::future::Future;
 
@@ -21,21 +28,9 @@ use tributary_proto::requests::plugins::{
 };
 use tributary_proto::requests::{ApiError, Request};
 
+use crate::actor::Actor;
 use crate::error::RegistryError;
 use crate::manager::PluginManager;
-use crate::validate;
-
-/// Who a NATS request is from, when it does not say.
-const DEFAULT_ACTOR: &str = "nats";
-
-/// Who asks, for the audit log: what the request declares (NATS does not tell the
-/// responder which user sent a request, so it is declared, not authenticated), or
-/// [`DEFAULT_ACTOR`].
-fn actor(given: Option<String>) -> Result<String, RegistryError> {
-    let actor = given.unwrap_or_else(|| DEFAULT_ACTOR.to_owned());
-    validate::text("actor", &actor)?;
-    Ok(actor)
-}
 
 /// Serves `R` with `handle`, handing it the manager, and answers what it refuses as the
 /// wire's [`ApiError`].
@@ -84,15 +79,20 @@ pub async fn serve(runtime: &ServiceRuntime, manager: PluginManager) -> Result<(
     })
     .await?;
     on(runtime, pm, |m, r: Call<InstallRequest>| async move {
-        m.install(r.body, &actor(r.actor)?).await
+        m.install(r.body, &Actor::nats_admin(r.claimed_actor)?)
+            .await
     })
     .await?;
     on(
         runtime,
         pm,
         |m, r: InstanceCall<ConfigureRequest>| async move {
-            m.configure(&r.instance_id, r.body.config, &actor(r.actor)?)
-                .await
+            m.configure(
+                &r.instance_id,
+                r.body.config,
+                &Actor::nats_admin(r.claimed_actor)?,
+            )
+            .await
         },
     )
     .await?;
@@ -100,7 +100,8 @@ pub async fn serve(runtime: &ServiceRuntime, manager: PluginManager) -> Result<(
         runtime,
         pm,
         |m, r: InstanceCall<EnableRequest>| async move {
-            m.enable(&r.instance_id, &actor(r.actor)?).await
+            m.enable(&r.instance_id, &Actor::nats_admin(r.claimed_actor)?)
+                .await
         },
     )
     .await?;
@@ -108,7 +109,8 @@ pub async fn serve(runtime: &ServiceRuntime, manager: PluginManager) -> Result<(
         runtime,
         pm,
         |m, r: InstanceCall<DisableRequest>| async move {
-            m.disable(&r.instance_id, &actor(r.actor)?).await
+            m.disable(&r.instance_id, &Actor::nats_admin(r.claimed_actor)?)
+                .await
         },
     )
     .await?;
@@ -116,8 +118,12 @@ pub async fn serve(runtime: &ServiceRuntime, manager: PluginManager) -> Result<(
         runtime,
         pm,
         |m, r: InstanceCall<UpgradeRequest>| async move {
-            m.upgrade(&r.instance_id, &r.body.accept_permissions, &actor(r.actor)?)
-                .await
+            m.upgrade(
+                &r.instance_id,
+                &r.body.accept_permissions,
+                &Actor::nats_admin(r.claimed_actor)?,
+            )
+            .await
         },
     )
     .await?;
@@ -125,14 +131,20 @@ pub async fn serve(runtime: &ServiceRuntime, manager: PluginManager) -> Result<(
         runtime,
         pm,
         |m, r: InstanceCall<UninstallRequest>| async move {
-            m.uninstall(&r.instance_id, r.body.purge, &actor(r.actor)?)
-                .await
+            m.uninstall(
+                &r.instance_id,
+                r.body.purge,
+                &Actor::nats_admin(r.claimed_actor)?,
+            )
+            .await
         },
     )
     .await?;
-    on(runtime, pm, |m, r: Call<HeartbeatRequest>| async move {
-        m.heartbeat(&r.body.instance_id, r.body.error, &actor(r.actor)?)
-            .await
+    on(runtime, pm, |m, r: HeartbeatRequest| async move {
+        let reporter = r
+            .plugin_type
+            .ok_or(RegistryError::NoPluginType("heartbeat"))?;
+        m.heartbeat(reporter, &r.instance_id, r.error).await
     })
     .await?;
     on(runtime, pm, |m, r: RuntimeQuery| async move {
@@ -150,7 +162,8 @@ pub async fn serve(runtime: &ServiceRuntime, manager: PluginManager) -> Result<(
         runtime,
         pm,
         |m, r: InstanceCall<ConnectRequest>| async move {
-            m.connect(&r.instance_id, &actor(r.actor)?).await
+            m.connect(&r.instance_id, &Actor::nats_admin(r.claimed_actor)?)
+                .await
         },
     )
     .await?;

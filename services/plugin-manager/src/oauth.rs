@@ -34,7 +34,7 @@ pub const ACCESS_TOKEN_FIELD: &str = "oauth:access_token";
 pub const REFRESH_TOKEN_FIELD: &str = "oauth:refresh_token";
 
 /// Who the audit log and the events name for what the broker does on its own.
-pub const BROKER_ACTOR: &str = "oauth-broker";
+pub const BROKER_ACTOR: crate::actor::Actor = crate::actor::Actor::fixed("oauth-broker");
 
 /// What the consent flow and the broker work with: the deployment's `[oauth]` section, the
 /// redirect URI every consent names, and the client of token requests.

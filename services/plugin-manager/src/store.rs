@@ -8,6 +8,7 @@ use tributary_proto::events::InstanceState;
 use tributary_proto::manifest::{Permission, PluginManifest};
 use tributary_proto::requests::plugins::AuditEntry;
 
+use crate::actor::Actor;
 use crate::discovery::DiscoveredPlugin;
 use crate::keys::SealedSecret;
 
@@ -324,10 +325,11 @@ pub async fn clear_secret(
     Ok(())
 }
 
-/// Appends to the audit log.
+/// Appends to the audit log: `actor`'s established name as the actor, and what the request
+/// claimed, if anything, as `detail.claimed_actor` ([`Actor::with_claim`]).
 pub async fn audit(
     conn: &mut PgConnection,
-    actor: &str,
+    actor: &Actor,
     action: &str,
     plugin_id: Option<&str>,
     instance_id: Option<&str>,
@@ -337,11 +339,11 @@ pub async fn audit(
         "INSERT INTO plugin_audit (actor, action, plugin_id, instance_id, detail) \
          VALUES ($1, $2, $3, $4, $5)",
     )
-    .bind(actor)
+    .bind(actor.name())
     .bind(action)
     .bind(plugin_id)
     .bind(instance_id)
-    .bind(detail)
+    .bind(actor.with_claim(detail))
     .execute(conn)
     .await?;
     Ok(())

@@ -8,6 +8,7 @@ use tributary_proto::item::{ConnectorItem, ItemOperation};
 use tributary_proto::model::EntityType;
 use tributary_proto::requests::plugins::UninstallOutcome;
 
+use crate::actor::Actor;
 use crate::error::RegistryError;
 use crate::manager::{findable, PluginManager};
 use crate::store;
@@ -34,7 +35,7 @@ impl PluginManager {
         &self,
         instance_id: &str,
         purge: bool,
-        actor: &str,
+        actor: &Actor,
     ) -> Result<UninstallOutcome, RegistryError> {
         findable(instance_id)?;
         let mut tx = self.pool().begin().await?;
@@ -77,7 +78,7 @@ impl PluginManager {
         self.announce(&mut tx, PluginEvent::Uninstalled, &row, actor, None)
             .await?;
         self.commit(tx).await?;
-        tracing::info!(instance = %instance_id, purge, items_deleted, actor, "Instance uninstalled.");
+        tracing::info!(instance = %instance_id, purge, items_deleted, actor = %actor, "Instance uninstalled.");
         Ok(UninstallOutcome {
             instance_id: instance_id.to_owned(),
             purged: purge,
@@ -91,7 +92,7 @@ impl PluginManager {
         &self,
         instance_id: &str,
         purge: bool,
-        actor: &str,
+        actor: &Actor,
     ) -> Result<UninstallOutcome, RegistryError> {
         if !purge || store::source_record_count(self.pool(), instance_id).await? == 0 {
             return Err(RegistryError::NothingToUninstall(instance_id.to_owned()));
@@ -109,7 +110,7 @@ impl PluginManager {
         )
         .await?;
         self.commit(tx).await?;
-        tracing::info!(instance = %instance_id, items_deleted, actor, "Purge sent again for what a purged instance left.");
+        tracing::info!(instance = %instance_id, items_deleted, actor = %actor, "Purge sent again for what a purged instance left.");
         Ok(UninstallOutcome {
             instance_id: instance_id.to_owned(),
             purged: true,

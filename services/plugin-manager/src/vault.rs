@@ -178,7 +178,7 @@ pub async fn rotate_master_key(
     write_check(&mut tx, new).await?;
     store::audit(
         &mut tx,
-        "rotate-key",
+        &crate::actor::Actor::fixed("rotate-key"),
         "rotate_master_key",
         None,
         None,

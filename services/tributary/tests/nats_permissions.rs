@@ -80,7 +80,15 @@ fn repo_path(path: &str) -> PathBuf {
 const SERVICE_ONLY_REQUESTS: [&str; 3] = [
     "plugins.runtime.connector",
     "plugins.token.connector",
-    "plugins.heartbeat",
+    "plugins.heartbeat.connector",
+];
+
+/// The health reports each service running instances sends about the instances of its own
+/// plugin type only: a connector service marking a channel instance failed (or keeping it
+/// looking alive) is refused by nats-server, and by the plugin manager should it get there.
+const HEALTH_REQUESTS: [(&str, &str); 2] = [
+    ("plugins.heartbeat.connector", "connector"),
+    ("plugins.heartbeat.channel", "channel"),
 ];
 
 /// The requests that answer with what a plugin must never be seen to hold outside its
@@ -520,8 +528,8 @@ async fn every_service_does_its_work_as_its_own_nats_user() {
 
     // Every service answers discovery, and every endpoint it registered answers a request
     // (a body that does not parse: an error reply, and nothing changes). `plugins.runtime`,
-    // `plugins.token` and `plugins.heartbeat` are asked by the connector, the only kind of
-    // caller they have.
+    // `plugins.token` and `plugins.heartbeat` are asked by the connector on its own plugin
+    // type's subject, the only kind of caller they have.
     let connector_user = server.connect("connector").await.unwrap();
     for name in ServiceName::ALL {
         let info = admin_user
@@ -543,6 +551,7 @@ async fn every_service_does_its_work_as_its_own_nats_user() {
             let subject = endpoint["subject"].as_str().unwrap();
             let subject = if subject.starts_with("plugins.runtime.")
                 || subject.starts_with("plugins.token.")
+                || subject.starts_with("plugins.heartbeat.")
             {
                 subject.replace('*', "connector")
             } else {
@@ -752,6 +761,7 @@ async fn what_belongs_to_another_service_is_refused() {
     // that never works. The ETL's data event and the connector's item are stored.
     let mut runtime_requests = user("plugin-manager").watch("plugins.runtime.*").await;
     let mut token_requests = user("plugin-manager").watch("plugins.token.*").await;
+    let mut health_reports = user("plugin-manager").watch("plugins.heartbeat.*").await;
     let mut installs = user("plugin-manager").watch("plugins.install").await;
     let mut sends = user("channel").watch("channel.send.*").await;
     user("etl")
@@ -776,6 +786,15 @@ async fn what_belongs_to_another_service_is_refused() {
             let subject = format!("plugins.{verb}.{asker}");
             delivered(user(asker), &subject, requests, "the plugin manager").await;
         }
+    }
+    for (subject, reporter) in HEALTH_REQUESTS {
+        delivered(
+            user(reporter),
+            subject,
+            &mut health_reports,
+            "the plugin manager",
+        )
+        .await;
     }
     // A plugin's events, each service in the namespace of the type of plugin it runs; your
     // own program reads them.
@@ -914,6 +933,13 @@ async fn what_belongs_to_another_service_is_refused() {
             }
         }
     }
+    // Health: a service reports on its own plugin type's instances only (the connector service
+    // may not mark a channel instance failed, nor the reverse), and nobody else reports.
+    for (subject, reporter) in HEALTH_REQUESTS {
+        for who in USERS.into_iter().filter(|u| *u != reporter) {
+            user(who).publish_refused(subject).await;
+        }
+    }
     for who in ["connector", "channel", "etl", "search", "subscriber"] {
         user(who).publish_refused("plugins.install").await;
     }
@@ -928,6 +954,10 @@ async fn what_belongs_to_another_service_is_refused() {
         (
             &mut token_requests,
             "plugins.token asked by a service not running that type of plugin",
+        ),
+        (
+            &mut health_reports,
+            "plugins.heartbeat sent by a service not running that type of plugin",
         ),
         (&mut installs, "plugins.install asked by a service"),
         (&mut sends, "channel.send asked by a service"),

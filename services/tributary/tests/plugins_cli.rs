@@ -565,7 +565,9 @@ async fn uninstall_keeps_the_instance_as_uninstalled_and_purge_removes_it() {
 
 #[tokio::test]
 async fn audit_lists_the_changes_in_order_with_who_made_them() {
-    // Proves the audit log shows every change, oldest first, recorded as the CLI's user.
+    // Proves the audit log shows every change, oldest first, recorded as the NATS user the
+    // CLI's requests come from (`nats:admin`: NATS does not say who sent one), with the CLI's
+    // user kept beside it as what the request claimed.
     let h = Harness::start().await;
     h.install_configured("pw-1").await;
     for args in [
@@ -597,11 +599,14 @@ async fn audit_lists_the_changes_in_order_with_who_made_them() {
         "uninstall",
     ];
     assert_eq!(actions, expected);
-    assert!(entries
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|e| e["actor"] == "cli:alice"));
+    assert!(
+        entries
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["actor"] == "nats:admin" && e["detail"]["claimed_actor"] == "cli:alice"),
+        "{entries:#}"
+    );
 
     let text = h.cli(&["plugins", "audit", "contacts"]).await.ok().stdout;
     let rows: Vec<&str> = text.lines().skip(1).collect();
@@ -611,7 +616,7 @@ async fn audit_lists_the_changes_in_order_with_who_made_them() {
             line.contains(&format!(" {action} ")),
             "expected {action} in `{line}`"
         );
-        assert!(line.contains(" cli:alice "));
+        assert!(line.contains(" nats:admin (claims cli:alice) "), "{line}");
     }
 
     let newest = h

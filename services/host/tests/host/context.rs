@@ -90,7 +90,7 @@ async fn a_plugin_granted_service_subjects_publishes_only_in_its_own_namespace()
     let attacks = [
         "connector.items.victim-1",
         "connector.SyncCompleted",
-        "plugins.heartbeat",
+        "plugins.heartbeat.connector",
         "$JS.API.STREAM.DELETE.CONNECTOR_ITEMS",
         "_INBOX_connector.abc.def",
     ];
@@ -98,7 +98,7 @@ async fn a_plugin_granted_service_subjects_publishes_only_in_its_own_namespace()
         &env,
         &[
             "event:publish:connector.>",
-            "event:publish:plugins.heartbeat",
+            "event:publish:plugins.heartbeat.connector",
             "event:publish:$JS.API.>",
             "event:publish:_INBOX_connector.>",
             "event:publish:probe.Done",

@@ -1,5 +1,5 @@
 //! What the host tells the plugin manager about an instance's health, read off the real NATS
-//! by a stand-in for the plugin manager's `plugins.heartbeat` endpoint.
+//! by a stand-in for the plugin manager's `plugins.heartbeat.connector` endpoint.
 
 use std::time::{Duration, Instant};
 
@@ -9,32 +9,34 @@ use tributary_host::health::REPORT_TIMEOUT;
 use tributary_host::{ConnectorRegistry, InstanceHealth};
 use tributary_kit::client::MeshClient;
 use tributary_kit::testing::TestEnv;
-use tributary_proto::requests::plugins::{Call, HeartbeatRequest};
+use tributary_proto::requests::plugins::HeartbeatRequest;
 use tributary_proto::requests::Request;
+use tributary_proto::PluginType;
 
-/// The plugin manager's side of `plugins.heartbeat` on `env`'s prefix: each report it gets,
-/// answered as the plugin manager would (when `answer`), or left unanswered.
+/// The plugin manager's side of `plugins.heartbeat.connector` on `env`'s prefix: each report
+/// it gets, answered as the plugin manager would (when `answer`), or left unanswered.
 struct StandIn {
-    reports: tokio::sync::mpsc::UnboundedReceiver<Call<HeartbeatRequest>>,
+    reports: tokio::sync::mpsc::UnboundedReceiver<HeartbeatRequest>,
 }
 
 impl StandIn {
     async fn start(env: &TestEnv, answer: bool) -> Self {
         let nats = env.nats().await;
-        let subject = env.subjects().request(
-            <Call<HeartbeatRequest> as Request>::SERVICE,
-            <Call<HeartbeatRequest> as Request>::VERB,
-        );
+        // The connector service's own subject: a report there is about a connector instance.
+        let subject = HeartbeatRequest {
+            plugin_type: Some(PluginType::Connector),
+            ..HeartbeatRequest::default()
+        }
+        .subject(&env.subjects());
         let mut requests = nats.subscribe(subject).await.unwrap();
         nats.flush().await.unwrap();
         let (sender, reports) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(async move {
             while let Some(request) = requests.next().await {
-                let report: Call<HeartbeatRequest> =
-                    serde_json::from_slice(&request.payload).unwrap();
+                let report: HeartbeatRequest = serde_json::from_slice(&request.payload).unwrap();
                 if answer {
                     if let Some(reply) = request.reply {
-                        let view = instance_view(&report.body);
+                        let view = instance_view(&report);
                         nats.publish(reply, view.to_string().into()).await.unwrap();
                     }
                 }
@@ -45,7 +47,7 @@ impl StandIn {
     }
 
     /// The next report, within 5 s.
-    async fn next(&mut self) -> Call<HeartbeatRequest> {
+    async fn next(&mut self) -> HeartbeatRequest {
         tokio::time::timeout(Duration::from_secs(5), self.reports.recv())
             .await
             .expect("a report within 5 s")
@@ -72,6 +74,7 @@ fn instance_view(report: &HeartbeatRequest) -> Value {
 
 async fn health(env: &TestEnv) -> InstanceHealth {
     InstanceHealth::new(
+        PluginType::Connector,
         MeshClient::new(env.nats().await, env.subjects(), "connector".into())
             .with_timeout(Duration::from_secs(60)),
     )
@@ -92,12 +95,11 @@ async fn an_unresolvable_entrypoint_is_reported_as_the_instance_failure_with_its
         .await;
 
     let report = plugin_manager.next().await;
-    assert_eq!(report.body.instance_id, "probe-1");
+    assert_eq!(report.instance_id, "probe-1");
     assert_eq!(
-        report.body.error.as_deref(),
+        report.error.as_deref(),
         Some("no connector runs entrypoint `builtin:nowhere` in this connector service")
     );
-    assert_eq!(report.actor.as_deref(), Some("connector"));
 }
 
 #[tokio::test]
@@ -112,10 +114,10 @@ async fn a_healthy_report_carries_no_error_and_a_failed_one_its_error() {
         .await;
 
     let healthy = plugin_manager.next().await;
-    assert_eq!(healthy.body.instance_id, "probe-1");
-    assert_eq!(healthy.body.error, None);
+    assert_eq!(healthy.instance_id, "probe-1");
+    assert_eq!(healthy.error, None);
     let failed = plugin_manager.next().await;
-    assert_eq!(failed.body.error.as_deref(), Some("the server said 500"));
+    assert_eq!(failed.error.as_deref(), Some("the server said 500"));
 }
 
 #[tokio::test]
@@ -128,7 +130,7 @@ async fn a_report_the_plugin_manager_does_not_answer_is_given_up_on_in_time() {
     health(&env).await.report_healthy("probe-1").await;
 
     let waited = began.elapsed();
-    assert_eq!(plugin_manager.next().await.body.instance_id, "probe-1");
+    assert_eq!(plugin_manager.next().await.instance_id, "probe-1");
     assert!(
         waited >= REPORT_TIMEOUT && waited < REPORT_TIMEOUT + Duration::from_secs(5),
         "waited {waited:?}"

@@ -210,7 +210,7 @@ fn met_by(e: &RegistryError) -> Vec<&'static str> {
         ReconnectNeeded { .. } | ClientRejected { .. } | TokenEndpoint { .. } => vec!["token"],
         UnknownAttempt(_) => vec!["connect_status"],
         SecretsNotReentered { .. } => vec!["configure"],
-        OtherPluginType { .. } | NoPluginType(_) => vec!["runtime", "token"],
+        OtherPluginType { .. } | NoPluginType(_) => vec!["runtime", "token", "heartbeat"],
     }
 }
 

@@ -9,6 +9,7 @@ use tributary_proto::manifest::{config_host_property, Permission, PluginManifest
 use tributary_proto::requests::plugins::InstanceView;
 use tributary_proto::requests::ConfigProblem;
 
+use crate::actor::Actor;
 use crate::config_schema::{self, SecretChange};
 use crate::error::RegistryError;
 use crate::store;
@@ -22,7 +23,7 @@ impl PluginManager {
         &self,
         instance_id: &str,
         config: Value,
-        actor: &str,
+        actor: &Actor,
     ) -> Result<InstanceView, RegistryError> {
         let mut tx = self.pool.begin().await?;
         let mut row = self.lock_live(&mut tx, instance_id).await?;
@@ -44,7 +45,7 @@ impl PluginManager {
             .map(|m| json!({ "field": m.field, "from": m.from, "to": m.to }))
             .collect();
         if !moved.is_empty() {
-            tracing::warn!(instance = instance_id, actor, moved = ?moved_detail, "A configuration change points the instance's granted hosts elsewhere; its secrets were entered again with it.");
+            tracing::warn!(instance = instance_id, actor = %actor, moved = ?moved_detail, "A configuration change points the instance's granted hosts elsewhere; its secrets were entered again with it.");
             if row.manifest.auth.is_some() {
                 self.forget_tokens_after_move(&mut tx, &mut row, &moved, actor)
                     .await?;

@@ -6,6 +6,7 @@ use tributary_proto::grants::Grants;
 use tributary_proto::manifest::PluginManifest;
 use tributary_proto::requests::plugins::{InstallRequest, InstanceView};
 
+use crate::actor::Actor;
 use crate::error::RegistryError;
 use crate::store::{self, InstanceRow};
 
@@ -17,7 +18,7 @@ impl PluginManager {
     pub async fn install(
         &self,
         request: InstallRequest,
-        actor: &str,
+        actor: &Actor,
     ) -> Result<InstanceView, RegistryError> {
         let plugin = self
             .newest(&request.plugin_id)
@@ -68,7 +69,7 @@ impl PluginManager {
         let detail = json!({ "version": row.manifest.version.to_string() });
         self.record_install(tx, &row, "install", detail, actor)
             .await?;
-        tracing::info!(instance = %instance_id, plugin = %row.plugin_id, actor, "Instance installed.");
+        tracing::info!(instance = %instance_id, plugin = %row.plugin_id, actor = %actor, "Instance installed.");
         self.instance(&instance_id).await
     }
 
@@ -81,7 +82,7 @@ impl PluginManager {
         kept: InstanceRow,
         manifest: PluginManifest,
         config: Option<Value>,
-        actor: &str,
+        actor: &Actor,
     ) -> Result<InstanceView, RegistryError> {
         let instance_id = kept.id.clone();
         if kept.state != InstanceState::Uninstalled {
@@ -120,7 +121,7 @@ impl PluginManager {
             json!({ "from_version": from_version, "version": row.manifest.version.to_string() });
         self.record_install(tx, &row, "reinstall", detail, actor)
             .await?;
-        tracing::info!(instance = %instance_id, plugin = %row.plugin_id, actor, "Instance reinstalled with what it had kept.");
+        tracing::info!(instance = %instance_id, plugin = %row.plugin_id, actor = %actor, "Instance reinstalled with what it had kept.");
         self.instance(&instance_id).await
     }
 
@@ -132,7 +133,7 @@ impl PluginManager {
         row: &InstanceRow,
         action: &str,
         detail: Value,
-        actor: &str,
+        actor: &Actor,
     ) -> Result<(), RegistryError> {
         let permissions: Vec<String> = row.accepted.iter().map(ToString::to_string).collect();
         store::audit(

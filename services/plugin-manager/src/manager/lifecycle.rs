@@ -6,6 +6,7 @@ use tributary_proto::grants::Grants;
 use tributary_proto::manifest::Permission;
 use tributary_proto::requests::plugins::{AuthStatus, InstanceView};
 
+use crate::actor::Actor;
 use crate::error::RegistryError;
 use crate::store::{self, InstanceRow};
 
@@ -17,7 +18,7 @@ impl PluginManager {
     pub async fn enable(
         &self,
         instance_id: &str,
-        actor: &str,
+        actor: &Actor,
     ) -> Result<InstanceView, RegistryError> {
         let mut tx = self.pool.begin().await?;
         let mut row = self.lock_live(&mut tx, instance_id).await?;
@@ -61,7 +62,7 @@ impl PluginManager {
     pub async fn disable(
         &self,
         instance_id: &str,
-        actor: &str,
+        actor: &Actor,
     ) -> Result<InstanceView, RegistryError> {
         let mut tx = self.pool.begin().await?;
         let mut row = self.lock_live(&mut tx, instance_id).await?;
@@ -81,7 +82,7 @@ impl PluginManager {
         row: &InstanceRow,
         action: &str,
         event: PluginEvent,
-        actor: &str,
+        actor: &Actor,
     ) -> Result<(), RegistryError> {
         store::save_instance(tx, row).await?;
         store::audit(
@@ -104,7 +105,7 @@ impl PluginManager {
         &self,
         instance_id: &str,
         accept: &[String],
-        actor: &str,
+        actor: &Actor,
     ) -> Result<InstanceView, RegistryError> {
         let accept = parse_permissions(accept)?;
         let mut tx = self.pool.begin().await?;

@@ -4,6 +4,7 @@ use tributary_proto::events::{InstanceState, PluginEvent};
 use tributary_proto::manifest::{PluginManifest, PluginType};
 use tributary_proto::requests::plugins::{ComponentSource, InstanceView, RuntimeInstance};
 
+use crate::actor::Actor;
 use crate::config_schema;
 use crate::error::RegistryError;
 use crate::store;
@@ -11,16 +12,32 @@ use crate::store;
 use super::{findable, not_found, of_plugin_type, PluginManager};
 
 impl PluginManager {
-    /// Records a service's report on an instance it runs: alive, or failed with an error
-    /// (which moves it to `failed` and announces `PluginFailed` once).
+    /// Records a report of the service running `reporter` plugins on an instance it runs:
+    /// alive, or failed with an error (which moves it to `failed` and announces `PluginFailed`
+    /// once). The actor is that service's NATS user (`nats:connector`), the only one that may
+    /// publish `plugins.heartbeat.<reporter>`.
+    ///
+    /// A report about an instance of another plugin type is refused
+    /// ([`RegistryError::OtherPluginType`]) and changes nothing: the connector service may not
+    /// mark a channel instance failed, recover it or keep it looking alive, nor the reverse.
+    /// The refusal is logged and audited (`heartbeat_refused`), as it means a service reports
+    /// what it does not run.
     pub async fn heartbeat(
         &self,
+        reporter: PluginType,
         instance_id: &str,
         error: Option<String>,
-        actor: &str,
     ) -> Result<InstanceView, RegistryError> {
+        let actor = Actor::nats_service(reporter);
+        let actor = &actor;
         let mut tx = self.pool.begin().await?;
         let mut row = self.lock_live(&mut tx, instance_id).await?;
+        if let Err(refused) = of_plugin_type(&row, reporter, "heartbeat") {
+            drop(tx);
+            self.refuse_heartbeat(actor, &row, reporter, error.is_some())
+                .await?;
+            return Err(refused);
+        }
         row.last_heartbeat = Some(chrono::Utc::now());
         // A service's report is kept even when its error holds a NUL (from a provider's
         // answer, say), which PostgreSQL cannot store.
@@ -55,6 +72,40 @@ impl PluginManager {
         }
         self.commit(tx).await?;
         self.instance(instance_id).await
+    }
+
+    /// Audits and logs a report of the service running `reporter` plugins about `row`, an
+    /// instance of another type.
+    async fn refuse_heartbeat(
+        &self,
+        actor: &Actor,
+        row: &store::InstanceRow,
+        reporter: PluginType,
+        failed: bool,
+    ) -> Result<(), RegistryError> {
+        let plugin_type = row.manifest.plugin_type.as_str();
+        tracing::warn!(
+            instance = %row.id,
+            plugin_type,
+            reporter = reporter.as_str(),
+            failed,
+            "Refused a heartbeat about an instance of another plugin type; its state is unchanged."
+        );
+        let mut conn = self.pool.acquire().await?;
+        store::audit(
+            &mut conn,
+            actor,
+            "heartbeat_refused",
+            Some(&row.plugin_id),
+            Some(&row.id),
+            serde_json::json!({
+                "reporter": reporter.as_str(),
+                "plugin_type": plugin_type,
+                "reported": if failed { "failed" } else { "alive" },
+            }),
+        )
+        .await?;
+        Ok(())
     }
 
     /// What the service running an instance needs, secrets included, for the service running

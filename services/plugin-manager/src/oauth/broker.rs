@@ -30,6 +30,7 @@ use super::provider::{self, InstanceProvider};
 use super::store::{self as oauth_store, ConnectionRow};
 use super::token_client::{IssuedTokens, TokenFailure, TokenGrant};
 use super::{ACCESS_TOKEN_FIELD, BROKER_ACTOR, REFRESH_TOKEN_FIELD};
+use crate::actor::Actor;
 use crate::error::RegistryError;
 use crate::manager::{findable, of_plugin_type, PluginManager};
 use crate::store::{self, InstanceRow};
@@ -186,7 +187,7 @@ impl PluginManager {
                     &mut row,
                     &resolved.profile.name,
                     reason,
-                    BROKER_ACTOR,
+                    &BROKER_ACTOR,
                 )
                 .await?;
                 self.commit(tx).await?;
@@ -244,7 +245,7 @@ impl PluginManager {
                     &mut row,
                     &resolved.profile.name,
                     &reason,
-                    BROKER_ACTOR,
+                    &BROKER_ACTOR,
                 )
                 .await?;
                 self.commit(tx).await?;
@@ -258,7 +259,7 @@ impl PluginManager {
                 oauth_store::save_refresh_error(&mut tx, instance_id, &error).await?;
                 store::audit(
                     &mut tx,
-                    BROKER_ACTOR,
+                    &BROKER_ACTOR,
                     "oauth_refresh_failed",
                     Some(&row.plugin_id),
                     Some(instance_id),
@@ -346,7 +347,7 @@ impl PluginManager {
         row: &mut InstanceRow,
         provider: &str,
         reason: &str,
-        actor: &str,
+        actor: &Actor,
     ) -> Result<(), RegistryError> {
         oauth_store::save_needs_reconnect(tx, &row.id, reason).await?;
         if row.state.runs() {
@@ -383,7 +384,7 @@ impl PluginManager {
         tx: &mut sqlx::PgConnection,
         row: &mut InstanceRow,
         moved: &[crate::manager::MovedDestination],
-        actor: &str,
+        actor: &Actor,
     ) -> Result<(), RegistryError> {
         let Some(connection) = oauth_store::connection(tx, &row.id).await? else {
             return Ok(());

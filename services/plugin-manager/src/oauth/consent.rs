@@ -20,6 +20,7 @@ use super::provider::{self, InstanceProvider};
 use super::store::{self as oauth_store, ConsentRow, NewConsent};
 use super::token_client::{IssuedTokens, TokenFailure, TokenGrant};
 use super::{ACCESS_TOKEN_FIELD, REFRESH_TOKEN_FIELD};
+use crate::actor::Actor;
 use crate::error::RegistryError;
 use crate::manager::PluginManager;
 use crate::store;
@@ -89,7 +90,7 @@ impl PluginManager {
     pub async fn connect(
         &self,
         instance_id: &str,
-        actor: &str,
+        actor: &Actor,
     ) -> Result<ConnectAttempt, RegistryError> {
         let mut tx = self.pool().begin().await?;
         let row = self.lock_live(&mut tx, instance_id).await?;
@@ -107,7 +108,7 @@ impl PluginManager {
         &self,
         resolved: &InstanceProvider,
         instance_id: &str,
-        actor: &str,
+        actor: &Actor,
     ) -> Result<ConnectAttempt, RegistryError> {
         let settings = self.oauth();
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -154,7 +155,8 @@ impl PluginManager {
                 provider: &resolved.profile.name,
                 redirect_uri: &redirect_uri,
                 verifier: &sealed,
-                actor,
+                // The established name only: the claim is in the audit entry of the start.
+                actor: actor.name(),
                 expires_at,
             },
         )
@@ -188,7 +190,7 @@ impl PluginManager {
         &self,
         resolved: &InstanceProvider,
         instance_id: &str,
-        actor: &str,
+        actor: &Actor,
     ) -> Result<ConnectAttempt, RegistryError> {
         let scope = resolved.profile.scope_value(&resolved.auth.scopes);
         let issued = self
@@ -254,7 +256,7 @@ impl PluginManager {
         instance_id: &str,
         provider: &str,
         error: Option<&ConnectFailure>,
-        actor: &str,
+        actor: &Actor,
     ) -> Result<(), RegistryError> {
         let mut conn = self.pool().acquire().await?;
         let plugin_id = store::instance(self.pool(), instance_id)
@@ -282,7 +284,7 @@ impl PluginManager {
         resolved: &InstanceProvider,
         instance_id: &str,
         issued: IssuedTokens,
-        actor: &str,
+        actor: &Actor,
         attempt_id: Uuid,
     ) -> Result<(Vec<String>, Option<String>), RegistryError> {
         let scopes = issued
@@ -475,7 +477,7 @@ impl PluginManager {
                 &consent.instance_id,
                 &consent.provider,
                 attempt.error.as_ref(),
-                &consent.actor,
+                &Actor::new(consent.actor.clone()),
             )
             .await?;
         }
@@ -549,7 +551,7 @@ impl PluginManager {
             &resolved,
             &consent.instance_id,
             issued,
-            &consent.actor,
+            &Actor::new(consent.actor.clone()),
             consent.attempt_id,
         )
         .await

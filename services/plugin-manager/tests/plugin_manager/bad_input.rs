@@ -135,7 +135,7 @@ async fn a_nul_over_nats_is_refused_with_the_matching_code_naming_the_field() {
     assert!(e.message.contains("`instance_id`"), "{e:?}");
     let e = asked("enable", json!({ "instance_id": "work", "actor": nul })).await;
     assert_eq!(e.error, ErrorCode::BadRequest);
-    assert!(e.message.contains("`actor`"), "{e:?}");
+    assert!(e.message.contains("`claimed_actor`"), "{e:?}");
     let e = asked(
         "configure",
         json!({ "instance_id": "work", "config": { "server": nul } }),
@@ -149,7 +149,7 @@ async fn a_nul_over_nats_is_refused_with_the_matching_code_naming_the_field() {
 #[tokio::test]
 async fn a_failure_report_whose_error_holds_a_nul_is_kept() {
     let (env, _dir, pm) = started_with_work(true).await;
-    let view: Value = ask::<Call<HeartbeatRequest>, _>(
+    let view: Value = ask::<HeartbeatRequest, _>(
         &env,
         json!({ "instance_id": "work", "error": "the provider said \u{0}no" }),
     )

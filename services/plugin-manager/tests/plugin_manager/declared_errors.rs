@@ -24,7 +24,7 @@ type Enable = InstanceCall<EnableRequest>;
 type Disable = InstanceCall<DisableRequest>;
 type Upgrade = InstanceCall<UpgradeRequest>;
 type Uninstall = InstanceCall<UninstallRequest>;
-type Heartbeat = Call<HeartbeatRequest>;
+type Heartbeat = HeartbeatRequest;
 type Connect = InstanceCall<ConnectRequest>;
 
 /// What each request answered: the codes it was refused with, by verb, and every refusal

@@ -38,7 +38,10 @@ async fn install_needs_every_permission_accepted_and_announces_the_instance() {
     let event = next_event(&mut installed).await;
     assert_eq!(event["type"], "plugins.PluginInstalled");
     assert_eq!(event["data"]["instance_id"], "work");
-    assert_eq!(event["data"]["actor"], "test");
+    // NATS does not say who sent the install: the actor is the one user allowed to, the
+    // name the request gave only a claim beside it.
+    assert_eq!(event["data"]["actor"], "nats:admin");
+    assert_eq!(event["data"]["claimed_actor"], "test");
     assert_eq!(event["data"]["state"], "installed");
 
     // A second instance of the same plugin has its own id and config; the first id is taken.
@@ -63,7 +66,8 @@ async fn install_needs_every_permission_accepted_and_announces_the_instance() {
     let (audit, actions) = audit_of(&env, "work").await;
     assert_eq!(actions, vec!["install", "accept_permissions"]);
     assert_eq!(audit[1]["detail"]["permissions"], json!(V1_PERMISSIONS));
-    assert_eq!(audit[0]["actor"], "test");
+    assert_eq!(audit[0]["actor"], "nats:admin");
+    assert_eq!(audit[0]["detail"]["claimed_actor"], "test");
     pm.stop().await;
 }
 
@@ -119,7 +123,8 @@ async fn an_upgrade_that_adds_a_permission_is_held_until_it_is_accepted() {
     assert!(view.get("held_upgrade").is_none(), "{view}");
     let event = next_event(&mut upgraded).await;
     assert_eq!(event["data"]["version"], "2.0.0");
-    assert_eq!(event["data"]["actor"], "alice");
+    assert_eq!(event["data"]["actor"], "nats:admin");
+    assert_eq!(event["data"]["claimed_actor"], "alice");
 
     // A version that asks for less needs nothing accepted.
     dir.write(
@@ -148,7 +153,8 @@ async fn an_upgrade_that_adds_a_permission_is_held_until_it_is_accepted() {
         ]
     );
     assert_eq!(audit[4]["detail"]["permissions"], json!([added]));
-    assert_eq!(audit[4]["actor"], "alice");
+    assert_eq!(audit[4]["actor"], "nats:admin");
+    assert_eq!(audit[4]["detail"]["claimed_actor"], "alice");
     pm.stop().await;
 }
 
@@ -175,7 +181,8 @@ async fn disabling_announces_it_and_the_state_survives_a_restart() {
     assert_eq!(event["source"]["instance"], "work");
     assert_eq!(event["data"]["plugin_id"], CONTACTS);
     assert_eq!(event["data"]["state"], "disabled");
-    assert_eq!(event["data"]["actor"], "bob");
+    assert_eq!(event["data"]["actor"], "nats:admin");
+    assert_eq!(event["data"]["claimed_actor"], "bob");
 
     pm.stop().await;
     let pm = RunningPm::start(env.config.clone()).await;
@@ -192,17 +199,14 @@ async fn a_reported_failure_fails_the_instance_once_until_it_is_enabled_again() 
     let (env, _dir, pm) = started_with_work(true).await;
     let mut failed = watch(&env, PluginEvent::Failed).await;
 
-    let view: Value = ask::<Call<HeartbeatRequest>, _>(
-        &env,
-        json!({ "instance_id": "work", "actor": "connector" }),
-    )
-    .await
-    .unwrap();
+    let view: Value = ask::<HeartbeatRequest, _>(&env, json!({ "instance_id": "work" }))
+        .await
+        .unwrap();
     assert_eq!(view["state"], "enabled");
     assert!(view["last_heartbeat"].is_string());
-    let view: Value = ask::<Call<HeartbeatRequest>, _>(
+    let view: Value = ask::<HeartbeatRequest, _>(
         &env,
-        json!({ "instance_id": "work", "error": "401 from the server", "actor": "connector" }),
+        json!({ "instance_id": "work", "error": "401 from the server" }),
     )
     .await
     .unwrap();
@@ -210,7 +214,7 @@ async fn a_reported_failure_fails_the_instance_once_until_it_is_enabled_again() 
     assert_eq!(view["last_error"], "401 from the server");
     let event = next_event(&mut failed).await;
     assert_eq!(event["data"]["reason"], "401 from the server");
-    ask::<Call<HeartbeatRequest>, Value>(&env, json!({ "instance_id": "work", "error": "again" }))
+    ask::<HeartbeatRequest, Value>(&env, json!({ "instance_id": "work", "error": "again" }))
         .await
         .unwrap();
     let view: Value = ask::<InstanceCall<EnableRequest>, _>(&env, json!({ "instance_id": "work" }))
@@ -229,10 +233,7 @@ async fn a_failed_instance_recovers_when_its_service_reports_it_healthy() {
     let (env, _dir, pm) = started_with_work(true).await;
     let mut enabled = watch(&env, PluginEvent::Enabled).await;
     let heartbeat = |error: Option<&str>| {
-        ask::<Call<HeartbeatRequest>, Value>(
-            &env,
-            json!({ "instance_id": "work", "error": error, "actor": "connector" }),
-        )
+        ask::<HeartbeatRequest, Value>(&env, json!({ "instance_id": "work", "error": error }))
     };
     assert_eq!(heartbeat(Some("timeout")).await.unwrap()["state"], "failed");
     let view = heartbeat(None).await.unwrap();
@@ -242,11 +243,13 @@ async fn a_failed_instance_recovers_when_its_service_reports_it_healthy() {
     // the enable by the connector.
     let event = loop {
         let event = next_event(&mut enabled).await;
-        if event["data"]["actor"] != "nats" {
+        if event["data"]["actor"] != "nats:admin" {
             break event;
         }
     };
-    assert_eq!(event["data"]["actor"], "connector");
+    // The connector service's user is the only one that may report on
+    // plugins.heartbeat.connector.
+    assert_eq!(event["data"]["actor"], "nats:connector");
     assert_eq!(event["data"]["state"], "enabled");
     let (audit, _) = audit_of(&env, "work").await;
     assert!(audit.iter().any(|a| a["action"] == "recover"), "{audit:?}");

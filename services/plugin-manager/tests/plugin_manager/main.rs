@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod admin_api;
+mod audit_actor;
 mod bad_input;
 mod configs;
 mod declared_errors;

@@ -1,10 +1,15 @@
 //! `plugins.runtime.<plugin type>` and `plugins.token.<plugin type>` (issue 27, finding 4):
 //! each service is answered only about instances of the plugin type it runs, so the connector
 //! service cannot read a channel's bot token, nor the channel service a connector's password.
+//! `plugins.heartbeat.<plugin type>` likewise (issue 27, Low): neither service can mark an
+//! instance of the other's type failed, recover it or keep it looking alive.
 
 use serde_json::{json, Value};
 use tributary_kit::testing::{RunningService, TestEnv};
-use tributary_proto::requests::plugins::{AccessTokenQuery, Call, InstallRequest, RuntimeQuery};
+use tributary_proto::events::PluginEvent;
+use tributary_proto::requests::plugins::{
+    AccessTokenQuery, Call, HeartbeatRequest, InstallRequest, InstanceInfo, RuntimeQuery,
+};
 use tributary_proto::requests::{ApiError, ErrorCode, Request};
 
 use crate::support::*;
@@ -132,4 +137,102 @@ async fn each_service_asks_for_the_access_tokens_of_its_own_plugin_type_only() {
         .await
         .unwrap_err();
     assert_eq!(e.error, ErrorCode::BadRequest, "{e:?}");
+}
+
+#[tokio::test]
+async fn each_service_reports_the_health_of_its_own_plugin_type_only() {
+    let (env, _dir, _pm) = started_with_both().await;
+    let mut failed = watch(&env, PluginEvent::Failed).await;
+    let view = |id: &'static str| {
+        let env = &env;
+        async move {
+            ask::<InstanceInfo, Value>(env, json!({ "instance_id": id }))
+                .await
+                .unwrap()
+        }
+    };
+    let desk_before = view("desk").await;
+    let work_before = view("work").await;
+
+    // The attack: the connector service marks the channel instance failed (and would keep it
+    // looking alive), the channel service the connector instance. Refused as no instance of
+    // the reporter's type, naming the subject; nothing of either instance changes.
+    for (reporter, instance) in [("connector", "desk"), ("channel", "work")] {
+        for error in [Some("forged outage"), None] {
+            let e = ask_on::<HeartbeatRequest, Value>(
+                &env,
+                reporter,
+                json!({ "instance_id": instance, "error": error }),
+            )
+            .await
+            .unwrap_err();
+            assert_eq!(
+                e.error,
+                ErrorCode::NotFound,
+                "{reporter} on {instance}: {e:?}"
+            );
+            assert!(
+                e.message
+                    .contains(&format!("no {reporter} instance `{instance}`"))
+                    && e.message.contains(&format!("plugins.heartbeat.{reporter}")),
+                "{e:?}"
+            );
+        }
+    }
+    assert_eq!(
+        view("desk").await,
+        desk_before,
+        "the channel instance changed"
+    );
+    assert_eq!(
+        view("work").await,
+        work_before,
+        "the connector instance changed"
+    );
+    assert!(desk_before.get("last_heartbeat").is_none(), "{desk_before}");
+    // Each refusal is in the audit log, under the reporter's NATS user.
+    for (instance, reporter) in [("desk", "connector"), ("work", "channel")] {
+        let (audit, actions) = audit_of(&env, instance).await;
+        assert_eq!(
+            actions,
+            [
+                "install",
+                "accept_permissions",
+                "heartbeat_refused",
+                "heartbeat_refused"
+            ],
+            "{instance}"
+        );
+        let refused = &audit[2];
+        assert_eq!(refused["actor"], format!("nats:{reporter}"), "{refused}");
+        assert_eq!(refused["detail"]["reporter"], reporter, "{refused}");
+        assert_eq!(refused["detail"]["reported"], "failed", "{refused}");
+    }
+
+    // Its own service's report is taken: the first failure announced is that one.
+    let reported: Value = ask_on::<HeartbeatRequest, _>(
+        &env,
+        "channel",
+        json!({ "instance_id": "desk", "error": "the bot token was revoked" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reported["state"], "failed", "{reported}");
+    let event = next_event(&mut failed).await;
+    assert_eq!(event["data"]["instance_id"], "desk", "{event}");
+    assert_eq!(event["data"]["actor"], "nats:channel", "{event}");
+    assert_eq!(
+        event["data"]["reason"], "the bot token was revoked",
+        "{event}"
+    );
+
+    // A subject whose last token is no plugin type is a bad request naming the form.
+    let e = ask_on::<HeartbeatRequest, Value>(&env, "anything", json!({ "instance_id": "desk" }))
+        .await
+        .unwrap_err();
+    assert_eq!(e.error, ErrorCode::BadRequest, "{e:?}");
+    assert!(
+        e.message.contains("plugins.heartbeat.<plugin type>"),
+        "{e:?}"
+    );
 }

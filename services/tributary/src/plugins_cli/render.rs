@@ -423,7 +423,18 @@ pub fn audit(entries: &[AuditEntry]) -> String {
         "SEQ", "AT", "ACTOR", "ACTION", "INSTANCE", "PLUGIN", "DETAIL",
     ]);
     for e in entries {
-        let detail = match &e.detail {
+        // What a NATS request claimed about who asked is shown as a claim beside the actor the
+        // plugin manager recorded, not in the detail.
+        let mut detail = e.detail.clone();
+        let claimed = detail
+            .as_object_mut()
+            .and_then(|map| map.remove("claimed_actor"))
+            .and_then(|c| c.as_str().map(str::to_owned));
+        let actor = match claimed {
+            Some(claimed) => format!("{} (claims {claimed})", e.actor),
+            None => e.actor.clone(),
+        };
+        let detail = match &detail {
             Value::Object(map) if map.is_empty() => String::new(),
             Value::Null => String::new(),
             other => other.to_string(),
@@ -431,7 +442,7 @@ pub fn audit(entries: &[AuditEntry]) -> String {
         table.row(vec![
             e.seq.to_string(),
             e.at.format("%Y-%m-%d %H:%M:%S").to_string(),
-            e.actor.clone(),
+            actor,
             e.action.clone(),
             e.instance_id.clone().unwrap_or_default(),
             e.plugin_id.clone().unwrap_or_default(),

@@ -180,9 +180,7 @@ async fn a_revoked_grant_needs_a_reconnect_says_so_and_connecting_again_recovers
     assert_eq!(t.provider.token_requests().total, requests);
     // A sync's report neither fails nor recovers it.
     let reported: serde_json::Value = crate::support::ask::<
-        tributary_proto::requests::plugins::Call<
-            tributary_proto::requests::plugins::HeartbeatRequest,
-        >,
+        tributary_proto::requests::plugins::HeartbeatRequest,
         _,
     >(&t.env, json!({ "instance_id": "mail", "error": null }))
     .await
