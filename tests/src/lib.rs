@@ -19,6 +19,7 @@
 
 pub mod admin;
 pub mod items;
+pub mod nats_cluster;
 pub mod process;
 pub mod radicale;
 pub mod stack;
@@ -28,6 +29,7 @@ use std::future::Future;
 use std::time::Duration;
 
 pub use admin::AdminApi;
+pub use nats_cluster::NatsCluster;
 pub use process::{binary, binary_dir, ServiceProcess};
 pub use radicale::Radicale;
 pub use stack::{Servers, Stack, StoredMessage};

@@ -31,7 +31,8 @@ use crate::process::{tail, ServiceProcess};
 /// Where the NATS and PostgreSQL servers of a stack are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Servers {
-    /// `nats://host:port` of a NATS server with JetStream.
+    /// `nats://host:port` of a NATS server with JetStream, or the servers of a cluster
+    /// separated by commas.
     pub nats_url: String,
     /// PostgreSQL's host.
     pub pg_host: String,
@@ -879,7 +880,10 @@ impl Drop for Stack {
 /// Deletes the streams of `prefix` and drops `database`.
 async fn cleanup(servers: &Servers, prefix: &str, database: &str) {
     let options = async_nats::ConnectOptions::new().connection_timeout(Duration::from_secs(3));
-    if let Ok(client) = options.connect(servers.nats_url.as_str()).await {
+    if let Ok(client) = options
+        .connect(tributary_kit::nats::server_urls(&servers.nats_url))
+        .await
+    {
         let js = jetstream::new(client);
         let mut names = js.stream_names();
         let mut ours = Vec::new();
@@ -927,7 +931,7 @@ fn load(vars: &BTreeMap<String, String>) -> Config {
 async fn connect_nats(url: &str) -> async_nats::Client {
     async_nats::ConnectOptions::new()
         .connection_timeout(Duration::from_secs(5))
-        .connect(url)
+        .connect(tributary_kit::nats::server_urls(url))
         .await
         .unwrap_or_else(|e| panic!("NATS must run at {url}: {e}"))
 }

@@ -477,7 +477,9 @@ impl WasmConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NatsConfig {
-    /// `nats://host:port` (or `tls://`, `ws://`, `wss://`).
+    /// `nats://host:port` (or `tls://`, `ws://`, `wss://`); several, separated by commas, for
+    /// the servers of a cluster ([`crate::nats::server_urls`]): the first connection takes
+    /// any that answers, and the client moves to another when its server goes.
     pub url: String,
     /// Put in front of every subject and stream name; one NATS token, or empty.
     pub subject_prefix: String,
@@ -495,6 +497,10 @@ pub struct NatsConfig {
     /// server's JetStream store limit (`max_file_store` in deploy/nats-server.conf), which
     /// reserves each stream's size when it is created.
     pub max_bytes: crate::provision::StreamSizes,
+    /// How many copies JetStream keeps of every stream, each on another server of the cluster
+    /// (1, 3 or 5), set by `tributary-nats provision`; the durable consumers take their
+    /// stream's. With 3, losing one server loses nothing; with 5, two.
+    pub replicas: usize,
     /// Durable pull consumers for your own programs (`[[nats.consumers]]`), created by
     /// `tributary-nats provision`: the `subscriber` user may pull from and ack them, but
     /// create none itself.
@@ -1242,20 +1248,38 @@ impl Config {
 
     /// Checks what types alone cannot: URLs, names, ranges.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        match url::Url::parse(&self.nats.url) {
-            Ok(url) if ["nats", "tls", "ws", "wss"].contains(&url.scheme()) => {}
-            Ok(url) => {
-                return Err(ConfigError::new(
-                    "nats.url",
-                    format!("scheme `{}` is not one of nats, tls, ws, wss", url.scheme()),
-                ))
+        let servers = crate::nats::server_urls(&self.nats.url);
+        if servers.is_empty() {
+            return Err(ConfigError::new(
+                "nats.url",
+                "names no server (one URL, or several separated by commas)",
+            ));
+        }
+        for server in servers {
+            match url::Url::parse(server) {
+                Ok(url) if ["nats", "tls", "ws", "wss"].contains(&url.scheme()) => {}
+                Ok(url) => {
+                    return Err(ConfigError::new(
+                        "nats.url",
+                        format!("scheme `{}` is not one of nats, tls, ws, wss", url.scheme()),
+                    ))
+                }
+                Err(e) => {
+                    return Err(ConfigError::new(
+                        "nats.url",
+                        format!("`{server}` is not a URL: {e}"),
+                    ))
+                }
             }
-            Err(e) => {
-                return Err(ConfigError::new(
-                    "nats.url",
-                    format!("`{}` is not a URL: {e}", self.nats.url),
-                ))
-            }
+        }
+        if ![1, 3, 5].contains(&self.nats.replicas) {
+            return Err(ConfigError::new(
+                "nats.replicas",
+                format!(
+                    "{} is not 1, 3 or 5 (the copies JetStream keeps of each stream: one server, or a cluster of at least that many)",
+                    self.nats.replicas
+                ),
+            ));
         }
         let prefix = &self.nats.subject_prefix;
         if !prefix.is_empty() && !is_token(prefix) {

@@ -109,7 +109,7 @@ pub async fn connect(config: &NatsConfig, client_name: &str) -> Result<Client, N
                 other => tracing::debug!(event = %other, "NATS connection event."),
             }
         });
-    let connecting = options.connect(config.url.as_str());
+    let connecting = options.connect(server_urls(&config.url));
     match tokio::time::timeout(Duration::from_secs(config.connect_timeout_secs), connecting).await {
         Ok(Ok(client)) => Ok(client),
         Ok(Err(e))
@@ -136,21 +136,54 @@ pub async fn connect(config: &NatsConfig, client_name: &str) -> Result<Client, N
     }
 }
 
-/// Creates every stream, sized by `sizes`, or updates it to the definition in proto when it
-/// exists. Running it twice changes nothing. Only the provisioning step may
-/// ([`crate::provision::provision_all`]).
+/// The servers `nats.url` names: one URL, or several separated by commas (the servers of a
+/// cluster), each trimmed, empty ones left out.
+pub fn server_urls(url: &str) -> Vec<&str> {
+    url.split(',')
+        .map(str::trim)
+        .filter(|server| !server.is_empty())
+        .collect()
+}
+
+/// Creates every stream, sized by `sizes`, on one server, or updates it to the definition in
+/// proto when it exists ([`provision_replicated_streams`] with one replica).
 pub async fn provision_streams(
     js: &jetstream::Context,
     subjects: &Subjects,
     sizes: &StreamSizes,
 ) -> Result<(), NatsError> {
+    provision_replicated_streams(js, subjects, sizes, 1).await
+}
+
+/// Creates every stream, sized by `sizes` and kept on `replicas` servers of the cluster
+/// (`nats.replicas`), or updates it to the definition in proto when it exists; the durable
+/// consumers created on it afterwards take its replicas. Running it twice changes nothing.
+/// Only the provisioning step may ([`crate::provision::provision_all`]).
+pub async fn provision_replicated_streams(
+    js: &jetstream::Context,
+    subjects: &Subjects,
+    sizes: &StreamSizes,
+    replicas: usize,
+) -> Result<(), NatsError> {
     for key in StreamKey::ALL {
         let mut config = key.config(subjects);
         config.max_bytes = sizes.max_bytes(key);
+        config.num_replicas = replicas;
         let name = config.name.clone();
         let mut attempt = 1;
         loop {
             match js.create_or_update_stream(config.clone()).await {
+                // A server that is not a cluster takes any replicas and keeps one copy: the
+                // operator would believe the stream survives a server it does not survive.
+                Ok(made) if copies(&made) < replicas => {
+                    return Err(NatsError::Stream {
+                        stream: name,
+                        reason: format!(
+                            "the server keeps {} copy of it where {replicas} were asked for (nats.replicas = {replicas} needs a JetStream cluster of at least {replicas} servers)",
+                            copies(&made)
+                        ),
+                    });
+                }
                 Ok(_) => break,
                 // nats-server removes the account's stream directory when its last stream is
                 // deleted; a create racing that removal fails once with "error creating store
@@ -158,6 +191,14 @@ pub async fn provision_streams(
                 Err(e) if attempt < STORE_ATTEMPTS && e.to_string().contains("10049") => {
                     attempt += 1;
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Err(e) if replicas > 1 => {
+                    return Err(NatsError::Stream {
+                        stream: name,
+                        reason: format!(
+                            "{e} (nats.replicas = {replicas} needs a JetStream cluster of at least {replicas} servers)"
+                        ),
+                    })
                 }
                 Err(e) => {
                     return Err(NatsError::Stream {
@@ -169,6 +210,12 @@ pub async fn provision_streams(
         }
     }
     Ok(())
+}
+
+/// How many servers keep a stream: its leader and the followers its cluster information
+/// lists (none on a server that is not a cluster).
+fn copies(info: &jetstream::stream::Info) -> usize {
+    1 + info.cluster.as_ref().map_or(0, |c| c.replicas.len())
 }
 
 /// How many times a stream whose store could not be created is asked for.

@@ -234,15 +234,22 @@ pub struct Provisioned {
 }
 
 /// Connects as `config.nats` (the `provision` user in a deployment) and creates or updates
-/// every stream (sized by `nats.max_bytes`), every service's durable pull consumer (filtered
-/// to its stream's subject, with the delivery limits the services' settings ask for) and the
-/// consumers of `[[nats.consumers]]`. Running it twice changes nothing.
+/// every stream (sized by `nats.max_bytes`, kept on `nats.replicas` servers), every service's
+/// durable pull consumer (filtered to its stream's subject, with the delivery limits the
+/// services' settings ask for) and the consumers of `[[nats.consumers]]`; the consumers take
+/// their stream's replicas. Running it twice changes nothing.
 pub async fn provision_all(config: &Config) -> Result<Provisioned, NatsError> {
     let client = crate::nats::connect(&config.nats, "tributary-provision").await?;
     let js = async_nats::jetstream::new(client.clone());
     let subjects = config.subjects();
     let mut done = Provisioned::default();
-    crate::nats::provision_streams(&js, &subjects, &config.nats.max_bytes).await?;
+    crate::nats::provision_replicated_streams(
+        &js,
+        &subjects,
+        &config.nats.max_bytes,
+        config.nats.replicas,
+    )
+    .await?;
     done.streams = StreamKey::ALL.iter().map(|k| k.name(&subjects)).collect();
     for key in ConsumerKey::ALL {
         crate::nats::provision_consumer(&js, &subjects, key, consumer_limits(config, key)).await?;

@@ -139,7 +139,7 @@ impl TestEnv {
 
     /// A fresh NATS client.
     pub async fn nats(&self) -> async_nats::Client {
-        async_nats::connect(self.config.nats.url.as_str())
+        async_nats::connect(crate::nats::server_urls(&self.config.nats.url))
             .await
             .unwrap_or_else(|e| panic!("NATS must run at {}: {e}", self.config.nats.url))
     }
@@ -198,7 +198,7 @@ impl TestEnv {
     }
 
     async fn cleanup(config: Config, prefix: String, database: String) {
-        if let Ok(client) = async_nats::connect(config.nats.url.as_str()).await {
+        if let Ok(client) = async_nats::connect(crate::nats::server_urls(&config.nats.url)).await {
             let js = async_nats::jetstream::new(client);
             let mut names = js.stream_names();
             let mut ours = Vec::new();

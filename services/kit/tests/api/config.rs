@@ -52,6 +52,31 @@ fn defaults_then_file_then_environment_each_override_the_one_before() {
 }
 
 #[test]
+fn nats_url_takes_the_servers_of_a_cluster_separated_by_commas() {
+    let config = Config::load(&ConfigSources {
+        file: None,
+        env: env(&[
+            (
+                "TRIBUTARY__NATS__URL",
+                "nats://10.0.0.1:4222, nats://10.0.0.2:4222,nats://10.0.0.3:4222",
+            ),
+            ("TRIBUTARY__NATS__REPLICAS", "3"),
+        ]),
+    })
+    .unwrap();
+    assert_eq!(
+        tributary_kit::nats::server_urls(&config.nats.url),
+        [
+            "nats://10.0.0.1:4222",
+            "nats://10.0.0.2:4222",
+            "nats://10.0.0.3:4222"
+        ]
+    );
+    assert_eq!(config.nats.replicas, 3);
+    assert_eq!(Config::defaults().unwrap().nats.replicas, 1);
+}
+
+#[test]
 fn the_built_in_defaults_are_valid_on_their_own() {
     let config = Config::defaults().unwrap();
     assert_eq!(config.nats.url, "nats://127.0.0.1:4222");
@@ -93,6 +118,15 @@ fn each_bad_value_stops_loading_with_its_key_named() {
         ("TRIBUTARY__DATABASE__PORT", "0", "database.port"),
         ("TRIBUTARY__NATS__URL", "http://127.0.0.1:4222", "nats.url"),
         ("TRIBUTARY__NATS__URL", "::nonsense", "nats.url"),
+        (
+            "TRIBUTARY__NATS__URL",
+            "nats://127.0.0.1:4222,http://127.0.0.1:4223",
+            "nats.url",
+        ),
+        ("TRIBUTARY__NATS__URL", " , ", "nats.url"),
+        ("TRIBUTARY__NATS__REPLICAS", "2", "nats.replicas"),
+        ("TRIBUTARY__NATS__REPLICAS", "0", "nats.replicas"),
+        ("TRIBUTARY__NATS__REPLICAS", "7", "nats.replicas"),
         ("TRIBUTARY__NATS__PASSWORD", "no-user", "nats.password"),
         ("TRIBUTARY__NATS__USER", "etl.admin", "nats.user"),
         ("TRIBUTARY__NATS__USER", "etl >", "nats.user"),

@@ -257,3 +257,19 @@ async fn a_service_refuses_a_consumer_that_is_missing_or_takes_other_subjects() 
         "{unfiltered}"
     );
 }
+
+#[tokio::test]
+async fn replicated_streams_on_a_single_server_are_refused_naming_nats_replicas() {
+    let env = TestEnv::new().await;
+    let mut config = env.config.clone();
+    // The machine's server is one server, not a cluster: three copies cannot be placed.
+    config.nats.replicas = 3;
+    let error = tributary_kit::provision::provision_all(&config)
+        .await
+        .expect_err("three replicas on one server");
+    let message = error.to_string();
+    assert!(
+        message.contains("nats.replicas = 3 needs a JetStream cluster of at least 3 servers"),
+        "{message}"
+    );
+}
