@@ -71,6 +71,7 @@ impl ItemPipeline {
                 what: "items",
                 retry_initial: settings.retry_initial(),
                 retry_max: settings.retry_max(),
+                keep_alive: BatchRetry::keep_alive_for(settings.ack_wait()),
             },
             dead_letters,
             settings,

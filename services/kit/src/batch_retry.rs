@@ -1,6 +1,9 @@
 //! The one policy by which a consumer applies a batch of JetStream messages to what it keeps
 //! (the ETL its rows, the search service its index):
 //!
+//! - while a batch is being applied, however long that takes, its messages are kept from
+//!   redelivery (an in-progress ack every `keep_alive`, a fraction of the consumer's ack wait),
+//!   so a slow batch is not delivered a second time while the first is still being written;
 //! - applied: every message of the batch is acked;
 //! - a transient failure (PostgreSQL or the index unreachable, a conflict with a concurrent
 //!   batch): the same batch is tried again with backoff, its messages kept from redelivery
@@ -53,6 +56,9 @@ pub struct BatchRetry {
     pub retry_initial: Duration,
     /// The longest wait between tries.
     pub retry_max: Duration,
+    /// How often a batch being applied tells JetStream it is still being worked on: well
+    /// under the consumer's ack wait ([`BatchRetry::keep_alive_for`]).
+    pub keep_alive: Duration,
 }
 
 /// What became of a batch.
@@ -65,6 +71,12 @@ pub struct Applied<R> {
 }
 
 impl BatchRetry {
+    /// The keep-alive interval for a consumer whose ack wait is `ack_wait`: a third of it, so
+    /// that one late in-progress ack still arrives in time, and at least 100 ms.
+    pub fn keep_alive_for(ack_wait: Duration) -> Duration {
+        (ack_wait / 3).max(Duration::from_millis(100))
+    }
+
     /// Applies `items` (decoded from `messages`, one each, in the same order) to `target`
     /// under this policy; stops early, leaving what is not applied unacked, when `shutdown`
     /// is given.
@@ -101,7 +113,7 @@ impl BatchRetry {
     {
         let mut backoff = Backoff::new(self.retry_initial, self.retry_max);
         let outcome = loop {
-            match target.apply(&items).await {
+            match self.apply_keeping_alive(target, &items, &messages).await {
                 Err(e) if B::is_transient(&e) => {
                     let wait = backoff.next_wait();
                     tracing::warn!(error = %e, count = messages.len(), retry_in = ?wait, "Cannot apply a batch of {}; retrying.", self.what);
@@ -147,6 +159,37 @@ impl BatchRetry {
                     .await;
                 if retry == Retry::GaveUp {
                     applied.gave_up += 1;
+                }
+            }
+        }
+    }
+}
+
+impl BatchRetry {
+    /// `target.apply(items)`, with an in-progress ack of each of `messages` every
+    /// `keep_alive` until it returns.
+    async fn apply_keeping_alive<T, B>(
+        &self,
+        target: &B,
+        items: &[T],
+        messages: &[Message],
+    ) -> Result<B::Report, B::Error>
+    where
+        T: Send + Sync,
+        B: BatchTarget<T>,
+    {
+        let applying = target.apply(items);
+        tokio::pin!(applying);
+        let start = tokio::time::Instant::now() + self.keep_alive;
+        let mut keep_alive = tokio::time::interval_at(start, self.keep_alive);
+        keep_alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                outcome = &mut applying => return outcome,
+                _ = keep_alive.tick() => {
+                    for message in messages {
+                        let _ = message.ack_with(AckKind::Progress).await;
+                    }
                 }
             }
         }

@@ -77,6 +77,7 @@ impl Indexer {
                 what: "data events",
                 retry_initial: RETRY_INITIAL,
                 retry_max: RETRY_MAX,
+                keep_alive: BatchRetry::keep_alive_for(settings.ack_wait()),
             },
             dead_letters,
             settings,

@@ -1,6 +1,7 @@
 //! The batch retry policy against the real JetStream: a batch refused because of one message
 //! is applied in halves, so the others are acked after a few tries, and the message at fault
-//! goes to the dead-letter stream after its last delivery.
+//! goes to the dead-letter stream after its last delivery; a batch that takes longer to
+//! apply than the consumer's ack wait is not delivered again meanwhile.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -87,6 +88,7 @@ async fn a_batch_refused_for_one_message_is_applied_in_halves_and_that_one_dead_
         what: "test items",
         retry_initial: Duration::from_millis(10),
         retry_max: Duration::from_millis(50),
+        keep_alive: Duration::from_secs(1),
     };
     let target = RefusesBad {
         tries: AtomicUsize::new(0),
@@ -116,4 +118,105 @@ async fn a_batch_refused_for_one_message_is_applied_in_halves_and_that_one_dead_
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(env.stored_on("deadletter.etl-items").await, 1);
+}
+
+/// Takes `takes` to apply any batch.
+struct Slow {
+    takes: Duration,
+}
+
+#[async_trait::async_trait]
+impl BatchTarget<String> for Slow {
+    type Report = usize;
+    type Error = Refused;
+
+    async fn apply(&self, items: &[String]) -> Result<usize, Refused> {
+        tokio::time::sleep(self.takes).await;
+        Ok(items.len())
+    }
+
+    fn is_transient(_: &Refused) -> bool {
+        false
+    }
+}
+
+#[tokio::test]
+async fn a_batch_applied_for_longer_than_the_ack_wait_is_not_delivered_again_meanwhile() {
+    // As the soak bench found: 500 events took longer than the search consumer's 30 s ack
+    // wait to apply, so JetStream delivered them again while the first delivery was still
+    // being written. Here the ack wait is 1 s and the batch takes 3.
+    let env = TestEnv::new().await;
+    let subjects = env.subjects();
+    let js = provisioned(&env).await;
+    let ack_wait = Duration::from_secs(1);
+    let limits = DeliveryLimits {
+        ack_wait,
+        ..DeliveryLimits::default()
+    };
+    let consumer =
+        tributary_kit::nats::provision_consumer(&js, &subjects, ConsumerKey::EtlItems, limits)
+            .await
+            .unwrap();
+    for i in 0..20 {
+        js.publish(subjects.connector_items("i1"), format!("item-{i}").into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let mut batch = consumer.fetch().max_messages(20).messages().await.unwrap();
+    let mut messages = Vec::new();
+    while let Some(message) = batch.next().await {
+        messages.push(message.unwrap());
+    }
+    assert_eq!(messages.len(), 20);
+    let items: Vec<String> = messages
+        .iter()
+        .map(|m| String::from_utf8(m.payload.to_vec()).unwrap())
+        .collect();
+    let policy = BatchRetry {
+        dead_letters: DeadLetters::for_consumer(js.clone(), &subjects, ConsumerKey::EtlItems),
+        max_deliver: 5,
+        failure: "A test item could not be applied",
+        what: "test items",
+        retry_initial: Duration::from_millis(10),
+        retry_max: Duration::from_millis(50),
+        keep_alive: BatchRetry::keep_alive_for(ack_wait),
+    };
+    let target = Slow {
+        takes: 3 * ack_wait,
+    };
+    // Another process of the service pulls meanwhile, as a service's own loop does: whatever
+    // JetStream delivers again goes to it.
+    let other = consumer.clone();
+    let pulling = tokio::spawn(async move {
+        let mut got = 0;
+        let mut batch = other
+            .fetch()
+            .max_messages(20)
+            .expires(4 * ack_wait)
+            .messages()
+            .await
+            .unwrap();
+        while let Some(message) = batch.next().await {
+            if message.is_ok() {
+                got += 1;
+            }
+        }
+        got
+    });
+    let applied = policy
+        .apply(&target, items, messages, &CancellationToken::new())
+        .await;
+    assert_eq!(applied.reports, [20]);
+    let delivered_again = pulling.await.unwrap();
+    assert_eq!(
+        delivered_again, 0,
+        "nothing may be delivered again while the batch is applied"
+    );
+
+    let mut consumer = consumer;
+    let info = consumer.info().await.unwrap().clone();
+    assert_eq!(info.delivered.consumer_sequence, 20, "{info:?}");
+    assert_eq!(info.num_ack_pending, 0, "{info:?}");
 }
