@@ -19,6 +19,7 @@ pub mod item;
 pub mod manifest;
 pub mod model;
 pub mod oauth;
+pub mod redact;
 pub mod requests;
 pub mod streams;
 pub mod subjects;

@@ -18,6 +18,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tributary_proto::grants::{Grants, PermissionDenied};
+use tributary_proto::redact::redact_urls;
 use tributary_proto::requests::plugins::token_fingerprint;
 
 use crate::retry::{parse_retry_after, RetryPolicy};
@@ -709,10 +710,11 @@ async fn http_error(what: &str, response: Response) -> PluginError {
     }
     PluginError::Http {
         status,
+        // A server may echo the URL asked, credentials and keys included.
         message: if snippet.is_empty() {
             what.to_owned()
         } else {
-            format!("{what}: {snippet}")
+            format!("{what}: {}", redact_urls(&snippet))
         },
     }
 }
@@ -734,12 +736,14 @@ fn transport_error(what: &str, error: reqwest::Error) -> PluginError {
         source = cause.source();
     }
     let error = error.without_url();
+    // Without its URL; a cause may still name one (a proxy's, a redirect's).
+    let shown = redact_urls(&error.to_string()).into_owned();
     if error.is_timeout() {
         PluginError::Transient(format!("{what}: timed out"))
     } else if error.is_connect() || error.is_request() || error.is_body() {
-        PluginError::Transient(format!("{what}: {error}"))
+        PluginError::Transient(format!("{what}: {shown}"))
     } else {
-        PluginError::Other(format!("{what}: {error}"))
+        PluginError::Other(format!("{what}: {shown}"))
     }
 }
 

@@ -323,7 +323,7 @@ impl SyncRunner {
                     }
                     Some(Err(e)) => {
                         progress.counts.errors += 1;
-                        return Some(self.settle(progress, SyncEnd::Failed(e.to_string())).await);
+                        return Some(self.settle(progress, SyncEnd::Failed(failure_message(&e))).await);
                     }
                     Some(Ok(SyncStep::Item(item))) => {
                         if let Err(e) = self.publish(spec, sync_id, &subject, max_payload, item, progress).await {
@@ -432,4 +432,12 @@ impl SyncRunner {
             }
         }
     }
+}
+
+/// What a plugin's error says, as the sync's failure is recorded, logged, reported and
+/// announced: with the credentials of any URL in it hidden
+/// ([`tributary_proto::redact::redact_urls`]). A plugin (a WebAssembly one's own message, a
+/// library's error) may name the URL it was configured with, `https://user:password@…`.
+fn failure_message(error: &PluginError) -> String {
+    tributary_proto::redact::redact_urls(&error.to_string()).into_owned()
 }

@@ -2,6 +2,7 @@
 
 mod connector;
 mod context;
+mod credentials;
 mod egress;
 mod http;
 mod paginate;

@@ -82,3 +82,38 @@ async fn a_collection_that_is_not_there_is_a_config_error_naming_the_field() {
         other => panic!("expected a config error, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_failure_never_shows_the_credentials_of_a_url() {
+    // The attack: a sync's failure message (stored, logged, shown by the admin API, sent in
+    // connector.SyncFailed) carrying `user:password@` because the server echoes the URL it
+    // was asked, credentials included, in its error page.
+    let server = tributary_plugin_sdk::testing::FixtureServer::start()
+        .await
+        .unwrap();
+    let echoed = server
+        .url("/dav/?token=hunter2")
+        .replace("http://", "http://ada:hunter2@");
+    server.respond(
+        "/dav/",
+        [
+            tributary_plugin_sdk::testing::Canned::status(500)
+                .body(format!("cannot serve {echoed}")),
+        ],
+    );
+    let test = context(
+        &[LOCAL],
+        json!({ "url": server.url("/dav/"), "username": USER, "password": "hunter2" }),
+    )
+    .with_http(|http| http.max_attempts(1));
+
+    let error = sync(DavConnector::new(), &test, None, SyncRequest::incremental())
+        .await
+        .unwrap_err();
+
+    let message = error.to_string();
+    assert!(message.contains("HTTP 500"), "{message}");
+    assert!(message.contains("http://***@127.0.0.1"), "{message}");
+    assert!(!message.contains("ada:hunter2"), "{message}");
+    assert!(!message.contains("token=hunter2"), "{message}");
+}
