@@ -889,8 +889,15 @@ pub struct SearchConfig {
     pub api_token_file: PathBuf,
     /// Meilisearch's URL (`http://meilisearch:7700`); empty for the embedded index.
     pub meilisearch_url: String,
-    /// Meilisearch's API key (its master key or an admin key); empty when it has none.
+    /// Meilisearch's API key: the search service's own, which `tributary-meili provision`
+    /// makes (allowed only what the backend uses, on its index); the service refuses a key
+    /// that may read Meilisearch's keys (the master key). For `tributary-meili provision`
+    /// itself, the master key. Empty when Meilisearch has none, or when
+    /// `meilisearch_api_key_file` holds it.
     pub meilisearch_api_key: SecretString,
+    /// A file holding the search service's key, read when `meilisearch_api_key` is empty;
+    /// `tributary-meili provision` writes it (0600).
+    pub meilisearch_api_key_file: PathBuf,
     /// Seconds a Meilisearch task is awaited before it counts as failed.
     pub meilisearch_task_timeout_secs: u64,
     /// Batches of documents the indexer may have enqueued in Meilisearch and not yet seen

@@ -17,14 +17,16 @@ pub mod reindex;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use secrecy::{ExposeSecret, SecretString};
+use tributary_kit::config::SearchConfig;
 use tributary_kit::health::ReadinessCheck;
-use tributary_kit::http::bearer_token_from;
+use tributary_kit::http::{bearer_token_from, inline_or_file};
 use tributary_kit::{Config, ConfigError, KitError, ServiceRuntime, ServiceSpec};
 use tributary_proto::streams::ConsumerKey;
 use tributary_proto::ServiceName;
 
 use crate::backend::embedded::EmbeddedBackend;
-use crate::backend::meilisearch::MeilisearchBackend;
+use crate::backend::meilisearch::{keys, MeilisearchBackend};
 use crate::backend::{SearchBackend, SearchError};
 use crate::indexer::Indexer;
 use crate::reindex::Reindexer;
@@ -49,7 +51,13 @@ pub fn embedded_index_dir(config: &Config) -> PathBuf {
 /// embedded index, opened (or created) on disk.
 pub fn open_backend(config: &Config) -> Result<Arc<dyn SearchBackend>, SearchError> {
     if config.search.uses_meilisearch() {
-        Ok(Arc::new(MeilisearchBackend::new(&config.search)?))
+        let mut settings = config.search.clone();
+        settings.meilisearch_api_key =
+            meilisearch_key(&config.search).map_err(|e| SearchError::Meilisearch {
+                operation: "read key",
+                message: e.to_string(),
+            })?;
+        Ok(Arc::new(MeilisearchBackend::new(&settings)?))
     } else {
         Ok(Arc::new(EmbeddedBackend::open(
             &embedded_index_dir(config),
@@ -65,7 +73,27 @@ fn index_failed(e: SearchError) -> KitError {
 /// Checks what the search service reads of `config` beyond its shape, as [`build`] does
 /// before it starts: `tributary check-config` runs it too.
 pub fn check_config(config: &Config) -> Result<(), ConfigError> {
+    if config.search.uses_meilisearch() {
+        meilisearch_key(&config.search)?;
+    }
     api_token(config).map(|_| ())
+}
+
+/// Meilisearch's API key: `search.meilisearch_api_key`, or the file
+/// `search.meilisearch_api_key_file` names (0600, as `tributary-meili provision` writes it);
+/// empty when neither is set (a Meilisearch without a master key).
+pub fn meilisearch_key(search: &SearchConfig) -> Result<SecretString, ConfigError> {
+    if search.meilisearch_api_key.expose_secret().trim().is_empty()
+        && search.meilisearch_api_key_file.as_os_str().is_empty()
+    {
+        return Ok(SecretString::default());
+    }
+    inline_or_file(
+        &search.meilisearch_api_key,
+        &search.meilisearch_api_key_file,
+        "search.meilisearch_api_key",
+        "Meilisearch's API key",
+    )
 }
 
 /// `search.api_token` (or the file `search.api_token_file` names), long enough.
@@ -84,6 +112,12 @@ pub async fn build(config: Config) -> Result<ServiceRuntime, KitError> {
     let settings = config.search.clone();
     let token = api_token(&config)?;
     let backend = open_backend(&config).map_err(index_failed)?;
+    if config.search.uses_meilisearch() {
+        let key = meilisearch_key(&config.search)?;
+        keys::refuse_key_manager(&config.search.meilisearch_url, Some(key.expose_secret()))
+            .await
+            .map_err(index_failed)?;
+    }
     backend.prepare().await.map_err(index_failed)?;
     let checked = backend.clone();
     let index_ready = ReadinessCheck::new("index", move || {

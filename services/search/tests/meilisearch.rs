@@ -10,7 +10,7 @@ mod meili_pipeline;
 
 use chrono::{DateTime, Utc};
 use meili_mock::{MockMeili, Recorded};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 use tributary_kit::config::SearchConfig;
 use tributary_proto::model::EntityType;
@@ -30,6 +30,7 @@ fn config(url: &str, key: &str, timeout_secs: u64) -> SearchConfig {
         api_token_file: Default::default(),
         meilisearch_url: url.to_owned(),
         meilisearch_api_key: SecretString::from(key),
+        meilisearch_api_key_file: Default::default(),
         meilisearch_task_timeout_secs: timeout_secs,
         meilisearch_tasks_in_flight: 8,
         index_name: INDEX.to_owned(),
@@ -625,4 +626,73 @@ async fn the_key_is_optional_and_the_configuration_is_checked() {
         );
         assert!(!err.to_string().contains("bad\nkey"), "{err}");
     }
+}
+
+#[tokio::test]
+async fn provisioning_makes_one_key_allowed_only_what_the_backend_uses_on_its_indexes() {
+    use tributary_search::backend::meilisearch::keys::{self, provision_key};
+    let mock = MockMeili::start_with_master(KEY).await;
+    let master = SecretString::from(KEY);
+    let first = provision_key(&mock.url, &master, INDEX).await.unwrap();
+    assert!(first.created);
+    let made = mock.keys();
+    assert_eq!(made.len(), 1, "{made:?}");
+    let key = &made[0];
+    assert_eq!(key["uid"], json!(first.uid.to_string()));
+    assert_eq!(
+        key["actions"],
+        json!(keys::ACTIONS),
+        "only what the backend uses"
+    );
+    assert!(
+        !keys::ACTIONS
+            .iter()
+            .any(|a| *a == "*" || a.starts_with("keys")),
+        "no key management"
+    );
+    assert_eq!(key["indexes"], json!([INDEX, format!("{INDEX}_rebuild")]));
+    assert_eq!(key["expiresAt"], Value::Null);
+
+    // Again: nothing changes, the same key is handed out.
+    let again = provision_key(&mock.url, &master, INDEX).await.unwrap();
+    assert!(!again.created);
+    assert_eq!(again.key.expose_secret(), first.key.expose_secret());
+    assert_eq!(mock.keys().len(), 1);
+
+    // A key of that uid with more rights (by hand, or an older version) is made again right,
+    // with the same value, as Meilisearch derives it from the uid.
+    let http = reqwest::Client::new();
+    let uid = first.uid.to_string();
+    http.delete(format!("{}/keys/{uid}", mock.url))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    http.post(format!("{}/keys", mock.url))
+        .bearer_auth(KEY)
+        .json(&json!({"uid": uid, "actions": ["*"], "indexes": ["*"], "expiresAt": null}))
+        .send()
+        .await
+        .unwrap();
+    let fixed = provision_key(&mock.url, &master, INDEX).await.unwrap();
+    assert!(fixed.created);
+    assert_eq!(fixed.key.expose_secret(), first.key.expose_secret());
+    assert_eq!(mock.keys()[0]["actions"], json!(keys::ACTIONS));
+    assert_eq!(mock.keys().len(), 1);
+
+    // The scoped key itself cannot provision (nor read the keys).
+    let err = provision_key(&mock.url, &first.key, INDEX)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("master key"), "{err}");
+    keys::refuse_key_manager(&mock.url, Some(first.key.expose_secret()))
+        .await
+        .unwrap();
+    let err = keys::refuse_key_manager(&mock.url, Some(KEY))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("search.meilisearch_api_key"),
+        "{err}"
+    );
 }

@@ -366,15 +366,49 @@ fn search_uses_the_meilisearch_service() {
         probe.contains(&format!("http://127.0.0.1:{port}/health")),
         "search reaches Meilisearch on port {port}, its health check `{probe}` probes another"
     );
-    let key = &environment(&services["search"])["TRIBUTARY__SEARCH__MEILISEARCH_API_KEY"];
+    // The master key goes to meili-provision, which writes the search service's own key
+    // where search reads it; search gets no inline key at all.
+    let search_env = environment(&services["search"]);
     assert!(
-        !vars_in(key).is_empty(),
-        "search's Meilisearch key `{key}` is written into compose.yaml, not taken from .env"
+        !search_env.contains_key("TRIBUTARY__SEARCH__MEILISEARCH_API_KEY"),
+        "search is given an inline Meilisearch key: it reads its own from meili-provision's file"
     );
+    let provision = &services["meili-provision"];
+    let provisioned = config_of("meili-provision", provision).search;
+    let key = &environment(provision)["TRIBUTARY__SEARCH__MEILISEARCH_API_KEY"];
     assert_eq!(
         vars_in(key),
         vars_in(&environment(meilisearch)["MEILI_MASTER_KEY"]),
-        "search's Meilisearch key is not Meilisearch's master key"
+        "meili-provision runs with Meilisearch's master key"
+    );
+    assert_eq!(provisioned.meilisearch_url, search.meilisearch_url);
+    assert_eq!(provisioned.index_name, search.index_name);
+    assert_eq!(
+        provisioned.meilisearch_api_key_file, search.meilisearch_api_key_file,
+        "search reads its key where meili-provision writes it"
+    );
+    let file = search.meilisearch_api_key_file.display().to_string();
+    let mounted = |service: &Value, read_only: bool| {
+        strings(&service["volumes"]).iter().any(|v| {
+            let mut parts = v.split(':');
+            let (volume, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            volume == "meilisearch-key"
+                && file.starts_with(&format!("{path}/"))
+                && (parts.next() == Some("ro")) == read_only
+        })
+    };
+    assert!(
+        mounted(provision, false),
+        "meili-provision writes {file} on the meilisearch-key volume"
+    );
+    assert!(
+        mounted(&services["search"], true),
+        "search reads {file} from the same volume, read-only"
+    );
+    assert_eq!(
+        services["search"]["depends_on"]["meili-provision"]["condition"].as_str(),
+        Some("service_completed_successfully"),
+        "search starts once its key is made"
     );
 }
 
@@ -469,7 +503,8 @@ fn each_secret_goes_only_to_the_containers_that_read_it() {
     let compose = compose();
     let five: Vec<&str> = ServiceName::ALL.iter().map(|s| s.as_str()).collect();
     // Who reads what: the plugin manager its key and admin token (plugin_manager.*), the
-    // search service its API token and Meilisearch's key (search.*), each service its own
+    // search service its API token (search.*), meili-provision Meilisearch's master key (to
+    // make the search service's own key), each service its own
     // PostgreSQL role's password (search for `tributary search reindex`) and NATS password;
     // db-provision the owner's and every service role's, which it sets; nobody but postgres
     // the superuser's.
@@ -477,7 +512,10 @@ fn each_secret_goes_only_to_the_containers_that_read_it() {
         ("PLUGIN_MANAGER_MASTER_KEY".into(), vec!["plugin-manager"]),
         ("PLUGIN_MANAGER_ADMIN_TOKEN".into(), vec!["plugin-manager"]),
         ("SEARCH_API_TOKEN".into(), vec!["search"]),
-        ("MEILI_MASTER_KEY".into(), vec!["meilisearch", "search"]),
+        (
+            "MEILI_MASTER_KEY".into(),
+            vec!["meilisearch", "meili-provision"],
+        ),
         ("CHANNEL_PUBLIC_BASE_URL".into(), vec!["channel"]),
         ("POSTGRES_PASSWORD".into(), vec!["postgres"]),
         (

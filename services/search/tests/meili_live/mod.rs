@@ -92,3 +92,77 @@ async fn a_real_server_ends_at_the_newest_version_with_batches_in_flight() {
     }
     assert_eq!(backend.document_count().await.unwrap(), ids.len() as u64);
 }
+
+#[tokio::test]
+async fn a_real_server_runs_the_backend_on_the_provisioned_key_and_refuses_the_master_key() {
+    // MEILISEARCH_API_KEY is the master key here: it provisions the scoped key, which must be
+    // enough for everything the backend does (index, settings, writes, search, a rebuild).
+    use tributary_search::backend::meilisearch::keys;
+    let Some((url, master)) = server() else {
+        return;
+    };
+    let index = format!("scoped_{}", Uuid::new_v4().simple());
+    let made = keys::provision_key(&url, &master.clone().into(), &index)
+        .await
+        .unwrap();
+    let again = keys::provision_key(&url, &master.clone().into(), &index)
+        .await
+        .unwrap();
+    assert!(made.created && !again.created);
+    use secrecy::ExposeSecret;
+    let scoped = made.key.expose_secret().to_owned();
+    assert_eq!(again.key.expose_secret(), scoped);
+    keys::refuse_key_manager(&url, Some(&scoped)).await.unwrap();
+    keys::refuse_key_manager(&url, Some(&master))
+        .await
+        .expect_err("the master key is refused");
+
+    let mut settings = config(&url, &scoped, 60);
+    settings.index_name = index.clone();
+    let backend = MeilisearchBackend::new(&settings).unwrap();
+    backend.prepare().await.unwrap();
+    let id = Uuid::now_v7();
+    backend
+        .apply(vec![upsert(id, "2026-01-01T00:00:01Z", &["s"])])
+        .await
+        .unwrap();
+    backend.begin_rebuild().await.unwrap();
+    backend
+        .rebuild_apply(vec![upsert(id, "2026-01-01T00:00:02Z", &["s"])])
+        .await
+        .unwrap();
+    backend.finish_rebuild().await.unwrap();
+    assert_eq!(backend.document_count().await.unwrap(), 1);
+    let query = tributary_search::query::SearchQuery {
+        q: "Subject".into(),
+        types: vec![],
+        source: None,
+        from: None,
+        to: None,
+        limit: 10,
+        offset: 0,
+    };
+    assert_eq!(backend.search(&query).await.unwrap().hits.len(), 1);
+
+    // Another index is out of the key's reach.
+    let other = reqwest::Client::new()
+        .post(format!("{url}/indexes"))
+        .bearer_auth(&scoped)
+        .json(&json!({"uid": format!("{index}_other")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 403, "the key reaches no other index");
+    for uid in [index.clone(), format!("{index}_rebuild")] {
+        let _ = reqwest::Client::new()
+            .delete(format!("{url}/indexes/{uid}"))
+            .bearer_auth(&master)
+            .send()
+            .await;
+    }
+    let _ = reqwest::Client::new()
+        .delete(format!("{url}/keys/{}", made.uid))
+        .bearer_auth(&master)
+        .send()
+        .await;
+}

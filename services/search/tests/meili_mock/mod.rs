@@ -19,6 +19,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
+use sha2::Digest;
 
 /// One request as the mock received it.
 #[derive(Debug, Clone)]
@@ -49,6 +50,10 @@ struct Index {
 #[derive(Debug, Default)]
 struct Inner {
     api_key: Option<String>,
+    /// The master key: it alone may manage keys (besides keys granted `keys.*` or `*`).
+    master_key: Option<String>,
+    /// The API keys made with `POST /keys`, as Meilisearch shows them.
+    keys: Vec<Value>,
     requests: Vec<Recorded>,
     indexes: BTreeMap<String, Index>,
     tasks: Vec<Value>,
@@ -109,6 +114,20 @@ impl MockMeili {
             axum::serve(listener, app).await.unwrap();
         });
         MockMeili { url, inner, server }
+    }
+
+    /// Serves on a free port with a master key, as Meilisearch in production: every request
+    /// must carry the master key or a key made with `POST /keys`, and only the master key and
+    /// keys granted `*` or `keys.*` may use `/keys`.
+    pub async fn start_with_master(master_key: &str) -> MockMeili {
+        let mock = MockMeili::start(None).await;
+        mock.lock().master_key = Some(master_key.to_owned());
+        mock
+    }
+
+    /// The API keys made so far, as `GET /keys` shows them.
+    pub fn keys(&self) -> Vec<Value> {
+        self.lock().keys.clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -645,27 +664,125 @@ async fn handle(
             .collect(),
         body: body.clone(),
     });
-    if let Some(key) = inner.api_key.clone() {
-        match headers.get("authorization").and_then(|v| v.to_str().ok()) {
-            None => return error(
+    let path = uri.path().trim_matches('/').to_owned();
+    let segments: Vec<&str> = path.split('/').collect();
+    let keys_route = segments.first() == Some(&"keys");
+    if inner.api_key.is_some() || inner.master_key.is_some() {
+        let bearer = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::to_owned);
+        let Some(bearer) = bearer else {
+            return error(
                 StatusCode::UNAUTHORIZED,
                 "missing_authorization_header",
                 "The Authorization header is missing. It must use the bearer authorization method.",
-            ),
-            Some(v) if v != format!("Bearer {key}") => {
-                return error(
-                    StatusCode::FORBIDDEN,
-                    "invalid_api_key",
-                    "The provided API key is invalid.",
-                )
-            }
-            Some(_) => {}
+            );
+        };
+        let invalid = || {
+            error(
+                StatusCode::FORBIDDEN,
+                "invalid_api_key",
+                "The provided API key is invalid.",
+            )
+        };
+        let is_master = inner.master_key.as_deref() == Some(bearer.as_str());
+        let made = inner
+            .keys
+            .iter()
+            .find(|k| k["key"].as_str() == Some(bearer.as_str()))
+            .cloned();
+        let allowed = if is_master {
+            true
+        } else if inner.api_key.as_deref() == Some(bearer.as_str()) {
+            // The key a test starts the mock with: everything but key management.
+            !keys_route
+        } else if let Some(made) = made {
+            let actions: Vec<&str> = made["actions"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            !keys_route
+                || actions
+                    .iter()
+                    .any(|a| matches!(*a, "*" | "keys.*" | "keys.get"))
+        } else {
+            false
+        };
+        if !allowed {
+            return invalid();
         }
+    } else if keys_route {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "missing_master_key",
+            "Meilisearch is running without a master key. To access this API endpoint, you must have set a master key at launch.",
+        );
     }
-    let path = uri.path().trim_matches('/').to_owned();
-    let segments: Vec<&str> = path.split('/').collect();
     let inner = &mut *inner;
     match (method.as_str(), segments.as_slice()) {
+        ("GET", ["keys"]) => {
+            let total = inner.keys.len();
+            Json(json!({"results": inner.keys, "offset": 0, "limit": 20, "total": total}))
+                .into_response()
+        }
+        ("GET", ["keys", id]) => match inner
+            .keys
+            .iter()
+            .find(|k| k["uid"].as_str() == Some(*id) || k["key"].as_str() == Some(*id))
+        {
+            Some(key) => Json(key.clone()).into_response(),
+            None => error(
+                StatusCode::NOT_FOUND,
+                "api_key_not_found",
+                &format!("API key `{id}` not found."),
+            ),
+        },
+        ("POST", ["keys"]) => {
+            let uid = body["uid"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            if inner
+                .keys
+                .iter()
+                .any(|k| k["uid"].as_str() == Some(uid.as_str()))
+            {
+                return error(
+                    StatusCode::CONFLICT,
+                    "api_key_already_exists",
+                    &format!("`uid` field value `{uid}` is already an existing API key."),
+                );
+            }
+            // Meilisearch derives a key's value from the master key and the uid.
+            let master = inner.master_key.clone().unwrap_or_default();
+            let value: String = sha2::Sha256::digest(format!("{master}{uid}").as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            let key = json!({
+                "uid": uid, "key": value, "name": body["name"], "description": body["description"],
+                "actions": body["actions"], "indexes": body["indexes"], "expiresAt": body["expiresAt"],
+                "createdAt": now(), "updatedAt": now(),
+            });
+            inner.keys.push(key.clone());
+            (StatusCode::CREATED, Json(key)).into_response()
+        }
+        ("DELETE", ["keys", id]) => {
+            let before = inner.keys.len();
+            inner
+                .keys
+                .retain(|k| k["uid"].as_str() != Some(*id) && k["key"].as_str() != Some(*id));
+            if inner.keys.len() == before {
+                return error(
+                    StatusCode::NOT_FOUND,
+                    "api_key_not_found",
+                    &format!("API key `{id}` not found."),
+                );
+            }
+            StatusCode::NO_CONTENT.into_response()
+        }
         ("GET", ["health"]) => Json(json!({"status": "available"})).into_response(),
         ("GET", ["tasks", uid]) => get_task(inner, uid),
         ("GET", ["tasks"]) => list_tasks(inner, uri.query()),

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use secrecy::ExposeSecret;
 use serde_json::json;
 use tributary_proto::dead_letter::REASON_HEADER;
 use tributary_proto::events::{DataChange, EventKind};
@@ -77,4 +78,89 @@ async fn a_refused_document_is_dead_lettered_and_the_batches_in_flight_around_it
     assert!(!held.contains_key(&poisoned.to_string()));
     assert_eq!(held[&updated.to_string()]["title"], "Updated 30");
     assert_eq!(mesh.env.stored_on(&dead).await, 1, "only the refused one");
+}
+
+/// Writes `key` where the search service reads its Meilisearch key, 0600.
+fn key_file(env: &tributary_kit::testing::TestEnv, key: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = env.config.data_dir.join("meilisearch-key");
+    std::fs::create_dir_all(&env.config.data_dir).unwrap();
+    std::fs::write(&path, key).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn the_service_refuses_a_key_that_may_read_meilisearchs_keys_and_runs_on_its_own() {
+    const MASTER: &str = "the-master-key-of-this-meilisearch";
+    let mock = MockMeili::start_with_master(MASTER).await;
+    let mut env = env().await;
+    env.config.search.meilisearch_url = mock.url.clone();
+
+    // The attack: whoever takes the search service's key holds Meilisearch's master key (or
+    // an all-actions key), with which it reads every key and may do anything.
+    let all_actions: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/keys", mock.url))
+        .bearer_auth(MASTER)
+        .json(&json!({"actions": ["*"], "indexes": ["*"], "expiresAt": null}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for key in [MASTER, all_actions["key"].as_str().unwrap()] {
+        env.config.search.meilisearch_api_key = key.to_owned().into();
+        let Err(err) = tributary_search::build(env.config.clone()).await else {
+            panic!("the search service started with a key that may read Meilisearch's keys");
+        };
+        let text = err.to_string();
+        assert!(
+            text.contains("search.meilisearch_api_key")
+                && text.contains("tributary-meili provision"),
+            "the refusal names the key and the step: {text}"
+        );
+        assert!(!text.contains(key), "the key is not repeated: {text}");
+    }
+    assert!(mock.index_uids().is_empty(), "nothing was done with them");
+
+    // The key provisioning makes, from the file it writes: the service runs and indexes.
+    let made = tributary_search::backend::meilisearch::keys::provision_key(
+        &mock.url,
+        &MASTER.to_owned().into(),
+        &env.config.search.index_name,
+    )
+    .await
+    .unwrap();
+    env.config.search.meilisearch_api_key = String::new().into();
+    env.config.search.meilisearch_api_key_file = key_file(&env, made.key.expose_secret());
+    let mesh = Harness::start_in(env).await;
+    let id = Uuid::now_v7();
+    mesh.publish_event(
+        EventKind::Data {
+            entity: EntityType::Document,
+            change: DataChange::Created,
+        },
+        "files",
+        document(id, "Scoped", "2026-01-01T00:00:01Z"),
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !mock.documents("tributary").contains_key(&id.to_string()) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "indexed with the scoped key"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let used: Vec<String> = mock
+        .requests()
+        .iter()
+        .filter(|r| r.path != "/keys" && !r.path.starts_with("/keys/"))
+        .filter_map(|r| r.headers.get("authorization").cloned())
+        .collect();
+    assert!(
+        used.iter().all(|h| !h.contains(MASTER)),
+        "the running service never sent the master key"
+    );
 }

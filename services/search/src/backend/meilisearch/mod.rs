@@ -11,6 +11,7 @@
 //! `GET /tasks/{uid}`. A rebuild fills `<index_name>_rebuild` beside the live index and then
 //! swaps the two with `POST /swap-indexes`.
 
+pub mod keys;
 mod pipeline;
 mod stored;
 mod tasks;
@@ -184,6 +185,16 @@ impl MeilisearchBackend {
         request: impl Future<Output = Result<TaskInfo, SdkError>>,
     ) -> Result<(), SearchError> {
         let task_uid = self.call(operation, request).await?.task_uid;
+        self.await_task(operation, index, task_uid).await
+    }
+
+    /// Waits until the task `task_uid` on `index` is done.
+    async fn await_task(
+        &self,
+        operation: &'static str,
+        index: &str,
+        task_uid: u32,
+    ) -> Result<(), SearchError> {
         let url = format!("{}/tasks/{task_uid}", self.host);
         let deadline = Instant::now() + self.task_timeout;
         let mut interval = FIRST_POLL_INTERVAL;
@@ -313,6 +324,42 @@ impl MeilisearchBackend {
                 "add documents",
                 format!("the tasks enqueued before this batch did not finish within {secs} s"),
             )),
+        }
+    }
+
+    /// When `index` was created, as Meilisearch says (`createdAt`, which moves with a swap).
+    async fn created_at(&self, index: &str) -> Result<chrono::DateTime<chrono::Utc>, SearchError> {
+        let url = format!("{}/indexes/{index}", self.host);
+        let get = self
+            .http
+            .request::<(), (), Value>(&url, Method::Get { query: () }, 200);
+        let shown = self.call("get index", get).await?;
+        shown["createdAt"]
+            .as_str()
+            .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+            .map(|at| at.with_timezone(&chrono::Utc))
+            .ok_or_else(|| failed("get index", format!("index `{index}` has no createdAt")))
+    }
+
+    /// Waits, up to the task timeout, until the live index is the one rebuilt: the rebuild
+    /// index is made after the live one, so the swap is done once the live index is the newer.
+    async fn await_swapped_in(&self, task_uid: u32) -> Result<(), SearchError> {
+        let deadline = Instant::now() + self.task_timeout;
+        let mut interval = FIRST_POLL_INTERVAL;
+        loop {
+            if self.created_at(&self.index).await? > self.created_at(&self.rebuild_index).await? {
+                return Ok(());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(SearchError::TaskTimedOut {
+                    task_uid,
+                    index: self.index.clone(),
+                    secs: self.task_timeout.as_secs(),
+                });
+            }
+            tokio::time::sleep(interval.min(deadline - now)).await;
+            interval = (interval * 2).min(MAX_POLL_INTERVAL);
         }
     }
 
@@ -462,12 +509,18 @@ impl SearchBackend for MeilisearchBackend {
         };
         self.drain(&self.index).await;
         self.pipeline.forget(&self.rebuild_index);
-        self.task(
-            "swap indexes",
-            &self.index,
-            self.client.swap_indexes([&swap]),
-        )
-        .await?;
+        let task_uid = self
+            .call("swap indexes", self.client.swap_indexes([&swap]))
+            .await?
+            .task_uid;
+        match self.await_task("swap indexes", &self.index, task_uid).await {
+            // A key allowed only some indexes is not shown a swap's task (it has no index
+            // uid): the swap is over once the live index is the one rebuilt.
+            Err(SearchError::Meilisearch { message, .. }) if message.contains("task_not_found") => {
+                self.await_swapped_in(task_uid).await?
+            }
+            other => other?,
+        }
         *rebuilding = false;
         self.task(
             "delete index",
