@@ -50,6 +50,11 @@ fuzz_target!(|data: &[u8]| {
     config_schema::put_secrets(&mut whole, &secrets);
     let values: Vec<String> = secrets.iter().map(|(_, v)| v.clone()).collect();
     for problem in config_schema::validate(schema, &whole, &values) {
+        // The message `validate` writes in place of one that showed a secret is fixed text: a
+        // secret that happens to be part of it ("sfy `pattern") is not shown by it.
+        if is_redacted(&problem.message) {
+            continue;
+        }
         for value in values.iter().filter(|v| v.len() >= 8) {
             assert!(
                 !problem.message.contains(value.as_str()),
@@ -58,3 +63,14 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 });
+
+/// Whether `message` is the fixed text `validate` writes instead of one that showed a secret:
+/// "does not satisfy `<keyword>`".
+fn is_redacted(message: &str) -> bool {
+    message
+        .strip_prefix("does not satisfy `")
+        .and_then(|rest| rest.strip_suffix('`'))
+        .is_some_and(|keyword| {
+            !keyword.is_empty() && keyword.chars().all(|c| c.is_ascii_alphabetic())
+        })
+}

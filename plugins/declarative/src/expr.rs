@@ -62,6 +62,33 @@ pub(crate) fn render(
         .map_err(|e| PluginError::Other(format!("{what}: {}", detail(&e))))
 }
 
+/// Why `source` cannot be compiled as an expression before minijinja is asked: a `}}` outside
+/// a string ends a `{{ … }}` block that an expression does not have, and minijinja 2.24's
+/// lexer panics on it ("empty lexer stack", found by fuzzing) rather than refusing it.
+pub(crate) fn unbalanced_close(source: &str) -> Option<String> {
+    let mut quote = None;
+    let mut chars = source.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(_), '\\') => {
+                chars.next();
+            }
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '}') if chars.peek() == Some(&'}') => {
+                return Some(
+                    "`}}` outside a string: an expression is not wrapped in `{{ … }}`; \
+                     close nested braces with a space (`} }`)"
+                        .to_owned(),
+                )
+            }
+            (None, _) => {}
+        }
+    }
+    None
+}
+
 /// A compiled expression, named for its errors.
 pub(crate) struct Expr<'env> {
     what: String,
@@ -76,6 +103,9 @@ impl<'env> Expr<'env> {
         source: &str,
     ) -> Result<Self, PluginError> {
         let what = what.into();
+        if let Some(problem) = unbalanced_close(source) {
+            return Err(PluginError::Other(format!("{what}: {problem}")));
+        }
         let expr = env
             .compile_expression_owned(source.to_owned())
             .map_err(|e| PluginError::Other(format!("{what}: {}", detail(&e))))?;
@@ -132,4 +162,37 @@ pub(crate) fn context(entries: &[(&str, &Json)]) -> Value {
             .iter()
             .map(|(name, value)| ((*name).to_owned(), Value::from_serialize(value))),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_closing_double_brace_outside_a_string_is_refused_before_minijinja_panics_on_it() {
+        let env = environment();
+        for source in ["dy}}tT", "}}", "record.a }}", "{'a': {'b': 1}}"] {
+            let Err(PluginError::Other(message)) =
+                Expr::compile(&env, "streams.x.records.path", source)
+            else {
+                panic!("{source:?} must be refused");
+            };
+            assert!(
+                message.starts_with("streams.x.records.path: `}}` outside a string"),
+                "{message}"
+            );
+        }
+        for source in [
+            "'}}'",
+            "\"a}}b\"",
+            "'it\\'s }}'",
+            "{'a': {'b': 1} }",
+            "record.id",
+        ] {
+            assert!(
+                Expr::compile(&env, "x", source).is_ok(),
+                "{source:?} is a valid expression"
+            );
+        }
+    }
 }

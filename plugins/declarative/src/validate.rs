@@ -382,6 +382,11 @@ impl<'a> Checker<'a> {
     }
 
     fn expression(&mut self, path: &str, source: &'a str, allowed: &[&str]) {
+        if let Some(problem) = expr::unbalanced_close(source) {
+            self.p
+                .add(path, format!("expression does not parse: {problem}"));
+            return;
+        }
         match self.env.compile_expression(source) {
             Ok(expression) => {
                 let names = expression.undeclared_variables(true);
