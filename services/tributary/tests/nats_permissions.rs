@@ -580,7 +580,9 @@ async fn every_service_does_its_work_as_its_own_nats_user() {
     // A folder connector, installed and enabled with the CLI as admin: the plugin manager
     // announces it, the connector asks for its runtime and syncs, the ETL writes the document
     // and announces it, the search service indexes it.
-    let notes = env.config.data_dir.join("notes");
+    // Outside the data directory, which the folder connector never reads.
+    let folder = tempfile::tempdir().unwrap();
+    let notes = folder.path().join("notes");
     std::fs::create_dir_all(&notes).unwrap();
     std::fs::write(
         notes.join("launch.md"),
