@@ -1124,11 +1124,13 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    /// A fault in `key`.
+    /// A fault in `key`. A URL in `message` is shown without its user, password or secret
+    /// query values (`nats.url`, `search.meilisearch_url` and the like may carry them).
     pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        let message = message.into();
         Self {
             key: key.into(),
-            message: message.into(),
+            message: tributary_proto::redact::redact_urls(&message).into_owned(),
         }
     }
 

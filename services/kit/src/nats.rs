@@ -79,7 +79,7 @@ pub fn inbox_prefix(user: &str) -> String {
 /// reconnects on its own, forever, and buffers publishes meanwhile.
 pub async fn connect(config: &NatsConfig, client_name: &str) -> Result<Client, NatsError> {
     let unreachable = |reason: String| NatsError::Unreachable {
-        url: config.url.clone(),
+        url: tributary_proto::redact::redact_urls(&config.url).into_owned(),
         reason,
     };
     let mut options = ConnectOptions::new();
@@ -119,7 +119,7 @@ pub async fn connect(config: &NatsConfig, client_name: &str) -> Result<Client, N
             ) =>
         {
             Err(NatsError::Refused {
-                url: config.url.clone(),
+                url: tributary_proto::redact::redact_urls(&config.url).into_owned(),
                 user: if config.user.is_empty() {
                     "a client without a user".to_owned()
                 } else {

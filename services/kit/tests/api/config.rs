@@ -518,3 +518,47 @@ fn an_unreadable_client_secret_file_is_named() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_url_with_credentials_never_shows_them_in_an_error() {
+    // A URL may carry a user and password (nats://ada:hunter2@…); a log of a failed start
+    // must not hand them to whoever reads it.
+    for (variable, url, key) in [
+        (
+            "TRIBUTARY__SEARCH__MEILISEARCH_URL",
+            "ftp://ada:hunter2@search.example/",
+            "search.meilisearch_url",
+        ),
+        (
+            "TRIBUTARY__TELEMETRY__OTLP_ENDPOINT",
+            "grpc://ada:hunter2@collector.example:4317",
+            "telemetry.otlp_endpoint",
+        ),
+    ] {
+        let err = Config::load(&ConfigSources {
+            file: None,
+            env: env(&[(variable, url)]),
+        })
+        .unwrap_err();
+        assert_eq!(err.key, key);
+        let shown = err.to_string();
+        assert!(
+            !shown.contains("hunter2")
+                && shown.contains("search.example") | shown.contains("collector.example"),
+            "{shown}"
+        );
+    }
+    let mut config = Config::defaults().unwrap().nats;
+    // Nothing listens on port 1.
+    config.url = "nats://ada:hunter2@127.0.0.1:1".into();
+    config.connect_timeout_secs = 2;
+    let err = tributary_kit::nats::connect(&config, "redaction")
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("cannot reach NATS at nats://***@127.0.0.1:1") && !err.contains("hunter2"),
+        "{err}"
+    );
+}

@@ -62,9 +62,11 @@ pub(super) fn describe(err: &meilisearch_sdk::errors::Error, api_key: Option<&st
 
 /// `operation` failed for the reason given.
 pub(super) fn failed(operation: &'static str, message: impl Into<String>) -> SearchError {
+    // A transport error repeats the URL, which may carry credentials.
+    let message = message.into();
     SearchError::Meilisearch {
         operation,
-        message: message.into(),
+        message: tributary_proto::redact::redact_urls(&message).into_owned(),
     }
 }
 
@@ -73,6 +75,19 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_failure_never_shows_the_credentials_of_the_server_url() {
+        let error = super::failed(
+            "check key",
+            "cannot reach https://ada:hunter2@search.example: connection refused",
+        );
+        let shown = error.to_string();
+        assert!(
+            !shown.contains("hunter2") && shown.contains("https://***@search.example"),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn statuses_are_read_with_their_errors() {
