@@ -115,3 +115,32 @@ async fn an_item_of_an_entity_type_not_granted_or_of_no_instance_is_dead_lettere
     etl.stop().await;
     manager.stop().await;
 }
+
+#[tokio::test]
+async fn granted_items_keep_being_stored_while_the_plugin_manager_restarts() {
+    // The grants the ETL was told are kept for a while (30 s): a plugin manager restarting
+    // for an upgrade does not hold up every sync, and the ETL does not ask it once per item.
+    let mut env = env().await;
+    env.config.etl.check_data_write = true;
+    let manager = plugin_manager(env.config.clone()).await;
+    let etl = RunningEtl::start(env.config.clone()).await;
+    let mesh = Mesh::of(&env).await;
+    let person = |id: &str, name: &str| {
+        item(
+            "crm",
+            "person",
+            id,
+            "2026-01-01T00:00:00Z",
+            json!({ "display_name": name }),
+        )
+    };
+    mesh.publish_items(&[person("p1", "Asked For")]).await;
+    mesh.wait_for_rows("SELECT count(*) FROM person", 1, Duration::from_secs(15))
+        .await;
+
+    manager.stop().await;
+    mesh.publish_items(&[person("p2", "While Away")]).await;
+    mesh.wait_for_rows("SELECT count(*) FROM person", 2, Duration::from_secs(10))
+        .await;
+    etl.stop().await;
+}
