@@ -144,3 +144,34 @@ async fn granted_items_keep_being_stored_while_the_plugin_manager_restarts() {
         .await;
     etl.stop().await;
 }
+
+#[tokio::test]
+async fn items_wait_for_a_plugin_manager_that_cannot_be_asked_rather_than_being_refused() {
+    // Not knowing the grants is not a refusal: with one delivery allowed, an item refused
+    // even once would be dead-lettered and lost to its sync.
+    let mut env = env().await;
+    env.config.etl.check_data_write = true;
+    env.config.etl.max_deliver = 1;
+    let etl = RunningEtl::start(env.config.clone()).await;
+    let mesh = Mesh::of(&env).await;
+    mesh.publish_items(&[item(
+        "crm",
+        "person",
+        "p1",
+        "2026-01-01T00:00:00Z",
+        json!({"display_name": "Patient Person"}),
+    )])
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(count(mesh.pool(), "person").await, 0);
+
+    let manager = plugin_manager(env.config.clone()).await;
+    mesh.wait_for_rows("SELECT count(*) FROM person", 1, Duration::from_secs(15))
+        .await;
+    assert!(
+        read_stream(&mesh, StreamKey::DeadLetters).await.is_empty(),
+        "nothing dead-lettered while the grants could not be asked"
+    );
+    etl.stop().await;
+    manager.stop().await;
+}
