@@ -118,9 +118,7 @@ impl BatchRetry {
                     let wait = backoff.next_wait();
                     tracing::warn!(error = %e, count = messages.len(), retry_in = ?wait, "Cannot apply a batch of {}; retrying.", self.what);
                     // Keeps JetStream from delivering the batch to someone else meanwhile.
-                    for message in &messages {
-                        let _ = message.ack_with(AckKind::Progress).await;
-                    }
+                    still_working_on(&messages).await;
                     tokio::select! {
                         _ = shutdown.cancelled() => return,
                         _ = tokio::time::sleep(wait) => {}
@@ -186,13 +184,17 @@ impl BatchRetry {
         loop {
             tokio::select! {
                 outcome = &mut applying => return outcome,
-                _ = keep_alive.tick() => {
-                    for message in messages {
-                        let _ = message.ack_with(AckKind::Progress).await;
-                    }
-                }
+                _ = keep_alive.tick() => still_working_on(messages).await,
             }
         }
+    }
+}
+
+/// Tells JetStream each of `messages` is still being worked on (an in-progress ack), so it
+/// restarts their ack wait instead of delivering them again.
+async fn still_working_on(messages: &[Message]) {
+    for message in messages {
+        let _ = message.ack_with(AckKind::Progress).await;
     }
 }
 

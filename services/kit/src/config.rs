@@ -647,6 +647,17 @@ impl DatabaseRoles {
             ServiceName::Search => &self.search,
         }
     }
+
+    /// The role of `service`, to change (`tributary up` sets the passwords it made).
+    pub fn of_mut(&mut self, service: ServiceName) -> &mut DatabaseRole {
+        match service {
+            ServiceName::PluginManager => &mut self.plugin_manager,
+            ServiceName::Connector => &mut self.connector,
+            ServiceName::Etl => &mut self.etl,
+            ServiceName::Channel => &mut self.channel,
+            ServiceName::Search => &mut self.search,
+        }
+    }
 }
 
 /// One service's role (`[database.roles.<service>]`).

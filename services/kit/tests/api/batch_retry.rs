@@ -15,6 +15,41 @@ use tributary_proto::streams::{ConsumerKey, DeliveryLimits};
 
 use crate::provisioning::provisioned;
 
+/// Publishes `payloads` on instance `i1`'s item subject and fetches them from `consumer` as
+/// one batch: the payloads as text, and their messages.
+async fn publish_and_fetch(
+    js: &async_nats::jetstream::Context,
+    subjects: &tributary_proto::Subjects,
+    consumer: &async_nats::jetstream::consumer::Consumer<
+        async_nats::jetstream::consumer::pull::Config,
+    >,
+    payloads: &[String],
+) -> (Vec<String>, Vec<async_nats::jetstream::Message>) {
+    for payload in payloads {
+        js.publish(subjects.connector_items("i1"), payload.clone().into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let mut batch = consumer
+        .fetch()
+        .max_messages(payloads.len())
+        .messages()
+        .await
+        .unwrap();
+    let mut messages = Vec::new();
+    while let Some(message) = batch.next().await {
+        messages.push(message.unwrap());
+    }
+    assert_eq!(messages.len(), payloads.len());
+    let items = messages
+        .iter()
+        .map(|m| String::from_utf8(m.payload.to_vec()).unwrap())
+        .collect();
+    (items, messages)
+}
+
 /// Refuses any batch that holds `"bad"`; counts its tries.
 struct RefusesBad {
     tries: AtomicUsize,
@@ -63,23 +98,7 @@ async fn a_batch_refused_for_one_message_is_applied_in_halves_and_that_one_dead_
     .unwrap();
     let mut payloads: Vec<String> = (0..64).map(|i| format!("item-{i}")).collect();
     payloads[37] = "bad".to_owned();
-    for payload in &payloads {
-        js.publish(subjects.connector_items("i1"), payload.clone().into())
-            .await
-            .unwrap()
-            .await
-            .unwrap();
-    }
-    let mut batch = consumer.fetch().max_messages(64).messages().await.unwrap();
-    let mut messages = Vec::new();
-    while let Some(message) = batch.next().await {
-        messages.push(message.unwrap());
-    }
-    assert_eq!(messages.len(), 64);
-    let items: Vec<String> = messages
-        .iter()
-        .map(|m| String::from_utf8(m.payload.to_vec()).unwrap())
-        .collect();
+    let (items, messages) = publish_and_fetch(&js, &subjects, &consumer, &payloads).await;
 
     let policy = BatchRetry {
         dead_letters: DeadLetters::for_consumer(js.clone(), &subjects, ConsumerKey::EtlItems),
@@ -157,23 +176,8 @@ async fn a_batch_applied_for_longer_than_the_ack_wait_is_not_delivered_again_mea
         tributary_kit::nats::provision_consumer(&js, &subjects, ConsumerKey::EtlItems, limits)
             .await
             .unwrap();
-    for i in 0..20 {
-        js.publish(subjects.connector_items("i1"), format!("item-{i}").into())
-            .await
-            .unwrap()
-            .await
-            .unwrap();
-    }
-    let mut batch = consumer.fetch().max_messages(20).messages().await.unwrap();
-    let mut messages = Vec::new();
-    while let Some(message) = batch.next().await {
-        messages.push(message.unwrap());
-    }
-    assert_eq!(messages.len(), 20);
-    let items: Vec<String> = messages
-        .iter()
-        .map(|m| String::from_utf8(m.payload.to_vec()).unwrap())
-        .collect();
+    let payloads: Vec<String> = (0..20).map(|i| format!("item-{i}")).collect();
+    let (items, messages) = publish_and_fetch(&js, &subjects, &consumer, &payloads).await;
     let policy = BatchRetry {
         dead_letters: DeadLetters::for_consumer(js.clone(), &subjects, ConsumerKey::EtlItems),
         max_deliver: 5,

@@ -51,7 +51,7 @@ impl ServiceRoles {
     pub fn fill(&self, config: &mut Config) {
         for service in ServiceName::ALL {
             if let Some(password) = self.passwords.get(service.as_str()) {
-                role_mut(config, service).password = password.clone();
+                config.database.roles.of_mut(service).password = password.clone();
             }
         }
     }
@@ -67,17 +67,6 @@ impl ServiceRoles {
             config.database.migrate = false;
         }
         config
-    }
-}
-
-fn role_mut(config: &mut Config, service: ServiceName) -> &mut tributary_kit::config::DatabaseRole {
-    let roles = &mut config.database.roles;
-    match service {
-        ServiceName::PluginManager => &mut roles.plugin_manager,
-        ServiceName::Connector => &mut roles.connector,
-        ServiceName::Etl => &mut roles.etl,
-        ServiceName::Channel => &mut roles.channel,
-        ServiceName::Search => &mut roles.search,
     }
 }
 
