@@ -3,6 +3,7 @@
 //! be new and one upsert of the rest, and one outbox row for all the batch's events.
 
 pub mod copy;
+pub mod decisions;
 mod error;
 pub mod identity;
 mod locks;
@@ -24,6 +25,7 @@ use tributary_proto::model::EntityType;
 use tributary_proto::{Envelope, EventSource, ServiceName, Subjects};
 use uuid::Uuid;
 
+pub use self::decisions::{DecisionError, DecisionReport, PeopleDecision};
 pub use self::error::StoreError;
 use self::plan::{Action, ItemOutcome};
 pub use self::tables::copy_source_row;
