@@ -1,6 +1,9 @@
 //! Identity resolution: people who share a normalised e-mail address or phone number are one
 //! person. Pure: no I/O.
 
+pub mod names;
+pub mod resolve;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
