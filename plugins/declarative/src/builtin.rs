@@ -25,6 +25,11 @@ pub const BUILTIN_SPECS: &[BuiltinSpec] = &[
         plugin_id: "tributary.google-contacts",
         spec: include_str!("../../connectors/google-contacts/contacts.toml"),
     },
+    BuiltinSpec {
+        manifest: include_str!("../../connectors/google-calendar/plugin.json"),
+        plugin_id: "tributary.google-calendar",
+        spec: include_str!("../../connectors/google-calendar/calendar.toml"),
+    },
 ];
 
 /// The built-in spec of the plugin `plugin_id`, if it is one.

@@ -153,7 +153,7 @@ impl Run {
                 return Ok(Some(vec![SyncStep::Checkpoint(Cursor::new(&self.cursor)?)]));
             };
             // A listing without a mapping only names its records to the streams below it.
-            if stream.map.is_none() {
+            if stream.map.is_none() && stream.also.is_empty() {
                 self.stream += 1;
                 continue;
             }
@@ -277,10 +277,21 @@ impl Run {
                 Ok(page) => break page,
             }
         };
-        let map = stream.map.as_ref();
         let mut steps = Vec::with_capacity(page.records.len() + 1);
-        if let Some(map) = map {
-            let mapper = Mapper::compile(&self.env, stream, map)?;
+        let mappers = stream
+            .also
+            .iter()
+            .enumerate()
+            .map(|(j, map)| (format!("streams.{}.also[{j}]", stream.name), map))
+            .chain(
+                stream
+                    .map
+                    .iter()
+                    .map(|map| (format!("streams.{}.map", stream.name), map)),
+            )
+            .map(|(at, map)| Mapper::compile(&self.env, at, map))
+            .collect::<Result<Vec<_>, _>>()?;
+        if !mappers.is_empty() {
             let field = match &stream.changes {
                 Changes::DatetimeCursor { field, .. } => Some(Expr::compile(
                     &self.env,
@@ -296,12 +307,13 @@ impl Run {
                         state.running_max = state.running_max.max(Some(seen));
                     }
                 }
-                steps.push(SyncStep::Item(mapper.item(
-                    self.ctx.instance_id(),
-                    record,
-                    &ctx,
-                    self.sync_time,
-                )?));
+                for mapper in &mappers {
+                    if let Some(item) =
+                        mapper.item(self.ctx.instance_id(), record, &ctx, self.sync_time)?
+                    {
+                        steps.push(SyncStep::Item(item));
+                    }
+                }
             }
         }
         let done = match page.next {
@@ -579,8 +591,53 @@ impl Run {
             } else {
                 serde_json::from_str(&text).unwrap_or(Json::String(text))
             };
+            if attempt < ENGINE_ATTEMPTS && self.retry_when(status, &headers, &body)? {
+                let wait = headers
+                    .get(RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(parse_retry_after)
+                    .map_or_else(|| policy.backoff(attempt), |w| policy.server_wait(w));
+                tracing::warn!(stream = %stream.name, status, attempt, ?wait, "Retrying a request the answer says to retry (errors.retry_when).");
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+                continue;
+            }
             return Ok((status, headers, body, url));
         }
+    }
+
+    /// Whether an `errors.retry_when` rule says to ask again for this answer.
+    fn retry_when(
+        &self,
+        status: u16,
+        headers: &HeaderMap,
+        body: &Json,
+    ) -> Result<bool, PluginError> {
+        let mut ctx = None;
+        for (i, rule) in self.spec.errors.retry_when.iter().enumerate() {
+            if rule.status != status {
+                continue;
+            }
+            let ctx = ctx.get_or_insert_with(|| {
+                let headers = headers_json(headers);
+                expr::context(&[
+                    ("config", self.ctx.config()),
+                    ("status", &json!(status)),
+                    ("body", body),
+                    ("headers", &headers),
+                ])
+            });
+            if Expr::compile(
+                &self.env,
+                format!("errors.retry_when[{i}].when"),
+                &rule.when,
+            )?
+            .truthy(ctx)?
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// The request for `position`: a URL the API named as it is, or the stream's request
@@ -742,22 +799,23 @@ struct Page {
     delta: Option<String>,
 }
 
-/// A stream's mapping, compiled for one page.
+/// One of a stream's mappings, compiled for one page.
 struct Mapper<'env> {
     entity: tributary_plugin_sdk::EntityType,
     id: Expr<'env>,
     modified: Option<Expr<'env>>,
     deleted: Option<Expr<'env>>,
+    skip: Option<Expr<'env>>,
     fields: Vec<(&'env str, Expr<'env>)>,
 }
 
 impl<'env> Mapper<'env> {
+    /// Compiles `map`, found at `at` in the spec (`streams.messages.also[0]`).
     fn compile(
         env: &'env Environment<'static>,
-        stream: &'env Stream,
+        at: String,
         map: &'env Mapping,
     ) -> Result<Self, PluginError> {
-        let at = format!("streams.{}.map", stream.name);
         let optional = |name: &str, source: &'env Option<String>| {
             source
                 .as_deref()
@@ -769,6 +827,7 @@ impl<'env> Mapper<'env> {
             id: Expr::compile(env, format!("{at}.id"), &map.id)?,
             modified: optional("modified", &map.modified)?,
             deleted: optional("deleted", &map.deleted)?,
+            skip: optional("skip", &map.skip)?,
             fields: map
                 .fields
                 .iter()
@@ -780,13 +839,19 @@ impl<'env> Mapper<'env> {
         })
     }
 
+    /// The item `record` makes; `None` when the mapping's `skip` says it makes none.
     fn item(
         &self,
         instance_id: &str,
         record: &Json,
         ctx: &minijinja::Value,
         sync_time: DateTime<Utc>,
-    ) -> Result<ConnectorItem, PluginError> {
+    ) -> Result<Option<ConnectorItem>, PluginError> {
+        if let Some(skip) = &self.skip {
+            if skip.truthy(ctx)? {
+                return Ok(None);
+            }
+        }
         let external_id = self.id.string(ctx)?.ok_or_else(|| {
             PluginError::Other(format!(
                 "a record has no id (map.id gives none): {}",
@@ -816,7 +881,7 @@ impl<'env> Mapper<'env> {
             }
             (ItemOperation::Upsert, Json::Object(data))
         };
-        Ok(ConnectorItem {
+        Ok(Some(ConnectorItem {
             instance_id: instance_id.to_owned(),
             entity_type: self.entity,
             external_id,
@@ -824,7 +889,7 @@ impl<'env> Mapper<'env> {
             source_modified_at,
             data,
             raw: record.clone(),
-        })
+        }))
     }
 }
 

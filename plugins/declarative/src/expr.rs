@@ -48,7 +48,24 @@ pub(crate) fn new_environment<'source>() -> Environment<'source> {
     env.set_undefined_behavior(UndefinedBehavior::Chainable);
     env.set_fuel(Some(FUEL));
     env.set_recursion_limit(64);
+    env.add_function("days_from_today", days_from_today);
     env
+}
+
+/// `days_from_today(n)`: midnight UTC `n` days from today (negative: before), in RFC 3339,
+/// for APIs that list a window of time (Graph's `calendarView` wants `startDateTime` and
+/// `endDateTime`). The same all day, so a listing resumed later that day asks the same.
+fn days_from_today(days: i64) -> Result<String, minijinja::Error> {
+    let out_of_range = || {
+        minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            format!("days_from_today({days}) is out of the range of dates"),
+        )
+    };
+    let day = chrono::Duration::try_days(days)
+        .and_then(|shift| chrono::Utc::now().date_naive().checked_add_signed(shift))
+        .ok_or_else(out_of_range)?;
+    Ok(format!("{}T00:00:00Z", day.format("%Y-%m-%d")))
 }
 
 /// Renders template `source` (named by `what` in errors) with `ctx`.
@@ -167,6 +184,20 @@ pub(crate) fn context(entries: &[(&str, &Json)]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn days_from_today_is_midnight_utc_that_many_days_away() {
+        let env = environment();
+        let expr = Expr::compile(&env, "x", "days_from_today(-365)").unwrap();
+        let value = expr.string(&context(&[])).unwrap().unwrap();
+        let expected = chrono::Utc::now().date_naive() - chrono::Duration::days(365);
+        assert_eq!(value, format!("{expected}T00:00:00Z"));
+        let far = Expr::compile(&env, "x", "days_from_today(9999999999)").unwrap();
+        let Err(PluginError::Other(message)) = far.json(&context(&[])) else {
+            panic!("a date past chrono's range must be refused");
+        };
+        assert!(message.contains("out of the range of dates"), "{message}");
+    }
 
     #[test]
     fn a_closing_double_brace_outside_a_string_is_refused_before_minijinja_panics_on_it() {

@@ -84,6 +84,12 @@ pub struct Errors {
     /// engine, up to three attempts.
     #[serde(default = "default_retry")]
     pub retry: Vec<u16>,
+    /// Statuses retried only when the answer says so: an expression over `status`, `body`
+    /// and `headers` (Google's `403` is a rate limit when `body.error.errors[0].reason` is
+    /// `rateLimitExceeded`, and a refusal otherwise). Retried by the engine with backoff,
+    /// honouring `Retry-After`, up to three attempts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retry_when: Vec<RetryRule>,
     /// Statuses that fail the sync with a message of the spec's own.
     #[serde(default)]
     pub fail: Vec<FailRule>,
@@ -96,6 +102,7 @@ impl Default for Errors {
     fn default() -> Self {
         Errors {
             retry: default_retry(),
+            retry_when: Vec::new(),
             fail: Vec::new(),
             max_requests: None,
         }
@@ -104,6 +111,17 @@ impl Default for Errors {
 
 fn default_retry() -> Vec<u16> {
     vec![429, 500, 502, 503, 504]
+}
+
+/// A status retried when an expression over the answer is true.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetryRule {
+    /// The HTTP status.
+    pub status: u16,
+    /// Expression over `status`, `body` (the answer's JSON) and `headers`, besides `config`:
+    /// true when the answer is worth asking again.
+    pub when: String,
 }
 
 /// A status that fails the sync with a message.
@@ -140,6 +158,11 @@ pub struct Stream {
     /// From a record to an item; a stream without one yields nothing (a parent listing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub map: Option<Mapping>,
+    /// More items made from each record, before `map`'s, each with a mapping of its own (a
+    /// message's conversation, from the message's `conversationId`). A record a mapping's
+    /// `skip` is true for makes no item of it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<Mapping>,
 }
 
 /// An HTTP request, templated.
@@ -325,6 +348,10 @@ pub struct Mapping {
     /// item is then a deletion of `id`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted: Option<String>,
+    /// Expression that is true for a record this mapping makes no item of (a removal marker
+    /// that names no conversation, a record of another kind).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip: Option<String>,
     /// The entity's fields (`display_name`, `emails`, …), each an expression; one that gives
     /// none is left out. The record itself is kept as the item's raw payload.
     pub fields: BTreeMap<String, String>,

@@ -1,4 +1,5 @@
-//! Test helpers, with the `testing` feature: [`GraphServer`], a local Microsoft Graph
+//! Test helpers, with the `testing` feature: [`PeopleServer`] (Google's People API),
+//! [`CalendarServer`] (Google Calendar API v3), and [`GraphServer`], a local Microsoft Graph
 //! answering `/v1.0/me/contacts/delta` as Graph's reference documents
 //! it (https://learn.microsoft.com/en-us/graph/api/contact-delta,
 //! https://learn.microsoft.com/en-us/graph/delta-query-overview):
@@ -30,7 +31,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+mod calendar;
 mod people;
+pub use calendar::CalendarServer;
 pub use people::PeopleServer;
 
 /// The token the test's token source hands out.

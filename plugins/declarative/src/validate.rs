@@ -250,6 +250,13 @@ impl<'a> Checker<'a> {
                 }
             }
         }
+        for (i, rule) in spec.errors.retry_when.iter().enumerate() {
+            self.expression(
+                &format!("errors.retry_when[{i}].when"),
+                &rule.when,
+                &["config", "status", "body", "headers"],
+            );
+        }
         let fail_roots: &[&str] = &["config", "status", "body"];
         for (i, rule) in spec.errors.fail.iter().enumerate() {
             self.template(
@@ -355,16 +362,27 @@ impl<'a> Checker<'a> {
             self.expression(&format!("{at}.changes.expired.when"), when, roots::RESPONSE);
         }
         if let Some(map) = &stream.map {
-            self.expression(&format!("{at}.map.id"), &map.id, roots::RECORD);
-            if let Some(modified) = &map.modified {
-                self.expression(&format!("{at}.map.modified"), modified, roots::RECORD);
+            self.mapping(&format!("{at}.map"), map);
+        }
+        for (j, map) in stream.also.iter().enumerate() {
+            self.mapping(&format!("{at}.also[{j}]"), map);
+        }
+    }
+
+    fn mapping(&mut self, at: &str, map: &'a crate::spec::Mapping) {
+        self.expression(&format!("{at}.id"), &map.id, roots::RECORD);
+        let optional = [
+            ("modified", &map.modified),
+            ("deleted", &map.deleted),
+            ("skip", &map.skip),
+        ];
+        for (name, source) in optional {
+            if let Some(source) = source {
+                self.expression(&format!("{at}.{name}"), source, roots::RECORD);
             }
-            if let Some(deleted) = &map.deleted {
-                self.expression(&format!("{at}.map.deleted"), deleted, roots::RECORD);
-            }
-            for (name, field) in &map.fields {
-                self.expression(&format!("{at}.map.fields.{name}"), field, roots::RECORD);
-            }
+        }
+        for (name, field) in &map.fields {
+            self.expression(&format!("{at}.fields.{name}"), field, roots::RECORD);
         }
     }
 
@@ -412,6 +430,10 @@ impl<'a> Checker<'a> {
         for name in names {
             let mut parts = name.split('.');
             let root = parts.next().unwrap_or_default();
+            // The environment's functions (`days_from_today`, `range`) are no context names.
+            if self.env.globals().any(|(global, _)| global == root) {
+                continue;
+            }
             if !allowed.contains(&root) {
                 self.p.add(
                     path,

@@ -2,6 +2,7 @@
 //! specs each refused with its path.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod google_calendar;
 mod google_contacts;
 mod microsoft_365;
 mod specs;

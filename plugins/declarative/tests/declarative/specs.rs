@@ -235,3 +235,87 @@ fn the_spec_schema_in_proto_is_fresh() {
         path.display()
     );
 }
+
+#[test]
+fn retry_rules_further_mappings_and_their_skips_are_checked_with_their_paths() {
+    let granted = manifest(&["network:outbound:api.tasks.example"], false);
+    let with = |errors: &str, also: &str| {
+        let spec = GOOD.replacen("[[streams]]", &format!("{errors}\n[[streams]]"), 1);
+        format!("{spec}\n{also}")
+    };
+    let good_also = r#"
+[[streams.also]]
+entity = "conversation"
+id = "record.thread_id"
+skip = "not record.thread_id"
+fields = { channel = "'tasks'", title = "record.title" }
+"#;
+    let good_retry = "[[errors.retry_when]]\nstatus = 403\nwhen = \"body.error.reason == 'rateLimited' or headers['x-rate-limit'] == '0'\"\n";
+    assert_eq!(problems(&with(good_retry, good_also), &granted), []);
+
+    let table: &[(&str, String, &str)] = &[
+        (
+            "a retry rule that does not parse",
+            with(
+                "[[errors.retry_when]]\nstatus = 403\nwhen = \"body.error +\"\n",
+                "",
+            ),
+            "errors.retry_when[0].when: expression does not parse",
+        ),
+        (
+            "a retry rule naming a record",
+            with(
+                "[[errors.retry_when]]\nstatus = 403\nwhen = \"record.x\"\n",
+                "",
+            ),
+            "errors.retry_when[0].when: expression names `record`, which is not available here",
+        ),
+        (
+            "a retry rule without its status",
+            with("[[errors.retry_when]]\nwhen = \"true\"\n", ""),
+            "errors.retry_when[0].status: is required",
+        ),
+        (
+            "a further mapping's skip naming the answer",
+            with("", &good_also.replace("not record.thread_id", "body.x")),
+            "streams[0].also[0].skip: expression names `body`",
+        ),
+        (
+            "a further mapping's field that does not parse",
+            with("", &good_also.replace("record.title\"", "record.title +\"")),
+            "streams[0].also[0].fields.title: expression does not parse",
+        ),
+        (
+            "a further mapping with an unknown key",
+            with("", &good_also.replace("skip =", "skp =")),
+            "streams[0].also[0].skp: unknown key",
+        ),
+    ];
+    for (what, spec, expected) in table {
+        let found = problems(spec, &granted);
+        assert!(
+            found.iter().any(|p| p.to_string().starts_with(expected)),
+            "{what}: expected a problem starting `{expected}`, found {found:#?}"
+        );
+    }
+}
+
+#[test]
+fn the_engines_functions_are_no_unknown_names() {
+    let granted = manifest(&["network:outbound:api.tasks.example"], false);
+    let spec = GOOD.replacen(
+        r#"updated_since = "{{ state.since }}""#,
+        r#"updated_since = "{{ state.since or days_from_today(-30) }}""#,
+        1,
+    );
+    assert!(spec.contains("days_from_today"));
+    assert_eq!(problems(&spec, &granted), []);
+    let unknown = spec.replacen("days_from_today", "days_from_tomorrow", 1);
+    let found = problems(&unknown, &granted);
+    assert!(
+        found
+            .iter()
+            .any(|p| p.message.contains("names `days_from_tomorrow`")),
+        "{found:?}"
+    );
+}
