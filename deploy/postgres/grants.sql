@@ -13,7 +13,9 @@
 --                   purged instance (delete only, found by instance id).
 --   connector       its sync state, the instance keys of the plugins it runs, the unified
 --                   model read-only (a plugin's data:read grant).
---   etl             the unified model and its source records.
+--   etl             the unified model and its source records, and why each person is who
+--                   she is: her merges, the decisions people made, the suggestions and the
+--                   shared identifiers (read by the `etl.people.*` requests too).
 --   channel         its outbound messages, the instance keys of the plugins it runs, the
 --                   unified model read-only (data:read). Nothing of plugin_*: not an
 --                   instance's config (its apiBaseUrl), not a sealed secret.
@@ -60,6 +62,9 @@ GRANT SELECT (instance_id, entity_type, external_id, deleted) ON source_record
 GRANT SELECT (instance_id), DELETE ON connector_sync_state, channel_outbound, instance_kv,
     channel_inbound_message
     TO :"plugin_manager";
+-- The decisions and suggestions about people that name one of a purged instance's records.
+GRANT SELECT (a_instance_id, b_instance_id), DELETE ON person_decision, person_suggestion
+    TO :"plugin_manager";
 
 -- The connector service.
 GRANT SELECT, INSERT, UPDATE, DELETE ON connector_sync_state TO :"connector";
@@ -72,6 +77,9 @@ GRANT SELECT, INSERT, UPDATE
     ON person, organization, conversation, message, calendar_event, document
     TO :"etl";
 GRANT SELECT, INSERT, UPDATE, DELETE ON source_record TO :"etl";
+GRANT SELECT, INSERT, UPDATE, DELETE
+    ON person_merge, person_decision, person_suggestion, shared_identifier
+    TO :"etl";
 
 -- The channel service.
 GRANT SELECT, INSERT, UPDATE ON channel_outbound TO :"channel";

@@ -426,8 +426,9 @@ pub async fn source_record_count(pool: &PgPool, instance_id: &str) -> Result<u64
 
 /// Deletes what other services keep of a purged instance in their own tables: the
 /// connector's sync state and cursor (a reinstalled instance must sync from the start, not
-/// resume a cursor that says everything was sent) and the channel's outbound messages and the
-/// provider ids of the inbound ones it announced.
+/// resume a cursor that says everything was sent), the channel's outbound messages and the
+/// provider ids of the inbound ones it announced, and the ETL's decisions and suggestions
+/// about people that name one of its records (a reinstalled instance's records are new ones).
 ///
 /// Done here, in the purge's transaction, rather than when those services next hear of the
 /// purge, so that a reinstall that comes first cannot find them.
@@ -437,6 +438,9 @@ pub async fn delete_service_state(conn: &mut PgConnection, id: &str) -> Result<(
         "DELETE FROM channel_outbound WHERE instance_id = $1",
         "DELETE FROM channel_inbound_message WHERE instance_id = $1",
         "DELETE FROM instance_kv WHERE instance_id = $1",
+        // What people decided about its records, and the pairs left for them to decide.
+        "DELETE FROM person_decision WHERE a_instance_id = $1 OR b_instance_id = $1",
+        "DELETE FROM person_suggestion WHERE a_instance_id = $1 OR b_instance_id = $1",
     ] {
         sqlx::query(statement).bind(id).execute(&mut *conn).await?;
     }

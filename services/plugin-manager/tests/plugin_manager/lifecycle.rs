@@ -275,6 +275,26 @@ async fn uninstall_keeps_the_instance_or_purges_it_with_its_data() {
         .await
         .unwrap();
     }
+    // A decision and a suggestion naming a record of `purged`, and one naming only `kept`'s.
+    for (a, b) in [("kept", "purged"), ("kept", "kept")] {
+        sqlx::query(
+            "INSERT INTO person_decision VALUES ($1, 'k1', $2, 'p1', 'apart', 'cli', now())",
+        )
+        .bind(a)
+        .bind(b)
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO person_suggestion VALUES ($1, 'k1', $2, 'p1', 'email', 'ada@x.org', \
+             0.4, 'Ada', 'Ann', now())",
+        )
+        .bind(a)
+        .bind(b)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
     let mut uninstalled = watch(&env, PluginEvent::Uninstalled).await;
 
     let kept: Value =
@@ -341,6 +361,15 @@ async fn uninstall_keeps_the_instance_or_purges_it_with_its_data() {
             .await
             .unwrap();
     assert_eq!(secrets, 0);
+    for table in ["person_decision", "person_suggestion"] {
+        let left: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT b_instance_id FROM {table} ORDER BY b_instance_id"
+        ))
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert_eq!(left, vec!["kept"], "{table}: only what names `purged` goes");
+    }
     let (audit, _) = audit_of(&env, "purged").await;
     assert_eq!(audit.last().unwrap()["action"], "uninstall_purge");
     pm.stop().await;
