@@ -31,6 +31,7 @@
 
 use std::time::{Duration, Instant};
 
+use tributary_e2e::figures::{ms, per_second, percentile};
 use tributary_e2e::{items, twilio, Servers, ServiceName, Stack};
 use tributary_proto::streams::ConsumerKey;
 
@@ -94,22 +95,6 @@ async fn run(stack: &Stack, instance: &str, n: usize, index_target: Option<u64>)
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-}
-
-fn per_second(n: usize, time: Duration) -> f64 {
-    n as f64 / time.as_secs_f64()
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
 #[tokio::main]

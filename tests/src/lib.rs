@@ -18,6 +18,7 @@
 //! --workspace --lib --bins --examples --tests`) builds them before running the tests.
 
 pub mod admin;
+pub mod figures;
 pub mod items;
 pub mod nats_cluster;
 pub mod process;

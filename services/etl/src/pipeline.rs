@@ -125,7 +125,7 @@ impl ItemPipeline {
             batch_size: self.settings.batch_size,
             batch_wait: self.settings.batch_wait(),
             concurrent_batches: self.settings.concurrent_batches,
-            cut_when_idle: true,
+            cut_when_idle: self.settings.cut_when_idle,
         };
         let stopping = shutdown.clone();
         consume_in_batches(

@@ -923,8 +923,13 @@ pub struct SearchConfig {
     /// Data events applied to the index at once.
     pub batch_size: usize,
     /// Milliseconds a batch waits to fill, while more events are on their way, before it is
-    /// applied anyway; with nothing else pending, a batch is applied at once.
+    /// applied anyway; with nothing else pending (and `cut_when_idle`), a batch is applied at
+    /// once.
     pub batch_wait_ms: u64,
+    /// Whether a batch is applied as soon as nothing more is pending for the indexer's
+    /// consumer (on by default), rather than only once it is full or `batch_wait_ms` old, as
+    /// before 2026-12-01: off only to measure the old policy against the new.
+    pub cut_when_idle: bool,
     /// Seconds JetStream waits for an ack before it delivers an event again.
     pub ack_wait_secs: u64,
     /// Deliveries of an event the index keeps refusing before it is dead-lettered.
@@ -1030,8 +1035,14 @@ pub struct EtlConfig {
     pub http_addr: SocketAddr,
     /// Items written in one transaction.
     pub batch_size: usize,
-    /// Milliseconds a batch waits to fill before it is written anyway.
+    /// Milliseconds a batch waits to fill, while more items are on their way, before it is
+    /// written anyway; with nothing else pending (and `cut_when_idle`), a batch is written at
+    /// once.
     pub batch_wait_ms: u64,
+    /// Whether a batch is written as soon as nothing more is pending for the ETL's consumer
+    /// (on by default), rather than only once it is full or `batch_wait_ms` old, as before
+    /// 2026-12-01: off only to measure the old policy against the new.
+    pub cut_when_idle: bool,
     /// Batches written at the same time by one ETL process.
     pub concurrent_batches: usize,
     /// Seconds JetStream waits for an ack before it delivers an item again.

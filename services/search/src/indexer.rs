@@ -93,7 +93,7 @@ impl Indexer {
             concurrent_batches: self.target.0.concurrent_batches().max(1),
             // A lone event is applied at once. Batches handled at the same time cannot miss
             // each other's writes: one at a time, or planned in turn by the backend.
-            cut_when_idle: true,
+            cut_when_idle: self.settings.cut_when_idle,
         };
         let backoff = Backoff::new(RETRY_INITIAL, RETRY_MAX);
         let stopping = shutdown.clone();

@@ -37,6 +37,7 @@ fn config(url: &str, key: &str, timeout_secs: u64) -> SearchConfig {
         embedded_writer_memory_mb: 50,
         batch_size: 100,
         batch_wait_ms: 100,
+        cut_when_idle: true,
         ack_wait_secs: 30,
         max_deliver: 5,
     }
