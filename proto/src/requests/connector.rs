@@ -28,6 +28,7 @@ fn incremental() -> SyncMode {
 
 /// The answer to `connector.sync`: the sync that started.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SyncAccepted {
     /// The instance.
     pub instance_id: String,
@@ -46,6 +47,7 @@ pub struct CancelSync {
 
 /// The answer to `connector.cancel`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CancelAccepted {
     /// The instance.
     pub instance_id: String,
@@ -55,6 +57,7 @@ pub struct CancelAccepted {
 
 /// Where an instance's syncs stand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SyncStatus {
     /// Never synced.
@@ -97,6 +100,7 @@ impl SyncStatus {
 
 /// One instance's sync state: `connector.state`, and each row of `connector.states`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SyncStateView {
     /// The instance.
     pub instance_id: String,

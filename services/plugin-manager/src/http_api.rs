@@ -29,8 +29,11 @@ use tributary_proto::requests::plugins::{
 };
 use tributary_proto::requests::{ApiError, ErrorCode};
 
+use tributary_proto::requests::connector::{CancelAccepted, SyncAccepted, SyncStateView};
+
 use crate::error::RegistryError;
 use crate::manager::PluginManager;
+use crate::mesh::{Mesh, MeshError, ServiceReadiness, SyncRequest};
 
 /// Who the audit log records for admin API changes: `admin-api:` and the token's
 /// fingerprint ([`token_fingerprint`]), so a change of token shows in the log.
@@ -44,6 +47,14 @@ struct AdminState {
     manager: PluginManager,
     /// Recorded in the audit log for every change made through the API.
     actor: Actor,
+    /// The other services: sync control and readiness.
+    mesh: Mesh,
+}
+
+impl FromRef<AdminState> for Mesh {
+    fn from_ref(state: &AdminState) -> Self {
+        state.mesh.clone()
+    }
 }
 
 impl FromRef<AdminState> for PluginManager {
@@ -190,12 +201,19 @@ impl Modify for BearerAuth {
     security(("bearer" = [])),
     tags((name = "plugins", description = "Discovered plugins"),
          (name = "instances", description = "Installed instances and their lifecycle"),
+         (name = "syncs", description = "Sync control, asked of the connector service"),
+         (name = "services", description = "Each service's readiness"),
          (name = "audit", description = "Who changed what, when"))
 )]
 struct ApiDoc;
 
-/// The admin API's routes (with their state and the token check) and its OpenAPI document.
-pub fn router(manager: PluginManager, token: SecretString) -> (Router, utoipa::openapi::OpenApi) {
+/// The admin API's routes (with their state and the token check) and its OpenAPI document;
+/// `mesh` asks the other services what the sync and readiness routes need.
+pub fn router(
+    manager: PluginManager,
+    mesh: Mesh,
+    token: SecretString,
+) -> (Router, utoipa::openapi::OpenApi) {
     let (routes, mut api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(list_plugins))
         .routes(routes!(rescan_plugins))
@@ -209,12 +227,16 @@ pub fn router(manager: PluginManager, token: SecretString) -> (Router, utoipa::o
         .routes(routes!(audit_log))
         .routes(routes!(connect_instance))
         .routes(routes!(connect_attempt))
+        .routes(routes!(sync_state, sync_instance))
+        .routes(routes!(cancel_sync))
+        .routes(routes!(service_readiness))
         .split_for_parts();
     // After the routes: the document's own modifiers run before any path is in it.
     CommonAnswers.modify(&mut api);
     let state = AdminState {
         manager,
         actor: Actor(Arc::new(crate::actor::Actor::new(admin_actor(&token)))),
+        mesh,
     };
     let routes = routes
         .method_not_allowed_fallback(method_not_allowed)
@@ -250,6 +272,16 @@ async fn no_route(request: Request) -> HttpError {
 
 use tributary_kit::http::require_bearer_token;
 use tributary_kit::http::HttpError;
+
+/// What another service answered, or that it did not: a refusal with its code's status, no
+/// answer as 503 (the JSON error says which service, on what subject).
+fn mesh_refused(e: MeshError) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match e {
+        MeshError::Refused(e) => HttpError(e).into_response(),
+        MeshError::NotAnswering(e) => (StatusCode::SERVICE_UNAVAILABLE, Json(e)).into_response(),
+    }
+}
 
 /// What the manager refused, as the JSON error with its status.
 fn refused(e: RegistryError) -> HttpError {
@@ -449,4 +481,65 @@ async fn audit_log(
         .await
         .map(Json)
         .map_err(refused)
+}
+
+/// Where an instance's syncs stand, as the connector service knows them.
+#[utoipa::path(get, path = "/api/v1/instances/{instance_id}/sync", tag = "syncs",
+    params(("instance_id" = String, Path, description = "Instance id")),
+    responses((status = 200, body = SyncStateView),
+              (status = 404, description = "the connector service knows no such instance", body = ApiError),
+              (status = 503, description = "the connector service does not answer", body = ApiError)))]
+async fn sync_state(
+    State(mesh): State<Mesh>,
+    Path(instance_id): Path<String>,
+) -> Result<Json<SyncStateView>, axum::response::Response> {
+    mesh.sync_state(&instance_id)
+        .await
+        .map(Json)
+        .map_err(mesh_refused)
+}
+
+/// Start a sync of a connector instance now: incremental by default, `full`, or `backfill`
+/// with `since`.
+#[utoipa::path(post, path = "/api/v1/instances/{instance_id}/sync", tag = "syncs",
+    params(("instance_id" = String, Path, description = "Instance id")), request_body = SyncRequest,
+    responses((status = 200, body = SyncAccepted),
+              (status = 404, description = "no such connector instance, or it is not enabled", body = ApiError),
+              (status = 409, description = "a sync of it is running", body = ApiError),
+              (status = 503, description = "the connector service does not answer", body = ApiError)))]
+async fn sync_instance(
+    State(mesh): State<Mesh>,
+    Path(instance_id): Path<String>,
+    body: Result<Json<SyncRequest>, JsonRejection>,
+) -> Result<Json<SyncAccepted>, axum::response::Response> {
+    use axum::response::IntoResponse;
+    let Json(request) = body.map_err(|e| HttpError(bad_body(e)).into_response())?;
+    mesh.sync(&instance_id, request)
+        .await
+        .map(Json)
+        .map_err(mesh_refused)
+}
+
+/// Stop the running sync of a connector instance.
+#[utoipa::path(post, path = "/api/v1/instances/{instance_id}/sync/cancel", tag = "syncs",
+    params(("instance_id" = String, Path, description = "Instance id")),
+    responses((status = 200, body = CancelAccepted),
+              (status = 404, description = "no such connector instance", body = ApiError),
+              (status = 409, description = "no sync of it is running", body = ApiError),
+              (status = 503, description = "the connector service does not answer", body = ApiError)))]
+async fn cancel_sync(
+    State(mesh): State<Mesh>,
+    Path(instance_id): Path<String>,
+) -> Result<Json<CancelAccepted>, axum::response::Response> {
+    mesh.cancel(&instance_id)
+        .await
+        .map(Json)
+        .map_err(mesh_refused)
+}
+
+/// Every service's readiness: the checks its `/readyz` runs, asked over NATS.
+#[utoipa::path(get, path = "/api/v1/services", tag = "services",
+    responses((status = 200, body = Vec<ServiceReadiness>)))]
+async fn service_readiness(State(mesh): State<Mesh>) -> Json<Vec<ServiceReadiness>> {
+    Json(mesh.readiness().await)
 }

@@ -2,7 +2,9 @@
 //! keeps installed instances with their validated configuration ([`config_schema`]) and
 //! sealed secrets ([`keys`], [`vault`]) in PostgreSQL ([`store`]), runs their lifecycle
 //! ([`manager`]), announces every change as a `plugins.*` event through the outbox, and
-//! answers on NATS ([`nats_api`]) and on an admin HTTP API ([`http_api`]). What it refuses is
+//! answers on NATS ([`nats_api`]) and on an admin HTTP API ([`http_api`]), with the admin
+//! console beside it at `/` ([`console`]); both ask the other services for sync control and
+//! readiness through [`mesh`]. What it refuses is
 //! a [`RegistryError`] ([`error`]), which those two edges turn into the contract's
 //! `ApiError`; the request and reply types are the contract's own
 //! ([`tributary_proto::requests::plugins`]).
@@ -12,11 +14,13 @@
 
 pub mod actor;
 pub mod config_schema;
+pub mod console;
 pub mod discovery;
 pub mod error;
 pub mod http_api;
 pub mod keys;
 pub mod manager;
+pub mod mesh;
 pub mod nats_api;
 pub mod oauth;
 pub mod store;
@@ -61,13 +65,19 @@ fn checked(config: &Config) -> Result<(keys::MasterKey, secrecy::SecretString), 
 /// Starts the service: checks its keys and plugin directories (a wrong or missing master key
 /// stops start-up naming the setting), connects, scans for plugins (in the configured
 /// directories and the managed one, [`Config::plugin_dirs`]), and serves `plugins.*` on
-/// NATS and the admin API on `plugin_manager.http_addr`.
+/// NATS and the admin API and the console on `plugin_manager.http_addr`.
 pub async fn build(config: Config) -> Result<ServiceRuntime, KitError> {
     let (key, token) = checked(&config)?;
     // The configured directories, then the managed one `tributary plugins add` fills.
     let plugin_dirs = config.plugin_dirs();
 
     let oauth_config = config.oauth.clone();
+    // The console's cookies are Secure when browsers reach the plugin manager over https.
+    let secure_cookies = oauth_config
+        .redirect_base_url
+        .trim()
+        .to_ascii_lowercase()
+        .starts_with("https://");
 
     let mut runtime = ServiceRuntime::start(SERVICE, config).await?;
     // On the address bound, which port 0 leaves to the system.
@@ -110,8 +120,12 @@ pub async fn build(config: Config) -> Result<ServiceRuntime, KitError> {
         refresher.refresh_due_until(stop).await;
         Ok(())
     });
-    let (routes, _) = http_api::router(manager.clone(), token);
+    let mesh = mesh::Mesh::new(runtime.nats.clone(), runtime.subjects.clone());
+    let (routes, _) = http_api::router(manager.clone(), mesh.clone(), token.clone());
     runtime.merge_routes(routes);
+    let console = console::router(manager.clone(), mesh, token, secure_cookies)
+        .map_err(|e| KitError::Unexpected(anyhow::anyhow!("the console's templates: {e}")))?;
+    runtime.merge_routes(console);
     runtime.merge_routes(oauth::callback::router(manager));
     Ok(runtime)
 }

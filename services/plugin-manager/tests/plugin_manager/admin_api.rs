@@ -109,7 +109,20 @@ async fn the_openapi_document_lists_exactly_the_routes_served() {
             !fallback,
             "{method} {path} is documented but not served: {reply}"
         );
-        assert!(status < 500, "{method} {path}: {status} {reply}");
+        // The sync routes ask the connector service, which this test does not run: they
+        // answer 503 saying so, never another server error.
+        let asks_connector = path.ends_with("/sync") || path.ends_with("/sync/cancel");
+        if asks_connector && status == 503 {
+            assert!(
+                reply["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("connector service does not answer"),
+                "{reply}"
+            );
+        } else {
+            assert!(status < 500, "{method} {path}: {status} {reply}");
+        }
     }
     // And nothing else is served on those paths: every other method is refused with 405.
     for path in &paths {

@@ -6,6 +6,7 @@ mod admin_api;
 mod audit_actor;
 mod bad_input;
 mod configs;
+mod console;
 mod declared_errors;
 mod discovery;
 mod lifecycle;

@@ -1,0 +1,216 @@
+//! The admin console: server-rendered HTML pages at `/`, served by the plugin manager next to
+//! the admin API, for an operator in a browser.
+//!
+//! - **Templates** are minijinja (already the declarative connectors' template engine, so no
+//!   second one), compiled into the binary with `include_str!` and HTML-escaped by their
+//!   `.html` names; the CSS and the small script for live updates are embedded the same way
+//!   and served under `/console/assets/`. No Node toolchain builds or runs any of it, and
+//!   every page reads without JavaScript.
+//! - **Sign-in** is with the admin token ([`auth`]), compared in constant time; a session
+//!   (tower-sessions: random ids, kept server-side, expiring) follows in an HttpOnly,
+//!   SameSite=Strict cookie, Secure when the plugin manager's public URL is https.
+//! - **CSRF**: every POST carries a token in a hidden field, checked in constant time before
+//!   any handler runs ([`auth::require_csrf`]).
+//! - **API parity**: every action is the admin API's own call on the same [`PluginManager`]
+//!   and [`Mesh`] ([`pages`]); the console adds no action of its own.
+
+use std::sync::Arc;
+
+use axum::http::{header, HeaderValue};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use minijinja::Environment;
+use secrecy::SecretString;
+use tower_sessions::cookie::time::Duration as CookieDuration;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, MemoryStore, SessionManagerLayer};
+
+use crate::actor::Actor;
+use crate::manager::PluginManager;
+use crate::mesh::Mesh;
+
+pub mod auth;
+pub mod config_form;
+mod pages;
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "tributary_console";
+
+/// How long a session lasts after sign-in or the last change made through it.
+pub const SESSION_IDLE_HOURS: i64 = 2;
+
+/// The stylesheet, served at `/console/assets/console.css`.
+const CSS: &str = include_str!("assets/console.css");
+/// The live-update script, served at `/console/assets/console.js`.
+const JS: &str = include_str!("assets/console.js");
+
+/// Every template, by name; `layout.html` is the frame the others extend.
+const TEMPLATES: [(&str, &str); 6] = [
+    ("layout.html", include_str!("templates/layout.html")),
+    ("sign_in.html", include_str!("templates/sign_in.html")),
+    ("overview.html", include_str!("templates/overview.html")),
+    ("plugins.html", include_str!("templates/plugins.html")),
+    ("instance.html", include_str!("templates/instance.html")),
+    ("message.html", include_str!("templates/message.html")),
+];
+
+/// What every console handler shares.
+#[derive(Clone)]
+pub(crate) struct ConsoleState {
+    /// The registry, as the admin API's routes use it.
+    pub(crate) manager: PluginManager,
+    /// The other services, as the admin API's sync and readiness routes ask them.
+    pub(crate) mesh: Mesh,
+    /// Who the audit log records for changes made through the console.
+    pub(crate) actor: Arc<Actor>,
+    /// The admin token, which signs in.
+    pub(crate) token: SecretString,
+    /// Its fingerprint, kept in a session: a session of another token is not signed in.
+    pub(crate) fingerprint: String,
+    /// The compiled templates.
+    pub(crate) templates: Arc<Environment<'static>>,
+    /// Whether cookies are marked Secure (the public URL is https).
+    pub(crate) secure: bool,
+}
+
+impl ConsoleState {
+    /// Renders `template` with `context`; a template that fails is logged and answered 500
+    /// without its detail.
+    pub(crate) fn render(&self, template: &str, context: minijinja::Value) -> Response {
+        match self
+            .templates
+            .get_template(template)
+            .and_then(|t| t.render(context))
+        {
+            Ok(html) => Html(html).into_response(),
+            Err(e) => {
+                tracing::error!(template, error = %e, "A console page failed to render.");
+                (
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    Html("<!doctype html><title>Error</title><p>This page failed to render; the plugin manager's log says why.</p>"),
+                )
+                    .into_response()
+            }
+        }
+    }
+}
+
+/// The audit actor of changes made through the console signed in with `token`:
+/// `admin-console:<fingerprint>`, the same fingerprint as the admin API's actor.
+pub fn console_actor(token: &SecretString) -> String {
+    format!(
+        "admin-console:{}",
+        crate::http_api::token_fingerprint(token)
+    )
+}
+
+/// The compiled templates; a template that does not parse fails here (and its test).
+pub fn templates() -> Result<Environment<'static>, minijinja::Error> {
+    let mut env = Environment::new();
+    for (name, source) in TEMPLATES {
+        env.add_template(name, source)?;
+    }
+    Ok(env)
+}
+
+/// The console's routes, with its sessions, CSRF check and security headers. `secure` marks
+/// its cookies Secure (set it when browsers reach the plugin manager over https).
+pub fn router(
+    manager: PluginManager,
+    mesh: Mesh,
+    token: SecretString,
+    secure: bool,
+) -> Result<Router, minijinja::Error> {
+    let state = ConsoleState {
+        manager,
+        mesh,
+        actor: Arc::new(Actor::new(console_actor(&token))),
+        fingerprint: crate::http_api::token_fingerprint(&token),
+        token,
+        templates: Arc::new(templates()?),
+        secure,
+    };
+    let sessions = SessionManagerLayer::new(MemoryStore::default())
+        .with_name(SESSION_COOKIE)
+        .with_http_only(true)
+        .with_same_site(SameSite::Strict)
+        .with_secure(secure)
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(CookieDuration::hours(
+            SESSION_IDLE_HOURS,
+        )));
+    let pages = Router::new()
+        .route("/", get(pages::overview))
+        .route("/plugins", get(pages::plugins))
+        .route("/instances/{instance_id}", get(pages::instance))
+        .route("/instances/{instance_id}/sync", post(pages::sync))
+        .route("/instances/{instance_id}/cancel", post(pages::cancel))
+        .route("/instances/{instance_id}/enable", post(pages::enable))
+        .route("/instances/{instance_id}/disable", post(pages::disable))
+        .route("/instances/{instance_id}/config", post(pages::configure))
+        .route("/sign-in", get(auth::sign_in_page).post(auth::sign_in))
+        .route("/sign-out", post(auth::sign_out))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_csrf,
+        ))
+        .layer(sessions)
+        .with_state(state);
+    let assets = Router::new()
+        .route("/console/assets/console.css", get(css))
+        .route("/console/assets/console.js", get(js));
+    Ok(pages
+        .merge(assets)
+        .layer(axum::middleware::map_response(security_headers)))
+}
+
+async fn css() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        CSS,
+    )
+}
+
+async fn js() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        JS,
+    )
+}
+
+/// The console's pages load only their own assets, are never framed (no clickjacking of
+/// its buttons), send no referrer and are not cached (they show the registry's state).
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    let fixed = [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+    ];
+    for (name, value) in fixed {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_template_parses() {
+        assert!(super::templates().is_ok(), "{:?}", super::templates().err());
+    }
+}
