@@ -15,7 +15,7 @@ CREATE TABLE person_merge (
     -- The normalised address or number; NULL for a manual merge.
     identifier  TEXT,
     -- The source records on each side that carried it (or that the person chose):
-    -- {"kept": [{"instance_id", "external_id"}], "merged": [...]}.
+    -- {"kept_sources": [{"instance_id", "external_id"}], "merged_sources": [...]}.
     evidence    JSONB NOT NULL,
     -- Who merged by hand (the admin token's name, `cli`); NULL for an automatic merge.
     actor       TEXT,

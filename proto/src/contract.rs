@@ -16,8 +16,8 @@ use schemars::{schema_for, JsonSchema};
 
 use crate::envelope::Envelope;
 use crate::events::{
-    EntityDeleted, EventKind, MessageDelivery, MessageReceived, PersonMerged, PluginLifecycle,
-    SyncLifecycle,
+    EntityDeleted, EventKind, MessageDelivery, MessageReceived, PersonMerged, PersonUnmerged,
+    PluginLifecycle, SyncLifecycle,
 };
 use crate::item::ConnectorItem;
 use crate::manifest::PluginManifest;
@@ -48,6 +48,7 @@ fn envelope_schema(kind: EventKind) -> String {
         "Document" => pretty::<Envelope<model::Document>>(),
         "EntityDeleted" => pretty::<Envelope<EntityDeleted>>(),
         "PersonMerged" => pretty::<Envelope<PersonMerged>>(),
+        "PersonUnmerged" => pretty::<Envelope<PersonUnmerged>>(),
         "PluginLifecycle" => pretty::<Envelope<PluginLifecycle>>(),
         "SyncLifecycle" => pretty::<Envelope<SyncLifecycle>>(),
         "MessageReceived" => pretty::<Envelope<MessageReceived>>(),

@@ -105,6 +105,8 @@ pub enum EventKind {
     },
     /// `data.PersonMerged`: two people turned out to be one.
     PersonMerged,
+    /// `data.PersonUnmerged`: records of one person turned out to be someone else.
+    PersonUnmerged,
     /// `plugins.Plugin<Event>`.
     Plugin(PluginEvent),
     /// `connector.Sync<Event>`.
@@ -123,6 +125,7 @@ impl EventKind {
             }
         }
         all.push(EventKind::PersonMerged);
+        all.push(EventKind::PersonUnmerged);
         for e in [
             PluginEvent::Installed,
             PluginEvent::Configured,
@@ -158,7 +161,7 @@ impl EventKind {
     /// The first subject token: `data`, `plugins`, `connector` or `communication`.
     pub fn domain(self) -> &'static str {
         match self {
-            EventKind::Data { .. } | EventKind::PersonMerged => "data",
+            EventKind::Data { .. } | EventKind::PersonMerged | EventKind::PersonUnmerged => "data",
             EventKind::Plugin(_) => "plugins",
             EventKind::Sync(_) => "connector",
             EventKind::Communication(_) => "communication",
@@ -170,6 +173,7 @@ impl EventKind {
         match self {
             EventKind::Data { entity, change } => format!("{}{}", entity.pascal(), change.as_str()),
             EventKind::PersonMerged => "PersonMerged".into(),
+            EventKind::PersonUnmerged => "PersonUnmerged".into(),
             EventKind::Plugin(e) => format!("Plugin{e:?}"),
             EventKind::Sync(e) => format!("Sync{e:?}"),
             EventKind::Communication(e) => format!("{e:?}"),
@@ -191,7 +195,9 @@ impl EventKind {
     /// The JetStream stream that keeps events of this type.
     pub fn stream(self) -> StreamKey {
         match self {
-            EventKind::Data { .. } | EventKind::PersonMerged => StreamKey::DataEvents,
+            EventKind::Data { .. } | EventKind::PersonMerged | EventKind::PersonUnmerged => {
+                StreamKey::DataEvents
+            }
             EventKind::Plugin(_) => StreamKey::PluginEvents,
             EventKind::Sync(_) => StreamKey::ConnectorEvents,
             EventKind::Communication(_) => StreamKey::Communication,
@@ -203,7 +209,9 @@ impl EventKind {
     /// publish them (deploy/nats-server.conf).
     pub fn emitter(self) -> ServiceName {
         match self {
-            EventKind::Data { .. } | EventKind::PersonMerged => ServiceName::Etl,
+            EventKind::Data { .. } | EventKind::PersonMerged | EventKind::PersonUnmerged => {
+                ServiceName::Etl
+            }
             EventKind::Plugin(_) => ServiceName::PluginManager,
             EventKind::Sync(_) => ServiceName::Connector,
             EventKind::Communication(_) => ServiceName::Channel,
@@ -219,6 +227,7 @@ impl EventKind {
             } => "EntityDeleted",
             EventKind::Data { entity, .. } => entity.pascal(),
             EventKind::PersonMerged => "PersonMerged",
+            EventKind::PersonUnmerged => "PersonUnmerged",
             EventKind::Plugin(_) => "PluginLifecycle",
             EventKind::Sync(_) => "SyncLifecycle",
             EventKind::Communication(CommunicationEvent::MessageReceived) => "MessageReceived",
@@ -244,7 +253,10 @@ impl EventKind {
                 ),
             },
             EventKind::PersonMerged => {
-                "Two people from different sources share an e-mail address or phone number and are now one; `data` names both ids and carries the kept person. A person found to be someone already known in the very batch that brings them in was never a person of their own, and is not announced as created: `merged_id` may then be an id no earlier event named. Treat it as another name of `kept_id` (delete it where you keep it, if you do), and take the person from `data`.".into()
+                "Two people are now one: they share an e-mail address or phone number and their names match, or a person merged them by hand; `data` names both ids, carries the kept person and the evidence (the rule that fired, the identifier, the source records on each side, who merged by hand). A person found to be someone already known in the very batch that brings them in was never a person of their own, and is not announced as created: `merged_id` may then be an id no earlier event named. Treat it as another name of `kept_id` (delete it where you keep it, if you do), and take the person from `data`.".into()
+            }
+            EventKind::PersonUnmerged => {
+                "Source records of a person were split off into another person: a person unmerged them, or the identifier that joined them turned out to be shared by people whose names differ. `data` names the person split (`person_id`, announced again as updated, or deleted if nothing is left) and the person the records now make (`split_id`, announced as created or updated), the records that moved and why. Later syncs never merge records a person decided apart.".into()
             }
             EventKind::Plugin(PluginEvent::ReconnectNeeded) => {
                 "A plugin instance's OAuth grant is gone: a person must connect it again.".into()
@@ -298,6 +310,80 @@ pub struct PersonMerged {
     pub merged_id: Uuid,
     /// The kept person after the merge.
     pub person: Person,
+    /// Why they were merged. Absent from events written before merges kept their evidence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<MergeEvidence>,
+}
+
+/// What merged two people: the rule that fired and what it saw.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MergeEvidence {
+    /// The rule: `shared_email`, `shared_phone` (both carry the identifier, and their names
+    /// match) or `manual` (a person merged them).
+    pub rule: MergeRule,
+    /// The normalised address or number both carry; absent for a manual merge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identifier: Option<String>,
+    /// The kept person's source records that carry it (or that a person chose).
+    pub kept_sources: Vec<SourceRef>,
+    /// The merged person's.
+    pub merged_sources: Vec<SourceRef>,
+    /// Who merged by hand (the admin token's name, `cli`); absent for an automatic merge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    /// When.
+    pub merged_at: DateTime<Utc>,
+}
+
+/// Which rule merged two people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MergeRule {
+    /// They share a normalised e-mail address, and their names match.
+    SharedEmail,
+    /// They share a phone number, and their names match.
+    SharedPhone,
+    /// A person said they are one.
+    Manual,
+}
+
+impl MergeRule {
+    /// As stored and sent (`shared_email`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MergeRule::SharedEmail => "shared_email",
+            MergeRule::SharedPhone => "shared_phone",
+            MergeRule::Manual => "manual",
+        }
+    }
+}
+
+/// A source record of a person: the instance it came from and its id there.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub struct SourceRef {
+    /// The plugin instance.
+    pub instance_id: String,
+    /// The record's id in that instance.
+    pub external_id: String,
+}
+
+/// Payload of `data.PersonUnmerged`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PersonUnmerged {
+    /// The person the records were split from.
+    pub person_id: Uuid,
+    /// The person they make now: new (announced as created) or one they joined.
+    pub split_id: Uuid,
+    /// The source records that moved.
+    pub moved_sources: Vec<SourceRef>,
+    /// Why: `unmerged` (a person split them), `decided_apart` (a person rejected the pair),
+    /// `names_differ` or `shared_identifier` (what joined them no longer does).
+    pub reason: String,
+    /// Who split them by hand; absent when the ETL did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    /// When.
+    pub unmerged_at: DateTime<Utc>,
 }
 
 /// State of a plugin instance, as the plugin manager records it.
@@ -347,7 +433,6 @@ pub struct PluginLifecycle {
 
 /// How a sync was asked to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SyncMode {
     /// From the stored cursor.

@@ -362,6 +362,9 @@ pub fn changes_from_event(bytes: &[u8]) -> Result<Vec<IndexChange>, DocumentErro
                 },
             ])
         }
+        // An unmerge changes no document by itself: the split person's `PersonUpdated` (or
+        // `PersonDeleted`) and the new person's `PersonCreated` come with it.
+        Some(EventKind::PersonUnmerged) => Ok(Vec::new()),
         _ => Err(DocumentError::NotADataEvent(event)),
     }
 }

@@ -74,6 +74,31 @@ pub(super) async fn lock_batch(
             }
         }
     }
+    take(tx, &keys).await
+}
+
+/// Takes the locks of these people's addresses, as a batch bringing someone with one of them
+/// would: for a person's decision about people already stored.
+pub(super) async fn lock_addresses(
+    tx: &mut Transaction<'static, Postgres>,
+    emails: &[&str],
+    phones: &[&str],
+) -> Result<(), StoreError> {
+    let mut keys = BatchKeys::default();
+    for email in emails {
+        keys.add(LockKind::Address, "email", email);
+    }
+    for phone in phones {
+        keys.add(LockKind::Address, "phone", phone);
+    }
+    take(tx, &keys).await
+}
+
+/// Takes the locks of `keys`, all in one statement, in order.
+async fn take(
+    tx: &mut Transaction<'static, Postgres>,
+    keys: &BatchKeys<'_>,
+) -> Result<(), StoreError> {
     if keys.kinds.is_empty() {
         return Ok(());
     }

@@ -20,13 +20,16 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 use sqlx::{PgPool, Postgres, Row, Transaction};
 use tributary_kit::outbox::OutboxEvent;
-use tributary_proto::events::{DataChange, EntityDeleted, EventKind};
+use tributary_proto::events::{
+    DataChange, EntityDeleted, EventKind, MergeEvidence, PersonUnmerged, SourceRef,
+};
 use tributary_proto::model::EntityType;
 use tributary_proto::{Envelope, EventSource, ServiceName, Subjects};
 use uuid::Uuid;
 
 pub use self::decisions::{DecisionError, DecisionReport, PeopleDecision};
 pub use self::error::StoreError;
+use self::identity::resolve::RecordKey;
 use self::plan::{Action, ItemOutcome};
 pub use self::tables::copy_source_row;
 use crate::normalise::{EntityFields, NormalisedItem};
@@ -73,6 +76,15 @@ enum PlannedEvent {
     Merged {
         kept: Uuid,
         merged: Uuid,
+        evidence: MergeEvidence,
+        cause: usize,
+    },
+    Unmerged {
+        person: Uuid,
+        split: Uuid,
+        moved: Vec<SourceRef>,
+        reason: &'static str,
+        actor: Option<String>,
         cause: usize,
     },
 }
@@ -117,7 +129,17 @@ struct BatchChanges<'a> {
     sources: Vec<SourceChange<'a>>,
     rows: HashMap<EntityType, EntityRows>,
     deletes: HashMap<EntityType, Vec<Uuid>>,
+    /// Stored people folded into others: (merged, kept).
     merges: Vec<(Uuid, Uuid)>,
+    /// The `person_merge` rows of every merge, with its evidence.
+    merge_rows: Vec<Value>,
+    /// Person records that move to another person without an item of their own.
+    moves: Vec<(RecordKey, Uuid)>,
+    /// Records split off a person (and who split them): the merges that brought them in
+    /// are undone.
+    undone: Vec<(Uuid, Vec<SourceRef>, Option<String>)>,
+    /// Suggestions and shared identifiers, as the people resolved say them now.
+    identity: people::IdentityNotes,
     events: Vec<PlannedEvent>,
 }
 
@@ -255,12 +277,26 @@ impl BatchWriter {
             }
         }
         if !people.is_empty() {
-            people::resolve(tx, &items, &people, &now_json, &mut changes, &mut outcomes).await?;
+            people::resolve_batch(tx, &items, &people, now, &mut changes, &mut outcomes).await?;
         }
         if changes.rows.contains_key(&EntityType::Message) {
             tables::resolve_conversations(tx, &mut changes).await?;
         }
+        let events = self.apply(tx, batch, &items, changes, now).await?;
+        Ok(BatchReport { outcomes, events })
+    }
 
+    /// Writes what a batch (or a person's decision, with an empty `batch`) planned: source
+    /// records, entity rows, merges and splits, deletions, and the outbox rows of its events;
+    /// returns how many events.
+    async fn apply(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        batch: &[PendingItem],
+        items: &[&NormalisedItem],
+        mut changes: BatchChanges<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
         tables::write_sources(tx, &changes).await?;
         let mut rows_by_id: HashMap<Uuid, Value> = HashMap::new();
         for entity in EntityType::ALL {
@@ -285,7 +321,7 @@ impl BatchWriter {
                 rows_by_id.insert(id, row);
             }
         }
-        self.link_waiting_messages(tx, &items, &mut changes.events, &mut rows_by_id, now)
+        self.link_waiting_messages(tx, items, &mut changes.events, &mut rows_by_id, now)
             .await?;
         if !changes.merges.is_empty() {
             let (merged, kept): (Vec<Uuid>, Vec<Uuid>) = changes.merges.iter().copied().unzip();
@@ -298,6 +334,7 @@ impl BatchWriter {
                     .await?;
             }
         }
+        people::write_identity(tx, &changes, now).await?;
         let mut deleted: HashSet<Uuid> = HashSet::new();
         for (entity, ids) in &changes.deletes {
             let rows = sqlx::query(&sql::delete_entities(*entity))
@@ -319,10 +356,7 @@ impl BatchWriter {
         let events = self.events(batch, &changes.events, &rows_by_id, &deleted, now)?;
         let count = events.len();
         tributary_kit::outbox::enqueue_all(tx, ServiceName::Etl, &events).await?;
-        Ok(BatchReport {
-            outcomes,
-            events: count,
-        })
+        Ok(count)
     }
 
     /// Links the stored messages that were waiting for the conversations this batch wrote,
@@ -428,28 +462,52 @@ impl BatchWriter {
                 PlannedEvent::Merged {
                     kept,
                     merged,
+                    ref evidence,
                     cause,
                 } => {
                     let Some(person) = rows.get(&kept) else {
                         continue;
                     };
-                    let data = json!({"kept_id": kept, "merged_id": merged, "person": person});
+                    let data = json!({
+                        "kept_id": kept, "merged_id": merged, "person": person,
+                        "evidence": evidence,
+                    });
                     (EventKind::PersonMerged, kept, Cow::Owned(data), cause)
                 }
+                PlannedEvent::Unmerged {
+                    person,
+                    split,
+                    ref moved,
+                    reason,
+                    ref actor,
+                    cause,
+                } => {
+                    let data = PersonUnmerged {
+                        person_id: person,
+                        split_id: split,
+                        moved_sources: moved.clone(),
+                        reason: reason.to_owned(),
+                        actor: actor.clone(),
+                        unmerged_at: now,
+                    };
+                    let data = serde_json::to_value(data)
+                        .map_err(|e| StoreError::Encode(e.to_string()))?;
+                    (EventKind::PersonUnmerged, person, Cow::Owned(data), cause)
+                }
             };
-            let Some(pending) = batch.get(cause) else {
-                continue;
-            };
+            // An event a person's decision caused has no item: no instance, no trace.
+            let pending = batch.get(cause);
             let source = EventSource::new(
                 ServiceName::Etl.as_str(),
-                Some(pending.item.key.instance_id.clone()),
+                pending.map(|p| p.item.key.instance_id.clone()),
             );
             let envelope = Envelope::new(kind, source, Some(entity_id), data);
             let subject = subjects
                 .entry(kind)
                 .or_insert_with(|| self.subjects.event(kind))
                 .clone();
-            let event = OutboxEvent::new(subject, &envelope, pending.traceparent.clone())
+            let traceparent = pending.and_then(|p| p.traceparent.clone());
+            let event = OutboxEvent::new(subject, &envelope, traceparent)
                 .map_err(|e| StoreError::Encode(e.to_string()))?;
             out.push(event);
         }

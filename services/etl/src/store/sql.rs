@@ -215,3 +215,92 @@ pub const LINK_WAITING_MESSAGES: &str = "\
       AND m.deleted_at IS NULL \
       AND s.entity_type = 'message' AND s.entity_id = m.id AND s.instance_id = c.instance_id \
     RETURNING c.conversation_id, to_jsonb(m) AS message";
+
+/// The live people (not merged, not deleted) who have one of the e-mail addresses of `$1` or
+/// the phone numbers of `$2`, or whose id is in `$3`, locked: one round of loading the region
+/// of people a batch or a decision touches.
+pub const PEOPLE_IN_REGION: &str = "\
+    WITH matched AS MATERIALIZED ( \
+        SELECT id FROM person WHERE emails && $1 \
+        UNION SELECT id FROM person WHERE phones && $2 \
+        UNION SELECT unnest($3::uuid[])) \
+    SELECT p.id FROM person p JOIN matched USING (id) \
+    WHERE p.merged_into IS NULL AND p.deleted_at IS NULL \
+    ORDER BY p.id FOR UPDATE OF p";
+
+/// The decisions about the person records of `$1`, `$2` (instance ids, external ids).
+pub const DECISIONS_OF_RECORDS: &str = "\
+    SELECT d.a_instance_id, d.a_external_id, d.b_instance_id, d.b_external_id, d.verdict, d.actor \
+    FROM person_decision d \
+    JOIN unnest($1::text[], $2::text[]) AS k(instance_id, external_id) \
+      ON d.a_instance_id = k.instance_id AND d.a_external_id = k.external_id \
+    UNION \
+    SELECT d.a_instance_id, d.a_external_id, d.b_instance_id, d.b_external_id, d.verdict, d.actor \
+    FROM person_decision d \
+    JOIN unnest($1::text[], $2::text[]) AS k(instance_id, external_id) \
+      ON d.b_instance_id = k.instance_id AND d.b_external_id = k.external_id";
+
+/// Records the decisions of `$1`..`$4` (the pairs, in key order), verdicts `$5`, by `$6` at
+/// `$7`; a later decision about a pair replaces the earlier one.
+pub const UPSERT_DECISIONS: &str = "\
+    INSERT INTO person_decision (a_instance_id, a_external_id, b_instance_id, b_external_id, \
+        verdict, actor, decided_at) \
+    SELECT a_i, a_e, b_i, b_e, v, $6, $7 \
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS d(a_i, a_e, b_i, b_e, v) \
+    ON CONFLICT (a_instance_id, a_external_id, b_instance_id, b_external_id) DO UPDATE SET \
+        verdict = EXCLUDED.verdict, actor = EXCLUDED.actor, decided_at = EXCLUDED.decided_at";
+
+/// Points the person source records `($1[i], $2[i])` at person `$3[i]`: records that move to
+/// another person without an item of their own in the batch (a split, a decision).
+pub const MOVE_SOURCES: &str = "\
+    UPDATE source_record s SET entity_id = m.person \
+    FROM unnest($1::text[], $2::text[], $3::uuid[]) AS m(instance_id, external_id, person) \
+    WHERE s.entity_type = 'person' AND s.instance_id = m.instance_id \
+      AND s.external_id = m.external_id";
+
+/// Records merges from a JSON array of `person_merge` rows.
+pub const INSERT_MERGES: &str = "\
+    INSERT INTO person_merge (id, kept_id, merged_id, rule, identifier, evidence, actor, merged_at) \
+    SELECT id, kept_id, merged_id, rule, identifier, evidence, actor, merged_at \
+    FROM jsonb_to_recordset($1) AS r(id uuid, kept_id uuid, merged_id uuid, rule text, \
+        identifier text, evidence jsonb, actor text, merged_at timestamptz)";
+
+/// Marks undone, at `$3` by `$4`, the merges into person `$1` that brought in one of the
+/// source records of `$2` (a JSON array of `{instance_id, external_id}`): those records were
+/// split off again.
+pub const UNDO_MERGES: &str = "\
+    UPDATE person_merge m SET undone_at = $3, undone_by = $4 \
+    WHERE m.kept_id = $1 AND m.undone_at IS NULL AND EXISTS ( \
+        SELECT 1 FROM jsonb_array_elements(m.evidence -> 'merged_sources') AS e(source), \
+            jsonb_array_elements($2::jsonb) AS moved(source) \
+        WHERE e.source = moved.source)";
+
+/// Forgets the suggestions about the identifiers of `$1`, to write what the region says now.
+pub const FORGET_SUGGESTIONS: &str = "DELETE FROM person_suggestion WHERE identifier = ANY($1)";
+
+/// Writes suggestions from a JSON array of `person_suggestion` rows.
+pub const INSERT_SUGGESTIONS: &str = "\
+    INSERT INTO person_suggestion (a_instance_id, a_external_id, b_instance_id, b_external_id, \
+        kind, identifier, score, a_name, b_name, created_at) \
+    SELECT a_instance_id, a_external_id, b_instance_id, b_external_id, kind, identifier, score, \
+        a_name, b_name, created_at \
+    FROM jsonb_to_recordset($1) AS r(a_instance_id text, a_external_id text, b_instance_id text, \
+        b_external_id text, kind text, identifier text, score real, a_name text, b_name text, \
+        created_at timestamptz) \
+    ON CONFLICT DO NOTHING";
+
+/// Forgets which of the identifiers of `$1` were shared, to write what the region says now.
+pub const FORGET_SHARED: &str = "DELETE FROM shared_identifier WHERE identifier = ANY($1)";
+
+/// Writes shared identifiers from a JSON array of `shared_identifier` rows.
+pub const INSERT_SHARED: &str = "\
+    INSERT INTO shared_identifier (kind, identifier, carriers, names, updated_at) \
+    SELECT kind, identifier, carriers, ARRAY(SELECT jsonb_array_elements_text(names)), updated_at \
+    FROM jsonb_to_recordset($1) AS r(kind text, identifier text, carriers int, names jsonb, \
+        updated_at timestamptz) \
+    ON CONFLICT (kind, identifier) DO UPDATE SET carriers = EXCLUDED.carriers, \
+        names = EXCLUDED.names, updated_at = EXCLUDED.updated_at";
+
+/// A person's state, for a decision about her: `$1`'s id, where she was merged and whether she
+/// was deleted.
+pub const PERSON_STATE: &str = "SELECT id, merged_into, deleted_at FROM person WHERE id = $1";

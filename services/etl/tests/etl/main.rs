@@ -11,6 +11,7 @@ mod end_to_end;
 mod merge;
 mod nul;
 mod outage;
+mod people;
 mod purge;
 mod sources;
 mod versions;

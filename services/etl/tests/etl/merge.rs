@@ -95,12 +95,16 @@ async fn people_from_two_sources_sharing_an_address_become_one() {
         "person",
         "c-1",
         "2026-01-04T00:00:00Z",
-        json!({"display_name": "Ada King", "emails": ["ada@example.org"]}),
+        json!({"display_name": "Ada Augusta Lovelace", "emails": ["ada@example.org"]}),
     )])
     .await;
     let events = data_events(&mesh, 5).await;
     assert_eq!(events[4].json()["entity_id"], kept);
-    assert_eq!(events[4].json()["data"]["display_name"], "Ada King");
+    assert_eq!(
+        events[4].json()["data"]["display_name"],
+        "Ada Augusta Lovelace",
+        "a middle name more is the same person"
+    );
 
     // One source deleting her leaves the person the other source knows.
     mesh.publish_items(&[tombstone("crm", "person", "c-1", "2026-01-05T00:00:00Z")])

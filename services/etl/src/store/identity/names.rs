@@ -131,8 +131,7 @@ fn partial(word: &str, full: &str, full_words: &[String]) -> NameVerdict {
             NameVerdict::Incompatible
         };
     };
-    if words(parsed.surname()) == [word.to_owned()] || full_words.last() == Some(&word.to_owned())
-    {
+    if words(parsed.surname()) == [word.to_owned()] || full_words.last() == Some(&word.to_owned()) {
         return NameVerdict::Partial;
     }
     let as_given = Name::parse(&format!("{word} {}", parsed.surname()));
@@ -146,9 +145,7 @@ fn partial(word: &str, full: &str, full_words: &[String]) -> NameVerdict {
 /// suggestion.
 pub fn likeness(a: Option<&str>, b: Option<&str>) -> f32 {
     match (a, b) {
-        (Some(a), Some(b)) => {
-            strsim::jaro_winkler(&words(a).join(" "), &words(b).join(" ")) as f32
-        }
+        (Some(a), Some(b)) => strsim::jaro_winkler(&words(a).join(" "), &words(b).join(" ")) as f32,
         _ => 0.0,
     }
 }

@@ -160,6 +160,8 @@ pub struct Resolution {
     pub shared: Vec<Shared>,
     /// Every identifier the region's records carry, contested or not.
     pub identifiers: Vec<(IdentifierKind, String)>,
+    /// The identifiers whose carriers' names do not all match: they join nobody.
+    pub contested: HashSet<String>,
 }
 
 struct Groups {
@@ -211,8 +213,11 @@ pub fn resolve(records: &[Record], decisions: &[Decision]) -> Resolution {
     for (r, &i) in order.iter().enumerate() {
         rank[i] = r;
     }
-    let index: BTreeMap<&RecordKey, usize> =
-        records.iter().enumerate().map(|(i, r)| (&r.key, i)).collect();
+    let index: BTreeMap<&RecordKey, usize> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (&r.key, i))
+        .collect();
     let pair = |a: usize, b: usize| if rank[a] < rank[b] { (a, b) } else { (b, a) };
 
     let mut apart: HashSet<(usize, usize)> = HashSet::new();
@@ -328,8 +333,10 @@ pub fn resolve(records: &[Record], decisions: &[Decision]) -> Resolution {
                 }
             }
             _ if contested.contains(&(kind, id)) => {
-                let mut names: Vec<String> =
-                    list.iter().filter_map(|&i| records[i].name.clone()).collect();
+                let mut names: Vec<String> = list
+                    .iter()
+                    .filter_map(|&i| records[i].name.clone())
+                    .collect();
                 names.sort();
                 names.dedup();
                 shared.push(Shared {
@@ -359,6 +366,7 @@ pub fn resolve(records: &[Record], decisions: &[Decision]) -> Resolution {
             .keys()
             .map(|&(kind, id)| (kind, id.to_owned()))
             .collect(),
+        contested: contested.iter().map(|&(_, id)| id.to_owned()).collect(),
     }
 }
 
@@ -394,8 +402,10 @@ mod tests {
             .groups
             .iter()
             .map(|g| {
-                let mut ids: Vec<String> =
-                    g.iter().map(|&i| records[i].key.external_id.clone()).collect();
+                let mut ids: Vec<String> = g
+                    .iter()
+                    .map(|&i| records[i].key.external_id.clone())
+                    .collect();
                 ids.sort();
                 ids
             })
@@ -416,7 +426,13 @@ mod tests {
 
     #[test]
     fn a_front_desk_number_on_five_people_merges_none_and_is_shared() {
-        let names = ["Mary Jones", "Li Wei", "Omar Haddad", "Ana Souza", "Tom Brown"];
+        let names = [
+            "Mary Jones",
+            "Li Wei",
+            "Omar Haddad",
+            "Ana Souza",
+            "Tom Brown",
+        ];
         let records: Vec<Record> = names
             .iter()
             .enumerate()
