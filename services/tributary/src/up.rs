@@ -136,6 +136,12 @@ pub async fn run(
         tracing::info!(service = rt.spec.name.as_str(), health = %format!("http://{}/readyz", rt.http_addr()), "Service ready.");
     }
     tracing::info!(nats = %config.nats.url, database = %config.database.name, "Tributary is up. Press ctrl-c to stop.");
+    if let Some(pm) = runtimes
+        .iter()
+        .find(|rt| rt.spec.name == ServiceName::PluginManager)
+    {
+        println!("{}", console_line(pm.http_addr(), &config));
+    }
     let search_addr = runtimes
         .iter()
         .find(|rt| rt.spec.name == ServiceName::Search)
@@ -169,4 +175,40 @@ pub async fn run(
     };
     results.into_iter().collect::<Result<Vec<()>, KitError>>()?;
     Ok(())
+}
+
+/// The line `tributary up` prints about the admin console: its URL, and where the admin token
+/// that signs in is (its file, or the setting that holds it).
+pub fn console_line(addr: std::net::SocketAddr, config: &tributary_kit::Config) -> String {
+    let host = match addr.ip() {
+        ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    let file = &config.plugin_manager.admin_token_file;
+    let token = if file.as_os_str().is_empty() {
+        "plugin_manager.admin_token".to_owned()
+    } else {
+        file.display().to_string()
+    };
+    format!(
+        "The admin console: http://{host}:{}/ (sign in with the admin token in {token})",
+        addr.port()
+    )
+}
+
+#[cfg(test)]
+mod console_line_tests {
+    use super::*;
+
+    #[test]
+    fn the_console_line_names_the_url_and_where_the_token_is() {
+        let mut config = tributary_kit::Config::defaults().unwrap_or_else(|e| panic!("{e}"));
+        config.plugin_manager.admin_token_file = "/data/secrets/admin.token".into();
+        let addr: std::net::SocketAddr = "0.0.0.0:8081".parse().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            console_line(addr, &config),
+            "The admin console: http://127.0.0.1:8081/ (sign in with the admin token in /data/secrets/admin.token)"
+        );
+    }
 }
