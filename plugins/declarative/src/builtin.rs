@@ -18,7 +18,7 @@ pub const BUILTIN_SPECS: &[BuiltinSpec] = &[
     BuiltinSpec {
         manifest: include_str!("../../connectors/microsoft-365/plugin.json"),
         plugin_id: "tributary.microsoft-365",
-        spec: include_str!("../../connectors/microsoft-365/contacts.toml"),
+        spec: include_str!("../../connectors/microsoft-365/graph.toml"),
     },
     BuiltinSpec {
         manifest: include_str!("../../connectors/google-contacts/plugin.json"),
@@ -29,6 +29,11 @@ pub const BUILTIN_SPECS: &[BuiltinSpec] = &[
         manifest: include_str!("../../connectors/google-calendar/plugin.json"),
         plugin_id: "tributary.google-calendar",
         spec: include_str!("../../connectors/google-calendar/calendar.toml"),
+    },
+    BuiltinSpec {
+        manifest: include_str!("../../connectors/hubspot/plugin.json"),
+        plugin_id: "tributary.hubspot",
+        spec: include_str!("../../connectors/hubspot/crm.toml"),
     },
 ];
 

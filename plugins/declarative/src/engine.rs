@@ -153,7 +153,7 @@ impl Run {
                 return Ok(Some(vec![SyncStep::Checkpoint(Cursor::new(&self.cursor)?)]));
             };
             // A listing without a mapping only names its records to the streams below it.
-            if stream.map.is_none() && stream.also.is_empty() {
+            if (stream.map.is_none() && stream.also.is_empty()) || !self.wanted(stream)? {
                 self.stream += 1;
                 continue;
             }
@@ -176,6 +176,19 @@ impl Run {
                 self.current = None;
             }
             return Ok(Some(steps));
+        }
+    }
+
+    /// Whether `stream` is synced: its `when`, if any, is true for this instance's config.
+    fn wanted(&self, stream: &Stream) -> Result<bool, PluginError> {
+        match &stream.when {
+            None => Ok(true),
+            Some(when) => {
+                let ctx =
+                    expr::context(&[("config", self.ctx.config()), ("base_url", &self.base_url)]);
+                Expr::compile(&self.env, format!("streams.{}.when", stream.name), when)?
+                    .truthy(&ctx)
+            }
         }
     }
 

@@ -141,6 +141,11 @@ pub struct FailRule {
 pub struct Stream {
     /// Unique within the spec; names the stream in the cursor and in errors.
     pub name: String,
+    /// Expression over `config`: the stream is synced only when it is true (a config flag
+    /// that turns a stream off, `config.mail is not defined or config.mail`); always, without
+    /// one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
     /// The first request of a listing.
     pub request: Request,
     /// Where the records are in an answer.

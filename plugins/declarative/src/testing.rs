@@ -1,13 +1,21 @@
 //! Test helpers, with the `testing` feature: [`PeopleServer`] (Google's People API),
-//! [`CalendarServer`] (Google Calendar API v3), and [`GraphServer`], a local Microsoft Graph
-//! answering `/v1.0/me/contacts/delta` as Graph's reference documents
-//! it (https://learn.microsoft.com/en-us/graph/api/contact-delta,
-//! https://learn.microsoft.com/en-us/graph/delta-query-overview):
+//! [`CalendarServer`] (Google Calendar API v3), [`HubSpotServer`] (HubSpot's CRM API v3),
+//! and [`GraphServer`], a local Microsoft Graph
+//! answering its delta queries as Graph's reference documents them
+//! (https://learn.microsoft.com/en-us/graph/delta-query-overview,
+//! https://learn.microsoft.com/en-us/graph/api/contact-delta,
+//! https://learn.microsoft.com/en-us/graph/api/event-delta,
+//! https://learn.microsoft.com/en-us/graph/api/message-delta):
 //!
-//! - a first call lists every contact, a page at a time (`Prefer: odata.maxpagesize=<n>`),
+//! - `/v1.0/me/contacts/delta`, `/v1.0/me/calendarView/delta` and
+//!   `/v1.0/me/mailFolders/{id}/messages/delta` (`inbox`, `sentitems` and any folder a test
+//!   writes to; another is `404 ErrorItemNotFound`), each a collection of its own;
+//! - a first call lists every item, a page at a time (`Prefer: odata.maxpagesize=<n>`),
 //!   each page but the last with `@odata.nextLink` (`$skiptoken`), the last with
-//!   `@odata.deltaLink` (`$deltatoken`);
-//! - calling the delta link lists what changed since it was issued: contacts created or
+//!   `@odata.deltaLink` (`$deltatoken`); a first `calendarView/delta` without
+//!   `startDateTime` and `endDateTime` is `400 ErrorInvalidParameter`, and one lists only
+//!   the events that overlap that window, which its tokens then keep;
+//! - calling the delta link lists what changed since it was issued: items created or
 //!   updated, and removed ones as `{"@odata.type", "id", "@removed": {"reason": "deleted"}}`;
 //! - a delta token it no longer keeps is answered `410 Gone` with error code
 //!   `syncStateNotFound`;
@@ -24,7 +32,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -32,26 +40,34 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 mod calendar;
+mod hubspot;
 mod people;
 pub use calendar::CalendarServer;
+pub use hubspot::HubSpotServer;
 pub use people::PeopleServer;
 
 /// The token the test's token source hands out.
 pub const TOKEN: &str = "graph-access-token";
 
+/// The collection of contacts.
+const CONTACTS: &str = "contacts";
+/// The collection of events.
+const EVENTS: &str = "events";
+
+/// One delta-queried collection: its items and its removals.
 #[derive(Default)]
-struct Contact {
-    body: Value,
-    /// The change number at which it was last written.
-    version: u64,
+struct Collection {
+    /// Id → (item, change number of its last write).
+    items: BTreeMap<String, (Value, u64)>,
+    /// Removed ids, with the change number of their removal.
+    removed: BTreeMap<String, u64>,
 }
 
 #[derive(Default)]
 struct Graph {
-    contacts: BTreeMap<String, Contact>,
-    /// Removed ids, with the change number of their removal.
-    removed: BTreeMap<String, u64>,
-    /// The last change number.
+    /// By name: `contacts`, `events`, `mail/<folder>`.
+    collections: BTreeMap<String, Collection>,
+    /// The last change number, across collections.
     version: u64,
     /// Delta tokens below this are forgotten (410).
     oldest_token: u64,
@@ -59,12 +75,30 @@ struct Graph {
     throttle: u32,
     /// How long each answer takes, so a test can stop a sync between pages.
     delay: std::time::Duration,
-    /// Every request's query string and whether it carried the token.
-    requests: Vec<(String, bool)>,
+    /// Every request's collection, query string and whether it carried the token.
+    requests: Vec<(String, String, bool)>,
     /// The base the links point to (`http://127.0.0.1:<port>/v1.0`).
     base: String,
     /// Where `@odata.nextLink` points instead, to test a link to an ungranted host.
     next_link_base: Option<String>,
+}
+
+impl Graph {
+    fn write(&mut self, collection: &str, id: &str, body: Value) {
+        self.version += 1;
+        let version = self.version;
+        let c = self.collections.entry(collection.to_owned()).or_default();
+        c.removed.remove(id);
+        c.items.insert(id.to_owned(), (body, version));
+    }
+
+    fn remove(&mut self, collection: &str, id: &str) {
+        self.version += 1;
+        let version = self.version;
+        let c = self.collections.entry(collection.to_owned()).or_default();
+        c.items.remove(id);
+        c.removed.insert(id.to_owned(), version);
+    }
 }
 
 /// A handle on the local Graph.
@@ -75,16 +109,27 @@ pub struct GraphServer {
 }
 
 impl GraphServer {
-    /// Listens on `127.0.0.1`, a port of its own, holding no contacts.
+    /// Listens on `127.0.0.1`, a port of its own, holding no contacts, events or messages.
     pub async fn start() -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}/v1.0", listener.local_addr().unwrap());
-        let state = Arc::new(Mutex::new(Graph {
+        let mut graph = Graph {
             base: base.clone(),
             ..Graph::default()
-        }));
+        };
+        for collection in [CONTACTS, EVENTS, "mail/inbox", "mail/sentitems"] {
+            graph
+                .collections
+                .insert(collection.to_owned(), Collection::default());
+        }
+        let state = Arc::new(Mutex::new(graph));
         let app = Router::new()
-            .route("/v1.0/me/contacts/delta", get(delta))
+            .route("/v1.0/me/contacts/delta", get(contacts_delta))
+            .route("/v1.0/me/calendarView/delta", get(events_delta))
+            .route(
+                "/v1.0/me/mailFolders/{folder}/messages/delta",
+                get(messages_delta),
+            )
             .with_state(state.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         GraphServer { state, base }
@@ -98,46 +143,136 @@ impl GraphServer {
     /// Creates or updates contact `id`.
     pub fn put(&self, id: &str, given: &str, surname: &str, email: &str) {
         let mut g = self.state.lock().unwrap();
-        g.version += 1;
-        let version = g.version;
-        g.removed.remove(id);
+        let version = g.version + 1;
         // A number of each contact's own: the ETL merges persons who share one.
         let digits: String = id.chars().filter(char::is_ascii_digit).collect();
         let phone = format!("+1 425 555 {:0>4}", digits);
-        g.contacts.insert(
-            id.to_owned(),
-            Contact {
-                version,
-                body: json!({
-                    "@odata.etag": format!("W/\"{version}\""),
-                    "id": id,
-                    "lastModifiedDateTime": format!("2026-11-{:02}T10:00:00Z", version.min(28)),
-                    "displayName": format!("{given} {surname}"),
-                    "givenName": given,
-                    "surname": surname,
-                    "middleName": null,
-                    "nickName": null,
-                    "companyName": "Contoso",
-                    "jobTitle": null,
-                    "department": null,
-                    "birthday": null,
-                    "personalNotes": "",
-                    "businessPhones": [phone],
-                    "homePhone": null,
-                    "mobilePhone": null,
-                    "emailAddresses": [{"name": format!("{given} {surname}"), "address": email}],
-                }),
-            },
-        );
+        let body = json!({
+            "@odata.etag": format!("W/\"{version}\""),
+            "id": id,
+            "lastModifiedDateTime": format!("2026-11-{:02}T10:00:00Z", version.min(28)),
+            "displayName": format!("{given} {surname}"),
+            "givenName": given,
+            "surname": surname,
+            "middleName": null,
+            "nickName": null,
+            "companyName": "Contoso",
+            "jobTitle": null,
+            "department": null,
+            "birthday": null,
+            "personalNotes": "",
+            "businessPhones": [phone],
+            "homePhone": null,
+            "mobilePhone": null,
+            "emailAddresses": [{"name": format!("{given} {surname}"), "address": email}],
+        });
+        g.write(CONTACTS, id, body);
     }
 
     /// Deletes contact `id`.
     pub fn delete(&self, id: &str) {
+        self.state.lock().unwrap().remove(CONTACTS, id);
+    }
+
+    /// Creates or updates event `id` of the default calendar with `fields` (`subject`,
+    /// `start`, `end`, `isAllDay`, `attendees`, `type`, `seriesMasterId`…); the server adds
+    /// `@odata.etag`, `id`, `changeKey`, `createdDateTime`, `lastModifiedDateTime`,
+    /// `iCalUId`, `webLink`, and the defaults of the others.
+    pub fn put_event(&self, id: &str, fields: Value) {
         let mut g = self.state.lock().unwrap();
-        g.version += 1;
-        let version = g.version;
-        g.contacts.remove(id);
-        g.removed.insert(id.to_owned(), version);
+        let version = g.version + 1;
+        let mut event = json!({
+            "@odata.etag": format!("W/\"DwAAABYAAAB{version}\""),
+            "id": id,
+            "createdDateTime": "2026-10-01T09:00:00.0000000Z",
+            "lastModifiedDateTime": format!("2026-11-{:02}T10:00:00.0000000Z", version.min(28)),
+            "changeKey": format!("DwAAABYAAAB{version}"),
+            "categories": [],
+            "originalStartTimeZone": "W. Europe Standard Time",
+            "originalEndTimeZone": "W. Europe Standard Time",
+            "iCalUId": format!("040000008200E00074C5B7101A82E008{id}"),
+            "reminderMinutesBeforeStart": 15,
+            "isReminderOn": true,
+            "hasAttachments": false,
+            "subject": "",
+            "bodyPreview": "",
+            "importance": "normal",
+            "sensitivity": "normal",
+            "isAllDay": false,
+            "isCancelled": false,
+            "isOrganizer": true,
+            "responseRequested": true,
+            "seriesMasterId": null,
+            "showAs": "busy",
+            "type": "singleInstance",
+            "webLink": format!("https://outlook.office365.com/owa/?itemid={id}&exvsurl=1&path=/calendar/item"),
+            "onlineMeetingUrl": null,
+            "recurrence": null,
+            "responseStatus": {"response": "organizer", "time": "0001-01-01T00:00:00Z"},
+            "body": {"contentType": "html", "content": ""},
+            "location": {"displayName": "", "locationType": "default", "uniqueIdType": "unknown"},
+            "locations": [],
+            "attendees": [],
+            "organizer": {"emailAddress": {"name": "Ada Lovelace", "address": "ada@contoso.example"}},
+        });
+        if let (Some(event), Some(fields)) = (event.as_object_mut(), fields.as_object()) {
+            for (key, value) in fields {
+                event.insert(key.clone(), value.clone());
+            }
+        }
+        g.write(EVENTS, id, event);
+    }
+
+    /// Deletes event `id`.
+    pub fn delete_event(&self, id: &str) {
+        self.state.lock().unwrap().remove(EVENTS, id);
+    }
+
+    /// Creates or updates message `id` in mail folder `folder` (`inbox`, `sentitems`) with
+    /// `fields` (`subject`, `from`, `toRecipients`, `conversationId`, `body`…); the server
+    /// adds `@odata.etag`, `id`, `lastModifiedDateTime`, `parentFolderId`, `webLink` and the
+    /// defaults of the others.
+    pub fn put_message(&self, folder: &str, id: &str, fields: Value) {
+        let mut g = self.state.lock().unwrap();
+        let version = g.version + 1;
+        let mut message = json!({
+            "@odata.etag": format!("W/\"CQAAABYAAAB{version}\""),
+            "id": id,
+            "createdDateTime": "2026-11-01T08:00:00Z",
+            "lastModifiedDateTime": format!("2026-11-{:02}T10:00:00Z", version.min(28)),
+            "receivedDateTime": "2026-11-01T08:00:00Z",
+            "sentDateTime": "2026-11-01T07:59:58Z",
+            "hasAttachments": false,
+            "internetMessageId": format!("<{id}@contoso.example>"),
+            "subject": "",
+            "bodyPreview": "",
+            "importance": "normal",
+            "parentFolderId": format!("AAMkAGI2-{folder}"),
+            "conversationId": null,
+            "isRead": false,
+            "isDraft": false,
+            "webLink": format!("https://outlook.office365.com/owa/?ItemID={id}&exvsurl=1&viewmodel=ReadMessageItem"),
+            "body": {"contentType": "html", "content": ""},
+            "sender": null,
+            "from": null,
+            "toRecipients": [],
+            "ccRecipients": [],
+            "bccRecipients": [],
+        });
+        if let (Some(message), Some(fields)) = (message.as_object_mut(), fields.as_object()) {
+            for (key, value) in fields {
+                message.insert(key.clone(), value.clone());
+            }
+        }
+        g.write(&format!("mail/{folder}"), id, message);
+    }
+
+    /// Deletes message `id` from mail folder `folder`.
+    pub fn delete_message(&self, folder: &str, id: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .remove(&format!("mail/{folder}"), id);
     }
 
     /// Forgets every delta token issued so far.
@@ -163,9 +298,27 @@ impl GraphServer {
         self.state.lock().unwrap().next_link_base = Some(base.to_owned());
     }
 
-    /// The query strings asked, in order, and whether each carried the token.
+    /// The query strings asked of the contacts, in order, and whether each carried the token.
     pub fn requests(&self) -> Vec<(String, bool)> {
-        self.state.lock().unwrap().requests.clone()
+        self.requests_of(CONTACTS)
+    }
+
+    /// The query strings asked of `collection` (`contacts`, `events`, `mail/inbox`), in
+    /// order, and whether each carried the token.
+    pub fn requests_of(&self, collection: &str) -> Vec<(String, bool)> {
+        self.state
+            .lock()
+            .unwrap()
+            .requests
+            .iter()
+            .filter(|(c, _, _)| c == collection)
+            .map(|(_, q, authorized)| (q.clone(), *authorized))
+            .collect()
+    }
+
+    /// How many requests it was asked, of every collection.
+    pub fn request_count(&self) -> usize {
+        self.state.lock().unwrap().requests.len()
     }
 }
 
@@ -210,44 +363,127 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
     (status, Json(body)).into_response()
 }
 
-async fn delta(
+async fn contacts_delta(
     State(state): State<Arc<Mutex<Graph>>>,
     headers: HeaderMap,
     Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    delta(
+        state,
+        CONTACTS,
+        "/me/contacts/delta".into(),
+        "contact",
+        headers,
+        query,
+    )
+    .await
+}
+
+async fn events_delta(
+    State(state): State<Arc<Mutex<Graph>>>,
+    headers: HeaderMap,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    delta(
+        state,
+        EVENTS,
+        "/me/calendarView/delta".into(),
+        "event",
+        headers,
+        query,
+    )
+    .await
+}
+
+async fn messages_delta(
+    State(state): State<Arc<Mutex<Graph>>>,
+    Path(folder): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    let collection = format!("mail/{folder}");
+    let link = format!("/me/mailFolders/{folder}/messages/delta");
+    delta(state, &collection, link, "message", headers, query).await
+}
+
+/// A delta query on `collection`, whose links go to `link` under the base.
+async fn delta(
+    state: Arc<Mutex<Graph>>,
+    collection: &str,
+    link: String,
+    odata_type: &str,
+    headers: HeaderMap,
+    query: BTreeMap<String, String>,
 ) -> Response {
     let delay = state.lock().unwrap().delay;
     tokio::time::sleep(delay).await;
     let mut g = state.lock().unwrap();
     let g = &mut *g;
-    if let Some(refused) = gate(
-        &mut g.requests,
+    let mut asked = Vec::new();
+    let refused = gate(
+        &mut asked,
         &mut g.throttle,
         &headers,
         &query,
         error,
         ("InvalidAuthenticationToken", "Access token is empty."),
         ("TooManyRequests", "Too many requests."),
-    ) {
+    );
+    g.requests.extend(
+        asked
+            .into_iter()
+            .map(|(q, authorized)| (collection.to_owned(), q, authorized)),
+    );
+    if let Some(refused) = refused {
         return refused;
     }
+    let Some(items) = g.collections.get(collection) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "ErrorItemNotFound",
+            "The specified object was not found in the store.",
+        );
+    };
     let page_size: usize = headers
         .get("prefer")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("odata.maxpagesize="))
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
-    // A skip token is `<since>.<offset>`: the listing it continues and where; a delta token
-    // is the change number it was issued at.
-    let (since, offset) = if let Some(skip) = query.get("$skiptoken") {
-        let (since, offset) = skip.split_once('.').unwrap();
-        (
-            since.parse::<u64>().unwrap(),
-            offset.parse::<usize>().unwrap(),
-        )
-    } else if let Some(token) = query.get("$deltatoken") {
-        (token.parse::<u64>().unwrap(), 0)
-    } else {
-        (0, 0)
+    // A skip token is `<since>.<offset>.<window>`: the listing it continues, where, and the
+    // window of a calendar view; a delta token `<change number>.<window>`.
+    let state_token = query.get("$skiptoken").or_else(|| query.get("$deltatoken"));
+    let (since, offset, window) = match state_token {
+        Some(token) => {
+            let mut parts = token.splitn(3, '.');
+            let since = parts
+                .next()
+                .and_then(|p| p.parse::<u64>().ok())
+                .unwrap_or(0);
+            let offset = if query.contains_key("$skiptoken") {
+                parts
+                    .next()
+                    .and_then(|p| p.parse::<usize>().ok())
+                    .unwrap_or(0)
+            } else {
+                0
+            };
+            let window = parts.next().unwrap_or("").to_owned();
+            (since, offset, window)
+        }
+        None if collection == EVENTS => {
+            match (query.get("startDateTime"), query.get("endDateTime")) {
+                (Some(start), Some(end)) => (0, 0, format!("{start}~{end}")),
+                _ => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "ErrorInvalidParameter",
+                        "This request requires a time window specified by the query string parameters StartDateTime and EndDateTime.",
+                    )
+                }
+            }
+        }
+        None => (0, 0, String::new()),
     };
     if since > 0 && since < g.oldest_token {
         return error(
@@ -256,22 +492,31 @@ async fn delta(
             "The sync state generation is not found.",
         );
     }
-    let mut changes: Vec<(u64, Value)> = g
-        .contacts
+    let in_window = |item: &Value| match window.split_once('~') {
+        // Both sides are RFC 3339 in UTC, which order as text; an event's times are UTC.
+        Some((start, end)) => {
+            let starts = item["start"]["dateTime"].as_str().unwrap_or("");
+            let ends = item["end"]["dateTime"].as_str().unwrap_or("");
+            starts < end.trim_end_matches('Z') && ends > start.trim_end_matches('Z')
+        }
+        None => true,
+    };
+    let mut changes: Vec<(u64, Value)> = items
+        .items
         .values()
-        .filter(|c| c.version > since)
-        .map(|c| {
-            let mut body = c.body.clone();
-            // Graph names each contact's type in a delta answer.
-            body["@odata.type"] = json!("#microsoft.graph.contact");
-            (c.version, body)
+        .filter(|(item, v)| *v > since && in_window(item))
+        .map(|(item, v)| {
+            let mut body = item.clone();
+            // Graph names each item's type in a delta answer.
+            body["@odata.type"] = json!(format!("#microsoft.graph.{odata_type}"));
+            (*v, body)
         })
         .collect();
     if since > 0 {
-        changes.extend(g.removed.iter().filter(|(_, v)| **v > since).map(|(id, v)| {
+        changes.extend(items.removed.iter().filter(|(_, v)| **v > since).map(|(id, v)| {
             (
                 *v,
-                json!({"@odata.type": "#microsoft.graph.contact", "id": id, "@removed": {"reason": "deleted"}}),
+                json!({"@odata.type": format!("#microsoft.graph.{odata_type}"), "id": id, "@removed": {"reason": "deleted"}}),
             )
         }));
     }
@@ -283,19 +528,30 @@ async fn delta(
         .map(|(_, c)| c.clone())
         .collect();
     let mut body = json!({
-        "@odata.context": format!("{}/$metadata#Collection(contact)", g.base),
+        "@odata.context": format!("{}/$metadata#Collection({odata_type})", g.base),
         "value": page,
     });
+    let window = if window.is_empty() {
+        String::new()
+    } else {
+        format!(".{window}")
+    };
     if offset + page_size < changes.len() {
         let base = g.next_link_base.clone().unwrap_or_else(|| g.base.clone());
         body["@odata.nextLink"] = json!(format!(
-            "{base}/me/contacts/delta?$skiptoken={since}.{}",
+            "{base}{link}?$skiptoken={since}.{}{window}",
             offset + page_size
         ));
     } else {
         body["@odata.deltaLink"] = json!(format!(
-            "{}/me/contacts/delta?$deltatoken={}",
-            g.base, g.version
+            "{}{link}?$deltatoken={}{}",
+            g.base,
+            g.version,
+            if window.is_empty() {
+                String::new()
+            } else {
+                format!(".0{window}")
+            }
         ));
     }
     (StatusCode::OK, Json(body)).into_response()

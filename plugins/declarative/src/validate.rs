@@ -283,6 +283,9 @@ impl<'a> Checker<'a> {
     }
 
     fn stream(&mut self, at: &str, stream: &'a crate::spec::Stream, earlier: &[&str]) {
+        if let Some(when) = &stream.when {
+            self.expression(&format!("{at}.when"), when, roots::CONFIG);
+        }
         let request = &stream.request;
         if reqwest_method(&request.method).is_none() {
             self.p.add(

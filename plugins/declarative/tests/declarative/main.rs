@@ -1,8 +1,9 @@
-//! The declarative engine: the built-in Microsoft 365 spec against a local Graph, and bad
-//! specs each refused with its path.
+//! The declarative engine: each built-in spec against a local server answering as its
+//! provider's API reference documents, and bad specs each refused with its path.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod google_calendar;
 mod google_contacts;
+mod hubspot;
 mod microsoft_365;
 mod specs;

@@ -143,6 +143,12 @@ fn each_bad_spec_is_refused_naming_the_path_of_its_problem() {
             "streams[0].partitions.stream: `projects` names no earlier stream",
         ),
         (
+            "a stream condition naming a record",
+            r#"name = "tasks""#,
+            "name = \"tasks\"\nwhen = \"record.done\"",
+            "streams[0].when: expression names `record`, which is not available here",
+        ),
+        (
             "a method that is not one",
             r#"request = { url"#,
             r#"request = { method = "FETCH", url"#,

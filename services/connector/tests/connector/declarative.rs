@@ -1,11 +1,12 @@
-//! A declarative connector run by the real plugin manager, connector service and ETL: the
-//! Microsoft 365 contacts spec from a plugin directory, against a local Graph.
+//! Declarative connectors run by the real plugin manager, connector service and ETL: the
+//! built-in Microsoft 365 and Google Calendar specs from a plugin directory, against a local
+//! Graph and a local Calendar API.
 
 use std::path::Path;
 use std::time::Duration;
 
 use serde_json::json;
-use tributary_declarative::testing::{GraphServer, TOKEN};
+use tributary_declarative::testing::{CalendarServer, GraphServer, TOKEN};
 use tributary_kit::testing::Accept;
 use tributary_proto::events::{EventKind, SyncEvent};
 
@@ -15,32 +16,61 @@ const LIVE: &str = "SELECT count(*) FROM source_record WHERE instance_id = 'm365
 const SOURCES: &str = "SELECT count(*) FROM source_record WHERE instance_id = 'm365'";
 const PERSONS: &str = "SELECT count(*) FROM person WHERE deleted_at IS NULL";
 
-/// The built-in Microsoft 365 plugin as a directory plugin `com.example.m365`: its spec
-/// pointed at `graph`, with a bearer token from config instead of the OAuth broker.
-fn write_plugin(dir: &Path, graph: &GraphServer) {
-    let builtin = tributary_declarative::builtin_spec("tributary.microsoft-365").unwrap();
-    let base = graph.base_url();
-    let host = base
+/// The built-in plugin `builtin_id` as a directory plugin `id`: its spec pointed from
+/// `real_base` at `local_base`, with a bearer token from config instead of the OAuth broker,
+/// and granted that host and `data` (`data:write:…`).
+fn write_builtin(
+    dir: &Path,
+    builtin_id: &str,
+    id: &str,
+    real_base: &str,
+    local_base: &str,
+    data: &[&str],
+) {
+    let builtin = tributary_declarative::builtin_spec(builtin_id).unwrap();
+    let host = local_base
         .trim_start_matches("http://")
         .split('/')
         .next()
         .unwrap()
         .to_owned();
-    let spec = builtin
-        .spec
-        .replace("https://graph.microsoft.com/v1.0", &base)
-        .replace(
-            "type = \"oauth\"",
-            "type = \"bearer\"\ntoken = \"{{ config.token }}\"",
-        );
+    let spec = builtin.spec.replace(real_base, local_base).replace(
+        "type = \"oauth\"",
+        "type = \"bearer\"\ntoken = \"{{ config.token }}\"",
+    );
     let mut manifest: serde_json::Value = serde_json::from_str(builtin.manifest).unwrap();
-    manifest["id"] = json!("com.example.m365");
-    manifest["permissions"] = json!([format!("network:outbound:{host}"), "data:write:persons"]);
+    manifest["id"] = json!(id);
+    let mut permissions = vec![format!("network:outbound:{host}")];
+    permissions.extend(data.iter().map(|d| (*d).to_owned()));
+    manifest["permissions"] = json!(permissions);
     manifest.as_object_mut().unwrap().remove("auth");
     manifest["configSchema"]["properties"]["token"] = json!({"type": "string", "writeOnly": true});
+    let file = manifest["entrypoint"]
+        .as_str()
+        .and_then(tributary_declarative::spec_file)
+        .unwrap()
+        .to_owned();
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join("plugin.json"), manifest.to_string()).unwrap();
-    std::fs::write(dir.join("contacts.toml"), spec).unwrap();
+    std::fs::write(dir.join(file), spec).unwrap();
+}
+
+/// The built-in Microsoft 365 plugin as a directory plugin `com.example.m365`, against
+/// `graph`, granted `data`.
+fn write_m365(dir: &Path, graph: &GraphServer, data: &[&str]) {
+    write_builtin(
+        dir,
+        "tributary.microsoft-365",
+        "com.example.m365",
+        "https://graph.microsoft.com/v1.0",
+        &graph.base_url(),
+        data,
+    );
+}
+
+/// [`write_m365`] granted persons only: its calendar and mail are empty.
+fn write_plugin(dir: &Path, graph: &GraphServer) {
+    write_m365(dir, graph, &["data:write:persons"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -201,5 +231,252 @@ async fn a_declarative_sync_stopped_half_way_resumes_from_its_checkpoint_and_sto
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(mesh.stored_on("data.PersonCreated").await, 20);
     assert_eq!(mesh.stored_on("data.PersonUpdated").await, 0);
+    mesh.stop().await;
+}
+
+const EVENTS: &str = "SELECT count(*) FROM calendar_event WHERE deleted_at IS NULL";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn google_calendar_events_sync_then_changes_then_a_deletion_then_a_full_resync() {
+    let calendar = CalendarServer::start().await;
+    calendar.add_calendar("ada@example.com", "Ada", "Europe/Zurich");
+    calendar.add_calendar("team@group.calendar.google.com", "Team", "America/New_York");
+    calendar.put(
+        "ada@example.com",
+        "launch",
+        json!({"summary": "Launch review",
+               "start": {"dateTime": "2026-12-03T10:00:00+01:00", "timeZone": "Europe/Zurich"},
+               "end": {"dateTime": "2026-12-03T11:30:00+01:00", "timeZone": "Europe/Zurich"},
+               "attendees": [{"email": "Bob@Example.com"}]}),
+    );
+    calendar.put(
+        "ada@example.com",
+        "holiday",
+        json!({"summary": "Holiday", "start": {"date": "2026-12-24"}, "end": {"date": "2026-12-27"}}),
+    );
+    calendar.put(
+        "ada@example.com",
+        "standup",
+        json!({"summary": "Standup",
+               "start": {"dateTime": "2026-12-07T09:00:00+01:00", "timeZone": "Europe/Zurich"},
+               "end": {"dateTime": "2026-12-07T09:15:00+01:00", "timeZone": "Europe/Zurich"},
+               "recurrence": ["RRULE:FREQ=WEEKLY;BYDAY=MO"]}),
+    );
+    for id in ["plan", "retro"] {
+        calendar.put(
+            "team@group.calendar.google.com",
+            id,
+            json!({"summary": id,
+                   "start": {"dateTime": "2026-12-04T15:00:00-05:00", "timeZone": "America/New_York"},
+                   "end": {"dateTime": "2026-12-04T16:00:00-05:00", "timeZone": "America/New_York"}}),
+        );
+    }
+    let plugins = TempDir::new("declarative-plugins");
+    write_builtin(
+        &plugins.0.join("gcal"),
+        "tributary.google-calendar",
+        "com.example.gcal",
+        "https://www.googleapis.com/calendar/v3",
+        &calendar.base_url(),
+        &["data:write:calendar_events"],
+    );
+    let dir = plugins.0.clone();
+    let mesh = Harness::start_with(true, move |env| {
+        env.config.plugin_manager.plugin_dirs.push(dir);
+    })
+    .await;
+    let mut completed = mesh.watch(EventKind::Sync(SyncEvent::Completed)).await;
+    mesh.install(
+        "com.example.gcal",
+        "gcal",
+        json!({"pageSize": 2, "token": TOKEN}),
+        Accept::Requested,
+    )
+    .await;
+    mesh.enable("gcal").await;
+
+    // The first sync: both calendars, every event, stored with its zone, rule and day.
+    let done = completed.next_of("gcal", Duration::from_secs(30)).await;
+    assert_eq!(done.data["items"], 5, "{done:?}");
+    mesh.wait_for_rows(EVENTS, 5, Duration::from_secs(30)).await;
+    mesh.wait_for_rows(
+        "SELECT count(*) FROM calendar_event WHERE title = 'Launch review' \
+         AND starts_at = '2026-12-03T09:00:00Z' AND original_timezone = 'Europe/Zurich' \
+         AND attendees = '{bob@example.com}'",
+        1,
+        Duration::from_secs(5),
+    )
+    .await;
+    mesh.wait_for_rows(
+        "SELECT count(*) FROM calendar_event WHERE all_day AND starts_at = '2026-12-24T00:00:00Z' \
+         AND ends_at = '2026-12-27T00:00:00Z'",
+        1,
+        Duration::from_secs(5),
+    )
+    .await;
+    mesh.wait_for_rows(
+        "SELECT count(*) FROM calendar_event WHERE recurrence = 'FREQ=WEEKLY;BYDAY=MO'",
+        1,
+        Duration::from_secs(5),
+    )
+    .await;
+
+    // Only the changes travel.
+    calendar.put(
+        "team@group.calendar.google.com",
+        "plan",
+        json!({"summary": "Planning (moved)",
+               "start": {"dateTime": "2026-12-05T15:00:00-05:00"},
+               "end": {"dateTime": "2026-12-05T16:00:00-05:00"}}),
+    );
+    mesh.sync_now(json!({ "instance_id": "gcal" })).await;
+    let done = completed.next_of("gcal", Duration::from_secs(30)).await;
+    assert_eq!(done.data["items"], 1, "{done:?}");
+    mesh.wait_for_rows(
+        "SELECT count(*) FROM calendar_event WHERE title = 'Planning (moved)'",
+        1,
+        Duration::from_secs(30),
+    )
+    .await;
+
+    // A cancelled event is a deletion.
+    calendar.cancel("ada@example.com", "launch");
+    mesh.sync_now(json!({ "instance_id": "gcal" })).await;
+    let done = completed.next_of("gcal", Duration::from_secs(30)).await;
+    assert_eq!(done.data["items"], 1, "{done:?}");
+    mesh.wait_for_rows(EVENTS, 4, Duration::from_secs(30)).await;
+
+    // An expired sync token: every calendar again, nothing twice.
+    calendar.expire_tokens();
+    mesh.sync_now(json!({ "instance_id": "gcal" })).await;
+    let done = completed.next_of("gcal", Duration::from_secs(30)).await;
+    assert_eq!(done.data["items"], 4, "{done:?}");
+    mesh.wait_for_rows(
+        "SELECT count(*) FROM source_record WHERE instance_id = 'gcal'",
+        5,
+        Duration::from_secs(5),
+    )
+    .await;
+    mesh.wait_for_rows(EVENTS, 4, Duration::from_secs(5)).await;
+    mesh.wait_for_rows(
+        "SELECT count(*) FROM calendar_event",
+        5,
+        Duration::from_secs(5),
+    )
+    .await;
+    mesh.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn microsoft_365_calendar_and_mail_are_stored_with_messages_linked_to_their_conversations() {
+    let graph = GraphServer::start().await;
+    graph.put_event(
+        "AAMkEv-0",
+        json!({"subject": "Launch review",
+               "start": {"dateTime": "2026-12-03T09:00:00.0000000", "timeZone": "UTC"},
+               "end": {"dateTime": "2026-12-03T10:30:00.0000000", "timeZone": "UTC"}}),
+    );
+    graph.put_event(
+        "AAMkEv-1",
+        json!({"subject": "Holiday", "isAllDay": true,
+               "start": {"dateTime": "2026-12-24T00:00:00.0000000", "timeZone": "UTC"},
+               "end": {"dateTime": "2026-12-27T00:00:00.0000000", "timeZone": "UTC"}}),
+    );
+    let who = |address: &str| json!({"emailAddress": {"address": address}});
+    for (folder, id, from, to, conversation) in [
+        (
+            "inbox",
+            "AAMkMsg-0",
+            "bob@contoso.example",
+            "ada@contoso.example",
+            "AAQkConv-1",
+        ),
+        (
+            "sentitems",
+            "AAMkMsg-1",
+            "ada@contoso.example",
+            "bob@contoso.example",
+            "AAQkConv-1",
+        ),
+        (
+            "inbox",
+            "AAMkMsg-2",
+            "cy@contoso.example",
+            "ada@contoso.example",
+            "AAQkConv-2",
+        ),
+    ] {
+        graph.put_message(
+            folder,
+            id,
+            json!({"subject": "Launch", "conversationId": conversation, "from": who(from),
+                   "toRecipients": [who(to)],
+                   "body": {"contentType": "html", "content": "<p>Shall we <b>launch</b>?</p>"}}),
+        );
+    }
+    let plugins = TempDir::new("declarative-plugins");
+    write_m365(
+        &plugins.0.join("m365"),
+        &graph,
+        &[
+            "data:write:persons",
+            "data:write:calendar_events",
+            "data:write:messages",
+            "data:write:conversations",
+        ],
+    );
+    let dir = plugins.0.clone();
+    let mesh = Harness::start_with(true, move |env| {
+        env.config.plugin_manager.plugin_dirs.push(dir);
+    })
+    .await;
+    let mut completed = mesh.watch(EventKind::Sync(SyncEvent::Completed)).await;
+    mesh.install(
+        "com.example.m365",
+        "m365",
+        json!({"tenantId": "common", "pageSize": 2, "token": TOKEN}),
+        Accept::Requested,
+    )
+    .await;
+    mesh.enable("m365").await;
+
+    // Two events; three messages and their conversations (one per message, two distinct).
+    let done = completed.next_of("m365", Duration::from_secs(30)).await;
+    assert_eq!(done.data["items"], 8, "{done:?}");
+    mesh.wait_for_rows(EVENTS, 2, Duration::from_secs(30)).await;
+    mesh.wait_for_rows(
+        "SELECT count(*) FROM calendar_event WHERE starts_at = '2026-12-03T09:00:00Z' \
+         AND ends_at = '2026-12-03T10:30:00Z'",
+        1,
+        Duration::from_secs(5),
+    )
+    .await;
+    mesh.wait_for_rows(
+        "SELECT count(*) FROM conversation WHERE channel = 'email' AND deleted_at IS NULL",
+        2,
+        Duration::from_secs(30),
+    )
+    .await;
+    mesh.wait_for_rows(
+        "SELECT count(*) FROM message m JOIN conversation c ON c.id = m.conversation_id \
+         WHERE m.deleted_at IS NULL AND m.body_text = 'Shall we launch?'",
+        3,
+        Duration::from_secs(30),
+    )
+    .await;
+
+    // A removed message and a removed event are deletions.
+    graph.delete_message("sentitems", "AAMkMsg-1");
+    graph.delete_event("AAMkEv-1");
+    mesh.sync_now(json!({ "instance_id": "m365" })).await;
+    let done = completed.next_of("m365", Duration::from_secs(30)).await;
+    assert_eq!(done.data["items"], 2, "{done:?}");
+    mesh.wait_for_rows(
+        "SELECT count(*) FROM message WHERE deleted_at IS NULL",
+        2,
+        Duration::from_secs(30),
+    )
+    .await;
+    mesh.wait_for_rows(EVENTS, 1, Duration::from_secs(30)).await;
     mesh.stop().await;
 }
