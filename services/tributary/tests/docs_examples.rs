@@ -28,6 +28,8 @@ const NOT_RUN: &[(&str, &str, &str)] = &[
     ("docs/connecting-accounts.md", "tributary ", "installs and connects the reader's own OAuth plugin, which needs an app registered with a real provider and a person consenting in a browser; tests/plugins_cli/connect.rs runs connect and info against a local Microsoft identity platform"),
     ("docs/declarative-connectors.md", "tributary ", "adds, installs and syncs the reader's own spec against api.tasks.example, which does not exist; tests/plugins_cli/add.rs adds a declarative plugin and refuses a bad spec, plugins/declarative/tests runs specs against a local server"),
     ("docs/connectors/microsoft-365.md", "tributary ", "connects a real Microsoft account, which needs an app registered with Microsoft and a person consenting in a browser; plugins/declarative/tests/declarative/microsoft_365.rs syncs the spec against a local Graph"),
+    ("docs/connectors/google-calendar.md", "tributary ", "connects a real Google account, which needs a client registered with Google and a person consenting in a browser; plugins/declarative/tests/declarative/google_calendar.rs and services/connector/tests/connector/declarative.rs sync the spec against a local Calendar API"),
+    ("docs/connectors/hubspot.md", "tributary ", "syncs from api.hubapi.com with a real private app's token; plugins/declarative/tests/declarative/hubspot.rs syncs the spec against a local CRM API"),
     ("docs/plugin-kits.md", "tributary ", "the plugin author's walk-through, run step by step in TypeScript and in Python by tests/kit_guide.rs (its mesh steps listed there with the tests that run them)"),
 ];
 
