@@ -437,6 +437,19 @@ mod tests {
     }
 
     #[test]
+    fn an_unmerge_changes_no_document_by_itself() {
+        // The split person's PersonUpdated and the new person's PersonCreated carry the rows;
+        // the unmerge itself must not be taken for a malformed event (a dead letter).
+        let data = json!({
+            "person_id": Uuid::now_v7(), "split_id": Uuid::now_v7(),
+            "moved_sources": [{"instance_id": "phone", "external_id": "p-1"}],
+            "reason": "unmerged", "actor": "admin", "unmerged_at": "2026-01-02T00:00:00Z"
+        });
+        let changes = changes_from_event(&event(EventKind::PersonUnmerged, data)).unwrap();
+        assert!(changes.is_empty());
+    }
+
+    #[test]
     fn malformed_events_name_their_problem() {
         let kind = EventKind::Data {
             entity: EntityType::Person,

@@ -586,3 +586,56 @@ async fn the_same_items_in_every_order_give_the_same_people() {
     );
     etl.stop().await;
 }
+
+#[tokio::test]
+async fn a_record_renamed_to_someone_else_is_split_off_by_itself() {
+    let Started {
+        env: _env,
+        mesh,
+        etl,
+    } = started().await;
+    mesh.publish_items(&[
+        item(
+            "crm",
+            "person",
+            "c-1",
+            "2026-01-01T00:00:00Z",
+            person("Ada Lovelace", &["ada@example.org"], &[]),
+        ),
+        item(
+            "phone",
+            "person",
+            "ph-9",
+            "2026-01-01T00:00:00Z",
+            person("Ada", &["ada@example.org"], &["+44 20 7946 0958"]),
+        ),
+    ])
+    .await;
+    data_events(&mesh, 2).await;
+    let kept = person_of(&mesh, "crm", "c-1").await;
+    assert_eq!(person_of(&mesh, "phone", "ph-9").await, kept);
+    // The phone book's entry now names someone else at the same address.
+    mesh.publish_items(&[item(
+        "phone",
+        "person",
+        "ph-9",
+        "2026-01-02T00:00:00Z",
+        person("Bob Smith", &["ada@example.org"], &["+44 20 7946 0958"]),
+    )])
+    .await;
+    let events = data_events(&mesh, 5).await;
+    let unmerged = events
+        .iter()
+        .find(|e| e.event_type() == "data.PersonUnmerged")
+        .expect("a split")
+        .json();
+    assert_eq!(unmerged["data"]["reason"], "names_differ");
+    assert!(unmerged["data"].get("actor").is_none());
+    let split = person_of(&mesh, "phone", "ph-9").await;
+    assert_ne!(split, kept);
+    assert_eq!(unmerged["data"]["split_id"], split.to_string());
+    assert_eq!(person_of(&mesh, "crm", "c-1").await, kept);
+    // What joined them is now a suggestion, not a merge.
+    assert_eq!(count(mesh.pool(), "person_suggestion").await, 1);
+    etl.stop().await;
+}

@@ -160,8 +160,6 @@ pub struct Resolution {
     pub shared: Vec<Shared>,
     /// Every identifier the region's records carry, contested or not.
     pub identifiers: Vec<(IdentifierKind, String)>,
-    /// The identifiers whose carriers' names do not all match: they join nobody.
-    pub contested: HashSet<String>,
 }
 
 struct Groups {
@@ -366,7 +364,6 @@ pub fn resolve(records: &[Record], decisions: &[Decision]) -> Resolution {
             .keys()
             .map(|&(kind, id)| (kind, id.to_owned()))
             .collect(),
-        contested: contested.iter().map(|&(_, id)| id.to_owned()).collect(),
     }
 }
 

@@ -387,7 +387,7 @@ pub(super) async fn resolve_region<'a>(
         }
         for (from, moved) in moved_from {
             let reason = context.split_reason.unwrap_or_else(|| {
-                if carries_contested(&resolution, &records, members) {
+                if carries_shared(&resolution, &records, members) {
                     "shared_identifier"
                 } else {
                     "names_differ"
@@ -576,14 +576,14 @@ fn evidence_of(
     }
 }
 
-/// Whether a record of `members` carries an identifier its carriers' names contest.
-fn carries_contested(resolution: &Resolution, records: &[RegionRecord], members: &[usize]) -> bool {
+/// Whether a record of `members` carries an identifier shared by three or more people.
+fn carries_shared(resolution: &Resolution, records: &[RegionRecord], members: &[usize]) -> bool {
     members.iter().any(|&i| {
         let f = &records[i].fields;
         f.emails
             .iter()
             .chain(&f.phones)
-            .any(|id| resolution.contested.contains(id))
+            .any(|id| resolution.shared.iter().any(|s| &s.identifier == id))
     })
 }
 
