@@ -1,89 +1,30 @@
 //! The built-in Google Calendar connector, run by the engine against a local Calendar API.
 
-use std::sync::Arc;
-
-use async_trait::async_trait;
-use futures::StreamExt;
 use serde_json::json;
-use tributary_declarative::testing::{CalendarServer, TOKEN};
-use tributary_declarative::{builtin_spec, validate, DeclarativeConnector};
-use tributary_plugin_sdk::secrecy::SecretString;
+use tributary_declarative::testing::CalendarServer;
+use tributary_declarative::DeclarativeConnector;
 use tributary_plugin_sdk::testing::TestContext;
-use tributary_plugin_sdk::{
-    AccessTokens, ConnectorItem, ConnectorPlugin, Cursor, EntityType, ItemOperation, PluginError,
-    PluginManifest, SyncRequest, SyncStep,
-};
+use tributary_plugin_sdk::{ConnectorItem, EntityType, ItemOperation};
 use tributary_proto::model::CalendarEventFields;
 
-struct FixedToken;
-
-#[async_trait]
-impl AccessTokens for FixedToken {
-    async fn access_token(&self, _rejected: Option<&str>) -> Result<SecretString, PluginError> {
-        Ok(SecretString::from(TOKEN))
-    }
-}
+use crate::support::{builtin, ids, oauth_context, run, sync};
 
 const ADA: &str = "ada@example.com";
 const TEAM: &str = "team#1@group.calendar.google.com";
 
 fn connector(calendar: &CalendarServer) -> DeclarativeConnector {
-    let builtin = builtin_spec("tributary.google-calendar").unwrap();
-    let manifest = PluginManifest::parse(builtin.manifest).unwrap();
-    let spec = validate(builtin.spec, &manifest).unwrap_or_else(|e| panic!("{e}"));
-    DeclarativeConnector::new(spec).with_base_url(calendar.base_url())
+    builtin("tributary.google-calendar", &calendar.base_url())
 }
 
 fn context_with(config: serde_json::Value) -> TestContext {
-    TestContext::new(
+    oauth_context(
         &["network:outbound:127.0.0.1", "data:write:calendar_events"],
         config,
     )
-    .with_http(|http| {
-        http.retry_policy(tributary_plugin_sdk::testing::fast_retry_policy())
-            .access_tokens(Arc::new(FixedToken))
-    })
 }
 
 fn context() -> TestContext {
     context_with(json!({"pageSize": 2}))
-}
-
-async fn run(
-    connector: &DeclarativeConnector,
-    test: &TestContext,
-    cursor: Option<Cursor>,
-) -> Result<(Vec<ConnectorItem>, Option<Cursor>), PluginError> {
-    let mut steps = connector.sync(test.ctx(), cursor, SyncRequest::incremental());
-    let mut items = Vec::new();
-    let mut last = None;
-    while let Some(step) = steps.next().await {
-        match step? {
-            SyncStep::Item(item) => items.push(item),
-            SyncStep::Checkpoint(cursor) => last = Some(cursor),
-        }
-    }
-    Ok((items, last))
-}
-
-async fn sync(
-    connector: &DeclarativeConnector,
-    test: &TestContext,
-    cursor: Option<Cursor>,
-) -> (Vec<ConnectorItem>, Option<Cursor>) {
-    run(connector, test, cursor)
-        .await
-        .unwrap_or_else(|e| panic!("the sync failed: {e}"))
-}
-
-fn ids(items: &[ConnectorItem], operation: ItemOperation) -> Vec<String> {
-    let mut ids: Vec<String> = items
-        .iter()
-        .filter(|i| i.operation == operation)
-        .map(|i| i.external_id.clone())
-        .collect();
-    ids.sort();
-    ids
 }
 
 fn fields(item: &ConnectorItem) -> CalendarEventFields {

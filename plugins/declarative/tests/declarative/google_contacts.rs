@@ -1,70 +1,21 @@
 //! The built-in Google Contacts connector, run by the engine against a local People API.
 
-use std::sync::Arc;
-
-use async_trait::async_trait;
-use futures::StreamExt;
-use tributary_declarative::testing::{PeopleServer, TOKEN};
-use tributary_declarative::{builtin_spec, validate, DeclarativeConnector};
-use tributary_plugin_sdk::secrecy::SecretString;
+use tributary_declarative::testing::PeopleServer;
+use tributary_declarative::DeclarativeConnector;
 use tributary_plugin_sdk::testing::TestContext;
-use tributary_plugin_sdk::{
-    AccessTokens, ConnectorItem, ConnectorPlugin, Cursor, EntityType, ItemOperation, PluginError,
-    PluginManifest, SyncRequest, SyncStep,
-};
+use tributary_plugin_sdk::{EntityType, ItemOperation};
 
-struct FixedToken;
-
-#[async_trait]
-impl AccessTokens for FixedToken {
-    async fn access_token(&self, _rejected: Option<&str>) -> Result<SecretString, PluginError> {
-        Ok(SecretString::from(TOKEN))
-    }
-}
+use crate::support::{builtin, ids, oauth_context, sync};
 
 fn connector(people: &PeopleServer) -> DeclarativeConnector {
-    let builtin = builtin_spec("tributary.google-contacts").unwrap();
-    let manifest = PluginManifest::parse(builtin.manifest).unwrap();
-    let spec = validate(builtin.spec, &manifest).unwrap_or_else(|e| panic!("{e}"));
-    DeclarativeConnector::new(spec).with_base_url(people.base_url())
+    builtin("tributary.google-contacts", &people.base_url())
 }
 
 fn context() -> TestContext {
-    TestContext::new(
+    oauth_context(
         &["network:outbound:127.0.0.1", "data:write:persons"],
         serde_json::json!({"pageSize": 2}),
     )
-    .with_http(|http| {
-        http.retry_policy(tributary_plugin_sdk::testing::fast_retry_policy())
-            .access_tokens(Arc::new(FixedToken))
-    })
-}
-
-async fn sync(
-    connector: &DeclarativeConnector,
-    test: &TestContext,
-    cursor: Option<Cursor>,
-) -> (Vec<ConnectorItem>, Option<Cursor>) {
-    let mut steps = connector.sync(test.ctx(), cursor, SyncRequest::incremental());
-    let mut items = Vec::new();
-    let mut last = None;
-    while let Some(step) = steps.next().await {
-        match step.unwrap_or_else(|e| panic!("the sync failed: {e}")) {
-            SyncStep::Item(item) => items.push(item),
-            SyncStep::Checkpoint(cursor) => last = Some(cursor),
-        }
-    }
-    (items, last)
-}
-
-fn ids(items: &[ConnectorItem], operation: ItemOperation) -> Vec<String> {
-    let mut ids: Vec<String> = items
-        .iter()
-        .filter(|i| i.operation == operation)
-        .map(|i| i.external_id.clone())
-        .collect();
-    ids.sort();
-    ids
 }
 
 async fn five_people() -> PeopleServer {

@@ -1,19 +1,14 @@
 //! The built-in HubSpot connector, run by the engine against a local CRM API.
 
-use futures::StreamExt;
 use tributary_declarative::testing::{HubSpotServer, TOKEN};
-use tributary_declarative::{builtin_spec, validate, DeclarativeConnector};
+use tributary_declarative::DeclarativeConnector;
 use tributary_plugin_sdk::testing::TestContext;
-use tributary_plugin_sdk::{
-    ConnectorItem, ConnectorPlugin, EntityType, ItemOperation, PluginError, PluginManifest,
-    SyncRequest, SyncStep,
-};
+use tributary_plugin_sdk::{ConnectorItem, EntityType, ItemOperation, PluginError};
+
+use crate::support::builtin;
 
 fn connector(crm: &HubSpotServer) -> DeclarativeConnector {
-    let builtin = builtin_spec("tributary.hubspot").unwrap();
-    let manifest = PluginManifest::parse(builtin.manifest).unwrap();
-    let spec = validate(builtin.spec, &manifest).unwrap_or_else(|e| panic!("{e}"));
-    DeclarativeConnector::new(spec).with_base_url(crm.base_url())
+    builtin("tributary.hubspot", &crm.base_url())
 }
 
 fn context(token: &str) -> TestContext {
@@ -28,28 +23,24 @@ fn context(token: &str) -> TestContext {
     .with_http(|http| http.retry_policy(tributary_plugin_sdk::testing::fast_retry_policy()))
 }
 
+/// A sync to its end (no cursor is kept: every sync lists everything).
 async fn run(
     connector: &DeclarativeConnector,
     test: &TestContext,
 ) -> Result<Vec<ConnectorItem>, PluginError> {
-    let mut steps = connector.sync(test.ctx(), None, SyncRequest::incremental());
-    let mut items = Vec::new();
-    while let Some(step) = steps.next().await {
-        if let SyncStep::Item(item) = step? {
-            items.push(item);
-        }
-    }
-    Ok(items)
+    crate::support::run(connector, test, None)
+        .await
+        .map(|(items, _)| items)
 }
 
+/// The external ids of the items of `entity` and `operation`, sorted.
 fn ids(items: &[ConnectorItem], entity: EntityType, operation: ItemOperation) -> Vec<String> {
-    let mut ids: Vec<String> = items
+    let items: Vec<ConnectorItem> = items
         .iter()
-        .filter(|i| i.entity_type == entity && i.operation == operation)
-        .map(|i| i.external_id.clone())
+        .filter(|i| i.entity_type == entity)
+        .cloned()
         .collect();
-    ids.sort();
-    ids
+    crate::support::ids(&items, operation)
 }
 
 async fn three_contacts_two_companies() -> HubSpotServer {

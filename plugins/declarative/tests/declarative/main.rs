@@ -7,3 +7,4 @@ mod google_contacts;
 mod hubspot;
 mod microsoft_365;
 mod specs;
+mod support;

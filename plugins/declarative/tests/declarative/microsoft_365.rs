@@ -4,38 +4,23 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use futures::StreamExt;
-use tributary_declarative::{builtin_spec, validate, DeclarativeConnector};
-use tributary_plugin_sdk::secrecy::SecretString;
+use tributary_declarative::testing::GraphServer;
+use tributary_declarative::DeclarativeConnector;
 use tributary_plugin_sdk::testing::TestContext;
 use tributary_plugin_sdk::{
-    AccessTokens, ConnectorItem, ConnectorPlugin, Cursor, EntityType, ItemOperation, PluginError,
-    PluginManifest, SyncRequest, SyncStep,
+    ConnectorItem, ConnectorPlugin, EntityType, ItemOperation, PluginError, SyncRequest, SyncStep,
 };
 
-use tributary_declarative::testing::{GraphServer, TOKEN};
+use crate::support::{builtin, ids, oauth_context, sync, FixedToken};
 
-/// The token broker, as the host stands it in: always the same token.
-struct FixedToken;
-
-#[async_trait]
-impl AccessTokens for FixedToken {
-    async fn access_token(&self, _rejected: Option<&str>) -> Result<SecretString, PluginError> {
-        Ok(SecretString::from(TOKEN))
-    }
-}
-
-/// The built-in spec, validated against its own manifest, pointed at `graph`.
+/// The built-in spec, pointed at `graph`.
 fn connector(graph: &GraphServer) -> DeclarativeConnector {
-    let builtin = builtin_spec("tributary.microsoft-365").unwrap();
-    let manifest = PluginManifest::parse(builtin.manifest).unwrap();
-    let spec = validate(builtin.spec, &manifest).unwrap_or_else(|e| panic!("{e}"));
-    DeclarativeConnector::new(spec).with_base_url(graph.base_url())
+    builtin("tributary.microsoft-365", &graph.base_url())
 }
 
 fn context() -> TestContext {
-    TestContext::new(
+    oauth_context(
         &[
             "network:outbound:127.0.0.1",
             "data:write:persons",
@@ -45,38 +30,6 @@ fn context() -> TestContext {
         ],
         serde_json::json!({"tenantId": "common", "pageSize": 2}),
     )
-    .with_http(|http| {
-        http.retry_policy(tributary_plugin_sdk::testing::fast_retry_policy())
-            .access_tokens(Arc::new(FixedToken))
-    })
-}
-
-/// Runs a sync to its end: its items, and the last checkpoint.
-async fn sync(
-    connector: &DeclarativeConnector,
-    test: &TestContext,
-    cursor: Option<Cursor>,
-) -> (Vec<ConnectorItem>, Option<Cursor>) {
-    let mut steps = connector.sync(test.ctx(), cursor, SyncRequest::incremental());
-    let mut items = Vec::new();
-    let mut last = None;
-    while let Some(step) = steps.next().await {
-        match step.unwrap_or_else(|e| panic!("the sync failed: {e}")) {
-            SyncStep::Item(item) => items.push(item),
-            SyncStep::Checkpoint(cursor) => last = Some(cursor),
-        }
-    }
-    (items, last)
-}
-
-fn ids(items: &[ConnectorItem], operation: ItemOperation) -> Vec<String> {
-    let mut ids: Vec<String> = items
-        .iter()
-        .filter(|i| i.operation == operation)
-        .map(|i| i.external_id.clone())
-        .collect();
-    ids.sort();
-    ids
 }
 
 async fn graph_with_five_contacts() -> GraphServer {
@@ -556,18 +509,14 @@ async fn mail_syncs_per_folder_as_messages_and_their_conversations_then_changes_
 async fn the_mail_folders_config_picks_the_folders_and_an_unknown_one_fails_naming_it() {
     let graph = GraphServer::start().await;
     put_mail(&graph);
-    let test = TestContext::new(
+    let test = oauth_context(
         &[
             "network:outbound:127.0.0.1",
             "data:write:messages",
             "data:write:conversations",
         ],
         serde_json::json!({"pageSize": 10, "mailFolders": ["sentitems"]}),
-    )
-    .with_http(|http| {
-        http.retry_policy(tributary_plugin_sdk::testing::fast_retry_policy())
-            .access_tokens(Arc::new(FixedToken))
-    });
+    );
     let (items, _) = sync(&connector(&graph), &test, None).await;
     assert_eq!(
         ids(&of(&items, EntityType::Message), ItemOperation::Upsert),
