@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use tributary_declarative::testing::{CalendarServer, GraphServer, TOKEN};
-use tributary_kit::testing::Accept;
+use tributary_kit::testing::{Accept, Events};
 use tributary_proto::events::{EventKind, SyncEvent};
 
 use crate::support::{Harness, TempDir};
@@ -73,6 +73,26 @@ fn write_plugin(dir: &Path, graph: &GraphServer) {
     write_m365(dir, graph, &["data:write:persons"]);
 }
 
+/// The services (with the ETL) reading the plugin directories under `plugins`, a watch on
+/// completed syncs, and `instance` of `plugin_id` installed with `config` and enabled.
+async fn start_enabled(
+    plugins: &TempDir,
+    plugin_id: &str,
+    instance: &str,
+    config: serde_json::Value,
+) -> (Harness, Events) {
+    let dir = plugins.0.clone();
+    let mesh = Harness::start_with(true, move |env| {
+        env.config.plugin_manager.plugin_dirs.push(dir);
+    })
+    .await;
+    let completed = mesh.watch(EventKind::Sync(SyncEvent::Completed)).await;
+    mesh.install(plugin_id, instance, config, Accept::Requested)
+        .await;
+    mesh.enable(instance).await;
+    (mesh, completed)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn microsoft_365_contacts_sync_then_changes_then_a_deletion_then_a_full_resync() {
     let graph = GraphServer::start().await;
@@ -86,20 +106,13 @@ async fn microsoft_365_contacts_sync_then_changes_then_a_deletion_then_a_full_re
     }
     let plugins = TempDir::new("declarative-plugins");
     write_plugin(&plugins.0.join("m365"), &graph);
-    let dir = plugins.0.clone();
-    let mesh = Harness::start_with(true, move |env| {
-        env.config.plugin_manager.plugin_dirs.push(dir);
-    })
-    .await;
-    let mut completed = mesh.watch(EventKind::Sync(SyncEvent::Completed)).await;
-    mesh.install(
+    let (mesh, mut completed) = start_enabled(
+        &plugins,
         "com.example.m365",
         "m365",
         json!({"tenantId": "common", "pageSize": 2, "token": TOKEN}),
-        Accept::Requested,
     )
     .await;
-    mesh.enable("m365").await;
 
     // The first sync: every contact, three pages.
     let done = completed.next_of("m365", Duration::from_secs(30)).await;
@@ -166,20 +179,13 @@ async fn a_declarative_sync_stopped_half_way_resumes_from_its_checkpoint_and_sto
     graph.slow_down(Duration::from_millis(150));
     let plugins = TempDir::new("declarative-plugins");
     write_plugin(&plugins.0.join("m365"), &graph);
-    let dir = plugins.0.clone();
-    let mut mesh = Harness::start_with(true, move |env| {
-        env.config.plugin_manager.plugin_dirs.push(dir);
-    })
-    .await;
-    let mut completed = mesh.watch(EventKind::Sync(SyncEvent::Completed)).await;
-    mesh.install(
+    let (mut mesh, mut completed) = start_enabled(
+        &plugins,
         "com.example.m365",
         "m365",
         json!({"tenantId": "common", "pageSize": 2, "token": TOKEN}),
-        Accept::Requested,
     )
     .await;
-    mesh.enable("m365").await;
     let pool = mesh.env.pool().await;
     // Wait for a checkpoint a few pages in, then stop the service mid-sync.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -280,20 +286,13 @@ async fn google_calendar_events_sync_then_changes_then_a_deletion_then_a_full_re
         &calendar.base_url(),
         &["data:write:calendar_events"],
     );
-    let dir = plugins.0.clone();
-    let mesh = Harness::start_with(true, move |env| {
-        env.config.plugin_manager.plugin_dirs.push(dir);
-    })
-    .await;
-    let mut completed = mesh.watch(EventKind::Sync(SyncEvent::Completed)).await;
-    mesh.install(
+    let (mesh, mut completed) = start_enabled(
+        &plugins,
         "com.example.gcal",
         "gcal",
         json!({"pageSize": 2, "token": TOKEN}),
-        Accept::Requested,
     )
     .await;
-    mesh.enable("gcal").await;
 
     // The first sync: both calendars, every event, stored with its zone, rule and day.
     let done = completed.next_of("gcal", Duration::from_secs(30)).await;
@@ -425,20 +424,13 @@ async fn microsoft_365_calendar_and_mail_are_stored_with_messages_linked_to_thei
             "data:write:conversations",
         ],
     );
-    let dir = plugins.0.clone();
-    let mesh = Harness::start_with(true, move |env| {
-        env.config.plugin_manager.plugin_dirs.push(dir);
-    })
-    .await;
-    let mut completed = mesh.watch(EventKind::Sync(SyncEvent::Completed)).await;
-    mesh.install(
+    let (mesh, mut completed) = start_enabled(
+        &plugins,
         "com.example.m365",
         "m365",
         json!({"tenantId": "common", "pageSize": 2, "token": TOKEN}),
-        Accept::Requested,
     )
     .await;
-    mesh.enable("m365").await;
 
     // Two events; three messages and their conversations (one per message, two distinct).
     let done = completed.next_of("m365", Duration::from_secs(30)).await;
