@@ -78,6 +78,7 @@ pub(crate) use requests;
 
 pub mod channel;
 pub mod connector;
+pub mod etl;
 pub mod plugins;
 pub mod search;
 
@@ -157,6 +158,7 @@ fn short_type_name(full: &str) -> String {
 pub fn catalog() -> Vec<CatalogEntry> {
     let mut all = plugins::catalog();
     all.extend(connector::catalog());
+    all.extend(etl::catalog());
     all.extend(channel::catalog());
     all.extend(search::catalog());
     all
