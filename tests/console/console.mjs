@@ -1,0 +1,171 @@
+// The admin console in a real browser: Debian's headless Chromium driven by Playwright
+// (playwright-core), against the real services that tests/tests/console.rs starts. It signs in
+// (a wrong token first), looks at every page, forges a form post without its CSRF token,
+// enables a folder connector instance, presses Sync now and watches the page update itself
+// until the sync has succeeded, disables it with the keyboard alone, and signs out; every
+// form field must have a label. Screenshots go to $SCREENSHOTS.
+//
+// Inputs (environment): CONSOLE_URL, ADMIN_TOKEN, INSTANCE, FILES (how many files the
+// instance's folder holds), SCREENSHOTS, PLAYWRIGHT_MODULES (scripts/playwright-modules),
+// WRONG_TOKEN_MESSAGE, CSRF_MESSAGE. Prints one line per step; exits 1 on the first failure.
+
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const env = (name) => {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+};
+const base = env("CONSOLE_URL").replace(/\/$/, "");
+const token = env("ADMIN_TOKEN");
+const instance = env("INSTANCE");
+const files = Number(env("FILES"));
+const shots = env("SCREENSHOTS");
+const require = createRequire(join(env("PLAYWRIGHT_MODULES"), "noop.js"));
+const { chromium } = require("playwright-core");
+
+const step = (what) => console.log(`console.mjs: ${what}`);
+
+// The flags that work on this machine (/work/.library/env/machines/rust-svc.md) and a fresh
+// profile (Playwright passes it as --user-data-dir).
+const profile = mkdtempSync(join(tmpdir(), "tributary-chromium-"));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: "/usr/bin/chromium",
+  headless: true,
+  viewport: { width: 1200, height: 800 },
+  args: [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  ],
+});
+
+/** Every visible form control of the page has a label (keyboard and screen-reader users). */
+async function everyFieldLabelled(page, name) {
+  const unlabelled = await page.$$eval("input, select, textarea", (controls) =>
+    controls
+      .filter((c) => c.type !== "hidden")
+      .filter((c) => !(c.labels && c.labels.length > 0) && !c.getAttribute("aria-label"))
+      .map((c) => c.outerHTML));
+  assert.deepEqual(unlabelled, [], `${name}: form fields without a label`);
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+}
+
+try {
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(15000);
+
+  // Not signed in: every page goes to the sign-in form.
+  await page.goto(`${base}/instances/${instance}`);
+  assert.equal(new URL(page.url()).pathname, "/sign-in");
+  await everyFieldLabelled(page, "sign-in");
+  await shot(page, "sign-in");
+  step("a page without a session goes to the sign-in form");
+
+  // A wrong token: refused with the message, and nothing else.
+  await page.getByLabel("Admin token").fill(`${token}-wrong`);
+  const [refused] = await Promise.all([
+    page.waitForResponse((r) => r.request().method() === "POST"),
+    page.getByRole("button", { name: "Sign in" }).click(),
+  ]);
+  assert.equal(refused.status(), 401);
+  await page.getByRole("alert").waitFor();
+  assert.equal((await page.getByRole("alert").textContent()).trim(), env("WRONG_TOKEN_MESSAGE"));
+  assert.equal(new URL(page.url()).pathname, "/sign-in");
+  assert.equal((await context.cookies()).filter((c) => c.name === "tributary_console").length, 0);
+  await shot(page, "sign-in-refused");
+  step("a wrong token is refused with the message");
+
+  // The right token: the overview, with a session cookie the page's scripts cannot read.
+  await page.getByLabel("Admin token").fill(token);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL(`${base}/`);
+  const session = (await context.cookies()).find((c) => c.name === "tributary_console");
+  assert.ok(session, "a session cookie");
+  assert.equal(session.httpOnly, true);
+  assert.equal(session.sameSite, "Strict");
+  assert.ok(session.expires > Date.now() / 1000, "it expires");
+  assert.equal(await page.evaluate(() => document.cookie.includes("tributary_console")), false);
+  await page.getByRole("heading", { name: "Overview" }).waitFor();
+  const services = await page.$$eval("[data-service]", (rows) =>
+    rows.map((r) => [r.dataset.service, r.querySelector("td").textContent.trim()]));
+  assert.deepEqual(services.map(([s]) => s), ["plugin-manager", "connector", "etl", "channel", "search"]);
+  for (const [service, ready] of services) assert.equal(ready, "ready", `${service} is ${ready}`);
+  await page.getByRole("link", { name: instance }).waitFor();
+  await everyFieldLabelled(page, "overview");
+  await shot(page, "overview");
+  step("signed in: the overview shows five services ready and the instance");
+
+  await page.getByRole("link", { name: "Plugins" }).click();
+  await page.getByRole("heading", { name: "Plugins" }).waitFor();
+  assert.ok((await page.content()).includes("tributary.folder"));
+  await shot(page, "plugins");
+  step("the plugins page lists the catalog");
+
+  await page.goto(`${base}/instances/${instance}`);
+  assert.equal((await page.locator("#instance-state").textContent()).trim(), "installed");
+  await everyFieldLabelled(page, "instance");
+  await shot(page, "instance");
+
+  // A forged post: the session cookie goes along, the CSRF token does not.
+  const forged = await page.evaluate(async (path) => {
+    const response = await fetch(path, { method: "POST", body: new URLSearchParams({ mode: "full" }) });
+    return { status: response.status, text: await response.text() };
+  }, `/instances/${instance}/enable`);
+  assert.equal(forged.status, 403);
+  assert.ok(forged.text.includes(env("CSRF_MESSAGE")), forged.text);
+  await page.reload();
+  assert.equal((await page.locator("#instance-state").textContent()).trim(), "installed", "nothing changed");
+  step("a form posted without its CSRF token is refused 403 and changes nothing");
+
+  // Enable, then Sync now: the page follows the sync by itself (its script) until it succeeded.
+  await page.getByRole("button", { name: "Enable" }).click();
+  await page.getByText("Enabled: its service starts it.").waitFor();
+  assert.equal((await page.locator("#instance-state").textContent()).trim(), "enabled");
+  // The connector service may start a first sync on its own when the instance is enabled.
+  await page.waitForFunction(() => {
+    const status = document.querySelector("#sync-status");
+    return status && status.textContent.trim() !== "running";
+  }, null, { timeout: 60000 });
+  await page.getByLabel("Mode").selectOption("full");
+  await page.getByRole("button", { name: "Sync now" }).click();
+  await page.getByText(/Full sync [0-9a-f-]+ started/).waitFor();
+  await page.waitForFunction((n) => {
+    const status = document.querySelector("#sync-status")?.textContent.trim();
+    const items = document.querySelector("#sync-items")?.textContent ?? "";
+    return status === "succeeded" && items.startsWith(`${n} in this sync`);
+  }, files, { timeout: 60000 });
+  await shot(page, "instance-synced");
+  step(`Sync now: the page showed the full sync succeed with ${files} items, without a reload`);
+
+  // Disable with the keyboard alone: Tab to the button, Enter.
+  const disable = page.getByRole("button", { name: "Disable" });
+  await page.locator("body").focus();
+  for (let i = 0; i < 60 && !(await disable.evaluate((b) => b === document.activeElement)); i++) {
+    await page.keyboard.press("Tab");
+  }
+  assert.ok(await disable.evaluate((b) => b === document.activeElement), "Tab reaches Disable");
+  await page.keyboard.press("Enter");
+  await page.getByText("Disabled: its service stops it.").waitFor();
+  assert.equal((await page.locator("#instance-state").textContent()).trim(), "disabled");
+  await shot(page, "instance-disabled");
+  step("Disable, reached and pressed with the keyboard, disabled it");
+
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.waitForURL(`${base}/sign-in`);
+  await page.goto(`${base}/`);
+  assert.equal(new URL(page.url()).pathname, "/sign-in");
+  step("signed out: the overview goes to the sign-in form again");
+} catch (e) {
+  console.error(`console.mjs: FAILED: ${e.stack ?? e}`);
+  process.exitCode = 1;
+} finally {
+  await context.close();
+  rmSync(profile, { recursive: true, force: true });
+}

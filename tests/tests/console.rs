@@ -1,0 +1,177 @@
+//! The admin console in a real browser: headless Chromium (Debian's /usr/bin/chromium) driven
+//! by Playwright (tests/console/console.mjs) against the five real service processes. Sign-in
+//! with a wrong token, then the right one; every page; a forged form post without its CSRF
+//! token refused; a folder connector instance enabled, synced with Sync now while the page
+//! follows it, and disabled with the keyboard; sign-out. Screenshots of each page go to
+//! `<target dir>/console-screenshots/` (CI keeps them as artefacts); docs/console/ holds the
+//! main ones.
+//!
+//! Chromium and playwright-core are installed by `scripts/services-up` (through
+//! `scripts/playwright-modules`, which this test runs too): a machine without them installs
+//! them or fails here saying why, never skips.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use secrecy::ExposeSecret;
+use serde_json::json;
+use tributary_e2e::{eventually, Stack};
+use tributary_plugin_manager::console::auth::{CSRF_REFUSED, WRONG_TOKEN};
+use tributary_proto::requests::connector::{StateQuery, SyncStateView};
+use tributary_proto::ServiceName;
+
+const INSTANCE: &str = "notes";
+const FILES: usize = 7;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Where playwright-core is: `$TRIBUTARY_PLAYWRIGHT_MODULES`, or what
+/// `scripts/playwright-modules` installs (and Chromium with it).
+fn playwright_modules() -> PathBuf {
+    if let Some(dir) = std::env::var_os("TRIBUTARY_PLAYWRIGHT_MODULES") {
+        return dir.into();
+    }
+    let out = Command::new(repo().join("scripts/playwright-modules"))
+        .output()
+        .expect("scripts/playwright-modules runs");
+    assert!(
+        out.status.success(),
+        "scripts/playwright-modules could not install Chromium and playwright-core: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// `<target dir>/console-screenshots`, emptied.
+fn screenshots() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target"));
+    let dir = target.join("console-screenshots");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_signs_in_syncs_and_disables_an_instance_in_chromium() {
+    let modules = playwright_modules();
+    assert!(
+        Path::new("/usr/bin/chromium").is_file(),
+        "/usr/bin/chromium is missing: run scripts/services-up"
+    );
+    let folder = tempfile::tempdir().unwrap();
+    for i in 0..FILES {
+        std::fs::write(
+            folder.path().join(format!("note-{i}.md")),
+            format!("# Heron {i}\n\nA note about herons, number {i}."),
+        )
+        .unwrap();
+    }
+    let mut stack = Stack::new().await;
+    stack.start_all().await;
+    // Installed, not enabled: the browser enables it.
+    stack
+        .admin_install(
+            "tributary.folder",
+            INSTANCE,
+            json!({ "path": folder.path(), "schedule": "24h" }),
+        )
+        .await;
+
+    let shots = screenshots();
+    let base = format!("http://{}", stack.http_addr(ServiceName::PluginManager));
+    let token = stack
+        .config()
+        .plugin_manager
+        .admin_token
+        .expose_secret()
+        .to_owned();
+    let script = repo().join("tests/console/console.mjs");
+    let run = tokio::process::Command::new("node")
+        .arg(&script)
+        .env("CONSOLE_URL", &base)
+        .env("ADMIN_TOKEN", &token)
+        .env("INSTANCE", INSTANCE)
+        .env("FILES", FILES.to_string())
+        .env("SCREENSHOTS", &shots)
+        .env("PLAYWRIGHT_MODULES", &modules)
+        .env("WRONG_TOKEN_MESSAGE", WRONG_TOKEN)
+        .env("CSRF_MESSAGE", CSRF_REFUSED)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(240), run)
+        .await
+        .expect("the browser test ends within 240 s")
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "the browser test failed:\n{stdout}\n{stderr}\nplugin manager log:\n{}",
+        stack.log_text(ServiceName::PluginManager)
+    );
+    assert!(
+        !stdout.contains(&token) && !stderr.contains(&token),
+        "the token is never printed"
+    );
+
+    // What the browser did, as the admin API and the connector service see it.
+    let view = stack.admin_instance(INSTANCE).await;
+    assert_eq!(view["state"], "disabled", "{view}");
+    let state: SyncStateView = eventually(10, "the sync state", || async {
+        let asked = stack
+            .ask(&StateQuery {
+                instance_id: INSTANCE.to_owned(),
+            })
+            .await
+            .ok()?;
+        serde_json::from_value(asked).ok()
+    })
+    .await;
+    assert_eq!(state.status.as_str(), "succeeded", "{state:?}");
+    assert_eq!(state.items, FILES as u64, "{state:?}");
+    let (status, audit) = stack
+        .admin(
+            reqwest::Method::GET,
+            &format!("/api/v1/audit?instance_id={INSTANCE}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let by_console: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| {
+            a["actor"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("admin-console:")
+        })
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(by_console, ["enable", "disable"], "{audit}");
+
+    for page in [
+        "sign-in",
+        "sign-in-refused",
+        "overview",
+        "plugins",
+        "instance",
+        "instance-synced",
+        "instance-disabled",
+    ] {
+        let file = shots.join(format!("{page}.png"));
+        let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+        assert!(size > 1000, "{} is missing or empty", file.display());
+    }
+}
