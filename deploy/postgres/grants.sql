@@ -1,5 +1,5 @@
 -- What each service's PostgreSQL role may do: the one place that says it. Applied by
--- `tributary-db provision` as the owner of the schema, after the migrations and after it
+-- `tributary db provision` as the owner of the schema, after the migrations and after it
 -- has created the roles (LOGIN, no other attribute, member of nothing), every time it runs, so
 -- an upgrade that adds a table grants it here or to nobody.
 --

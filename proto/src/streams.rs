@@ -231,7 +231,7 @@ impl ConsumerKey {
 }
 
 /// The streams `service` publishes to or consumes from, which it checks at start-up: each
-/// must have been provisioned (`tributary-nats provision`), as no service may create one.
+/// must have been provisioned (`tributary nats provision`), as no service may create one.
 pub fn streams_of(service: ServiceName) -> &'static [StreamKey] {
     match service {
         ServiceName::PluginManager => &[StreamKey::PluginEvents, StreamKey::ConnectorItems],

@@ -380,7 +380,7 @@ impl Stack {
     }
 
     /// Creates or updates the stack's streams and consumers with its configuration, as a
-    /// deployment's provisioning step (`tributary-nats provision`) does before the services
+    /// deployment's provisioning step (`tributary nats provision`) does before the services
     /// start: they create none themselves.
     async fn provision(&self) {
         tributary_kit::provision::provision_all(&self.config)

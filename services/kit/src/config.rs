@@ -492,17 +492,17 @@ pub struct NatsConfig {
     pub user: String,
     /// That user's password; only with `user`.
     pub password: SecretString,
-    /// The most bytes each stream keeps (`[nats.max_bytes]`), set by `tributary-nats
+    /// The most bytes each stream keeps (`[nats.max_bytes]`), set by `tributary nats
     /// provision`; past it a stream drops its oldest messages. Together they must fit the
     /// server's JetStream store limit (`max_file_store` in deploy/nats-server.conf), which
     /// reserves each stream's size when it is created.
     pub max_bytes: crate::provision::StreamSizes,
     /// How many copies JetStream keeps of every stream, each on another server of the cluster
-    /// (1, 3 or 5), set by `tributary-nats provision`; the durable consumers take their
+    /// (1, 3 or 5), set by `tributary nats provision`; the durable consumers take their
     /// stream's. With 3, losing one server loses nothing; with 5, two.
     pub replicas: usize,
     /// Durable pull consumers for your own programs (`[[nats.consumers]]`), created by
-    /// `tributary-nats provision`: the `subscriber` user may pull from and ack them, but
+    /// `tributary nats provision`: the `subscriber` user may pull from and ack them, but
     /// create none itself.
     #[serde(default)]
     pub consumers: Vec<crate::provision::AppConsumer>,
@@ -530,7 +530,7 @@ pub struct DatabaseConfig {
     /// Whether a service creates the database when it is missing and runs the migrations
     /// when it connects: true for `tributary up` and tests, which connect as a role that
     /// owns the schema. False where each service connects as its own restricted role
-    /// (compose), which may neither create nor alter tables: `tributary-db provision`
+    /// (compose), which may neither create nor alter tables: `tributary db provision`
     /// migrates as the owner first, and a service only checks at start-up that every
     /// migration it knows has run, stopping with what to run if not.
     pub migrate: bool,
@@ -543,7 +543,7 @@ pub struct DatabaseConfig {
     /// (`database.ssl_root_cert`); empty: none. Required by those two modes, and refused with
     /// the others, which would not use it.
     pub ssl_root_cert: String,
-    /// The role of each service, which `tributary-db provision` creates (or updates)
+    /// The role of each service, which `tributary db provision` creates (or updates)
     /// and grants what deploy/postgres/grants.sql says (`[database.roles.<service>]`). Read
     /// by that step only; a service connects as `user` above.
     pub roles: DatabaseRoles,
@@ -620,7 +620,7 @@ impl SslMode {
     }
 }
 
-/// The five services' PostgreSQL roles, as `tributary-db provision` makes them.
+/// The five services' PostgreSQL roles, as `tributary db provision` makes them.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseRoles {
@@ -900,14 +900,14 @@ pub struct SearchConfig {
     pub api_token_file: PathBuf,
     /// Meilisearch's URL (`http://meilisearch:7700`); empty for the embedded index.
     pub meilisearch_url: String,
-    /// Meilisearch's API key: the search service's own, which `tributary-meili provision`
+    /// Meilisearch's API key: the search service's own, which `tributary meili provision`
     /// makes (allowed only what the backend uses, on its index); the service refuses a key
-    /// that may read Meilisearch's keys (the master key). For `tributary-meili provision`
+    /// that may read Meilisearch's keys (the master key). For `tributary meili provision`
     /// itself, the master key. Empty when Meilisearch has none, or when
     /// `meilisearch_api_key_file` holds it.
     pub meilisearch_api_key: SecretString,
     /// A file holding the search service's key, read when `meilisearch_api_key` is empty;
-    /// `tributary-meili provision` writes it (0600).
+    /// `tributary meili provision` writes it (0600).
     pub meilisearch_api_key_file: PathBuf,
     /// Seconds a Meilisearch task is awaited before it counts as failed.
     pub meilisearch_task_timeout_secs: u64,

@@ -51,7 +51,7 @@ pub enum DatabaseError {
     },
     /// With `database.migrate = false`, the schema is not the one this version was built
     /// for: the provisioning step has not run since the upgrade.
-    #[error("database {name} has run migrations up to {have}, this version needs {want}: run `tributary-db provision` as the database's owner first (database.migrate is false, so services do not migrate)")]
+    #[error("database {name} has run migrations up to {have}, this version needs {want}: run `tributary db provision` as the database's owner first (database.migrate is false, so services do not migrate)")]
     NotMigrated {
         /// The database name.
         name: String,
@@ -72,7 +72,7 @@ pub enum DatabaseError {
         want: i64,
     },
     /// With `database.migrate = false`, which migrations ran could not be read.
-    #[error("cannot read which migrations database {name} has run as {user}: {source}. Run `tributary-db provision` as the database's owner, which migrates and grants every service's role")]
+    #[error("cannot read which migrations database {name} has run as {user}: {source}. Run `tributary db provision` as the database's owner, which migrates and grants every service's role")]
     SchemaUnknown {
         /// The database name.
         name: String,
@@ -82,6 +82,19 @@ pub enum DatabaseError {
         #[source]
         source: sqlx::Error,
     },
+}
+
+impl DatabaseError {
+    /// No connection to `config`'s server could be made as its role: the error naming the
+    /// server, the role and what to do, for every connection this crate makes.
+    pub fn unreachable(config: &DatabaseConfig, source: sqlx::Error) -> Self {
+        Self::Unreachable {
+            host: config.host.clone(),
+            port: config.port,
+            user: config.user.clone(),
+            source,
+        }
+    }
 }
 
 /// Connect options for `database` (or another database on the same server).
@@ -128,12 +141,7 @@ pub async fn connect(config: &DatabaseConfig) -> Result<PgPool, DatabaseError> {
         .acquire_timeout(Duration::from_secs(config.acquire_timeout_secs))
         .connect_with(connect_options(config, &config.name))
         .await
-        .map_err(|source| DatabaseError::Unreachable {
-            host: config.host.clone(),
-            port: config.port,
-            user: config.user.clone(),
-            source,
-        })?;
+        .map_err(|source| DatabaseError::unreachable(config, source))?;
     check_migrated(&pool, config).await?;
     Ok(pool)
 }
@@ -175,12 +183,7 @@ async fn check_migrated(pool: &PgPool, config: &DatabaseConfig) -> Result<(), Da
 /// and runs the migrations, whatever `database.migrate` says: for the provisioning step, and
 /// tools and tests that own the schema.
 pub async fn connect_and_migrate(config: &DatabaseConfig) -> Result<PgPool, DatabaseError> {
-    let unreachable = |source| DatabaseError::Unreachable {
-        host: config.host.clone(),
-        port: config.port,
-        user: config.user.clone(),
-        source,
-    };
+    let unreachable = |source| DatabaseError::unreachable(config, source);
     let pool_options = PgPoolOptions::new()
         .max_connections(config.max_connections)
         .acquire_timeout(Duration::from_secs(config.acquire_timeout_secs));

@@ -77,7 +77,7 @@ impl DeadLetters {
         tracing::error!(
             subject = %message.subject,
             consumer = self.consumer.durable_name(),
-            "Refusing a message on a subject this consumer is not for; its stream captures more than it should (run `tributary-nats provision`)."
+            "Refusing a message on a subject this consumer is not for; its stream captures more than it should (run `tributary nats provision`)."
         );
         self.send(
             message,

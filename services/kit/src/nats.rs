@@ -15,7 +15,7 @@ use crate::provision::StreamSizes;
 pub use crate::provision::{provision_all, PROVISION_USER};
 
 /// What a service says when a stream or consumer it uses is missing.
-const PROVISION_HINT: &str = "run `tributary-nats provision` first (compose runs it as the `provision` service, `tributary up` before the services); no service may create streams or consumers";
+const PROVISION_HINT: &str = "run `tributary nats provision` first (compose runs it as its `nats-provision` service, `tributary up` provisions before starting the services); no service may create streams or consumers";
 
 /// A NATS or JetStream step failed.
 #[derive(Debug, thiserror::Error)]
@@ -261,7 +261,7 @@ pub(crate) async fn create_or_update_consumer(
 }
 
 /// Checks that every stream `service` uses exists ([`tributary_proto::streams::streams_of`]),
-/// or fails naming the first missing one and `tributary-nats provision`.
+/// or fails naming the first missing one and `tributary nats provision`.
 pub async fn check_streams(
     js: &jetstream::Context,
     subjects: &Subjects,
@@ -280,7 +280,7 @@ pub async fn check_streams(
 }
 
 /// The service's durable pull consumer `key`, as provisioning made it. Fails, naming
-/// `tributary-nats provision`, when it is missing or takes other subjects than its stream's
+/// `tributary nats provision`, when it is missing or takes other subjects than its stream's
 /// own; warns when its delivery limits are not those `limits` (the service's settings) ask
 /// for, as the settings then take effect at the next provisioning.
 pub async fn open_consumer(
@@ -322,7 +322,7 @@ pub async fn open_consumer(
     {
         tracing::warn!(
             consumer = key.durable_name(),
-            "The consumer's delivery limits are not those of this service's settings; `tributary-nats provision` brings them up to date."
+            "The consumer's delivery limits are not those of this service's settings; `tributary nats provision` brings them up to date."
         );
     }
     Ok(consumer)

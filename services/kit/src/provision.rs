@@ -1,6 +1,6 @@
 //! Provisioning: the one step that creates and updates the JetStream streams and durable
 //! consumers, run with its own NATS identity (`provision` in deploy/nats-server.conf) by
-//! `tributary-nats provision` (compose runs it once before the services) and by
+//! `tributary nats provision` (compose runs it once before the services) and by
 //! `tributary up` before it starts them.
 //!
 //! No service may create or change a stream or a consumer: one that could would redefine a

@@ -74,7 +74,7 @@ impl std::fmt::Debug for ServiceRuntime {
 impl ServiceRuntime {
     /// Connects, checks that the streams it uses exist, migrates, binds the HTTP listener and
     /// registers the micro service. Fails with a message that says what to start when NATS or
-    /// PostgreSQL cannot be reached, and names `tributary-nats provision` when a stream is
+    /// PostgreSQL cannot be reached, and names `tributary nats provision` when a stream is
     /// missing.
     pub async fn start(spec: ServiceSpec, config: Config) -> Result<Self, KitError> {
         Self::start_with_checks(spec, config, Vec::new()).await

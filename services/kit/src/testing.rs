@@ -254,7 +254,7 @@ impl Drop for TestEnv {
 /// The size of every stream of a test ([`crate::provision::StreamSizes::uniform`]).
 pub const TEST_STREAM_BYTES: u64 = 32 * 1024 * 1024;
 
-/// Creates the test's streams and consumers as `tributary-nats provision` would, with
+/// Creates the test's streams and consumers as `tributary nats provision` would, with
 /// `config` (its subject prefix, stream sizes and consumer settings): services only check
 /// that they are there.
 pub async fn provision(config: &Config) {

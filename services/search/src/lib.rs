@@ -80,7 +80,7 @@ pub fn check_config(config: &Config) -> Result<(), ConfigError> {
 }
 
 /// Meilisearch's API key: `search.meilisearch_api_key`, or the file
-/// `search.meilisearch_api_key_file` names (0600, as `tributary-meili provision` writes it);
+/// `search.meilisearch_api_key_file` names (0600, as `tributary meili provision` writes it);
 /// empty when neither is set (a Meilisearch without a master key).
 pub fn meilisearch_key(search: &SearchConfig) -> Result<SecretString, ConfigError> {
     if search.meilisearch_api_key.expose_secret().trim().is_empty()

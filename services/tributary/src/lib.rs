@@ -4,13 +4,15 @@
 //! packages third-party plugins ([`plugin_kit`]), `tributary sync …`
 //! runs and follows connector syncs ([`sync_cli`]), `tributary send …` sends a message
 //! through a channel instance ([`send_cli`]), `tributary search …` searches the index and
-//! rebuilds it ([`search_cli`]).
+//! rebuilds it ([`search_cli`]). `tributary db provision`, `tributary nats provision` and
+//! `tributary meili provision` are a deployment's provisioning steps ([`provision_cli`]).
 
 pub mod demo;
 pub mod local;
 pub mod output;
 pub mod plugin_kit;
 pub mod plugins_cli;
+pub mod provision_cli;
 pub mod search_cli;
 pub mod send_cli;
 pub mod sync_cli;
@@ -57,6 +59,28 @@ pub enum Command {
     /// Search everything indexed: `tributary search "budget review" --type message`;
     /// rebuild the index from PostgreSQL: `tributary search reindex`.
     Search(search_cli::SearchArgs),
+    /// The database's provisioning step (compose's `db-provision`):
+    /// `tributary db provision` migrates as the schema's owner and grants each service's role.
+    Db(provision_cli::DbArgs),
+    /// NATS's provisioning step (compose's `nats-provision`): `tributary nats provision`
+    /// creates or updates the streams and durable consumers as the NATS user `provision`.
+    Nats(provision_cli::NatsArgs),
+    /// Meilisearch's provisioning step (compose's `meili-provision`):
+    /// `tributary meili provision` makes the search service's own key with the master key.
+    Meili(provision_cli::MeiliArgs),
+}
+
+impl Command {
+    /// Whether the command connects as the NATS admin user of the servers `tributary up`
+    /// started, when the configuration names no NATS server or user: every command that asks
+    /// the mesh does; `up` runs the servers itself, and the provisioning steps connect only
+    /// with the credentials they are given.
+    fn connects_as_local_admin(&self) -> bool {
+        !matches!(
+            self,
+            Command::Up(_) | Command::Db(_) | Command::Nats(_) | Command::Meili(_)
+        )
+    }
 }
 
 /// Runs a parsed command line: loads the configuration, runs the command, and returns the
@@ -67,7 +91,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Ok(config) => config,
         Err(e) => return tributary_kit::exit_code(Err(e.into())),
     };
-    if !matches!(cli.command, Command::Up(_)) {
+    if cli.command.connects_as_local_admin() {
         if let Err(e) = local::nats_users::connect_as_admin(&mut config, &sources) {
             return tributary_kit::exit_code(Err(KitError::Unexpected(anyhow::Error::new(e))));
         }
@@ -79,6 +103,9 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Sync(args) => sync_cli::run(&config, args).await,
         Command::Send(args) => send_cli::run(&config, args).await,
         Command::Search(args) => search_cli::run(&config, args).await,
+        Command::Db(args) => provision_cli::run_db(&config, args).await,
+        Command::Nats(args) => provision_cli::run_nats(&config, args).await,
+        Command::Meili(args) => provision_cli::run_meili(&config, args).await,
     }
 }
 

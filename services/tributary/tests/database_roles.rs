@@ -308,7 +308,7 @@ async fn a_service_that_does_not_migrate_refuses_an_unmigrated_database_naming_t
 
     let message = error.to_string();
     assert!(
-        message.contains("tributary-db provision") && message.contains(&env.database),
+        message.contains("tributary db provision") && message.contains(&env.database),
         "{message}"
     );
     // Nor did it migrate on its own.

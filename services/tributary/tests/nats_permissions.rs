@@ -1434,5 +1434,5 @@ async fn a_service_whose_consumer_is_not_provisioned_stops_at_start_up_naming_th
         .await
         .unwrap_err()
         .to_string();
-    assert!(err.contains("tributary-nats provision"), "{err}");
+    assert!(err.contains("tributary nats provision"), "{err}");
 }

@@ -1,4 +1,4 @@
-//! The database's provisioning step (`tributary-db provision`, the `db-provision` service of
+//! The database's provisioning step (`tributary db provision`, the `db-provision` service of
 //! compose): run as the role that owns the schema, it migrates, creates or updates each
 //! service's role (`[database.roles.<service>]`), checks that none of them is a superuser,
 //! may create roles or databases, is a member of any role or owns anything, and grants each
@@ -86,12 +86,7 @@ pub async fn provision(config: &DatabaseConfig) -> Result<Provisioned, Provision
     let options = connect_options(config, &config.name).disable_statement_logging();
     let mut conn = PgConnection::connect_with(&options)
         .await
-        .map_err(|source| DatabaseError::Unreachable {
-            host: config.host.clone(),
-            port: config.port,
-            user: config.user.clone(),
-            source,
-        })?;
+        .map_err(|source| DatabaseError::unreachable(config, source))?;
     let sql = |what: &str| {
         let what = what.to_owned();
         move |source| ProvisionError::Sql { what, source }

@@ -19,7 +19,7 @@ pub struct TestRoles {
 
 impl TestRoles {
     /// Migrates `env`'s database and provisions the five roles in it, named
-    /// `<prefix>_<service>`, as `tributary-db provision` does in a deployment.
+    /// `<prefix>_<service>`, as `tributary db provision` does in a deployment.
     pub async fn provision(env: &TestEnv) -> Self {
         let mut owner = env.original.database.clone();
         owner.name.clone_from(&env.database);

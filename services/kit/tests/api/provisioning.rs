@@ -240,7 +240,7 @@ async fn a_service_refuses_a_consumer_that_is_missing_or_takes_other_subjects() 
         )
     };
     let missing = open().await.unwrap_err().to_string();
-    assert!(missing.contains("tributary-nats provision"), "{missing}");
+    assert!(missing.contains("tributary nats provision"), "{missing}");
 
     js.create_consumer_on_stream(
         async_nats::jetstream::consumer::pull::Config {
@@ -253,7 +253,7 @@ async fn a_service_refuses_a_consumer_that_is_missing_or_takes_other_subjects() 
     .unwrap();
     let unfiltered = open().await.unwrap_err().to_string();
     assert!(
-        unfiltered.contains("instead of only") && unfiltered.contains("tributary-nats provision"),
+        unfiltered.contains("instead of only") && unfiltered.contains("tributary nats provision"),
         "{unfiltered}"
     );
 }

@@ -117,7 +117,7 @@ async fn the_service_refuses_a_key_that_may_read_meilisearchs_keys_and_runs_on_i
         let text = err.to_string();
         assert!(
             text.contains("search.meilisearch_api_key")
-                && text.contains("tributary-meili provision"),
+                && text.contains("tributary meili provision"),
             "the refusal names the key and the step: {text}"
         );
         assert!(!text.contains(key), "the key is not repeated: {text}");

@@ -1,5 +1,5 @@
 //! The search service's own Meilisearch API key: made, with the master key, by
-//! `tributary-meili provision` ([`provision_key`]), allowed only the actions the backend uses on
+//! `tributary meili provision` ([`provision_key`]), allowed only the actions the backend uses on
 //! its two indexes; and the start-up check that refuses a key able to manage keys
 //! ([`refuse_key_manager`]), which the master key and any `*` or `keys.get` key are: such a
 //! key reads every key, the default admin key included.
@@ -134,7 +134,7 @@ pub async fn provision_key(
     let body = json!({
         "uid": uid,
         "name": "tributary-search",
-        "description": format!("The Tributary search service: index {index_name} and its rebuild (made by tributary-meili provision)"),
+        "description": format!("The Tributary search service: index {index_name} and its rebuild (made by tributary meili provision)"),
         "actions": ACTIONS,
         "indexes": wanted_indexes,
         "expiresAt": null,
@@ -200,7 +200,7 @@ pub async fn refuse_key_manager(url: &str, api_key: Option<&str>) -> Result<(), 
     if answer.status().is_success() {
         return Err(failed(
             "check key",
-            "search.meilisearch_api_key may read Meilisearch's API keys (it is the master key, or a key with `*` or `keys.get`), so whoever took it from the search service would hold every key; give the search service the key `tributary-meili provision` makes (search.meilisearch_api_key_file), allowed only what it uses on its own index",
+            "search.meilisearch_api_key may read Meilisearch's API keys (it is the master key, or a key with `*` or `keys.get`), so whoever took it from the search service would hold every key; give the search service the key `tributary meili provision` makes (search.meilisearch_api_key_file), allowed only what it uses on its own index",
         ));
     }
     Ok(())
