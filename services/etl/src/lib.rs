@@ -4,11 +4,15 @@
 //! Items arrive on `connector.items.>` through the durable pull consumer `etl-items`, shared
 //! by every ETL process. [`pipeline`] batches them; [`normalise`] validates and normalises
 //! each; [`store`] writes a batch (rows, source records and outbox events) in one transaction;
-//! [`tributary_kit::outbox`] publishes the events to JetStream. `main.rs` only runs [`build`] until a signal
+//! [`tributary_kit::outbox`] publishes the events to JetStream. [`people_api`] answers the
+//! `etl.people.*` requests: a person's view, suggestions and shared identifiers, and the
+//! unmerges and merges a person decides. `main.rs` only runs [`build`] until a signal
 //! arrives, and `tributary up` runs it next to the other four services in one process.
 
 pub mod hash;
 pub mod normalise;
+pub mod people_api;
+pub mod people_reads;
 pub mod pipeline;
 pub mod store;
 pub mod write_grants;
@@ -64,7 +68,8 @@ fn phone_region(config: &Config) -> Result<phonenumber::country::Id, ConfigError
 }
 
 /// Starts the service: connects to NATS and PostgreSQL (migrating it), opens the
-/// `etl-items` consumer (provisioned beforehand), and runs the item pipeline and the outbox publisher.
+/// `etl-items` consumer (provisioned beforehand), runs the item pipeline and the outbox
+/// publisher, and answers `etl.people.*`.
 pub async fn build(config: Config) -> Result<ServiceRuntime, KitError> {
     let region = phone_region(&config)?;
     let runtime = ServiceRuntime::start(SERVICE, config).await?;
@@ -96,6 +101,7 @@ pub async fn build(config: Config) -> Result<ServiceRuntime, KitError> {
         publisher.run(backoff, shutdown).await;
         Ok(())
     });
+    people_api::serve(&runtime, pool.clone(), wake.clone()).await?;
     let pipeline = ItemPipeline::new(
         Normaliser::new(runtime.subjects.clone(), region),
         BatchWriter::new(pool, runtime.subjects.clone()),

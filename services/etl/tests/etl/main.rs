@@ -12,6 +12,7 @@ mod merge;
 mod nul;
 mod outage;
 mod people;
+mod people_api;
 mod purge;
 mod sources;
 mod versions;
