@@ -304,11 +304,7 @@ pub(crate) async fn enable(
     signed_in: SignedIn,
     Path(instance_id): Path<String>,
 ) -> Response {
-    let flash = match state.manager.enable(&instance_id, &state.actor).await {
-        Ok(_) => Flash::done("Enabled: its service starts it."),
-        Err(e) => Flash::refused(e.into()),
-    };
-    signed_in.then(flash, &instance_path(&instance_id)).await
+    switch(&state, signed_in, &instance_id, true).await
 }
 
 /// `POST /instances/{id}/disable`: `POST /api/v1/instances/{id}/disable`.
@@ -317,11 +313,27 @@ pub(crate) async fn disable(
     signed_in: SignedIn,
     Path(instance_id): Path<String>,
 ) -> Response {
-    let flash = match state.manager.disable(&instance_id, &state.actor).await {
+    switch(&state, signed_in, &instance_id, false).await
+}
+
+/// Enables (`on`) or disables an instance, as the admin API's routes do, and shows how it went.
+async fn switch(
+    state: &ConsoleState,
+    signed_in: SignedIn,
+    instance_id: &str,
+    on: bool,
+) -> Response {
+    let done = if on {
+        state.manager.enable(instance_id, &state.actor).await
+    } else {
+        state.manager.disable(instance_id, &state.actor).await
+    };
+    let flash = match done {
+        Ok(_) if on => Flash::done("Enabled: its service starts it."),
         Ok(_) => Flash::done("Disabled: its service stops it."),
         Err(e) => Flash::refused(e.into()),
     };
-    signed_in.then(flash, &instance_path(&instance_id)).await
+    signed_in.then(flash, &instance_path(instance_id)).await
 }
 
 /// `POST /instances/{id}/config`: `PUT /api/v1/instances/{id}/config` with the form's
