@@ -23,7 +23,9 @@ use tributary_proto::requests::plugins::token_fingerprint;
 
 use crate::retry::{parse_retry_after, RetryPolicy};
 use crate::PluginError;
-use egress::{check_address, CheckedResolver, EgressSettings, RefusedAddress};
+use egress::{
+    check_address, resolve_checked, CheckedResolver, EgressSettings, RefusedAddress, Unreachable,
+};
 pub use response::HttpResponse;
 use response::{read_limited, Limited};
 
@@ -292,6 +294,35 @@ impl PluginHttp {
     /// The most body bytes of one answer this client reads.
     pub fn max_response_bytes(&self) -> u64 {
         self.inner.max_response_bytes
+    }
+
+    /// The addresses `host` (a name or an IP address) resolves to that the instance may
+    /// connect to on `port`, checked by the rules of every request of this client: for a
+    /// built-in plugin that opens a connection of its own (the e-mail channel's SMTP).
+    ///
+    /// The name is resolved now, and every address is checked as [`PluginHttp`] checks the
+    /// ones it connects to: loopback, private, link-local (the metadata service
+    /// 169.254.169.254), CGNAT and the other addresses inside the network are dropped unless
+    /// the operator allows private targets ([`PluginHttpBuilder::allow_private_network`])
+    /// and a grant names `host` exactly. Connect to the addresses answered, never to the name
+    /// again: a second lookup may answer another address (DNS rebinding). The grant of `host`
+    /// on `port` is the caller's to check first ([`Grants::check_outbound`]).
+    ///
+    /// When every address is refused, the error is [`PluginError::Other`], naming the host,
+    /// the first address refused, what kind of address it is and the setting and grant that
+    /// would allow it; a name that cannot be resolved is [`PluginError::Transient`].
+    pub async fn resolve_checked(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> Result<Vec<std::net::SocketAddr>, PluginError> {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        resolve_checked(&self.inner.grants, self.inner.egress, host, port)
+            .await
+            .map_err(|unreachable| match unreachable {
+                Unreachable::Refused(refused) => PluginError::Other(refused.to_string()),
+                other => PluginError::Transient(other.to_string()),
+            })
     }
 
     /// Starts a request; an invalid URL is reported when it is sent.

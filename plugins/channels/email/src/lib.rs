@@ -47,6 +47,7 @@ impl ChannelPlugin for Email {
         // connection is made: the host on its port (`${server}` with
         // `smtp://relay.lan:2525` grants `relay.lan:2525`), or, on SMTP's own port for the
         // TLS mode (587, 465, 25), a grant of the host alone, as 80 and 443 are for HTTP.
+        // The addresses the host resolves to are checked when connecting (smtp::send).
         let server = &settings.server;
         let grants = ctx.grants();
         grants
@@ -59,7 +60,7 @@ impl ChannelPlugin for Email {
                 }
             })?;
         let (email, message_id) = message::build(&msg, &settings.from)?;
-        smtp::send(&settings, &email).await?;
+        smtp::send(ctx.http(), &settings, &email).await?;
         Ok(SentMessage {
             id: msg.id,
             provider_message_id: message_id,

@@ -437,6 +437,151 @@ async fn a_host_not_granted_is_refused_before_connecting() {
     assert!(sink.records().is_empty());
 }
 
+/// A context granted `permissions` whose client behaves as a default deployment's: no
+/// private targets (`plugins.allow_private_network` unset).
+fn deployed(server: &str, permissions: &[&str]) -> TestContext {
+    context(server, permissions).with_http(|http| http.allow_private_network(false))
+}
+
+#[tokio::test]
+async fn a_name_pointed_at_loopback_is_refused_before_connecting() {
+    // `localhost` stands for any name an attacker points at 127.0.0.1 (or rebinds there
+    // after a first, public answer) to reach a mail server inside the network. The grant
+    // covers the name and port, as `${server}` grants them; the address is what is refused.
+    let sink = SmtpSink::start();
+    let server = format!("smtp://localhost:{}?tls=none", sink.port);
+    let ctx = deployed(
+        &server,
+        &[&format!("network:outbound:localhost:{}", sink.port)],
+    );
+
+    let err = Email
+        .send_message(&ctx.ctx(), message(&[("alice@example.com", None)]))
+        .await
+        .unwrap_err();
+
+    let reason = match &err {
+        PluginError::Other(reason) => reason,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    assert!(
+        reason.contains(&format!("SMTP localhost:{}", sink.port))
+            && reason.contains("localhost resolves to 127.0.0.1")
+            && reason.contains("loopback")
+            && reason.contains("plugins.allow_private_network"),
+        "{reason}"
+    );
+    assert!(sink.records().is_empty(), "{:?}", sink.records());
+    // The sink is still listening: its silence is the refusal's, not a server gone.
+    assert!(TcpStream::connect(("127.0.0.1", sink.port)).is_ok());
+}
+
+#[tokio::test]
+async fn a_granted_loopback_address_needs_the_operator_and_nothing_connects() {
+    // A bare listener, so that any connection at all would show.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = format!("smtp://127.0.0.1:{port}?tls=none");
+    let ctx = deployed(&server, &[&format!("network:outbound:127.0.0.1:{port}")]);
+
+    let err = Email
+        .send_message(&ctx.ctx(), message(&[("alice@example.com", None)]))
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(&err, PluginError::Other(r) if r.contains("127.0.0.1 resolves to 127.0.0.1, a loopback address")),
+        "{err:?}"
+    );
+    let accepted = listener.accept();
+    assert!(
+        matches!(&accepted, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "a connection was made: {accepted:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_cloud_metadata_address_is_refused_without_a_connection_even_when_granted() {
+    // 169.254.169.254 answers a cloud host's own credentials. Refused before any connection
+    // (which would time out here): one attempt, no retry, at once.
+    let ctx = TestContext::new(
+        &["network:outbound:169.254.169.254:25"],
+        json!({ "server": "smtp://169.254.169.254:25?tls=none", "from": FROM, "timeoutSecs": 2 }),
+    )
+    .with_http(|http| http.allow_private_network(false));
+    let started = Instant::now();
+
+    let err = Email
+        .send_message(&ctx.ctx(), message(&[("alice@example.com", None)]))
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(&err, PluginError::Other(r) if r.contains("169.254.169.254") && r.contains("metadata") && r.contains("plugins.allow_private_network")),
+        "{err:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_private_address_is_reached_only_through_a_grant_naming_the_host() {
+    // Allowed by the operator, a name inside the network is reached when the grant names
+    // it, as the SDK's HTTP client does: `localhost` granted is delivered to.
+    let sink = SmtpSink::start();
+    let server = format!("smtp://localhost:{}?tls=none", sink.port);
+    let ctx = context(
+        &server,
+        &[&format!("network:outbound:localhost:{}", sink.port)],
+    );
+    Email
+        .send_message(&ctx.ctx(), message(&[("alice@example.com", None)]))
+        .await
+        .unwrap();
+    assert_eq!(sink.mails().len(), 1);
+}
+
+#[tokio::test]
+async fn implicit_tls_to_the_checked_address_verifies_the_configured_name() {
+    // The connection goes to the checked address, the TLS handshake names the host: the
+    // server name (SNI) of the ClientHello is `localhost`, the certificate it must show.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hello = std::thread::spawn(move || {
+        use std::io::Read;
+        let (mut stream, _) = listener.accept().unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut buffer = vec![0; 4096];
+        let read = stream.read(&mut buffer).unwrap_or(0);
+        buffer.truncate(read);
+        buffer
+    });
+    let ctx = TestContext::new(
+        &[&format!("network:outbound:localhost:{port}")],
+        json!({ "server": format!("smtps://localhost:{port}"), "from": FROM, "timeoutSecs": 2 }),
+    );
+
+    let err = Email
+        .send_message(&ctx.ctx(), message(&[("alice@example.com", None)]))
+        .await
+        .unwrap_err();
+
+    let hello = hello.join().unwrap();
+    // A TLS handshake record (22) carrying the name.
+    assert_eq!(hello.first(), Some(&22), "{hello:?}");
+    assert!(
+        hello.windows(b"localhost".len()).any(|w| w == b"localhost"),
+        "no server name in the ClientHello"
+    );
+    assert!(err.to_string().contains("(at 127.0.0.1)"), "{err}");
+}
+
 #[tokio::test]
 async fn an_invalid_recipient_is_named_and_nothing_is_sent() {
     let sink = SmtpSink::start();

@@ -83,12 +83,57 @@ impl Resolve for CheckedResolver {
         let host = name.as_str().to_owned();
         Box::pin(async move {
             // The port is the connector's to set; 0 here.
-            let found: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let kept = allowed_addresses(&grants, settings, &host, found)?;
-            Ok(Box::new(kept.into_iter()) as Addrs)
+            match resolve_checked(&grants, settings, &host, 0).await {
+                Ok(kept) => Ok(Box::new(kept.into_iter()) as Addrs),
+                // The refusal itself, so that the client finds it among the error's causes.
+                Err(Unreachable::Refused(refused)) => Err(Box::new(refused) as _),
+                Err(Unreachable::Lookup { source, .. }) => Err(Box::new(source) as _),
+                Err(other) => Err(Box::new(other) as _),
+            }
         })
     }
+}
+
+/// Why a host leads to no address that may be connected to.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Unreachable {
+    /// The system's resolver failed.
+    #[error("cannot resolve {host}: {source}")]
+    Lookup {
+        /// The host as asked.
+        host: String,
+        /// What the resolver said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Every address it resolved to was refused; this is the first.
+    #[error(transparent)]
+    Refused(RefusedAddress),
+    /// It resolved to no address at all.
+    #[error("{host} resolves to no address")]
+    NoAddress {
+        /// The host as asked.
+        host: String,
+    },
+}
+
+/// Resolves `host` (a name or an IP address, without brackets) on `port` with the system's
+/// resolver and keeps the addresses [`check_address`] passes, in order: what a connection
+/// to `host` may be made to, and the only addresses it may be made to.
+pub(crate) async fn resolve_checked(
+    grants: &Grants,
+    settings: EgressSettings,
+    host: &str,
+    port: u16,
+) -> Result<Vec<SocketAddr>, Unreachable> {
+    let found: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|source| Unreachable::Lookup {
+            host: host.to_owned(),
+            source,
+        })?
+        .collect();
+    allowed_addresses(grants, settings, host, found)
 }
 
 /// The addresses of `found` (what `host` resolved to) that [`check_address`] passes, in
@@ -98,7 +143,7 @@ fn allowed_addresses(
     settings: EgressSettings,
     host: &str,
     found: Vec<SocketAddr>,
-) -> Result<Vec<SocketAddr>, Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<Vec<SocketAddr>, Unreachable> {
     let mut refused = None;
     let mut kept = Vec::with_capacity(found.len());
     for address in found {
@@ -110,8 +155,10 @@ fn allowed_addresses(
         }
     }
     match refused {
-        Some(refusal) if kept.is_empty() => Err(Box::new(refusal)),
-        _ if kept.is_empty() => Err(format!("{host} resolves to no address").into()),
+        Some(refusal) if kept.is_empty() => Err(Unreachable::Refused(refusal)),
+        _ if kept.is_empty() => Err(Unreachable::NoAddress {
+            host: host.to_owned(),
+        }),
         _ => Ok(kept),
     }
 }

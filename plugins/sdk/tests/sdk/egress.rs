@@ -220,3 +220,58 @@ async fn a_body_within_the_limit_is_read_whole() {
 
     assert_eq!(bytes.len(), 16 * 1024);
 }
+
+/// What `resolve_checked` answers `test`'s instance for `host` on `port`.
+async fn resolve(
+    test: &TestContext,
+    host: &str,
+    port: u16,
+) -> Result<Vec<std::net::SocketAddr>, PluginError> {
+    test.ctx().http().resolve_checked(host, port).await
+}
+
+#[tokio::test]
+async fn a_plugin_connecting_itself_is_handed_only_the_addresses_it_may_reach() {
+    // What the e-mail channel asks before it opens its SMTP connection: the same rules as the
+    // client's own connections, for a name pointed at loopback and for the metadata address.
+    let test = deployed(&["network:outbound:localhost:2525"]);
+    let err = resolve(&test, "localhost", 2525).await.unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("localhost resolves to 127.0.0.1")
+            && message.contains("loopback")
+            && message.contains("plugins.allow_private_network"),
+        "{message}"
+    );
+    assert!(matches!(err, PluginError::Other(_)), "{err:?}");
+
+    let err = resolve(&test, "169.254.169.254", 25).await.unwrap_err();
+    assert!(
+        err.to_string().contains("169.254.169.254") && err.to_string().contains("metadata"),
+        "{err}"
+    );
+
+    // Allowed by the operator, a private address still needs a grant naming the host itself.
+    let other = deployed_allowing_private(&["network:outbound:mail.example.com"]);
+    let err = resolve(&other, "localhost", 2525).await.unwrap_err();
+    assert!(err.to_string().contains("exactly"), "{err}");
+
+    // A name that does not resolve may resolve later: transient, naming it.
+    let err = resolve(&test, "no-such-host.invalid", 25)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, PluginError::Transient(r) if r.contains("cannot resolve no-such-host.invalid")),
+        "{err:?}"
+    );
+
+    let allowed = deployed_allowing_private(&["network:outbound:localhost:2525"]);
+    let addresses = resolve(&allowed, "localhost", 2525).await.unwrap();
+    assert!(!addresses.is_empty());
+    assert!(
+        addresses
+            .iter()
+            .all(|a| a.ip().is_loopback() && a.port() == 2525),
+        "{addresses:?}"
+    );
+}
