@@ -101,6 +101,38 @@ const SECRET_REQUESTS: [(&str, &str); 4] = [
     ("plugins.token.channel", "channel"),
 ];
 
+/// The ETL's people requests: what the endpoint listens on, and who may ask on which subject.
+/// A change ends in the NATS user asking, which the ETL records as who decided, so each may
+/// be sent by that user alone: `admin` sending one as `plugin-manager` (or the reverse) would
+/// put a decision under another's name.
+const PEOPLE_REQUESTS: [(&str, &str, &str); 9] = [
+    ("etl.people.show", "etl.people.show", "admin"),
+    (
+        "etl.people.suggestions",
+        "etl.people.suggestions",
+        "plugin-manager",
+    ),
+    ("etl.people.shared", "etl.people.shared", "admin"),
+    ("etl.people.unmerge.*", "etl.people.unmerge.admin", "admin"),
+    ("etl.people.merge.*", "etl.people.merge.admin", "admin"),
+    ("etl.people.decide.*", "etl.people.decide.admin", "admin"),
+    (
+        "etl.people.unmerge.*",
+        "etl.people.unmerge.plugin-manager",
+        "plugin-manager",
+    ),
+    (
+        "etl.people.merge.*",
+        "etl.people.merge.plugin-manager",
+        "plugin-manager",
+    ),
+    (
+        "etl.people.decide.*",
+        "etl.people.decide.plugin-manager",
+        "plugin-manager",
+    ),
+];
+
 /// The variable deploy/nats-server.conf reads a user's password from.
 fn password_var(user: &str) -> String {
     format!("NATS_{}_PASSWORD", user.to_uppercase().replace('-', "_"))
@@ -554,6 +586,9 @@ async fn every_service_does_its_work_as_its_own_nats_user() {
                 || subject.starts_with("plugins.heartbeat.")
             {
                 subject.replace('*', "connector")
+            } else if subject.starts_with("etl.people.") {
+                // The CLI's changes about people, on its own user's subject.
+                subject.replace('*', "admin")
             } else {
                 subject.replace('*', "none")
             };
@@ -828,6 +863,22 @@ async fn what_belongs_to_another_service_is_refused() {
         "the channel service",
     )
     .await;
+    // The operator (the CLI) and the plugin manager (the admin API) ask the ETL about people,
+    // each its changes under its own name; reads are open to both.
+    for (pattern, subject, asker) in PEOPLE_REQUESTS {
+        let mut askers = vec![asker];
+        if !subject.ends_with(asker) {
+            askers.push(if asker == "admin" {
+                "plugin-manager"
+            } else {
+                "admin"
+            });
+        }
+        for asker in askers {
+            let mut requests = user("etl").watch(pattern).await;
+            delivered(user(asker), subject, &mut requests, "the ETL").await;
+        }
+    }
     // Your own program pulls from the durable consumer the operator provisioned for it.
     let own = user("subscriber");
     let consumer: jetstream::consumer::PullConsumer = own
@@ -948,6 +999,34 @@ async fn what_belongs_to_another_service_is_refused() {
     for who in ["connector", "search", "subscriber"] {
         user(who).publish_refused("channel.send.helpdesk").await;
     }
+    // People: no service but the plugin manager asks; a change under another caller's name
+    // is an impersonation (the ETL would record the wrong one as who decided).
+    let mut people_requests = Vec::new();
+    for (pattern, _, _) in PEOPLE_REQUESTS {
+        people_requests.push(user("etl").watch(pattern).await);
+    }
+    for (_, subject, asker) in PEOPLE_REQUESTS {
+        let changes_as = subject.rsplit('.').next().filter(|t| *t == asker);
+        for who in RUNNING_USERS.into_iter().chain(["provision"]) {
+            let allowed =
+                who == asker || (changes_as.is_none() && matches!(who, "admin" | "plugin-manager"));
+            if !allowed {
+                user(who).publish_refused(subject).await;
+            }
+        }
+    }
+    for forged in ["etl.people.merge.etl", "etl.people.unmerge.none"] {
+        for who in ["admin", "plugin-manager"] {
+            user(who).publish_refused(forged).await;
+        }
+    }
+    assert_nothing_on(
+        people_requests
+            .iter_mut()
+            .map(|s| (s, "an etl.people request by a user that may not ask it"))
+            .collect(),
+    )
+    .await;
     assert_nothing_on(vec![
         (
             &mut runtime_requests,
