@@ -433,6 +433,7 @@ pub struct PluginLifecycle {
 
 /// How a sync was asked to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SyncMode {
     /// From the stored cursor.

@@ -136,14 +136,14 @@ pub(super) struct Finals {
 }
 
 /// One record of the region, stored or brought by the batch.
-struct RegionRecord {
+struct RegionRecord<'r> {
     key: RecordKey,
     /// Its person before: stored, or the fresh id planned for a new record.
     before: Uuid,
     /// Whether `before` is a stored person.
     stored_person: bool,
     version: DateTime<Utc>,
-    fields: PersonFields,
+    fields: &'r PersonFields,
     /// The batch item that brings it, if any.
     cause: Option<usize>,
 }
@@ -187,7 +187,7 @@ pub(super) async fn resolve_region<'a>(
                 before: record.person,
                 stored_person: true,
                 version: record.version,
-                fields: record.fields.clone(),
+                fields: &record.fields,
                 cause: None,
             },
         );
@@ -206,7 +206,7 @@ pub(super) async fn resolve_region<'a>(
                         before: change.entity_id,
                         stored_person: change.row_exists,
                         version: change.item.version,
-                        fields: fields.clone(),
+                        fields,
                         cause: Some(change.index),
                     },
                 );
@@ -216,7 +216,7 @@ pub(super) async fn resolve_region<'a>(
             }
         }
     }
-    let records: Vec<RegionRecord> = by_key.into_values().collect();
+    let records: Vec<RegionRecord<'_>> = by_key.into_values().collect();
     let has_stored = !stored.records.is_empty();
     let decided = if has_stored {
         let keys: Vec<&RecordKey> = stored.records.keys().collect();
@@ -230,7 +230,7 @@ pub(super) async fn resolve_region<'a>(
             .iter()
             .map(|r| Record {
                 key: r.key.clone(),
-                name: name_of(&r.fields),
+                name: name_of(r.fields),
                 emails: r.fields.emails.clone(),
                 phones: r.fields.phones.clone(),
             })
@@ -299,10 +299,13 @@ pub(super) async fn resolve_region<'a>(
         for &i in members {
             finals.person_of.insert(records[i].key.clone(), id);
         }
-        let keys: BTreeSet<RecordKey> = members.iter().map(|&i| records[i].key.clone()).collect();
         let touched = members.iter().any(|&i| records[i].cause.is_some());
-        if stored_people.contains(&id) && !touched && members_before.get(&id) == Some(&keys) {
-            continue; // the same records as before, none of them changed
+        if !touched && stored_people.contains(&id) {
+            let keys: BTreeSet<RecordKey> =
+                members.iter().map(|&i| records[i].key.clone()).collect();
+            if members_before.get(&id) == Some(&keys) {
+                continue; // the same records as before, none of them changed
+            }
         }
         let cause = members
             .iter()
@@ -354,7 +357,7 @@ pub(super) async fn resolve_region<'a>(
             if stored_people.contains(&merged) {
                 changes.merges.push((merged, id));
             } else if let Some(&i) = members.iter().find(|&&i| records[i].before == merged) {
-                let json = serde_json::to_value(&records[i].fields)
+                let json = serde_json::to_value(records[i].fields)
                     .map_err(|e| StoreError::Encode(e.to_string()))?;
                 let mut row = entity_row(json, merged, &now_json);
                 row["merged_into"] = json!(id);
@@ -638,8 +641,8 @@ impl IdentityNotes {
                 "a_instance_id": a.key.instance_id, "a_external_id": a.key.external_id,
                 "b_instance_id": b.key.instance_id, "b_external_id": b.key.external_id,
                 "kind": s.kind.as_str(), "identifier": s.identifier, "score": s.score,
-                "a_name": name_of(&a.fields).unwrap_or_default(),
-                "b_name": name_of(&b.fields).unwrap_or_default(),
+                "a_name": name_of(a.fields).unwrap_or_default(),
+                "b_name": name_of(b.fields).unwrap_or_default(),
                 "created_at": now,
             }));
         }
