@@ -155,7 +155,7 @@ impl InstanceContexts {
 /// whose source (service and instance) the host sets: a plugin names only the last part of
 /// the subject and the payload, so whatever its grants say it cannot publish on a service's
 /// subject, the JetStream API or an inbox with the service's NATS identity, nor pass for
-/// another instance.
+/// another instance. A publish returns once the server has the event.
 #[derive(Debug, Clone)]
 pub struct NatsEventSink {
     nats: async_nats::Client,
@@ -198,6 +198,12 @@ impl EventSink for NatsEventSink {
                 envelope.headers(),
                 payload.into(),
             )
+            .await
+            .map_err(|e| PluginError::Transient(format!("cannot publish on {bare}: {e}")))?;
+        // Sent, not only buffered: an instance that ends right after its event, or a host
+        // stopping it, loses nothing, and whoever listens has it when this returns.
+        self.nats
+            .flush()
             .await
             .map_err(|e| PluginError::Transient(format!("cannot publish on {bare}: {e}")))
     }
