@@ -2,11 +2,13 @@
 // (playwright-core), against the real services that tests/tests/console.rs starts. It signs in
 // (a wrong token first), looks at every page, forges a form post without its CSRF token,
 // enables a folder connector instance, presses Sync now and watches the page update itself
-// until the sync has succeeded, disables it with the keyboard alone, and signs out; every
-// form field must have a label. Screenshots go to $SCREENSHOTS.
+// until the sync has succeeded, finds the synced notes through search, opens a person two
+// instances know and unmerges her, disables the instance with the keyboard alone, and signs
+// out; every form field must have a label. Screenshots go to $SCREENSHOTS.
 //
 // Inputs (environment): CONSOLE_URL, ADMIN_TOKEN, INSTANCE, FILES (how many files the
-// instance's folder holds), SCREENSHOTS, PLAYWRIGHT_MODULES (scripts/playwright-modules),
+// instance's folder holds), PERSON_WORD, PERSON_NAME and PERSON_EMAIL (a person of two
+// instances, merged by her address, and a word that finds her), SCREENSHOTS, PLAYWRIGHT_MODULES (scripts/playwright-modules),
 // WRONG_TOKEN_MESSAGE, CSRF_MESSAGE. Prints one line per step; exits 1 on the first failure.
 
 import assert from "node:assert/strict";
@@ -144,7 +146,43 @@ try {
   await shot(page, "instance-synced");
   step(`Sync now: the page showed the full sync succeed with ${files} items, without a reload`);
 
+  // Search: the synced notes, found by a word of theirs, the word marked in each snippet.
+  await page.getByRole("link", { name: "Search" }).click();
+  await page.getByRole("heading", { name: "Search" }).waitFor();
+  await everyFieldLabelled(page, "search");
+  await page.getByLabel("Words").fill("herons");
+  await page.getByLabel("Type").selectOption("document");
+  await page.getByRole("button", { name: "Search" }).click();
+  await page.locator("#results-total").waitFor();
+  assert.equal((await page.locator("#results-total").textContent()).trim(), String(files));
+  const marked = await page.$$eval("li.hit mark", (marks) => marks.map((m) => m.textContent.toLowerCase()));
+  assert.ok(marked.length >= files && marked.every((m) => m.startsWith("heron")), `marked: ${marked}`);
+  await shot(page, "search");
+  step(`search found the ${files} notes by a word of theirs, marked in each snippet`);
+
+  // A person both demo instances know: one person of two records, merged by her address,
+  // with the evidence; unmerged from her page.
+  await page.getByLabel("Words").fill(env("PERSON_WORD"));
+  await page.getByLabel("Type").selectOption("person");
+  await page.getByRole("button", { name: "Search" }).click();
+  await page.locator("#results-total").waitFor();
+  assert.equal((await page.locator("#results-total").textContent()).trim(), "1");
+  await page.getByRole("link", { name: env("PERSON_NAME") }).click();
+  await page.getByRole("heading", { name: env("PERSON_NAME") }).waitFor();
+  assert.equal((await page.locator("#sources-count").textContent()).trim(), "2");
+  const merge = (await page.locator("li.merge").first().textContent()).replace(/\s+/g, " ");
+  assert.ok(merge.includes(`shared e-mail ${env("PERSON_EMAIL")}`), merge);
+  await everyFieldLabelled(page, "person");
+  await shot(page, "person");
+  await page.getByRole("button", { name: "Unmerge" }).click();
+  await page.getByText(/Split into 2 people/).waitFor();
+  assert.equal((await page.locator("#sources-count").textContent()).trim(), "1");
+  assert.ok((await page.content()).includes("kept apart by admin-console:"));
+  await shot(page, "person-unmerged");
+  step("a person of two records showed her merge's evidence and was unmerged from her page");
+
   // Disable with the keyboard alone: Tab to the button, Enter.
+  await page.goto(`${base}/instances/${instance}`);
   const disable = page.getByRole("button", { name: "Disable" });
   await page.locator("body").focus();
   for (let i = 0; i < 60 && !(await disable.evaluate((b) => b === document.activeElement)); i++) {

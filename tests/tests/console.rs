@@ -2,7 +2,8 @@
 //! by Playwright (tests/console/console.mjs) against the five real service processes. Sign-in
 //! with a wrong token, then the right one; every page; a forged form post without its CSRF
 //! token refused; a folder connector instance enabled, synced with Sync now while the page
-//! follows it, and disabled with the keyboard; sign-out. Screenshots of each page go to
+//! follows it, its notes found through the search page, and disabled with the keyboard; a
+//! person two demo instances know shown with her merge's evidence and unmerged; sign-out. Screenshots of each page go to
 //! `<target dir>/console-screenshots/` (CI keeps them as artefacts); docs/console/ holds the
 //! main ones.
 //!
@@ -20,10 +21,15 @@ use serde_json::json;
 use tributary_e2e::{eventually, Stack};
 use tributary_plugin_manager::console::auth::{CSRF_REFUSED, WRONG_TOKEN};
 use tributary_proto::requests::connector::{StateQuery, SyncStateView};
+use tributary_proto::streams::ConsumerKey;
 use tributary_proto::ServiceName;
 
 const INSTANCE: &str = "notes";
 const FILES: usize = 7;
+/// Two instances of the demo set: each of its seven people comes from both, one person each.
+const DEMOS: [&str; 2] = ["demo-a", "demo-b"];
+/// One of them, her address and a word that finds her.
+const PERSON: (&str, &str, &str) = ("Ada Okafor", "ada@riverbend.example", "Okafor");
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -86,6 +92,28 @@ async fn an_operator_signs_in_syncs_and_disables_an_instance_in_chromium() {
         )
         .await;
 
+    for demo in DEMOS {
+        stack
+            .admin_install("tributary.demo", demo, json!({ "schedule": "24h" }))
+            .await;
+        stack.admin_enable(demo).await;
+    }
+    // Both synced and each person merged: fourteen records, seven people, all indexed.
+    let records = "SELECT count(*) FROM source_record WHERE entity_type = 'person' \
+                   AND instance_id IN ('demo-a', 'demo-b')";
+    stack
+        .wait_for_rows(records, 14, std::time::Duration::from_secs(60))
+        .await;
+    let people =
+        "SELECT count(DISTINCT entity_id) FROM source_record WHERE entity_type = 'person' \
+                  AND instance_id IN ('demo-a', 'demo-b')";
+    stack
+        .wait_for_rows(people, 7, std::time::Duration::from_secs(60))
+        .await;
+    stack
+        .wait_consumer_settled(ConsumerKey::SearchIndexer, 60)
+        .await;
+
     let shots = screenshots();
     let base = format!("http://{}", stack.http_addr(ServiceName::PluginManager));
     let token = stack
@@ -101,6 +129,9 @@ async fn an_operator_signs_in_syncs_and_disables_an_instance_in_chromium() {
         .env("ADMIN_TOKEN", &token)
         .env("INSTANCE", INSTANCE)
         .env("FILES", FILES.to_string())
+        .env("PERSON_NAME", PERSON.0)
+        .env("PERSON_EMAIL", PERSON.1)
+        .env("PERSON_WORD", PERSON.2)
         .env("SCREENSHOTS", &shots)
         .env("PLAYWRIGHT_MODULES", &modules)
         .env("WRONG_TOKEN_MESSAGE", WRONG_TOKEN)
@@ -161,7 +192,31 @@ async fn an_operator_signs_in_syncs_and_disables_an_instance_in_chromium() {
         .collect();
     assert_eq!(by_console, ["enable", "disable"], "{audit}");
 
+    // The unmerge the browser asked for, recorded as the console's.
+    let split = stack
+        .count(
+            "SELECT count(DISTINCT entity_id) FROM source_record WHERE entity_type = 'person' \
+             AND instance_id IN ('demo-a', 'demo-b')",
+        )
+        .await;
+    assert_eq!(split, 8, "one of the seven split in two");
+    let ada: uuid::Uuid = sqlx::query_scalar(
+        "SELECT entity_id FROM source_record WHERE instance_id = 'demo-a' AND external_id = 'p-ada'",
+    )
+    .fetch_one(stack.pool())
+    .await
+    .unwrap();
+    let (status, shown) = stack
+        .admin(reqwest::Method::GET, &format!("/api/v1/people/{ada}"), None)
+        .await;
+    assert_eq!(status, 200, "{shown}");
+    let actor = shown["decisions"][0]["actor"].as_str().unwrap_or_default();
+    assert!(actor.starts_with("admin-console:"), "{shown}");
+
     for page in [
+        "search",
+        "person",
+        "person-unmerged",
         "sign-in",
         "sign-in-refused",
         "overview",

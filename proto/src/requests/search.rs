@@ -28,6 +28,52 @@ pub const HIGHLIGHT_START: &str = "<mark>";
 /// The tag a snippet closes after a matched word.
 pub const HIGHLIGHT_END: &str = "</mark>";
 
+/// A piece of a snippet, as plain text: its words, and whether they matched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SnippetPart {
+    /// The text, entities decoded.
+    pub text: String,
+    /// Whether it is a matched word (between [`HIGHLIGHT_START`] and [`HIGHLIGHT_END`]).
+    pub matched: bool,
+}
+
+/// A snippet (escaped HTML with `<mark>` around matched words) as plain-text parts, for a
+/// reader that escapes or styles text itself (a terminal, a template that escapes everything
+/// it prints). An unclosed `<mark>` marks the rest.
+pub fn snippet_parts(snippet: &str) -> Vec<SnippetPart> {
+    fn decoded(text: &str) -> String {
+        text.replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&amp;", "&")
+    }
+    let mut parts = Vec::new();
+    let mut rest = snippet;
+    while !rest.is_empty() {
+        let (before, after) = match rest.split_once(HIGHLIGHT_START) {
+            Some((before, after)) => (before, Some(after)),
+            None => (rest, None),
+        };
+        if !before.is_empty() {
+            parts.push(SnippetPart {
+                text: decoded(before),
+                matched: false,
+            });
+        }
+        let Some(after) = after else { break };
+        let (word, next) = after.split_once(HIGHLIGHT_END).unwrap_or((after, ""));
+        if !word.is_empty() {
+            parts.push(SnippetPart {
+                text: decoded(word),
+                matched: true,
+            });
+        }
+        rest = next;
+    }
+    parts
+}
+
 /// What to search for: words (typos tolerated; empty finds everything), filters and a page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -272,4 +318,25 @@ super::requests! {
     SearchQuery => "query", SearchResults, &[BadRequest, Internal];
     StatsQuery => "stats", IndexStats, &[BadRequest, Internal];
     StartReindex => "reindex", ReindexStarted, &[BadRequest, Conflict, Internal];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snippet_is_plain_text_parts_with_its_matched_words() {
+        let parts = snippet_parts("a &lt;b&gt; &amp; <mark>caf&#39;e</mark> x<mark>y");
+        let shown: Vec<(&str, bool)> = parts.iter().map(|p| (p.text.as_str(), p.matched)).collect();
+        assert_eq!(
+            shown,
+            [
+                ("a <b> & ", false),
+                ("caf'e", true),
+                (" x", false),
+                ("y", true)
+            ]
+        );
+        assert!(snippet_parts("").is_empty());
+    }
 }

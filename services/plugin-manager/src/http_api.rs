@@ -5,6 +5,8 @@
 //! document lists each status a route can answer. This is the registry's other edge: what
 //! the manager refuses (a [`RegistryError`]) becomes an [`ApiError`] here, in [`refused`].
 
+mod dead_letters;
+
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
@@ -30,6 +32,10 @@ use tributary_proto::requests::plugins::{
 use tributary_proto::requests::{ApiError, ErrorCode};
 
 use tributary_proto::requests::connector::{CancelAccepted, SyncAccepted, SyncStateView};
+use tributary_proto::requests::etl::{
+    DecisionOutcome, Page, PersonShown, SharedPage, SuggestionPage,
+};
+use uuid::Uuid;
 
 use crate::error::RegistryError;
 use crate::manager::PluginManager;
@@ -202,7 +208,9 @@ impl Modify for BearerAuth {
     tags((name = "plugins", description = "Discovered plugins"),
          (name = "instances", description = "Installed instances and their lifecycle"),
          (name = "syncs", description = "Sync control, asked of the connector service"),
+         (name = "people", description = "People across sources: why a person is who she is, and mending a merge, asked of the ETL"),
          (name = "services", description = "Each service's readiness"),
+         (name = "dead-letters", description = "What could never be processed, with the reason: replayed after a fix, or discarded"),
          (name = "audit", description = "Who changed what, when"))
 )]
 struct ApiDoc;
@@ -229,7 +237,22 @@ pub fn router(
         .routes(routes!(connect_attempt))
         .routes(routes!(sync_state, sync_instance))
         .routes(routes!(cancel_sync))
+        .routes(routes!(show_person))
+        .routes(routes!(unmerge_person))
+        .routes(routes!(merge_people))
+        .routes(routes!(people_suggestions))
+        .routes(routes!(accept_suggestion))
+        .routes(routes!(reject_suggestion))
+        .routes(routes!(shared_identifiers))
         .routes(routes!(service_readiness))
+        .routes(routes!(dead_letters::list_dead_letters))
+        .routes(routes!(
+            dead_letters::get_dead_letter,
+            dead_letters::discard_dead_letter
+        ))
+        .routes(routes!(dead_letters::replay_dead_letter))
+        .routes(routes!(dead_letters::replay_all_dead_letters))
+        .routes(routes!(dead_letters::discard_all_dead_letters))
         .split_for_parts();
     // After the routes: the document's own modifiers run before any path is in it.
     CommonAnswers.modify(&mut api);
@@ -542,4 +565,166 @@ async fn cancel_sync(
     responses((status = 200, body = Vec<ServiceReadiness>)))]
 async fn service_readiness(State(mesh): State<Mesh>) -> Json<Vec<ServiceReadiness>> {
     Json(mesh.readiness().await)
+}
+
+/// What `POST /api/v1/people/{person_id}/unmerge` splits off.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnmergeRequest {
+    /// Only the records of this plugin instance split off (together); without it, every
+    /// source record becomes its own person.
+    #[serde(default)]
+    pub source: Option<String>,
+}
+
+/// Two persons, by id: the two to merge, or a suggestion's two sides (`a.person_id`,
+/// `b.person_id`) to accept or reject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PersonPair {
+    /// One of them.
+    pub a: Uuid,
+    /// The other.
+    pub b: Uuid,
+}
+
+/// Reads a JSON body, refusing one that does not parse with the JSON error naming why.
+fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, HttpError> {
+    body.map(|Json(value)| value)
+        .map_err(|e| HttpError(bad_body(e)))
+}
+
+/// A person: her source records, the merges that built her (each with its rule, the shared
+/// address or number, and who merged by hand), the decisions about her records, the open
+/// suggestions naming her, her messages and events. An id that was merged answers
+/// `status: merged` with the person it lives on in.
+#[utoipa::path(get, path = "/api/v1/people/{person_id}", tag = "people",
+    params(("person_id" = Uuid, Path, description = "Person id")),
+    responses((status = 200, body = PersonShown),
+              (status = 404, description = "no such person", body = ApiError),
+              (status = 503, description = "the ETL does not answer", body = ApiError)))]
+async fn show_person(
+    State(mesh): State<Mesh>,
+    Path(person_id): Path<Uuid>,
+) -> Result<Json<PersonShown>, axum::response::Response> {
+    mesh.person(person_id).await.map(Json).map_err(mesh_refused)
+}
+
+/// Split a merged person back into the people her sources describe (or split off only one
+/// instance's records with `source`), move what is linked through each record with it, and
+/// remember the decision so no later sync merges them again. Recorded as the admin token's
+/// name.
+#[utoipa::path(post, path = "/api/v1/people/{person_id}/unmerge", tag = "people",
+    params(("person_id" = Uuid, Path, description = "Person id")), request_body = UnmergeRequest,
+    responses((status = 200, body = DecisionOutcome),
+              (status = 404, description = "no such person", body = ApiError),
+              (status = 409, description = "she comes from one source record, was merged into another person (use that id) or was deleted", body = ApiError),
+              (status = 503, description = "the ETL does not answer", body = ApiError)))]
+async fn unmerge_person(
+    State(mesh): State<Mesh>,
+    State(actor): State<Actor>,
+    Path(person_id): Path<Uuid>,
+    body: Result<Json<UnmergeRequest>, JsonRejection>,
+) -> Result<Json<DecisionOutcome>, axum::response::Response> {
+    let request = json_body(body).map_err(axum::response::IntoResponse::into_response)?;
+    mesh.unmerge_person(person_id, request.source, actor.0.name())
+        .await
+        .map(Json)
+        .map_err(mesh_refused)
+}
+
+/// Merge two persons who may share nothing, recorded as merged by the admin token's name; later
+/// syncs keep them one.
+#[utoipa::path(post, path = "/api/v1/people/merge", tag = "people", request_body = PersonPair,
+    responses((status = 200, body = DecisionOutcome),
+              (status = 404, description = "no such person", body = ApiError),
+              (status = 409, description = "they are one person already, or one was merged into another (use that id) or deleted", body = ApiError),
+              (status = 503, description = "the ETL does not answer", body = ApiError)))]
+async fn merge_people(
+    State(mesh): State<Mesh>,
+    State(actor): State<Actor>,
+    body: Result<Json<PersonPair>, JsonRejection>,
+) -> Result<Json<DecisionOutcome>, axum::response::Response> {
+    let pair = json_body(body).map_err(axum::response::IntoResponse::into_response)?;
+    mesh.merge_people(pair.a, pair.b, actor.0.name())
+        .await
+        .map(Json)
+        .map_err(mesh_refused)
+}
+
+/// The pairs of people who share an identifier but whose names do not match, best score
+/// first, for a person to accept or reject.
+#[utoipa::path(get, path = "/api/v1/people/suggestions", tag = "people", params(Page),
+    responses((status = 200, body = SuggestionPage),
+              (status = 503, description = "the ETL does not answer", body = ApiError)))]
+async fn people_suggestions(
+    State(mesh): State<Mesh>,
+    Query(page): Query<Page>,
+) -> Result<Json<SuggestionPage>, axum::response::Response> {
+    page.validate()
+        .map_err(|e| axum::response::IntoResponse::into_response(HttpError(e)))?;
+    mesh.people_suggestions(page)
+        .await
+        .map(Json)
+        .map_err(mesh_refused)
+}
+
+/// Accept a suggestion: its two people are merged, recorded as the admin token's name.
+#[utoipa::path(post, path = "/api/v1/people/suggestions/accept", tag = "people", request_body = PersonPair,
+    responses((status = 200, body = DecisionOutcome),
+              (status = 404, description = "no such person", body = ApiError),
+              (status = 409, description = "they are one person already, or one was merged into another (use that id) or deleted", body = ApiError),
+              (status = 503, description = "the ETL does not answer", body = ApiError)))]
+async fn accept_suggestion(
+    State(mesh): State<Mesh>,
+    State(actor): State<Actor>,
+    body: Result<Json<PersonPair>, JsonRejection>,
+) -> Result<Json<DecisionOutcome>, axum::response::Response> {
+    decide_suggestion(mesh, actor, body, true).await
+}
+
+/// Reject a suggestion: its two people are kept apart for good, recorded as the admin token's
+/// name.
+#[utoipa::path(post, path = "/api/v1/people/suggestions/reject", tag = "people", request_body = PersonPair,
+    responses((status = 200, body = DecisionOutcome),
+              (status = 404, description = "no such person", body = ApiError),
+              (status = 409, description = "they are one person (unmerge her instead), or one was merged into another or deleted", body = ApiError),
+              (status = 503, description = "the ETL does not answer", body = ApiError)))]
+async fn reject_suggestion(
+    State(mesh): State<Mesh>,
+    State(actor): State<Actor>,
+    body: Result<Json<PersonPair>, JsonRejection>,
+) -> Result<Json<DecisionOutcome>, axum::response::Response> {
+    decide_suggestion(mesh, actor, body, false).await
+}
+
+/// A suggestion accepted (`accept`) or rejected, recorded as the admin token's name.
+async fn decide_suggestion(
+    mesh: Mesh,
+    actor: Actor,
+    body: Result<Json<PersonPair>, JsonRejection>,
+    accept: bool,
+) -> Result<Json<DecisionOutcome>, axum::response::Response> {
+    let pair = json_body(body).map_err(axum::response::IntoResponse::into_response)?;
+    mesh.decide_suggestion(pair.a, pair.b, accept, actor.0.name())
+        .await
+        .map(Json)
+        .map_err(mesh_refused)
+}
+
+/// The identifiers that merge nobody any more: carried by three or more people whose names do
+/// not all match (a front desk number, `info@`), most carriers first.
+#[utoipa::path(get, path = "/api/v1/people/shared", tag = "people", params(Page),
+    responses((status = 200, body = SharedPage),
+              (status = 503, description = "the ETL does not answer", body = ApiError)))]
+async fn shared_identifiers(
+    State(mesh): State<Mesh>,
+    Query(page): Query<Page>,
+) -> Result<Json<SharedPage>, axum::response::Response> {
+    page.validate()
+        .map_err(|e| axum::response::IntoResponse::into_response(HttpError(e)))?;
+    mesh.shared_identifiers(page)
+        .await
+        .map(Json)
+        .map_err(mesh_refused)
 }

@@ -15,6 +15,7 @@
 pub mod actor;
 pub mod config_schema;
 pub mod console;
+pub mod dead_letters;
 pub mod discovery;
 pub mod error;
 pub mod http_api;

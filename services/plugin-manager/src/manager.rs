@@ -178,6 +178,11 @@ impl PluginManager {
         &self.subjects
     }
 
+    /// The dead letters of every stream, to list, replay and discard.
+    pub fn dead_letters(&self) -> crate::dead_letters::DeadLetterBox {
+        crate::dead_letters::DeadLetterBox::new(self.jetstream.clone(), self.subjects.clone())
+    }
+
     /// JetStream, for purge tombstones.
     pub(crate) fn jetstream(&self) -> &async_nats::jetstream::Context {
         &self.jetstream

@@ -1,7 +1,10 @@
 //! What the plugin manager asks the other services over NATS for its admin API and its console:
-//! sync control (`connector.sync`, `connector.cancel`, `connector.state`, `connector.states`)
-//! and each service's readiness (`<service>.status`, the checks its `/readyz` runs). One
-//! [`Mesh`] serves both edges, so the console offers exactly what the admin API does.
+//! sync control (`connector.sync`, `connector.cancel`, `connector.state`, `connector.states`),
+//! search (`search.query`, for the console's search page), people (`etl.people.*`: a person's
+//! view, suggestions, shared identifiers, and the changes that mend a merge, asked as
+//! `plugin-manager` on behalf of the admin token's name) and each service's readiness
+//! (`<service>.status`, the checks its `/readyz` runs). One [`Mesh`] serves both edges, so the
+//! console offers exactly what the admin API does.
 
 use std::time::Duration;
 
@@ -12,8 +15,14 @@ use tributary_proto::events::SyncMode;
 use tributary_proto::requests::connector::{
     CancelAccepted, CancelSync, StateQuery, StatesQuery, SyncAccepted, SyncCommand, SyncStateView,
 };
+use tributary_proto::requests::etl::{
+    Caller, DecideSuggestion, DecisionOutcome, ListShared, ListSuggestions, MergePeople, Page,
+    PersonShown, SharedPage, ShowPerson, SuggestionPage, UnmergePerson,
+};
+use tributary_proto::requests::search::{SearchQuery, SearchResults};
 use tributary_proto::requests::{ApiError, ErrorCode};
 use tributary_proto::{ServiceName, Subjects};
+use uuid::Uuid;
 
 /// How long a readiness question waits: a service that does not answer within it is shown
 /// as not answering, and the page still renders.
@@ -144,6 +153,88 @@ impl Mesh {
             .await
             .map(|s| s.instances)
             .map_err(unanswered)
+    }
+
+    /// `search.query`: what the index finds for `query`.
+    pub async fn search(&self, query: &SearchQuery) -> Result<SearchResults, MeshError> {
+        self.client.call(query).await.map_err(unanswered)
+    }
+
+    /// `etl.people.show`: a person, her sources and the merges that built her, or the person
+    /// her id was merged into.
+    pub async fn person(&self, id: Uuid) -> Result<PersonShown, MeshError> {
+        self.client
+            .call(&ShowPerson { id })
+            .await
+            .map_err(unanswered)
+    }
+
+    /// `etl.people.suggestions`: a page of the pairs left for a person to decide.
+    pub async fn people_suggestions(&self, page: Page) -> Result<SuggestionPage, MeshError> {
+        self.client
+            .call(&ListSuggestions { page })
+            .await
+            .map_err(unanswered)
+    }
+
+    /// `etl.people.shared`: a page of the identifiers that no longer merge anyone.
+    pub async fn shared_identifiers(&self, page: Page) -> Result<SharedPage, MeshError> {
+        self.client
+            .call(&ListShared { page })
+            .await
+            .map_err(unanswered)
+    }
+
+    /// `etl.people.unmerge.plugin-manager`: splits person `id` back into the people her
+    /// sources describe (only `source`'s records, when given), recorded as `actor`'s decision.
+    pub async fn unmerge_person(
+        &self,
+        id: Uuid,
+        source: Option<String>,
+        actor: &str,
+    ) -> Result<DecisionOutcome, MeshError> {
+        let change = UnmergePerson {
+            caller: Some(Caller::PluginManager),
+            on_behalf_of: Some(actor.to_owned()),
+            id,
+            source,
+        };
+        self.client.call(&change).await.map_err(unanswered)
+    }
+
+    /// `etl.people.merge.plugin-manager`: persons `a` and `b` are one, as `actor` says.
+    pub async fn merge_people(
+        &self,
+        a: Uuid,
+        b: Uuid,
+        actor: &str,
+    ) -> Result<DecisionOutcome, MeshError> {
+        let change = MergePeople {
+            caller: Some(Caller::PluginManager),
+            on_behalf_of: Some(actor.to_owned()),
+            a,
+            b,
+        };
+        self.client.call(&change).await.map_err(unanswered)
+    }
+
+    /// `etl.people.decide.plugin-manager`: accepts (merges) or rejects (keeps apart for good)
+    /// the suggestion that `a` and `b` are one, as `actor` decides.
+    pub async fn decide_suggestion(
+        &self,
+        a: Uuid,
+        b: Uuid,
+        accept: bool,
+        actor: &str,
+    ) -> Result<DecisionOutcome, MeshError> {
+        let change = DecideSuggestion {
+            caller: Some(Caller::PluginManager),
+            on_behalf_of: Some(actor.to_owned()),
+            a,
+            b,
+            accept,
+        };
+        self.client.call(&change).await.map_err(unanswered)
     }
 
     /// Every service's readiness, asked at once; one that does not answer within a few

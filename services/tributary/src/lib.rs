@@ -4,12 +4,14 @@
 //! packages third-party plugins ([`plugin_kit`]), `tributary sync …`
 //! runs and follows connector syncs ([`sync_cli`]), `tributary send …` sends a message
 //! through a channel instance ([`send_cli`]), `tributary search …` searches the index and
-//! rebuilds it ([`search_cli`]). `tributary db provision`, `tributary nats provision` and
+//! rebuilds it ([`search_cli`]), `tributary people …` shows why a person is who she is and
+//! mends a merge ([`people_cli`]). `tributary db provision`, `tributary nats provision` and
 //! `tributary meili provision` are a deployment's provisioning steps ([`provision_cli`]).
 
 pub mod demo;
 pub mod local;
 pub mod output;
+pub mod people_cli;
 pub mod plugin_kit;
 pub mod plugins_cli;
 pub mod provision_cli;
@@ -59,6 +61,10 @@ pub enum Command {
     /// Search everything indexed: `tributary search "budget review" --type message`;
     /// rebuild the index from PostgreSQL: `tributary search reindex`.
     Search(search_cli::SearchArgs),
+    /// People across sources: `tributary people show <id>` (her sources and the merges that
+    /// built her), `unmerge <id> [--source <instance>]`, `merge <a> <b>`, `suggestions`,
+    /// `accept <a> <b>`, `reject <a> <b>`, `shared`.
+    People(people_cli::PeopleArgs),
     /// The database's provisioning step (compose's `db-provision`):
     /// `tributary db provision` migrates as the schema's owner and grants each service's role.
     Db(provision_cli::DbArgs),
@@ -103,6 +109,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Sync(args) => sync_cli::run(&config, args).await,
         Command::Send(args) => send_cli::run(&config, args).await,
         Command::Search(args) => search_cli::run(&config, args).await,
+        Command::People(args) => people_cli::run(&config, args).await,
         Command::Db(args) => provision_cli::run_db(&config, args).await,
         Command::Nats(args) => provision_cli::run_nats(&config, args).await,
         Command::Meili(args) => provision_cli::run_meili(&config, args).await,

@@ -14,9 +14,9 @@ use futures::StreamExt;
 use tributary_kit::client::{self, MeshClient};
 use tributary_kit::Config;
 use tributary_proto::model::EntityType;
-use tributary_proto::requests::search::{StartReindex, StatsQuery};
+use tributary_proto::requests::search::{snippet_parts, StartReindex, StatsQuery};
 use tributary_search::api::IndexStats;
-use tributary_search::query::{SearchQuery, SearchResults, HIGHLIGHT_END, HIGHLIGHT_START};
+use tributary_search::query::{SearchQuery, SearchResults};
 use tributary_search::reindex::{progress_subject, ReindexPhase, ReindexProgress, ReindexStarted};
 
 use crate::plugins_cli::{print_json, report};
@@ -189,14 +189,16 @@ fn readable_snippet(snippet: &str, terminal: bool) -> String {
     } else {
         ("*", "*")
     };
-    snippet
-        .replace(HIGHLIGHT_START, start)
-        .replace(HIGHLIGHT_END, end)
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&amp;", "&")
+    snippet_parts(snippet)
+        .into_iter()
+        .map(|part| {
+            if part.matched {
+                format!("{start}{}{end}", part.text)
+            } else {
+                part.text
+            }
+        })
+        .collect()
 }
 
 async fn stats(config: &Config, json: bool) -> anyhow::Result<ExitCode> {

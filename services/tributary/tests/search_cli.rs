@@ -9,22 +9,7 @@ use std::time::Duration;
 use serde_json::json;
 use tributary_kit::testing::{RunningService, TestEnv};
 
-use common::{cli, cli_into_closed_pipe};
-
-async fn publish_items(env: &TestEnv, items: &[serde_json::Value]) {
-    let js = async_nats::jetstream::new(env.nats().await);
-    for item in items {
-        let instance = item["instance_id"].as_str().unwrap();
-        js.publish(
-            env.subjects().connector_items(instance),
-            serde_json::to_vec(item).unwrap().into(),
-        )
-        .await
-        .unwrap()
-        .await
-        .unwrap();
-    }
-}
+use common::{cli, cli_into_closed_pipe, publish_items};
 
 fn item(instance: &str, entity: &str, id: &str, data: serde_json::Value) -> serde_json::Value {
     json!({

@@ -11,6 +11,8 @@
 //!   SameSite=Strict cookie, Secure when the plugin manager's public URL is https.
 //! - **CSRF**: every POST carries a token in a hidden field, checked in constant time before
 //!   any handler runs ([`auth::require_csrf`]).
+//! - **The unified model**: search over everything indexed and a person's page, with her
+//!   sources and merges and an Unmerge form ([`explore`]).
 //! - **API parity**: every action is the admin API's own call on the same [`PluginManager`]
 //!   and [`Mesh`] ([`pages`]); the console adds no action of its own.
 
@@ -32,6 +34,7 @@ use crate::mesh::Mesh;
 
 pub mod auth;
 pub mod config_form;
+mod explore;
 mod pages;
 
 /// The session cookie's name.
@@ -46,13 +49,15 @@ const CSS: &str = include_str!("assets/console.css");
 const JS: &str = include_str!("assets/console.js");
 
 /// Every template, by name; `layout.html` is the frame the others extend.
-const TEMPLATES: [(&str, &str); 6] = [
+const TEMPLATES: [(&str, &str); 8] = [
     ("layout.html", include_str!("templates/layout.html")),
     ("sign_in.html", include_str!("templates/sign_in.html")),
     ("overview.html", include_str!("templates/overview.html")),
     ("plugins.html", include_str!("templates/plugins.html")),
     ("instance.html", include_str!("templates/instance.html")),
     ("message.html", include_str!("templates/message.html")),
+    ("search.html", include_str!("templates/search.html")),
+    ("person.html", include_str!("templates/person.html")),
 ];
 
 /// What every console handler shares.
@@ -149,6 +154,9 @@ pub fn router(
         .route("/instances/{instance_id}/enable", post(pages::enable))
         .route("/instances/{instance_id}/disable", post(pages::disable))
         .route("/instances/{instance_id}/config", post(pages::configure))
+        .route("/search", get(explore::search))
+        .route("/people/{person_id}", get(explore::person))
+        .route("/people/{person_id}/unmerge", post(explore::unmerge))
         .route("/sign-in", get(auth::sign_in_page).post(auth::sign_in))
         .route("/sign-out", post(auth::sign_out))
         .layer(axum::middleware::from_fn_with_state(

@@ -27,7 +27,7 @@ const FLASH: &str = "flash";
 
 /// An action's outcome, shown once on the page it leads to.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Flash {
+pub(crate) struct Flash {
     /// Whether it worked.
     ok: bool,
     /// What happened.
@@ -38,7 +38,8 @@ struct Flash {
 }
 
 impl Flash {
-    fn done(message: impl Into<String>) -> Self {
+    /// An action that worked, saying what it did.
+    pub(crate) fn done(message: impl Into<String>) -> Self {
         Self {
             ok: true,
             message: message.into(),
@@ -46,7 +47,8 @@ impl Flash {
         }
     }
 
-    fn refused(e: ApiError) -> Self {
+    /// An action refused, saying why.
+    pub(crate) fn refused(e: ApiError) -> Self {
         Self {
             ok: false,
             message: e.message,
@@ -57,12 +59,12 @@ impl Flash {
 
 impl SignedIn {
     /// Takes the message left for this page, if any.
-    async fn take_flash(&self) -> Option<Flash> {
+    pub(crate) async fn take_flash(&self) -> Option<Flash> {
         self.session.remove::<Flash>(FLASH).await.ok().flatten()
     }
 
     /// Leaves `flash` for the next page and goes there.
-    async fn then(&self, flash: Flash, to: &str) -> Response {
+    pub(crate) async fn then(&self, flash: Flash, to: &str) -> Response {
         if let Err(e) = self.session.insert(FLASH, flash).await {
             tracing::warn!(error = %e, "A console message could not be kept for the next page.");
         }
@@ -78,7 +80,8 @@ fn instance_path(instance_id: &str) -> String {
     )
 }
 
-fn not_found(state: &ConsoleState, message: String) -> Response {
+/// The not-found page, saying what was not found.
+pub(crate) fn not_found(state: &ConsoleState, message: String) -> Response {
     let page = state.render(
         "message.html",
         context! { title => "Not found", message => message },

@@ -17,6 +17,23 @@ pub async fn ask<R: Request>(env: &TestEnv, body: Value) -> Value {
         .unwrap_or_else(|e| panic!("{}: {e}", R::VERB))
 }
 
+/// Publishes `items` (connector items as JSON) on their instances' `connector.items.*`, as a
+/// connector would, each acknowledged by JetStream.
+pub async fn publish_items(env: &TestEnv, items: &[Value]) {
+    let js = async_nats::jetstream::new(env.nats().await);
+    for item in items {
+        let instance = item["instance_id"].as_str().unwrap();
+        js.publish(
+            env.subjects().connector_items(instance),
+            serde_json::to_vec(item).unwrap().into(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    }
+}
+
 pub struct Run {
     pub code: i32,
     pub stdout: String,
