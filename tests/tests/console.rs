@@ -3,7 +3,9 @@
 //! with a wrong token, then the right one; every page; a forged form post without its CSRF
 //! token refused; a folder connector instance enabled, synced with Sync now while the page
 //! follows it, its notes found through the search page, and disabled with the keyboard; a
-//! person two demo instances know shown with her merge's evidence and unmerged; sign-out. Screenshots of each page go to
+//! person two demo instances know shown with her merge's evidence and unmerged; a document of
+//! an instance not installed yet dead-lettered, the instance installed, the dead letter
+//! replayed from its page and the document stored once; sign-out. Screenshots of each page go to
 //! `<target dir>/console-screenshots/` (CI keeps them as artefacts); docs/console/ holds the
 //! main ones.
 //!
@@ -20,9 +22,11 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 use tributary_e2e::{eventually, Stack};
 use tributary_plugin_manager::console::auth::{CSRF_REFUSED, WRONG_TOKEN};
+use tributary_proto::item::ItemOperation;
+use tributary_proto::model::EntityType;
 use tributary_proto::requests::connector::{StateQuery, SyncStateView};
 use tributary_proto::streams::ConsumerKey;
-use tributary_proto::ServiceName;
+use tributary_proto::{ConnectorItem, ServiceName};
 
 const INSTANCE: &str = "notes";
 const FILES: usize = 7;
@@ -30,6 +34,21 @@ const FILES: usize = 7;
 const DEMOS: [&str; 2] = ["demo-a", "demo-b"];
 /// One of them, her address and a word that finds her.
 const PERSON: (&str, &str, &str) = ("Ada Okafor", "ada@riverbend.example", "Okafor");
+/// The instance installed only after its document was dead-lettered, and the document's word.
+const LATE: (&str, &str) = ("late", "cormorants");
+
+/// The late instance's document, published as its connector would.
+fn late_item() -> ConnectorItem {
+    ConnectorItem {
+        instance_id: LATE.0.to_owned(),
+        entity_type: EntityType::Document,
+        external_id: "late-note.md".to_owned(),
+        operation: ItemOperation::Upsert,
+        source_modified_at: chrono::Utc::now(),
+        data: json!({ "title": "Late note", "content": format!("A note about {}.", LATE.1) }),
+        raw: json!({ "path": "late-note.md" }),
+    }
+}
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -114,6 +133,28 @@ async fn an_operator_signs_in_syncs_and_disables_an_instance_in_chromium() {
         .wait_consumer_settled(ConsumerKey::SearchIndexer, 60)
         .await;
 
+    // A document of an instance not installed yet: the ETL dead-letters it, saying so. The
+    // browser installs the instance (the fix) and replays it; it is then stored once.
+    let late_folder = tempfile::tempdir().unwrap();
+    let permissions = stack
+        .admin_api()
+        .permissions("tributary.folder")
+        .await
+        .unwrap();
+    let late_install = json!({
+        "plugin_id": "tributary.folder", "instance_id": LATE.0,
+        "config": { "path": late_folder.path(), "schedule": "24h" },
+        "accept_permissions": permissions,
+    });
+    stack.mesh().publish_items(&[late_item()]).await;
+    eventually(30, "the late document dead-lettered", || async {
+        let (_, page) = stack
+            .admin(reqwest::Method::GET, "/api/v1/dead-letters", None)
+            .await;
+        (page["total"] == 1).then_some(())
+    })
+    .await;
+
     let shots = screenshots();
     let base = format!("http://{}", stack.http_addr(ServiceName::PluginManager));
     let token = stack
@@ -132,6 +173,9 @@ async fn an_operator_signs_in_syncs_and_disables_an_instance_in_chromium() {
         .env("PERSON_NAME", PERSON.0)
         .env("PERSON_EMAIL", PERSON.1)
         .env("PERSON_WORD", PERSON.2)
+        .env("LATE_INSTANCE", LATE.0)
+        .env("LATE_WORD", LATE.1)
+        .env("LATE_INSTALL", late_install.to_string())
         .env("SCREENSHOTS", &shots)
         .env("PLAYWRIGHT_MODULES", &modules)
         .env("WRONG_TOKEN_MESSAGE", WRONG_TOKEN)
@@ -213,7 +257,22 @@ async fn an_operator_signs_in_syncs_and_disables_an_instance_in_chromium() {
     let actor = shown["decisions"][0]["actor"].as_str().unwrap_or_default();
     assert!(actor.starts_with("admin-console:"), "{shown}");
 
+    // The replayed document, stored once, nothing left waiting.
+    let stored = stack
+        .count(
+            "SELECT count(*) FROM source_record WHERE instance_id = 'late' \
+             AND external_id = 'late-note.md'",
+        )
+        .await;
+    assert_eq!(stored, 1, "the replayed document is stored once");
+    let (_, waiting) = stack
+        .admin(reqwest::Method::GET, "/api/v1/dead-letters", None)
+        .await;
+    assert_eq!(waiting["total"], 0, "{waiting}");
+
     for page in [
+        "dead-letters",
+        "dead-letters-replayed",
         "search",
         "person",
         "person-unmerged",

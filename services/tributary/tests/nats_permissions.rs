@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use futures::StreamExt;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 use tokio::time::{timeout, Instant};
 use tributary_kit::client::MeshClient;
@@ -525,6 +525,41 @@ async fn wait_found(server: &NatsServer, admin: &MeshClient, q: &str, entity_typ
     }
 }
 
+/// The plugin manager's `/api/v1/dead-letters`, with the admin token.
+struct DeadLetterApi {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl DeadLetterApi {
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+    }
+
+    /// The first page once `done` holds of it; fails after 10 s.
+    async fn listed_when(&self, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        let mut page = json!(null);
+        for _ in 0..100 {
+            page = self
+                .request(reqwest::Method::GET, "")
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if done(&page) {
+                return page;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the dead letters never became what was waited for: {page}");
+    }
+}
+
 #[tokio::test]
 async fn every_service_does_its_work_as_its_own_nats_user() {
     let server = NatsServer::start().await;
@@ -672,6 +707,57 @@ async fn every_service_does_its_work_as_its_own_nats_user() {
         .unwrap_or_else(|e| panic!("JetStream did not take the connector's item: {e}"));
     wait_found(&server, &admin, "hopper", "person").await;
     next_on(&mut data_events, "data.PersonCreated", 10, "the subscriber").await;
+
+    // A malformed item is dead-lettered by the ETL; the plugin manager lists it, replays it
+    // onto its subject (where the ETL dead-letters it again) and discards what is left, over
+    // the admin API, with its own NATS rights alone.
+    connector_user
+        .jetstream()
+        .publish("connector.items.people", "{\"not\": \"an item\"}".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let api = DeadLetterApi {
+        http: reqwest::Client::new(),
+        base: format!("http://{}/api/v1/dead-letters", plugin_manager.http_addr),
+        token: env
+            .config
+            .plugin_manager
+            .admin_token
+            .expose_secret()
+            .to_owned(),
+    };
+    let listed = api.listed_when(|page| page["total"] == 1).await;
+    let first = listed["dead_letters"][0]["sequence"].as_u64().unwrap();
+    let replay = api
+        .request(reqwest::Method::POST, &format!("/{first}/replay"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        replay.status(),
+        200,
+        "{}\nnats-server refused: {:#?}",
+        replay.text().await.unwrap(),
+        server.violations()
+    );
+    api.listed_when(|page| page["total"] == 1 && page["dead_letters"][0]["sequence"] != first)
+        .await;
+    let discarded: serde_json::Value = api
+        .request(reqwest::Method::POST, "/discard")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        discarded["done"].as_array().unwrap().len(),
+        1,
+        "{discarded}"
+    );
 
     // A webhook channel: a signed delivery is made durable, handled, announced and indexed;
     // a send goes out to the counterpart and is announced.

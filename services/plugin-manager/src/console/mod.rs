@@ -13,6 +13,7 @@
 //!   any handler runs ([`auth::require_csrf`]).
 //! - **The unified model**: search over everything indexed and a person's page, with her
 //!   sources and merges and an Unmerge form ([`explore`]).
+//! - **Dead letters** of every stream, replayed after a fix or discarded ([`dead_letters`]).
 //! - **API parity**: every action is the admin API's own call on the same [`PluginManager`]
 //!   and [`Mesh`] ([`pages`]); the console adds no action of its own.
 
@@ -34,6 +35,7 @@ use crate::mesh::Mesh;
 
 pub mod auth;
 pub mod config_form;
+mod dead_letters;
 mod explore;
 mod pages;
 
@@ -49,7 +51,7 @@ const CSS: &str = include_str!("assets/console.css");
 const JS: &str = include_str!("assets/console.js");
 
 /// Every template, by name; `layout.html` is the frame the others extend.
-const TEMPLATES: [(&str, &str); 8] = [
+const TEMPLATES: [(&str, &str); 9] = [
     ("layout.html", include_str!("templates/layout.html")),
     ("sign_in.html", include_str!("templates/sign_in.html")),
     ("overview.html", include_str!("templates/overview.html")),
@@ -58,6 +60,10 @@ const TEMPLATES: [(&str, &str); 8] = [
     ("message.html", include_str!("templates/message.html")),
     ("search.html", include_str!("templates/search.html")),
     ("person.html", include_str!("templates/person.html")),
+    (
+        "dead_letters.html",
+        include_str!("templates/dead_letters.html"),
+    ),
 ];
 
 /// What every console handler shares.
@@ -157,6 +163,17 @@ pub fn router(
         .route("/search", get(explore::search))
         .route("/people/{person_id}", get(explore::person))
         .route("/people/{person_id}/unmerge", post(explore::unmerge))
+        .route("/dead-letters", get(dead_letters::list))
+        .route("/dead-letters/replay", post(dead_letters::replay_all))
+        .route("/dead-letters/discard", post(dead_letters::discard_all))
+        .route(
+            "/dead-letters/{sequence}/replay",
+            post(dead_letters::replay),
+        )
+        .route(
+            "/dead-letters/{sequence}/discard",
+            post(dead_letters::discard),
+        )
         .route("/sign-in", get(auth::sign_in_page).post(auth::sign_in))
         .route("/sign-out", post(auth::sign_out))
         .layer(axum::middleware::from_fn_with_state(

@@ -89,14 +89,21 @@ pub(crate) fn not_found(state: &ConsoleState, message: String) -> Response {
     (StatusCode::NOT_FOUND, page).into_response()
 }
 
-/// `GET /`: every service's readiness, instances by state, syncs running now.
+/// `GET /`: every service's readiness, instances by state, syncs running now, dead letters
+/// waiting.
 pub(crate) async fn overview(State(state): State<ConsoleState>, signed_in: SignedIn) -> Response {
     let every = InstanceFilter::default();
-    let (services, instances, syncs) = tokio::join!(
+    let dead_letters = state.manager.dead_letters();
+    let (services, instances, syncs, waiting) = tokio::join!(
         state.mesh.readiness(),
         state.manager.instances(&every),
         state.mesh.sync_states(),
+        dead_letters.count(None),
     );
+    let (dead_letters, dead_letters_error) = match waiting {
+        Ok(n) => (Some(n), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
     let (instances, instances_error) = match instances {
         Ok(list) => (list, None),
         Err(e) => (Vec::new(), Some(ApiError::from(e).message)),
@@ -137,6 +144,7 @@ pub(crate) async fn overview(State(state): State<ConsoleState>, signed_in: Signe
             counts => counts, total => instances.len(), instances => rows,
             instances_error => instances_error,
             running => running, syncs_error => syncs_error,
+            dead_letters => dead_letters, dead_letters_error => dead_letters_error,
         },
     )
 }
