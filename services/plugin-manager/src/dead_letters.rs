@@ -192,11 +192,28 @@ impl DeadLetterBox {
         }
     }
 
-    async fn stream(&self) -> Result<Stream, DeadLetterError> {
+    /// The stream, without asking JetStream anything yet.
+    async fn stream(&self) -> Result<Stream<()>, DeadLetterError> {
         self.jetstream
-            .get_stream(StreamKey::DeadLetters.name(&self.subjects))
+            .get_stream_no_info(StreamKey::DeadLetters.name(&self.subjects))
             .await
-            .map_err(|e| DeadLetterError::Unavailable(e.to_string()))
+            .map_err(unavailable)
+    }
+
+    /// The first dead letter on `filter` at or after sequence `from`, if any.
+    async fn next_from(
+        stream: &Stream<()>,
+        filter: &str,
+        from: u64,
+    ) -> Result<Option<StreamMessage>, DeadLetterError> {
+        match stream
+            .get_first_raw_message_by_subject(filter, from.max(1))
+            .await
+        {
+            Ok(message) => Ok(Some(message)),
+            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 
     /// The subject a filter names: one consumer's `deadletter.<consumer>`, or every one.
@@ -225,16 +242,14 @@ impl DeadLetterBox {
         let filter = self.filter_subject(consumer)?;
         let stream = self.stream().await?;
         if consumer.is_none() {
-            return Ok(stream.cached_info().state.messages);
+            let info = stream.get_info().await.map_err(unavailable)?;
+            return Ok(info.state.messages);
         }
         let counts = stream
             .info_with_subjects(filter)
             .await
-            .map_err(|e| DeadLetterError::Unavailable(e.to_string()))?;
-        let per_subject: Vec<(String, usize)> = counts
-            .try_collect()
-            .await
-            .map_err(|e| DeadLetterError::Unavailable(e.to_string()))?;
+            .map_err(unavailable)?;
+        let per_subject: Vec<(String, usize)> = counts.try_collect().await.map_err(unavailable)?;
         Ok(per_subject.iter().map(|(_, n)| *n as u64).sum())
     }
 
@@ -252,17 +267,11 @@ impl DeadLetterBox {
         let mut next = query.after.map_or(0, |after| after.saturating_add(1));
         let mut dead_letters = Vec::new();
         while dead_letters.len() < limit as usize {
-            match stream
-                .get_first_raw_message_by_subject(&filter, next.max(1))
-                .await
-            {
-                Ok(message) => {
-                    next = message.sequence.saturating_add(1);
-                    dead_letters.push(self.read(&message, Some(PREVIEW_BYTES)));
-                }
-                Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => break,
-                Err(e) => return Err(DeadLetterError::Unavailable(e.to_string())),
-            }
+            let Some(message) = Self::next_from(&stream, &filter, next).await? else {
+                break;
+            };
+            next = message.sequence.saturating_add(1);
+            dead_letters.push(self.read(&message, Some(PREVIEW_BYTES)));
         }
         let next_after = match dead_letters.len() == limit as usize {
             true => dead_letters.last().map(|d| d.sequence),
@@ -277,30 +286,38 @@ impl DeadLetterBox {
 
     /// One dead letter, with the whole of its payload.
     pub async fn get(&self, sequence: u64) -> Result<DeadLetter, DeadLetterError> {
-        let message = self.message(sequence).await?;
+        let stream = self.stream().await?;
+        let message = self.message(&stream, sequence).await?;
         Ok(self.read(&message, None))
     }
 
-    async fn message(&self, sequence: u64) -> Result<StreamMessage, DeadLetterError> {
-        let stream = self.stream().await?;
-        match stream
-            .get_first_raw_message_by_subject(self.subjects.all_dead_letters(), sequence.max(1))
-            .await
-        {
-            Ok(message) if message.sequence == sequence => Ok(message),
-            Ok(_) => Err(DeadLetterError::NotFound(sequence)),
-            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => {
-                Err(DeadLetterError::NotFound(sequence))
-            }
-            Err(e) => Err(DeadLetterError::Unavailable(e.to_string())),
+    async fn message(
+        &self,
+        stream: &Stream<()>,
+        sequence: u64,
+    ) -> Result<StreamMessage, DeadLetterError> {
+        match Self::next_from(stream, &self.subjects.all_dead_letters(), sequence).await? {
+            Some(message) if message.sequence == sequence => Ok(message),
+            _ => Err(DeadLetterError::NotFound(sequence)),
         }
     }
 
     /// Publishes dead letter `sequence`'s payload again on its original subject and, once
-    /// JetStream has stored it, deletes the dead letter.
-    pub async fn replay(&self, sequence: u64) -> Result<Replayed, DeadLetterError> {
-        let message = self.message(sequence).await?;
-        let letter = self.read(&message, Some(0));
+    /// JetStream has stored it, deletes the dead letter; logged as done by `actor`.
+    pub async fn replay(&self, sequence: u64, actor: &str) -> Result<Replayed, DeadLetterError> {
+        let stream = self.stream().await?;
+        let message = self.message(&stream, sequence).await?;
+        self.replay_message(&stream, &message, actor).await
+    }
+
+    async fn replay_message(
+        &self,
+        stream: &Stream<()>,
+        message: &StreamMessage,
+        actor: &str,
+    ) -> Result<Replayed, DeadLetterError> {
+        let sequence = message.sequence;
+        let letter = self.read(message, Some(0));
         if let Some(reason) = letter.not_replayable {
             return Err(DeadLetterError::NotReplayable { sequence, reason });
         }
@@ -312,12 +329,13 @@ impl DeadLetterBox {
             .jetstream
             .publish_with_headers(subject, headers, message.payload.clone())
             .await
-            .map_err(|e| DeadLetterError::Unavailable(e.to_string()))?
+            .map_err(unavailable)?
             .await
-            .map_err(|e| DeadLetterError::Unavailable(e.to_string()))?;
-        self.delete(sequence).await?;
+            .map_err(unavailable)?;
+        Self::delete(stream, sequence).await?;
         tracing::info!(
             sequence,
+            actor,
             subject = %letter.original_subject,
             stream_sequence = ack.sequence,
             duplicate = ack.duplicate,
@@ -331,20 +349,29 @@ impl DeadLetterBox {
         })
     }
 
-    /// Deletes dead letter `sequence` without replaying it.
-    pub async fn discard(&self, sequence: u64) -> Result<(), DeadLetterError> {
-        self.message(sequence).await?;
-        self.delete(sequence).await?;
-        tracing::info!(sequence, "Dead letter discarded.");
+    /// Deletes dead letter `sequence` without replaying it; logged as done by `actor`.
+    pub async fn discard(&self, sequence: u64, actor: &str) -> Result<(), DeadLetterError> {
+        let stream = self.stream().await?;
+        self.message(&stream, sequence).await?;
+        Self::discard_message(&stream, sequence, actor).await
+    }
+
+    async fn discard_message(
+        stream: &Stream<()>,
+        sequence: u64,
+        actor: &str,
+    ) -> Result<(), DeadLetterError> {
+        Self::delete(stream, sequence).await?;
+        tracing::info!(sequence, actor, "Dead letter discarded.");
         Ok(())
     }
 
-    async fn delete(&self, sequence: u64) -> Result<(), DeadLetterError> {
-        let stream = self.stream().await?;
-        match stream.delete_message(sequence).await {
-            Ok(_) => Ok(()),
-            Err(e) => Err(DeadLetterError::Unavailable(e.to_string())),
-        }
+    async fn delete(stream: &Stream<()>, sequence: u64) -> Result<(), DeadLetterError> {
+        stream
+            .delete_message(sequence)
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
     }
 
     /// Replays every replayable dead letter of `filter`, oldest first; the others are left,
@@ -352,65 +379,64 @@ impl DeadLetterBox {
     pub async fn replay_all(
         &self,
         filter: &DeadLetterFilter,
+        actor: &str,
     ) -> Result<BulkOutcome, DeadLetterError> {
-        self.each(filter, |sequence| async move {
-            self.replay(sequence).await.map(|_| ())
-        })
-        .await
+        self.each(filter, Bulk::Replay, actor).await
     }
 
     /// Discards every dead letter of `filter`.
     pub async fn discard_all(
         &self,
         filter: &DeadLetterFilter,
+        actor: &str,
     ) -> Result<BulkOutcome, DeadLetterError> {
-        self.each(
-            filter,
-            |sequence| async move { self.discard(sequence).await },
-        )
-        .await
+        self.each(filter, Bulk::Discard, actor).await
     }
 
-    /// Runs `act` on the sequence of every dead letter of `filter` there is now, oldest first.
-    async fn each<F, Fut>(
+    /// Does `bulk` to every dead letter of `filter` there is now, oldest first, each read
+    /// once. One dead-lettered again during a replay comes after the last there was when it
+    /// began, and is left for another time.
+    async fn each(
         &self,
         filter: &DeadLetterFilter,
-        act: F,
-    ) -> Result<BulkOutcome, DeadLetterError>
-    where
-        F: Fn(u64) -> Fut,
-        Fut: std::future::Future<Output = Result<(), DeadLetterError>>,
-    {
+        bulk: Bulk,
+        actor: &str,
+    ) -> Result<BulkOutcome, DeadLetterError> {
+        let subject = self.filter_subject(filter.consumer.as_deref())?;
+        let stream = self.stream().await?;
+        let last = stream
+            .get_info()
+            .await
+            .map_err(unavailable)?
+            .state
+            .last_sequence;
         let mut outcome = BulkOutcome::default();
-        let mut after = None;
-        // The last dead letter there is now: one dead-lettered again during the replay
-        // comes after it and is left for another time.
-        let last = self.stream().await?.cached_info().state.last_sequence;
-        loop {
-            let page = self
-                .list(&DeadLetterQuery {
-                    consumer: filter.consumer.clone(),
-                    after,
-                    limit: Some(MAX_PAGE),
-                })
-                .await?;
-            for letter in page.dead_letters.iter().filter(|d| d.sequence <= last) {
-                match act(letter.sequence).await {
-                    Ok(()) => outcome.done.push(letter.sequence),
-                    Err(DeadLetterError::Unavailable(e)) => {
-                        return Err(DeadLetterError::Unavailable(e))
-                    }
-                    Err(e) => outcome.left.push(LeftAlone {
-                        sequence: letter.sequence,
-                        reason: e.to_string(),
-                    }),
-                }
+        let mut next = 1;
+        while let Some(message) = Self::next_from(&stream, &subject, next).await? {
+            let sequence = message.sequence;
+            if sequence > last {
+                break;
             }
-            match page.next_after {
-                Some(next) if next < last => after = Some(next),
-                _ => return Ok(outcome),
+            next = sequence.saturating_add(1);
+            let done = match bulk {
+                Bulk::Replay => self
+                    .replay_message(&stream, &message, actor)
+                    .await
+                    .map(|_| ()),
+                Bulk::Discard => Self::discard_message(&stream, sequence, actor).await,
+            };
+            match done {
+                Ok(()) => outcome.done.push(sequence),
+                Err(DeadLetterError::Unavailable(e)) => {
+                    return Err(DeadLetterError::Unavailable(e))
+                }
+                Err(e) => outcome.left.push(LeftAlone {
+                    sequence,
+                    reason: e.to_string(),
+                }),
             }
         }
+        Ok(outcome)
     }
 
     /// A stored dead letter as the API shows it, its payload cut to `preview` bytes when
@@ -472,4 +498,16 @@ impl DeadLetterBox {
         }
         None
     }
+}
+
+/// What a bulk call does to each dead letter.
+#[derive(Debug, Clone, Copy)]
+enum Bulk {
+    Replay,
+    Discard,
+}
+
+/// JetStream did not do what was asked.
+fn unavailable(e: impl std::fmt::Display) -> DeadLetterError {
+    DeadLetterError::Unavailable(e.to_string())
 }

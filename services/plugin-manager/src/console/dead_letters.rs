@@ -96,23 +96,21 @@ pub(crate) async fn replay(
     Path(sequence): Path<u64>,
     Form(form): Form<BulkForm>,
 ) -> Response {
-    let flash = match state.manager.dead_letters().replay(sequence).await {
-        Ok(replayed) => {
-            tracing::info!(
-                sequence,
-                actor = state.actor.name(),
-                "Dead letter replayed through the console."
-            );
-            Flash::done(format!(
-                "Dead letter {sequence} replayed onto {}{}.",
-                replayed.subject,
-                if replayed.duplicate {
-                    " (it was there already: stored once)"
-                } else {
-                    ""
-                }
-            ))
-        }
+    let flash = match state
+        .manager
+        .dead_letters()
+        .replay(sequence, state.actor.name())
+        .await
+    {
+        Ok(replayed) => Flash::done(format!(
+            "Dead letter {sequence} replayed onto {}{}.",
+            replayed.subject,
+            if replayed.duplicate {
+                " (it was there already: stored once)"
+            } else {
+                ""
+            }
+        )),
         Err(e) => refused(e),
     };
     signed_in
@@ -127,15 +125,13 @@ pub(crate) async fn discard(
     Path(sequence): Path<u64>,
     Form(form): Form<BulkForm>,
 ) -> Response {
-    let flash = match state.manager.dead_letters().discard(sequence).await {
-        Ok(()) => {
-            tracing::info!(
-                sequence,
-                actor = state.actor.name(),
-                "Dead letter discarded through the console."
-            );
-            Flash::done(format!("Dead letter {sequence} discarded."))
-        }
+    let flash = match state
+        .manager
+        .dead_letters()
+        .discard(sequence, state.actor.name())
+        .await
+    {
+        Ok(()) => Flash::done(format!("Dead letter {sequence} discarded.")),
         Err(e) => refused(e),
     };
     signed_in
@@ -152,15 +148,10 @@ pub(crate) async fn replay_all(
     let flash = match state
         .manager
         .dead_letters()
-        .replay_all(&form.filter())
+        .replay_all(&form.filter(), state.actor.name())
         .await
     {
         Ok(outcome) => {
-            tracing::info!(
-                replayed = outcome.done.len(),
-                actor = state.actor.name(),
-                "Dead letters replayed through the console."
-            );
             let mut message = format!("{} dead letters replayed.", outcome.done.len());
             for left in &outcome.left {
                 message.push_str(&format!(" {} left: {}.", left.sequence, left.reason));
@@ -192,17 +183,10 @@ pub(crate) async fn discard_all(
     let flash = match state
         .manager
         .dead_letters()
-        .discard_all(&form.filter())
+        .discard_all(&form.filter(), state.actor.name())
         .await
     {
-        Ok(outcome) => {
-            tracing::info!(
-                discarded = outcome.done.len(),
-                actor = state.actor.name(),
-                "Dead letters discarded through the console."
-            );
-            Flash::done(format!("{} dead letters discarded.", outcome.done.len()))
-        }
+        Ok(outcome) => Flash::done(format!("{} dead letters discarded.", outcome.done.len())),
         Err(e) => refused(e),
     };
     signed_in

@@ -70,12 +70,10 @@ pub(super) async fn discard_dead_letter(
     State(actor): State<Actor>,
     Path(sequence): Path<u64>,
 ) -> Result<StatusCode, Response> {
-    m.dead_letters().discard(sequence).await.map_err(refused)?;
-    tracing::info!(
-        sequence,
-        actor = actor.0.name(),
-        "Dead letter discarded through the admin API."
-    );
+    m.dead_letters()
+        .discard(sequence, actor.0.name())
+        .await
+        .map_err(refused)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -93,12 +91,11 @@ pub(super) async fn replay_dead_letter(
     State(actor): State<Actor>,
     Path(sequence): Path<u64>,
 ) -> Result<Json<Replayed>, Response> {
-    let replayed = m.dead_letters().replay(sequence).await.map_err(refused)?;
-    tracing::info!(
-        sequence,
-        actor = actor.0.name(),
-        "Dead letter replayed through the admin API."
-    );
+    let replayed = m
+        .dead_letters()
+        .replay(sequence, actor.0.name())
+        .await
+        .map_err(refused)?;
     Ok(Json(replayed))
 }
 
@@ -115,15 +112,9 @@ pub(super) async fn replay_all_dead_letters(
     let filter = json_body(body).map_err(IntoResponse::into_response)?;
     let outcome = m
         .dead_letters()
-        .replay_all(&filter)
+        .replay_all(&filter, actor.0.name())
         .await
         .map_err(refused)?;
-    tracing::info!(
-        replayed = outcome.done.len(),
-        left = outcome.left.len(),
-        actor = actor.0.name(),
-        "Dead letters replayed through the admin API."
-    );
     Ok(Json(outcome))
 }
 
@@ -139,13 +130,8 @@ pub(super) async fn discard_all_dead_letters(
     let filter = json_body(body).map_err(IntoResponse::into_response)?;
     let outcome = m
         .dead_letters()
-        .discard_all(&filter)
+        .discard_all(&filter, actor.0.name())
         .await
         .map_err(refused)?;
-    tracing::info!(
-        discarded = outcome.done.len(),
-        actor = actor.0.name(),
-        "Dead letters discarded through the admin API."
-    );
     Ok(Json(outcome))
 }
