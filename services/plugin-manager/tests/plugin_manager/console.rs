@@ -354,3 +354,83 @@ async fn the_configuration_form_follows_the_schema_and_saves_through_configure()
     assert_eq!(actions.last().map(String::as_str), Some("configure"));
     pm.stop().await;
 }
+
+#[tokio::test]
+async fn discard_all_on_the_dead_letters_page_needs_its_box_ticked() {
+    use async_nats::jetstream;
+    use tributary_kit::dead_letter::DeadLetters;
+    use tributary_proto::streams::{ConsumerKey, StreamKey};
+
+    let (env, _dir, pm) = started_with_work(false).await;
+    let subjects = env.subjects();
+    let js = jetstream::new(env.nats().await);
+    let item = json!({ "instance_id": "work", "external_id": "c1" });
+    crate::dead_letters::publish(&js, subjects.connector_items("work"), &item).await;
+    let pulled = crate::dead_letters::pull_from(
+        &js,
+        StreamKey::ConnectorItems.name(&subjects),
+        ConsumerKey::EtlItems.durable_name(),
+        1,
+    )
+    .await;
+    DeadLetters::for_consumer(js.clone(), &subjects, ConsumerKey::EtlItems)
+        .send(&pulled[0], "instance `work` lacks `data:write:person`")
+        .await;
+
+    let mut browser = Browser::new(&pm);
+    browser.sign_in(&admin_token(&env)).await;
+    let page = browser.get("/dead-letters").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("<span id=\"dead-total\">1</span>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("lacks `data:write:person`"),
+        "{}",
+        page.body
+    );
+    let csrf = page.csrf();
+
+    // Not ticked: refused, saying so, and the dead letter stays.
+    let unconfirmed = browser
+        .post(
+            "/dead-letters/discard",
+            &[("csrf", &csrf), ("consumer", "")],
+        )
+        .await;
+    assert_eq!(unconfirmed.status, 303, "{}", unconfirmed.body);
+    let after = browser.get("/dead-letters").await;
+    assert!(
+        after.body.contains("Nothing was discarded"),
+        "{}",
+        after.body
+    );
+    assert!(
+        after.body.contains("<span id=\"dead-total\">1</span>"),
+        "{}",
+        after.body
+    );
+
+    // Ticked: discarded.
+    let confirmed = browser
+        .post(
+            "/dead-letters/discard",
+            &[("csrf", &csrf), ("consumer", ""), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(confirmed.status, 303, "{}", confirmed.body);
+    let after = browser.get("/dead-letters").await;
+    assert!(
+        after.body.contains("1 dead letters discarded"),
+        "{}",
+        after.body
+    );
+    assert!(
+        after.body.contains("<span id=\"dead-total\">0</span>"),
+        "{}",
+        after.body
+    );
+    pm.stop().await;
+}

@@ -14,7 +14,7 @@ use tributary_proto::streams::{ConsumerKey, StreamKey};
 use crate::support::*;
 
 /// Pulls `n` messages of `consumer` off its stream, as the service would.
-async fn pull_from(
+pub async fn pull_from(
     js: &jetstream::Context,
     env_stream: String,
     consumer: &str,
@@ -37,7 +37,8 @@ async fn pull_from(
     messages
 }
 
-async fn publish(js: &jetstream::Context, subject: String, body: &Value) {
+/// Publishes `body` on `subject` through JetStream, acknowledged.
+pub async fn publish(js: &jetstream::Context, subject: String, body: &Value) {
     js.publish(subject, serde_json::to_vec(body).unwrap().into())
         .await
         .unwrap()
