@@ -1,13 +1,14 @@
 // The admin console in a real browser: Debian's headless Chromium driven by Playwright
 // (playwright-core), against the real services that tests/tests/console.rs starts. It signs in
 // (a wrong token first), looks at every page, forges a form post without its CSRF token,
-// enables a folder connector instance, presses Sync now and watches the page update itself
-// until the sync has succeeded, finds the synced notes through search, opens a person two
+// installs a folder connector instance through the form (its permission granted for
+// consent), enables it, presses Sync now and watches the events pushed to the page until the
+// sync has succeeded, finds the synced notes through search, opens a person two
 // instances know and unmerges her, disables the instance with the keyboard alone, and signs
 // out; every form field must have a label. Screenshots go to $SCREENSHOTS.
 //
-// Inputs (environment): CONSOLE_URL, ADMIN_TOKEN, INSTANCE, FILES (how many files the
-// instance's folder holds), PERSON_WORD, PERSON_NAME and PERSON_EMAIL (a person of two
+// Inputs (environment): CONSOLE_URL, ADMIN_TOKEN, INSTANCE, FOLDER (its folder's path), FILES
+// (how many files the folder holds), PERSON_WORD, PERSON_NAME and PERSON_EMAIL (a person of two
 // instances, merged by her address, and a word that finds her), LATE_INSTANCE, LATE_WORD and
 // LATE_INSTALL (an instance whose document waits as a dead letter, the document's word, and
 // the admin API install that fixes it), SCREENSHOTS, PLAYWRIGHT_MODULES (scripts/playwright-modules),
@@ -57,6 +58,33 @@ async function everyFieldLabelled(page, name) {
   assert.deepEqual(unlabelled, [], `${name}: form fields without a label`);
 }
 
+/**
+ * Every visible control of the page (links, buttons, fields; one radio per group, as Tab
+ * moves) is reached with Tab alone, from the top of the freshly loaded page.
+ */
+async function everyControlReachable(page, name) {
+  await page.goto(page.url());
+  const total = await page.evaluate(() => {
+    const controls = [...document.querySelectorAll(
+      'a[href], button, input:not([type="hidden"]), select, textarea')]
+      .filter((c) => !c.disabled && c.getClientRects().length > 0)
+      .filter((c) => !(c.type === "radio" && !c.checked));
+    controls.forEach((c, i) => { c.dataset.kbd = String(i); });
+    return controls.length;
+  });
+  const reached = new Set();
+  for (let i = 0; i < total * 2 + 10 && reached.size < total; i++) {
+    await page.keyboard.press("Tab");
+    const at = await page.evaluate(() => document.activeElement?.dataset?.kbd);
+    if (at !== undefined) reached.add(at);
+  }
+  const missed = await page.evaluate((seen) =>
+    [...document.querySelectorAll("[data-kbd]")]
+      .filter((c) => !seen.includes(c.dataset.kbd))
+      .map((c) => c.outerHTML.slice(0, 120)), [...reached]);
+  assert.deepEqual(missed, [], `${name}: controls Tab does not reach`);
+}
+
 async function shot(page, name) {
   await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
 }
@@ -101,20 +129,48 @@ try {
     rows.map((r) => [r.dataset.service, r.querySelector("td").textContent.trim()]));
   assert.deepEqual(services.map(([s]) => s), ["plugin-manager", "connector", "etl", "channel", "search"]);
   for (const [service, ready] of services) assert.equal(ready, "ready", `${service} is ${ready}`);
-  await page.getByRole("link", { name: instance }).waitFor();
   await everyFieldLabelled(page, "overview");
-  await shot(page, "overview");
-  step("signed in: the overview shows five services ready and the instance");
+  await everyControlReachable(page, "overview");
+  step("signed in: the overview shows five services ready");
 
   await page.getByRole("link", { name: "Plugins" }).click();
   await page.getByRole("heading", { name: "Plugins" }).waitFor();
   assert.ok((await page.content()).includes("tributary.folder"));
+  await everyControlReachable(page, "plugins");
   await shot(page, "plugins");
   step("the plugins page lists the catalog");
+
+  // Install the folder connector through the form: its permission shown for consent and
+  // refused until granted, its configuration generated from its configSchema.
+  await page.getByRole("link", { name: "Install an instance of Local folder" }).click();
+  await page.getByRole("heading", { name: "Install Local folder" }).waitFor();
+  await everyFieldLabelled(page, "install");
+  await everyControlReachable(page, "install");
+  await page.getByLabel("Instance id").fill(instance);
+  await page.getByLabel("Enable it once installed").uncheck();
+  await page.locator('[name="field.path"]').fill(env("FOLDER"));
+  await page.locator('[name="field.schedule"]').fill("24h");
+  await shot(page, "install");
+  await page.getByRole("button", { name: "Install" }).click();
+  await page.locator(".flash.error").waitFor();
+  assert.ok((await page.locator(".flash.error").textContent()).includes("data:write:documents"));
+  assert.equal(new URL(page.url()).pathname, "/plugins/tributary.folder/install", "refused, still on the form");
+  assert.equal(await page.getByLabel("Instance id").inputValue(), instance, "filled in again");
+  await page.getByLabel("Grant data:write:documents").check();
+  await page.getByRole("button", { name: "Install" }).click();
+  await page.getByText(`Installed ${instance}; enable it when it is ready.`).waitFor();
+  assert.equal(new URL(page.url()).pathname, `/instances/${instance}`);
+  step("the folder connector was installed through the form once its permission was granted");
+
+  await page.goto(`${base}/`);
+  await page.getByRole("link", { name: instance }).waitFor();
+  await shot(page, "overview");
+  step("the overview lists the new instance");
 
   await page.goto(`${base}/instances/${instance}`);
   assert.equal((await page.locator("#instance-state").textContent()).trim(), "installed");
   await everyFieldLabelled(page, "instance");
+  await everyControlReachable(page, "instance");
   await shot(page, "instance");
 
   // A forged post: the session cookie goes along, the CSRF token does not.
@@ -145,13 +201,42 @@ try {
     const items = document.querySelector("#sync-items")?.textContent ?? "";
     return status === "succeeded" && items.startsWith(`${n} in this sync`);
   }, files, { timeout: 60000 });
+  step(`Sync now: the page showed the full sync succeed with ${files} items`);
+
+  // Watched live: with the page open (not reloaded from here on: a mark on it would be gone
+  // if it were), a sync started elsewhere (as a schedule or the CLI would, here the admin
+  // API) is pushed to it as it happens: its start, then its end with the counts.
+  await page.evaluate(() => { window.notReloaded = true; });
+  await page.locator('[data-sync-live][data-live-open="true"]').waitFor();
+  const started = await page.evaluate(async ({ token, instance }) => {
+    const response = await fetch(`/api/v1/instances/${instance}/sync`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ mode: "full" }),
+    });
+    return response.status;
+  }, { token, instance });
+  assert.equal(started, 200, "the admin API started a sync");
+  await page.locator('#live-log li[data-kind="completed"]').waitFor({ timeout: 60000 });
+  const pushed = await page.$$eval("#live-log li", (lines) => lines.map((l) => l.dataset.kind));
+  assert.equal(pushed[0], "started", `the sync's start was pushed first: ${pushed}`);
+  assert.equal(pushed.at(-1), "completed", `its end was pushed last: ${pushed}`);
+  const ended = await page.locator('#live-log li[data-kind="completed"]').textContent();
+  assert.ok(ended.includes(`completed, ${files} items`), ended);
+  await page.waitForFunction((n) => {
+    const status = document.querySelector("#sync-status")?.textContent.trim();
+    const count = document.querySelector("#sync-count")?.textContent.trim();
+    return status === "succeeded" && count === String(n);
+  }, files);
+  assert.ok(await page.evaluate(() => window.notReloaded === true), "the page was not reloaded");
   await shot(page, "instance-synced");
-  step(`Sync now: the page showed the full sync succeed with ${files} items, without a reload`);
+  step(`a sync started elsewhere was pushed to the open page as it happened (${pushed.join(", ")}), without a reload`);
 
   // Search: the synced notes, found by a word of theirs, the word marked in each snippet.
   await page.getByRole("link", { name: "Search" }).click();
   await page.getByRole("heading", { name: "Search" }).waitFor();
   await everyFieldLabelled(page, "search");
+  await everyControlReachable(page, "search");
   await page.getByLabel("Words").fill("herons");
   await page.getByLabel("Type").selectOption("document");
   await page.getByRole("button", { name: "Search" }).click();
@@ -175,6 +260,7 @@ try {
   const merge = (await page.locator("li.merge").first().textContent()).replace(/\s+/g, " ");
   assert.ok(merge.includes(`shared e-mail ${env("PERSON_EMAIL")}`), merge);
   await everyFieldLabelled(page, "person");
+  await everyControlReachable(page, "person");
   await shot(page, "person");
   await page.getByRole("button", { name: "Unmerge" }).click();
   await page.getByText(/Split into 2 people/).waitFor();
@@ -192,6 +278,7 @@ try {
   const reason = await page.locator("li.dead-letter .reason").first().textContent();
   assert.ok(reason.includes(`\`${env("LATE_INSTANCE")}\` is not installed`), reason);
   await everyFieldLabelled(page, "dead-letters");
+  await everyControlReachable(page, "dead-letters");
   await shot(page, "dead-letters");
   const installed = await page.evaluate(async ({ token, body }) => {
     const response = await fetch("/api/v1/instances", {

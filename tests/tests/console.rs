@@ -102,14 +102,7 @@ async fn an_operator_signs_in_syncs_and_disables_an_instance_in_chromium() {
     }
     let mut stack = Stack::new().await;
     stack.start_all().await;
-    // Installed, not enabled: the browser enables it.
-    stack
-        .admin_install(
-            "tributary.folder",
-            INSTANCE,
-            json!({ "path": folder.path(), "schedule": "24h" }),
-        )
-        .await;
+    // The browser installs the folder instance through the form, then enables it.
 
     for demo in DEMOS {
         stack
@@ -169,6 +162,7 @@ async fn an_operator_signs_in_syncs_and_disables_an_instance_in_chromium() {
         .env("CONSOLE_URL", &base)
         .env("ADMIN_TOKEN", &token)
         .env("INSTANCE", INSTANCE)
+        .env("FOLDER", folder.path())
         .env("FILES", FILES.to_string())
         .env("PERSON_NAME", PERSON.0)
         .env("PERSON_EMAIL", PERSON.1)
@@ -234,7 +228,11 @@ async fn an_operator_signs_in_syncs_and_disables_an_instance_in_chromium() {
         })
         .map(|a| a["action"].as_str().unwrap())
         .collect();
-    assert_eq!(by_console, ["enable", "disable"], "{audit}");
+    assert_eq!(
+        by_console,
+        ["install", "accept_permissions", "enable", "disable"],
+        "{audit}"
+    );
 
     // The unmerge the browser asked for, recorded as the console's.
     let split = stack

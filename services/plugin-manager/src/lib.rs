@@ -124,8 +124,14 @@ pub async fn build(config: Config) -> Result<ServiceRuntime, KitError> {
     let mesh = mesh::Mesh::new(runtime.nats.clone(), runtime.subjects.clone());
     let (routes, _) = http_api::router(manager.clone(), mesh.clone(), token.clone());
     runtime.merge_routes(routes);
-    let console = console::router(manager.clone(), mesh, token, secure_cookies)
-        .map_err(|e| KitError::Unexpected(anyhow::anyhow!("the console's templates: {e}")))?;
+    let console = console::router(
+        manager.clone(),
+        mesh,
+        token,
+        secure_cookies,
+        runtime.shutdown.clone(),
+    )
+    .map_err(|e| KitError::Unexpected(anyhow::anyhow!("the console's templates: {e}")))?;
     runtime.merge_routes(console);
     runtime.merge_routes(oauth::callback::router(manager));
     Ok(runtime)

@@ -1,6 +1,7 @@
 //! What the plugin manager asks the other services over NATS for its admin API and its console:
 //! sync control (`connector.sync`, `connector.cancel`, `connector.state`, `connector.states`),
-//! search (`search.query`, for the console's search page), people (`etl.people.*`: a person's
+//! search (`search.query`, for the console's search page), a channel instance's webhook URL
+//! (`channel.webhook`, for its console page), people (`etl.people.*`: a person's
 //! view, suggestions, shared identifiers, and the changes that mend a merge, asked as
 //! `plugin-manager` on behalf of the admin token's name) and each service's readiness
 //! (`<service>.status`, the checks its `/readyz` runs). One [`Mesh`] serves both edges, so the
@@ -9,9 +10,12 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::stream::{BoxStream, StreamExt};
 use serde::{Deserialize, Serialize};
 use tributary_kit::client::{CallError, MeshClient};
-use tributary_proto::events::SyncMode;
+use tributary_proto::envelope::Envelope;
+use tributary_proto::events::{EventKind, SyncEvent, SyncLifecycle, SyncMode};
+use tributary_proto::requests::channel::{WebhookRequest, WebhookView};
 use tributary_proto::requests::connector::{
     CancelAccepted, CancelSync, StateQuery, StatesQuery, SyncAccepted, SyncCommand, SyncStateView,
 };
@@ -153,6 +157,42 @@ impl Mesh {
             .await
             .map(|s| s.instances)
             .map_err(unanswered)
+    }
+
+    /// The connector service's sync lifecycle events (`connector.SyncStarted`, `…Progress`,
+    /// `…Completed`, `…Failed`) as they are published, for the console's live progress: a
+    /// core NATS subscription to each, so nothing is stored or acknowledged. An event that
+    /// does not parse is skipped.
+    pub async fn sync_events(
+        &self,
+    ) -> Result<BoxStream<'static, (SyncEvent, SyncLifecycle)>, async_nats::SubscribeError> {
+        let nats = self.client.nats();
+        let mut subscriptions = Vec::new();
+        for event in [
+            SyncEvent::Started,
+            SyncEvent::Progress,
+            SyncEvent::Completed,
+            SyncEvent::Failed,
+        ] {
+            let subject = self.client.subjects().event(EventKind::Sync(event));
+            let events = nats.subscribe(subject).await?.filter_map(move |message| {
+                let parsed = Envelope::<SyncLifecycle>::from_slice(&message.payload)
+                    .ok()
+                    .map(|envelope| (event, envelope.data));
+                std::future::ready(parsed)
+            });
+            subscriptions.push(events.boxed());
+        }
+        Ok(futures::stream::select_all(subscriptions).boxed())
+    }
+
+    /// `channel.webhook`: the webhook URL a channel instance is (or, once enabled, will be)
+    /// served at, for the console's instance page.
+    pub async fn webhook(&self, instance_id: &str) -> Result<WebhookView, MeshError> {
+        let request = WebhookRequest {
+            instance_id: instance_id.to_owned(),
+        };
+        self.client.call(&request).await.map_err(unanswered)
     }
 
     /// `search.query`: what the index finds for `query`.

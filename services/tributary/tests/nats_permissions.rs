@@ -686,8 +686,42 @@ async fn every_service_does_its_work_as_its_own_nats_user() {
         "the subscriber",
     )
     .await;
-    // `tributary sync` follows the connector.Sync* events as admin.
+    // `tributary sync` follows the connector.Sync* events as admin; the console's live
+    // progress follows them as the plugin manager.
+    let console_mesh = tributary_plugin_manager::mesh::Mesh::new(
+        server
+            .connect("plugin-manager")
+            .await
+            .unwrap()
+            .client
+            .clone(),
+        Subjects::default(),
+    );
+    let mut live = console_mesh.sync_events().await.unwrap();
     cli_ok(&server, &env, &["sync", "notes", "--full"]).await;
+    let pushed = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut kinds = Vec::new();
+        while let Some((event, sync)) = futures::StreamExt::next(&mut live).await {
+            assert_eq!(sync.instance_id, "notes");
+            kinds.push(event);
+            if event == tributary_proto::events::SyncEvent::Completed {
+                break;
+            }
+        }
+        kinds
+    })
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "the plugin manager saw no sync end; nats-server refused: {:#?}",
+            server.violations()
+        )
+    });
+    assert_eq!(
+        pushed.first(),
+        Some(&tributary_proto::events::SyncEvent::Started),
+        "{pushed:?}"
+    );
 
     // An item published as the connector, through JetStream, ends up searchable too.
     let item = json!({
@@ -778,6 +812,21 @@ async fn every_service_does_its_work_as_its_own_nats_user() {
         })
         .await
         .unwrap();
+    // The console's page of a channel instance shows its webhook URL, asked as the plugin
+    // manager.
+    let shown = console_mesh.webhook("helpdesk").await.unwrap_or_else(|e| {
+        panic!(
+            "channel.webhook as plugin-manager: {e}; nats-server refused: {:#?}",
+            server.violations()
+        )
+    });
+    assert!(
+        shown
+            .webhook_url
+            .as_deref()
+            .is_some_and(|u| u.ends_with("/helpdesk")),
+        "{shown:?}"
+    );
     admin.enable("helpdesk").await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {

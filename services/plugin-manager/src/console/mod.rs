@@ -11,6 +11,11 @@
 //!   SameSite=Strict cookie, Secure when the plugin manager's public URL is https.
 //! - **CSRF**: every POST carries a token in a hidden field, checked in constant time before
 //!   any handler runs ([`auth::require_csrf`]).
+//! - **Lifecycle**: install an instance with its permissions shown for consent, upgrade one
+//!   with the permissions it adds highlighted, uninstall one (keep or purge) once confirmed,
+//!   connect one to its account ([`lifecycle`]).
+//! - **Live progress**: a running sync's counts and rate pushed as server-sent events
+//!   ([`live`]).
 //! - **The unified model**: search over everything indexed and a person's page, with her
 //!   sources and merges and an Unmerge form ([`explore`]).
 //! - **Dead letters** of every stream, replayed after a fix or discarded ([`dead_letters`]).
@@ -25,6 +30,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use minijinja::Environment;
 use secrecy::SecretString;
+use tokio_util::sync::CancellationToken;
 use tower_sessions::cookie::time::Duration as CookieDuration;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, MemoryStore, SessionManagerLayer};
@@ -37,6 +43,8 @@ pub mod auth;
 pub mod config_form;
 mod dead_letters;
 mod explore;
+mod lifecycle;
+mod live;
 mod pages;
 
 /// The session cookie's name.
@@ -51,12 +59,18 @@ const CSS: &str = include_str!("assets/console.css");
 const JS: &str = include_str!("assets/console.js");
 
 /// Every template, by name; `layout.html` is the frame the others extend.
-const TEMPLATES: [(&str, &str); 9] = [
+const TEMPLATES: [(&str, &str); 12] = [
     ("layout.html", include_str!("templates/layout.html")),
     ("sign_in.html", include_str!("templates/sign_in.html")),
     ("overview.html", include_str!("templates/overview.html")),
     ("plugins.html", include_str!("templates/plugins.html")),
     ("instance.html", include_str!("templates/instance.html")),
+    (
+        "config_fields.html",
+        include_str!("templates/config_fields.html"),
+    ),
+    ("install.html", include_str!("templates/install.html")),
+    ("connect.html", include_str!("templates/connect.html")),
     ("message.html", include_str!("templates/message.html")),
     ("search.html", include_str!("templates/search.html")),
     ("person.html", include_str!("templates/person.html")),
@@ -83,6 +97,9 @@ pub(crate) struct ConsoleState {
     pub(crate) templates: Arc<Environment<'static>>,
     /// Whether cookies are marked Secure (the public URL is https).
     pub(crate) secure: bool,
+    /// Cancelled when the plugin manager shuts down: ends the live event streams, so an open
+    /// browser tab does not hold the shutdown up.
+    pub(crate) stop: CancellationToken,
 }
 
 impl ConsoleState {
@@ -126,12 +143,14 @@ pub fn templates() -> Result<Environment<'static>, minijinja::Error> {
 }
 
 /// The console's routes, with its sessions, CSRF check and security headers. `secure` marks
-/// its cookies Secure (set it when browsers reach the plugin manager over https).
+/// its cookies Secure (set it when browsers reach the plugin manager over https); `stop` ends
+/// its live event streams.
 pub fn router(
     manager: PluginManager,
     mesh: Mesh,
     token: SecretString,
     secure: bool,
+    stop: CancellationToken,
 ) -> Result<Router, minijinja::Error> {
     let state = ConsoleState {
         manager,
@@ -141,6 +160,7 @@ pub fn router(
         token,
         templates: Arc::new(templates()?),
         secure,
+        stop,
     };
     let sessions = SessionManagerLayer::new(MemoryStore::default())
         .with_name(SESSION_COOKIE)
@@ -160,6 +180,18 @@ pub fn router(
         .route("/instances/{instance_id}/enable", post(pages::enable))
         .route("/instances/{instance_id}/disable", post(pages::disable))
         .route("/instances/{instance_id}/config", post(pages::configure))
+        .route(
+            "/plugins/{plugin_id}/install",
+            get(lifecycle::install_page).post(lifecycle::install),
+        )
+        .route("/instances/{instance_id}/upgrade", post(lifecycle::upgrade))
+        .route(
+            "/instances/{instance_id}/uninstall",
+            post(lifecycle::uninstall),
+        )
+        .route("/instances/{instance_id}/connect", post(lifecycle::connect))
+        .route("/connect/{attempt_id}", get(lifecycle::connect_attempt))
+        .route("/live/syncs", get(live::syncs))
         .route("/search", get(explore::search))
         .route("/people/{person_id}", get(explore::person))
         .route("/people/{person_id}/unmerge", post(explore::unmerge))

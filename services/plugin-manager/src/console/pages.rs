@@ -73,7 +73,7 @@ impl SignedIn {
 }
 
 /// The link to an instance's page.
-fn instance_path(instance_id: &str) -> String {
+pub(crate) fn instance_path(instance_id: &str) -> String {
     format!(
         "/instances/{}",
         url::form_urlencoded::byte_serialize(instance_id.as_bytes()).collect::<String>()
@@ -160,6 +160,7 @@ pub(crate) async fn plugins(State(state): State<ConsoleState>, signed_in: Signed
                 id => p.id, name => p.name, version => p.version, plugin_type => p.plugin_type,
                 description => p.description, permissions => p.permissions,
                 builtin => p.location == "builtin", location => p.location,
+                install => super::lifecycle::install_path(&p.id),
             }
         })
         .collect();
@@ -192,11 +193,33 @@ pub(crate) async fn instance(
     } else {
         (None, None)
     };
-    let schema = state
-        .manager
-        .plugin(&view.plugin_id)
-        .map(|p| p.config_schema)
-        .unwrap_or_default();
+    // A channel's webhook URL, from the channel service; a channel taking no webhooks, or a
+    // channel service not answering, shows none.
+    let webhook = if view.plugin_type == "channel" {
+        match state.mesh.webhook(&instance_id).await {
+            Ok(webhook) => Some(webhook),
+            Err(e) => {
+                tracing::debug!(instance = %instance_id, error = %e, "No webhook URL for the console.");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let newest = state.manager.plugin(&view.plugin_id).ok();
+    // What an upgrade would add: the held upgrade's, or what the newest version asks for
+    // beyond what this instance was granted.
+    let new_permissions: Vec<String> = match (&view.held_upgrade, &view.available_version) {
+        (Some(held), _) => held.new_permissions.clone(),
+        (None, Some(_)) => newest
+            .iter()
+            .flat_map(|p| p.permissions.iter())
+            .filter(|p| !view.permissions.contains(p))
+            .cloned()
+            .collect(),
+        (None, None) => Vec::new(),
+    };
+    let schema = newest.map(|p| p.config_schema).unwrap_or_default();
     let fields = config_form::fields(&schema, &view.config, &view.secrets);
     let running = sync
         .as_ref()
@@ -210,6 +233,9 @@ pub(crate) async fn instance(
             instance => view, is_connector => is_connector,
             sync => sync, sync_error => sync_error, running => running,
             fields => fields,
+            new_permissions => new_permissions,
+            webhook_url => webhook.as_ref().and_then(|w| w.webhook_url.clone()),
+            webhook_served => webhook.as_ref().is_some_and(|w| w.served),
             modes => SyncMode::ALL.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
         },
     )

@@ -15,23 +15,23 @@ use tributary_proto::requests::plugins::InstanceInfo;
 use crate::support::*;
 
 /// A browser without JavaScript: follows no redirect, keeps the cookies it is given.
-struct Browser {
-    base: String,
-    http: reqwest::Client,
+pub(crate) struct Browser {
+    pub(crate) base: String,
+    pub(crate) http: reqwest::Client,
     cookies: Vec<(String, String)>,
 }
 
 /// An answer: its status, its `Location`, its `Set-Cookie` lines and its body.
-struct Page {
-    status: u16,
-    location: Option<String>,
+pub(crate) struct Page {
+    pub(crate) status: u16,
+    pub(crate) location: Option<String>,
     set_cookies: Vec<String>,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Page {
     /// The value of the first `csrf` hidden field.
-    fn csrf(&self) -> String {
+    pub(crate) fn csrf(&self) -> String {
         let marker = "name=\"csrf\" value=\"";
         let start = self.body.find(marker).expect("a csrf field") + marker.len();
         let end = self.body[start..].find('"').unwrap();
@@ -48,7 +48,7 @@ impl Page {
 }
 
 impl Browser {
-    fn new(pm: &RunningService) -> Self {
+    pub(crate) fn new(pm: &RunningService) -> Self {
         Self {
             base: format!("http://{}", pm.http_addr),
             http: reqwest::Client::builder()
@@ -71,13 +71,17 @@ impl Browser {
         }
     }
 
-    async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
-        let cookie = self
-            .cookies
+    /// The `Cookie` header this browser sends.
+    pub(crate) fn cookie_header(&self) -> String {
+        self.cookies
             .iter()
             .map(|(n, v)| format!("{n}={v}"))
             .collect::<Vec<_>>()
-            .join("; ");
+            .join("; ")
+    }
+
+    pub(crate) async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
+        let cookie = self.cookie_header();
         let request = if cookie.is_empty() {
             request
         } else {
@@ -103,18 +107,18 @@ impl Browser {
         page
     }
 
-    async fn get(&mut self, path: &str) -> Page {
+    pub(crate) async fn get(&mut self, path: &str) -> Page {
         let request = self.http.get(format!("{}{path}", self.base));
         self.send(request).await
     }
 
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         let request = self.http.post(format!("{}{path}", self.base)).form(form);
         self.send(request).await
     }
 
     /// Opens the sign-in form and signs in with `token`.
-    async fn sign_in(&mut self, token: &str) -> Page {
+    pub(crate) async fn sign_in(&mut self, token: &str) -> Page {
         let form = self.get("/sign-in").await;
         assert_eq!(form.status, 200, "{}", form.body);
         let csrf = form.csrf();
@@ -123,7 +127,7 @@ impl Browser {
     }
 }
 
-fn admin_token(env: &TestEnv) -> String {
+pub(crate) fn admin_token(env: &TestEnv) -> String {
     env.config
         .plugin_manager
         .admin_token
@@ -131,7 +135,7 @@ fn admin_token(env: &TestEnv) -> String {
         .to_owned()
 }
 
-async fn state_of(env: &TestEnv, instance: &str) -> String {
+pub(crate) async fn state_of(env: &TestEnv, instance: &str) -> String {
     let view: Value = ask::<InstanceInfo, _>(env, json!({ "instance_id": instance }))
         .await
         .unwrap();

@@ -7,6 +7,7 @@ mod audit_actor;
 mod bad_input;
 mod configs;
 mod console;
+mod console_lifecycle;
 mod dead_letters;
 mod declared_errors;
 mod discovery;

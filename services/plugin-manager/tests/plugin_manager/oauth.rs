@@ -106,6 +106,18 @@ impl OAuthEnv {
         this
     }
 
+    /// [`OAuthEnv::start`] with Microsoft, as its API documents it, and the mail plugin
+    /// asking for `scopes` with the authorization code grant.
+    pub async fn microsoft(scopes: &[&str]) -> Self {
+        Self::start(
+            Provider::Microsoft,
+            ServerSettings::of(Provider::Microsoft),
+            code_grant(Provider::Microsoft, scopes),
+            |_| {},
+        )
+        .await
+    }
+
     /// Installs an instance of the mail plugin.
     pub async fn install(&self, instance: &str) -> InstanceView {
         ask::<Call<InstallRequest>, _>(

@@ -62,13 +62,7 @@ async fn tokens_are_refreshed_ahead_of_expiry_and_rotated_refresh_tokens_kept() 
 
 #[tokio::test]
 async fn a_token_the_api_refused_is_refreshed_once_and_a_fresh_one_is_not_refreshed() {
-    let t = OAuthEnv::start(
-        Provider::Microsoft,
-        ServerSettings::of(Provider::Microsoft),
-        code_grant(Provider::Microsoft, &["Mail.Read"]),
-        |_| {},
-    )
-    .await;
+    let t = OAuthEnv::microsoft(&["Mail.Read"]).await;
     t.connected("mail").await;
     let first = t.token("mail", None).await.unwrap();
     // Asked again: the same token, fresh for an hour; nothing asked of the provider.
@@ -127,13 +121,7 @@ async fn two_plugin_manager_processes_asked_at_once_make_one_token_request() {
 
 #[tokio::test]
 async fn a_revoked_grant_needs_a_reconnect_says_so_and_connecting_again_recovers() {
-    let t = OAuthEnv::start(
-        Provider::Microsoft,
-        ServerSettings::of(Provider::Microsoft),
-        code_grant(Provider::Microsoft, &["Mail.Read"]),
-        |_| {},
-    )
-    .await;
+    let t = OAuthEnv::microsoft(&["Mail.Read"]).await;
     t.connected("mail").await;
     t.enable("mail").await.unwrap();
     let mut reconnect_events = watch(&t.env, PluginEvent::ReconnectNeeded).await;
@@ -212,13 +200,7 @@ async fn a_revoked_grant_needs_a_reconnect_says_so_and_connecting_again_recovers
 
 #[tokio::test]
 async fn a_token_endpoint_down_is_retried_and_never_flips_the_connection() {
-    let t = OAuthEnv::start(
-        Provider::Microsoft,
-        ServerSettings::of(Provider::Microsoft),
-        code_grant(Provider::Microsoft, &["Mail.Read"]),
-        |_| {},
-    )
-    .await;
+    let t = OAuthEnv::microsoft(&["Mail.Read"]).await;
     t.connected("mail").await;
     let first = t.token("mail", None).await.unwrap();
     let fingerprint = token_fingerprint(&first.access_token);

@@ -14,13 +14,7 @@ use crate::support::{next_event, watch};
 
 #[tokio::test]
 async fn a_consent_connects_the_instance_with_pkce_and_says_who_and_which_scopes() {
-    let t = OAuthEnv::start(
-        Provider::Microsoft,
-        ServerSettings::of(Provider::Microsoft),
-        code_grant(Provider::Microsoft, &["openid", "email", "Mail.Read"]),
-        |_| {},
-    )
-    .await;
+    let t = OAuthEnv::microsoft(&["openid", "email", "Mail.Read"]).await;
     let mut connected_events = watch(&t.env, PluginEvent::Connected).await;
     let before = t.view("mail").await.auth.unwrap();
     assert_eq!(before.status, AuthStatus::NotConnected);
