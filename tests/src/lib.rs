@@ -27,6 +27,7 @@ pub mod stack;
 pub mod twilio;
 
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use admin::AdminApi;
@@ -35,6 +36,14 @@ pub use process::{binary, binary_dir, ServiceProcess};
 pub use radicale::Radicale;
 pub use stack::{Servers, Stack, StoredMessage};
 pub use tributary_proto::ServiceName;
+
+/// The repository's root, for the scripts and files the tests use.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
 
 /// Polls `check` every 50 ms until it returns `Some`, for up to `secs` seconds; `None` when
 /// it never did.

@@ -20,7 +20,7 @@ use std::process::Command;
 
 use secrecy::ExposeSecret;
 use serde_json::json;
-use tributary_e2e::{eventually, Stack};
+use tributary_e2e::{eventually, repo, Stack};
 use tributary_plugin_manager::console::auth::{CSRF_REFUSED, WRONG_TOKEN};
 use tributary_proto::item::ItemOperation;
 use tributary_proto::model::EntityType;
@@ -48,13 +48,6 @@ fn late_item() -> ConnectorItem {
         data: json!({ "title": "Late note", "content": format!("A note about {}.", LATE.1) }),
         raw: json!({ "path": "late-note.md" }),
     }
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
 }
 
 /// Where playwright-core is: `$TRIBUTARY_PLAYWRIGHT_MODULES`, or what

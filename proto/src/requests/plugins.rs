@@ -321,6 +321,7 @@ pub struct InstallRequest {
     pub plugin_id: String,
     /// The instance id to use (letters, digits, `-`, `_`); made up when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]{1,64}$"))]
     pub instance_id: Option<String>,
     /// Its configuration, checked against the plugin's config schema.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -407,9 +408,14 @@ pub struct HeartbeatRequest {
 pub struct InstanceFilter {
     /// Only instances of this plugin type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(pattern = "^(connector|channel|operator)$"))]
     pub plugin_type: Option<String>,
     /// Only instances in this state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        param(pattern = "^(installed|enabled|disabled|failed|needs_reconnect|uninstalled)$")
+    )]
     pub state: Option<String>,
 }
 

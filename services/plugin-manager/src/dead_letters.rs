@@ -77,8 +77,10 @@ pub struct DeadLetter {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct DeadLetterFilter {
-    /// Only this consumer's (`etl-items`, `channel-inbound`, `search-indexer`).
+    /// Only this consumer's (`etl-items`, `channel-inbound`, `search-indexer`); empty or absent: every consumer's.
     #[serde(default)]
+    #[schema(pattern = "^(etl-items|search-indexer|channel-inbound)?$")]
+    #[param(pattern = "^(etl-items|search-indexer|channel-inbound)?$")]
     pub consumer: Option<String>,
 }
 
@@ -87,14 +89,16 @@ pub struct DeadLetterFilter {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct DeadLetterQuery {
-    /// Only this consumer's (`etl-items`, `channel-inbound`, `search-indexer`).
+    /// Only this consumer's (`etl-items`, `channel-inbound`, `search-indexer`); empty or absent: every consumer's.
     #[serde(default)]
+    #[param(pattern = "^(etl-items|search-indexer|channel-inbound)?$")]
     pub consumer: Option<String>,
     /// Those after this sequence (the last page's `next_after`).
     #[serde(default)]
     pub after: Option<u64>,
     /// How many, 1 to 200 (50 when not given).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 

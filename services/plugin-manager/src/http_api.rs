@@ -574,6 +574,7 @@ pub struct UnmergeRequest {
     /// Only the records of this plugin instance split off (together); without it, every
     /// source record becomes its own person.
     #[serde(default)]
+    #[schema(min_length = 1)]
     pub source: Option<String>,
 }
 
