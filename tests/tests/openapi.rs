@@ -11,6 +11,8 @@
 //! never skipped. The seed is fixed so a failure can be reproduced; the command it prints runs
 //! the same case again.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use std::path::PathBuf;
 use std::process::Command;
 
