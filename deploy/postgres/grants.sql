@@ -8,9 +8,10 @@
 -- provisioning step puts the quoted names in; `psql -v channel=… -f` would do the same.
 --
 -- Why each grant exists, from the code that needs it:
---   plugin manager  the registry (plugin_*), its audit log (append-only), the keys of the
---                   source records a purge forgets, and the rows other services keep of a
---                   purged instance (delete only, found by instance id).
+--   plugin manager  the registry (plugin_*), its audit log (append-only), the console's
+--                   sessions, the keys of the source records a purge forgets, and the rows
+--                   other services keep of a purged instance (delete only, found by
+--                   instance id).
 --   connector       its sync state, the instance keys of the plugins it runs, the unified
 --                   model read-only (a plugin's data:read grant).
 --   etl             the unified model and its source records, and why each person is who
@@ -54,6 +55,8 @@ GRANT SELECT, INSERT, UPDATE, DELETE
        plugin_oauth_connection, plugin_oauth_consent
     TO :"plugin_manager";
 GRANT SELECT, INSERT ON plugin_audit TO :"plugin_manager";
+-- The admin console's sessions.
+GRANT SELECT, INSERT, UPDATE, DELETE ON console_session TO :"plugin_manager";
 GRANT USAGE ON SEQUENCE plugin_audit_seq_seq TO :"plugin_manager";
 -- A purge: which source records an instance brought (their keys, not their contents), and
 -- the other services' rows of that instance, deleted in the purge's transaction.

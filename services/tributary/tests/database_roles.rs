@@ -524,3 +524,52 @@ async fn the_mesh_syncs_stores_sends_receives_reindexes_and_purges_with_each_ser
     pm.stop().await;
     let _ = std::fs::remove_dir_all(&notes);
 }
+
+#[tokio::test]
+async fn only_the_plugin_manager_role_keeps_the_consoles_sessions() {
+    use tower_sessions::session::{Id, Record};
+    use tower_sessions::{ExpiredDeletion, SessionStore};
+    use tributary_plugin_manager::console::session_store::PgSessionStore;
+
+    let (env, roles) = provisioned().await;
+    let config = roles.config_for(&env, ServiceName::PluginManager);
+    let pool = sqlx::PgPool::connect_with(tributary_kit::db::connect_options(
+        &config.database,
+        &config.database.name,
+    ))
+    .await
+    .unwrap();
+    let store = PgSessionStore::new(pool);
+    let expiry = tower_sessions::cookie::time::OffsetDateTime::now_utc()
+        + tower_sessions::cookie::time::Duration::hours(2);
+    let mut record = Record {
+        id: Id::default(),
+        data: [("csrf".to_owned(), serde_json::json!("t0k3n"))].into(),
+        expiry_date: expiry,
+    };
+    store.create(&mut record).await.unwrap();
+    record
+        .data
+        .insert("flash".into(), serde_json::json!("saved"));
+    store.save(&record).await.unwrap();
+    let loaded = store.load(&record.id).await.unwrap().expect("the session");
+    assert_eq!(loaded.data, record.data);
+    store.delete_expired().await.unwrap();
+    assert!(
+        store.load(&record.id).await.unwrap().is_some(),
+        "not expired yet"
+    );
+    store.delete(&record.id).await.unwrap();
+    assert!(store.load(&record.id).await.unwrap().is_none());
+
+    for service in [
+        ServiceName::Channel,
+        ServiceName::Connector,
+        ServiceName::Etl,
+        ServiceName::Search,
+    ] {
+        let mut conn = roles.connect_as(service).await;
+        let code = refused(&mut conn, "SELECT * FROM console_session").await;
+        assert_eq!(code, DENIED, "{service}");
+    }
+}

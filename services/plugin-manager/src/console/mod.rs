@@ -7,7 +7,8 @@
 //!   and served under `/console/assets/`. No Node toolchain builds or runs any of it, and
 //!   every page reads without JavaScript.
 //! - **Sign-in** is with the admin token ([`auth`]), compared in constant time; a session
-//!   (tower-sessions: random ids, kept server-side, expiring) follows in an HttpOnly,
+//!   (tower-sessions: random ids, kept server-side in PostgreSQL ([`session_store`]),
+//!   expiring) follows in an HttpOnly,
 //!   SameSite=Strict cookie, Secure when the plugin manager's public URL is https.
 //! - **CSRF**: every POST carries a token in a hidden field, checked in constant time before
 //!   any handler runs ([`auth::require_csrf`]).
@@ -33,7 +34,7 @@ use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 use tower_sessions::cookie::time::Duration as CookieDuration;
 use tower_sessions::cookie::SameSite;
-use tower_sessions::{Expiry, MemoryStore, SessionManagerLayer};
+use tower_sessions::{ExpiredDeletion, Expiry, SessionManagerLayer};
 
 use crate::actor::Actor;
 use crate::manager::PluginManager;
@@ -46,6 +47,7 @@ mod explore;
 mod lifecycle;
 mod live;
 mod pages;
+pub mod session_store;
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "tributary_console";
@@ -162,7 +164,9 @@ pub fn router(
         secure,
         stop,
     };
-    let sessions = SessionManagerLayer::new(MemoryStore::default())
+    let store = session_store::PgSessionStore::new(state.manager.pool().clone());
+    tokio::spawn(delete_expired_sessions(store.clone(), state.stop.clone()));
+    let sessions = SessionManagerLayer::new(store)
         .with_name(SESSION_COOKIE)
         .with_http_only(true)
         .with_same_site(SameSite::Strict)
@@ -220,6 +224,23 @@ pub fn router(
     Ok(pages
         .merge(assets)
         .layer(axum::middleware::map_response(security_headers)))
+}
+
+/// How often expired sessions are deleted.
+const EXPIRED_SESSIONS_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Deletes the expired sessions every [`EXPIRED_SESSIONS_EVERY`] until `stop`; a failure is
+/// logged and tried again next time (an expired session is never loaded meanwhile).
+async fn delete_expired_sessions(store: session_store::PgSessionStore, stop: CancellationToken) {
+    loop {
+        if let Err(e) = store.delete_expired().await {
+            tracing::warn!(error = %e, "Expired console sessions could not be deleted.");
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(EXPIRED_SESSIONS_EVERY) => {}
+        }
+    }
 }
 
 async fn css() -> impl IntoResponse {

@@ -366,3 +366,44 @@ async fn live_progress_is_pushed_as_server_sent_events_of_the_instance_followed(
     );
     pm.stop().await;
 }
+
+#[tokio::test]
+async fn a_session_outlives_a_restart_of_the_plugin_manager_and_ends_when_it_expires() {
+    let (env, _dir, pm) = started_with_work(true).await;
+    let mut browser = Browser::new(&pm);
+    browser.sign_in(&admin_token(&env)).await;
+    assert_eq!(browser.get("/").await.status, 200);
+    pm.stop().await;
+
+    // Another process on the same database: the same cookie is still signed in.
+    let again = RunningPm::start(env.config.clone()).await;
+    browser.base = format!("http://{}", again.http_addr);
+    let page = browser.get("/instances/work").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let done = browser
+        .post("/instances/work/disable", &[("csrf", &page.csrf())])
+        .await;
+    assert_eq!(
+        done.status, 303,
+        "its CSRF token still holds: {}",
+        done.body
+    );
+    assert_eq!(state_of(&env, "work").await, "disabled");
+
+    // Its row holds no token, only its fingerprint; once past its expiry it is no session.
+    let pool = env.pool().await;
+    let rows: Vec<(String,)> = sqlx::query_as("SELECT data::text FROM console_session")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(!rows[0].0.contains(&admin_token(&env)), "{rows:?}");
+    sqlx::query("UPDATE console_session SET expires_at = now() - interval '1 second'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let expired = browser.get("/").await;
+    assert_eq!(expired.status, 303, "expired: signed out");
+    assert_eq!(expired.location.as_deref(), Some("/sign-in"));
+    again.stop().await;
+}
