@@ -12,6 +12,7 @@
 use tributary_proto::manifest::{InvalidPermission, Permission};
 use tributary_proto::requests::{ApiError, ConfigProblem, ErrorCode};
 
+use crate::adding::Refusal;
 use crate::keys::SealError;
 use crate::store::StoreError;
 use crate::validate::AUDIT_LIMITS;
@@ -282,6 +283,13 @@ pub enum RegistryError {
         /// Why it does not open.
         source: SealError,
     },
+    /// A plugin was not added: its archive, its manifest, its component or spec, or its place
+    /// ([`crate::adding`]). The APIs answer with [`Refusal::api_message`].
+    #[error(transparent)]
+    PluginRefused(#[from] Refusal),
+    /// Unpacking and checking an added plugin did not finish.
+    #[error("adding the plugin failed: {0}")]
+    AddFailed(#[source] tokio::task::JoinError),
     /// Scanning for plugins did not finish.
     #[error("plugin scan failed: {0}")]
     ScanFailed(#[source] tokio::task::JoinError),
@@ -337,6 +345,11 @@ impl RegistryError {
             | SecretsNotReentered { .. }
             | ConfigUnfitForVersion { .. } => ErrorCode::InvalidConfig,
             PermissionsNotAccepted { .. } | UpgradeHeld { .. } => ErrorCode::PermissionsNotAccepted,
+            PluginRefused(Refusal::AlreadyAdded { .. } | Refusal::NotLoaded { .. }) => {
+                ErrorCode::Conflict
+            }
+            PluginRefused(Refusal::Io { .. }) | AddFailed(_) => ErrorCode::Internal,
+            PluginRefused(_) => ErrorCode::BadRequest,
             // A NUL byte the checks in `crate::validate` missed is still the caller's fault.
             Store(e) if unstorable(e) => ErrorCode::BadRequest,
             Store(_) | SecretUnreadable { .. } | ScanFailed(_) | PurgeNotPublished { .. } => {
@@ -372,6 +385,12 @@ impl From<RegistryError> for ApiError {
             RegistryError::Store(cause) => {
                 tracing::error!(error = %cause, "Registry failure.");
                 "the registry failed; the plugin manager's log has the cause".to_owned()
+            }
+            RegistryError::PluginRefused(refusal) => {
+                if let Refusal::Io { .. } = refusal {
+                    tracing::error!(error = %refusal, "Adding a plugin failed.");
+                }
+                refusal.api_message()
             }
             other => other.to_string(),
         };

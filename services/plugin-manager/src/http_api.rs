@@ -5,7 +5,10 @@
 //! document lists each status a route can answer. This is the registry's other edge: what
 //! the manager refuses (a [`RegistryError`]) becomes an [`ApiError`] here, in [`refused`].
 
+mod add_plugin;
 mod dead_letters;
+
+pub use add_plugin::{AddPluginQuery, MAX_ARCHIVE_BYTES};
 
 use std::sync::Arc;
 
@@ -205,7 +208,7 @@ impl Modify for BearerAuth {
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
-    tags((name = "plugins", description = "Discovered plugins"),
+    tags((name = "plugins", description = "Discovered plugins, and third-party plugins added from an archive"),
          (name = "instances", description = "Installed instances and their lifecycle"),
          (name = "syncs", description = "Sync control, asked of the connector service"),
          (name = "people", description = "People across sources: why a person is who she is, and mending a merge, asked of the ETL"),
@@ -223,7 +226,7 @@ pub fn router(
     token: SecretString,
 ) -> (Router, utoipa::openapi::OpenApi) {
     let (routes, mut api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(list_plugins))
+        .routes(routes!(list_plugins, add_plugin::add_plugin))
         .routes(routes!(rescan_plugins))
         .routes(routes!(get_plugin))
         .routes(routes!(list_instances, install_instance))

@@ -1,8 +1,8 @@
 //! The plugin manager service: the plugin registry. It discovers plugins ([`discovery`]),
 //! keeps installed instances with their validated configuration ([`config_schema`]) and
 //! sealed secrets ([`keys`], [`vault`]) in PostgreSQL ([`store`]), runs their lifecycle
-//! ([`manager`]), announces every change as a `plugins.*` event through the outbox, and
-//! answers on NATS ([`nats_api`]) and on an admin HTTP API ([`http_api`]), with the admin
+//! ([`manager`]), adds third-party plugins from archives ([`adding`]), announces every change
+//! as a `plugins.*` event through the outbox, and answers on NATS ([`nats_api`]) and on an admin HTTP API ([`http_api`]), with the admin
 //! console beside it at `/` ([`console`]); both ask the other services for sync control and
 //! readiness through [`mesh`]. What it refuses is
 //! a [`RegistryError`] ([`error`]), which those two edges turn into the contract's
@@ -13,6 +13,7 @@
 //! the other four in one process.
 
 pub mod actor;
+pub mod adding;
 pub mod config_schema;
 pub mod console;
 pub mod dead_letters;
@@ -71,6 +72,8 @@ pub async fn build(config: Config) -> Result<ServiceRuntime, KitError> {
     let (key, token) = checked(&config)?;
     // The configured directories, then the managed one `tributary plugins add` fills.
     let plugin_dirs = config.plugin_dirs();
+    // Where `tributary plugins add` and `POST /api/v1/plugins` put plugins.
+    let managed = adding::ManagedDir::of(&config);
 
     let oauth_config = config.oauth.clone();
     // The console's cookies are Secure when browsers reach the plugin manager over https.
@@ -101,6 +104,7 @@ pub async fn build(config: Config) -> Result<ServiceRuntime, KitError> {
         key,
         runtime.subjects.clone(),
         plugin_dirs,
+        managed,
     )
     .waking(wake.clone())
     .with_oauth(oauth);

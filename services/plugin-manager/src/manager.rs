@@ -4,7 +4,7 @@
 //!
 //! This module holds [`PluginManager`] and what its operations share (committing, announcing,
 //! locking a live instance, opening and sealing secrets); each use case is its own module:
-//! [`catalog`] (plugins, plugin, rescan), [`instances`] (instances, instance, audit log),
+//! [`catalog`] (plugins, plugin, rescan), [`add`] (a plugin from an archive), [`instances`] (instances, instance, audit log),
 //! [`install`], [`configure`], [`lifecycle`] (enable, disable, upgrade) and [`runtime`]
 //! (heartbeat, runtime), and `crate::uninstall`.
 
@@ -19,6 +19,7 @@ use tributary_proto::manifest::{InvalidPermission, Permission, PluginType};
 use tributary_proto::Subjects;
 
 use crate::actor::Actor;
+use crate::adding::ManagedDir;
 use crate::config_schema::SecretChange;
 use crate::discovery::{Catalog, DiscoveredPlugin};
 use crate::error::RegistryError;
@@ -27,6 +28,7 @@ use crate::oauth::OAuthSettings;
 use crate::store::{self, InstanceRow, StoreError};
 use crate::vault::secret_context;
 
+mod add;
 mod catalog;
 mod configure;
 pub(crate) use configure::MovedDestination;
@@ -78,6 +80,11 @@ pub struct PluginManager {
     key: Arc<MasterKey>,
     subjects: Subjects,
     plugin_dirs: Arc<Vec<PathBuf>>,
+    /// Where [`PluginManager::add_plugin_archive`] puts plugins (one of `plugin_dirs`).
+    managed: Arc<ManagedDir>,
+    /// Held while a plugin is added, so two additions never interleave their check, move
+    /// and rescan.
+    adding: Arc<tokio::sync::Mutex<()>>,
     catalog: Arc<RwLock<Catalog>>,
     wake: Arc<tokio::sync::Notify>,
     oauth: Arc<OAuthSettings>,
@@ -88,20 +95,23 @@ impl std::fmt::Debug for PluginManager {
         f.debug_struct("PluginManager")
             .field("key", &self.key)
             .field("plugin_dirs", &self.plugin_dirs)
+            .field("managed", &self.managed)
             .finish_non_exhaustive()
     }
 }
 
 impl PluginManager {
     /// A registry over `pool`, sealing secrets with `key` and publishing purge tombstones on
-    /// `jetstream`; call [`PluginManager::rescan`] to load the plugins. OAuth uses the
-    /// defaults of `[oauth]` with no provider configured until [`PluginManager::with_oauth`].
+    /// `jetstream`, scanning `plugin_dirs` (which hold `managed`, where added plugins go);
+    /// call [`PluginManager::rescan`] to load the plugins. OAuth uses the defaults of
+    /// `[oauth]` with no provider configured until [`PluginManager::with_oauth`].
     pub fn new(
         pool: PgPool,
         jetstream: async_nats::jetstream::Context,
         key: MasterKey,
         subjects: Subjects,
         plugin_dirs: Vec<PathBuf>,
+        managed: ManagedDir,
     ) -> Self {
         let oauth = OAuthSettings::new(
             tributary_kit::config::OAuthConfig::default(),
@@ -117,6 +127,8 @@ impl PluginManager {
             key: Arc::new(key),
             subjects,
             plugin_dirs: Arc::new(plugin_dirs),
+            managed: Arc::new(managed),
+            adding: Arc::new(tokio::sync::Mutex::new(())),
             catalog: Arc::new(RwLock::new(Catalog::default())),
             wake: Arc::new(tokio::sync::Notify::new()),
         }

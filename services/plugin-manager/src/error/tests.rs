@@ -8,6 +8,7 @@ use tributary_proto::requests::{catalog, ApiError, ConfigProblem, ErrorCode};
 use tributary_proto::ServiceName;
 
 use super::RegistryError::{self, *};
+use crate::adding::Refusal;
 use crate::keys::SealError;
 use crate::store::StoreError;
 
@@ -25,6 +26,7 @@ fn permission(p: &str) -> Permission {
 /// One error of every variant, as the manager makes them.
 async fn one_of_each() -> Vec<RegistryError> {
     let panicked = tokio::spawn(async { panic!("scan") }).await.unwrap_err();
+    let add_panicked = tokio::spawn(async { panic!("add") }).await.unwrap_err();
     vec![
         InvalidInstanceId("a b".into()),
         InvalidPermission("network:sideways:x".parse::<Permission>().unwrap_err()),
@@ -147,6 +149,20 @@ async fn one_of_each() -> Vec<RegistryError> {
             instance_id: "desk".into(),
         },
         NoPluginType("token"),
+        PluginRefused(Refusal::AlreadyAdded {
+            id: "com.example.tasks".into(),
+            version: "1.0.0".into(),
+            path: "/var/lib/tributary/plugins/com.example.tasks/1.0.0".into(),
+        }),
+        PluginRefused(Refusal::Escapes {
+            entry: "`../x` in the uploaded archive".into(),
+        }),
+        PluginRefused(Refusal::Io {
+            what: "cannot create",
+            path: "/var/lib/tributary/.plugins-incoming/x".into(),
+            cause: std::io::Error::other("disk full"),
+        }),
+        AddFailed(add_panicked),
     ]
 }
 
@@ -211,6 +227,8 @@ fn met_by(e: &RegistryError) -> Vec<&'static str> {
         UnknownAttempt(_) => vec!["connect_status"],
         SecretsNotReentered { .. } => vec!["configure"],
         OtherPluginType { .. } | NoPluginType(_) => vec!["runtime", "token", "heartbeat"],
+        // Only over HTTP (`POST /api/v1/plugins`) and the console: no `plugins.*` request.
+        PluginRefused(_) | AddFailed(_) => vec![],
     }
 }
 
@@ -246,7 +264,7 @@ async fn each_refusal_keeps_its_code_message_and_lists() {
         .into_iter()
         .map(ApiError::from)
         .collect();
-    let expected: [(ErrorCode, &str); 36] = [
+    let expected: [(ErrorCode, &str); 40] = [
         (
             ErrorCode::BadRequest,
             "instance id `a b` must be 1 to 64 letters, digits, `-` or `_`",
@@ -401,6 +419,20 @@ async fn each_refusal_keeps_its_code_message_and_lists() {
             "plugins.token.<plugin type>: the subject's last token must be `connector` or \
              `channel`",
         ),
+        // The API's words for `--replace`, and no path of the server's.
+        (
+            ErrorCode::Conflict,
+            "`com.example.tasks` 1.0.0 is already added; `?replace=true` replaces it",
+        ),
+        (
+            ErrorCode::BadRequest,
+            "`../x` in the uploaded archive would be written outside the plugin's directory",
+        ),
+        (
+            ErrorCode::Internal,
+            "the plugin manager could not write the plugin's files; its log has the cause",
+        ),
+        (ErrorCode::Internal, "adding the plugin failed: task "),
     ];
     assert_eq!(answered.len(), expected.len());
     for (e, (code, message)) in answered.iter().zip(expected) {

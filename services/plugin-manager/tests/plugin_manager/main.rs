@@ -2,6 +2,7 @@
 //! subject prefix and plugin directory.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod add_plugin;
 mod admin_api;
 mod audit_actor;
 mod bad_input;

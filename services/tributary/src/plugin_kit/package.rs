@@ -11,10 +11,7 @@ use flate2::Compression;
 
 use super::build::{build, BuildOptions, Built};
 use super::KitError;
-use crate::plugins_cli::add::{stage_and_check, Add, Staging};
-
-/// The most an archive's plugin may unpack to when checked, as `plugins add` defaults to.
-const MAX_BYTES: u64 = 256 * 1024 * 1024;
+use tributary_plugin_manager::adding::{stage_and_check, Staging, DEFAULT_MAX_BYTES};
 
 /// A written package.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -65,14 +62,9 @@ pub fn package(
 
     let staging_root =
         std::env::temp_dir().join(format!("tributary-package-{}", std::process::id()));
-    let checked = Staging::new(&staging_root).and_then(|staging| {
-        let add = Add {
-            source: archive.clone(),
-            replace: false,
-            max_bytes: MAX_BYTES,
-        };
-        stage_and_check(&add, &staging).map(|_| ())
-    });
+    // The plugin may unpack to as much as `plugins add` takes by default.
+    let checked = Staging::new(&staging_root)
+        .and_then(|staging| stage_and_check(&archive, DEFAULT_MAX_BYTES, &staging).map(|_| ()));
     let _ = std::fs::remove_dir_all(&staging_root);
     if let Err(refusal) = checked {
         let _ = std::fs::remove_file(&archive);

@@ -128,16 +128,20 @@ fn copy_file(from: &Path, to: &Path, budget: &mut Budget) -> Result<(), Refusal>
     budget.copy(&mut file, to)
 }
 
-/// Unpacks the gzip-compressed tar `archive` into the new directory `to`, refusing what
-/// could reach outside it (see the module documentation).
-pub fn unpack(archive: &Path, to: &Path, budget: &mut Budget) -> Result<(), Refusal> {
-    let shown = archive.display().to_string();
+/// Unpacks the gzip-compressed tar read from `archive` into the new directory `to`, refusing
+/// what could reach outside it (see the module documentation). `shown` names the archive in
+/// refusals (its path, or "the uploaded archive").
+pub fn unpack(
+    archive: impl Read,
+    shown: &str,
+    to: &Path,
+    budget: &mut Budget,
+) -> Result<(), Refusal> {
     let unreadable = |e: io::Error| Refusal::Unreadable {
-        archive: shown.clone(),
+        archive: shown.to_owned(),
         problem: e.to_string(),
     };
-    let file = File::open(archive).map_err(|e| Refusal::io("cannot read", archive, e))?;
-    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(io::BufReader::new(file)));
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(archive));
     fs::create_dir(to).map_err(|e| Refusal::io("cannot create", to, e))?;
     for entry in tar.entries().map_err(unreadable)? {
         let mut entry = entry.map_err(unreadable)?;
