@@ -70,7 +70,10 @@ async fn the_admin_api_answers_every_generated_request_within_its_schema_and_wit
         .admin_token
         .expose_secret()
         .to_owned();
+    // schemathesis keeps a cache in its working directory: a temporary one, not the clone.
+    let workdir = tempfile::tempdir().unwrap();
     let run = tokio::process::Command::new(&schemathesis)
+        .current_dir(workdir.path())
         .arg("run")
         .arg(format!("{base}/api/v1/openapi.json"))
         .args(["--header", &format!("Authorization: Bearer {token}")])
