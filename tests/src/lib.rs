@@ -45,6 +45,25 @@ pub fn repo() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
 
+/// What a test needs from outside the workspace, installed by one of `scripts/`: the path the
+/// environment variable `env_var` names, or the one line `scripts/<script>` prints once it has
+/// installed it (idempotently; its log goes to stderr). Panics naming the script and `what`
+/// when it cannot: such a test fails, it is never skipped.
+pub fn installed_by(script: &str, env_var: &str, what: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(env_var) {
+        return path.into();
+    }
+    let out = std::process::Command::new(repo().join("scripts").join(script))
+        .output()
+        .unwrap_or_else(|e| panic!("scripts/{script} does not run: {e}"));
+    assert!(
+        out.status.success(),
+        "scripts/{script} could not install {what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
 /// Polls `check` every 50 ms until it returns `Some`, for up to `secs` seconds; `None` when
 /// it never did.
 pub async fn eventually_within<T, F, Fut>(secs: u64, mut check: F) -> Option<T>

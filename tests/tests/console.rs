@@ -16,11 +16,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use secrecy::ExposeSecret;
 use serde_json::json;
-use tributary_e2e::{eventually, repo, Stack};
+use tributary_e2e::{eventually, installed_by, repo, Stack};
 use tributary_plugin_manager::console::auth::{CSRF_REFUSED, WRONG_TOKEN};
 use tributary_proto::item::ItemOperation;
 use tributary_proto::model::EntityType;
@@ -53,18 +52,11 @@ fn late_item() -> ConnectorItem {
 /// Where playwright-core is: `$TRIBUTARY_PLAYWRIGHT_MODULES`, or what
 /// `scripts/playwright-modules` installs (and Chromium with it).
 fn playwright_modules() -> PathBuf {
-    if let Some(dir) = std::env::var_os("TRIBUTARY_PLAYWRIGHT_MODULES") {
-        return dir.into();
-    }
-    let out = Command::new(repo().join("scripts/playwright-modules"))
-        .output()
-        .expect("scripts/playwright-modules runs");
-    assert!(
-        out.status.success(),
-        "scripts/playwright-modules could not install Chromium and playwright-core: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    installed_by(
+        "playwright-modules",
+        "TRIBUTARY_PLAYWRIGHT_MODULES",
+        "Chromium and playwright-core",
+    )
 }
 
 /// `<target dir>/console-screenshots`, emptied.

@@ -14,11 +14,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use secrecy::ExposeSecret;
 use serde_json::json;
-use tributary_e2e::{repo, Stack};
+use tributary_e2e::{installed_by, Stack};
 use tributary_proto::streams::ConsumerKey;
 use tributary_proto::ServiceName;
 
@@ -29,18 +28,7 @@ const EXAMPLES: &str = "12";
 
 /// Where schemathesis is: `$TRIBUTARY_SCHEMATHESIS`, or what `scripts/schemathesis` installs.
 fn schemathesis() -> PathBuf {
-    if let Some(path) = std::env::var_os("TRIBUTARY_SCHEMATHESIS") {
-        return path.into();
-    }
-    let out = Command::new(repo().join("scripts/schemathesis"))
-        .output()
-        .expect("scripts/schemathesis runs");
-    assert!(
-        out.status.success(),
-        "scripts/schemathesis could not install schemathesis: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    installed_by("schemathesis", "TRIBUTARY_SCHEMATHESIS", "schemathesis")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
