@@ -58,6 +58,9 @@ GRANT SELECT, INSERT ON plugin_audit TO :"plugin_manager";
 -- The admin console's sessions.
 GRANT SELECT, INSERT, UPDATE, DELETE ON console_session TO :"plugin_manager";
 GRANT USAGE ON SEQUENCE plugin_audit_seq_seq TO :"plugin_manager";
+-- The instances' timelines (no UPDATE: a line is stored once, deleted when it is too old).
+GRANT SELECT, INSERT, DELETE ON instance_timeline TO :"plugin_manager";
+GRANT USAGE ON SEQUENCE instance_timeline_seq_seq TO :"plugin_manager";
 -- A purge: which source records an instance brought (their keys, not their contents), and
 -- the other services' rows of that instance, deleted in the purge's transaction.
 GRANT SELECT (instance_id, entity_type, external_id, deleted) ON source_record

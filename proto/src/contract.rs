@@ -25,6 +25,7 @@ use crate::model::{self, EntityType};
 use crate::requests::{self, CatalogEntry, ErrorCode};
 use crate::streams::{ConsumerKey, DeliveryLimits, StreamKey};
 use crate::subjects::Subjects;
+use crate::timeline::TimelineEntry;
 use guest_types::{GuestModel, UnsupportedSchema};
 
 /// The command that regenerates every generated file.
@@ -125,6 +126,7 @@ pub fn schema_files() -> BTreeMap<String, String> {
     }
     files.insert("connector-item.json".into(), pretty::<ConnectorItem>());
     files.insert("plugin-manifest.json".into(), pretty::<PluginManifest>());
+    files.insert("timeline-entry.json".into(), pretty::<TimelineEntry>());
     for entry in requests::catalog() {
         files.insert(
             request_schema_path(&entry),
@@ -202,6 +204,23 @@ pub fn event_catalog() -> String {
          in a stream.\n",
         subjects.qualify("plugin.<type>.<instance>.<subject>"),
         subjects.all_plugin_events()
+    ));
+
+    md.push_str("\n## Timeline lines\n\n");
+    md.push_str(&format!(
+        "The connector and channel services publish a line of an instance's timeline (a sync \
+         ended, a webhook accepted or refused, a message sent or its delivery status, a line \
+         the plugin logged) on `{}` (`{}` for the channel service) as a \
+         [`TimelineEntry`](../proto/schemas/timeline-entry.json). The `TIMELINE` stream keeps \
+         them; the plugin manager stores them and answers \
+         `GET /api/v1/instances/<id>/timeline` with them and the instance's audit entries. \
+         Lines of one instance and kind beyond a burst of 20, then 2 a second, are counted in \
+         the next line's `suppressed` instead of sent. The operator (NATS user `admin`) may \
+         subscribe to `{}` to follow every one; they are not exported to your programs' \
+         account, as they carry refusal reasons and recipients of every instance.\n",
+        subjects.qualify("timeline.connector.<instance>"),
+        subjects.qualify("timeline.channel.<instance>"),
+        subjects.all_timeline()
     ));
 
     md.push_str("\n## Streams\n\n| stream | subjects | kept for | default size limit | duplicate window | what |\n|---|---|---|---|---|---|\n");

@@ -7,7 +7,8 @@
 //! what a plugin was granted ([`grants`]), the typed request
 //! catalog with its error codes and reply shape ([`requests`]), the JetStream
 //! streams and consumers ([`streams`]), and the trace context that crosses NATS in headers
-//! ([`trace_context`]), and the headers of dead letters ([`dead_letter`]). JSON Schemas for
+//! ([`trace_context`]), and the headers of dead letters ([`dead_letter`]), and the lines of an instance's timeline
+//! ([`timeline`]). JSON Schemas for
 //! every payload are generated from these types into `proto/schemas/` ([`contract`]).
 
 pub mod contract;
@@ -23,6 +24,7 @@ pub mod redact;
 pub mod requests;
 pub mod streams;
 pub mod subjects;
+pub mod timeline;
 pub mod trace_context;
 
 pub use envelope::{Envelope, EnvelopeError, EventSource};

@@ -31,11 +31,14 @@ pub enum StreamKey {
     ChannelInbound,
     /// `deadletter.>`: what could never be processed, with the reason.
     DeadLetters,
+    /// `timeline.>`: the lines of every instance's timeline, on their way to the plugin
+    /// manager.
+    Timeline,
 }
 
 impl StreamKey {
     /// Every stream.
-    pub const ALL: [StreamKey; 7] = [
+    pub const ALL: [StreamKey; 8] = [
         StreamKey::ConnectorItems,
         StreamKey::DataEvents,
         StreamKey::PluginEvents,
@@ -43,6 +46,7 @@ impl StreamKey {
         StreamKey::Communication,
         StreamKey::ChannelInbound,
         StreamKey::DeadLetters,
+        StreamKey::Timeline,
     ];
 
     /// The unprefixed stream name.
@@ -55,6 +59,7 @@ impl StreamKey {
             StreamKey::Communication => "COMMUNICATION",
             StreamKey::ChannelInbound => "CHANNEL_INBOUND",
             StreamKey::DeadLetters => "DEAD_LETTERS",
+            StreamKey::Timeline => "TIMELINE",
         }
     }
 
@@ -80,6 +85,7 @@ impl StreamKey {
             StreamKey::Communication => vec!["communication.*".into()],
             StreamKey::ChannelInbound => vec!["channel.inbound.>".into()],
             StreamKey::DeadLetters => vec!["deadletter.>".into()],
+            StreamKey::Timeline => vec!["timeline.>".into()],
         }
     }
 
@@ -93,6 +99,7 @@ impl StreamKey {
             StreamKey::Communication => "Messages received, sent and failed",
             StreamKey::ChannelInbound => "Verified webhooks, durable before they are answered",
             StreamKey::DeadLetters => "Messages that could never be processed, with the reason",
+            StreamKey::Timeline => "Lines of the instances' timelines, for the plugin manager",
         }
     }
 
@@ -101,7 +108,7 @@ impl StreamKey {
         match self {
             StreamKey::ConnectorItems | StreamKey::ChannelInbound => 7 * DAY,
             StreamKey::DataEvents | StreamKey::Communication | StreamKey::DeadLetters => 30 * DAY,
-            StreamKey::PluginEvents | StreamKey::ConnectorEvents => 7 * DAY,
+            StreamKey::PluginEvents | StreamKey::ConnectorEvents | StreamKey::Timeline => 7 * DAY,
         }
     }
 
@@ -117,7 +124,7 @@ impl StreamKey {
     /// The most bytes the stream keeps by default; past it the oldest messages go first.
     /// nats-server reserves a stream's `max_bytes` against the JetStream store limit
     /// (deploy/nats-server.conf, `max_file_store`), so these add up to less than it:
-    /// 5.75 GiB of the 8 GiB. Operators size them with `nats.max_bytes` (kit's config).
+    /// 5.81 GiB of the 8 GiB. Operators size them with `nats.max_bytes` (kit's config).
     pub fn default_max_bytes(self) -> i64 {
         const MIB: i64 = 1024 * 1024;
         match self {
@@ -126,7 +133,7 @@ impl StreamKey {
             StreamKey::Communication => 512 * MIB,
             StreamKey::ChannelInbound => 512 * MIB,
             StreamKey::DeadLetters => 512 * MIB,
-            StreamKey::PluginEvents | StreamKey::ConnectorEvents => 64 * MIB,
+            StreamKey::PluginEvents | StreamKey::ConnectorEvents | StreamKey::Timeline => 64 * MIB,
         }
     }
 
@@ -170,14 +177,17 @@ pub enum ConsumerKey {
     SearchIndexer,
     /// The channel service's share of verified webhooks.
     ChannelInbound,
+    /// The plugin manager's share of timeline lines, which it stores.
+    Timeline,
 }
 
 impl ConsumerKey {
     /// Every durable consumer.
-    pub const ALL: [ConsumerKey; 3] = [
+    pub const ALL: [ConsumerKey; 4] = [
         ConsumerKey::EtlItems,
         ConsumerKey::SearchIndexer,
         ConsumerKey::ChannelInbound,
+        ConsumerKey::Timeline,
     ];
 
     /// The stream it reads.
@@ -186,6 +196,7 @@ impl ConsumerKey {
             ConsumerKey::EtlItems => StreamKey::ConnectorItems,
             ConsumerKey::SearchIndexer => StreamKey::DataEvents,
             ConsumerKey::ChannelInbound => StreamKey::ChannelInbound,
+            ConsumerKey::Timeline => StreamKey::Timeline,
         }
     }
 
@@ -195,6 +206,7 @@ impl ConsumerKey {
             ConsumerKey::EtlItems => "etl-items",
             ConsumerKey::SearchIndexer => "search-indexer",
             ConsumerKey::ChannelInbound => "channel-inbound",
+            ConsumerKey::Timeline => "timeline",
         }
     }
 
@@ -234,8 +246,16 @@ impl ConsumerKey {
 /// must have been provisioned (`tributary nats provision`), as no service may create one.
 pub fn streams_of(service: ServiceName) -> &'static [StreamKey] {
     match service {
-        ServiceName::PluginManager => &[StreamKey::PluginEvents, StreamKey::ConnectorItems],
-        ServiceName::Connector => &[StreamKey::ConnectorItems, StreamKey::ConnectorEvents],
+        ServiceName::PluginManager => &[
+            StreamKey::PluginEvents,
+            StreamKey::ConnectorItems,
+            StreamKey::Timeline,
+        ],
+        ServiceName::Connector => &[
+            StreamKey::ConnectorItems,
+            StreamKey::ConnectorEvents,
+            StreamKey::Timeline,
+        ],
         ServiceName::Etl => &[
             StreamKey::ConnectorItems,
             StreamKey::DataEvents,
@@ -246,6 +266,7 @@ pub fn streams_of(service: ServiceName) -> &'static [StreamKey] {
             StreamKey::Communication,
             StreamKey::ConnectorItems,
             StreamKey::DeadLetters,
+            StreamKey::Timeline,
         ],
         ServiceName::Search => &[StreamKey::DataEvents, StreamKey::DeadLetters],
     }

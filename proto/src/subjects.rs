@@ -173,6 +173,17 @@ impl Subjects {
         self.qualify("deadletter.>")
     }
 
+    /// Where `service` publishes a line of an instance's timeline:
+    /// `timeline.<service>.<instance>` ([`crate::timeline`]).
+    pub fn timeline(&self, service: ServiceName, instance_id: &str) -> String {
+        self.qualify(&format!("timeline.{}.{instance_id}", service.as_str()))
+    }
+
+    /// Every timeline line: `timeline.>`.
+    pub fn all_timeline(&self) -> String {
+        self.qualify("timeline.>")
+    }
+
     /// The group under which a service's micro-service endpoints live (`plugins`, `etl`).
     pub fn request_group(&self, service: ServiceName) -> String {
         self.qualify(service.request_domain())

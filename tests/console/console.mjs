@@ -232,6 +232,31 @@ try {
   await shot(page, "instance-synced");
   step(`a sync started elsewhere was pushed to the open page as it happened (${pushed.join(", ")}), without a reload`);
 
+  // Its timeline: every sync that ended, with its counts and duration, beside the audit
+  // entries of its install; filtered to syncs, newest first.
+  await page.getByRole("link", { name: /The whole timeline/ }).click();
+  await page.getByRole("heading", { name: /Timeline of/ }).waitFor();
+  assert.ok(await page.locator('li.timeline-line[data-kind="audit"]').count() > 0, "the install's audit entries are lines");
+  await everyFieldLabelled(page, "timeline");
+  await everyControlReachable(page, "timeline");
+  await page.getByLabel("Kind").selectOption("sync");
+  await page.getByRole("button", { name: "Show" }).click();
+  let syncLines = [];
+  for (let tries = 0; tries < 50; tries++) {
+    syncLines = await page.$$eval("li.timeline-line", (lines) => lines.map((l) => ({
+      kind: l.dataset.kind, status: l.dataset.status, summary: l.querySelector(".summary").textContent,
+    })));
+    if (syncLines.filter((l) => l.summary.startsWith(`full sync completed: ${files} items in `)).length >= 2) break;
+    await new Promise((done) => setTimeout(done, 200));
+    await page.reload();
+  }
+  const fullSyncs = syncLines.filter((l) => l.summary.startsWith(`full sync completed: ${files} items in `));
+  assert.equal(fullSyncs.length, 2, `both full syncs are on the timeline: ${JSON.stringify(syncLines)}`);
+  assert.ok(syncLines.every((l) => l.kind === "sync" && l.status === "ok"), JSON.stringify(syncLines));
+  assert.ok(syncLines[0].summary.startsWith("full sync completed"), "newest first");
+  await shot(page, "timeline");
+  step(`the timeline listed the ${syncLines.length} syncs that ended, with counts and durations, filtered to syncs`);
+
   // Search: the synced notes, found by a word of theirs, the word marked in each snippet.
   await page.getByRole("link", { name: "Search" }).click();
   await page.getByRole("heading", { name: "Search" }).waitFor();

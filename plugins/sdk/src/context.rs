@@ -37,6 +37,26 @@ pub trait EventSink: Send + Sync {
     async fn publish(&self, event: PluginEvent) -> Result<(), PluginError>;
 }
 
+/// How much a plugin's log line matters, for its instance's journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JournalLevel {
+    /// Worth knowing.
+    Info,
+    /// Worth a look.
+    Warn,
+    /// Something failed.
+    Error,
+}
+
+/// Where an instance's log lines at info level and above are kept for the person looking at
+/// it, besides the service's log: its timeline in the service
+/// (`tributary_kit::timeline`), nothing in tests. Called synchronously from the log call, so
+/// an implementation must not block.
+pub trait LogJournal: Send + Sync {
+    /// Keeps `message`, logged by instance `instance_id` at `level`.
+    fn line(&self, instance_id: &str, level: JournalLevel, message: &str);
+}
+
 /// Read access to the unified model, implemented by the service. Called only after the
 /// context has checked `data:read:<entity>`.
 #[async_trait]
@@ -121,6 +141,8 @@ struct ContextInner {
     kv: Arc<dyn KeyValueStore>,
     /// Host directories no plugin may read ([`PluginContext::protected_paths`]).
     protected_paths: Vec<PathBuf>,
+    /// Where its log lines are kept besides the service's log.
+    journal: Option<Arc<dyn LogJournal>>,
 }
 
 impl std::fmt::Debug for PluginContext {
@@ -144,6 +166,7 @@ pub struct PluginContextBuilder {
     data: Arc<dyn DataReader>,
     kv: Arc<dyn KeyValueStore>,
     protected_paths: Vec<PathBuf>,
+    journal: Option<Arc<dyn LogJournal>>,
 }
 
 impl PluginContextBuilder {
@@ -194,6 +217,13 @@ impl PluginContextBuilder {
         self
     }
 
+    /// Where the instance's log lines at info level and above are kept besides the service's
+    /// log (its timeline); none by default.
+    pub fn journal(mut self, journal: Arc<dyn LogJournal>) -> Self {
+        self.journal = Some(journal);
+        self
+    }
+
     /// Builds the context; fails only if the HTTP client cannot be built.
     pub fn build(self) -> Result<PluginContext, PluginError> {
         let span = tracing::info_span!(
@@ -213,6 +243,7 @@ impl PluginContextBuilder {
                 data: self.data,
                 kv: self.kv,
                 protected_paths: self.protected_paths,
+                journal: self.journal,
             }),
         })
     }
@@ -235,6 +266,7 @@ impl PluginContext {
             data: Arc::new(Unavailable),
             kv: Arc::new(Unavailable),
             protected_paths: Vec::new(),
+            journal: None,
         }
     }
 
@@ -276,23 +308,36 @@ impl PluginContext {
     /// Logs `message` at info level inside [`PluginContext::span`], so tagged with the plugin
     /// and instance.
     pub fn log_info(&self, message: &str) {
-        self.inner.span.in_scope(|| {
-            tracing::info!("{message}");
-        });
+        self.log(JournalLevel::Info, message);
     }
 
     /// Logs `message` at warn level, tagged with the plugin and instance.
     pub fn log_warn(&self, message: &str) {
-        self.inner.span.in_scope(|| {
-            tracing::warn!("{message}");
-        });
+        self.log(JournalLevel::Warn, message);
     }
 
     /// Logs `message` at error level, tagged with the plugin and instance.
     pub fn log_error(&self, message: &str) {
-        self.inner.span.in_scope(|| {
-            tracing::error!("{message}");
+        self.log(JournalLevel::Error, message);
+    }
+
+    /// Logs `message` at `level` inside [`PluginContext::span`] and keeps it in the
+    /// instance's journal (its timeline), when the host gave one.
+    pub fn log(&self, level: JournalLevel, message: &str) {
+        self.inner.span.in_scope(|| match level {
+            JournalLevel::Info => tracing::info!("{message}"),
+            JournalLevel::Warn => tracing::warn!("{message}"),
+            JournalLevel::Error => tracing::error!("{message}"),
         });
+        self.keep_in_journal(level, message);
+    }
+
+    /// Keeps `message` in the instance's journal (its timeline) without logging it: for a
+    /// host that logged the line itself (the wasm host logs a guest's under target `plugin`).
+    pub fn keep_in_journal(&self, level: JournalLevel, message: &str) {
+        if let Some(journal) = &self.inner.journal {
+            journal.line(&self.inner.instance_id, level, message);
+        }
     }
 
     /// The instance's HTTP client, restricted to its `network:outbound` grants.

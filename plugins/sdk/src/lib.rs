@@ -25,8 +25,8 @@ mod traits;
 
 pub use config::require_config;
 pub use context::{
-    DataReader, EventSink, KeyValueStore, PluginContext, PluginContextBuilder, PluginData,
-    PluginEvent, PluginKv,
+    DataReader, EventSink, JournalLevel, KeyValueStore, LogJournal, PluginContext,
+    PluginContextBuilder, PluginData, PluginEvent, PluginKv,
 };
 pub use error::PluginError;
 pub use http::{

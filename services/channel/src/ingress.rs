@@ -24,8 +24,10 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tributary_kit::config::ChannelConfig;
+use tributary_kit::timeline::TimelineRecorder;
 use tributary_plugin_sdk::{IncomingWebhook, WebhookVerdict};
 use tributary_proto::envelope::MSG_ID_HEADER;
+use tributary_proto::timeline::{TimelineEntry, TimelineKind, TimelineStatus};
 use tributary_proto::Subjects;
 
 use crate::routes::RouteTable;
@@ -81,6 +83,8 @@ pub struct Ingress {
     limits: WebhookLimits,
     /// One permit per request being read and verified, [`WebhookLimits::max_in_flight`] in all.
     in_flight: Arc<Semaphore>,
+    /// Where each webhook addressed to a served route is told on its instance's timeline.
+    timeline: Option<Arc<TimelineRecorder>>,
 }
 
 impl Ingress {
@@ -100,7 +104,29 @@ impl Ingress {
             public_base_url: Arc::from(public_base_url),
             in_flight: Arc::new(Semaphore::new(limits.max_in_flight.max(1))),
             limits,
+            timeline: None,
         }
+    }
+
+    /// The same ingress, telling each webhook addressed to a served route on its instance's
+    /// timeline: accepted, a repeat, or refused with the reason (never the body or a header).
+    pub fn with_timeline(mut self, timeline: Arc<TimelineRecorder>) -> Self {
+        self.timeline = Some(timeline);
+        self
+    }
+
+    /// Tells `instance_id`'s timeline about a webhook: `status` is the answer given.
+    async fn tell(&self, instance_id: &str, answered: StatusCode, summary: String) {
+        let Some(timeline) = &self.timeline else {
+            return;
+        };
+        let status = match answered.as_u16() {
+            200..=399 => TimelineStatus::Ok,
+            _ => TimelineStatus::Error,
+        };
+        let line = TimelineEntry::now(instance_id, TimelineKind::Webhook, status, summary)
+            .with("status", answered.as_u16());
+        timeline.record(line).await;
     }
 
     /// Reads `body` within the limits: 413 when it is too large, 408 when it is too slow.
@@ -185,7 +211,14 @@ async fn receive(
     // Only now, with a route that takes it, is the body read.
     let body = match ingress.read(body).await {
         Ok(body) => body,
-        Err(refused) => return refused,
+        Err(refused) => {
+            let summary = format!(
+                "refused ({}): the body was too large or too slow",
+                refused.status().as_u16()
+            );
+            ingress.tell(&instance_id, refused.status(), summary).await;
+            return refused;
+        }
     };
     let path_and_query = uri
         .path_and_query()
@@ -230,6 +263,8 @@ async fn receive(
                 ));
             }
             let status = StatusCode::from_u16(rejection.status).unwrap_or(StatusCode::UNAUTHORIZED);
+            let summary = format!("refused ({}): {}", status.as_u16(), rejection.reason);
+            ingress.tell(&instance_id, status, summary).await;
             return answer(status, &rejection.reason);
         }
     };
@@ -270,15 +305,25 @@ async fn receive(
             metrics::counter!("tributary_channel_webhooks_total", "outcome" => "duplicate")
                 .increment(1);
             tracing::debug!(channel, instance = %instance_id, msg_id, "A redelivered webhook; it was received before.");
+            let summary = "accepted: a repeat of one received before, kept once".to_owned();
+            ingress.tell(&instance_id, StatusCode::OK, summary).await;
             StatusCode::OK.into_response()
         }
         Ok(_) => {
             metrics::counter!("tributary_channel_webhooks_total", "outcome" => "accepted")
                 .increment(1);
+            ingress
+                .tell(&instance_id, StatusCode::OK, "accepted".to_owned())
+                .await;
             StatusCode::OK.into_response()
         }
         Err(e) => {
             tracing::warn!(channel, instance = %instance_id, error = %e, "Cannot store a verified webhook; the provider will retry.");
+            let summary =
+                "refused (503): it could not be stored; the provider will retry".to_owned();
+            ingress
+                .tell(&instance_id, StatusCode::SERVICE_UNAVAILABLE, summary)
+                .await;
             answer(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the webhook cannot be stored right now; try again",

@@ -95,13 +95,21 @@ pub async fn build_with(
         settings.send_timeout(),
     );
 
-    runtime.merge_routes(ingress::router(ingress::Ingress::new(
-        routes.clone(),
-        runtime.jetstream.clone(),
+    let timeline = Arc::new(tributary_kit::timeline::TimelineRecorder::new(
+        runtime.nats.clone(),
         runtime.subjects.clone(),
-        &public_base_url,
-        ingress::WebhookLimits::of(&settings),
-    )));
+        ServiceName::Channel,
+    ));
+    runtime.merge_routes(ingress::router(
+        ingress::Ingress::new(
+            routes.clone(),
+            runtime.jetstream.clone(),
+            runtime.subjects.clone(),
+            &public_base_url,
+            ingress::WebhookLimits::of(&settings),
+        )
+        .with_timeline(timeline.clone()),
+    ));
     nats_api::serve(
         &runtime,
         sender.clone(),

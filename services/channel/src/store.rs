@@ -4,10 +4,12 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
+use tributary_kit::outbox::OutboxEvent;
 use tributary_plugin_sdk::OutboundMessage;
 use tributary_proto::envelope::{Envelope, EventSource};
 use tributary_proto::events::{CommunicationEvent, EventKind, MessageDelivery};
-use tributary_proto::Subjects;
+use tributary_proto::timeline::{TimelineEntry, TimelineKind, TimelineStatus};
+use tributary_proto::{ServiceName, Subjects};
 use uuid::Uuid;
 
 use crate::api::{SendOutcome, FAILED, SENDING};
@@ -301,9 +303,49 @@ impl OutboundStore {
         if let Some(id) = id {
             envelope.id = id;
         }
-        tributary_kit::outbox::enqueue(&mut tx, &self.subjects, kind, &envelope, None).await?;
+        let line = send_line(event, &envelope.data);
+        let line =
+            tributary_kit::timeline::outbox_event(&self.subjects, ServiceName::Channel, &line)
+                .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        let event = OutboxEvent::new(self.subjects.event(kind), &envelope, None)
+            .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        tributary_kit::outbox::enqueue_all(&mut tx, ServiceName::Channel, &[event, line]).await?;
         tx.commit().await?;
         self.wake_outbox.notify_one();
         Ok(())
     }
+}
+
+/// The timeline line of a send's `event`: to whom, with which status or error.
+fn send_line(event: CommunicationEvent, delivery: &MessageDelivery) -> TimelineEntry {
+    let error = delivery.error.as_deref().unwrap_or("no reason given");
+    let (status, summary) = match event {
+        CommunicationEvent::DeliveryFailed => (
+            TimelineStatus::Error,
+            format!("not sent to {}: {error}", delivery.to),
+        ),
+        _ if delivery.error.is_some() || delivery.status == "failed" => (
+            TimelineStatus::Error,
+            format!("{} for {}: {error}", delivery.status, delivery.to),
+        ),
+        CommunicationEvent::MessageSent => (
+            TimelineStatus::Ok,
+            format!("sent to {}: {}", delivery.to, delivery.status),
+        ),
+        _ => (
+            TimelineStatus::Ok,
+            format!("{} for {}", delivery.status, delivery.to),
+        ),
+    };
+    let mut line = TimelineEntry::now(&delivery.instance_id, TimelineKind::Send, status, summary)
+        .with("message_id", delivery.message_id.to_string())
+        .with("delivery_status", delivery.status.as_str())
+        .with("event", EventKind::Communication(event).subject());
+    if let Some(id) = &delivery.provider_message_id {
+        line = line.with("provider_message_id", id.as_str());
+    }
+    if let Some(e) = &delivery.error {
+        line = line.with("error", e.as_str());
+    }
+    line
 }

@@ -11,7 +11,8 @@ use tokio::sync::Notify;
 use tributary_plugin_sdk::{Cursor, SyncRequest};
 use tributary_proto::envelope::{Envelope, EventSource};
 use tributary_proto::events::{EventKind, SyncEvent, SyncLifecycle, SyncMode};
-use tributary_proto::Subjects;
+use tributary_proto::timeline::{TimelineEntry, TimelineKind, TimelineStatus};
+use tributary_proto::{ServiceName, Subjects};
 use uuid::Uuid;
 
 use crate::api::{SyncStateView, SyncStatus};
@@ -206,12 +207,12 @@ impl SyncStore {
             SyncEnd::Cancelled(e) => (SyncStatus::Cancelled, Some(e.clone()), SyncEvent::Failed),
         };
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
+        let started: Option<DateTime<Utc>> = sqlx::query_scalar(
             "UPDATE connector_sync_state SET status = $3, finished_at = now(), items = $4, \
              errors = $5, total_items = total_items + $4, cancel_requested = false, \
              last_success_at = CASE WHEN $3 = 'succeeded' THEN now() ELSE last_success_at END, \
              last_error = CASE WHEN $3 = 'succeeded' THEN last_error ELSE $6 END, \
-             updated_at = now() WHERE instance_id = $1 AND sync_id = $2",
+             updated_at = now() WHERE instance_id = $1 AND sync_id = $2 RETURNING started_at",
         )
         .bind(instance_id)
         .bind(sync_id)
@@ -219,8 +220,14 @@ impl SyncStore {
         .bind(counts.items as i64)
         .bind(counts.errors as i64)
         .bind(&error)
-        .execute(&mut *tx)
-        .await?;
+        .fetch_optional(&mut *tx)
+        .await?
+        .flatten();
+        let line = timeline_line(instance_id, sync_id, mode, counts, end, started);
+        let line =
+            tributary_kit::timeline::outbox_event(&self.subjects, ServiceName::Connector, &line)
+                .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        tributary_kit::outbox::enqueue_all(&mut tx, ServiceName::Connector, &[line]).await?;
         let event = lifecycle(instance_id, sync_id, mode, counts, error);
         self.announce(&mut tx, kind, event).await?;
         tx.commit().await?;
@@ -325,6 +332,56 @@ fn state_of_row(row: &sqlx::postgres::PgRow) -> Result<SyncStateView, sqlx::Erro
         scheduled: false,
         next_sync_at: None,
     })
+}
+
+/// The timeline line of a sync that ended as `end`: how, in how long, with what counts.
+fn timeline_line(
+    instance_id: &str,
+    sync_id: Uuid,
+    mode: SyncMode,
+    counts: SyncCounts,
+    end: &SyncEnd,
+    started: Option<DateTime<Utc>>,
+) -> TimelineEntry {
+    let now = Utc::now();
+    let duration_ms = started.map(|s| (now - s).num_milliseconds().max(0));
+    let took = duration_ms.map_or(String::new(), |ms| {
+        format!(" in {:.1} s", ms as f64 / 1000.0)
+    });
+    let items = match counts.items {
+        1 => "1 item".to_owned(),
+        n => format!("{n} items"),
+    };
+    let (status, summary, error) = match end {
+        SyncEnd::Succeeded => (
+            TimelineStatus::Ok,
+            format!("{} sync completed: {items}{took}", mode.as_str()),
+            None,
+        ),
+        SyncEnd::Failed(e) => (
+            TimelineStatus::Error,
+            format!("{} sync failed after {items}{took}: {e}", mode.as_str()),
+            Some(e),
+        ),
+        SyncEnd::Cancelled(e) => (
+            TimelineStatus::Warning,
+            format!("{} sync cancelled after {items}{took}: {e}", mode.as_str()),
+            Some(e),
+        ),
+    };
+    let mut line = TimelineEntry::now(instance_id, TimelineKind::Sync, status, summary)
+        .with("sync_id", sync_id.to_string())
+        .with("mode", mode.as_str())
+        .with("items", counts.items)
+        .with("errors", counts.errors)
+        .with("rate", counts.rate);
+    if let Some(ms) = duration_ms {
+        line = line.with("duration_ms", ms);
+    }
+    if let Some(e) = error {
+        line = line.with("error", e.as_str());
+    }
+    line
 }
 
 fn lifecycle(

@@ -3,7 +3,8 @@
 //! publishing on NATS and a [`DataReader`] over the unified model in PostgreSQL. The context
 //! checks the grants (`network:outbound`, `event:publish`, `data:read`) before any of them is
 //! reached. An instance whose plugin's manifest has an `auth` section has its HTTP client
-//! attach the access token the plugin manager brokers ([`BrokeredTokens`]).
+//! attach the access token the plugin manager brokers ([`BrokeredTokens`]). Its log lines at
+//! info level and above are lines of its timeline too ([`TimelineJournal`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,12 +14,14 @@ use serde_json::Value;
 use sqlx::PgPool;
 use tributary_kit::client::MeshClient;
 use tributary_kit::config::PluginsConfig;
+use tributary_kit::timeline::TimelineRecorder;
 use tributary_plugin_sdk::{
-    DataReader, EntityType, EventSink, Grants, KeyValueStore, PluginContext, PluginError,
-    PluginEvent,
+    DataReader, EntityType, EventSink, Grants, JournalLevel, KeyValueStore, LogJournal,
+    PluginContext, PluginError, PluginEvent,
 };
 use tributary_proto::envelope::{Envelope, EventSource};
-use tributary_proto::{PluginType, Subjects};
+use tributary_proto::timeline::{TimelineEntry, TimelineKind, TimelineStatus};
+use tributary_proto::{PluginType, ServiceName, Subjects};
 use uuid::Uuid;
 
 use crate::tokens::BrokeredTokens;
@@ -48,6 +51,8 @@ pub struct InstanceContexts {
     /// The service's own directories, which no instance may read
     /// ([`PluginContext::protected_paths`]).
     protected_paths: Vec<PathBuf>,
+    /// Where every instance's log lines (info and above) go besides the service's log.
+    journal: Arc<TimelineJournal>,
 }
 
 impl std::fmt::Debug for InstanceContexts {
@@ -71,8 +76,14 @@ impl InstanceContexts {
         subjects: Subjects,
         pool: PgPool,
     ) -> Self {
+        let service = match plugin_type {
+            PluginType::Channel => ServiceName::Channel,
+            _ => ServiceName::Connector,
+        };
+        let recorder = TimelineRecorder::new(nats.clone(), subjects.clone(), service);
         Self {
             plugin_type,
+            journal: Arc::new(TimelineJournal(Arc::new(recorder))),
             plugins: MeshClient::new(nats.clone(), subjects.clone(), HOST_ACTOR.to_owned()),
             events: Arc::new(NatsEventSink::new(nats, subjects, plugin_type)),
             data: Arc::new(PgDataReader::new(pool.clone())),
@@ -146,7 +157,26 @@ impl InstanceContexts {
             .data_reader(self.data.clone())
             .kv_store(self.kv.clone())
             .protected_paths(self.protected_paths.clone())
+            .journal(self.journal.clone())
             .build()
+    }
+}
+
+/// A plugin's log lines (info and above) as lines of its instance's timeline, rate-limited
+/// like every other kind.
+#[derive(Debug, Clone)]
+pub struct TimelineJournal(pub Arc<TimelineRecorder>);
+
+impl LogJournal for TimelineJournal {
+    fn line(&self, instance_id: &str, level: JournalLevel, message: &str) {
+        let (status, name) = match level {
+            JournalLevel::Info => (TimelineStatus::Ok, "info"),
+            JournalLevel::Warn => (TimelineStatus::Warning, "warn"),
+            JournalLevel::Error => (TimelineStatus::Error, "error"),
+        };
+        let line =
+            TimelineEntry::now(instance_id, TimelineKind::Log, status, message).with("level", name);
+        self.0.record_detached(line);
     }
 }
 

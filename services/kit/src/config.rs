@@ -721,6 +721,26 @@ pub struct PluginManagerConfig {
     pub admin_token: SecretString,
     /// A file holding the admin token, read when `admin_token` is empty.
     pub admin_token_file: PathBuf,
+    /// Days an instance's timeline lines are kept; older ones are deleted every hour. Audit
+    /// entries are not: the audit log keeps everything.
+    pub timeline_retention_days: u32,
+}
+
+impl PluginManagerConfig {
+    /// How long timeline lines are kept.
+    pub fn timeline_retention(&self) -> Duration {
+        Duration::from_secs(u64::from(self.timeline_retention_days) * 86_400)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.timeline_retention_days == 0 {
+            return Err(ConfigError::new(
+                "plugin_manager.timeline_retention_days",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The connector service: its listener, schedules, backpressure and heartbeats.
@@ -1385,6 +1405,7 @@ impl Config {
             }
         }
         self.etl.validate()?;
+        self.plugin_manager.validate()?;
         self.connector.validate()?;
         self.channel.validate()?;
         self.search.validate()?;

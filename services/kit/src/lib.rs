@@ -3,7 +3,8 @@
 //! ([`health`]), what the HTTP APIs share: refusals and bearer tokens ([`http`]), the outbox
 //! ([`outbox`]), dead letters ([`dead_letter`]), the batch retry policy ([`batch_retry`]), the
 //! typed mesh client ([`client`]) and the one way to serve a request ([`requests`]), shutdown
-//! triggers ([`shutdown`]) and the runtime that ties them together ([`service`]).
+//! triggers ([`shutdown`]), the instances' timeline lines ([`timeline`]) and the runtime that ties
+//! them together ([`service`]).
 
 pub mod backoff;
 pub mod batch_retry;
@@ -24,6 +25,7 @@ pub mod shutdown;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod timeline;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

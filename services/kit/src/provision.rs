@@ -37,6 +37,9 @@ pub struct StreamSizes {
     pub channel_inbound: u64,
     /// `DEAD_LETTERS`: what could never be processed.
     pub dead_letters: u64,
+    /// `TIMELINE`: the lines of the instances' timelines, until the plugin manager stores
+    /// them.
+    pub timeline: u64,
 }
 
 /// The smallest stream size accepted: below it a single large item would not fit.
@@ -54,6 +57,7 @@ impl StreamSizes {
             communication: bytes,
             channel_inbound: bytes,
             dead_letters: bytes,
+            timeline: bytes,
         }
     }
 
@@ -67,6 +71,7 @@ impl StreamSizes {
             StreamKey::Communication => self.communication,
             StreamKey::ChannelInbound => self.channel_inbound,
             StreamKey::DeadLetters => self.dead_letters,
+            StreamKey::Timeline => self.timeline,
         }
     }
 
@@ -220,6 +225,13 @@ pub fn consumer_limits(config: &Config, key: ConsumerKey) -> DeliveryLimits {
                 max_ack_pending: i64::try_from(settings.concurrent_handlers * 64).unwrap_or(1024),
             }
         }
+        // The plugin manager stores timeline lines in batches of up to 500, one at a time; a
+        // line it cannot store after five deliveries is dead-lettered with the reason.
+        ConsumerKey::Timeline => DeliveryLimits {
+            ack_wait: std::time::Duration::from_secs(30),
+            max_deliver: -1,
+            max_ack_pending: 2_000,
+        },
     }
 }
 

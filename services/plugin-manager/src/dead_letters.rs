@@ -79,8 +79,8 @@ pub struct DeadLetter {
 pub struct DeadLetterFilter {
     /// Only this consumer's (`etl-items`, `channel-inbound`, `search-indexer`); empty or absent: every consumer's.
     #[serde(default)]
-    #[schema(pattern = "^(etl-items|search-indexer|channel-inbound)?$")]
-    #[param(pattern = "^(etl-items|search-indexer|channel-inbound)?$")]
+    #[schema(pattern = "^(etl-items|search-indexer|channel-inbound|timeline)?$")]
+    #[param(pattern = "^(etl-items|search-indexer|channel-inbound|timeline)?$")]
     pub consumer: Option<String>,
 }
 
@@ -91,7 +91,7 @@ pub struct DeadLetterFilter {
 pub struct DeadLetterQuery {
     /// Only this consumer's (`etl-items`, `channel-inbound`, `search-indexer`); empty or absent: every consumer's.
     #[serde(default)]
-    #[param(pattern = "^(etl-items|search-indexer|channel-inbound)?$")]
+    #[param(pattern = "^(etl-items|search-indexer|channel-inbound|timeline)?$")]
     pub consumer: Option<String>,
     /// Those after this sequence (the last page's `next_after`).
     #[serde(default)]
@@ -487,6 +487,11 @@ impl DeadLetterBox {
         else {
             return Some(format!("`{consumer}` is no consumer this deployment has"));
         };
+        if key == ConsumerKey::Timeline {
+            return Some(
+                "a timeline line is dead-lettered only when it is malformed or on a subject it does not belong to; sent again it would be refused again, so discard it".into(),
+            );
+        }
         if key == ConsumerKey::SearchIndexer {
             return Some(
                 "a search dead letter is a data event every subscriber has had; run `tributary search reindex` to index every stored record again, then discard it".into(),

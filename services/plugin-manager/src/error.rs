@@ -15,6 +15,7 @@ use tributary_proto::requests::{ApiError, ConfigProblem, ErrorCode};
 use crate::adding::Refusal;
 use crate::keys::SealError;
 use crate::store::StoreError;
+use crate::timeline::TIMELINE_LIMITS;
 use crate::validate::AUDIT_LIMITS;
 
 /// PostgreSQL's codes for a character it cannot store (a NUL byte in `text`, `\u0000` in
@@ -46,6 +47,12 @@ pub enum RegistryError {
     /// An audit read asks for a number of entries outside [`AUDIT_LIMITS`].
     #[error("`limit` must be from {} to {}; got {}", AUDIT_LIMITS.start(), AUDIT_LIMITS.end(), .0)]
     AuditLimit(i64),
+    /// A timeline read asks for a number of entries outside [`TIMELINE_LIMITS`].
+    #[error("`limit` must be from {} to {}; got {}", TIMELINE_LIMITS.start(), TIMELINE_LIMITS.end(), .0)]
+    TimelineLimit(i64),
+    /// A timeline read's `before` is not a `next` the timeline gave.
+    #[error("`before` must be the `next` of an earlier page (`<micros>-<a|t><seq>`); got {0:?}")]
+    TimelineCursor(String),
     /// No valid plugin has this id.
     #[error("no valid plugin `{0}`; `tributary plugins list` shows those found")]
     UnknownPlugin(String),
@@ -322,7 +329,9 @@ impl RegistryError {
             InvalidInstanceId(_) | InvalidPermission(_) | NulByte(_) | NotOneOf { .. } => {
                 ErrorCode::BadRequest
             }
-            AuditLimit(_) | NoPluginType(_) => ErrorCode::BadRequest,
+            AuditLimit(_) | TimelineLimit(_) | TimelineCursor(_) | NoPluginType(_) => {
+                ErrorCode::BadRequest
+            }
             UnknownPlugin(_)
             | UnknownInstance(_)
             | NothingToUninstall(_)

@@ -33,6 +33,7 @@ use tributary_proto::requests::plugins::{
     InstanceView, PluginList, PluginView, UninstallOutcome, UninstallRequest, UpgradeRequest,
 };
 use tributary_proto::requests::{ApiError, ErrorCode};
+use tributary_proto::timeline::{TimelinePage, TimelineQuery};
 
 use tributary_proto::requests::connector::{CancelAccepted, SyncAccepted, SyncStateView};
 use tributary_proto::requests::etl::{
@@ -236,6 +237,7 @@ pub fn router(
         .routes(routes!(disable_instance))
         .routes(routes!(upgrade_instance))
         .routes(routes!(audit_log))
+        .routes(routes!(instance_timeline))
         .routes(routes!(connect_instance))
         .routes(routes!(connect_attempt))
         .routes(routes!(sync_state, sync_instance))
@@ -504,6 +506,26 @@ async fn audit_log(
     Query(params): Query<AuditQuery>,
 ) -> Result<Json<Vec<AuditEntry>>, HttpError> {
     m.audit_log(params.instance_id.as_deref(), params.limit)
+        .await
+        .map(Json)
+        .map_err(refused)
+}
+
+/// An instance's timeline, newest first: syncs that ended (duration, counts, error), webhooks
+/// accepted and refused (with the reason, never the secret), messages sent and their delivery
+/// statuses, the plugin's own log lines, and its audit entries. Filter by `kind` and
+/// `status`; page with `before` set to the page's `next`.
+#[utoipa::path(get, path = "/api/v1/instances/{instance_id}/timeline", tag = "instances",
+    params(("instance_id" = String, Path, description = "Instance id"), TimelineQuery),
+    responses((status = 200, body = TimelinePage),
+              (status = 400, description = "a limit out of range, or a `before` no page gave", body = ApiError),
+              (status = 404, description = "no such instance", body = ApiError)))]
+async fn instance_timeline(
+    State(m): State<PluginManager>,
+    Path(instance_id): Path<String>,
+    Query(query): Query<TimelineQuery>,
+) -> Result<Json<TimelinePage>, HttpError> {
+    m.timeline(&instance_id, &query)
         .await
         .map(Json)
         .map_err(refused)

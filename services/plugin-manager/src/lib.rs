@@ -1,7 +1,8 @@
 //! The plugin manager service: the plugin registry. It discovers plugins ([`discovery`]),
 //! keeps installed instances with their validated configuration ([`config_schema`]) and
 //! sealed secrets ([`keys`], [`vault`]) in PostgreSQL ([`store`]), runs their lifecycle
-//! ([`manager`]), adds third-party plugins from archives ([`adding`]), announces every change
+//! ([`manager`]), adds third-party plugins from archives ([`adding`]), keeps the instances' timelines
+//! ([`timeline`]), announces every change
 //! as a `plugins.*` event through the outbox, and answers on NATS ([`nats_api`]) and on an admin HTTP API ([`http_api`]), with the admin
 //! console beside it at `/` ([`console`]); both ask the other services for sync control and
 //! readiness through [`mesh`]. What it refuses is
@@ -26,6 +27,7 @@ pub mod mesh;
 pub mod nats_api;
 pub mod oauth;
 pub mod store;
+pub mod timeline;
 mod uninstall;
 pub mod validate;
 pub mod vault;
@@ -119,6 +121,7 @@ pub async fn build(config: Config) -> Result<ServiceRuntime, KitError> {
     );
 
     nats_api::serve(&runtime, manager.clone()).await?;
+    spawn_timeline(&runtime, pool.clone()).await?;
     let refresher = manager.clone();
     let stop = runtime.shutdown.clone();
     runtime.spawn_worker("oauth-refresher", async move {
@@ -139,4 +142,42 @@ pub async fn build(config: Config) -> Result<ServiceRuntime, KitError> {
     runtime.merge_routes(console);
     runtime.merge_routes(oauth::callback::router(manager));
     Ok(runtime)
+}
+
+/// Runs the `timeline` consumer, storing the lines the services publish, and deletes lines
+/// past `plugin_manager.timeline_retention_days` every hour.
+async fn spawn_timeline(runtime: &ServiceRuntime, pool: sqlx::PgPool) -> Result<(), KitError> {
+    use tributary_proto::streams::ConsumerKey;
+    let key = ConsumerKey::Timeline;
+    let limits = tributary_kit::provision::consumer_limits(&runtime.config, key);
+    let consumer =
+        tributary_kit::nats::open_consumer(&runtime.jetstream, &runtime.subjects, key, limits)
+            .await?;
+    let dead_letters = tributary_kit::dead_letter::DeadLetters::for_consumer(
+        runtime.jetstream.clone(),
+        &runtime.subjects,
+        key,
+    );
+    let (subjects, stop) = (runtime.subjects.clone(), runtime.shutdown.clone());
+    let store_pool = pool.clone();
+    runtime.spawn_worker("timeline", async move {
+        timeline::consume(consumer, store_pool, subjects, dead_letters, stop).await;
+        Ok(())
+    });
+    let retention = runtime.config.plugin_manager.timeline_retention();
+    let stop = runtime.shutdown.clone();
+    runtime.spawn_worker("timeline-trim", async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return Ok(()),
+                _ = every.tick() => match timeline::trim(&pool, retention).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(lines = n, "Old timeline lines deleted."),
+                    Err(e) => tracing::warn!(error = %e, "Cannot delete old timeline lines."),
+                },
+            }
+        }
+    });
+    Ok(())
 }

@@ -132,6 +132,7 @@ async fn nats_provision_makes_every_stream_and_consumer_with_the_config_file_giv
         "communication",
         "channel_inbound",
         "dead_letters",
+        "timeline",
     ]
     .map(|s| format!("{s} = {TEST_STREAM_BYTES}\n"))
     .concat();

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use secrecy::SecretString;
 use serde_json::Value;
-use tributary_plugin_sdk::{EntityType, PluginError as SdkError};
+use tributary_plugin_sdk::{EntityType, JournalLevel, PluginError as SdkError};
 use uuid::Uuid;
 
 use crate::bindings::host::{self, HttpRequest, HttpResponse, LogLevel, SecretAuth};
@@ -189,6 +189,16 @@ impl host::Host for HostState {
             LogLevel::Warn => tracing::warn!(target: "plugin", "{line}"),
             LogLevel::Error => tracing::error!(target: "plugin", "{line}"),
         });
+        // Debug lines stay in the service's log; the rest are the instance's timeline too.
+        let journal = match level {
+            LogLevel::Debug => None,
+            LogLevel::Info => Some(JournalLevel::Info),
+            LogLevel::Warn => Some(JournalLevel::Warn),
+            LogLevel::Error => Some(JournalLevel::Error),
+        };
+        if let Some(journal) = journal {
+            ctx.keep_in_journal(journal, &line);
+        }
         Ok(())
     }
 

@@ -10,6 +10,8 @@ use secrecy::SecretString;
 use serde_json::json;
 use tributary_plugin_sdk::signatures::{meta, slack, standard_webhooks, twilio};
 use tributary_proto::events::{CommunicationEvent, EventKind};
+use tributary_proto::streams::StreamKey;
+use tributary_proto::timeline::{TimelineEntry, TimelineKind, TimelineStatus};
 
 use crate::support::{now_secs, Harness, Signed};
 
@@ -62,6 +64,50 @@ async fn judge(
             .await,
         1
     );
+    // Each webhook is a line of the instance's timeline: each refusal with its reason, the
+    // acceptance, the repeat; never a signature or any other header.
+    let wanted = refused.len() as u64 + 2;
+    let subject = format!("timeline.channel.{instance}");
+    let lines = mesh
+        .payloads_on(StreamKey::Timeline, &subject, wanted)
+        .await;
+    let lines: Vec<TimelineEntry> = lines
+        .iter()
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    assert_eq!(lines.len() as u64, wanted, "{lines:?}");
+    let (errors, accepted): (Vec<_>, Vec<_>) = lines
+        .iter()
+        .partition(|l| l.status == TimelineStatus::Error);
+    assert_eq!(errors.len(), refused.len(), "{lines:?}");
+    assert!(
+        errors
+            .iter()
+            .all(|l| l.summary.starts_with("refused (401): ")),
+        "{errors:?}"
+    );
+    let accepted: Vec<&str> = accepted.iter().map(|l| l.summary.as_str()).collect();
+    assert_eq!(
+        accepted,
+        [
+            "accepted",
+            "accepted: a repeat of one received before, kept once"
+        ]
+    );
+    assert!(lines
+        .iter()
+        .all(|l| l.kind == TimelineKind::Webhook && l.instance_id == instance));
+    let text = serde_json::to_string(&lines).unwrap();
+    for request in refused.iter().map(|(_, r)| r).chain([&valid]) {
+        for (name, value) in &request.headers {
+            if value.len() >= 16 {
+                assert!(
+                    !text.contains(value.as_str()),
+                    "the header {name} is in {text}"
+                );
+            }
+        }
+    }
 }
 
 fn form(params: &[(&str, &str)]) -> Vec<u8> {

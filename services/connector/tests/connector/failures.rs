@@ -44,6 +44,15 @@ async fn a_host_not_granted_fails_that_sync_naming_the_permission_while_others_s
     assert!(error.contains("network:outbound:127.0.0.1"), "{error}");
     let done = completed.next_of("granted", Duration::from_secs(20)).await;
     assert_eq!(done.data["items"], 30);
+    // The failed sync is a line of its instance's timeline, with the error.
+    mesh.wait_for_rows(
+        "SELECT count(*) FROM instance_timeline WHERE instance_id = 'denied' AND kind = 'sync' \
+         AND status = 'error' AND summary LIKE 'incremental sync failed after 0 items%' \
+         AND detail->>'error' LIKE '%network:outbound:127.0.0.1%'",
+        1,
+        Duration::from_secs(30),
+    )
+    .await;
 
     let state = mesh.state("denied").await;
     assert_eq!(state["status"], "failed");

@@ -54,6 +54,17 @@ async fn an_enabled_instance_syncs_into_the_unified_model_then_only_what_changed
     assert!(state["last_success_at"].is_string(), "{state}");
     assert_eq!(state["scheduled"], true);
     assert!(state["next_sync_at"].is_string(), "{state}");
+    // Its timeline tells of it, through the outbox and the plugin manager's `timeline`
+    // consumer: how it ended, how many items, how long.
+    mesh.wait_for_rows(
+        "SELECT count(*) FROM instance_timeline WHERE instance_id = 'alpha' AND kind = 'sync' \
+         AND status = 'ok' AND service = 'connector' \
+         AND summary LIKE 'incremental sync completed: 250 items in %' \
+         AND (detail->>'items')::int = 250 AND detail ? 'duration_ms'",
+        1,
+        Duration::from_secs(30),
+    )
+    .await;
 
     // On demand, incremental: the cursor is at the end, nothing is new.
     let accepted = mesh.sync_now(json!({ "instance_id": "alpha" })).await;

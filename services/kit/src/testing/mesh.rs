@@ -313,6 +313,43 @@ impl Mesh {
         }
         0
     }
+
+    /// The payloads `stream` holds on `subject` (unprefixed), oldest first, once it holds at
+    /// least `at_least` of them (waiting up to 10 s: a core-NATS publish is stored a moment
+    /// after it is sent).
+    pub async fn payloads_on(
+        &self,
+        stream: StreamKey,
+        subject: &str,
+        at_least: u64,
+    ) -> Vec<Vec<u8>> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let mut stored = self.stored_on(subject).await;
+        while stored < at_least && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            stored = self.stored_on(subject).await;
+        }
+        let js = self.jetstream();
+        let Ok(stream) = js.get_stream(stream.name(&self.subjects)).await else {
+            return Vec::new();
+        };
+        let config = jetstream::consumer::pull::OrderedConfig {
+            filter_subject: self.subjects.qualify(subject),
+            ..Default::default()
+        };
+        let Ok(consumer) = stream.create_consumer(config).await else {
+            return Vec::new();
+        };
+        let Ok(messages) = consumer.messages().await else {
+            return Vec::new();
+        };
+        let taken = messages
+            .take(stored as usize)
+            .filter_map(|m| async move { m.ok().map(|m| m.payload.to_vec()) });
+        tokio::time::timeout(Duration::from_secs(10), taken.collect())
+            .await
+            .unwrap_or_default()
+    }
 }
 
 /// A connector item [`Mesh::publish_items`] can publish: a typed [`ConnectorItem`], as a

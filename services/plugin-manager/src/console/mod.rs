@@ -20,6 +20,8 @@
 //! - **The unified model**: search over everything indexed and a person's page, with her
 //!   sources and merges and an Unmerge form ([`explore`]).
 //! - **Dead letters** of every stream, replayed after a fix or discarded ([`dead_letters`]).
+//! - **Timeline** of an instance: syncs, webhooks, sends, log lines and audit entries, newest
+//!   first, filtered and paged ([`timeline`]).
 //! - **API parity**: every action is the admin API's own call on the same [`PluginManager`]
 //!   and [`Mesh`] ([`pages`]); the console adds no action of its own.
 
@@ -48,6 +50,7 @@ mod lifecycle;
 mod live;
 mod pages;
 pub mod session_store;
+mod timeline;
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "tributary_console";
@@ -61,7 +64,7 @@ const CSS: &str = include_str!("assets/console.css");
 const JS: &str = include_str!("assets/console.js");
 
 /// Every template, by name; `layout.html` is the frame the others extend.
-const TEMPLATES: [(&str, &str); 12] = [
+const TEMPLATES: [(&str, &str); 14] = [
     ("layout.html", include_str!("templates/layout.html")),
     ("sign_in.html", include_str!("templates/sign_in.html")),
     ("overview.html", include_str!("templates/overview.html")),
@@ -79,6 +82,11 @@ const TEMPLATES: [(&str, &str); 12] = [
     (
         "dead_letters.html",
         include_str!("templates/dead_letters.html"),
+    ),
+    ("timeline.html", include_str!("templates/timeline.html")),
+    (
+        "timeline_lines.html",
+        include_str!("templates/timeline_lines.html"),
     ),
 ];
 
@@ -179,6 +187,7 @@ pub fn router(
         .route("/", get(pages::overview))
         .route("/plugins", get(pages::plugins))
         .route("/instances/{instance_id}", get(pages::instance))
+        .route("/instances/{instance_id}/timeline", get(timeline::page))
         .route("/instances/{instance_id}/sync", post(pages::sync))
         .route("/instances/{instance_id}/cancel", post(pages::cancel))
         .route("/instances/{instance_id}/enable", post(pages::enable))

@@ -16,6 +16,7 @@ use tributary_proto::events::SyncMode;
 use tributary_proto::requests::connector::SyncStatus;
 use tributary_proto::requests::plugins::InstanceFilter;
 use tributary_proto::requests::{ApiError, ConfigProblem};
+use tributary_proto::timeline::TimelineQuery;
 
 use super::auth::SignedIn;
 use super::config_form;
@@ -224,6 +225,14 @@ pub(crate) async fn instance(
     let running = sync
         .as_ref()
         .is_some_and(|s| s.status == SyncStatus::Running);
+    let newest = TimelineQuery {
+        limit: Some(super::timeline::NEWEST_ON_INSTANCE_PAGE),
+        ..TimelineQuery::default()
+    };
+    let (timeline, timeline_error) = match state.manager.timeline(&instance_id, &newest).await {
+        Ok(page) => (Some(page), None),
+        Err(e) => (None, Some(ApiError::from(e).message)),
+    };
     state.render(
         "instance.html",
         context! {
@@ -237,6 +246,7 @@ pub(crate) async fn instance(
             webhook_url => webhook.as_ref().and_then(|w| w.webhook_url.clone()),
             webhook_served => webhook.as_ref().is_some_and(|w| w.served),
             modes => SyncMode::ALL.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+            timeline => timeline, timeline_error => timeline_error,
         },
     )
 }

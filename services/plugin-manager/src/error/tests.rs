@@ -163,6 +163,8 @@ async fn one_of_each() -> Vec<RegistryError> {
             cause: std::io::Error::other("disk full"),
         }),
         AddFailed(add_panicked),
+        TimelineLimit(0),
+        TimelineCursor("yesterday".into()),
     ]
 }
 
@@ -229,6 +231,8 @@ fn met_by(e: &RegistryError) -> Vec<&'static str> {
         OtherPluginType { .. } | NoPluginType(_) => vec!["runtime", "token", "heartbeat"],
         // Only over HTTP (`POST /api/v1/plugins`) and the console: no `plugins.*` request.
         PluginRefused(_) | AddFailed(_) => vec![],
+        // Only over HTTP (`GET /api/v1/instances/<id>/timeline`) and the console.
+        TimelineLimit(_) | TimelineCursor(_) => vec![],
     }
 }
 
@@ -264,7 +268,7 @@ async fn each_refusal_keeps_its_code_message_and_lists() {
         .into_iter()
         .map(ApiError::from)
         .collect();
-    let expected: [(ErrorCode, &str); 40] = [
+    let expected: [(ErrorCode, &str); 42] = [
         (
             ErrorCode::BadRequest,
             "instance id `a b` must be 1 to 64 letters, digits, `-` or `_`",
@@ -433,6 +437,14 @@ async fn each_refusal_keeps_its_code_message_and_lists() {
             "the plugin manager could not write the plugin's files; its log has the cause",
         ),
         (ErrorCode::Internal, "adding the plugin failed: task "),
+        (
+            ErrorCode::BadRequest,
+            "`limit` must be from 1 to 200; got 0",
+        ),
+        (
+            ErrorCode::BadRequest,
+            "`before` must be the `next` of an earlier page (`<micros>-<a|t><seq>`); got \"yesterday\"",
+        ),
     ];
     assert_eq!(answered.len(), expected.len());
     for (e, (code, message)) in answered.iter().zip(expected) {

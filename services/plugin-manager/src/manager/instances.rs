@@ -1,10 +1,12 @@
-//! Reading the registry: installed instances, one instance, and the audit log.
+//! Reading the registry: installed instances, one instance, its timeline, and the audit log.
 
 use std::collections::BTreeMap;
 
 use tributary_proto::requests::plugins::{
     AuditEntry, HeldUpgrade, InstanceFilter, InstanceView, SecretStatus,
 };
+
+use tributary_proto::timeline::{TimelinePage, TimelineQuery};
 
 use crate::config_schema;
 use crate::error::RegistryError;
@@ -40,6 +42,20 @@ impl PluginManager {
             .await?
             .ok_or_else(|| not_found(instance_id))?;
         self.view(&row).await
+    }
+
+    /// A page of one instance's timeline (an uninstalled one's too, while its row is kept):
+    /// its syncs, webhooks, sends and log lines with its audit entries, newest first.
+    pub async fn timeline(
+        &self,
+        instance_id: &str,
+        query: &TimelineQuery,
+    ) -> Result<TimelinePage, RegistryError> {
+        findable(instance_id)?;
+        store::instance(&self.pool, instance_id)
+            .await?
+            .ok_or_else(|| not_found(instance_id))?;
+        crate::timeline::page(&self.pool, instance_id, query).await
     }
 
     /// The audit log, of one instance or all, newest `limit` entries (100 when absent; a

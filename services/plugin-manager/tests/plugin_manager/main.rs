@@ -19,3 +19,4 @@ mod reinstall;
 mod secret_binding;
 mod secrets;
 mod support;
+mod timeline;

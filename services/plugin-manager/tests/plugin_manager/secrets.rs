@@ -42,6 +42,8 @@ async fn a_secret_never_appears_in_responses_logs_events_or_database_bytes() {
     .unwrap();
     let log_file = dir.0.join("service.log");
     let log = std::fs::File::create(&log_file).unwrap();
+    // As a deployment's provisioning step does before the services start.
+    tributary_kit::testing::provision(&env.config).await;
     let mut child = Command::new(binary())
         .arg("--config")
         .arg(&config_file)

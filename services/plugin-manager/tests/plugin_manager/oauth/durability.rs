@@ -81,6 +81,8 @@ async fn wait_ready(env: &TestEnv, log: &std::path::Path) {
 #[tokio::test]
 async fn a_rotated_refresh_token_survives_a_kill_and_no_token_leaks_anywhere() {
     let env = TestEnv::new().await;
+    // As a deployment's provisioning step does before the services start.
+    tributary_kit::testing::provision(&env.config).await;
     let mut settings = ServerSettings::expiring(Provider::GitHub, Duration::from_secs(28_800));
     settings.rotation = Rotation::RotateAndRevoke;
     let github = ProviderServer::start_with(Provider::GitHub, settings)
