@@ -1,11 +1,13 @@
 //! Helpers for integration tests against the real NATS and PostgreSQL: every test gets its
 //! own database, subject prefix and streams, and leaves nothing behind; [`Mesh`] is the one
 //! typed handle a test drives the mesh through; [`guests`] finds the built WebAssembly guest
-//! plugins; [`oauth`] runs local OAuth 2.0 providers (Microsoft, Google, GitHub, Slack).
+//! plugins; [`oauth`] runs local OAuth 2.0 providers (Microsoft, Google, GitHub, Slack);
+//! [`plugins`] is the third-party plugin the tests that add one add.
 
 pub mod guests;
 mod mesh;
 pub mod oauth;
+pub mod plugins;
 mod roles;
 
 pub use mesh::{Accept, Events, ItemMessage, Mesh, TEST_ACTOR, TEST_REQUEST_TIMEOUT};

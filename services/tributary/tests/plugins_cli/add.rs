@@ -6,10 +6,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
+use tributary_kit::testing::plugins::{tasks_manifest, TASKS, TASKS_SPEC};
 
 use super::{Harness, Run};
-
-const TASKS: &str = "com.example.tasks";
 
 /// A component importing nothing: it passes every import check.
 const QUIET: &str = "(component)";
@@ -560,31 +559,11 @@ async fn a_version_the_plugin_manager_has_from_another_directory_is_refused_and_
     h.finish().await;
 }
 
-/// A declarative connector's spec: tasks from api.example.com as documents.
-const TASKS_SPEC: &str = r#"
-version = 1
-base_url = "https://api.example.com"
-auth = { type = "bearer", token = "{{ config.token }}" }
-
-[[streams]]
-name = "tasks"
-request = { url = "{{ base_url }}/tasks" }
-records = { path = "body.items" }
-pagination = { type = "next_url", next = "body.next" }
-map = { entity = "document", id = "record.id", fields = { title = "record.title" } }
-"#;
-
 /// The declarative tasks plugin as the directory `<root>/<name>`, with `spec` as its spec.
 fn declarative_dir(root: &Path, name: &str, version: &str, spec: &str) -> PathBuf {
     let dir = root.join(name);
     std::fs::create_dir_all(&dir).unwrap();
-    let manifest = json!({
-        "id": TASKS, "name": "Example Tasks", "version": version, "type": "connector",
-        "entrypoint": "declarative:tasks.toml",
-        "permissions": ["network:outbound:api.example.com", "data:write:documents"],
-        "configSchema": {"type": "object", "properties": {"token": {"type": "string", "writeOnly": true}}}
-    });
-    std::fs::write(dir.join("plugin.json"), manifest.to_string()).unwrap();
+    std::fs::write(dir.join("plugin.json"), tasks_manifest(version)).unwrap();
     std::fs::write(dir.join("tasks.toml"), spec).unwrap();
     dir
 }
