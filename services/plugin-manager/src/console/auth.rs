@@ -10,6 +10,9 @@
 //!   cookie scoped to `/sign-in`. A missing or wrong one is refused 403 before any handler
 //!   runs, so nothing changes. Sessions are made only for a right token, so nobody without it
 //!   can fill the session store.
+//! - The one multipart form, adding a plugin from an archive, is too large to read here: it
+//!   is refused unread without a signed-in session, and its handler checks its first field,
+//!   `csrf`, before it reads the archive ([`super::add_plugin`]).
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{FromRequestParts, Request, State};
@@ -24,7 +27,7 @@ use subtle::ConstantTimeEq;
 use tower_sessions::cookie::{Cookie, SameSite};
 use tower_sessions::Session;
 
-use super::ConsoleState;
+use super::{add_plugin, ConsoleState};
 
 /// The session key holding the fingerprint of the token it was signed in with.
 const SIGNED_IN: &str = "signed_in";
@@ -85,6 +88,15 @@ pub(crate) async fn require_csrf(
         return next.run(request).await;
     }
     let (mut parts, body) = request.into_parts();
+    if parts.uri.path() == add_plugin::ADD_PATH && is_multipart(&parts) {
+        // The archive is not read here: refused unread without a signed-in session, else its
+        // handler checks the form's first field before reading the archive.
+        if session_csrf(&mut parts, &state).await.is_empty() {
+            tracing::warn!(path = %parts.uri.path(), "A console upload without a session was refused.");
+            return refused(&state, StatusCode::FORBIDDEN, CSRF_REFUSED);
+        }
+        return next.run(Request::from_parts(parts, body)).await;
+    }
     let Ok(bytes) = to_bytes(body, MAX_FORM_BYTES).await else {
         return refused(
             &state,
@@ -96,11 +108,7 @@ pub(crate) async fn require_csrf(
     let expected = if parts.uri.path() == "/sign-in" {
         cookie_value(&parts, SIGN_IN_COOKIE).unwrap_or_default()
     } else {
-        match Session::from_request_parts(&mut parts, &state).await {
-            Ok(session) => session.get::<String>(CSRF).await.ok().flatten(),
-            Err(_) => None,
-        }
-        .unwrap_or_default()
+        session_csrf(&mut parts, &state).await
     };
     if !tokens_match(&expected, &given) {
         tracing::warn!(path = %parts.uri.path(), "A console form without a valid CSRF token was refused.");
@@ -110,8 +118,26 @@ pub(crate) async fn require_csrf(
         .await
 }
 
+/// The CSRF token of the request's session; empty without one.
+async fn session_csrf(parts: &mut Parts, state: &ConsoleState) -> String {
+    match Session::from_request_parts(parts, state).await {
+        Ok(session) => session.get::<String>(CSRF).await.ok().flatten(),
+        Err(_) => None,
+    }
+    .unwrap_or_default()
+}
+
+/// Whether the request's body is `multipart/form-data`.
+fn is_multipart(parts: &Parts) -> bool {
+    parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"))
+}
+
 /// The message page with `status`.
-fn refused(state: &ConsoleState, status: StatusCode, message: &str) -> Response {
+pub(crate) fn refused(state: &ConsoleState, status: StatusCode, message: &str) -> Response {
     let page = state.render(
         "message.html",
         minijinja::context! { title => "Refused", message => message },

@@ -11,7 +11,10 @@
 //!   expiring) follows in an HttpOnly,
 //!   SameSite=Strict cookie, Secure when the plugin manager's public URL is https.
 //! - **CSRF**: every POST carries a token in a hidden field, checked in constant time before
-//!   any handler runs ([`auth::require_csrf`]).
+//!   any handler runs ([`auth::require_csrf`]); the upload form's, in its first field, before
+//!   its archive is read ([`add_plugin`]).
+//! - **Adding a plugin** from a `.tar.gz` chosen in the browser, checked and added as the
+//!   admin API adds one ([`add_plugin`]).
 //! - **Lifecycle**: install an instance with its permissions shown for consent, upgrade one
 //!   with the permissions it adds highlighted, uninstall one (keep or purge) once confirmed,
 //!   connect one to its account ([`lifecycle`]).
@@ -27,6 +30,7 @@
 
 use std::sync::Arc;
 
+use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -42,6 +46,7 @@ use crate::actor::Actor;
 use crate::manager::PluginManager;
 use crate::mesh::Mesh;
 
+pub mod add_plugin;
 pub mod auth;
 pub mod config_form;
 mod dead_letters;
@@ -186,6 +191,10 @@ pub fn router(
     let pages = Router::new()
         .route("/", get(pages::overview))
         .route("/plugins", get(pages::plugins))
+        .route(
+            add_plugin::ADD_PATH,
+            post(add_plugin::add).layer(DefaultBodyLimit::max(add_plugin::MAX_FORM_BYTES)),
+        )
         .route("/instances/{instance_id}", get(pages::instance))
         .route("/instances/{instance_id}/timeline", get(timeline::page))
         .route("/instances/{instance_id}/sync", post(pages::sync))

@@ -150,8 +150,15 @@ pub(crate) async fn overview(State(state): State<ConsoleState>, signed_in: Signe
     )
 }
 
-/// `GET /plugins`: the catalog, built-in and added, and the plugins found invalid.
+/// `GET /plugins`: the catalog, built-in and added, the plugins found invalid, and the form
+/// adding one from an archive.
 pub(crate) async fn plugins(State(state): State<ConsoleState>, signed_in: SignedIn) -> Response {
+    let flash = signed_in.take_flash().await;
+    plugins_page(&state, &signed_in.csrf, flash)
+}
+
+/// The Plugins page with its forms' CSRF token `csrf`, showing `flash`.
+pub(crate) fn plugins_page(state: &ConsoleState, csrf: &str, flash: Option<Flash>) -> Response {
     let list = state.manager.plugins();
     let plugins: Vec<_> = list
         .plugins
@@ -162,15 +169,17 @@ pub(crate) async fn plugins(State(state): State<ConsoleState>, signed_in: Signed
                 description => p.description, permissions => p.permissions,
                 builtin => p.location == "builtin", location => p.location,
                 install => super::lifecycle::install_path(&p.id),
+                row => super::add_plugin::row_id(&p.id, &p.version),
             }
         })
         .collect();
     state.render(
         "plugins.html",
         context! {
-            title => "Plugins", nav => "plugins", csrf => signed_in.csrf,
-            flash => signed_in.take_flash().await,
+            title => "Plugins", nav => "plugins", csrf => csrf, flash => flash,
             plugins => plugins, invalid => list.invalid,
+            add_action => super::add_plugin::ADD_PATH,
+            max_archive_mib => crate::http_api::MAX_ARCHIVE_BYTES / (1024 * 1024),
         },
     )
 }

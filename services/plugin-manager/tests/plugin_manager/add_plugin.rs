@@ -6,51 +6,23 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
+use tributary_kit::testing::plugins::{tasks_manifest, TASKS, TASKS_PERMISSIONS, TASKS_SPEC};
 use tributary_kit::testing::{RunningService, TestEnv};
 
 use crate::support::*;
 
-const TASKS: &str = "com.example.tasks";
-
-const TASKS_PERMISSIONS: [&str; 2] = ["network:outbound:api.example.com", "data:write:documents"];
-
-/// A declarative connector's spec: tasks from api.example.com as documents.
-const TASKS_SPEC: &str = r#"
-version = 1
-base_url = "https://api.example.com"
-auth = { type = "bearer", token = "{{ config.token }}" }
-
-[[streams]]
-name = "tasks"
-request = { url = "{{ base_url }}/tasks" }
-records = { path = "body.items" }
-pagination = { type = "next_url", next = "body.next" }
-map = { entity = "document", id = "record.id", fields = { title = "record.title" } }
-"#;
-
-/// The declarative tasks plugin's manifest at `version`.
-fn tasks_manifest(version: &str) -> String {
-    json!({
-        "id": TASKS, "name": "Example Tasks", "version": version, "type": "connector",
-        "entrypoint": "declarative:tasks.toml",
-        "permissions": TASKS_PERMISSIONS,
-        "configSchema": {"type": "object", "properties": {"token": {"type": "string", "writeOnly": true}}}
-    })
-    .to_string()
-}
-
 /// A `.tar.gz` being written in memory, including entries the `tar` crate would refuse to
 /// write (`..`, absolute paths).
-struct Archive(tar::Builder<flate2::write::GzEncoder<Vec<u8>>>);
+pub(crate) struct Archive(tar::Builder<flate2::write::GzEncoder<Vec<u8>>>);
 
 impl Archive {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         Self(tar::Builder::new(gzip))
     }
 
     /// The tasks plugin at `version` with `spec`, under the top-level directory `tasks/`.
-    fn tasks(version: &str, spec: &str) -> Self {
+    pub(crate) fn tasks(version: &str, spec: &str) -> Self {
         let mut archive = Self::new();
         archive.file("tasks/plugin.json", tasks_manifest(version).as_bytes());
         archive.file("tasks/tasks.toml", spec.as_bytes());
@@ -58,7 +30,7 @@ impl Archive {
     }
 
     /// A regular file whose name is written as given.
-    fn file(&mut self, name: &str, data: &[u8]) {
+    pub(crate) fn file(&mut self, name: &str, data: &[u8]) {
         let mut header = tar::Header::new_old();
         header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
         header.set_entry_type(tar::EntryType::Regular);
@@ -68,7 +40,7 @@ impl Archive {
         self.0.append(&header, data).unwrap();
     }
 
-    fn finish(self) -> Vec<u8> {
+    pub(crate) fn finish(self) -> Vec<u8> {
         let mut gzip = self.0.into_inner().unwrap();
         gzip.flush().unwrap();
         gzip.finish().unwrap()
@@ -89,19 +61,19 @@ async fn add(admin: &Admin, archive: Vec<u8>, replace: bool) -> (u16, Value) {
 
 /// The plugin manager running with the contacts plugin in a configured directory, and an
 /// empty managed one.
-async fn started() -> (TestEnv, PluginDir, RunningService) {
+pub(crate) async fn started() -> (TestEnv, PluginDir, RunningService) {
     let (env, dir) = env_with_plugin().await;
     let pm = RunningPm::start(env.config.clone()).await;
     (env, dir, pm)
 }
 
 /// Where the tasks plugin at `version` is added.
-fn managed(env: &TestEnv, version: &str) -> PathBuf {
+pub(crate) fn managed(env: &TestEnv, version: &str) -> PathBuf {
     env.config.managed_plugin_dir().join(TASKS).join(version)
 }
 
 /// The versions of the tasks plugin `GET /api/v1/plugins` lists, with their locations.
-async fn listed(admin: &Admin) -> Vec<(String, String)> {
+pub(crate) async fn listed(admin: &Admin) -> Vec<(String, String)> {
     let (status, list) = admin.call("GET", "/api/v1/plugins", None).await;
     assert_eq!(status, 200, "{list}");
     list["plugins"]
@@ -135,7 +107,7 @@ fn everything_under(root: &Path) -> Vec<PathBuf> {
 }
 
 /// Asserts nothing of the tasks plugin was added and no staging directory is left.
-fn nothing_added(env: &TestEnv) {
+pub(crate) fn nothing_added(env: &TestEnv) {
     let added = env.config.managed_plugin_dir().join(TASKS);
     assert!(
         everything_under(&added).is_empty(),

@@ -8,6 +8,7 @@ mod audit_actor;
 mod bad_input;
 mod configs;
 mod console;
+mod console_add_plugin;
 mod console_lifecycle;
 mod dead_letters;
 mod declared_errors;
