@@ -95,7 +95,7 @@ pub(crate) async fn add(
             return auth::refused(&state, StatusCode::FORBIDDEN, auth::CSRF_REFUSED)
         }
         Err(Refused::Page(status, error)) => {
-            return refused_page(&state, &signed_in, status, error).await
+            return refused_page(&state, &signed_in, status, error)
         }
     };
     match state
@@ -121,7 +121,7 @@ pub(crate) async fn add(
         }
         Err(e) => {
             let (status, error) = add_refused(e);
-            refused_page(&state, &signed_in, status, error).await
+            refused_page(&state, &signed_in, status, error)
         }
     }
 }
@@ -133,7 +133,7 @@ pub(crate) fn row_id(plugin_id: &str, version: &str) -> String {
 }
 
 /// The Plugins page with the refusal shown.
-async fn refused_page(
+fn refused_page(
     state: &ConsoleState,
     signed_in: &SignedIn,
     status: StatusCode,
