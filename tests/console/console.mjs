@@ -1,6 +1,6 @@
 // The admin console in a real browser: Debian's headless Chromium driven by Playwright
 // (playwright-core), against the real services that tests/tests/console.rs starts. It signs in
-// (a wrong token first), looks at every page, forges a form post without its CSRF token,
+// (a wrong token first), looks at every page, adds a plugin from an archive, forges a form post without its CSRF token,
 // installs a folder connector instance through the form (its permission granted for
 // consent), enables it, presses Sync now and watches the events pushed to the page until the
 // sync has succeeded, finds the synced notes through search, opens a person two
@@ -12,7 +12,8 @@
 // instances, merged by her address, and a word that finds her), LATE_INSTANCE, LATE_WORD and
 // LATE_INSTALL (an instance whose document waits as a dead letter, the document's word, and
 // the admin API install that fixes it), SCREENSHOTS, PLAYWRIGHT_MODULES (scripts/playwright-modules),
-// WRONG_TOKEN_MESSAGE, CSRF_MESSAGE. Prints one line per step; exits 1 on the first failure.
+// WRONG_TOKEN_MESSAGE, CSRF_MESSAGE, ARCHIVE and ARCHIVE_PLUGIN (a plugin's .tar.gz to add
+// through the Plugins page, and its id). Prints one line per step; exits 1 on the first failure.
 
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -139,6 +140,17 @@ try {
   await everyControlReachable(page, "plugins");
   await shot(page, "plugins");
   step("the plugins page lists the catalog");
+
+  // Add a plugin from an archive through the file input: it lands on its catalog row.
+  await everyFieldLabelled(page, "plugins");
+  await page.getByLabel("Plugin archive (.tar.gz)").setInputFiles(env("ARCHIVE"));
+  await page.getByRole("button", { name: "Add the plugin" }).click();
+  await page.getByText(`Added Example Tasks (${env("ARCHIVE_PLUGIN")}) 1.0.0 from`).waitFor();
+  assert.equal(new URL(page.url()).hash, `#plugin-${env("ARCHIVE_PLUGIN")}-1.0.0`);
+  const row = page.locator(`tr[id="plugin-${env("ARCHIVE_PLUGIN")}-1.0.0"]`);
+  assert.ok((await row.textContent()).includes("added"), "listed as added");
+  await shot(page, "plugins-added");
+  step("a plugin added from an archive through the file input is in the catalog");
 
   // Install the folder connector through the form: its permission shown for consent and
   // refused until granted, its configuration generated from its configSchema.

@@ -1,6 +1,7 @@
 //! The admin console in a real browser: headless Chromium (Debian's /usr/bin/chromium) driven
 //! by Playwright (tests/console/console.mjs) against the five real service processes. Sign-in
-//! with a wrong token, then the right one; every page; a forged form post without its CSRF
+//! with a wrong token, then the right one; every page; a plugin added from an archive through
+//! the Plugins page's file input; a forged form post without its CSRF
 //! token refused; a folder connector instance enabled, synced with Sync now while the page
 //! follows it, its notes found through the search page, and disabled with the keyboard; a
 //! person two demo instances know shown with her merge's evidence and unmerged; a document of
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 use secrecy::ExposeSecret;
 use serde_json::json;
 use tributary_e2e::{eventually, installed_by, repo, Stack};
+use tributary_kit::testing::plugins::{tasks_manifest, TASKS, TASKS_SPEC};
 use tributary_plugin_manager::console::auth::{CSRF_REFUSED, WRONG_TOKEN};
 use tributary_proto::item::ItemOperation;
 use tributary_proto::model::EntityType;
@@ -47,6 +49,26 @@ fn late_item() -> ConnectorItem {
         data: json!({ "title": "Late note", "content": format!("A note about {}.", LATE.1) }),
         raw: json!({ "path": "late-note.md" }),
     }
+}
+
+/// The declarative tasks plugin as `<dir>/tasks.tar.gz` (written with the system's `tar`),
+/// for the browser to add.
+fn tasks_archive(dir: &Path) -> PathBuf {
+    let plugin = dir.join("tasks");
+    std::fs::create_dir_all(&plugin).unwrap();
+    std::fs::write(plugin.join("plugin.json"), tasks_manifest("1.0.0")).unwrap();
+    std::fs::write(plugin.join("tasks.toml"), TASKS_SPEC).unwrap();
+    let archive = dir.join("tasks.tar.gz");
+    let packed = std::process::Command::new("tar")
+        .arg("-czf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(dir)
+        .arg("tasks")
+        .status()
+        .unwrap();
+    assert!(packed.success(), "tar writes {}", archive.display());
+    archive
 }
 
 /// Where playwright-core is: `$TRIBUTARY_PLAYWRIGHT_MODULES`, or what
@@ -133,6 +155,10 @@ async fn an_operator_signs_in_syncs_and_disables_an_instance_in_chromium() {
     })
     .await;
 
+    // A plugin to add through the Plugins page's file input.
+    let sources = tempfile::tempdir().unwrap();
+    let archive = tasks_archive(sources.path());
+
     let shots = screenshots();
     let base = format!("http://{}", stack.http_addr(ServiceName::PluginManager));
     let token = stack
@@ -159,6 +185,8 @@ async fn an_operator_signs_in_syncs_and_disables_an_instance_in_chromium() {
         .env("PLAYWRIGHT_MODULES", &modules)
         .env("WRONG_TOKEN_MESSAGE", WRONG_TOKEN)
         .env("CSRF_MESSAGE", CSRF_REFUSED)
+        .env("ARCHIVE", &archive)
+        .env("ARCHIVE_PLUGIN", TASKS)
         .kill_on_drop(true)
         .output();
     let out = tokio::time::timeout(std::time::Duration::from_secs(240), run)
@@ -263,6 +291,7 @@ async fn an_operator_signs_in_syncs_and_disables_an_instance_in_chromium() {
         "sign-in-refused",
         "overview",
         "plugins",
+        "plugins-added",
         "instance",
         "instance-synced",
         "instance-disabled",
