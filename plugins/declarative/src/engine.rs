@@ -719,8 +719,12 @@ impl Run {
                     }
                     _ => {}
                 }
-                if let (Changes::SyncToken { param, .. }, Some(token)) =
-                    (&stream.changes, &state.delta)
+                if let (
+                    Changes::SyncToken {
+                        param: Some(param), ..
+                    },
+                    Some(token),
+                ) = (&stream.changes, &state.delta)
                 {
                     query.push((param.clone(), token.clone()));
                 }
@@ -740,6 +744,17 @@ impl Run {
         if let Some(body) = &request.body {
             let body = expr::render(&self.env, &format!("{at}.body"), body, ctx)?;
             http = http.header("content-type", "application/json").body(body);
+        } else if !request.form.is_empty() {
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            for (name, value) in &request.form {
+                let value = expr::render(&self.env, &format!("{at}.form.{name}"), value, ctx)?;
+                if !value.is_empty() {
+                    form.append_pair(name, &value);
+                }
+            }
+            http = http
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form.finish());
         }
         Ok(match &self.spec.auth {
             Auth::None | Auth::Oauth => http,

@@ -188,6 +188,11 @@ pub struct Request {
     /// Template of the body, sent as JSON (`Content-Type: application/json`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
+    /// Form fields, each a template, sent as the body
+    /// (`Content-Type: application/x-www-form-urlencoded`), for APIs that read a form
+    /// (Todoist's `/sync`); one that renders empty is left out. Not with `body`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub form: BTreeMap<String, String>,
 }
 
 fn default_method() -> String {
@@ -298,12 +303,16 @@ pub enum Changes {
         expired: Expired,
     },
     /// The last page holds a token the next sync sends as a query parameter on each of its
-    /// requests (Google's `nextSyncToken` → `syncToken`).
+    /// requests (Google's `nextSyncToken` → `syncToken`), or that the request's own
+    /// templates send as `state.token`.
     SyncToken {
         /// Expression over `body` and `headers` giving the token.
         token: String,
-        /// The query parameter that carries it.
-        param: String,
+        /// The query parameter that carries it. Without one, the request's templates send
+        /// `state.token` themselves: in a form field or the body, or with a first-sync value
+        /// of the API's own (Todoist's `sync_token = "{{ state.token or '*' }}"`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        param: Option<String>,
         /// When the token has expired.
         #[serde(default)]
         expired: Expired,

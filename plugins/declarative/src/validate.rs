@@ -308,6 +308,15 @@ impl<'a> Checker<'a> {
         if let Some(body) = &request.body {
             self.template(&format!("{at}.request.body"), body, roots::REQUEST);
         }
+        for (name, value) in &request.form {
+            self.template(&format!("{at}.request.form.{name}"), value, roots::REQUEST);
+        }
+        if request.body.is_some() && !request.form.is_empty() {
+            self.p.add(
+                format!("{at}.request.form"),
+                "a request sends `body` or `form`, not both",
+            );
+        }
         self.expression(
             &format!("{at}.records.path"),
             &stream.records.path,
@@ -356,8 +365,25 @@ impl<'a> Checker<'a> {
                 self.expression(&format!("{at}.changes.link"), link, roots::RESPONSE);
                 Some(expired)
             }
-            Changes::SyncToken { token, expired, .. } => {
+            Changes::SyncToken {
+                token,
+                param,
+                expired,
+            } => {
                 self.expression(&format!("{at}.changes.token"), token, roots::RESPONSE);
+                // Without a parameter the token reaches the API only through a template.
+                let templates = request
+                    .query
+                    .values()
+                    .chain(request.headers.values())
+                    .chain(request.form.values())
+                    .chain(request.body.iter());
+                if param.is_none() && !templates.into_iter().any(|t| t.contains("state.token")) {
+                    self.p.add(
+                        format!("{at}.changes.param"),
+                        "without `param`, a query, header, form or body template of the request must send `state.token`",
+                    );
+                }
                 Some(expired)
             }
         };

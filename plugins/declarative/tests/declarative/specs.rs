@@ -154,6 +154,24 @@ fn each_bad_spec_is_refused_naming_the_path_of_its_problem() {
             r#"request = { method = "FETCH", url"#,
             "streams[0].request.method: `FETCH` is not an HTTP method",
         ),
+        (
+            "a request with both a body and a form",
+            r#"request = { url"#,
+            r#"request = { method = "POST", body = "{}", form = { a = "b" }, url"#,
+            "streams[0].request.form: a request sends `body` or `form`, not both",
+        ),
+        (
+            "a form field naming a record",
+            r#"request = { url"#,
+            r#"request = { method = "POST", form = { done = "{{ record.done }}" }, url"#,
+            "streams[0].request.form.done: template names `record`, which is not available here",
+        ),
+        (
+            "a sync token without a parameter that no template sends",
+            r#"changes = { type = "datetime_cursor", field = "record.updated_at", lookback_seconds = 300 }"#,
+            r#"changes = { type = "sync_token", token = "body.sync_token" }"#,
+            "streams[0].changes.param: without `param`, a query, header, form or body template of the request must send `state.token`",
+        ),
     ];
     for (what, from, to, expected) in table {
         assert!(GOOD.contains(from), "{what}: the good spec has no `{from}`");
