@@ -1,6 +1,7 @@
 //! Test helpers, with the `testing` feature: [`PeopleServer`] (Google's People API),
 //! [`CalendarServer`] (Google Calendar API v3), [`HubSpotServer`] (HubSpot's CRM API v3),
-//! and [`GraphServer`], a local Microsoft Graph
+//! [`TodoistServer`] (Todoist API v1's sync), [`ZendeskServer`] (Zendesk's incremental
+//! ticket export), and [`GraphServer`], a local Microsoft Graph
 //! answering its delta queries as Graph's reference documents them
 //! (https://learn.microsoft.com/en-us/graph/delta-query-overview,
 //! https://learn.microsoft.com/en-us/graph/api/contact-delta,
@@ -42,9 +43,13 @@ use serde_json::{json, Value};
 mod calendar;
 mod hubspot;
 mod people;
+mod todoist;
+mod zendesk;
 pub use calendar::CalendarServer;
 pub use hubspot::HubSpotServer;
 pub use people::PeopleServer;
+pub use todoist::TodoistServer;
+pub use zendesk::{ZendeskServer, ZENDESK_AGENT};
 
 /// The token the test's token source hands out.
 pub const TOKEN: &str = "graph-access-token";
@@ -322,21 +327,36 @@ impl GraphServer {
     }
 }
 
+/// Whether a request carries `Authorization: Bearer <TOKEN>`.
+fn bearer(headers: &HeaderMap) -> bool {
+    authorization(headers) == Some(&format!("Bearer {TOKEN}"))
+}
+
+/// Whether a request carries HTTP basic credentials `user:password` (RFC 7617).
+fn basic(headers: &HeaderMap, user: &str, password: &str) -> bool {
+    use base64::Engine as _;
+    let expected = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    authorization(headers) == Some(&format!("Basic {expected}"))
+}
+
+fn authorization(headers: &HeaderMap) -> Option<&str> {
+    headers.get("authorization").and_then(|v| v.to_str().ok())
+}
+
 /// What each local API does before it lists anything: records the request (its query and
-/// whether it carried the bearer token), then answers 401 without the token, or 429 with
-/// `Retry-After: 1` while `throttle` lasts, each made by `error` in the provider's own shape
-/// from its `(code, message)`; `None` lets the listing go on.
+/// whether it was `authorized`, which [`bearer`] or [`basic`] tells), then answers 401
+/// without the credentials, or 429 with `Retry-After: 1` while `throttle` lasts, each made
+/// by `error` in the provider's own shape from its `(code, message)`; `None` lets the
+/// listing go on.
 fn gate(
     requests: &mut Vec<(String, bool)>,
     throttle: &mut u32,
-    headers: &HeaderMap,
+    authorized: bool,
     query: &BTreeMap<String, String>,
     error: fn(StatusCode, &str, &str) -> Response,
     unauthorized: (&str, &str),
     throttled: (&str, &str),
 ) -> Option<Response> {
-    let authorized = headers.get("authorization").and_then(|v| v.to_str().ok())
-        == Some(&format!("Bearer {TOKEN}"));
     let asked: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
     requests.push((asked.join("&"), authorized));
     if !authorized {
@@ -423,7 +443,7 @@ async fn delta(
     let refused = gate(
         &mut asked,
         &mut g.throttle,
-        &headers,
+        bearer(&headers),
         &query,
         error,
         ("InvalidAuthenticationToken", "Access token is empty."),

@@ -35,7 +35,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use super::gate;
+use super::{bearer, gate};
 
 /// The parameters the reference says a sync token cannot be combined with.
 const RESTRICTIONS: &[&str] = &[
@@ -230,7 +230,7 @@ fn admit(
     if let Some(refused) = gate(
         &mut c.requests,
         &mut c.throttle,
-        headers,
+        bearer(headers),
         query,
         error,
         ("authError", "Invalid Credentials"),

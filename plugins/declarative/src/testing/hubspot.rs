@@ -25,7 +25,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use super::gate;
+use super::{bearer, gate};
 
 /// The properties HubSpot returns whatever is asked.
 const DEFAULTS: &[&str] = &["createdate", "hs_object_id", "lastmodifieddate"];
@@ -149,7 +149,7 @@ async fn list(
     if let Some(mut refused) = gate(
         &mut c.requests,
         &mut c.throttle,
-        &headers,
+        bearer(&headers),
         &query,
         error,
         (

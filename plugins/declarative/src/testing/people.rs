@@ -23,7 +23,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use super::gate;
+use super::{bearer, gate};
 
 #[derive(Default)]
 struct People {
@@ -132,7 +132,7 @@ async fn connections(
     if let Some(refused) = gate(
         &mut p.requests,
         &mut p.throttle,
-        &headers,
+        bearer(&headers),
         &query,
         error,
         (

@@ -1,7 +1,6 @@
 //! The built-in Microsoft 365 connector (contacts, calendar events, mail), run by the engine
 //! against a local Graph.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::StreamExt;
@@ -12,7 +11,7 @@ use tributary_plugin_sdk::{
     ConnectorItem, ConnectorPlugin, EntityType, ItemOperation, PluginError, SyncRequest, SyncStep,
 };
 
-use crate::support::{builtin, ids, oauth_context, sync, FixedToken};
+use crate::support::{builtin, ids, killed, oauth_context, sync, times_sent, FixedToken};
 
 /// The built-in spec, pointed at `graph`.
 fn connector(graph: &GraphServer) -> DeclarativeConnector {
@@ -151,21 +150,14 @@ async fn a_sync_stopped_after_a_checkpoint_resumes_there_and_sends_every_contact
     let connector = connector(&graph);
     let test = context();
     // The first page, then the sync is dropped, as a kill or a cancel does.
-    let mut steps = connector.sync(test.ctx(), None, SyncRequest::incremental());
-    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-    let checkpoint = loop {
-        match steps.next().await.unwrap().unwrap() {
-            SyncStep::Item(item) => *seen.entry(item.external_id).or_default() += 1,
-            SyncStep::Checkpoint(cursor) => break cursor,
-        }
-    };
-    drop(steps);
-    assert_eq!(seen.len(), 2);
+    let (first, checkpoint) = killed(&connector, &test, None, |step| {
+        matches!(step, SyncStep::Checkpoint(_))
+    })
+    .await;
+    assert_eq!(first.len(), 2);
 
-    let (items, _) = sync(&connector, &test, Some(checkpoint)).await;
-    for item in items {
-        *seen.entry(item.external_id).or_default() += 1;
-    }
+    let (rest, _) = sync(&connector, &test, checkpoint).await;
+    let seen = times_sent([&first[..], &rest[..]]);
     assert_eq!(seen.len(), 5, "{seen:?}");
     assert!(seen.values().all(|n| *n == 1), "{seen:?}");
     // The resumed sync went on from the second page's skip token.

@@ -61,6 +61,42 @@ pub async fn run(
     Ok((items, last))
 }
 
+/// Starts a sync and drops it once `stop` is true of a step, as a kill or a cancel does:
+/// the items it sent by then, and the last checkpoint it reached.
+pub async fn killed(
+    connector: &DeclarativeConnector,
+    test: &TestContext,
+    cursor: Option<Cursor>,
+    stop: impl Fn(&SyncStep) -> bool,
+) -> (Vec<ConnectorItem>, Option<Cursor>) {
+    let mut steps = connector.sync(test.ctx(), cursor, SyncRequest::incremental());
+    let mut items = Vec::new();
+    let mut last = None;
+    while let Some(step) = steps.next().await {
+        let step = step.unwrap_or_else(|e| panic!("the sync failed: {e}"));
+        let stopped = stop(&step);
+        match step {
+            SyncStep::Item(item) => items.push(item),
+            SyncStep::Checkpoint(cursor) => last = Some(cursor),
+        }
+        if stopped {
+            break;
+        }
+    }
+    (items, last)
+}
+
+/// How many times each external id was sent, across `runs`.
+pub fn times_sent<'a>(
+    runs: impl IntoIterator<Item = &'a [ConnectorItem]>,
+) -> std::collections::BTreeMap<String, usize> {
+    let mut seen = std::collections::BTreeMap::new();
+    for item in runs.into_iter().flatten() {
+        *seen.entry(item.external_id.clone()).or_default() += 1;
+    }
+    seen
+}
+
 /// [`run`], which must succeed.
 pub async fn sync(
     connector: &DeclarativeConnector,
