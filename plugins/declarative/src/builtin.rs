@@ -35,6 +35,11 @@ pub const BUILTIN_SPECS: &[BuiltinSpec] = &[
         plugin_id: "tributary.hubspot",
         spec: include_str!("../../connectors/hubspot/crm.toml"),
     },
+    BuiltinSpec {
+        manifest: include_str!("../../connectors/todoist/plugin.json"),
+        plugin_id: "tributary.todoist",
+        spec: include_str!("../../connectors/todoist/sync.toml"),
+    },
 ];
 
 /// The built-in spec of the plugin `plugin_id`, if it is one.

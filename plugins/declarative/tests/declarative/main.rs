@@ -8,3 +8,4 @@ mod hubspot;
 mod microsoft_365;
 mod specs;
 mod support;
+mod todoist;
