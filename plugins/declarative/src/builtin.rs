@@ -40,6 +40,11 @@ pub const BUILTIN_SPECS: &[BuiltinSpec] = &[
         plugin_id: "tributary.todoist",
         spec: include_str!("../../connectors/todoist/sync.toml"),
     },
+    BuiltinSpec {
+        manifest: include_str!("../../connectors/zendesk/plugin.json"),
+        plugin_id: "tributary.zendesk",
+        spec: include_str!("../../connectors/zendesk/tickets.toml"),
+    },
 ];
 
 /// The built-in spec of the plugin `plugin_id`, if it is one.

@@ -9,3 +9,4 @@ mod microsoft_365;
 mod specs;
 mod support;
 mod todoist;
+mod zendesk;
