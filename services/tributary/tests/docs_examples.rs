@@ -30,6 +30,8 @@ const NOT_RUN: &[(&str, &str, &str)] = &[
     ("docs/connectors/microsoft-365.md", "tributary ", "connects a real Microsoft account, which needs an app registered with Microsoft and a person consenting in a browser; plugins/declarative/tests/declarative/microsoft_365.rs syncs the spec against a local Graph"),
     ("docs/connectors/google-calendar.md", "tributary ", "connects a real Google account, which needs a client registered with Google and a person consenting in a browser; plugins/declarative/tests/declarative/google_calendar.rs and services/connector/tests/connector/declarative.rs sync the spec against a local Calendar API"),
     ("docs/connectors/hubspot.md", "tributary ", "syncs from api.hubapi.com with a real private app's token; plugins/declarative/tests/declarative/hubspot.rs syncs the spec against a local CRM API"),
+    ("docs/connectors/todoist.md", "tributary ", "syncs from api.todoist.com with a real account's API token; plugins/declarative/tests/declarative/todoist.rs syncs the spec against a local Todoist"),
+    ("docs/connectors/zendesk.md", "tributary ", "syncs from a real Zendesk account (acme.zendesk.com) with an admin's API token; plugins/declarative/tests/declarative/zendesk.rs syncs the spec against a local Zendesk"),
     ("docs/plugin-kits.md", "tributary ", "the plugin author's walk-through, run step by step in TypeScript and in Python by tests/kit_guide.rs (its mesh steps listed there with the tests that run them)"),
 ];
 
