@@ -6,11 +6,13 @@
 //! build components (componentize-js with esbuild and TypeScript, componentize-py) are
 //! installed on first use from the lock files in the SDKs ([`toolchain`]); a build is cached
 //! by the content of its inputs ([`build`]); a test runs the plugin in the real wasm host
-//! against recorded HTTP fixtures ([`run`]); a package is checked exactly as
-//! `tributary plugins add` checks it ([`package`]).
+//! against recorded HTTP fixtures ([`run`]), or a declarative connector's spec, checked as an
+//! install checks it, in the same engine the host runs it with ([`declarative`]); a package
+//! is checked exactly as `tributary plugins add` checks it ([`package`]).
 
 pub mod build;
 pub mod cases;
+pub mod declarative;
 pub mod files;
 pub mod fixtures;
 pub mod package;
@@ -68,6 +70,14 @@ pub enum KitError {
         path: PathBuf,
         /// What is wrong.
         problem: String,
+    },
+    /// A declarative plugin's spec does not pass the checks an install makes.
+    #[error("{path} does not pass the install checks ({} problem{}):\n{}", .problems.len(), if .problems.len() == 1 { "" } else { "s" }, .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Spec {
+        /// The spec file.
+        path: PathBuf,
+        /// Each problem, with its path in the spec (`streams[0].request.url: …`).
+        problems: Vec<String>,
     },
     /// The wasm host could not load or run the plugin.
     #[error("{0}")]

@@ -8,6 +8,9 @@
 //! has for it, and only the response headers a plugin reads are kept (no cookies, no
 //! `authorization`, nothing the provider identifies the account by). The case keeps the real
 //! URLs of those fields, so that the replay asks for the paths recorded.
+//!
+//! A declarative spec's `base_url` as written gets a recording proxy of its own, the same
+//! way: its real URL becomes `${base_url}` in what is kept.
 
 use std::sync::{Arc, Mutex};
 
@@ -21,7 +24,7 @@ use tributary_kit::serve::LocalServer;
 
 use super::cases::{CaseFile, Fixture, FixtureRequest, FixtureResponse};
 use super::fixtures::{substitute, Substitutions};
-use super::run::{rebase, CaseOutcome, CaseRunner};
+use super::run::{rebase, CaseOutcome, CaseRunner, Target, BASE_URL_PLACEHOLDER};
 use super::KitError;
 
 /// The response headers a recording keeps (and any `x-ratelimit-*`).
@@ -92,42 +95,35 @@ pub async fn record(
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| KitError::Host(format!("cannot make an HTTP client: {e}")))?;
+    let proxy_to = |upstream: &str, placeholder: String| Proxy {
+        upstream: upstream.trim_end_matches('/').to_owned(),
+        local: String::new(),
+        placeholder,
+        scrub: scrub.clone(),
+        client: client.clone(),
+        recorded: recorded.clone(),
+    };
     let mut servers = Vec::new();
     let mut real_urls = Vec::new();
     for field in runner.url_fields() {
         let Some(url) = config.get(field).and_then(Value::as_str).map(str::to_owned) else {
             continue;
         };
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| KitError::Host(format!("cannot start a recording proxy: {e}")))?;
-        let origin = listener
-            .local_addr()
-            .map(|addr| format!("http://{addr}"))
-            .map_err(|e| KitError::Host(format!("cannot start a recording proxy: {e}")))?;
-        let local = rebase(&url, &origin);
-        let proxy = Arc::new(Proxy {
-            upstream: url.trim_end_matches('/').to_owned(),
-            local: local.trim_end_matches('/').to_owned(),
-            placeholder: format!("${{{field}}}"),
-            scrub: scrub.clone(),
-            client: client.clone(),
-            recorded: recorded.clone(),
-        });
-        let app = Router::new().fallback(
-            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-                let proxy = proxy.clone();
-                async move { forward(&proxy, method, uri, headers, body).await }
-            },
-        );
-        let server = LocalServer::serve_on(listener, app)
-            .map_err(|e| KitError::Host(format!("cannot start a recording proxy: {e}")))?;
+        let (server, local) = start_proxy(&url, proxy_to(&url, format!("${{{field}}}"))).await?;
         real_urls.push((field.clone(), url.clone()));
         config[field.as_str()] = Value::String(local);
         servers.push(server);
     }
+    let mut base_url = None;
+    if let Some(url) = runner.base_url() {
+        let (server, local) =
+            start_proxy(url, proxy_to(url, BASE_URL_PLACEHOLDER.to_owned())).await?;
+        base_url = Some(local);
+        servers.push(server);
+    }
     let case = file.case.clone();
-    let outcome = runner.run_against(&file.name, &case, config).await;
+    let target = Target { config, base_url };
+    let outcome = runner.run_against(&file.name, &case, target).await;
     drop(servers);
     let fixtures = recorded.lock().map(|r| r.clone()).unwrap_or_default();
     file.case.fixtures = fixtures;
@@ -138,6 +134,30 @@ pub async fn record(
     }
     file.save()?;
     outcome
+}
+
+/// Starts `proxy` on a free loopback port, in place of `url`: answers the server and the URL
+/// that reaches `url` through it (`url`'s path kept).
+async fn start_proxy(url: &str, mut proxy: Proxy) -> Result<(LocalServer, String), KitError> {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| KitError::Host(format!("cannot start a recording proxy: {e}")))?;
+    let origin = listener
+        .local_addr()
+        .map(|addr| format!("http://{addr}"))
+        .map_err(|e| KitError::Host(format!("cannot start a recording proxy: {e}")))?;
+    let local = rebase(url, &origin);
+    proxy.local = local.trim_end_matches('/').to_owned();
+    let proxy = Arc::new(proxy);
+    let app = Router::new().fallback(
+        move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+            let proxy = proxy.clone();
+            async move { forward(&proxy, method, uri, headers, body).await }
+        },
+    );
+    let server = LocalServer::serve_on(listener, app)
+        .map_err(|e| KitError::Host(format!("cannot start a recording proxy: {e}")))?;
+    Ok((server, local))
 }
 
 async fn forward(

@@ -1,5 +1,5 @@
-//! `tributary plugins test <DIR>`: each test case run in the real wasm host, with no NATS or
-//! PostgreSQL.
+//! `tributary plugins test <DIR>`: each test case run in the real wasm host (or, for a
+//! declarative connector, by the host's spec engine), with no NATS or PostgreSQL.
 //!
 //! A case's configuration has every field a `network:outbound:${field}` permission names
 //! pointed at a local fixture server (its path kept), so the grant covers the server and
@@ -8,6 +8,12 @@
 //! of an entity type no `data:write` permission grants. Items are validated
 //! against the contract's JSON Schemas; a channel's events and sent messages are read as the
 //! channel service reads them.
+//!
+//! A declarative spec whose `base_url` is a URL as written (`https://api.hubapi.com`) is run
+//! with the fixture server in its place (its path kept), and the run is granted the fixture
+//! server's address as the manifest grants the spec's host; `${base_url}` in the fixtures
+//! becomes that address. Any other host the spec reaches for (a next link in a body that
+//! leads elsewhere) is refused by the same grant-checked client as in production.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -31,6 +37,7 @@ use tributary_proto::requests::plugins::{ComponentSource, RuntimeInstance};
 
 use super::build::Built;
 use super::cases::{Case, CaseFile, Expect, ExpectedItem};
+use super::declarative::{literal_base_url, CheckedSpec};
 use super::fixtures::{FixtureServer, SeenRequest, Substitutions};
 use super::KitError;
 
@@ -118,42 +125,96 @@ fn text(value: &Value, field: &str) -> String {
         .to_owned()
 }
 
-/// Runs cases of one built plugin.
+/// What runs a plugin's cases.
+enum KitPlugin {
+    /// A built WebAssembly component, run by the wasm host.
+    Wasm {
+        built: Built,
+        connectors: ConnectorRegistry,
+        channels: ChannelRegistry,
+    },
+    /// A checked declarative spec, run by its engine.
+    Declarative(CheckedSpec),
+}
+
+/// Where a case's HTTP goes.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The instance's configuration, its granted URL fields pointed where the HTTP goes.
+    pub config: Value,
+    /// For a declarative spec with a `base_url` as written: the URL it runs against instead,
+    /// granted to the run as the manifest grants the spec's host.
+    pub base_url: Option<String>,
+}
+
+/// Runs cases of one built (or checked) plugin.
 pub struct CaseRunner {
-    built: Built,
+    plugin: KitPlugin,
+    /// The plugin's id, as its manifest says.
+    id: String,
     manifest: PluginManifest,
     secret_fields: Vec<String>,
     url_fields: Vec<String>,
-    connectors: ConnectorRegistry,
-    channels: ChannelRegistry,
 }
 
 impl CaseRunner {
     /// A runner for `built`, with the host's `[wasm]` settings.
     pub fn new(built: Built, wasm: &WasmConfig) -> Result<Self, KitError> {
-        let manifest = PluginManifest::from_value(&built.manifest).map_err(|errors| {
-            KitError::plugin(&built.dir.join("plugin.json"), errors.to_string())
-        })?;
-        let secret_fields = tributary_plugin_manager::config_schema::top_level_secret_fields(
-            &manifest.config_schema,
-        );
-        let url_fields = granted_url_fields(&manifest);
+        let manifest = read_manifest(&built.dir, &built.manifest)?;
         let cache = super::files::cache_root().join("tributary-wasm-compiled");
         let runtime = tributary_wasm::WasmRuntime::new(wasm, Some(cache))
             .map_err(|e| KitError::Host(format!("the wasm host cannot start: {e}")))?;
-        Ok(CaseRunner {
+        let plugin = KitPlugin::Wasm {
             built,
-            manifest,
-            secret_fields,
-            url_fields,
             connectors: ConnectorRegistry::empty().with_wasm(runtime.clone()),
             channels: ChannelRegistry::empty().with_wasm(runtime),
-        })
+        };
+        Ok(Self::with(plugin, manifest))
     }
 
-    /// The built plugin.
-    pub fn built(&self) -> &Built {
-        &self.built
+    /// A runner for a declarative plugin whose spec passed the install checks.
+    pub fn declarative(checked: CheckedSpec) -> Result<Self, KitError> {
+        let manifest = read_manifest(&checked.dir, &checked.manifest)?;
+        Ok(Self::with(KitPlugin::Declarative(checked), manifest))
+    }
+
+    fn with(plugin: KitPlugin, manifest: PluginManifest) -> Self {
+        CaseRunner {
+            plugin,
+            id: manifest.id.clone(),
+            secret_fields: tributary_plugin_manager::config_schema::top_level_secret_fields(
+                &manifest.config_schema,
+            ),
+            url_fields: granted_url_fields(&manifest),
+            manifest,
+        }
+    }
+
+    /// The built plugin (none for a declarative one).
+    pub fn built(&self) -> Option<&Built> {
+        match &self.plugin {
+            KitPlugin::Wasm { built, .. } => Some(built),
+            KitPlugin::Declarative(_) => None,
+        }
+    }
+
+    /// The checked spec of a declarative plugin.
+    pub fn checked_spec(&self) -> Option<&CheckedSpec> {
+        match &self.plugin {
+            KitPlugin::Wasm { .. } => None,
+            KitPlugin::Declarative(checked) => Some(checked),
+        }
+    }
+
+    /// The plugin's type, as its manifest says (`connector`, `channel`).
+    pub fn plugin_type(&self) -> &'static str {
+        self.manifest.plugin_type.as_str()
+    }
+
+    /// A declarative spec's `base_url` as written, which a run points elsewhere.
+    pub fn base_url(&self) -> Option<&str> {
+        self.checked_spec()
+            .and_then(|checked| literal_base_url(&checked.connector))
     }
 
     /// The configuration fields a `network:outbound:${field}` permission names.
@@ -162,15 +223,23 @@ impl CaseRunner {
     }
 
     /// The hosts `network:outbound:<host>` permissions name outright (not through a
-    /// configuration field): requests to them are not served from the fixtures.
+    /// configuration field, nor as a declarative spec's `base_url`): requests to them are not
+    /// served from the fixtures.
     pub fn fixed_hosts(&self) -> Vec<String> {
+        let base_host = self
+            .base_url()
+            .and_then(|url| reqwest::Url::parse(url).ok())
+            .and_then(|url| url.host_str().map(str::to_owned));
         self.manifest
             .permissions
             .iter()
             .filter_map(|p| {
                 let text = p.to_string();
                 let host = text.strip_prefix("network:outbound:")?;
-                (!host.contains("${")).then(|| host.to_owned())
+                let served = base_host
+                    .as_deref()
+                    .is_some_and(|base| Grants::new([p.clone()]).check_outbound_host(base).is_ok());
+                (!host.contains("${") && !served).then(|| host.to_owned())
             })
             .collect()
     }
@@ -183,23 +252,32 @@ impl CaseRunner {
     /// Runs `file`'s case against its fixtures.
     pub async fn run(&self, file: &CaseFile) -> Result<CaseOutcome, KitError> {
         let server = FixtureServer::start(file.case.fixtures.clone()).await?;
-        let (config, substitutions) =
+        let (config, mut substitutions) =
             point_at(&file.case.config, &self.url_fields, &server.origin());
+        let base_url = self.base_url().map(|url| rebase(url, &server.origin()));
+        if let Some(pointed) = &base_url {
+            substitutions.push((
+                BASE_URL_PLACEHOLDER.to_owned(),
+                pointed.trim_end_matches('/').to_owned(),
+            ));
+        }
         server.set_substitutions(substitutions);
-        let mut outcome = self.run_against(&file.name, &file.case, config).await?;
+        let target = Target { config, base_url };
+        let mut outcome = self.run_against(&file.name, &file.case, target).await?;
         let seen = server.seen();
         check_requests(&file.case.expect, &seen, &mut outcome);
         Ok(outcome)
     }
 
-    /// Runs `case` with `config` as the instance's configuration (its URLs already pointed
-    /// where the run's HTTP should go).
+    /// Runs `case` against `target`: its configuration as the instance's (its URLs already
+    /// pointed where the run's HTTP should go) and a declarative spec's base URL.
     pub async fn run_against(
         &self,
         name: &str,
         case: &Case,
-        config: Value,
+        target: Target,
     ) -> Result<CaseOutcome, KitError> {
+        let Target { config, base_url } = target;
         let mut outcome = CaseOutcome {
             name: name.to_owned(),
             description: case.description.clone(),
@@ -214,11 +292,16 @@ impl CaseRunner {
             refused: None,
             requests: Vec::new(),
         };
-        let instance = self.instance(name, config.clone());
-        let grants = Grants::for_instance(self.manifest.permissions.clone(), &config);
+        let instance_id = instance_id(name);
+        let mut grants = Grants::for_instance(self.manifest.permissions.clone(), &config);
+        if let Some(stand_in) = base_url.as_deref().and_then(grant_of_url) {
+            let mut permissions = grants.permissions().to_vec();
+            permissions.push(stand_in);
+            grants = Grants::new(permissions);
+        }
         let emitted = Arc::new(EventRecorder::default());
-        let ctx = PluginContext::builder(&self.built.id, &instance.instance_id, grants.clone())
-            .config(config)
+        let ctx = PluginContext::builder(&self.id, &instance_id, grants.clone())
+            .config(config.clone())
             .kv_store(Arc::new(MemoryKv::default()))
             .event_sink(emitted.clone())
             // The fixture server listens on loopback, and each `${field}` grant names its
@@ -226,30 +309,46 @@ impl CaseRunner {
             .http(|http| http.max_attempts(2).allow_private_network(true))
             .build()
             .map_err(|e| KitError::Host(e.to_string()))?;
-        if let Some(sync) = &case.sync {
-            let plugin = self
-                .connectors
-                .resolve_instance(&instance)
-                .await
-                .map_err(|e| KitError::Host(e.to_string()))?;
-            run_sync(plugin, ctx, &grants, sync, &mut outcome).await;
-        } else {
-            let plugin = self
-                .channels
-                .resolve_instance(&instance)
-                .await
-                .map_err(|e| KitError::Host(e.to_string()))?;
-            if let Some(webhook) = &case.webhook {
-                run_webhook(
-                    plugin.as_ref(),
-                    &ctx,
-                    webhook,
-                    &instance.instance_id,
-                    &mut outcome,
-                )
-                .await;
-            } else if let Some(message) = &case.send {
-                run_send(plugin.as_ref(), &ctx, message, &mut outcome).await;
+        match (&self.plugin, &case.sync) {
+            (KitPlugin::Declarative(checked), Some(sync)) => {
+                let connector = match base_url {
+                    Some(base_url) => checked.connector.clone().with_base_url(base_url),
+                    None => checked.connector.clone(),
+                };
+                run_sync(Arc::new(connector), ctx, &grants, sync, &mut outcome).await;
+            }
+            (KitPlugin::Declarative(_), None) => outcome
+                .problems
+                .push("a declarative connector's case needs `sync`".to_owned()),
+            (
+                KitPlugin::Wasm {
+                    built, connectors, ..
+                },
+                Some(sync),
+            ) => {
+                let instance = self.instance(built, &instance_id, config);
+                let plugin = connectors
+                    .resolve_instance(&instance)
+                    .await
+                    .map_err(|e| KitError::Host(e.to_string()))?;
+                run_sync(plugin, ctx, &grants, sync, &mut outcome).await;
+            }
+            (
+                KitPlugin::Wasm {
+                    built, channels, ..
+                },
+                None,
+            ) => {
+                let instance = self.instance(built, &instance_id, config);
+                let plugin = channels
+                    .resolve_instance(&instance)
+                    .await
+                    .map_err(|e| KitError::Host(e.to_string()))?;
+                if let Some(webhook) = &case.webhook {
+                    run_webhook(plugin.as_ref(), &ctx, webhook, &instance_id, &mut outcome).await;
+                } else if let Some(message) = &case.send {
+                    run_send(plugin.as_ref(), &ctx, message, &mut outcome).await;
+                }
             }
         }
         outcome.emitted = emitted.taken();
@@ -257,39 +356,66 @@ impl CaseRunner {
         Ok(outcome)
     }
 
-    fn instance(&self, case: &str, config: Value) -> RuntimeInstance {
-        let slug: String = case
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '-'
-                }
-            })
-            .collect();
+    fn instance(&self, built: &Built, instance_id: &str, config: Value) -> RuntimeInstance {
         RuntimeInstance {
-            instance_id: format!("test-{slug}"),
-            plugin_id: self.built.id.clone(),
+            instance_id: instance_id.to_owned(),
+            plugin_id: built.id.clone(),
             plugin_type: self.manifest.plugin_type,
-            version: self.built.version.clone(),
+            version: built.version.clone(),
             entrypoint: self.manifest.entrypoint.clone(),
             permissions: self.manifest.permissions.clone(),
             config,
             state: InstanceState::Enabled,
             secret_fields: self.secret_fields.clone(),
             component: Some(ComponentSource {
-                path: std::path::absolute(&self.built.component)
-                    .unwrap_or_else(|_| self.built.component.clone())
+                path: std::path::absolute(&built.component)
+                    .unwrap_or_else(|_| built.component.clone())
                     .display()
                     .to_string(),
-                sha256: self.built.sha256.clone(),
+                sha256: built.sha256.clone(),
             }),
             limits: self.manifest.limits,
             // `plugins test` serves fixtures: no token to attach.
             oauth: false,
         }
     }
+}
+
+/// What `${base_url}` in a declarative plugin's fixtures stands for: the address its spec's
+/// `base_url` is pointed at in the run.
+pub const BASE_URL_PLACEHOLDER: &str = "${base_url}";
+
+/// The id of the instance a case runs as: `test-<case>`.
+fn instance_id(case: &str) -> String {
+    let slug: String = case
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("test-{slug}")
+}
+
+/// The manifest `value` of the plugin in `dir`, parsed.
+fn read_manifest(dir: &std::path::Path, value: &Value) -> Result<PluginManifest, KitError> {
+    PluginManifest::from_value(value)
+        .map_err(|errors| KitError::plugin(&dir.join("plugin.json"), errors.to_string()))
+}
+
+/// The permission that grants exactly `url`'s host and port (`network:outbound:127.0.0.1:4810`):
+/// what a run grants the server standing in for a spec's `base_url`.
+fn grant_of_url(url: &str) -> Option<tributary_proto::manifest::Permission> {
+    let url = reqwest::Url::parse(url).ok()?;
+    let host = url.host_str()?;
+    let resource = match url.port() {
+        Some(port) => format!("network:outbound:{host}:{port}"),
+        None => format!("network:outbound:{host}"),
+    };
+    resource.parse().ok()
 }
 
 /// The fields of `manifest`'s configuration that a `network:outbound:${field}` permission

@@ -11,6 +11,7 @@ use super::print_json;
 use crate::outln;
 use crate::plugin_kit::build::{build, BuildOptions, Built};
 use crate::plugin_kit::cases::read_cases;
+use crate::plugin_kit::declarative;
 use crate::plugin_kit::package::package;
 use crate::plugin_kit::record::record;
 use crate::plugin_kit::run::{CaseOutcome, CaseRunner};
@@ -101,22 +102,31 @@ pub struct TestArgs {
     pub record: Option<PathBuf>,
 }
 
-/// `plugins test`: builds the plugin, runs its cases, prints what each produced; fails when
-/// one fails.
+/// `plugins test`: builds the plugin (or checks a declarative one's spec, as an install
+/// does), runs its cases, prints what each produced; fails when one fails.
 pub async fn test(config: &Config, args: TestArgs, json: bool) -> anyhow::Result<()> {
     show_plugin_logs();
     let dir = args.dir.clone();
-    let built = tokio::task::spawn_blocking(move || build(&dir, BuildOptions::default())).await??;
-    if !json {
-        outln!("{}", describe_build(&built));
-    }
-    let plugin_type = built.plugin_type.clone();
-    let mut cases = read_cases(&args.dir, &plugin_type, args.case.as_deref())?;
+    let runner = if declarative::is_declarative(&dir) {
+        let checked = declarative::check(&dir)?;
+        if !json {
+            outln!("{}", declarative::describe(&checked));
+        }
+        CaseRunner::declarative(checked)?
+    } else {
+        let built =
+            tokio::task::spawn_blocking(move || build(&dir, BuildOptions::default())).await??;
+        if !json {
+            outln!("{}", describe_build(&built));
+        }
+        CaseRunner::new(built, &config.wasm)?
+    };
+    let plugin_type = runner.plugin_type();
+    let mut cases = read_cases(&args.dir, plugin_type, args.case.as_deref())?;
     let real = match &args.record {
         Some(path) => Some(read_json(path)?),
         None => None,
     };
-    let runner = CaseRunner::new(built, &config.wasm)?;
     for host in runner.fixed_hosts() {
         eprintln!(
             "note: `network:outbound:{host}` names a host, not a configuration field: requests to it are not served from the fixtures but sent to the real host (grant `network:outbound:${{field}}` to test them offline)"
@@ -137,7 +147,7 @@ pub async fn test(config: &Config, args: TestArgs, json: bool) -> anyhow::Result
         }
         let outcome = runner.run(file).await?;
         if args.update {
-            file.case.expect = outcome.as_expect(&plugin_type);
+            file.case.expect = outcome.as_expect(plugin_type);
             file.save()?;
         }
         if !json {
@@ -147,7 +157,14 @@ pub async fn test(config: &Config, args: TestArgs, json: bool) -> anyhow::Result
     }
     let failed = outcomes.iter().filter(|o| !o.passed()).count();
     if json {
-        print_json(&serde_json::json!({ "build": runner.built(), "cases": outcomes }))?;
+        let mut report = serde_json::json!({ "cases": outcomes });
+        if let Some(built) = runner.built() {
+            report["build"] = serde_json::to_value(built)?;
+        }
+        if let Some(checked) = runner.checked_spec() {
+            report["spec"] = serde_json::to_value(checked)?;
+        }
+        print_json(&report)?;
     } else {
         outln!(
             "{} case{}: {} passed, {failed} failed.",
