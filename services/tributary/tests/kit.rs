@@ -14,6 +14,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+#[path = "kit/declarative.rs"]
+mod declarative;
+
 /// Runs `tributary <args>` in `dir`.
 fn tributary(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tributary"))
