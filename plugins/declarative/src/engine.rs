@@ -17,7 +17,7 @@ use tributary_plugin_sdk::{
 };
 
 use crate::cursor::{EngineCursor, PartitionState, Position};
-use crate::expr::{self, Expr};
+use crate::expr::{self, Expr, LazyContext};
 use crate::spec::{Auth, Changes, KeyLocation, Mapping, Pagination, Partitions, Spec, Stream};
 use crate::validate::reqwest_method;
 
@@ -314,9 +314,13 @@ impl Run {
                 _ => None,
             };
             for record in &page.records {
-                let ctx = self.record_context(record, partition);
+                let make = || self.record_context(record, partition);
+                let ctx = LazyContext::new(&make);
                 if let Some(field) = &field {
-                    if let Some(seen) = field.string(&ctx)?.and_then(|s| parse_time(&s)) {
+                    if let Some(seen) = field
+                        .string_in("record", record, &ctx)?
+                        .and_then(|s| parse_time(&s))
+                    {
                         state.running_max = state.running_max.max(Some(seen));
                     }
                 }
@@ -415,7 +419,7 @@ impl Run {
         let at = format!("streams.{}", stream.name);
         let ctx = self.request_context(partition, state);
         let (status, headers, body, url) = self.send(stream, &ctx, state, position).await?;
-        let response_ctx = {
+        let make = || {
             let state = state_json(state);
             let headers = headers_json(&headers);
             expr::context(&[
@@ -428,6 +432,8 @@ impl Run {
                 ("status", &json!(status)),
             ])
         };
+        // Made only for an expression that is more than a path into the body.
+        let response_ctx = LazyContext::new(&make);
         let expired = match &stream.changes {
             Changes::DeltaLink { expired, .. } | Changes::SyncToken { expired, .. } => {
                 Some(expired)
@@ -439,7 +445,7 @@ impl Run {
             let by_body = match &expired.when {
                 Some(when) if status >= 400 => {
                     Expr::compile(&self.env, format!("{at}.changes.expired.when"), when)?
-                        .truthy(&response_ctx)?
+                        .truthy_in("body", &body, &response_ctx)?
                 }
                 _ => false,
             };
@@ -455,7 +461,7 @@ impl Run {
                 &self.env,
                 "errors.fail.message",
                 &rule.message,
-                &response_ctx,
+                response_ctx.get(),
             )?;
             return Err(Fetched::Failed(PluginError::Other(message)));
         }
@@ -470,7 +476,7 @@ impl Run {
             format!("{at}.records.path"),
             &stream.records.path,
         )?
-        .json(&response_ctx)?;
+        .json_in("body", &body, &response_ctx)?;
         let records = match records {
             Json::Null => Vec::new(),
             Json::Array(records) => records,
@@ -483,6 +489,7 @@ impl Run {
         };
         let next = self.next_position(
             stream,
+            &body,
             &response_ctx,
             &headers,
             &url,
@@ -490,14 +497,18 @@ impl Run {
             records.len(),
         )?;
         let delta = match &stream.changes {
-            Changes::DeltaLink { link, .. } if next.is_none() => {
-                Expr::compile(&self.env, format!("{at}.changes.link"), link)?
-                    .string(&response_ctx)?
-            }
-            Changes::SyncToken { token, .. } if next.is_none() => {
-                Expr::compile(&self.env, format!("{at}.changes.token"), token)?
-                    .string(&response_ctx)?
-            }
+            Changes::DeltaLink { link, .. } if next.is_none() => Expr::compile(
+                &self.env,
+                format!("{at}.changes.link"),
+                link,
+            )?
+            .string_in("body", &body, &response_ctx)?,
+            Changes::SyncToken { token, .. } if next.is_none() => Expr::compile(
+                &self.env,
+                format!("{at}.changes.token"),
+                token,
+            )?
+            .string_in("body", &body, &response_ctx)?,
             _ => None,
         };
         Ok(Page {
@@ -511,7 +522,8 @@ impl Run {
     fn next_position(
         &self,
         stream: &Stream,
-        ctx: &minijinja::Value,
+        body: &Json,
+        ctx: &LazyContext,
         headers: &HeaderMap,
         url: &url::Url,
         position: &Position,
@@ -521,7 +533,7 @@ impl Run {
         Ok(match &stream.pagination {
             Pagination::None => None,
             Pagination::NextUrl { next } => Expr::compile(&self.env, format!("{at}.next"), next)?
-                .string(ctx)?
+                .string_in("body", body, ctx)?
                 .map(|next| absolute(url, &next))
                 .map(Position::Url),
             Pagination::LinkHeader => {
@@ -529,7 +541,7 @@ impl Run {
             }
             Pagination::Cursor { token, .. } => {
                 Expr::compile(&self.env, format!("{at}.token"), token)?
-                    .string(ctx)?
+                    .string_in("body", body, ctx)?
                     .map(Position::Token)
             }
             Pagination::Offset { limit, .. } => {
@@ -872,26 +884,28 @@ impl<'env> Mapper<'env> {
         &self,
         instance_id: &str,
         record: &Json,
-        ctx: &minijinja::Value,
+        ctx: &LazyContext,
         sync_time: DateTime<Utc>,
     ) -> Result<Option<ConnectorItem>, PluginError> {
         if let Some(skip) = &self.skip {
-            if skip.truthy(ctx)? {
+            if skip.truthy_in("record", record, ctx)? {
                 return Ok(None);
             }
         }
-        let external_id = self.id.string(ctx)?.ok_or_else(|| {
+        let external_id = self.id.string_in("record", record, ctx)?.ok_or_else(|| {
             PluginError::Other(format!(
                 "a record has no id (map.id gives none): {}",
                 snippet(&record.to_string())
             ))
         })?;
         let deleted = match &self.deleted {
-            Some(deleted) => deleted.truthy(ctx)?,
+            Some(deleted) => deleted.truthy_in("record", record, ctx)?,
             None => false,
         };
         let modified = match &self.modified {
-            Some(modified) => modified.string(ctx)?.and_then(|s| parse_time(&s)),
+            Some(modified) => modified
+                .string_in("record", record, ctx)?
+                .and_then(|s| parse_time(&s)),
             None => None,
         };
         // A version from a fast clock is taken as now, so a later deletion is not older.
@@ -901,7 +915,7 @@ impl<'env> Mapper<'env> {
         } else {
             let mut data = serde_json::Map::new();
             for (name, expr) in &self.fields {
-                let value = expr.json(ctx)?;
+                let value = expr.json_in("record", record, ctx)?;
                 let empty = value.is_null() || value.as_str() == Some("");
                 if !empty {
                     data.insert((*name).to_owned(), value);

@@ -6,6 +6,7 @@
 //! (`record.a.b` of a record without `a` is undefined, not an error), so optional fields in an
 //! API's answers need no guards; a template renders them as empty text.
 
+use std::cell::OnceCell;
 use std::sync::{Arc, LazyLock};
 
 use minijinja::{Environment, UndefinedBehavior, Value};
@@ -110,6 +111,67 @@ pub(crate) fn unbalanced_close(source: &str) -> Option<String> {
 pub(crate) struct Expr<'env> {
     what: String,
     expr: minijinja::Expression<'env, 'static>,
+    /// For a plain path (`record.properties.email`, `body.results`): its root and the keys
+    /// under it, looked up in the JSON directly. Most of a spec's expressions are such paths,
+    /// and this spares turning a whole record or page into template values and back.
+    path: Option<(String, Vec<String>)>,
+}
+
+/// A template context made on first use: a record's or an answer's expressions that are all
+/// plain paths never need one.
+pub(crate) struct LazyContext<'a> {
+    value: OnceCell<Value>,
+    make: &'a dyn Fn() -> Value,
+}
+
+impl<'a> LazyContext<'a> {
+    /// A context `make` makes when an expression first needs it.
+    pub fn new(make: &'a dyn Fn() -> Value) -> Self {
+        LazyContext {
+            value: OnceCell::new(),
+            make,
+        }
+    }
+
+    /// The context, made now if it was not yet.
+    pub fn get(&self) -> &Value {
+        self.value.get_or_init(self.make)
+    }
+}
+
+/// `source` as a plain path (`root.key.key…`, identifiers only), if it is one.
+fn plain_path(source: &str) -> Option<(String, Vec<String>)> {
+    let identifier = |part: &str| {
+        let mut chars = part.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    let mut parts = source.trim().split('.');
+    let root = parts.next().filter(|root| identifier(root))?;
+    let keys: Vec<String> = parts.map(str::to_owned).collect();
+    (!keys.is_empty() && keys.iter().all(|k| identifier(k))).then(|| (root.to_owned(), keys))
+}
+
+/// Whether minijinja takes `value` as true: what `is_true` says of the same JSON.
+fn json_truthy(value: &Json) -> bool {
+    match value {
+        Json::Null => false,
+        Json::Bool(b) => *b,
+        Json::Number(n) => n.as_f64().is_some_and(|n| n != 0.0),
+        Json::String(s) => !s.is_empty(),
+        Json::Array(a) => !a.is_empty(),
+        Json::Object(o) => !o.is_empty(),
+    }
+}
+
+fn json_string(value: Json) -> Option<String> {
+    match value {
+        Json::String(s) if !s.is_empty() => Some(s),
+        Json::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
 }
 
 impl<'env> Expr<'env> {
@@ -126,7 +188,66 @@ impl<'env> Expr<'env> {
         let expr = env
             .compile_expression_owned(source.to_owned())
             .map_err(|e| PluginError::Other(format!("{what}: {}", detail(&e))))?;
-        Ok(Expr { what, expr })
+        let path = plain_path(source);
+        Ok(Expr { what, expr, path })
+    }
+
+    /// A plain path's value in `value`, the JSON its root names (`null` where a key is
+    /// missing, as minijinja's chainable undefined gives); `None` when the expression is not
+    /// a plain path from `root`.
+    fn lookup(&self, root: &str, value: &Json) -> Option<Json> {
+        let (from, keys) = self.path.as_ref()?;
+        if from != root {
+            return None;
+        }
+        let mut at = value;
+        for key in keys {
+            match at.get(key.as_str()) {
+                Some(next) => at = next,
+                None => return Some(Json::Null),
+            }
+        }
+        Some(at.clone())
+    }
+
+    /// [`Expr::json`], looked up in `value` (the root `root` names) when it is a plain path
+    /// from it, else evaluated in `ctx`.
+    pub fn json_in(
+        &self,
+        root: &str,
+        value: &Json,
+        ctx: &LazyContext,
+    ) -> Result<Json, PluginError> {
+        match self.lookup(root, value) {
+            Some(found) => Ok(found),
+            None => self.json(ctx.get()),
+        }
+    }
+
+    /// [`Expr::string`], as [`Expr::json_in`] finds it.
+    pub fn string_in(
+        &self,
+        root: &str,
+        value: &Json,
+        ctx: &LazyContext,
+    ) -> Result<Option<String>, PluginError> {
+        match self.lookup(root, value) {
+            Some(found) => Ok(json_string(found)),
+            None => self.string(ctx.get()),
+        }
+    }
+
+    /// [`Expr::truthy`], as [`Expr::json_in`] finds it.
+    pub fn truthy_in(
+        &self,
+        root: &str,
+        value: &Json,
+        ctx: &LazyContext,
+    ) -> Result<bool, PluginError> {
+        match self.lookup(root, value) {
+            Some(found) => Ok(json_truthy(&found)),
+            None => self.truthy(ctx.get()),
+        }
     }
 
     /// Its value in `ctx`, as minijinja gives it.
@@ -147,11 +268,7 @@ impl<'env> Expr<'env> {
 
     /// Its value as a non-empty string (a number is written out), or `None`.
     pub fn string(&self, ctx: &Value) -> Result<Option<String>, PluginError> {
-        Ok(match self.json(ctx)? {
-            Json::String(s) if !s.is_empty() => Some(s),
-            Json::Number(n) => Some(n.to_string()),
-            _ => None,
-        })
+        Ok(json_string(self.json(ctx)?))
     }
 
     /// Whether it is true in `ctx`.
