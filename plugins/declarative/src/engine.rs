@@ -489,8 +489,7 @@ impl Run {
         };
         let next = self.next_position(
             stream,
-            &body,
-            &response_ctx,
+            (&body, &response_ctx),
             &headers,
             &url,
             position,
@@ -522,8 +521,8 @@ impl Run {
     fn next_position(
         &self,
         stream: &Stream,
-        body: &Json,
-        ctx: &LazyContext,
+        // The answer's body, and its context for expressions that are not paths into it.
+        (body, ctx): (&Json, &LazyContext),
         headers: &HeaderMap,
         url: &url::Url,
         position: &Position,
