@@ -294,6 +294,7 @@ async fn an_operator_signs_in_syncs_and_disables_an_instance_in_chromium() {
         "plugins-added",
         "instance",
         "instance-synced",
+        "timeline",
         "instance-disabled",
     ] {
         let file = shots.join(format!("{page}.png"));

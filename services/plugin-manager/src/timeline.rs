@@ -36,6 +36,9 @@ pub const DEFAULT_TIMELINE_LIMIT: i64 = 50;
 /// The services that may record timeline lines, by their subject token.
 const RECORDERS: [ServiceName; 2] = [ServiceName::Connector, ServiceName::Channel];
 
+/// 9999-12-31T23:59:59.999999Z in microseconds since 1970: the latest cursor accepted.
+const LATEST_MICROS: i64 = 253_402_300_799_999_999;
+
 /// Where a page ends: the time, table (`a` audit, `t` timeline) and row of its last entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Cursor {
@@ -55,8 +58,13 @@ impl Cursor {
         if !digits(micros) || !digits(seq) {
             return None;
         }
+        let micros: i64 = micros.parse().ok()?;
+        // No line is later than the year 9999; beyond it PostgreSQL's timestamps end.
+        if micros > LATEST_MICROS {
+            return None;
+        }
         Some(Self {
-            micros: micros.parse().ok()?,
+            micros,
             table,
             seq: seq.parse().ok()?,
         })
@@ -353,6 +361,12 @@ mod tests {
             assert_eq!(Cursor::parse(bad), None, "{bad}");
         }
         assert_eq!(Cursor::parse(&format!("1-a{}", "9".repeat(20))), None);
+        assert_eq!(
+            Cursor::parse("9000000000000000000-t1"),
+            None,
+            "past the year 9999"
+        );
+        assert!(Cursor::parse(&format!("{LATEST_MICROS}-t1")).is_some());
     }
 
     #[test]

@@ -58,6 +58,8 @@ struct Service {
 impl Service {
     /// Starts the real service and waits until it answers `plugins.list`.
     async fn start(env: &TestEnv, config: Config) -> Self {
+        // As a deployment's provisioning step does before the services start.
+        tributary_kit::testing::provision(&config).await;
         let runtime = tributary_plugin_manager::build(config).await.unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(runtime.run_until_stopped(async move {

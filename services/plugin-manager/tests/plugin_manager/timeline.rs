@@ -143,6 +143,11 @@ async fn the_timeline_holds_the_services_lines_and_the_audit_newest_first_filter
             "`before` must be",
         ),
         (
+            "/api/v1/instances/work/timeline?before=9000000000000000000-t1",
+            400,
+            "`before` must be",
+        ),
+        (
             "/api/v1/instances/ghost/timeline",
             404,
             "no instance `ghost`",
