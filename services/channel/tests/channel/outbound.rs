@@ -11,6 +11,8 @@ use tributary_kit::client::CallError;
 use tributary_plugin_sdk::signatures::twilio;
 use tributary_plugin_sdk::testing::{Canned, FixtureServer};
 use tributary_proto::events::{CommunicationEvent, EventKind};
+use tributary_proto::streams::StreamKey;
+use tributary_proto::timeline::{TimelineEntry, TimelineKind, TimelineStatus};
 use uuid::Uuid;
 
 use crate::support::{Harness, Signed};
@@ -187,6 +189,50 @@ async fn a_send_survives_a_429_and_its_status_callbacks_update_the_message() {
         .await
         .unwrap();
     assert_eq!(stored, "delivered");
+
+    // The instance's timeline: the send with its status, the status callback accepted, the
+    // delivery; sends through the outbox, in the order they were recorded.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let lines = loop {
+        let lines: Vec<TimelineEntry> = mesh
+            .payloads_on(StreamKey::Timeline, "timeline.channel.sms-out", 3)
+            .await
+            .iter()
+            .map(|l| serde_json::from_slice(l).unwrap())
+            .collect();
+        let sends = lines
+            .iter()
+            .filter(|l| l.kind == TimelineKind::Send)
+            .count();
+        if sends >= 2 || std::time::Instant::now() > deadline {
+            break lines;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let sends: Vec<(&str, TimelineStatus)> = lines
+        .iter()
+        .filter(|l| l.kind == TimelineKind::Send)
+        .map(|l| (l.summary.as_str(), l.status))
+        .collect();
+    assert_eq!(
+        sends,
+        [
+            ("sent to +15550002: queued", TimelineStatus::Ok),
+            ("delivered for +15550002", TimelineStatus::Ok)
+        ],
+        "{lines:?}"
+    );
+    let message_id = outcome.message_id.to_string();
+    assert!(lines
+        .iter()
+        .filter(|l| l.kind == TimelineKind::Send)
+        .all(|l| l.detail["message_id"] == message_id.as_str()));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.kind == TimelineKind::Webhook && l.summary == "accepted"),
+        "{lines:?}"
+    );
     mesh.stop().await;
 }
 

@@ -8,6 +8,7 @@ use tributary_host::InstanceContexts;
 use tributary_kit::testing::TestEnv;
 use tributary_plugin_sdk::{EntityType, Grants, Permission, PluginContext, PluginError};
 use tributary_proto::envelope::{Envelope, EventSource};
+use tributary_proto::timeline::{TimelineEntry, TimelineKind, TimelineStatus};
 use uuid::Uuid;
 
 /// A context for `probe-1` allowed `permissions`, over `env`'s NATS and database.
@@ -176,4 +177,74 @@ async fn a_hosted_context_reads_a_granted_entity_from_postgresql() {
         panic!("{refused:?}")
     };
     assert!(denied.to_string().contains("data:read"), "{denied}");
+}
+
+#[tokio::test]
+async fn a_hosted_contexts_log_lines_at_info_and_above_are_lines_of_its_timeline_held_to_a_rate() {
+    // Proves the journal the host gives every context: info, warn and error lines reach
+    // `timeline.connector.<instance>` as `log` lines with their level; past the burst the rest
+    // are held back and counted on the next line sent.
+    let env = TestEnv::new().await;
+    let (ctx, _pool) = context(&env, &[]).await;
+    let nats = env.nats().await;
+    let mut lines = nats
+        .subscribe(env.subjects().qualify("timeline.connector.probe-1"))
+        .await
+        .expect("subscribed");
+    nats.flush().await.expect("flushed");
+
+    ctx.log_info("fetched page 1");
+    ctx.log_warn("page 2 was slow");
+    ctx.log_error("page 3 refused");
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        let message = tokio::time::timeout(Duration::from_secs(5), lines.next())
+            .await
+            .expect("a line arrives within 5 s")
+            .expect("the subscription is open");
+        let line: TimelineEntry = serde_json::from_slice(&message.payload).expect("a line");
+        assert_eq!(line.kind, TimelineKind::Log);
+        assert_eq!(line.instance_id, "probe-1");
+        got.push((line.summary, line.status, line.detail["level"].clone()));
+    }
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        got,
+        [
+            (
+                "fetched page 1".to_owned(),
+                TimelineStatus::Ok,
+                json!("info")
+            ),
+            (
+                "page 2 was slow".to_owned(),
+                TimelineStatus::Warning,
+                json!("warn")
+            ),
+            (
+                "page 3 refused".to_owned(),
+                TimelineStatus::Error,
+                json!("error")
+            ),
+        ]
+    );
+
+    // A chatty plugin: the burst's 17 remaining lines go, the rest are held back.
+    for n in 0..100 {
+        ctx.log_info(&format!("line {n}"));
+    }
+    let mut sent = 0;
+    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(500), lines.next()).await {
+        sent += 1;
+    }
+    assert_eq!(sent, 17, "the burst of 20 less the 3 above");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    ctx.log_info("after the flood");
+    let message = tokio::time::timeout(Duration::from_secs(5), lines.next())
+        .await
+        .expect("a line arrives within 5 s")
+        .expect("the subscription is open");
+    let line: TimelineEntry = serde_json::from_slice(&message.payload).expect("a line");
+    assert_eq!(line.summary, "after the flood");
+    assert_eq!(line.suppressed, 83, "the lines held back are counted");
 }
