@@ -60,11 +60,38 @@ impl TimelineRecorder {
     /// Publishes `entry` unless its instance and kind are over the rate limit; answers
     /// whether it was sent. A NATS failure is logged, never returned: a timeline line is
     /// never worth failing the work it describes.
-    pub async fn record(&self, mut entry: TimelineEntry) -> bool {
-        let Some(suppressed) = self.admit(&entry.instance_id, entry.kind, Instant::now()) else {
-            return false;
+    pub async fn record(&self, entry: TimelineEntry) -> bool {
+        match self.admitted(entry) {
+            Some(entry) => self.publish(entry).await,
+            None => false,
+        }
+    }
+
+    /// [`Self::record`] from synchronous code (a log call): the rate limit is applied at
+    /// once, so a line held back costs no task; the publish of one let through runs on its
+    /// own task. Without a Tokio runtime, nothing is recorded.
+    pub fn record_detached(self: &Arc<Self>, entry: TimelineEntry) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
         };
-        entry.suppressed = suppressed;
+        let Some(entry) = self.admitted(entry) else {
+            return;
+        };
+        let recorder = self.clone();
+        runtime.spawn(async move {
+            recorder.publish(entry).await;
+        });
+    }
+
+    /// `entry` with the count of lines held back before it, when the rate limit lets it
+    /// through; `None` (and one more held back) when it does not.
+    fn admitted(&self, mut entry: TimelineEntry) -> Option<TimelineEntry> {
+        entry.suppressed = self.admit(&entry.instance_id, entry.kind, Instant::now())?;
+        Some(entry)
+    }
+
+    /// Publishes `entry`, already admitted; answers whether it was sent.
+    async fn publish(&self, entry: TimelineEntry) -> bool {
         let payload = match serde_json::to_vec(&entry) {
             Ok(p) if p.len() <= MAX_ENTRY_BYTES => p,
             Ok(p) => {
@@ -82,18 +109,6 @@ impl TimelineRecorder {
             return false;
         }
         true
-    }
-
-    /// [`Self::record`] from synchronous code (a log call): the rate limit is applied at
-    /// once, the publish runs on its own task. Without a Tokio runtime, nothing is recorded.
-    pub fn record_detached(self: &Arc<Self>, entry: TimelineEntry) {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let recorder = self.clone();
-        runtime.spawn(async move {
-            recorder.record(entry).await;
-        });
     }
 
     /// Takes a token for `instance_id`'s `kind` at `now`: the lines held back before it when
