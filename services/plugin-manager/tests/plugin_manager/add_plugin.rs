@@ -144,13 +144,7 @@ async fn a_plugin_archive_posted_is_added_listed_audited_and_installable() {
         listed(&admin).await,
         [("1.0.0".to_owned(), target.display().to_string())]
     );
-    let (_, audit) = admin.call("GET", "/api/v1/audit", None).await;
-    let entry = audit
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["action"] == "add_plugin")
-        .unwrap_or_else(|| panic!("no add_plugin entry: {audit}"));
+    let entry = admin.audit_entry("add_plugin").await;
     assert_eq!(entry["plugin_id"], TASKS, "{entry}");
     assert_eq!(entry["detail"]["version"], "1.0.0", "{entry}");
     assert_eq!(

@@ -202,6 +202,19 @@ impl Admin {
         Self::answer(request).await
     }
 
+    /// The newest entry of `GET /api/v1/audit` whose action is `action`; panics, showing the
+    /// log, when there is none.
+    pub async fn audit_entry(&self, action: &str) -> Value {
+        let (_, audit) = self.call("GET", "/api/v1/audit", None).await;
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["action"] == action)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {action} entry: {audit}"))
+    }
+
     fn request(&self, method: &str, path: &str) -> reqwest::RequestBuilder {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let request = self.client.request(method, format!("{}{path}", self.base));
