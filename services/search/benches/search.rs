@@ -10,7 +10,7 @@
 //! through the Meilisearch backend too, into fresh indexes on that server: indexing with one
 //! batch at a time (each batch's task awaited before the next is sent) against
 //! `MEILISEARCH_TASKS_IN_FLIGHT` batches at once (the indexer's
-//! `search.meilisearch_tasks_in_flight`, 8 by default), and the queries against the embedded
+//! `search.meilisearch_tasks_in_flight`, 16 by default), and the queries against the embedded
 //! index's. The one-at-a-time baseline indexes at most `MEILISEARCH_SERIAL_DOCUMENTS`
 //! documents (20,000 by default), so a slow baseline does not make the run take minutes.
 //!

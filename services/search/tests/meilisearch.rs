@@ -80,13 +80,19 @@ fn lines(requests: &[Recorded]) -> Vec<String> {
     requests.iter().map(Recorded::line).collect()
 }
 
+/// The settings every index gets: no facet search, and range comparisons for `date` only.
 fn settings_payload() -> Value {
+    let features = |comparison: bool| json!({"facetSearch": false, "filter": {"equality": true, "comparison": comparison}});
     json!({
         "searchableAttributes": ["title", "text"],
-        "filterableAttributes": ["id", "entity_type", "sources", "date", "deleted"],
+        "filterableAttributes": [
+            {"attributePatterns": ["id", "entity_type", "sources", "deleted"], "features": features(false)},
+            {"attributePatterns": ["date"], "features": features(true)},
+        ],
         "sortableAttributes": ["date"],
         "displayedAttributes": ["*"],
         "pagination": {"maxTotalHits": 100000},
+        "facetSearch": false,
     })
 }
 
@@ -100,6 +106,7 @@ async fn prepare_creates_the_index_and_sets_its_settings_awaiting_each_task() {
     assert_eq!(
         lines(&requests),
         [
+            "GET /version",
             "POST /indexes",
             "GET /tasks/0",
             "GET /tasks/0",
@@ -107,10 +114,10 @@ async fn prepare_creates_the_index_and_sets_its_settings_awaiting_each_task() {
             "GET /tasks/1",
             "GET /tasks/1",
         ],
-        "each task is polled until it is finished"
+        "the version is checked, then each task is polled until it is finished"
     );
-    assert_eq!(requests[0].body, json!({"uid": INDEX, "primaryKey": "id"}));
-    assert_eq!(requests[3].body, settings_payload());
+    assert_eq!(requests[1].body, json!({"uid": INDEX, "primaryKey": "id"}));
+    assert_eq!(requests[4].body, settings_payload());
     for request in &requests {
         assert_eq!(
             request.headers.get("authorization").map(String::as_str),
@@ -129,11 +136,33 @@ async fn prepare_creates_the_index_and_sets_its_settings_awaiting_each_task() {
     backend.prepare().await.unwrap();
     assert_eq!(
         lines(&mock.calls()),
-        ["POST /indexes", "PATCH /indexes/tributary/settings"]
+        [
+            "GET /version",
+            "POST /indexes",
+            "PATCH /indexes/tributary/settings"
+        ]
     );
     backend.check().await.unwrap();
     assert_eq!(mock.calls().last().unwrap().line(), "GET /health");
     assert_eq!(backend.name(), "meilisearch");
+}
+
+#[tokio::test]
+async fn a_meilisearch_too_old_for_the_settings_is_refused_naming_its_version() {
+    let mock = MockMeili::start(Some(KEY)).await;
+    mock.answer_version("1.11.3");
+    let backend = backend(&mock);
+    let err = backend.prepare().await.unwrap_err().to_string();
+    assert!(
+        err.contains("Meilisearch 1.11.3 is too old") && err.contains("1.14 or later"),
+        "{err}"
+    );
+    assert_eq!(
+        lines(&mock.calls()),
+        ["GET /version"],
+        "nothing is created on a server that could not take the settings"
+    );
+    assert!(mock.index_uids().is_empty());
 }
 
 #[tokio::test]
@@ -567,7 +596,7 @@ async fn an_unreachable_meilisearch_names_the_operation_without_the_key() {
     let backend =
         MeilisearchBackend::new(&config(&format!("http://127.0.0.1:{port}"), KEY, 5)).unwrap();
     for (err, operation) in [
-        (backend.prepare().await.unwrap_err(), "create index"),
+        (backend.prepare().await.unwrap_err(), "read version"),
         (
             backend.search(&SearchQuery::default()).await.unwrap_err(),
             "search",
@@ -680,6 +709,16 @@ async fn provisioning_makes_one_key_allowed_only_what_the_backend_uses_on_its_in
     assert_eq!(fixed.key.expose_secret(), first.key.expose_secret());
     assert_eq!(mock.keys()[0]["actions"], json!(keys::ACTIONS));
     assert_eq!(mock.keys().len(), 1);
+
+    // A server too old for the index settings is refused before any key is made.
+    let old = MockMeili::start_with_master(KEY).await;
+    old.answer_version("1.11.3");
+    let err = provision_key(&old.url, &master, INDEX).await.unwrap_err();
+    assert!(
+        err.to_string().contains("Meilisearch 1.11.3 is too old"),
+        "{err}"
+    );
+    assert!(old.keys().is_empty());
 
     // The scoped key itself cannot provision (nor read the keys).
     let err = provision_key(&mock.url, &first.key, INDEX)

@@ -166,3 +166,103 @@ async fn a_real_server_runs_the_backend_on_the_provisioned_key_and_refuses_the_m
         .send()
         .await;
 }
+
+#[tokio::test]
+async fn a_real_server_filters_by_type_source_and_date_with_the_index_settings() {
+    // The settings ask for equality filters only, but for `date`, and no facet search: every
+    // filter the backend writes must still be accepted and answer right.
+    use tributary_proto::model::EntityType;
+    use tributary_search::document::SearchDocument;
+    use tributary_search::query::SearchQuery;
+    let Some((url, key)) = server() else {
+        return;
+    };
+    let mut settings = config(&url, &key, 60);
+    settings.index_name = format!("filters_{}", Uuid::new_v4().simple());
+    let backend = MeilisearchBackend::new(&settings).unwrap();
+    backend.prepare().await.unwrap();
+    let document = |entity_type, date: &str, source: &str| SearchDocument {
+        id: Uuid::now_v7(),
+        entity_type,
+        title: format!("Marigold {source}"),
+        text: "the marigold meeting".into(),
+        sources: vec![source.to_owned()],
+        sources_complete: true,
+        date: date.parse().unwrap(),
+        version: "2026-01-01T00:00:00Z".parse().unwrap(),
+    };
+    let mail = document(EntityType::Message, "2026-03-01T09:00:00Z", "mail");
+    let chat = document(EntityType::Message, "2026-05-01T09:00:00Z", "chat");
+    let person = document(EntityType::Person, "2026-04-01T09:00:00Z", "crm");
+    let gone = document(EntityType::Message, "2026-04-01T09:00:00Z", "mail");
+    backend
+        .apply(
+            [&mail, &chat, &person, &gone]
+                .into_iter()
+                .map(|d| IndexChange::Upsert(d.clone()))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    backend
+        .apply(vec![IndexChange::Delete {
+            id: gone.id,
+            entity_type: EntityType::Message,
+            version: "2026-01-02T00:00:00Z".parse().unwrap(),
+        }])
+        .await
+        .unwrap();
+    let found = |query: SearchQuery| {
+        let backend = &backend;
+        async move {
+            let mut ids: Vec<Uuid> = backend
+                .search(&SearchQuery {
+                    q: "marigold".into(),
+                    ..query
+                })
+                .await
+                .unwrap()
+                .hits
+                .into_iter()
+                .map(|h| h.id)
+                .collect();
+            ids.sort();
+            ids
+        }
+    };
+    let sorted = |mut ids: Vec<Uuid>| {
+        ids.sort();
+        ids
+    };
+    assert_eq!(
+        found(SearchQuery::default()).await,
+        sorted(vec![mail.id, chat.id, person.id]),
+        "a deleted document is never found"
+    );
+    assert_eq!(
+        found(SearchQuery {
+            types: vec![EntityType::Person],
+            ..SearchQuery::default()
+        })
+        .await,
+        vec![person.id]
+    );
+    assert_eq!(
+        found(SearchQuery {
+            source: Some("chat".into()),
+            ..SearchQuery::default()
+        })
+        .await,
+        vec![chat.id]
+    );
+    assert_eq!(
+        found(SearchQuery {
+            from: Some("2026-03-15T00:00:00Z".parse().unwrap()),
+            to: Some("2026-04-15T00:00:00Z".parse().unwrap()),
+            ..SearchQuery::default()
+        })
+        .await,
+        vec![person.id],
+        "a date range compares"
+    );
+}

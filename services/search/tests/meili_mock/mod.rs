@@ -70,6 +70,8 @@ struct Inner {
     queue: VecDeque<(u64, Held)>,
     /// A document task with a document whose title holds this word fails.
     refused_word: Option<String>,
+    /// The version `GET /version` answers; `None`: 1.50.0.
+    version: Option<String>,
 }
 
 /// What a held task does when it is processed.
@@ -184,6 +186,11 @@ impl MockMeili {
                 task["canceledBy"] = json!(uid + 1000);
             }
         }
+    }
+
+    /// Answers `GET /version` with `version` from now on.
+    pub fn answer_version(&self, version: &str) {
+        self.lock().version = Some(version.to_owned());
     }
 
     /// From now on a document task fails (`invalid_document_fields`) when the title of one of
@@ -433,10 +440,20 @@ fn ids_in(filter: &str) -> Option<Vec<String>> {
     )
 }
 
+/// Whether `attribute` is filterable: named on its own, or among the `attributePatterns` of a
+/// granular entry with equality filters on.
 fn filterable(index: &Index, attribute: &str) -> bool {
     index.settings["filterableAttributes"]
         .as_array()
-        .is_some_and(|a| a.iter().any(|v| v == attribute))
+        .is_some_and(|a| {
+            a.iter().any(|v| {
+                v == attribute
+                    || (v["attributePatterns"]
+                        .as_array()
+                        .is_some_and(|p| p.iter().any(|p| p == attribute))
+                        && v["features"]["filter"]["equality"] == true)
+            })
+        })
 }
 
 fn project(doc: &Value, fields: Option<&Value>) -> Value {
@@ -784,6 +801,12 @@ async fn handle(
             StatusCode::NO_CONTENT.into_response()
         }
         ("GET", ["health"]) => Json(json!({"status": "available"})).into_response(),
+        ("GET", ["version"]) => Json(json!({
+            "commitSha": "5cb2f2e9",
+            "commitDate": "2026-10-01T00:00:00Z",
+            "pkgVersion": inner.version.clone().unwrap_or_else(|| "1.50.0".to_owned()),
+        }))
+        .into_response(),
         ("GET", ["tasks", uid]) => get_task(inner, uid),
         ("GET", ["tasks"]) => list_tasks(inner, uri.query()),
         ("POST", ["indexes"]) => {

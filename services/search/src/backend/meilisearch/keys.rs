@@ -22,7 +22,8 @@ use crate::backend::SearchError;
 /// creation and settings, document writes and fetches, searches, the task polls, and a
 /// rebuild's deletion and swap of indexes (with `indexes.get`: a key allowed only some indexes
 /// is not shown a swap's task, so the swap is seen done when the live index's `createdAt` is
-/// the newer of the two).
+/// the newer of the two). Not `version`: Meilisearch refuses a global action on a key scoped to
+/// indexes, so [`provision_key`] checks the server's version with the master key instead.
 pub const ACTIONS: [&str; 9] = [
     "search",
     "documents.add",
@@ -97,38 +98,51 @@ pub async fn provision_key(
             .map_err(|e| failed("provision key", format!("cannot reach {url}: {e}")))
     };
     let found = send(http.get(format!("{url}/keys/{uid}"))).await?;
-    match found.status() {
-        StatusCode::OK => {
-            let key: Value = found
-                .json()
-                .await
-                .map_err(|e| failed("provision key", e.to_string()))?;
-            if is_as_wanted(&key, &wanted_indexes) {
-                let value = key["key"].as_str().unwrap_or_default().to_owned();
-                return Ok(ProvisionedKey {
-                    uid,
-                    key: SecretString::from(value),
-                    created: false,
-                });
-            }
-            // A key's actions and indexes cannot be changed: delete it and make it again.
-            let deleted = send(http.delete(format!("{url}/keys/{uid}"))).await?;
-            if !deleted.status().is_success() {
-                return Err(failed(
-                    "provision key",
-                    format!("cannot delete the outdated key {uid}: {}", refusal(deleted).await),
-                ));
-            }
+    if !matches!(found.status(), StatusCode::OK | StatusCode::NOT_FOUND) {
+        return Err(failed(
+            "provision key",
+            format!(
+                "GET /keys/{uid} was refused ({}); search.meilisearch_api_key must be Meilisearch's master key here",
+                refusal(found).await
+            ),
+        ));
+    }
+    let version = send(http.get(format!("{url}/version"))).await?;
+    if !version.status().is_success() {
+        return Err(failed(
+            "provision key",
+            format!("GET /version was refused: {}", refusal(version).await),
+        ));
+    }
+    let version: Value = version
+        .json()
+        .await
+        .map_err(|e| failed("provision key", format!("GET /version: {e}")))?;
+    super::tasks::require_version(version["pkgVersion"].as_str().unwrap_or_default())
+        .map_err(|message| failed("provision key", message))?;
+    if found.status() == StatusCode::OK {
+        let key: Value = found
+            .json()
+            .await
+            .map_err(|e| failed("provision key", e.to_string()))?;
+        if is_as_wanted(&key, &wanted_indexes) {
+            let value = key["key"].as_str().unwrap_or_default().to_owned();
+            return Ok(ProvisionedKey {
+                uid,
+                key: SecretString::from(value),
+                created: false,
+            });
         }
-        StatusCode::NOT_FOUND => {}
-        _ => {
+        // A key's actions and indexes cannot be changed: delete it and make it again.
+        let deleted = send(http.delete(format!("{url}/keys/{uid}"))).await?;
+        if !deleted.status().is_success() {
             return Err(failed(
                 "provision key",
                 format!(
-                    "GET /keys/{uid} was refused ({}); search.meilisearch_api_key must be Meilisearch's master key here",
-                    refusal(found).await
+                    "cannot delete the outdated key {uid}: {}",
+                    refusal(deleted).await
                 ),
-            ))
+            ));
         }
     }
     let body = json!({

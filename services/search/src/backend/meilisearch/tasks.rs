@@ -70,6 +70,31 @@ pub(super) fn failed(operation: &'static str, message: impl Into<String>) -> Sea
     }
 }
 
+/// The oldest Meilisearch (major, minor) whose settings the backend uses: granular filterable
+/// attributes and `facetSearch` came in 1.14.
+pub(super) const MINIMUM_VERSION: (u64, u64) = (1, 14);
+
+/// Refuses a Meilisearch `found` older than [`MINIMUM_VERSION`], naming the version.
+pub(super) fn require_version(found: &str) -> Result<(), String> {
+    match version_at_least(found, MINIMUM_VERSION) {
+        Some(true) => Ok(()),
+        Some(false) => Err(format!(
+            "Meilisearch {found} is too old: the search service needs {}.{} or later",
+            MINIMUM_VERSION.0, MINIMUM_VERSION.1
+        )),
+        None => Err(format!("`{found}` is not a Meilisearch version")),
+    }
+}
+
+/// Whether the version `found` (`1.50.0`, `1.14.0-rc.1`) is at least `minimum` (major, minor);
+/// `None` when `found` does not start with two numbers.
+pub(super) fn version_at_least(found: &str, minimum: (u64, u64)) -> Option<bool> {
+    let mut parts = found.trim().trim_start_matches('v').split(['.', '-']);
+    let major = parts.next()?.parse::<u64>().ok()?;
+    let minor = parts.next()?.parse::<u64>().ok()?;
+    Some((major, minor) >= minimum)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -108,5 +133,15 @@ mod tests {
         assert!(matches!(canceled, Outcome::Failed { code, message }
             if code == "canceled" && message.contains("task 9")));
         assert!(outcome(&json!({"status": "paused"})).is_err());
+    }
+
+    #[test]
+    fn versions_are_compared_by_major_then_minor() {
+        assert_eq!(version_at_least("1.50.0", (1, 14)), Some(true));
+        assert_eq!(version_at_least("1.14.0-rc.1", (1, 14)), Some(true));
+        assert_eq!(version_at_least("2.0.0", (1, 14)), Some(true));
+        assert_eq!(version_at_least("1.11.3", (1, 14)), Some(false));
+        assert_eq!(version_at_least("0.30.5", (1, 14)), Some(false));
+        assert_eq!(version_at_least("nightly", (1, 14)), None);
     }
 }
