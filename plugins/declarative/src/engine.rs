@@ -85,10 +85,12 @@ struct Run {
     backfill_since: Option<DateTime<Utc>>,
     /// The version of items that state none, and of deletions.
     sync_time: DateTime<Utc>,
-    /// `base_url` rendered, for templates.
+    /// `base_url` rendered with the instance's config, as validation renders it, for
+    /// templates.
     base_url: Json,
     cursor: EngineCursor,
-    /// An unreadable cursor handed over: reported on the first step.
+    /// An unreadable cursor handed over, or a `base_url` that does not render: reported on
+    /// the first step.
     cursor_error: Option<PluginError>,
     /// The stream being synced, by index.
     stream: usize,
@@ -115,13 +117,28 @@ impl Run {
             Some(Ok(cursor)) => (cursor, None),
             Some(Err(e)) => (EngineCursor::default(), Some(e)),
         };
+        let env = expr::environment();
         let base_url = connector
             .base_url
             .clone()
             .or_else(|| connector.spec.base_url.clone());
+        // A templated base (`https://{{ config.subdomain }}.zendesk.com`) is rendered once:
+        // the host it gives is checked against the grants on every request, like any other.
+        let (base_url, cursor_error) = match base_url.map(|base| {
+            expr::render(
+                &env,
+                "base_url",
+                &base,
+                &expr::context(&[("config", ctx.config())]),
+            )
+        }) {
+            None => (Json::Null, cursor_error),
+            Some(Ok(base)) => (Json::String(base), cursor_error),
+            Some(Err(e)) => (Json::Null, cursor_error.or(Some(e))),
+        };
         Run {
-            env: expr::environment(),
-            base_url: base_url.map_or(Json::Null, Json::String),
+            env,
+            base_url,
             spec: connector.spec,
             ctx,
             mode: request.mode,

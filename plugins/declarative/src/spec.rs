@@ -17,7 +17,9 @@ use tributary_proto::EntityType;
 pub struct Spec {
     /// The spec format's version; `1`.
     pub version: u32,
-    /// The API's base URL, available to templates as `base_url`.
+    /// Template of the API's base URL over `config` (`https://api.example.com/v2`,
+    /// `https://{{ config.subdomain }}.zendesk.com`), rendered once per sync and available to
+    /// the other templates as `base_url`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
     /// How requests authenticate; the same for every stream.

@@ -486,26 +486,21 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// The host of a request URL must be granted: a literal host by a `network:outbound`
-    /// permission, a host from a config property by `network:outbound:${property}`.
-    fn url_host(&mut self, path: &str, url: &str) {
-        let placeholder = |name: &str| format!("config-host-{name}.invalid");
+    /// `url` rendered, `base_url` first (as the engine renders it, with `config` only), with
+    /// each config property standing for `placeholder(property)`; `None` when it does not
+    /// render (its template problems are reported apart).
+    fn render_url(&self, url: &str, placeholder: impl Fn(&str) -> String) -> Option<String> {
         let mut config = serde_json::Map::new();
         for property in &self.config {
-            config.insert(
-                property.clone(),
-                Json::String(format!("https://{}", placeholder(property))),
-            );
+            config.insert(property.clone(), Json::String(placeholder(property)));
         }
         let config = Json::Object(config);
         let base = match &self.base_url {
-            Some(base) => match self
-                .env
-                .render_str(base, expr::context(&[("config", &config)]))
-            {
-                Ok(base) => Json::String(base),
-                Err(_) => return,
-            },
+            Some(base) => Json::String(
+                self.env
+                    .render_str(base, expr::context(&[("config", &config)]))
+                    .ok()?,
+            ),
             None => Json::Null,
         };
         let ctx = expr::context(&[
@@ -514,9 +509,45 @@ impl<'a> Checker<'a> {
             ("state", &Json::Object(Default::default())),
             ("partition", &Json::String("partition".to_owned())),
         ]);
-        let Ok(rendered) = self.env.render_str(url, ctx) else {
+        self.env.render_str(url, ctx).ok()
+    }
+
+    /// The host of a request URL must be granted: a literal host by a `network:outbound`
+    /// permission, a host from a config property by `network:outbound:${property}`, a host
+    /// made with a config value (`https://{{ config.subdomain }}.zendesk.com`) by a
+    /// permission that grants it whatever the value (`network:outbound:*.zendesk.com`).
+    /// The engine checks the host a run renders against the instance's grants again.
+    fn url_host(&mut self, path: &str, url: &str) {
+        let placeholder = |name: &str| format!("config-host-{name}.invalid");
+        let Some(rendered) = self.render_url(url, |name| format!("https://{}", placeholder(name)))
+        else {
             return;
         };
+        let as_url = url::Url::parse(&rendered).ok();
+        let whole = as_url
+            .as_ref()
+            .and_then(url::Url::host_str)
+            .is_some_and(|h| h.starts_with("config-host-") && h.ends_with(".invalid"));
+        // Each config value as a DNS label instead: where one is part of the host, the host
+        // parses with the label in its place, and differs from the one above.
+        let as_label = self
+            .render_url(url, |name| format!("config-{}", label(name)))
+            .and_then(|r| url::Url::parse(&r).ok())
+            .filter(|u| {
+                u.host_str().is_some()
+                    && u.host_str() != as_url.as_ref().and_then(url::Url::host_str)
+            });
+        if let (false, Some(parsed)) = (whole, as_label) {
+            let host = parsed.host_str().unwrap_or_default();
+            let port = parsed.port_or_known_default().unwrap_or(443);
+            if self.grants.check_outbound(host, port).is_err() {
+                self.p.add(
+                    path,
+                    format!("the URL's host `{host}` is made with a config value, and no `network:outbound:` permission grants it whatever the value (grant a `*.` domain, or take the whole URL from a config property granted by `network:outbound:${{property}}`)"),
+                );
+            }
+            return;
+        }
         let Ok(parsed) = url::Url::parse(&rendered) else {
             self.p.add(
                 path,
@@ -552,6 +583,19 @@ impl<'a> Checker<'a> {
             );
         }
     }
+}
+
+/// `name` as a DNS label: lower-case letters, digits and `-`.
+fn label(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect()
 }
 
 /// The method `name` names, if it is one.
