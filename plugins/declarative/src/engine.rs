@@ -100,6 +100,10 @@ struct Run {
     current: Option<Json>,
     /// Partitions whose state a full sync has set aside already in this run.
     reset: BTreeSet<(String, String)>,
+    /// Partitions that started over in this run because the API said their sync state
+    /// expired: a second refusal fails the sync, so a server that refuses every cursor
+    /// cannot make it start over forever.
+    resynced: BTreeSet<(String, String)>,
     /// Requests made, against `errors.max_requests`.
     requests: u32,
     finished: bool,
@@ -150,6 +154,7 @@ impl Run {
             partitions: None,
             current: None,
             reset: BTreeSet::new(),
+            resynced: BTreeSet::new(),
             requests: 0,
             finished: false,
         }
@@ -282,26 +287,21 @@ impl Run {
         {
             state = PartitionState::default();
         }
-        let mut resynced = false;
         let page = loop {
             let position = self.position(stream, &mut state);
             match self.fetch(stream, partition, &state, &position).await {
-                Err(Fetched::Expired(message))
-                    if !resynced && state != PartitionState::default() =>
-                {
+                Err(Fetched::Expired(message)) => {
+                    let again = self.resynced.contains(&(stream.name.clone(), key.clone()));
+                    if again || state == PartitionState::default() {
+                        return Err(expired_again(stream, partition, again, &message));
+                    }
                     self.ctx.log_warn(&format!(
                         "Stream {} says its sync state expired ({message}); listing everything again.",
                         stream.name
                     ));
-                    resynced = true;
+                    self.resynced.insert((stream.name.clone(), key.clone()));
                     state = PartitionState::default();
                     state.run_since = self.backfill_since;
-                }
-                Err(Fetched::Expired(message)) => {
-                    return Err(PluginError::Other(format!(
-                    "stream {}: the API says the sync state expired on a full listing: {message}",
-                    stream.name
-                )))
                 }
                 Err(Fetched::Failed(e)) => return Err(e),
                 Ok(page) => break page,
@@ -964,6 +964,25 @@ fn state_json(state: &PartitionState) -> Json {
         out.insert("token".to_owned(), Json::String(token.clone()));
     }
     Json::Object(out)
+}
+
+/// The error of a listing the API refused although it asked with no sync state, or again
+/// during the full resync an earlier refusal started (`again`): starting over once more
+/// would be refused the same way.
+fn expired_again(stream: &Stream, partition: &Json, again: bool, message: &str) -> PluginError {
+    let partition = match partition {
+        Json::Null => String::new(),
+        other => format!(" (partition {})", partition_key(other)),
+    };
+    let when = if again {
+        "again during the full resync it started after an earlier refusal in this sync"
+    } else {
+        "on a full listing, which sends no sync state"
+    };
+    PluginError::Other(format!(
+        "stream {}{partition}: the API refused the sync state {when} ({message}); the sync stops instead of starting over again",
+        stream.name
+    ))
 }
 
 /// Response headers for expressions, names lower-case.

@@ -4,15 +4,17 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 use tributary_declarative::{validate, DeclarativeConnector};
 use tributary_plugin_sdk::testing::TestContext;
-use tributary_plugin_sdk::{ItemOperation, PluginError, PluginManifest};
+use tributary_plugin_sdk::{Cursor, ItemOperation, PluginError, PluginManifest};
 
 use crate::support::{ids, run, sync};
 
@@ -62,6 +64,10 @@ fn connector(spec: &str, permission: &str) -> DeclarativeConnector {
 enum Refuses {
     /// Nothing: two pages, then a sync token.
     Nothing,
+    /// Every page cursor: the first page is served, the second never.
+    PageCursors,
+    /// Every request.
+    Everything,
 }
 
 #[derive(Clone)]
@@ -79,7 +85,13 @@ async fn serve(tasks: Tasks) -> String {
     ) -> Response {
         let asked: Vec<String> = q.iter().map(|(k, v)| format!("{k}={v}")).collect();
         tasks.requests.lock().unwrap().push(asked.join("&"));
+        let gone = || {
+            let body =
+                json!({"error": {"code": "gone", "message": "The cursor is no longer valid."}});
+            (StatusCode::GONE, Json(body)).into_response()
+        };
         match (tasks.refuses, q.get("cursor")) {
+            (Refuses::Everything, _) | (Refuses::PageCursors, Some(_)) => gone(),
             (_, None) => Json(json!({"data": [{"id": "t1", "title": "One"}], "next_cursor": "p2"}))
                 .into_response(),
             (Refuses::Nothing, Some(_)) => {
@@ -110,6 +122,11 @@ fn context(server: &str) -> TestContext {
         json!({ "server": format!("{server}/") }),
     )
     .with_fast_retries()
+}
+
+/// A sync token the API has since forgotten.
+fn kept_token() -> Cursor {
+    Cursor::new(json!({"streams": {"tasks": {"": {"delta": "s0"}}}})).unwrap()
 }
 
 #[tokio::test]
@@ -172,4 +189,54 @@ fn a_host_made_from_config_needs_a_permission_granting_it_whatever_the_value() {
             .contains("`config-subdomain.tasks.example` is made with a config value"),
         "{refused:?}"
     );
+}
+
+#[tokio::test]
+async fn a_server_refusing_every_page_cursor_fails_the_sync_after_one_full_resync() {
+    let api = tasks(Refuses::PageCursors);
+    let server = serve(api.clone()).await;
+    let connector = connector(SPEC, "network:outbound:${server}");
+
+    let failure = tokio::time::timeout(
+        Duration::from_secs(10),
+        run(&connector, &context(&server), Some(kept_token())),
+    )
+    .await
+    .expect("the sync ends instead of starting over forever")
+    .expect_err("a second refusal fails the sync")
+    .to_string();
+
+    assert!(failure.contains("stream tasks"), "{failure}");
+    assert!(failure.contains("HTTP 410"), "{failure}");
+    assert!(
+        failure.contains("again during the full resync"),
+        "{failure}"
+    );
+    // The kept token's first page and its refused second, then one full listing: its first
+    // page, and its second refused again.
+    assert_eq!(
+        *api.requests.lock().unwrap(),
+        ["sync_token=s0", "cursor=p2&sync_token=s0", "", "cursor=p2"]
+    );
+}
+
+#[tokio::test]
+async fn a_server_answering_410_to_everything_fails_the_sync_naming_the_stream_and_status() {
+    let api = tasks(Refuses::Everything);
+    let server = serve(api.clone()).await;
+    let connector = connector(SPEC, "network:outbound:${server}");
+
+    let failure = tokio::time::timeout(
+        Duration::from_secs(10),
+        run(&connector, &context(&server), Some(kept_token())),
+    )
+    .await
+    .expect("the sync ends instead of starting over forever")
+    .expect_err("a refused full listing fails the sync")
+    .to_string();
+
+    assert!(failure.contains("stream tasks"), "{failure}");
+    assert!(failure.contains("HTTP 410"), "{failure}");
+    // The kept token refused, then the full listing refused too: two requests, no third.
+    assert_eq!(*api.requests.lock().unwrap(), ["sync_token=s0", ""]);
 }
