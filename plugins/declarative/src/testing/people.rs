@@ -33,6 +33,8 @@ struct People {
     version: u64,
     oldest_token: u64,
     throttle: u32,
+    /// How long each answer takes, so a test can stop a sync between pages.
+    delay: std::time::Duration,
     requests: Vec<(String, bool)>,
 }
 
@@ -111,6 +113,11 @@ impl PeopleServer {
         self.state.lock().unwrap().throttle = n;
     }
 
+    /// Makes each answer take `delay`.
+    pub fn slow_down(&self, delay: std::time::Duration) {
+        self.state.lock().unwrap().delay = delay;
+    }
+
     /// The query strings asked, in order, and whether each carried the token.
     pub fn requests(&self) -> Vec<(String, bool)> {
         self.state.lock().unwrap().requests.clone()
@@ -127,6 +134,8 @@ async fn connections(
     headers: HeaderMap,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Response {
+    let delay = state.lock().unwrap().delay;
+    tokio::time::sleep(delay).await;
     let mut p = state.lock().unwrap();
     let p = &mut *p;
     if let Some(refused) = gate(
