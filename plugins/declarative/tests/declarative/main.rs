@@ -2,6 +2,7 @@
 //! provider's API reference documents, and bad specs each refused with its path.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod docs;
 mod engine;
 mod google_calendar;
 mod google_contacts;
