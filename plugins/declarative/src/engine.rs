@@ -17,7 +17,7 @@ use tributary_plugin_sdk::{
 };
 
 use crate::cursor::{EngineCursor, PartitionState, Position};
-use crate::expr::{self, Expr, LazyContext};
+use crate::expr::{self, Compiled, Expr, LazyContext};
 use crate::spec::{Auth, Changes, KeyLocation, Mapping, Pagination, Partitions, Spec, Stream};
 use crate::validate::reqwest_method;
 
@@ -79,6 +79,8 @@ impl ConnectorPlugin for DeclarativeConnector {
 struct Run {
     spec: Arc<Spec>,
     env: Arc<Environment<'static>>,
+    /// The spec's expressions, compiled once for the sync.
+    compiled: Compiled,
     ctx: PluginContext,
     mode: SyncMode,
     /// For a backfill: the `state.since` of datetime cursors.
@@ -142,6 +144,7 @@ impl Run {
         };
         Run {
             env,
+            compiled: Compiled::default(),
             base_url,
             spec: connector.spec,
             ctx,
@@ -241,8 +244,7 @@ impl Run {
                     .ok_or_else(|| {
                         PluginError::Other(format!("{at}.stream: `{parent}` names no stream"))
                     })?;
-                let env = self.env.clone();
-                let value = Expr::compile(&env, format!("{at}.value"), value)?;
+                let value = self.compiled.get(format!("{at}.value"), value)?;
                 let mut values = VecDeque::new();
                 let mut position = Position::Start;
                 let state = PartitionState::default();
@@ -257,9 +259,11 @@ impl Run {
                             )))
                         }
                     };
-                    for record in &page.records {
-                        let ctx = self.record_context(record, &Json::Null);
-                        let v = value.json(&ctx)?;
+                    let records = self.record_context(&Json::Null);
+                    for record in page.records {
+                        let record = Arc::new(record);
+                        let make = || records.with(&record);
+                        let v = value.json_in("record", &record, &LazyContext::new(&make))?;
                         if !v.is_null() {
                             values.push_back(v);
                         }
@@ -319,23 +323,24 @@ impl Run {
                     .iter()
                     .map(|map| (format!("streams.{}.map", stream.name), map)),
             )
-            .map(|(at, map)| Mapper::compile(&self.env, at, map))
+            .map(|(at, map)| Mapper::compile(&self.compiled, at, map))
             .collect::<Result<Vec<_>, _>>()?;
         if !mappers.is_empty() {
             let field = match &stream.changes {
-                Changes::DatetimeCursor { field, .. } => Some(Expr::compile(
-                    &self.env,
-                    format!("streams.{}.changes.field", stream.name),
-                    field,
-                )?),
+                Changes::DatetimeCursor { field, .. } => Some(
+                    self.compiled
+                        .get(format!("streams.{}.changes.field", stream.name), field)?,
+                ),
                 _ => None,
             };
-            for record in &page.records {
-                let make = || self.record_context(record, partition);
+            let records = self.record_context(partition);
+            for record in page.records {
+                let record = Arc::new(record);
+                let make = || records.with(&record);
                 let ctx = LazyContext::new(&make);
                 if let Some(field) = &field {
                     if let Some(seen) = field
-                        .string_in("record", record, &ctx)?
+                        .string_in("record", &record, &ctx)?
                         .and_then(|s| parse_time(&s))
                     {
                         state.running_max = state.running_max.max(Some(seen));
@@ -343,7 +348,7 @@ impl Run {
                 }
                 for mapper in &mappers {
                     if let Some(item) =
-                        mapper.item(self.ctx.instance_id(), record, &ctx, self.sync_time)?
+                        mapper.item(self.ctx.instance_id(), &record, &ctx, self.sync_time)?
                     {
                         steps.push(SyncStep::Item(item));
                     }
@@ -416,12 +421,12 @@ impl Run {
         ])
     }
 
-    fn record_context(&self, record: &Json, partition: &Json) -> minijinja::Value {
-        expr::context(&[
+    /// The context of `partition`'s records, for each record to join.
+    fn record_context(&self, partition: &Json) -> expr::RecordContext {
+        expr::RecordContext::new(&[
             ("config", self.ctx.config()),
             ("partition", partition),
             ("base_url", &self.base_url),
-            ("record", record),
         ])
     }
 
@@ -435,7 +440,7 @@ impl Run {
     ) -> Result<Page, Fetched> {
         let at = format!("streams.{}", stream.name);
         let ctx = self.request_context(partition, state);
-        let (status, headers, body, url) = self.send(stream, &ctx, state, position).await?;
+        let (status, headers, mut body, url) = self.send(stream, &ctx, state, position).await?;
         let make = || {
             let state = state_json(state);
             let headers = headers_json(&headers);
@@ -460,10 +465,10 @@ impl Run {
         if let Some(expired) = expired {
             let by_status = expired.statuses.contains(&status);
             let by_body = match &expired.when {
-                Some(when) if status >= 400 => {
-                    Expr::compile(&self.env, format!("{at}.changes.expired.when"), when)?
-                        .truthy_in("body", &body, &response_ctx)?
-                }
+                Some(when) if status >= 400 => self
+                    .compiled
+                    .get(format!("{at}.changes.expired.when"), when)?
+                    .truthy_in("body", &body, &response_ctx)?,
                 _ => false,
             };
             if by_status || by_body {
@@ -488,19 +493,25 @@ impl Run {
                 message: format!("stream {}: {}", stream.name, snippet(&body.to_string())),
             }));
         }
-        let records = Expr::compile(
-            &self.env,
-            format!("{at}.records.path"),
-            &stream.records.path,
-        )?
-        .json_in("body", &body, &response_ctx)?;
-        let records = match records {
-            Json::Null => Vec::new(),
-            Json::Array(records) => records,
-            other => {
+        let records_path = self
+            .compiled
+            .get(format!("{at}.records.path"), &stream.records.path)?;
+        // A plain path's records are read in the body, and taken out of it (not copied) once
+        // the page's other expressions have seen the whole body.
+        let evaluated = match records_path.lookup_ref("body", &body) {
+            Some(_) => None,
+            None => Some(records_path.json(response_ctx.get())?),
+        };
+        let count = match evaluated
+            .as_ref()
+            .or_else(|| records_path.lookup_ref("body", &body))
+        {
+            None | Some(Json::Null) => 0,
+            Some(Json::Array(records)) => records.len(),
+            Some(other) => {
                 return Err(Fetched::Failed(PluginError::Other(format!(
                     "{at}.records.path gives {}, not a list of records",
-                    kind_of(&other)
+                    kind_of(other)
                 ))))
             }
         };
@@ -510,22 +521,23 @@ impl Run {
             &headers,
             &url,
             position,
-            records.len(),
+            count,
         )?;
         let delta = match &stream.changes {
-            Changes::DeltaLink { link, .. } if next.is_none() => Expr::compile(
-                &self.env,
-                format!("{at}.changes.link"),
-                link,
-            )?
-            .string_in("body", &body, &response_ctx)?,
-            Changes::SyncToken { token, .. } if next.is_none() => Expr::compile(
-                &self.env,
-                format!("{at}.changes.token"),
-                token,
-            )?
-            .string_in("body", &body, &response_ctx)?,
+            Changes::DeltaLink { link, .. } if next.is_none() => self
+                .compiled
+                .get(format!("{at}.changes.link"), link)?
+                .string_in("body", &body, &response_ctx)?,
+            Changes::SyncToken { token, .. } if next.is_none() => self
+                .compiled
+                .get(format!("{at}.changes.token"), token)?
+                .string_in("body", &body, &response_ctx)?,
             _ => None,
+        };
+        drop(response_ctx);
+        let records = match evaluated.or_else(|| records_path.take("body", &mut body)) {
+            Some(Json::Array(records)) => records,
+            _ => Vec::new(),
         };
         Ok(Page {
             records,
@@ -548,18 +560,20 @@ impl Run {
         let at = format!("streams.{}.pagination", stream.name);
         Ok(match &stream.pagination {
             Pagination::None => None,
-            Pagination::NextUrl { next } => Expr::compile(&self.env, format!("{at}.next"), next)?
+            Pagination::NextUrl { next } => self
+                .compiled
+                .get(format!("{at}.next"), next)?
                 .string_in("body", body, ctx)?
                 .map(|next| absolute(url, &next))
                 .map(Position::Url),
             Pagination::LinkHeader => {
                 next_link(headers).map(|next| Position::Url(absolute(url, &next)))
             }
-            Pagination::Cursor { token, .. } => {
-                Expr::compile(&self.env, format!("{at}.token"), token)?
-                    .string_in("body", body, ctx)?
-                    .map(Position::Token)
-            }
+            Pagination::Cursor { token, .. } => self
+                .compiled
+                .get(format!("{at}.token"), token)?
+                .string_in("body", body, ctx)?
+                .map(Position::Token),
             Pagination::Offset { limit, .. } => {
                 let offset = match position {
                     Position::Offset(offset) => *offset,
@@ -668,12 +682,10 @@ impl Run {
                     ("headers", &headers),
                 ])
             });
-            if Expr::compile(
-                &self.env,
-                format!("errors.retry_when[{i}].when"),
-                &rule.when,
-            )?
-            .truthy(ctx)?
+            if self
+                .compiled
+                .get(format!("errors.retry_when[{i}].when"), &rule.when)?
+                .truthy(ctx)?
             {
                 return Ok(true);
             }
@@ -856,31 +868,28 @@ struct Page {
 }
 
 /// One of a stream's mappings, compiled for one page.
-struct Mapper<'env> {
+struct Mapper<'spec> {
     entity: tributary_plugin_sdk::EntityType,
-    id: Expr<'env>,
-    modified: Option<Expr<'env>>,
-    deleted: Option<Expr<'env>>,
-    skip: Option<Expr<'env>>,
-    fields: Vec<(&'env str, Expr<'env>)>,
+    id: Arc<Expr<'static>>,
+    modified: Option<Arc<Expr<'static>>>,
+    deleted: Option<Arc<Expr<'static>>>,
+    skip: Option<Arc<Expr<'static>>>,
+    fields: Vec<(&'spec str, Arc<Expr<'static>>)>,
 }
 
-impl<'env> Mapper<'env> {
-    /// Compiles `map`, found at `at` in the spec (`streams.messages.also[0]`).
-    fn compile(
-        env: &'env Environment<'static>,
-        at: String,
-        map: &'env Mapping,
-    ) -> Result<Self, PluginError> {
-        let optional = |name: &str, source: &'env Option<String>| {
+impl<'spec> Mapper<'spec> {
+    /// `map`, found at `at` in the spec (`streams.messages.also[0]`), with its expressions
+    /// from the sync's `compiled` ones.
+    fn compile(compiled: &Compiled, at: String, map: &'spec Mapping) -> Result<Self, PluginError> {
+        let optional = |name: &str, source: &'spec Option<String>| {
             source
                 .as_deref()
-                .map(|source| Expr::compile(env, format!("{at}.{name}"), source))
+                .map(|source| compiled.get(format!("{at}.{name}"), source))
                 .transpose()
         };
         Ok(Mapper {
             entity: map.entity,
-            id: Expr::compile(env, format!("{at}.id"), &map.id)?,
+            id: compiled.get(format!("{at}.id"), &map.id)?,
             modified: optional("modified", &map.modified)?,
             deleted: optional("deleted", &map.deleted)?,
             skip: optional("skip", &map.skip)?,
@@ -888,7 +897,8 @@ impl<'env> Mapper<'env> {
                 .fields
                 .iter()
                 .map(|(name, source)| {
-                    Expr::compile(env, format!("{at}.fields.{name}"), source)
+                    compiled
+                        .get(format!("{at}.fields.{name}"), source)
                         .map(|expr| (name.as_str(), expr))
                 })
                 .collect::<Result<_, _>>()?,

@@ -7,11 +7,15 @@
 //! API's answers need no guards; a template renders them as empty text.
 
 use std::cell::OnceCell;
-use std::sync::{Arc, LazyLock};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
+use minijinja::value::ValueKind;
 use minijinja::{Environment, UndefinedBehavior, Value};
 use serde_json::Value as Json;
 use tributary_plugin_sdk::PluginError;
+
+use crate::json_object::{JsonNode, Scope};
 
 /// The roots a name in a template or expression may start with, by where it is used.
 pub(crate) mod roots {
@@ -39,8 +43,15 @@ const FUEL: u64 = 1_000_000;
 
 /// The one environment every spec is evaluated in.
 pub(crate) fn environment() -> Arc<Environment<'static>> {
-    static ENV: LazyLock<Arc<Environment<'static>>> = LazyLock::new(|| Arc::new(new_environment()));
     ENV.clone()
+}
+
+static ENV: LazyLock<Arc<Environment<'static>>> = LazyLock::new(|| Arc::new(new_environment()));
+
+/// [`environment`], borrowed for ever, so that a sync keeps the expressions it compiled in it
+/// ([`Compiled`]).
+fn static_environment() -> &'static Environment<'static> {
+    &ENV
 }
 
 /// A fresh environment with the engine's settings (validation borrows a spec's text in one).
@@ -110,6 +121,8 @@ pub(crate) fn unbalanced_close(source: &str) -> Option<String> {
 /// A compiled expression, named for its errors.
 pub(crate) struct Expr<'env> {
     what: String,
+    /// What it was compiled from, so that [`Compiled`] hands it out only for that source.
+    source: String,
     expr: minijinja::Expression<'env, 'static>,
     /// For a plain path (`record.properties.email`, `body.results`): its root and the keys
     /// under it, looked up in the JSON directly. Most of a spec's expressions are such paths,
@@ -136,6 +149,57 @@ impl<'a> LazyContext<'a> {
     /// The context, made now if it was not yet.
     pub fn get(&self) -> &Value {
         self.value.get_or_init(self.make)
+    }
+}
+
+/// A sync's compiled expressions, each under the place in the spec that names it
+/// (`streams.contacts.map.fields.emails`): compiled on the first page that needs it, not
+/// again for every page.
+#[derive(Default)]
+pub(crate) struct Compiled {
+    exprs: Mutex<HashMap<String, Arc<Expr<'static>>>>,
+}
+
+impl Compiled {
+    /// The expression `source` at `what`, compiled now if it was not yet; a source that does
+    /// not compile is refused each time it is asked for, with the same error.
+    pub fn get(&self, what: String, source: &str) -> Result<Arc<Expr<'static>>, PluginError> {
+        let mut exprs = self.exprs.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(expr) = exprs.get(&what).filter(|expr| expr.source == source) {
+            return Ok(expr.clone());
+        }
+        let expr = Arc::new(Expr::compile(static_environment(), what.clone(), source)?);
+        exprs.insert(what, expr.clone());
+        Ok(expr)
+    }
+}
+
+/// The context of a page's records but the record itself (`config`, `partition`,
+/// `base_url`), converted once for the page; each record joins it as a [`JsonNode`], so only
+/// the keys an expression reads are converted.
+pub(crate) struct RecordContext {
+    base: Vec<(&'static str, Value)>,
+}
+
+impl RecordContext {
+    /// A context of `entries`, each a JSON value under its name, for records to join.
+    pub fn new(entries: &[(&'static str, &Json)]) -> Self {
+        RecordContext {
+            base: entries
+                .iter()
+                .map(|(name, value)| (*name, Value::from_serialize(value)))
+                .collect(),
+        }
+    }
+
+    /// The context of `record`: what [`context`] makes of the entries and `record`.
+    pub fn with(&self, record: &Arc<Json>) -> Value {
+        Scope::value(
+            self.base
+                .iter()
+                .cloned()
+                .chain([("record", JsonNode::value(record.clone()))]),
+        )
     }
 }
 
@@ -189,13 +253,24 @@ impl<'env> Expr<'env> {
             .compile_expression_owned(source.to_owned())
             .map_err(|e| PluginError::Other(format!("{what}: {}", detail(&e))))?;
         let path = plain_path(source);
-        Ok(Expr { what, expr, path })
+        Ok(Expr {
+            what,
+            source: source.to_owned(),
+            expr,
+            path,
+        })
     }
 
     /// A plain path's value in `value`, the JSON its root names (`null` where a key is
     /// missing, as minijinja's chainable undefined gives); `None` when the expression is not
     /// a plain path from `root`.
     fn lookup(&self, root: &str, value: &Json) -> Option<Json> {
+        self.lookup_ref(root, value).cloned()
+    }
+
+    /// [`Expr::lookup`], by reference.
+    pub fn lookup_ref<'v>(&self, root: &str, value: &'v Json) -> Option<&'v Json> {
+        static NULL: Json = Json::Null;
         let (from, keys) = self.path.as_ref()?;
         if from != root {
             return None;
@@ -204,10 +279,27 @@ impl<'env> Expr<'env> {
         for key in keys {
             match at.get(key.as_str()) {
                 Some(next) => at = next,
+                None => return Some(&NULL),
+            }
+        }
+        Some(at)
+    }
+
+    /// [`Expr::lookup`], taking the value out of `value` (leaving `null`) rather than
+    /// copying it.
+    pub fn take(&self, root: &str, value: &mut Json) -> Option<Json> {
+        let (from, keys) = self.path.as_ref()?;
+        if from != root {
+            return None;
+        }
+        let mut at = value;
+        for key in keys {
+            match at.get_mut(key.as_str()) {
+                Some(next) => at = next,
                 None => return Some(Json::Null),
             }
         }
-        Some(at.clone())
+        Some(at.take())
     }
 
     /// [`Expr::json`], looked up in `value` (the root `root` names) when it is a plain path
@@ -263,7 +355,7 @@ impl<'env> Expr<'env> {
         if value.is_undefined() || value.is_none() {
             return Ok(Json::Null);
         }
-        serde_json::to_value(&value).map_err(|e| PluginError::Other(format!("{}: {e}", self.what)))
+        to_json(&value).map_err(|e| PluginError::Other(format!("{}: {e}", self.what)))
     }
 
     /// Its value as a non-empty string (a number is written out), or `None`.
@@ -274,6 +366,47 @@ impl<'env> Expr<'env> {
     /// Whether it is true in `ctx`.
     pub fn truthy(&self, ctx: &Value) -> Result<bool, PluginError> {
         Ok(self.eval(ctx)?.is_true())
+    }
+}
+
+/// `value` as JSON, as `serde_json::to_value` makes it, but built directly where JSON holds
+/// the value as it is (none, booleans, strings, lists, maps with string keys); anything else
+/// (numbers, bytes, other keys, plain objects) goes through serde as before.
+fn to_json(value: &Value) -> Result<Json, serde_json::Error> {
+    match value.kind() {
+        ValueKind::Undefined | ValueKind::None => Ok(Json::Null),
+        ValueKind::Bool => Ok(Json::Bool(value.is_true())),
+        ValueKind::String => match value.as_str() {
+            Some(text) => Ok(Json::String(text.to_owned())),
+            None => serde_json::to_value(value),
+        },
+        ValueKind::Seq | ValueKind::Iterable => {
+            let Some(object) = value.as_object() else {
+                return serde_json::to_value(value);
+            };
+            let mut items = Vec::with_capacity(object.enumerator_len().unwrap_or(0));
+            for item in object.try_iter().into_iter().flatten() {
+                items.push(to_json(&item)?);
+            }
+            Ok(Json::Array(items))
+        }
+        ValueKind::Map => {
+            let Some(object) = value.as_object() else {
+                return serde_json::to_value(value);
+            };
+            let mut map = serde_json::Map::new();
+            for (key, item) in object.try_iter_pairs().into_iter().flatten() {
+                match (key.kind(), key.as_str()) {
+                    (ValueKind::String, Some(key)) => {
+                        map.insert(key.to_owned(), to_json(&item)?);
+                    }
+                    // serde_json writes some other keys as strings and refuses the rest.
+                    _ => return serde_json::to_value(value),
+                }
+            }
+            Ok(Json::Object(map))
+        }
+        _ => serde_json::to_value(value),
     }
 }
 
@@ -314,6 +447,41 @@ mod tests {
             panic!("a date past chrono's range must be refused");
         };
         assert!(message.contains("out of the range of dates"), "{message}");
+    }
+
+    #[test]
+    fn results_become_the_json_serde_makes_of_them() {
+        let env = environment();
+        let ctx = context(&[(
+            "record",
+            &serde_json::json!({"a": [1, {"b": 2.5}], "s": "x"}),
+        )]);
+        for source in [
+            "none",
+            "true",
+            "'text'",
+            "'<b>' | escape",
+            "[1, -2, 3.0, 18446744073709551615, 'x', none, [true]]",
+            "{'a': record.a, 'missing': record.nothing, 'n': {'m': []} }",
+            "{1: 'one', 'two': 2}",
+            "{none: 1}",
+            "record",
+            "record.a | reverse",
+            "range(3)",
+            "record.s | list",
+            "record.a[1] | items",
+            "[record.nothing]",
+            "'abc' | list",
+            "{true: 1}",
+        ] {
+            let value = Expr::compile(&env, "x", source)
+                .unwrap()
+                .eval(&ctx)
+                .unwrap();
+            let direct = to_json(&value).map_err(|e| e.to_string());
+            let through_serde = serde_json::to_value(&value).map_err(|e| e.to_string());
+            assert_eq!(direct, through_serde, "{source}");
+        }
     }
 
     #[test]

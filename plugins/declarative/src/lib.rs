@@ -14,6 +14,7 @@ mod builtin;
 mod cursor;
 mod engine;
 mod expr;
+mod json_object;
 mod plugin_dir;
 pub mod spec;
 #[cfg(feature = "testing")]
