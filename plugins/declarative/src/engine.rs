@@ -875,6 +875,10 @@ struct Mapper<'spec> {
     deleted: Option<Arc<Expr<'static>>>,
     skip: Option<Arc<Expr<'static>>>,
     fields: Vec<(&'spec str, Arc<Expr<'static>>)>,
+    /// The fields that are more than a path into the record, as one list expression
+    /// (`[(a), (b)]`): one run of minijinja for them all instead of one each. Where it fails
+    /// the fields are evaluated one by one, so an error is the one field's, as before.
+    together: Option<(usize, Arc<Expr<'static>>)>,
 }
 
 impl<'spec> Mapper<'spec> {
@@ -887,21 +891,41 @@ impl<'spec> Mapper<'spec> {
                 .map(|source| compiled.get(format!("{at}.{name}"), source))
                 .transpose()
         };
+        let fields: Vec<(&str, Arc<Expr>)> = map
+            .fields
+            .iter()
+            .map(|(name, source)| {
+                compiled
+                    .get(format!("{at}.fields.{name}"), source)
+                    .map(|expr| (name.as_str(), expr))
+            })
+            .collect::<Result<_, _>>()?;
+        let evaluated: Vec<String> = map
+            .fields
+            .values()
+            .zip(&fields)
+            .filter(|(_, (_, expr))| !expr.is_path_from("record"))
+            .map(|(source, _)| format!("({source})"))
+            .collect();
+        let together = (evaluated.len() > 1)
+            .then(|| {
+                compiled
+                    .get(
+                        format!("{at}.fields"),
+                        &format!("[{}]", evaluated.join(", ")),
+                    )
+                    .ok()
+                    .map(|expr| (evaluated.len(), expr))
+            })
+            .flatten();
         Ok(Mapper {
             entity: map.entity,
             id: compiled.get(format!("{at}.id"), &map.id)?,
             modified: optional("modified", &map.modified)?,
             deleted: optional("deleted", &map.deleted)?,
             skip: optional("skip", &map.skip)?,
-            fields: map
-                .fields
-                .iter()
-                .map(|(name, source)| {
-                    compiled
-                        .get(format!("{at}.fields.{name}"), source)
-                        .map(|expr| (name.as_str(), expr))
-                })
-                .collect::<Result<_, _>>()?,
+            fields,
+            together,
         })
     }
 
@@ -940,8 +964,23 @@ impl<'spec> Mapper<'spec> {
             (ItemOperation::Delete, Json::Null)
         } else {
             let mut data = serde_json::Map::new();
+            let mut together = self
+                .together
+                .as_ref()
+                .and_then(|(count, together)| {
+                    together
+                        .json_list(ctx.get())
+                        .filter(|values| values.len() == *count)
+                })
+                .map(Vec::into_iter);
             for (name, expr) in &self.fields {
-                let value = expr.json_in("record", record, ctx)?;
+                let value = match &mut together {
+                    Some(values) if !expr.is_path_from("record") => match values.next() {
+                        Some(value) => value,
+                        None => expr.json_in("record", record, ctx)?,
+                    },
+                    _ => expr.json_in("record", record, ctx)?,
+                };
                 let empty = value.is_null() || value.as_str() == Some("");
                 if !empty {
                     data.insert((*name).to_owned(), value);
@@ -1076,6 +1115,50 @@ fn kind_of(value: &Json) -> &'static str {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// The fields of `map` for `record`, or the error of the mapping.
+    fn fields_of(map: &str, record: Json) -> Result<Json, String> {
+        let map: Mapping = toml::from_str(map).unwrap();
+        let compiled = Compiled::default();
+        let mapper = Mapper::compile(&compiled, "streams.x.map".to_owned(), &map).unwrap();
+        let record = Arc::new(record);
+        let records = expr::RecordContext::new(&[("config", &json!({"tag": "t"}))]);
+        let make = || records.with(&record);
+        let ctx = LazyContext::new(&make);
+        mapper
+            .item("instance", &record, &ctx, Utc::now())
+            .map(|item| item.unwrap().data)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn fields_evaluated_together_give_what_each_gives_alone_and_an_error_names_its_field() {
+        let map = r#"
+            entity = "person"
+            id = "record.id"
+            [fields]
+            display_name = "record.first ~ ' ' ~ record.last"
+            emails = "[record.email] | select | list"
+            title = "record.title"
+            nothing = "record.missing.deeper"
+            tag = "config.tag"
+            extra = "{'id': record.id, 'none': none}"
+            empty = "''"
+        "#;
+        let record = json!({"id": 7, "first": "Ada", "last": "L", "email": "a@x", "title": "T"});
+        assert_eq!(
+            fields_of(map, record).unwrap(),
+            json!({"display_name": "Ada L", "emails": ["a@x"], "title": "T", "tag": "t",
+                   "extra": {"id": 7, "none": null}})
+        );
+        // A string plus a number fails: the error is that field's, with its place in the spec.
+        let failing = map.replace(
+            "\"{'id'",
+            "\"(record.id + 1) if record.zero is defined else {'id'",
+        );
+        let error = fields_of(&failing, json!({"id": "1", "zero": 0})).unwrap_err();
+        assert!(error.contains("streams.x.map.fields.extra"), "{error}");
+    }
 
     #[test]
     fn the_next_link_of_a_link_header_is_found_among_others() {

@@ -358,6 +358,27 @@ impl<'env> Expr<'env> {
         to_json(&value).map_err(|e| PluginError::Other(format!("{}: {e}", self.what)))
     }
 
+    /// Whether it is a plain path from `root`, looked up rather than evaluated.
+    pub fn is_path_from(&self, root: &str) -> bool {
+        self.path.as_ref().is_some_and(|(from, _)| from == root)
+    }
+
+    /// For a list expression: each item's value as [`Expr::json`] gives it; `None` when it
+    /// fails or an item cannot be written as JSON (the caller then evaluates each alone).
+    pub fn json_list(&self, ctx: &Value) -> Option<Vec<Json>> {
+        let list = self.expr.eval(ctx).ok()?;
+        let items = list.as_object()?.try_iter()?;
+        items
+            .map(|item| {
+                if item.is_undefined() || item.is_none() {
+                    Some(Json::Null)
+                } else {
+                    to_json(&item).ok()
+                }
+            })
+            .collect()
+    }
+
     /// Its value as a non-empty string (a number is written out), or `None`.
     pub fn string(&self, ctx: &Value) -> Result<Option<String>, PluginError> {
         Ok(json_string(self.json(ctx)?))

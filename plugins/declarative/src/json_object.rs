@@ -9,7 +9,7 @@
 //! every map and list through the same `Object` interface.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use minijinja::value::{Enumerator, Object, ObjectExt, ObjectRepr, Value};
 use serde_json::Value as Json;
@@ -21,12 +21,41 @@ enum Step {
     Index(usize),
 }
 
+/// A [`Step`], borrowed.
+#[derive(Clone, Copy)]
+enum StepRef<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+impl Step {
+    fn is(&self, other: StepRef) -> bool {
+        match (self, other) {
+            (Step::Key(a), StepRef::Key(b)) => a == b,
+            (Step::Index(a), StepRef::Index(b)) => *a == b,
+            _ => false,
+        }
+    }
+}
+
+impl StepRef<'_> {
+    fn to_owned(self) -> Step {
+        match self {
+            StepRef::Key(key) => Step::Key(key.to_owned()),
+            StepRef::Index(index) => Step::Index(index),
+        }
+    }
+}
+
 /// A JSON object or list inside `root`, at `path`, as a minijinja map or list.
 pub(crate) struct JsonNode {
     /// The whole JSON (a record), shared by every node made from it.
     root: Arc<Json>,
     /// Where this node is in `root`; every step was a child that existed when it was made.
     path: Vec<Step>,
+    /// The objects and lists under it made so far: a record's expressions read
+    /// `record.properties.…` many times, and each gets the same node.
+    children: Mutex<Vec<(Step, Value)>>,
 }
 
 impl JsonNode {
@@ -37,6 +66,7 @@ impl JsonNode {
             Json::Object(_) | Json::Array(_) => Value::from_object(JsonNode {
                 root: json,
                 path: Vec::new(),
+                children: Mutex::default(),
             }),
             leaf => leaf_value(leaf),
         }
@@ -57,18 +87,25 @@ impl JsonNode {
         at
     }
 
-    /// The template value of `child`, found at `step` under this node (`step` is made only
-    /// for an object or a list: a string or a number is converted as it is).
-    fn child(&self, step: impl FnOnce() -> Step, child: &Json) -> Value {
+    /// The template value of `child`, found at `step` under this node: a node of its own
+    /// for an object or a list (made once), else the scalar converted.
+    fn child(&self, step: StepRef, child: &Json) -> Value {
         match child {
             Json::Object(_) | Json::Array(_) => {
+                let mut children = self.children.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some((_, made)) = children.iter().find(|(made, _)| made.is(step)) {
+                    return made.clone();
+                }
                 let mut path = Vec::with_capacity(self.path.len() + 1);
                 path.extend(self.path.iter().cloned());
-                path.push(step());
-                Value::from_object(JsonNode {
+                path.push(step.to_owned());
+                let node = Value::from_object(JsonNode {
                     root: self.root.clone(),
                     path,
-                })
+                    children: Mutex::default(),
+                });
+                children.push((step.to_owned(), node.clone()));
+                node
             }
             leaf => leaf_value(leaf),
         }
@@ -113,12 +150,12 @@ impl Object for JsonNode {
             Json::Object(map) => {
                 let key = key.as_str()?;
                 map.get(key)
-                    .map(|child| self.child(|| Step::Key(key.to_owned()), child))
+                    .map(|child| self.child(StepRef::Key(key), child))
             }
             Json::Array(list) => {
                 let index = key.as_usize()?;
                 list.get(index)
-                    .map(|child| self.child(|| Step::Index(index), child))
+                    .map(|child| self.child(StepRef::Index(index), child))
             }
             _ => None,
         }
@@ -128,7 +165,7 @@ impl Object for JsonNode {
         match self.json() {
             Json::Object(map) => map
                 .get(key)
-                .map(|child| self.child(|| Step::Key(key.to_owned()), child)),
+                .map(|child| self.child(StepRef::Key(key), child)),
             // A list's items are found by index, as `Vec`'s are: never by a name.
             _ => self.get_value(&Value::from(key)),
         }
@@ -142,7 +179,7 @@ impl Object for JsonNode {
                 Box::new(pairs.map(|(key, child)| {
                     (
                         Value::from(key.as_str()),
-                        this.child(|| Step::Key(key.clone()), child),
+                        this.child(StepRef::Key(key), child),
                     )
                 }))
             }),
@@ -165,7 +202,7 @@ impl fmt::Debug for JsonNode {
                 .entries(map.iter().map(|(key, child)| {
                     (
                         Value::from(key.as_str()),
-                        self.child(|| Step::Key(key.clone()), child),
+                        self.child(StepRef::Key(key), child),
                     )
                 }))
                 .finish(),
@@ -174,7 +211,7 @@ impl fmt::Debug for JsonNode {
                 .entries(
                     list.iter()
                         .enumerate()
-                        .map(|(i, child)| self.child(|| Step::Index(i), child)),
+                        .map(|(i, child)| self.child(StepRef::Index(i), child)),
                 )
                 .finish(),
             leaf => fmt::Debug::fmt(&leaf_value(leaf), f),
