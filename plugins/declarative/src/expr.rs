@@ -367,13 +367,13 @@ impl<'env> Expr<'env> {
     /// fails or an item cannot be written as JSON (the caller then evaluates each alone).
     pub fn json_list(&self, ctx: &Value) -> Option<Vec<Json>> {
         let list = self.expr.eval(ctx).ok()?;
-        let items = list.as_object()?.try_iter()?;
-        items
+        list.downcast_object_ref::<Vec<Value>>()?
+            .iter()
             .map(|item| {
                 if item.is_undefined() || item.is_none() {
                     Some(Json::Null)
                 } else {
-                    to_json(&item).ok()
+                    to_json(item).ok()
                 }
             })
             .collect()
@@ -402,6 +402,14 @@ fn to_json(value: &Value) -> Result<Json, serde_json::Error> {
             None => serde_json::to_value(value),
         },
         ValueKind::Seq | ValueKind::Iterable => {
+            // The lists expressions build are `Vec`s: read without a boxed iterator.
+            if let Some(list) = value.downcast_object_ref::<Vec<Value>>() {
+                return list
+                    .iter()
+                    .map(to_json)
+                    .collect::<Result<_, _>>()
+                    .map(Json::Array);
+            }
             let Some(object) = value.as_object() else {
                 return serde_json::to_value(value);
             };
