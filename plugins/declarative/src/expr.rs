@@ -268,15 +268,17 @@ impl<'env> Expr<'env> {
         self.lookup_ref(root, value).cloned()
     }
 
+    /// The keys of a plain path from `root`; `None` when it is not one.
+    fn keys_from(&self, root: &str) -> Option<&[String]> {
+        let (from, keys) = self.path.as_ref()?;
+        (from == root).then_some(keys.as_slice())
+    }
+
     /// [`Expr::lookup`], by reference.
     pub fn lookup_ref<'v>(&self, root: &str, value: &'v Json) -> Option<&'v Json> {
         static NULL: Json = Json::Null;
-        let (from, keys) = self.path.as_ref()?;
-        if from != root {
-            return None;
-        }
         let mut at = value;
-        for key in keys {
+        for key in self.keys_from(root)? {
             match at.get(key.as_str()) {
                 Some(next) => at = next,
                 None => return Some(&NULL),
@@ -288,12 +290,8 @@ impl<'env> Expr<'env> {
     /// [`Expr::lookup`], taking the value out of `value` (leaving `null`) rather than
     /// copying it.
     pub fn take(&self, root: &str, value: &mut Json) -> Option<Json> {
-        let (from, keys) = self.path.as_ref()?;
-        if from != root {
-            return None;
-        }
         let mut at = value;
-        for key in keys {
+        for key in self.keys_from(root)? {
             match at.get_mut(key.as_str()) {
                 Some(next) => at = next,
                 None => return Some(Json::Null),
@@ -360,7 +358,7 @@ impl<'env> Expr<'env> {
 
     /// Whether it is a plain path from `root`, looked up rather than evaluated.
     pub fn is_path_from(&self, root: &str) -> bool {
-        self.path.as_ref().is_some_and(|(from, _)| from == root)
+        self.keys_from(root).is_some()
     }
 
     /// For a list expression: each item's value as [`Expr::json`] gives it; `None` when it
