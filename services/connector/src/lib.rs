@@ -9,6 +9,7 @@
 //! arrives, and `tributary up` runs it next to the other four in one process.
 
 pub mod api;
+pub mod checkpoint;
 pub mod nats_api;
 pub mod runner;
 pub mod schedule;

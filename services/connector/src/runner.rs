@@ -1,12 +1,14 @@
 //! One sync of one instance: the plugin's steps streamed to JetStream with a bounded number
 //! of unacknowledged publishes, checkpoints stored once every item before them is
-//! acknowledged, heartbeats while it runs, and its end recorded and announced.
+//! acknowledged (in the background, while the items after them flow: [`crate::checkpoint`]),
+//! heartbeats while it runs, and its end recorded and announced.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::context::PublishAckFuture;
+use async_nats::Subject;
 use futures::StreamExt;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -18,6 +20,7 @@ use tributary_plugin_sdk::{
 use tributary_proto::{ItemOperation, PluginType, Subjects};
 use uuid::Uuid;
 
+use crate::checkpoint::{CheckpointWriter, Checkpoints};
 use crate::state::{BegunSync, SyncCounts, SyncEnd, SyncStore};
 
 /// One enabled connector instance, as the plugin manager describes it, with its connector.
@@ -124,7 +127,12 @@ pub enum RunOutcome {
 struct Progress {
     counts: SyncCounts,
     started: Instant,
+    /// The publishes not yet acknowledged, oldest first.
     inflight: VecDeque<PublishAckFuture>,
+    /// The checkpoints yielded whose items are not all acknowledged yet.
+    checkpoints: Checkpoints,
+    /// Stores each checkpoint once it is due; `None` once flushed.
+    writer: Option<CheckpointWriter>,
 }
 
 impl Progress {
@@ -144,14 +152,51 @@ impl Progress {
         }
     }
 
-    /// Waits for the oldest publish to be acknowledged.
+    /// Items published (acknowledged or not), skipped ones left out.
+    fn published(&self) -> u64 {
+        self.counts.items + self.inflight.len() as u64
+    }
+
+    /// Waits for the oldest publish to be acknowledged, then hands over the checkpoint that
+    /// became due, if one did.
     async fn ack_oldest(&mut self) -> Result<(), String> {
         if let Some(ack) = self.inflight.pop_front() {
             ack.await
                 .map_err(|e| format!("JetStream did not acknowledge an item: {e}"))?;
             self.counts.items += 1;
+            self.release_due().await?;
         }
         Ok(())
+    }
+
+    /// Keeps `cursor`, to be stored once every item published so far is acknowledged (at
+    /// once when they are).
+    async fn checkpoint(&mut self, cursor: Cursor) -> Result<(), String> {
+        self.checkpoints.yielded(self.published(), cursor);
+        self.release_due().await
+    }
+
+    /// Hands the newest checkpoint whose items are all acknowledged to the writer.
+    async fn release_due(&mut self) -> Result<(), String> {
+        let Some(cursor) = self.checkpoints.acknowledged(self.counts.items) else {
+            return Ok(());
+        };
+        let counts = self.counts();
+        match self.writer.as_mut() {
+            Some(writer) => writer
+                .store(cursor, counts)
+                .await
+                .map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits until every checkpoint handed over is stored.
+    async fn flush_checkpoints(&mut self) -> Result<(), String> {
+        match self.writer.take() {
+            Some(writer) => writer.flush().await.map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
     }
 
     /// Waits until every publish is acknowledged.
@@ -241,6 +286,12 @@ impl SyncRunner {
             counts: SyncCounts::default(),
             started: Instant::now(),
             inflight: VecDeque::new(),
+            checkpoints: Checkpoints::default(),
+            writer: Some(CheckpointWriter::spawn(
+                self.store.clone(),
+                instance_id.to_owned(),
+                sync_id,
+            )),
         };
         let end = match self.context(spec) {
             Ok(ctx) => {
@@ -252,6 +303,10 @@ impl SyncRunner {
             ))),
         };
         let Some(end) = end else {
+            // The checkpoints already due are stored: the next start resumes from the newest.
+            if let Err(e) = progress.flush_checkpoints().await {
+                tracing::warn!(instance = instance_id, %sync_id, error = %e, "Cannot store the last checkpoint of an interrupted sync.");
+            }
             tracing::info!(instance = instance_id, %sync_id, "Sync interrupted by shutdown; it resumes at the next start.");
             return RunOutcome::Interrupted;
         };
@@ -294,7 +349,10 @@ impl SyncRunner {
         let instance_id = spec.instance_id.as_str();
         let mode = begun.request.mode;
         let mut steps = spec.connector.sync(ctx, begun.cursor, begun.request);
-        let subject = self.subjects.connector_items(instance_id);
+        // Made once per sync, not per item: the subject (cloned by reference count) and the
+        // run part of every item's message id.
+        let subject = Subject::from(self.subjects.connector_items(instance_id));
+        let run = sync_id.to_string();
         // The server's limit, read once: an item over it is that item's error.
         let max_payload = self.nats.server_info().max_payload;
         let mut heartbeat = tokio::time::interval(self.heartbeat_every);
@@ -326,13 +384,13 @@ impl SyncRunner {
                         return Some(self.settle(progress, SyncEnd::Failed(failure_message(&e))).await);
                     }
                     Some(Ok(SyncStep::Item(item))) => {
-                        if let Err(e) = self.publish(spec, sync_id, &subject, max_payload, item, progress).await {
+                        if let Err(e) = self.publish(spec, &run, &subject, max_payload, item, progress).await {
                             progress.counts.errors += 1;
                             return Some(self.settle(progress, SyncEnd::Failed(e)).await);
                         }
                     }
                     Some(Ok(SyncStep::Checkpoint(cursor))) => {
-                        if let Err(e) = self.checkpoint(instance_id, sync_id, &cursor, progress).await {
+                        if let Err(e) = progress.checkpoint(cursor).await {
                             progress.counts.errors += 1;
                             return Some(self.settle(progress, SyncEnd::Failed(e)).await);
                         }
@@ -348,8 +406,8 @@ impl SyncRunner {
     async fn publish(
         &self,
         spec: &InstanceSpec,
-        sync_id: Uuid,
-        subject: &str,
+        run: &str,
+        subject: &Subject,
         max_payload: usize,
         mut item: ConnectorItem,
         progress: &mut Progress,
@@ -387,36 +445,20 @@ impl SyncRunner {
         }
         let ack = self
             .jetstream
-            .publish_with_headers(
-                subject.to_owned(),
-                item.headers(&sync_id.to_string()),
-                payload.into(),
-            )
+            .publish_with_headers(subject.clone(), item.headers(run), payload.into())
             .await
             .map_err(|e| format!("cannot publish item {} on {subject}: {e}", item.external_id))?;
         progress.inflight.push_back(ack);
         Ok(())
     }
 
-    /// Stores `cursor` once every item before it is acknowledged.
-    async fn checkpoint(
-        &self,
-        instance_id: &str,
-        sync_id: Uuid,
-        cursor: &Cursor,
-        progress: &mut Progress,
-    ) -> Result<(), String> {
-        progress.ack_all().await?;
-        self.store
-            .checkpoint(instance_id, sync_id, cursor, progress.counts())
-            .await
-            .map_err(|e| format!("cannot store the checkpoint: {e}"))
-    }
-
-    /// Waits for the acknowledgements still due, so the counts are final; a failure to get
-    /// them turns success into failure.
+    /// Waits for the acknowledgements still due, so the counts are final, and for the
+    /// checkpoints they made due to be stored, so the end is written after them; a failure
+    /// of either turns success into failure.
     async fn settle(&self, progress: &mut Progress, end: SyncEnd) -> SyncEnd {
-        match (progress.ack_all().await, end) {
+        let acked = progress.ack_all().await;
+        let stored = progress.flush_checkpoints().await;
+        match (acked.and(stored), end) {
             (Err(e), SyncEnd::Succeeded) => SyncEnd::Failed(e),
             (_, end) => end,
         }
