@@ -159,9 +159,11 @@ impl Ingress {
 
 /// The webhook routes.
 pub fn router(ingress: Ingress) -> Router {
+    // Shared behind one `Arc`: axum clones the state for every request, and a cloned
+    // `Ingress` would copy the JetStream context's API prefix and bump a dozen counters.
     Router::new()
         .route("/webhooks/{channel}/{instance}", any(receive))
-        .with_state(ingress)
+        .with_state(Arc::new(ingress))
 }
 
 /// The answer to a webhook route that is not served, whatever the reason.
@@ -177,7 +179,7 @@ fn answer(status: StatusCode, reason: &str) -> Response {
 }
 
 async fn receive(
-    State(ingress): State<Ingress>,
+    State(ingress): State<Arc<Ingress>>,
     Path((channel, instance_id)): Path<(String, String)>,
     method: Method,
     uri: Uri,
