@@ -124,3 +124,37 @@ impl CheckpointWriter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_checkpoint_falls_due_only_once_every_item_before_it_is_acknowledged() {
+        let mut checkpoints = Checkpoints::default();
+        checkpoints.yielded(3, Cursor(json!({ "next": 3 })));
+        checkpoints.yielded(5, Cursor(json!({ "next": 5 })));
+        assert_eq!(
+            checkpoints.acknowledged(2),
+            None,
+            "one item before it is unacked"
+        );
+        assert_eq!(
+            checkpoints.acknowledged(3).map(|c| c.0),
+            Some(json!({ "next": 3 }))
+        );
+        assert_eq!(
+            checkpoints.acknowledged(4),
+            None,
+            "each is handed over once"
+        );
+        // Several due at once: only the newest is worth writing.
+        checkpoints.yielded(6, Cursor(json!({ "next": 6 })));
+        assert_eq!(
+            checkpoints.acknowledged(6).map(|c| c.0),
+            Some(json!({ "next": 6 }))
+        );
+        assert_eq!(checkpoints.acknowledged(100), None);
+    }
+}

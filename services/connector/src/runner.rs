@@ -123,12 +123,16 @@ pub enum RunOutcome {
     Interrupted,
 }
 
+/// A publish's acknowledgement, as a future that can be polled in place.
+type AckFuture = <PublishAckFuture as std::future::IntoFuture>::IntoFuture;
+
 /// Where a sync stands while it runs.
 struct Progress {
     counts: SyncCounts,
     started: Instant,
-    /// The publishes not yet acknowledged, oldest first.
-    inflight: VecDeque<PublishAckFuture>,
+    /// The publishes not yet acknowledged, oldest first; the oldest is also awaited while
+    /// the plugin is quiet, so counts and checkpoints keep up with a slow stream.
+    inflight: VecDeque<AckFuture>,
     /// The checkpoints yielded whose items are not all acknowledged yet.
     checkpoints: Checkpoints,
     /// Stores each checkpoint once it is due; `None` once flushed.
@@ -160,13 +164,33 @@ impl Progress {
     /// Waits for the oldest publish to be acknowledged, then hands over the checkpoint that
     /// became due, if one did.
     async fn ack_oldest(&mut self) -> Result<(), String> {
-        if let Some(ack) = self.inflight.pop_front() {
-            ack.await
-                .map_err(|e| format!("JetStream did not acknowledge an item: {e}"))?;
-            self.counts.items += 1;
-            self.release_due().await?;
-        }
-        Ok(())
+        let acked = Self::oldest_acked(&mut self.inflight).await;
+        self.acked(acked).await
+    }
+
+    /// Waits for the oldest publish's acknowledgement and only then removes it, so a wait
+    /// given up (another branch of the runner's `select!` won) loses nothing; pending while
+    /// nothing is in flight.
+    async fn oldest_acked(
+        inflight: &mut VecDeque<AckFuture>,
+    ) -> Result<(), async_nats::jetstream::context::PublishError> {
+        let Some(oldest) = inflight.front_mut() else {
+            return std::future::pending().await;
+        };
+        let acked = oldest.await.map(|_| ());
+        inflight.pop_front();
+        acked
+    }
+
+    /// Counts an acknowledgement [`Self::oldest_acked`] gave and hands over the checkpoint
+    /// it made due.
+    async fn acked(
+        &mut self,
+        acked: Result<(), async_nats::jetstream::context::PublishError>,
+    ) -> Result<(), String> {
+        acked.map_err(|e| format!("JetStream did not acknowledge an item: {e}"))?;
+        self.counts.items += 1;
+        self.release_due().await
     }
 
     /// Keeps `cursor`, to be stored once every item published so far is acknowledged (at
@@ -375,6 +399,12 @@ impl SyncRunner {
                     let id = instance_id.to_owned();
                     tokio::spawn(async move { health.report_healthy(&id).await });
                 }
+                acked = Progress::oldest_acked(&mut progress.inflight), if !progress.inflight.is_empty() => {
+                    if let Err(e) = progress.acked(acked).await {
+                        progress.counts.errors += 1;
+                        return Some(self.settle(progress, SyncEnd::Failed(e)).await);
+                    }
+                }
                 step = steps.next() => match step {
                     None => {
                         return Some(self.settle(progress, SyncEnd::Succeeded).await);
@@ -448,7 +478,9 @@ impl SyncRunner {
             .publish_with_headers(subject.clone(), item.headers(run), payload.into())
             .await
             .map_err(|e| format!("cannot publish item {} on {subject}: {e}", item.external_id))?;
-        progress.inflight.push_back(ack);
+        progress
+            .inflight
+            .push_back(std::future::IntoFuture::into_future(ack));
         Ok(())
     }
 
