@@ -54,6 +54,7 @@ struct Run {
 /// them all and, with `index_target`, the index holds that many documents; then checks the
 /// rows in PostgreSQL.
 async fn run(stack: &Stack, instance: &str, n: usize, index_target: Option<u64>) -> Run {
+    stack.install_item_source(instance).await;
     let people = items::people(instance, "bench", n);
     let mesh = stack.mesh().clone();
     let start = Instant::now();

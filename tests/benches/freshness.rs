@@ -114,6 +114,7 @@ impl Bench {
 
         // 1. Backlog.
         let instance = format!("backlog-{tag}");
+        self.stack.install_item_source(&instance).await;
         let people = items::people(&instance, "backlog", self.backlog);
         self.stack.mesh().publish_items(&people).await;
         drop(people);
@@ -157,6 +158,7 @@ impl Bench {
 
         // 2. Connector item → data.PersonCreated.
         let instance = format!("probe-{tag}");
+        self.stack.install_item_source(&instance).await;
         let mut created = self
             .stack
             .watch(EventKind::Data {

@@ -502,6 +502,19 @@ impl Stack {
         assert_eq!(status, 201, "install {instance}: {body}");
     }
 
+    /// Installs the demo connector as `instance`, not enabled (it never syncs): the ETL stores
+    /// only an installed instance's items, held to its grants, so a bench that publishes
+    /// items itself on `connector.items.<instance>` installs the instance first. The demo
+    /// connector is granted every entity type.
+    pub async fn install_item_source(&self, instance: &str) {
+        self.admin_install(
+            "tributary.demo",
+            instance,
+            serde_json::json!({"schedule": "24h"}),
+        )
+        .await;
+    }
+
     /// How the admin API shows `instance` now (`GET /api/v1/instances/<id>`), which must
     /// answer 200.
     pub async fn admin_instance(&self, instance: &str) -> Value {
