@@ -196,6 +196,31 @@ impl Harness {
             .unwrap_or_else(|e| panic!("state {instance}: {e:?}"))
     }
 
+    /// Waits up to 30 s until the cursor `instance` has checkpointed, as text, contains
+    /// `mark` (a sync some pages in), and returns it; `what` names that point in the failure.
+    pub async fn wait_for_checkpoint(&self, instance: &str, mark: &str, what: &str) -> String {
+        let pool = self.env.pool().await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let cursor: Option<String> = sqlx::query_scalar(
+                "SELECT cursor::text FROM connector_sync_state WHERE instance_id = $1",
+            )
+            .bind(instance)
+            .fetch_optional(&pool)
+            .await
+            .unwrap()
+            .flatten();
+            if let Some(cursor) = cursor.filter(|c| c.contains(mark)) {
+                return cursor;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{instance}: no checkpoint at {what} within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Waits up to `secs` until `instance`'s state satisfies `done`.
     pub async fn wait_state(
         &self,

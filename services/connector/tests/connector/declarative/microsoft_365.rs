@@ -126,24 +126,9 @@ async fn a_declarative_sync_stopped_half_way_resumes_from_its_checkpoint_and_sto
     .await;
     let pool = mesh.env.pool().await;
     // Wait for a checkpoint a few pages in, then stop the service mid-sync.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let checkpoint = loop {
-        let cursor: Option<String> = sqlx::query_scalar(
-            "SELECT cursor::text FROM connector_sync_state WHERE instance_id = 'm365'",
-        )
-        .fetch_optional(&pool)
-        .await
-        .unwrap()
-        .flatten();
-        if let Some(cursor) = cursor.filter(|c| c.contains("skiptoken=0.6")) {
-            break cursor;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no checkpoint at page 4 within 30 s"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let checkpoint = mesh
+        .wait_for_checkpoint("m365", "skiptoken=0.6", "page 4")
+        .await;
     mesh.stop_connector().await;
     let status: String =
         sqlx::query_scalar("SELECT status FROM connector_sync_state WHERE instance_id = 'm365'")
